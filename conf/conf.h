@@ -1,0 +1,149 @@
+/* vmplug's configuration as plain data: CONFDIR/vmplug.conf (global) and
+ * CONFDIR/vm.d/NAME.conf (one file per VM), parsed and validated with
+ * file:line errors. Knows nothing of udev, QMP or uinput.
+ * The user-facing contract is man/vmplug.conf.5. */
+#pragma once
+
+#include <regex.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdio.h>
+
+#include "util/log.h"
+
+#define CONF_CHORD_MAX 6
+
+/* A hotkey chord: up to CONF_CHORD_MAX EV_KEY codes, all held at once. */
+struct conf_chord {
+	unsigned n;
+	unsigned short codes[CONF_CHORD_MAX];
+};
+
+/* Where a setting came from, for messages that point at it. */
+struct conf_origin {
+	const char *file; /* owned by struct conf (conf->files) */
+	int line;
+};
+
+struct conf_daemon {
+	char *control_socket;
+	char *control_group;
+	char *cache_dir;
+	char *qemu_group;
+	enum log_level log_level;
+};
+
+struct conf_switch {
+	struct conf_chord cycle; /* n == 0: not configured */
+	struct conf_chord host;
+	struct conf_chord panic;    /* default KEY_LEFTCTRL+KEY_LEFTALT+KEY_BACKSPACE */
+	char **on_switch;           /* argv (argv[0] absolute), NULL if none */
+	unsigned on_switch_timeout; /* seconds */
+};
+
+struct conf_input {
+	char *name;
+	char *device;
+	bool grab_all;
+	bool repeat;
+	struct conf_origin origin;
+};
+
+enum conf_backend {
+	CONF_BACKEND_QMP,
+	CONF_BACKEND_LIBVIRT,
+};
+
+enum conf_attach_mode {
+	CONF_ATTACH_ADDRESS, /* hostbus + hostaddr */
+	CONF_ATTACH_FD,      /* vmplug opens the node, add-fd, hostdevice=/dev/fdset/N */
+	CONF_ATTACH_PORT,    /* hostbus + hostport */
+};
+
+enum conf_prop_op {
+	CONF_PROP_EQUALS, /* NAME=VALUE */
+	CONF_PROP_REGEX,  /* NAME~ERE */
+};
+
+struct conf_property {
+	char *name;
+	char *value; /* the exact value or the regex source */
+	enum conf_prop_op op;
+	regex_t regex; /* compiled when op == CONF_PROP_REGEX */
+};
+
+/* One [usb "name"] or [usb-deny "name"] section: it matches a device when
+ * every key given matches. Unset fields: NULL / -1 / 0 elements. */
+struct conf_usb_rule {
+	char *name;
+	bool deny;
+	char *port; /* "3-10": this port and everything behind it */
+	int vendor; /* 0..0xffff or -1 */
+	int product;
+	char *serial;
+	struct conf_property *props;
+	size_t n_props;
+	char **tags;         /* NULL-terminated, may be NULL */
+	int interface_class; /* 0..0xff or -1 */
+	enum conf_attach_mode attach_mode;
+	struct conf_origin origin;
+};
+
+struct conf_vm {
+	char *name; /* file name without .conf */
+	char *file; /* full path */
+	enum conf_backend backend;
+	char *qmp_socket;
+	char *usb_bus;
+	char *uri;     /* libvirt */
+	char *domain;  /* libvirt; defaults to name */
+	char **inputs; /* names of [input] sections, NULL-terminated, may be NULL */
+	struct conf_chord hotkey;
+	bool focus_on_start;
+	struct conf_origin backend_origin;
+	struct conf_usb_rule *rules; /* in file order; deny rules included */
+	size_t n_rules;
+};
+
+struct conf {
+	char *dir;
+	char **files; /* every file read, owning the strings origins point to */
+	struct conf_daemon daemon;
+	struct conf_switch sw;
+	struct conf_input *inputs;
+	size_t n_inputs;
+	struct conf_vm *vms; /* sorted by name (file-name order) */
+	size_t n_vms;
+};
+
+struct conf_load_opts {
+	/* Refuse files and directories not owned by root or writable by
+	 * group/others (set when running as root: files can name commands). */
+	bool check_owner;
+};
+
+/* Load DIR/vmplug.conf (optional: defaults if missing) and DIR/vm.d/
+ * *.conf. On success returns 0 and *out. On failure returns -EINVAL
+ * (config errors) or -errno (dir unreadable) and, in both cases, *errors
+ * is a NULL-terminated list of messages "FILE:LINE: text" (free with
+ * strv_free). */
+int conf_load(const char *dir, const struct conf_load_opts *opts, struct conf **out,
+	      char ***errors);
+
+void conf_free(struct conf *conf);
+
+/* The effective configuration, normalized, one line per setting group /
+ * rule (what `vmplugd --check-config` prints). */
+void conf_dump(const struct conf *conf, FILE *f);
+
+const struct conf_vm *conf_find_vm(const struct conf *conf, const char *name);
+const struct conf_input *conf_find_input(const struct conf *conf, const char *name);
+
+/* "KEY_A+KEY_B"; the result is a new string. */
+char *conf_chord_to_string(const struct conf_chord *chord);
+/* Parse "KEY_A+KEY_B"; 0, or -EINVAL with *bad set to the offending
+ * token (a new string) when one is not a key name libevdev knows. */
+int conf_chord_parse(const char *s, struct conf_chord *out, char **bad);
+
+const char *conf_backend_name(enum conf_backend b);
+const char *conf_attach_mode_name(enum conf_attach_mode m);

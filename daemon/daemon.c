@@ -1,0 +1,166 @@
+/* The daemon's life cycle: load config, run the loop, reload, exit. */
+#include "config.h"
+
+#include "daemon/daemon.h"
+
+#include <errno.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <unistd.h>
+
+#include "util/log.h"
+#include "util/util.h"
+
+static struct conf *load(const char *confdir, bool check_owner, char ***errors)
+{
+	struct conf_load_opts opts = { .check_owner = check_owner };
+	struct conf *conf = NULL;
+
+	if (conf_load(confdir, &opts, &conf, errors) < 0)
+		return NULL;
+	return conf;
+}
+
+static void apply_log_level(struct daemon *d)
+{
+	int level = (int)d->conf->daemon.log_level + d->opts.verbose;
+
+	if (level > LOG_LEVEL_DEBUG)
+		level = LOG_LEVEL_DEBUG;
+	log_set_level((enum log_level)level);
+}
+
+static void log_vms(const struct conf *conf)
+{
+	for (size_t i = 0; i < conf->n_vms; i++) {
+		const struct conf_vm *vm = &conf->vms[i];
+		size_t deny = 0;
+		char *inputs = vm->inputs ? strv_join(vm->inputs, ",") : xstrdup("none");
+
+		for (size_t j = 0; j < vm->n_rules; j++)
+			deny += vm->rules[j].deny;
+		log_info("vm %s: backend %s (%s), %zu USB rules, %zu deny rules, inputs %s",
+			 vm->name, conf_backend_name(vm->backend),
+			 vm->backend == CONF_BACKEND_QMP ? vm->qmp_socket : vm->uri,
+			 vm->n_rules - deny, deny, inputs);
+		free(inputs);
+	}
+}
+
+static void log_errors(char **errors)
+{
+	for (size_t i = 0; errors && errors[i]; i++)
+		log_error("config: %s", errors[i]);
+}
+
+static void on_quit_signal(struct loop *loop, int signo, void *data)
+{
+	log_info("%s received, exiting", strsignal(signo));
+	loop_quit(loop, 0);
+}
+
+static void on_hup(struct loop *loop, int signo, void *data)
+{
+	daemon_reload(data);
+}
+
+int daemon_reload(struct daemon *d)
+{
+	char **errors = NULL;
+	struct conf *conf;
+
+	log_info("reloading the configuration from %s", d->opts.confdir);
+	conf = load(d->opts.confdir, d->check_owner, &errors);
+	if (!conf) {
+		log_errors(errors);
+		log_error("reload failed: %zu error(s); the running configuration is kept",
+			  strv_len(errors));
+		strv_free(errors);
+		return -EINVAL;
+	}
+	strv_free(errors);
+	conf_free(d->conf);
+	d->conf = conf;
+	apply_log_level(d);
+	log_info("configuration reloaded: %zu VM(s), %zu input(s)", conf->n_vms, conf->n_inputs);
+	log_vms(conf);
+	return 0;
+}
+
+struct daemon *daemon_new(const struct daemon_opts *opts)
+{
+	struct daemon *d = xnew(struct daemon);
+	char **errors = NULL;
+
+	d->opts = *opts;
+	d->check_owner = geteuid() == 0;
+	d->conf = load(opts->confdir, d->check_owner, &errors);
+	if (!d->conf) {
+		log_errors(errors);
+		log_error("cannot start: %zu error(s) in the configuration in %s", strv_len(errors),
+			  opts->confdir);
+		strv_free(errors);
+		daemon_free(d);
+		return NULL;
+	}
+	strv_free(errors);
+	apply_log_level(d);
+	return d;
+}
+
+int daemon_start(struct daemon *d)
+{
+	d->loop = loop_new();
+	if (!d->loop) {
+		log_error("cannot create the event loop: %s", strerror(errno));
+		return -errno;
+	}
+	/* A client or QEMU that goes away mid-write must not kill us. */
+	signal(SIGPIPE, SIG_IGN);
+	if (loop_add_signal(d->loop, SIGTERM, on_quit_signal, d) < 0 ||
+	    loop_add_signal(d->loop, SIGINT, on_quit_signal, d) < 0 ||
+	    loop_add_signal(d->loop, SIGHUP, on_hup, d) < 0) {
+		log_error("cannot set up signal handling: %s", strerror(errno));
+		return -errno;
+	}
+	return 0;
+}
+
+void daemon_free(struct daemon *d)
+{
+	if (!d)
+		return;
+	loop_free(d->loop);
+	conf_free(d->conf);
+	free(d);
+}
+
+int daemon_run(struct daemon *d)
+{
+	int code;
+
+	log_info("vmplugd %s started with %s: %zu VM(s), %zu input(s)", PACKAGE_VERSION,
+		 d->opts.confdir, d->conf->n_vms, d->conf->n_inputs);
+	log_vms(d->conf);
+	code = loop_run(d->loop);
+
+	log_info("vmplugd stopped");
+	return code;
+}
+
+int daemon_check_config(const char *confdir, FILE *out, FILE *err)
+{
+	char **errors = NULL;
+	struct conf *conf = load(confdir, geteuid() == 0, &errors);
+
+	for (size_t i = 0; errors && errors[i]; i++)
+		fprintf(err, "%s\n", errors[i]);
+	if (conf) {
+		conf_dump(conf, out);
+		conf_free(conf);
+	} else {
+		fprintf(err, "%zu error(s) in %s\n", strv_len(errors), confdir);
+	}
+	strv_free(errors);
+	return conf ? 0 : -EINVAL;
+}

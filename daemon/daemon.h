@@ -1,0 +1,37 @@
+/* The daemon's state: the loop, the running configuration, and the
+ * modules driven from it. One instance per process. */
+#pragma once
+
+#include <stdbool.h>
+
+#include "conf/conf.h"
+#include "daemon/loop.h"
+
+struct daemon_opts {
+	const char *confdir;
+	int verbose; /* each -v raises the log level one step */
+};
+
+struct daemon {
+	struct loop *loop;
+	struct conf *conf;
+	struct daemon_opts opts;
+	bool check_owner;
+};
+
+/* Load the configuration; NULL on failure (the reasons are logged). */
+struct daemon *daemon_new(const struct daemon_opts *opts);
+/* Create the loop and everything on it. Call after daemonizing: a
+ * signalfd registered with epoll before fork() keeps waking for the
+ * parent's signals only. 0 or -errno (logged). */
+int daemon_start(struct daemon *d);
+void daemon_free(struct daemon *d);
+/* Run until SIGTERM/SIGINT; returns the process exit code. */
+int daemon_run(struct daemon *d);
+/* Re-read the configuration (SIGHUP). A bad new configuration is reported
+ * and the running one is kept. 0 or -EINVAL. */
+int daemon_reload(struct daemon *d);
+
+/* Load opts->confdir and print the result: the effective configuration
+ * on out, or the errors on err. Returns 0 if the configuration is valid. */
+int daemon_check_config(const char *confdir, FILE *out, FILE *err);

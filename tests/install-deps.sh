@@ -1,0 +1,38 @@
+#!/bin/bash
+# Install what building and testing vmplug needs on Debian 12 (as root).
+# Does nothing when everything is already there.
+set -euo pipefail
+
+packages=(
+	# build
+	gcc make autoconf automake pkg-config
+	libudev-dev libevdev-dev libjansson-dev libinih-dev
+	# optional backends and service integration
+	libvirt-dev libxml2-dev libsystemd-dev
+	# tests
+	check valgrind clang-format groff-base shellcheck procps
+	qemu-system-x86 umockdev libumockdev-dev
+	# end-to-end tests: a Debian kernel booted under QEMU
+	busybox-static cpio kmod
+)
+
+missing=()
+for p in "${packages[@]}"; do
+	[[ $p == \#* ]] && continue
+	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" ||
+		missing+=("$p")
+done
+if [ ${#missing[@]} -eq 0 ]; then
+	echo "install-deps: all ${#packages[@]} packages are installed"
+	exit 0
+fi
+if [ "$(id -u)" != 0 ]; then
+	echo "install-deps: missing packages: ${missing[*]}" >&2
+	echo "install-deps: run as root, or: sudo apt-get install ${missing[*]}" >&2
+	exit 1
+fi
+echo "install-deps: installing ${missing[*]}"
+export DEBIAN_FRONTEND=noninteractive
+apt-get update -qq
+apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+echo "install-deps: done"

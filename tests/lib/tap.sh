@@ -1,0 +1,60 @@
+# shellcheck shell=bash
+# TAP helpers for vmplug's shell tests (sourced).
+# ok/not_ok/check print TAP lines; skip_all exits the whole test as skipped;
+# done_testing prints the plan and exits with the right status.
+TAP_N=0
+TAP_FAILED=0
+
+ok() { TAP_N=$((TAP_N + 1)); echo "ok $TAP_N - $*"; }
+not_ok() { TAP_N=$((TAP_N + 1)); TAP_FAILED=$((TAP_FAILED + 1)); echo "not ok $TAP_N - $*"; }
+skip() { TAP_N=$((TAP_N + 1)); echo "ok $TAP_N - # SKIP $*"; }
+diag() { printf '# %s\n' "$@"; }
+# check DESCRIPTION COMMAND...: ok if COMMAND succeeds
+check() {
+	local d=$1
+	shift
+	if "$@"; then ok "$d"; else not_ok "$d"; fi
+}
+skip_all() { echo "1..0 # SKIP $*"; exit 0; }
+# The plan closes the output; failures are in the TAP lines, so the exit
+# status stays 0 (a non-zero status means the test itself broke).
+done_testing() {
+	echo "1..$TAP_N"
+	[ "$TAP_FAILED" -eq 0 ] || diag "$TAP_FAILED of $TAP_N failed"
+	exit 0
+}
+# bail out of the whole file (infrastructure failure, not a test result)
+bail() { echo "Bail out! $*"; exit 1; }
+
+# wait_for TIMEOUT_TENTHS COMMAND...: poll until COMMAND succeeds
+wait_for() {
+	local n=$1
+	shift
+	while ! "$@"; do
+		n=$((n - 1))
+		[ "$n" -le 0 ] && return 1
+		sleep 0.1
+	done
+}
+
+: "${top_srcdir:=$(cd "$(dirname "$0")/.." && pwd)}"
+: "${top_builddir:=$top_srcdir}"
+: "${VMPLUGD:=$top_builddir/vmplugd}"
+
+# Run vmplugd under valgrind when the sanitizer pass asks for it.
+vmplugd_cmd() {
+	if [ "${VMPLUG_VALGRIND:-0}" = 1 ]; then
+		echo valgrind --quiet --error-exitcode=99 --leak-check=full \
+			--errors-for-leak-kinds=definite,indirect \
+			--show-leak-kinds=definite,indirect "$VMPLUGD"
+	else
+		echo "$VMPLUGD"
+	fi
+}
+
+# A private scratch directory removed on exit.
+make_scratch() {
+	SCRATCH=$(mktemp -d /tmp/vmplug-test.XXXXXX)
+	chmod 755 "$SCRATCH"
+	trap 'rm -rf "$SCRATCH"' EXIT
+}

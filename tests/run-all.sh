@@ -1,0 +1,79 @@
+#!/bin/bash
+# vmplug's whole test run, as CI runs it: install what is missing, build
+# with -Werror + ASan/UBSan and run `make check`, run the daemon-facing
+# tests again under valgrind, then `make distcheck`. Ends with one line
+# "N passed, N failed, N skipped" counted from the automake test logs.
+#
+# Usage (as root on Debian 12): tests/run-all.sh
+# Environment: VMPLUG_BUILD_ROOT (default: <source>/build-ci), JOBS.
+set -uo pipefail
+src=$(cd "$(dirname "$0")/.." && pwd)
+root=${VMPLUG_BUILD_ROOT:-$src/build-ci}
+jobs=${JOBS:-$(nproc)}
+t0=$(date +%s)
+failed_stages=()
+
+stage() { printf '\n=== %s (%ds)\n' "$*" $(($(date +%s) - t0)); }
+run() {
+	local name=$1
+	shift
+	if ! "$@"; then
+		echo "run-all: stage '$name' failed" >&2
+		failed_stages+=("$name")
+		return 1
+	fi
+}
+
+stage "dependencies"
+"$src/tests/install-deps.sh" || exit 1
+
+stage "autogen"
+(cd "$src" && NOCONFIGURE=1 ./autogen.sh >/dev/null 2>&1) || { echo "autogen failed" >&2; exit 1; }
+
+build() {
+	local dir=$1
+	shift
+	mkdir -p "$dir"
+	(cd "$dir" && "$src/configure" -q "$@" && make -s -j"$jobs")
+}
+
+stage "build with -Werror, ASan and UBSan"
+rm -rf "$root"
+if run "asan build" build "$root/asan" --enable-werror --enable-asan; then
+	stage "make check (ASan + UBSan)"
+	run "asan check" make -C "$root/asan" -s -j"$jobs" check
+fi
+
+stage "build for valgrind"
+if run "valgrind build" build "$root/valgrind" --enable-werror; then
+	stage "make check-valgrind"
+	run "valgrind check" make -C "$root/valgrind" -s -j"$jobs" check-valgrind
+	stage "make distcheck"
+	run "distcheck" make -C "$root/valgrind" -s -j"$jobs" distcheck
+fi
+
+stage "summary"
+# Every .trs file of both test runs (not distcheck's: it repeats the first).
+find "$root/asan" "$root/valgrind" -name '*.trs' \
+	-not -path '*/vmplug-*/_build/*' >"$root/all-trs" 2>/dev/null
+tally() { xargs -r cat <"$root/all-trs" | grep -c "^:test-result: $1"; }
+pass=$(tally PASS)
+fail=$(($(tally FAIL) + $(tally ERROR) + $(tally XPASS)))
+skip=$(tally SKIP)
+xfail=$(tally XFAIL)
+pass=$((pass + xfail))
+for s in "${failed_stages[@]}"; do
+	case $s in
+	"asan check" | "valgrind check") ;; # counted through their test logs
+	*) fail=$((fail + 1)); echo "stage failed: $s" ;;
+	esac
+done
+if [ "$fail" -gt 0 ]; then
+	echo "failing tests:"
+	xargs -r grep -l -E "^:test-result: (FAIL|ERROR|XPASS)" <"$root/all-trs" | sed 's/^/  /'
+fi
+echo "total time $(($(date +%s) - t0))s"
+line="$pass passed, $fail failed"
+[ "$skip" -gt 0 ] && line="$line, $skip skipped"
+echo "$line"
+[ "$fail" -eq 0 ] && [ ${#failed_stages[@]} -eq 0 ]

@@ -1,0 +1,36 @@
+#!/bin/bash
+# The C sources are formatted as .clang-format says, and the shell scripts
+# pass shellcheck (CODING_STYLE.md).
+. "$(dirname "$0")/lib/tap.sh"
+
+command -v clang-format >/dev/null || skip_all "clang-format is not installed (apt-get install clang-format)"
+cd "$top_srcdir" || bail "no source dir"
+n=0
+while IFS= read -r f; do
+	n=$((n + 1))
+	if out=$(clang-format --dry-run --Werror "$f" 2>&1); then
+		ok "$f is formatted"
+	else
+		not_ok "$f is formatted (run: clang-format -i $f)"
+		echo "$out" | head -n 20 | sed 's/^/# /'
+	fi
+done < <(find util conf daemon qmp usb input backends ctl bench tests \
+	\( -name '*.c' -o -name '*.h' \) -print 2>/dev/null | sort)
+[ "$n" -gt 0 ] || not_ok "found C sources to check"
+
+# Shell scripts: shellcheck with the project's .shellcheckrc.
+if command -v shellcheck >/dev/null; then
+	scripts=(autogen.sh .ci/run tests/run-test)
+	while IFS= read -r f; do scripts+=("$f"); done < <(find tests -name '*.sh' | sort)
+	for f in "${scripts[@]}"; do
+		if out=$(shellcheck -x "$f" 2>&1); then
+			ok "$f passes shellcheck"
+		else
+			not_ok "$f passes shellcheck"
+			echo "$out" | head -n 20 | sed 's/^/# /'
+		fi
+	done
+else
+	skip "shellcheck is not installed (apt-get install shellcheck)"
+fi
+done_testing

@@ -1,0 +1,320 @@
+/* Unit tests for conf/: the good and bad corpora in tests/data/conf and
+ * the ownership checks. A bad case's "expected" file lists the exact
+ * error lines, paths relative to the case; a line ending in '*' is
+ * compared as a prefix (libc's regerror text varies). */
+#include "config.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "conf/conf.h"
+#include "tests/unit/check-main.h"
+#include "util/util.h"
+
+static char **good_cases, **bad_cases;
+
+static char **list_cases(const char *kind)
+{
+	char *dir = xasprintf("%s/%s", CONF_CORPUS, kind);
+	char **names = xcalloc(1, sizeof(char *));
+	DIR *d = opendir(dir);
+	struct dirent *de;
+
+	if (!d) {
+		/* Not inside a test yet: Check's asserts cannot report here. */
+		fprintf(stderr, "cannot open %s: %s\n", dir, strerror(errno));
+		exit(EXIT_FAILURE);
+	}
+	while ((de = readdir(d)))
+		if (de->d_name[0] != '.')
+			strv_append(&names, de->d_name);
+	closedir(d);
+	free(dir);
+	qsort(names, strv_len(names), sizeof(char *), (int (*)(const void *, const void *))strcmp);
+	return names;
+}
+
+static char *read_text(const char *path)
+{
+	FILE *f = fopen(path, "re");
+	char *buf = NULL;
+	size_t len = 0;
+	FILE *mem = open_memstream(&buf, &len);
+	int c;
+
+	ck_assert_msg(f != NULL, "cannot open %s", path);
+	while ((c = fgetc(f)) != EOF)
+		fputc(c, mem);
+	fclose(f);
+	fclose(mem);
+	return buf;
+}
+
+START_TEST(good_corpus)
+{
+	const char *name = good_cases[_i];
+	char *dir = xasprintf("%s/good/%s", CONF_CORPUS, name);
+	char *exp_path = xasprintf("%s/expected", dir);
+	char **errors = NULL, *dump = NULL, *expected;
+	struct conf *conf = NULL;
+	size_t len = 0;
+	FILE *mem;
+	int r;
+
+	r = conf_load(dir, NULL, &conf, &errors);
+	ck_assert_msg(r == 0, "%s: %s", name, errors && errors[0] ? errors[0] : "?");
+	ck_assert_uint_eq(strv_len(errors), 0);
+	mem = open_memstream(&dump, &len);
+	conf_dump(conf, mem);
+	fclose(mem);
+	expected = read_text(exp_path);
+	ck_assert_msg(streq(dump, expected), "%s: dump differs.\n--- got\n%s--- expected\n%s", name,
+		      dump, expected);
+	free(expected);
+	free(dump);
+	strv_free(errors);
+	conf_free(conf);
+	free(exp_path);
+	free(dir);
+}
+END_TEST
+
+START_TEST(bad_corpus)
+{
+	const char *name = bad_cases[_i];
+	char *dir = xasprintf("%s/bad/%s", CONF_CORPUS, name);
+	char *exp_path = xasprintf("%s/expected", dir);
+	char *text = read_text(exp_path);
+	char **expected = strv_split(text, "\n");
+	char **errors = NULL;
+	struct conf *conf = NULL;
+	int r;
+
+	r = conf_load(dir, NULL, &conf, &errors);
+	ck_assert_msg(r == -EINVAL, "%s: loaded without errors", name);
+	ck_assert_ptr_null(conf);
+	for (size_t i = 0; errors[i] || expected[i]; i++) {
+		ck_assert_msg(errors[i] && expected[i], "%s: expected %zu error(s), got %zu:\n%s",
+			      name, strv_len(expected), strv_len(errors), strv_join(errors, "\n"));
+		char *want = xasprintf("%s/%s", dir, expected[i]);
+		size_t wl = strlen(want);
+		bool ok = want[wl - 1] == '*' ? strncmp(errors[i], want, wl - 1) == 0
+					      : streq(errors[i], want);
+
+		ck_assert_msg(ok, "%s: error %zu:\n  got      %s\n  expected %s", name, i,
+			      errors[i], want);
+		free(want);
+	}
+	strv_free(errors);
+	strv_free(expected);
+	free(text);
+	free(exp_path);
+	free(dir);
+}
+END_TEST
+
+/* A scratch config dir with one VM file; returns the dir (new string). */
+static char *scratch_conf(void)
+{
+	char *dir = xstrdup("/tmp/vmplug-conf-XXXXXX");
+	char *vmd, *file;
+	FILE *f;
+
+	ck_assert_ptr_nonnull(mkdtemp(dir));
+	ck_assert_int_eq(chmod(dir, 0755), 0);
+	vmd = xasprintf("%s/vm.d", dir);
+	ck_assert_int_eq(mkdir(vmd, 0755), 0);
+	file = xasprintf("%s/pc.conf", vmd);
+	f = fopen(file, "w");
+	fputs("[vm]\nqmp-socket = /run/q.qmp\n", f);
+	fclose(f);
+	ck_assert_int_eq(chmod(file, 0644), 0);
+	free(file);
+	free(vmd);
+	return dir;
+}
+
+static void rm_rf(const char *dir)
+{
+	char *cmd = xasprintf("rm -rf '%s'", dir);
+
+	ck_assert_int_eq(system(cmd), 0);
+	free(cmd);
+}
+
+static char *load_error(const char *dir, bool check_owner)
+{
+	struct conf_load_opts opts = { .check_owner = check_owner };
+	struct conf *conf = NULL;
+	char **errors = NULL, *first;
+	int r = conf_load(dir, &opts, &conf, &errors);
+
+	if (r == 0) {
+		conf_free(conf);
+		strv_free(errors);
+		return NULL;
+	}
+	first = xstrdup(errors[0]);
+	strv_free(errors);
+	return first;
+}
+
+START_TEST(refuses_group_writable_file_when_checking_owner)
+{
+	char *dir = scratch_conf();
+	char *file = xasprintf("%s/vm.d/pc.conf", dir);
+	char *err, *want;
+
+	ck_assert_ptr_null(load_error(dir, true));
+	ck_assert_int_eq(chmod(file, 0664), 0);
+	err = load_error(dir, true);
+	want = xasprintf("%s: refusing a file writable by group or others (mode 0664): it can name "
+			 "commands vmplugd runs as root; fix with: chmod go-w %s",
+			 file, file);
+	ck_assert_ptr_nonnull(err);
+	ck_assert_str_eq(err, want);
+	/* Without the check (not running as root) the same file loads. */
+	ck_assert_ptr_null(load_error(dir, false));
+	free(want);
+	free(err);
+	free(file);
+	rm_rf(dir);
+	free(dir);
+}
+END_TEST
+
+START_TEST(refuses_world_writable_directory)
+{
+	char *dir = scratch_conf();
+	char *vmd = xasprintf("%s/vm.d", dir);
+	char *err;
+
+	ck_assert_int_eq(chmod(vmd, 0777), 0);
+	err = load_error(dir, true);
+	ck_assert_ptr_nonnull(err);
+	ck_assert_msg(strstr(err, "refusing a directory writable by group or others (mode 0777)"),
+		      "%s", err);
+	ck_assert(startswith(err, vmd));
+	free(err);
+	free(vmd);
+	rm_rf(dir);
+	free(dir);
+}
+END_TEST
+
+START_TEST(refuses_file_not_owned_by_root)
+{
+	char *dir = scratch_conf();
+	char *file = xasprintf("%s/vm.d/pc.conf", dir);
+	char *err;
+
+	if (geteuid() != 0) {
+		/* Only root can give a file away; as non-root the owner is never 0. */
+		err = load_error(dir, true);
+		ck_assert_ptr_nonnull(err);
+		ck_assert_msg(strstr(err, "not owned by root"), "%s", err);
+	} else {
+		ck_assert_int_eq(chown(file, 65534, 65534), 0);
+		err = load_error(dir, true);
+		ck_assert_ptr_nonnull(err);
+		ck_assert_msg(strstr(err, "refusing a file not owned by root (owner uid 65534)"),
+			      "%s", err);
+	}
+	free(err);
+	free(file);
+	rm_rf(dir);
+	free(dir);
+}
+END_TEST
+
+START_TEST(missing_dir_is_an_error)
+{
+	char *err = load_error("/nonexistent/vmplug", false);
+
+	ck_assert_ptr_nonnull(err);
+	ck_assert_str_eq(err, "/nonexistent/vmplug: cannot read the configuration directory: No "
+			      "such file or directory");
+	free(err);
+}
+END_TEST
+
+START_TEST(chords_round_trip)
+{
+	struct conf_chord c;
+	char *bad = NULL, *s;
+
+	ck_assert_int_eq(conf_chord_parse("KEY_LEFTCTRL + KEY_KP1", &c, &bad), 0);
+	ck_assert_uint_eq(c.n, 2);
+	s = conf_chord_to_string(&c);
+	ck_assert_str_eq(s, "KEY_LEFTCTRL+KEY_KP1");
+	free(s);
+	ck_assert_int_eq(conf_chord_parse("BTN_SIDE", &c, &bad), 0);
+	ck_assert_int_eq(conf_chord_parse("KEY_A+KEY_B+KEY_C+KEY_D+KEY_E+KEY_F+KEY_G", &c, &bad),
+			 -EINVAL);
+	ck_assert_ptr_null(bad);
+	ck_assert_int_eq(conf_chord_parse("REL_X", &c, &bad), -EINVAL);
+	ck_assert_str_eq(bad, "REL_X");
+	free(bad);
+}
+END_TEST
+
+START_TEST(regex_property_compiled)
+{
+	char *dir = xasprintf("%s/good/full", CONF_CORPUS);
+	struct conf *conf = NULL;
+	char **errors = NULL;
+	const struct conf_vm *vm;
+	const struct conf_usb_rule *tok = NULL;
+
+	ck_assert_int_eq(conf_load(dir, NULL, &conf, &errors), 0);
+	vm = conf_find_vm(conf, "win10");
+	ck_assert_ptr_nonnull(vm);
+	for (size_t i = 0; i < vm->n_rules; i++)
+		if (streq(vm->rules[i].name, "token"))
+			tok = &vm->rules[i];
+	ck_assert_ptr_nonnull(tok);
+	ck_assert_int_eq(tok->props[0].op, CONF_PROP_REGEX);
+	ck_assert_int_eq(regexec(&tok->props[0].regex, "0001XYZ", 0, NULL, 0), 0);
+	ck_assert_int_ne(regexec(&tok->props[0].regex, "10001", 0, NULL, 0), 0);
+	/* VMs come in file-name order: linux before win10. */
+	ck_assert_str_eq(conf->vms[0].name, "linux");
+	ck_assert_str_eq(conf->vms[0].domain, "linux");
+	strv_free(errors);
+	conf_free(conf);
+	free(dir);
+}
+END_TEST
+
+static Suite *conf_suite(void)
+{
+	Suite *s = suite_create("conf");
+	TCase *tc = tcase_create("corpus");
+	TCase *tc2 = tcase_create("checks");
+
+	good_cases = list_cases("good");
+	bad_cases = list_cases("bad");
+	tcase_add_loop_test(tc, good_corpus, 0, (int)strv_len(good_cases));
+	tcase_add_loop_test(tc, bad_corpus, 0, (int)strv_len(bad_cases));
+	suite_add_tcase(s, tc);
+	tcase_add_test(tc2, refuses_group_writable_file_when_checking_owner);
+	tcase_add_test(tc2, refuses_world_writable_directory);
+	tcase_add_test(tc2, refuses_file_not_owned_by_root);
+	tcase_add_test(tc2, missing_dir_is_an_error);
+	tcase_add_test(tc2, chords_round_trip);
+	tcase_add_test(tc2, regex_property_compiled);
+	suite_add_tcase(s, tc2);
+	return s;
+}
+
+int main(void)
+{
+	int r = run_suite(conf_suite());
+
+	strv_free(good_cases);
+	strv_free(bad_cases);
+	return r;
+}

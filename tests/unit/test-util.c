@@ -1,0 +1,149 @@
+/* Unit tests for util/: string vectors, number parsing, atomic writes, rate limiting. */
+#include "config.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "tests/unit/check-main.h"
+#include "util/log.h"
+#include "util/util.h"
+
+START_TEST(strv_split_join)
+{
+	char **v = strv_split(" kbd, mouse,,pad ", ", ");
+	char *j;
+
+	ck_assert_uint_eq(strv_len(v), 3);
+	ck_assert_str_eq(v[0], "kbd");
+	ck_assert_str_eq(v[2], "pad");
+	ck_assert(strv_contains(v, "mouse"));
+	ck_assert(!strv_contains(v, "mous"));
+	j = strv_join(v, "+");
+	ck_assert_str_eq(j, "kbd+mouse+pad");
+	free(j);
+	strv_free(v);
+	v = strv_split("", ",");
+	ck_assert_uint_eq(strv_len(v), 0);
+	j = strv_join(v, ",");
+	ck_assert_str_eq(j, "");
+	free(j);
+	strv_free(v);
+}
+END_TEST
+
+START_TEST(parse_uint_bounds)
+{
+	unsigned long v = 7;
+
+	ck_assert_int_eq(parse_uint("255", 10, 255, &v), 0);
+	ck_assert_uint_eq(v, 255);
+	ck_assert_int_eq(parse_uint("256", 10, 255, &v), -ERANGE);
+	ck_assert_int_eq(parse_uint("ffff", 16, 0xffff, &v), 0);
+	ck_assert_uint_eq(v, 0xffff);
+	ck_assert_int_eq(parse_uint("", 10, 10, &v), -EINVAL);
+	ck_assert_int_eq(parse_uint("-1", 10, 10, &v), -EINVAL);
+	ck_assert_int_eq(parse_uint(" 1", 10, 10, &v), -EINVAL);
+	ck_assert_int_eq(parse_uint("1x", 10, 10, &v), -EINVAL);
+	ck_assert_int_eq(parse_uint("99999999999999999999999", 10, ~0UL, &v), -ERANGE);
+	/* Out-parameters are written only on success. */
+	ck_assert_uint_eq(v, 0xffff);
+}
+END_TEST
+
+START_TEST(atomic_write_replaces_file)
+{
+	char dir[] = "/tmp/vmplug-test-XXXXXX";
+	char *path, *sub, *rm, buf[32] = { 0 };
+	struct stat st;
+	FILE *f;
+
+	ck_assert_ptr_nonnull(mkdtemp(dir));
+	path = xasprintf("%s/sub/dir/file.json", dir);
+	sub = xasprintf("%s/sub/dir", dir);
+	ck_assert_int_eq(mkdir_p(sub, 0755), 0);
+	ck_assert_int_eq(mkdir_p(sub, 0755), 0);
+	ck_assert_int_eq(write_file_atomic(path, "first", 5, 0644), 0);
+	ck_assert_int_eq(write_file_atomic(path, "second", 6, 0600), 0);
+	f = fopen(path, "r");
+	ck_assert_ptr_nonnull(f);
+	ck_assert_uint_eq(fread(buf, 1, sizeof(buf), f), 6);
+	fclose(f);
+	ck_assert_str_eq(buf, "second");
+	ck_assert_int_eq(stat(path, &st), 0);
+	ck_assert_uint_eq(st.st_mode & 0777, 0600);
+	/* A directory that does not exist: the error, and no temp file left. */
+	ck_assert_int_eq(write_file_atomic("/nonexistent-vmplug/x", "a", 1, 0644), -ENOENT);
+	rm = xasprintf("rm -rf %s", dir);
+	ck_assert_int_eq(system(rm), 0);
+	free(rm);
+	free(sub);
+	free(path);
+}
+END_TEST
+
+static int logged;
+static char last[256];
+
+static void capture(enum log_level level, const char *msg, void *data)
+{
+	logged++;
+	snprintf(last, sizeof(last), "%s", msg);
+}
+
+START_TEST(ratelimit_allows_burst_then_reports_suppressed)
+{
+	struct log_ratelimit rl = LOG_RATELIMIT_INIT(1000000, 3);
+	uint64_t t = 5000000;
+	int allowed = 0;
+
+	log_set_handler(capture, NULL);
+	for (int i = 0; i < 10; i++)
+		allowed += log_ratelimit_allow(&rl, t + (uint64_t)i);
+	ck_assert_int_eq(allowed, 3);
+	ck_assert_int_eq(logged, 0);
+	/* Next interval: allowed again, after one line about the 7 dropped. */
+	ck_assert(log_ratelimit_allow(&rl, t + 1000000));
+	ck_assert_int_eq(logged, 1);
+	ck_assert_str_eq(last, "7 similar messages suppressed");
+	log_set_handler(NULL, NULL);
+}
+END_TEST
+
+START_TEST(log_levels_filter)
+{
+	enum log_level l;
+
+	log_set_handler(capture, NULL);
+	logged = 0;
+	log_set_level(LOG_LEVEL_WARNING);
+	log_info("hidden");
+	log_debug("hidden");
+	log_warning("shown %d", 1);
+	ck_assert_int_eq(logged, 1);
+	ck_assert_str_eq(last, "shown 1");
+	ck_assert_int_eq(log_level_from_name("debug", &l), 0);
+	ck_assert_int_eq(l, LOG_LEVEL_DEBUG);
+	ck_assert_int_eq(log_level_from_name("verbose", &l), -EINVAL);
+	log_set_handler(NULL, NULL);
+	log_set_level(LOG_LEVEL_INFO);
+}
+END_TEST
+
+static Suite *util_suite(void)
+{
+	Suite *s = suite_create("util");
+	TCase *tc = tcase_create("util");
+
+	tcase_add_test(tc, strv_split_join);
+	tcase_add_test(tc, parse_uint_bounds);
+	tcase_add_test(tc, atomic_write_replaces_file);
+	tcase_add_test(tc, ratelimit_allows_burst_then_reports_suppressed);
+	tcase_add_test(tc, log_levels_filter);
+	suite_add_tcase(s, tc);
+	return s;
+}
+
+CHECK_MAIN(util_suite)

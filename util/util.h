@@ -1,0 +1,66 @@
+/* Small helpers every vmplug module uses: allocation that aborts on
+ * failure, string vectors, monotonic time, fd and file helpers. */
+#pragma once
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <string.h>
+
+#define ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
+#define streq(a, b) (strcmp((a), (b)) == 0)
+#define USEC_PER_SEC 1000000ULL
+#define USEC_PER_MSEC 1000ULL
+
+#define PRINTF_LIKE(f, a) __attribute__((format(printf, f, a)))
+#define NORETURN __attribute__((noreturn))
+#define UNUSED __attribute__((unused))
+
+/* Allocation failure is not recoverable for a daemon of this size: these
+ * print a message and abort() instead of returning NULL. */
+void *xmalloc(size_t size);
+void *xzalloc(size_t size);
+void *xcalloc(size_t n, size_t size);
+void *xrealloc(void *ptr, size_t size);
+char *xstrdup(const char *s);
+char *xstrndup(const char *s, size_t n);
+char *xasprintf(const char *fmt, ...) PRINTF_LIKE(1, 2);
+
+#define xnew(type) ((type *)xzalloc(sizeof(type)))
+
+/* Grow *arr (of *n elements of size elsize) by one zeroed element and return it. */
+void *xappend(void *arr_ptr, size_t *n, size_t elsize);
+
+/* NULL-terminated string vectors. */
+size_t strv_len(char *const *v);
+void strv_free(char **v);
+char **strv_copy(char *const *v);
+void strv_append(char ***v, const char *s);
+bool strv_contains(char *const *v, const char *s);
+/* Split s at runs of any char in seps; empty fields are dropped. */
+char **strv_split(const char *s, const char *seps);
+/* Join with sep; the result is always a new string ("" for an empty vector). */
+char *strv_join(char *const *v, const char *sep);
+
+/* Strip leading and trailing whitespace in place; returns s (moved forward). */
+char *strstrip(char *s);
+bool startswith(const char *s, const char *prefix);
+
+/* CLOCK_MONOTONIC in microseconds. */
+uint64_t now_usec(void);
+
+/* Close *fd if >= 0 and set it to -1. Keeps errno. */
+void closep(int *fd);
+
+/* write() all of buf, retrying on EINTR/short writes; 0 or -errno. */
+int write_all(int fd, const void *buf, size_t len);
+
+/* Parse a non-negative integer in base (0 = auto) that fits in max; 0 or -EINVAL/-ERANGE. */
+int parse_uint(const char *s, int base, unsigned long max, unsigned long *out);
+
+/* Create directory path and its parents with mode; 0 or -errno. */
+int mkdir_p(const char *path, unsigned mode);
+
+/* Write data to path atomically: temp file in the same directory, fsync,
+ * rename. 0 or -errno. */
+int write_file_atomic(const char *path, const void *data, size_t len, unsigned mode);
