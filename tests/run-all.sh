@@ -49,7 +49,11 @@ if run "valgrind build" build "$root/valgrind" --enable-werror; then
 	stage "make check-valgrind"
 	run "valgrind check" make -C "$root/valgrind" -s -j"$jobs" check-valgrind
 	stage "make distcheck"
-	run "distcheck" make -C "$root/valgrind" -s -j"$jobs" distcheck
+	if ! run "distcheck" make -C "$root/valgrind" -s -j"$jobs" distcheck >"$root/distcheck.log" 2>&1; then
+		tail -n 60 "$root/distcheck.log"
+	else
+		grep -A1 "archives ready" "$root/distcheck.log"
+	fi
 fi
 
 stage "summary"
