@@ -66,6 +66,7 @@ static struct backend_vm *null_create(struct loop *loop, const struct conf_vm *v
 {
 	struct backend_null *n = xnew(struct backend_null);
 
+	n->base.ops = &backend_null_ops;
 	n->name = xstrdup(vm->name);
 	n->events = events;
 	n->data = data;

@@ -79,6 +79,8 @@ int daemon_reload(struct daemon *d)
 		return -EINVAL;
 	}
 	strv_free(errors);
+	if (d->rc)
+		reconcile_set_conf(d->rc, conf);
 	conf_free(d->conf);
 	d->conf = conf;
 	apply_log_level(d);
@@ -108,6 +110,71 @@ struct daemon *daemon_new(const struct daemon_opts *opts)
 	return d;
 }
 
+static struct backend_vm *create_backend(void *data, const struct conf_vm *vm,
+					 const struct backend_events *events, void *evdata)
+{
+	struct daemon *d = data;
+	const struct backend_ops *ops = backend_for_vm(vm);
+
+	if (!ops) {
+		errno = ENOSYS;
+		return NULL;
+	}
+	return ops->create(d->loop, vm, events, evdata);
+}
+
+static void rc_schedule(void *data, uint64_t deadline)
+{
+	struct daemon *d = data;
+
+	if (deadline)
+		loop_timer_arm(d->rc_timer, deadline);
+	else
+		loop_timer_disarm(d->rc_timer);
+}
+
+static void on_rc_timer(struct loop_timer *t, void *data)
+{
+	struct daemon *d = data;
+
+	reconcile_tick(d->rc);
+}
+
+static void on_usb_add(void *data, struct usb_device *dev)
+{
+	struct daemon *d = data;
+
+	reconcile_device_add(d->rc, dev);
+}
+
+static void on_usb_remove(void *data, const char *syspath)
+{
+	struct daemon *d = data;
+
+	reconcile_device_remove(d->rc, syspath);
+}
+
+static int start_usb(struct daemon *d)
+{
+	static const struct watch_hooks watch_hooks = {
+		.usb_add = on_usb_add,
+		.usb_remove = on_usb_remove,
+	};
+	const struct reconcile_hooks rc_hooks = {
+		.create_backend = create_backend,
+		.schedule = rc_schedule,
+	};
+
+	d->rc_timer = loop_timer_new(d->loop, on_rc_timer, d);
+	d->rc = reconcile_new(d->conf, &rc_hooks, d);
+	d->watch = watch_new(d->loop, &watch_hooks, d);
+	if (!d->watch) {
+		log_error("cannot watch udev for devices: %s", strerror(errno));
+		return -errno;
+	}
+	return 0;
+}
+
 int daemon_start(struct daemon *d)
 {
 	d->loop = loop_new();
@@ -123,13 +190,16 @@ int daemon_start(struct daemon *d)
 		log_error("cannot set up signal handling: %s", strerror(errno));
 		return -errno;
 	}
-	return 0;
+	return start_usb(d);
 }
 
 void daemon_free(struct daemon *d)
 {
 	if (!d)
 		return;
+	watch_free(d->watch);
+	reconcile_free(d->rc);
+	loop_timer_free(d->rc_timer);
 	loop_free(d->loop);
 	conf_free(d->conf);
 	free(d);

@@ -6,6 +6,8 @@
 
 #include "conf/conf.h"
 #include "daemon/loop.h"
+#include "daemon/reconcile.h"
+#include "daemon/watch.h"
 
 struct daemon_opts {
 	const char *confdir;
@@ -17,6 +19,9 @@ struct daemon {
 	struct conf *conf;
 	struct daemon_opts opts;
 	bool check_owner;
+	struct reconcile *rc;
+	struct loop_timer *rc_timer;
+	struct watch *watch;
 };
 
 /* Load the configuration; NULL on failure (the reasons are logged). */

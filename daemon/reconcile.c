@@ -1,0 +1,1029 @@
+/* The reconciler: desired vs actual, per VM (see reconcile.h). */
+#include "config.h"
+
+#include "daemon/reconcile.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+#include "usb/rules.h"
+#include "util/list.h"
+#include "util/log.h"
+#include "util/util.h"
+
+#define LIST_RETRY_MAX_USEC (5 * USEC_PER_SEC)
+
+/* A present host USB device and the verdict of the current config. */
+struct rc_device {
+	struct list link;
+	struct usb_device *dev;
+	const struct conf_vm *owner;
+	const struct conf_usb_rule *rule;
+	size_t claimers;
+	bool conflict_logged;
+};
+
+struct rc_vm;
+
+/* One object with a vmplug- id in one VM. */
+struct rc_item {
+	struct list link;
+	struct rc_vm *vm;
+	char *id;
+	enum reconcile_item_state state;
+	bool input;
+	unsigned bus, devnum; /* from the id; 0 if it names no host device */
+	unsigned failures;
+	uint64_t retry_at; /* RETRY, or a detach to retry (ATTACHED) */
+	char *error;
+	struct rc_op *op;
+};
+
+/* The callback data of one backend operation; lives until the callback
+ * ran or the backend was destroyed. */
+struct rc_op {
+	struct list link;
+	struct rc_vm *vm;
+	struct rc_item *item; /* NULL for list, or once the item is gone */
+};
+
+struct rc_vm {
+	struct list link;
+	struct reconcile *rc;
+	const struct conf_vm *conf; /* NULL while retiring */
+	struct conf_vm params;      /* the backend's own copy: name and how to reach it */
+	struct backend_vm *backend;
+	enum reconcile_vm_state state;
+	struct list items;
+	struct list ops;
+	bool list_pending;
+	unsigned list_failures;
+	uint64_t list_retry_at;
+	char *last_error;
+	bool dead; /* retired: freed by the next reconcile_tick() */
+};
+
+struct reconcile {
+	const struct conf *conf;
+	struct reconcile_hooks hooks;
+	void *data;
+	struct list vms;
+	struct list devices;
+	uint64_t scheduled;
+	bool in_pass; /* guards against passes started from inside a pass */
+	bool again;
+	bool reap; /* some VM is dead */
+};
+
+static const struct backend_events vm_events;
+static void pass_all(struct reconcile *rc);
+static void pass_vm(struct rc_vm *vm);
+
+static uint64_t now(const struct reconcile *rc)
+{
+	return rc->hooks.now ? rc->hooks.now(rc->data) : now_usec();
+}
+
+static void notify(struct reconcile *rc, const struct reconcile_event *ev)
+{
+	if (rc->hooks.notify)
+		rc->hooks.notify(rc->data, ev);
+}
+
+/* ------------------------------------------------------------------- ids */
+
+static const struct {
+	enum conf_attach_mode mode;
+	const char *prefix;
+} id_prefixes[] = {
+	{ CONF_ATTACH_ADDRESS, BACKEND_ID_PREFIX "usb-" },
+	{ CONF_ATTACH_FD, BACKEND_ID_PREFIX "usbfd-" },
+	{ CONF_ATTACH_PORT, BACKEND_ID_PREFIX "usbport-" },
+};
+
+char *reconcile_usb_id(const struct usb_device *dev, enum conf_attach_mode mode)
+{
+	for (size_t i = 0; i < ARRAY_SIZE(id_prefixes); i++)
+		if (id_prefixes[i].mode == mode)
+			return xasprintf("%s%u-%u", id_prefixes[i].prefix, dev->bus, dev->devnum);
+	abort();
+}
+
+/* The host device an id of ours names: 0 if it is not one of our USB ids. */
+static bool parse_usb_id(const char *id, unsigned *bus, unsigned *devnum)
+{
+	for (size_t i = 0; i < ARRAY_SIZE(id_prefixes); i++) {
+		const char *p = id_prefixes[i].prefix;
+		char tail;
+
+		if (startswith(id, p) && sscanf(id + strlen(p), "%u-%u%c", bus, devnum, &tail) == 2)
+			return true;
+	}
+	return false;
+}
+
+/* ------------------------------------------------------------- devices */
+
+static struct rc_device *find_device(const struct reconcile *rc, const char *syspath)
+{
+	struct rc_device *d;
+
+	list_for_each(d, &rc->devices, link)
+		if (streq(d->dev->syspath, syspath))
+			return d;
+	return NULL;
+}
+
+static struct rc_device *find_device_by_address(const struct reconcile *rc, unsigned bus,
+						unsigned devnum)
+{
+	struct rc_device *d;
+
+	list_for_each(d, &rc->devices, link)
+		if (d->dev->bus == bus && d->dev->devnum == devnum)
+			return d;
+	return NULL;
+}
+
+static void judge(struct reconcile *rc, struct rc_device *d)
+{
+	d->owner = usb_owner(rc->conf, d->dev, &d->rule, &d->claimers);
+	if (d->claimers > 1 && !d->conflict_logged) {
+		char *desc = usb_device_describe(d->dev);
+		char **names = NULL, *joined;
+
+		for (size_t i = 0; i < rc->conf->n_vms; i++)
+			if (usb_vm_verdict(&rc->conf->vms[i], d->dev, NULL) == USB_VERDICT_CLAIM)
+				strv_append(&names, rc->conf->vms[i].name);
+		joined = strv_join(names, ", ");
+		log_warning("usb %s: claimed by VMs %s; it goes to %s (the first in file-name "
+			    "order)",
+			    desc, joined, d->owner->name);
+		free(joined);
+		strv_free(names);
+		free(desc);
+		d->conflict_logged = true;
+	}
+}
+
+static void device_free(struct rc_device *d)
+{
+	list_remove(&d->link);
+	usb_device_free(d->dev);
+	free(d);
+}
+
+/* --------------------------------------------------------------- items */
+
+static struct rc_item *find_item(const struct rc_vm *vm, const char *id)
+{
+	struct rc_item *it;
+
+	list_for_each(it, &vm->items, link)
+		if (streq(it->id, id))
+			return it;
+	return NULL;
+}
+
+static struct rc_item *item_new(struct rc_vm *vm, const char *id, bool input)
+{
+	struct rc_item *it = xnew(struct rc_item);
+
+	it->vm = vm;
+	it->id = xstrdup(id);
+	it->input = input;
+	if (!input)
+		parse_usb_id(id, &it->bus, &it->devnum);
+	list_insert_tail(&vm->items, &it->link);
+	return it;
+}
+
+static void item_free(struct rc_item *it)
+{
+	if (it->op)
+		it->op->item = NULL;
+	list_remove(&it->link);
+	free(it->id);
+	free(it->error);
+	free(it);
+}
+
+static void set_error(char **slot, int err, const char *msg)
+{
+	free(*slot);
+	*slot = msg ? xstrdup(msg) : xstrdup(strerror(-err));
+}
+
+static const struct usb_device *item_device(const struct rc_item *it)
+{
+	struct rc_device *d;
+
+	if (it->input || !it->bus)
+		return NULL;
+	d = find_device_by_address(it->vm->rc, it->bus, it->devnum);
+	return d ? d->dev : NULL;
+}
+
+/* Is the host device bus/devnum held by an item other than `self` (in any
+ * VM)? Then it must not be attached again until that item is gone. */
+static bool device_busy(const struct reconcile *rc, unsigned bus, unsigned devnum,
+			const struct rc_item *self)
+{
+	struct rc_vm *vm;
+	struct rc_item *it;
+
+	list_for_each(vm, &rc->vms, link)
+		list_for_each(it, &vm->items, link)
+			if (it != self && !it->input && it->bus == bus && it->devnum == devnum &&
+			    it->state != RECONCILE_ITEM_RETRY && it->state != RECONCILE_ITEM_FAILED)
+				return true;
+	return false;
+}
+
+/* ---------------------------------------------------------- deadlines */
+
+static uint64_t next_deadline(const struct reconcile *rc)
+{
+	const struct rc_vm *vm;
+	const struct rc_item *it;
+	uint64_t best = 0;
+
+	if (rc->reap)
+		return 1; /* as soon as possible */
+	list_for_each(vm, &rc->vms, link) {
+		if (vm->list_retry_at && (!best || vm->list_retry_at < best))
+			best = vm->list_retry_at;
+		list_for_each(it, &vm->items, link)
+			if (it->retry_at && (!best || it->retry_at < best))
+				best = it->retry_at;
+	}
+	return best;
+}
+
+uint64_t reconcile_next_deadline(const struct reconcile *rc)
+{
+	return next_deadline(rc);
+}
+
+static void reschedule(struct reconcile *rc)
+{
+	uint64_t d = next_deadline(rc);
+
+	if (d == rc->scheduled)
+		return;
+	rc->scheduled = d;
+	if (rc->hooks.schedule)
+		rc->hooks.schedule(rc->data, d);
+}
+
+static uint64_t backoff(unsigned failures)
+{
+	unsigned shift = failures > 1 ? failures - 1 : 0;
+
+	return RECONCILE_RETRY_BASE_USEC << (shift > 5 ? 5 : shift);
+}
+
+/* ------------------------------------------------------- operations */
+
+static struct rc_op *op_new(struct rc_vm *vm, struct rc_item *item)
+{
+	struct rc_op *op = xnew(struct rc_op);
+
+	op->vm = vm;
+	op->item = item;
+	if (item)
+		item->op = op;
+	list_insert_tail(&vm->ops, &op->link);
+	return op;
+}
+
+static void op_free(struct rc_op *op)
+{
+	if (op->item)
+		op->item->op = NULL;
+	list_remove(&op->link);
+	free(op);
+}
+
+static void usb_event(struct rc_item *it, enum reconcile_event_type type, int err, const char *msg,
+		      bool final)
+{
+	struct reconcile_event ev = {
+		.type = type,
+		.vm = it->vm->params.name,
+		.id = it->id,
+		.dev = item_device(it),
+		.err = err,
+		.msg = msg,
+		.final = final,
+	};
+
+	notify(it->vm->rc, &ev);
+}
+
+static void log_item(const struct rc_item *it, enum log_level level, const char *what,
+		     const char *detail)
+{
+	const struct usb_device *dev = item_device(it);
+	char *desc = dev ? usb_device_describe(dev) : NULL;
+
+	log_msg(level, "vm %s: usb %s%s%s: %s%s%s", it->vm->params.name, desc ? desc : "",
+		desc ? " " : "", it->id, what, detail ? ": " : "", detail ? detail : "");
+	free(desc);
+}
+
+static void attach_failed(struct rc_item *it, int err, const char *msg)
+{
+	bool final;
+
+	it->failures++;
+	set_error(&it->error, err, msg);
+	final = it->failures >= RECONCILE_ATTACH_TRIES;
+	if (final) {
+		it->state = RECONCILE_ITEM_FAILED;
+		it->retry_at = 0;
+		log_item(it, LOG_LEVEL_ERROR, "attach failed, giving up", it->error);
+	} else {
+		it->state = RECONCILE_ITEM_RETRY;
+		it->retry_at = now(it->vm->rc) + backoff(it->failures);
+		log_item(it, LOG_LEVEL_WARNING, "attach failed, will retry", it->error);
+	}
+	usb_event(it, RECONCILE_USB_FAILED, err, it->error, final);
+}
+
+static void attach_done(void *data, int err, const char *msg)
+{
+	struct rc_op *op = data;
+	struct rc_vm *vm = op->vm;
+	struct rc_item *it = op->item;
+
+	op_free(op);
+	if (!it)
+		return;
+	if (err == -ENOTCONN) {
+		/* The VM went away; vm_gone follows and clears everything. */
+		item_free(it);
+	} else if (err < 0) {
+		attach_failed(it, err, msg);
+	} else {
+		it->state = RECONCILE_ITEM_ATTACHED;
+		it->failures = 0;
+		it->retry_at = 0;
+		free(it->error);
+		it->error = NULL;
+		log_item(it, LOG_LEVEL_INFO, "attached", NULL);
+		usb_event(it, RECONCILE_USB_ATTACHED, 0, NULL, false);
+	}
+	pass_vm(vm);
+}
+
+static void start_attach(struct rc_item *it, const struct rc_device *d)
+{
+	struct rc_vm *vm = it->vm;
+	enum conf_attach_mode mode = d->rule->attach_mode;
+	struct backend_usb_dev req = {
+		.id = it->id,
+		.mode = mode,
+		.bus = d->dev->bus,
+		.addr = d->dev->devnum,
+		.port = usb_device_hostport(d->dev),
+		.devnode = d->dev->devnode,
+		.vendor = d->dev->vendor >= 0 ? (unsigned)d->dev->vendor : 0,
+		.product = d->dev->product >= 0 ? (unsigned)d->dev->product : 0,
+	};
+	struct rc_op *op = op_new(vm, it);
+	int r;
+
+	it->state = RECONCILE_ITEM_ATTACHING;
+	it->retry_at = 0;
+	log_item(it, LOG_LEVEL_DEBUG, "attaching", conf_attach_mode_name(mode));
+	r = vm->backend->ops->usb_attach(vm->backend, &req, attach_done, op);
+	if (r < 0) {
+		op_free(op);
+		if (r == -ENOTCONN)
+			item_free(it);
+		else
+			attach_failed(it, r, NULL);
+	}
+}
+
+static void detach_done(void *data, int err, const char *msg)
+{
+	struct rc_op *op = data;
+	struct rc_vm *vm = op->vm;
+	struct rc_item *it = op->item;
+
+	op_free(op);
+	if (!it)
+		return;
+	if (err == 0 || err == -ENOTCONN) {
+		if (err == 0) {
+			log_item(it, LOG_LEVEL_INFO, "detached", NULL);
+			usb_event(it, RECONCILE_USB_DETACHED, 0, NULL, false);
+		}
+		item_free(it);
+		/* The id and the host device are free again: anyone may want them. */
+		pass_all(vm->rc);
+		return;
+	}
+	it->failures++;
+	set_error(&it->error, err, msg);
+	it->state = RECONCILE_ITEM_ATTACHED;
+	if (it->failures < RECONCILE_ATTACH_TRIES) {
+		it->retry_at = now(vm->rc) + backoff(it->failures);
+		log_item(it, LOG_LEVEL_WARNING, "detach failed, will retry", it->error);
+	} else {
+		it->retry_at = 0;
+		log_item(it, LOG_LEVEL_ERROR, "detach failed, giving up", it->error);
+	}
+	pass_vm(vm);
+}
+
+static void start_detach(struct rc_item *it)
+{
+	struct rc_vm *vm = it->vm;
+	struct rc_op *op = op_new(vm, it);
+	int r;
+
+	it->state = RECONCILE_ITEM_DETACHING;
+	it->retry_at = 0;
+	log_item(it, LOG_LEVEL_DEBUG, "detaching", NULL);
+	r = vm->backend->ops->usb_detach(vm->backend, it->id, detach_done, op);
+	if (r < 0) {
+		op_free(op);
+		if (r == -ENOTCONN) {
+			item_free(it);
+		} else {
+			it->state = RECONCILE_ITEM_ATTACHED;
+			set_error(&it->error, r, NULL);
+			log_item(it, LOG_LEVEL_ERROR, "cannot detach", it->error);
+		}
+	}
+}
+
+/* ----------------------------------------------------------------- VMs */
+
+static struct rc_vm *find_vm(const struct reconcile *rc, const char *name)
+{
+	struct rc_vm *vm;
+
+	list_for_each(vm, &rc->vms, link)
+		if (!vm->dead && streq(vm->params.name, name))
+			return vm;
+	return NULL;
+}
+
+static void copy_params(struct conf_vm *dst, const struct conf_vm *src)
+{
+	memset(dst, 0, sizeof(*dst));
+	dst->name = xstrdup(src->name);
+	dst->file = xstrdup(src->file);
+	dst->backend = src->backend;
+	dst->qmp_socket = src->qmp_socket ? xstrdup(src->qmp_socket) : NULL;
+	dst->usb_bus = src->usb_bus ? xstrdup(src->usb_bus) : NULL;
+	dst->uri = src->uri ? xstrdup(src->uri) : NULL;
+	dst->domain = src->domain ? xstrdup(src->domain) : NULL;
+}
+
+static void free_params(struct conf_vm *p)
+{
+	free(p->name);
+	free(p->file);
+	free(p->qmp_socket);
+	free(p->usb_bus);
+	free(p->uri);
+	free(p->domain);
+}
+
+static bool same_str(const char *a, const char *b)
+{
+	return (!a && !b) || (a && b && streq(a, b));
+}
+
+/* Does a change from a to b need a new backend? */
+static bool params_differ(const struct conf_vm *a, const struct conf_vm *b)
+{
+	return a->backend != b->backend || !same_str(a->qmp_socket, b->qmp_socket) ||
+	       !same_str(a->usb_bus, b->usb_bus) || !same_str(a->uri, b->uri) ||
+	       !same_str(a->domain, b->domain);
+}
+
+static void forget_state(struct rc_vm *vm)
+{
+	struct rc_item *it, *itmp;
+
+	list_for_each_safe(it, itmp, &vm->items, link)
+		item_free(it);
+	vm->state = RECONCILE_VM_DOWN;
+	vm->list_pending = false;
+	vm->list_failures = 0;
+	vm->list_retry_at = 0;
+}
+
+static void backend_stop(struct rc_vm *vm)
+{
+	struct rc_op *op, *otmp;
+
+	if (vm->backend)
+		vm->backend->ops->destroy(vm->backend);
+	vm->backend = NULL;
+	/* Destroyed backends call nothing back: their ops die here. */
+	list_for_each_safe(op, otmp, &vm->ops, link)
+		op_free(op);
+	forget_state(vm);
+}
+
+static void backend_start(struct rc_vm *vm)
+{
+	struct reconcile *rc = vm->rc;
+
+	vm->backend = rc->hooks.create_backend(rc->data, &vm->params, &vm_events, vm);
+	if (!vm->backend) {
+		set_error(&vm->last_error, -errno, NULL);
+		log_error("vm %s: cannot start the %s backend: %s", vm->params.name,
+			  conf_backend_name(vm->params.backend), vm->last_error);
+	}
+}
+
+static struct rc_vm *vm_new(struct reconcile *rc, const struct conf_vm *conf)
+{
+	struct rc_vm *vm = xnew(struct rc_vm);
+
+	vm->rc = rc;
+	vm->conf = conf;
+	copy_params(&vm->params, conf);
+	list_init(&vm->items);
+	list_init(&vm->ops);
+	list_insert_tail(&rc->vms, &vm->link);
+	backend_start(vm);
+	return vm;
+}
+
+static void vm_free(struct rc_vm *vm)
+{
+	backend_stop(vm);
+	list_remove(&vm->link);
+	free_params(&vm->params);
+	free(vm->last_error);
+	free(vm);
+}
+
+/* Free it later: this may run inside one of its backend's callbacks, and
+ * a backend is never destroyed from there. */
+static void retire(struct rc_vm *vm)
+{
+	log_info("vm %s: no longer configured", vm->params.name);
+	vm->dead = true;
+	vm->rc->reap = true;
+}
+
+static void list_done(void *data, int err, const struct backend_list *list)
+{
+	struct rc_op *op = data;
+	struct rc_vm *vm = op->vm;
+	struct reconcile *rc = vm->rc;
+
+	op_free(op);
+	vm->list_pending = false;
+	if (err == -ENOTCONN)
+		return;
+	if (err < 0) {
+		uint64_t delay = RECONCILE_LIST_RETRY_USEC
+				 << (vm->list_failures < 6 ? vm->list_failures : 6);
+
+		vm->list_failures++;
+		set_error(&vm->last_error, err, NULL);
+		vm->list_retry_at = now(rc) +
+				    (delay > LIST_RETRY_MAX_USEC ? LIST_RETRY_MAX_USEC : delay);
+		log_warning("vm %s: cannot list its devices (%s); retrying", vm->params.name,
+			    vm->last_error);
+		reschedule(rc);
+		return;
+	}
+	vm->list_failures = 0;
+	vm->list_retry_at = 0;
+	for (size_t i = 0; i < list->n; i++) {
+		const struct backend_item *bi = &list->items[i];
+		struct rc_item *it;
+
+		if (!startswith(bi->id, BACKEND_ID_PREFIX) || find_item(vm, bi->id))
+			continue;
+		it = item_new(vm, bi->id, bi->kind == BACKEND_ITEM_INPUT);
+		it->state = RECONCILE_ITEM_ATTACHED;
+		if (!it->input && !it->bus && bi->bus > 0 && bi->addr > 0) {
+			it->bus = (unsigned)bi->bus;
+			it->devnum = (unsigned)bi->addr;
+		}
+	}
+	vm->state = RECONCILE_VM_READY;
+	log_info("vm %s: ready, %zu object(s) of vmplug's already there", vm->params.name, list->n);
+	notify(rc, &(struct reconcile_event){ .type = RECONCILE_VM_UP, .vm = vm->params.name });
+	pass_vm(vm);
+}
+
+static void start_list(struct rc_vm *vm)
+{
+	struct rc_op *op = op_new(vm, NULL);
+	int r;
+
+	vm->list_pending = true;
+	vm->list_retry_at = 0;
+	r = vm->backend->ops->list(vm->backend, list_done, op);
+	if (r < 0) {
+		op_free(op);
+		vm->list_pending = false;
+		if (r != -ENOTCONN)
+			list_done(op_new(vm, NULL), r, NULL);
+	}
+}
+
+static void on_vm_up(void *data)
+{
+	struct rc_vm *vm = data;
+
+	vm->state = RECONCILE_VM_LISTING;
+	free(vm->last_error);
+	vm->last_error = NULL;
+	start_list(vm);
+	reschedule(vm->rc);
+}
+
+static void on_vm_gone(void *data, const char *reason)
+{
+	struct rc_vm *vm = data;
+	struct reconcile *rc = vm->rc;
+	struct rc_op *op, *otmp;
+
+	log_info("vm %s: gone (%s)", vm->params.name, reason);
+	/* Whatever it had went with it. Ops still pending are orphaned. */
+	list_for_each_safe(op, otmp, &vm->ops, link) {
+		if (op->item) {
+			op->item->op = NULL;
+			op->item = NULL;
+		}
+	}
+	forget_state(vm);
+	set_error(&vm->last_error, 0, reason);
+	notify(rc, &(struct reconcile_event){
+		       .type = RECONCILE_VM_GONE, .vm = vm->params.name, .msg = reason });
+	if (!vm->conf)
+		retire(vm);
+	reschedule(rc);
+}
+
+static void on_vm_event(void *data, const char *event)
+{
+	struct rc_vm *vm = data;
+
+	log_info("vm %s: %s", vm->params.name, event);
+}
+
+static void on_item_gone(void *data, const char *id)
+{
+	struct rc_vm *vm = data;
+	struct rc_item *it = find_item(vm, id);
+
+	if (!it)
+		return;
+	log_item(it, LOG_LEVEL_WARNING, "removed from the VM by someone else", NULL);
+	if (it->state == RECONCILE_ITEM_ATTACHED)
+		usb_event(it, RECONCILE_USB_DETACHED, 0, "removed outside vmplug", false);
+	item_free(it);
+	pass_vm(vm);
+}
+
+static const struct backend_events vm_events = {
+	.vm_up = on_vm_up,
+	.vm_gone = on_vm_gone,
+	.vm_event = on_vm_event,
+	.item_gone = on_item_gone,
+};
+
+/* --------------------------------------------------------------- passes */
+
+/* Bring one VM's USB devices to what the config says. */
+static void pass_vm_once(struct rc_vm *vm)
+{
+	struct reconcile *rc = vm->rc;
+	struct rc_device *d;
+	struct rc_item *it, *itmp;
+	uint64_t t = now(rc);
+
+	if (vm->state != RECONCILE_VM_READY) {
+		if (vm->state == RECONCILE_VM_LISTING && !vm->list_pending && vm->list_retry_at &&
+		    vm->list_retry_at <= t)
+			start_list(vm);
+		return;
+	}
+	/* Desired: every present device this VM owns. */
+	list_for_each(d, &rc->devices, link) {
+		char *id;
+
+		if (!vm->conf || d->owner != vm->conf)
+			continue;
+		id = reconcile_usb_id(d->dev, d->rule->attach_mode);
+		it = find_item(vm, id);
+		if (!it) {
+			if (!device_busy(rc, d->dev->bus, d->dev->devnum, NULL))
+				start_attach(item_new(vm, id, false), d);
+		} else if (it->state == RECONCILE_ITEM_RETRY && it->retry_at <= t &&
+			   !device_busy(rc, d->dev->bus, d->dev->devnum, it)) {
+			start_attach(it, d);
+		}
+		free(id);
+	}
+	/* Actual but not desired: detach (or forget, if never attached). */
+	list_for_each_safe(it, itmp, &vm->items, link) {
+		const struct rc_device *owner_dev;
+		bool wanted = false;
+
+		if (it->input)
+			continue;
+		owner_dev = it->bus ? find_device_by_address(rc, it->bus, it->devnum) : NULL;
+		if (owner_dev && vm->conf && owner_dev->owner == vm->conf) {
+			char *id = reconcile_usb_id(owner_dev->dev, owner_dev->rule->attach_mode);
+
+			wanted = streq(id, it->id);
+			free(id);
+		}
+		switch (it->state) {
+		case RECONCILE_ITEM_ATTACHED:
+			if (!wanted && (!it->retry_at || it->retry_at <= t) &&
+			    (it->failures < RECONCILE_ATTACH_TRIES || !it->error))
+				start_detach(it);
+			break;
+		case RECONCILE_ITEM_RETRY:
+		case RECONCILE_ITEM_FAILED:
+			if (!wanted)
+				item_free(it);
+			break;
+		case RECONCILE_ITEM_ATTACHING:
+		case RECONCILE_ITEM_DETACHING:
+			break;
+		}
+	}
+}
+
+/* Retiring VMs go once they hold nothing of ours. */
+static void maybe_retire(struct rc_vm *vm)
+{
+	struct rc_item *it;
+
+	if (vm->conf || vm->dead)
+		return;
+	list_for_each(it, &vm->items, link)
+		if (!it->input)
+			return;
+	if (!list_empty(&vm->ops) && vm->state != RECONCILE_VM_DOWN)
+		return;
+	retire(vm);
+}
+
+/* Passes can be asked for from inside a pass (a backend that fails at
+ * once): those are folded into a rerun of the whole set. */
+static void run_passes(struct reconcile *rc, struct rc_vm *only)
+{
+	struct rc_vm *vm, *tmp;
+
+	if (rc->in_pass) {
+		rc->again = true;
+		return;
+	}
+	rc->in_pass = true;
+	do {
+		rc->again = false;
+		list_for_each_safe(vm, tmp, &rc->vms, link) {
+			if (vm->dead || (only && vm != only && !rc->again))
+				continue;
+			pass_vm_once(vm);
+			maybe_retire(vm);
+		}
+		only = NULL;
+	} while (rc->again);
+	rc->in_pass = false;
+	reschedule(rc);
+}
+
+static void pass_vm(struct rc_vm *vm)
+{
+	run_passes(vm->rc, vm);
+}
+
+static void pass_all(struct reconcile *rc)
+{
+	run_passes(rc, NULL);
+}
+
+/* ----------------------------------------------------------------- API */
+
+struct reconcile *reconcile_new(const struct conf *conf, const struct reconcile_hooks *hooks,
+				void *data)
+{
+	struct reconcile *rc = xnew(struct reconcile);
+
+	rc->conf = conf;
+	rc->hooks = *hooks;
+	rc->data = data;
+	list_init(&rc->vms);
+	list_init(&rc->devices);
+	for (size_t i = 0; i < conf->n_vms; i++)
+		vm_new(rc, &conf->vms[i]);
+	return rc;
+}
+
+void reconcile_free(struct reconcile *rc)
+{
+	struct rc_vm *vm, *vtmp;
+	struct rc_device *d, *dtmp;
+
+	if (!rc)
+		return;
+	list_for_each_safe(vm, vtmp, &rc->vms, link)
+		vm_free(vm);
+	list_for_each_safe(d, dtmp, &rc->devices, link)
+		device_free(d);
+	free(rc);
+}
+
+void reconcile_set_conf(struct reconcile *rc, const struct conf *conf)
+{
+	struct rc_vm *vm, *tmp;
+	struct rc_device *d;
+
+	rc->conf = conf;
+	list_for_each_safe(vm, tmp, &rc->vms, link) {
+		const struct conf_vm *c = conf_find_vm(conf, vm->params.name);
+		struct rc_item *it;
+
+		if (vm->dead)
+			continue;
+		vm->conf = c;
+		if (!c) {
+			/* Retiring: the next pass detaches its devices. */
+			if (vm->state == RECONCILE_VM_DOWN || !vm->backend)
+				vm_free(vm);
+			continue;
+		}
+		if (params_differ(&vm->params, c)) {
+			log_info("vm %s: how to reach it changed; reconnecting", c->name);
+			backend_stop(vm);
+			free_params(&vm->params);
+			copy_params(&vm->params, c);
+			backend_start(vm);
+			continue;
+		}
+		/* A new config deserves new tries. */
+		list_for_each(it, &vm->items, link) {
+			it->failures = 0;
+			if (it->state == RECONCILE_ITEM_FAILED) {
+				it->state = RECONCILE_ITEM_RETRY;
+				it->retry_at = 0;
+			} else if (it->state == RECONCILE_ITEM_ATTACHED) {
+				it->retry_at = 0;
+			}
+		}
+	}
+	for (size_t i = 0; i < conf->n_vms; i++)
+		if (!find_vm(rc, conf->vms[i].name))
+			vm_new(rc, &conf->vms[i]);
+	list_for_each(d, &rc->devices, link) {
+		d->conflict_logged = false;
+		judge(rc, d);
+	}
+	pass_all(rc);
+}
+
+void reconcile_device_add(struct reconcile *rc, struct usb_device *dev)
+{
+	struct rc_device *d = find_device(rc, dev->syspath);
+
+	if (d && (d->dev->bus != dev->bus || d->dev->devnum != dev->devnum)) {
+		/* A missed remove: the old instance is gone. */
+		device_free(d);
+		d = NULL;
+	}
+	if (!d) {
+		d = xnew(struct rc_device);
+		list_insert_tail(&rc->devices, &d->link);
+	} else {
+		usb_device_free(d->dev);
+	}
+	d->dev = dev;
+	judge(rc, d);
+	pass_all(rc);
+}
+
+void reconcile_device_remove(struct reconcile *rc, const char *syspath)
+{
+	struct rc_device *d = find_device(rc, syspath);
+
+	if (!d)
+		return;
+	device_free(d);
+	pass_all(rc);
+}
+
+void reconcile_tick(struct reconcile *rc)
+{
+	struct rc_vm *vm, *tmp;
+
+	rc->scheduled = 0;
+	if (rc->reap) {
+		list_for_each_safe(vm, tmp, &rc->vms, link)
+			if (vm->dead)
+				vm_free(vm);
+		rc->reap = false;
+	}
+	pass_all(rc);
+}
+
+/* ----------------------------------------------------------- inspection */
+
+bool reconcile_vm_info(const struct reconcile *rc, const char *name, enum reconcile_vm_state *state,
+		       const char **last_error)
+{
+	const struct rc_vm *vm = find_vm(rc, name);
+
+	if (!vm)
+		return false;
+	if (state)
+		*state = vm->state;
+	if (last_error)
+		*last_error = vm->last_error;
+	return true;
+}
+
+size_t reconcile_vm_items(const struct reconcile *rc, const char *name,
+			  void (*fn)(void *data, const struct reconcile_item_info *info),
+			  void *data)
+{
+	const struct rc_vm *vm = find_vm(rc, name);
+	const struct rc_item *it;
+	size_t n = 0;
+
+	if (!vm)
+		return 0;
+	list_for_each(it, &vm->items, link) {
+		struct reconcile_item_info info = {
+			.id = it->id,
+			.state = it->state,
+			.input = it->input,
+			.bus = it->bus,
+			.devnum = it->devnum,
+			.dev = item_device(it),
+			.error = it->error,
+			.failures = it->failures,
+		};
+
+		fn(data, &info);
+		n++;
+	}
+	return n;
+}
+
+size_t reconcile_devices(const struct reconcile *rc,
+			 void (*fn)(void *data, const struct usb_device *dev,
+				    const struct conf_vm *owner, const struct conf_usb_rule *rule,
+				    size_t claimers),
+			 void *data)
+{
+	const struct rc_device *d;
+	size_t n = 0;
+
+	list_for_each(d, &rc->devices, link) {
+		fn(data, d->dev, d->owner, d->rule, d->claimers);
+		n++;
+	}
+	return n;
+}
+
+const char *reconcile_vm_state_name(enum reconcile_vm_state s)
+{
+	switch (s) {
+	case RECONCILE_VM_LISTING:
+		return "connecting";
+	case RECONCILE_VM_READY:
+		return "running";
+	case RECONCILE_VM_DOWN:
+		break;
+	}
+	return "down";
+}
+
+const char *reconcile_item_state_name(enum reconcile_item_state s)
+{
+	switch (s) {
+	case RECONCILE_ITEM_ATTACHING:
+		return "attaching";
+	case RECONCILE_ITEM_DETACHING:
+		return "detaching";
+	case RECONCILE_ITEM_RETRY:
+		return "retrying";
+	case RECONCILE_ITEM_FAILED:
+		return "failed";
+	case RECONCILE_ITEM_ATTACHED:
+		break;
+	}
+	return "attached";
+}

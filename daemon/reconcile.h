@@ -1,0 +1,122 @@
+/* The reconciler: per VM, desired = present host USB devices its rules
+ * claim, actual = what its backend reports (listed after every connect)
+ * plus what vmplug attached since; it attaches what is missing and
+ * detaches what is no longer desired, after every event.
+ *
+ * The core has no fds and no clock of its own: events come in through the
+ * functions below, work goes out through backends (created by a hook),
+ * time comes from a hook, and the next deadline is announced through a
+ * hook so the owner can arm one timer. Tests drive it with the null
+ * backend on virtual time. */
+#pragma once
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "backends/backend.h"
+#include "conf/conf.h"
+#include "usb/device.h"
+
+struct reconcile;
+
+enum reconcile_event_type {
+	RECONCILE_VM_UP,   /* connected and listed */
+	RECONCILE_VM_GONE, /* msg: why */
+	RECONCILE_USB_ATTACHED,
+	RECONCILE_USB_DETACHED,
+	RECONCILE_USB_FAILED, /* err, msg; retried unless `final` */
+};
+
+struct reconcile_event {
+	enum reconcile_event_type type;
+	const char *vm;
+	const char *id;               /* USB events */
+	const struct usb_device *dev; /* USB events, NULL if no longer known */
+	int err;
+	const char *msg;
+	bool final; /* USB_FAILED: no more retries */
+};
+
+struct reconcile_hooks {
+	/* Create the backend for vm; events/evdata go to the backend's
+	 * create(). NULL (errno set) if it cannot be created. */
+	struct backend_vm *(*create_backend)(void *data, const struct conf_vm *vm,
+					     const struct backend_events *events, void *evdata);
+	/* CLOCK_MONOTONIC microseconds (virtual in tests). */
+	uint64_t (*now)(void *data);
+	/* The earliest deadline changed: call reconcile_tick() then (0: none). */
+	void (*schedule)(void *data, uint64_t deadline);
+	/* Something happened that users may want to see; may be NULL. */
+	void (*notify)(void *data, const struct reconcile_event *ev);
+};
+
+/* Bounds of the retry policy (exposed for tests and documentation). */
+#define RECONCILE_ATTACH_TRIES 4             /* then the device is reported failed */
+#define RECONCILE_RETRY_BASE_USEC 1000000ULL /* 1 s, doubling */
+#define RECONCILE_LIST_RETRY_USEC 100000ULL  /* 100 ms, doubling to 5 s */
+
+/* conf is borrowed until the next reconcile_set_conf() or free. The
+ * backends are created at once. */
+struct reconcile *reconcile_new(const struct conf *conf, const struct reconcile_hooks *hooks,
+				void *data);
+/* Destroys every backend (their pending callbacks are not called). */
+void reconcile_free(struct reconcile *rc);
+
+/* A new configuration (reload): VMs added, removed (their devices are
+ * detached first) or changed; every device judged again. */
+void reconcile_set_conf(struct reconcile *rc, const struct conf *conf);
+/* A host USB device appeared or changed (same syspath: replaced). Takes
+ * ownership of dev. */
+void reconcile_device_add(struct reconcile *rc, struct usb_device *dev);
+/* A host USB device went away (matched by syspath). */
+void reconcile_device_remove(struct reconcile *rc, const char *syspath);
+/* Run retries that are due. */
+void reconcile_tick(struct reconcile *rc);
+/* The earliest pending deadline, 0 if none. */
+uint64_t reconcile_next_deadline(const struct reconcile *rc);
+
+/* ------------------------------------------------------------ inspection */
+
+enum reconcile_vm_state {
+	RECONCILE_VM_DOWN,    /* not reachable */
+	RECONCILE_VM_LISTING, /* connected, learning what it has */
+	RECONCILE_VM_READY,   /* connected and reconciled */
+};
+
+enum reconcile_item_state {
+	RECONCILE_ITEM_ATTACHING,
+	RECONCILE_ITEM_ATTACHED,
+	RECONCILE_ITEM_DETACHING,
+	RECONCILE_ITEM_RETRY,  /* attach failed, retried at retry_at */
+	RECONCILE_ITEM_FAILED, /* attach failed RECONCILE_ATTACH_TRIES times */
+};
+
+struct reconcile_item_info {
+	const char *id;
+	enum reconcile_item_state state;
+	bool input;
+	unsigned bus, devnum;
+	const struct usb_device *dev; /* the host device, NULL if not present */
+	const char *error;            /* last error, NULL if none */
+	unsigned failures;
+};
+
+/* The VM called name, for status; false if unknown. */
+bool reconcile_vm_info(const struct reconcile *rc, const char *name, enum reconcile_vm_state *state,
+		       const char **last_error);
+/* Visit the items of VM name; returns how many. */
+size_t reconcile_vm_items(const struct reconcile *rc, const char *name,
+			  void (*fn)(void *data, const struct reconcile_item_info *info),
+			  void *data);
+/* Visit every present host USB device with its owner (NULL if none),
+ * the claiming rule and how many VMs claim it. */
+size_t reconcile_devices(const struct reconcile *rc,
+			 void (*fn)(void *data, const struct usb_device *dev,
+				    const struct conf_vm *owner, const struct conf_usb_rule *rule,
+				    size_t claimers),
+			 void *data);
+
+const char *reconcile_vm_state_name(enum reconcile_vm_state s);
+const char *reconcile_item_state_name(enum reconcile_item_state s);
+/* The id vmplug gives a host device attached in mode; a new string. */
+char *reconcile_usb_id(const struct usb_device *dev, enum conf_attach_mode mode);

@@ -1,0 +1,237 @@
+/* A fake USB tree for tests on a umockdev testbed (see usbbed.h). */
+#include "config.h"
+
+#include "tests/integration/usbbed.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <unistd.h>
+#include <umockdev.h>
+
+#include "util/util.h"
+
+#define CONTROLLER "/devices/pci0000:00/0000:00:14.0"
+
+struct usbbed {
+	UMockdevTestbed *tb;
+	char **plugged; /* syspaths */
+};
+
+void usbbed_reexec(char **argv)
+{
+	const char *preload = getenv("LD_PRELOAD");
+
+	if (preload && strstr(preload, "libumockdev-preload"))
+		return;
+	setenv("LD_PRELOAD", "libumockdev-preload.so.0", 1);
+	/* ASan insists on being first in the library list; the preload is. */
+	setenv("ASAN_OPTIONS", "verify_asan_link_order=0:detect_leaks=1", 1);
+	execv("/proc/self/exe", argv);
+	perror("usbbed: re-exec under umockdev");
+	exit(99);
+}
+
+/* sysfs path below /sys of a port: the chain of hubs is the directory chain. */
+char *usbbed_syspath(const struct usbbed *b, const char *port)
+{
+	unsigned bus = (unsigned)atoi(port);
+	char *path = xasprintf("/sys" CONTROLLER "/usb%u", bus);
+	const char *p = port;
+
+	for (;;) {
+		const char *dot = strchr(p, '.');
+		size_t len = dot ? (size_t)(dot - port) : strlen(port);
+		char *next = xasprintf("%s/%.*s", path, (int)len, port);
+
+		free(path);
+		path = next;
+		if (!dot)
+			break;
+		p = dot + 1;
+	}
+	return path;
+}
+
+/* Device descriptor + configuration with one interface and one interrupt
+ * endpoint, full speed, iProduct 0 (QEMU then reads no string). */
+static char *descriptors_hex(const struct usbbed_dev *d)
+{
+	unsigned char desc[] = {
+		18,
+		1,
+		0x00,
+		0x02,
+		(unsigned char)d->dev_class,
+		0,
+		0,
+		64,
+		d->vendor & 0xff,
+		d->vendor >> 8,
+		d->product & 0xff,
+		d->product >> 8,
+		0x00,
+		0x01,
+		0,
+		0,
+		0,
+		1,
+		9,
+		2,
+		25,
+		0,
+		1,
+		1,
+		0,
+		0x80,
+		50,
+		9,
+		4,
+		0,
+		0,
+		1,
+		(unsigned char)d->if_class,
+		0,
+		0,
+		0,
+		7,
+		5,
+		0x81,
+		3,
+		8,
+		0,
+		10,
+	};
+	char *hex = xmalloc(sizeof(desc) * 2 + 1);
+
+	for (size_t i = 0; i < sizeof(desc); i++)
+		sprintf(hex + 2 * i, "%02X", desc[i]);
+	return hex;
+}
+
+static void add_usb_device(struct usbbed *b, const char *syspath, const char *sysname,
+			   const struct usbbed_dev *d, unsigned bus)
+{
+	char *hex = descriptors_hex(d);
+	char *text;
+	GError *err = NULL;
+
+	text = xasprintf("P: %s\n"
+			 "N: bus/usb/%03u/%03u\n"
+			 "E: SUBSYSTEM=usb\n"
+			 "E: DEVTYPE=usb_device\n"
+			 "E: DRIVER=usb\n"
+			 "E: BUSNUM=%03u\n"
+			 "E: DEVNUM=%03u\n"
+			 "E: DEVNAME=/dev/bus/usb/%03u/%03u\n"
+			 "E: PRODUCT=%x/%x/100\n"
+			 "A: busnum=%u\\n\n"
+			 "A: devnum=%u\\n\n"
+			 "A: idVendor=%04x\\n\n"
+			 "A: idProduct=%04x\\n\n"
+			 "A: bDeviceClass=%02x\\n\n"
+			 "A: bConfigurationValue=1\\n\n"
+			 "A: bNumInterfaces= 1\\n\n"
+			 "A: speed=12\\n\n"
+			 "A: devpath=%s\\n\n"
+			 "%s%s%s"
+			 "%s%s%s"
+			 "H: descriptors=%s\n",
+			 syspath + strlen("/sys"), bus, d->devnum, bus, d->devnum, bus, d->devnum,
+			 d->vendor, d->product, bus, d->devnum, d->vendor, d->product, d->dev_class,
+			 strchr(sysname, '-') ? strchr(sysname, '-') + 1 : "0",
+			 d->serial ? "A: serial=" : "", d->serial ? d->serial : "",
+			 d->serial ? "\\n\n" : "", d->name ? "A: product=" : "",
+			 d->name ? d->name : "", d->name ? "\\n\n" : "", hex);
+	if (!umockdev_testbed_add_from_string(b->tb, text, &err)) {
+		fprintf(stderr, "usbbed: cannot add %s: %s\n", sysname, err->message);
+		abort();
+	}
+	free(text);
+	free(hex);
+}
+
+struct usbbed *usbbed_new(unsigned buses)
+{
+	struct usbbed *b = xnew(struct usbbed);
+	GError *err = NULL;
+
+	b->tb = umockdev_testbed_new();
+	if (!umockdev_testbed_add_from_string(b->tb,
+					      "P: " CONTROLLER "\n"
+					      "E: SUBSYSTEM=pci\n"
+					      "E: DRIVER=xhci_hcd\n"
+					      "A: vendor=0x8086\\n\n"
+					      "A: device=0xa36d\\n\n",
+					      &err)) {
+		fprintf(stderr, "usbbed: cannot add the controller: %s\n", err->message);
+		abort();
+	}
+	for (unsigned bus = 1; bus <= buses; bus++) {
+		struct usbbed_dev root = { .devnum = 1,
+					   .vendor = 0x1d6b,
+					   .product = 0x0002,
+					   .dev_class = 0x09,
+					   .if_class = 0x09 };
+		char *sysname = xasprintf("usb%u", bus);
+		char *syspath = xasprintf("/sys" CONTROLLER "/usb%u", bus);
+
+		add_usb_device(b, syspath, sysname, &root, bus);
+		free(syspath);
+		free(sysname);
+	}
+	return b;
+}
+
+void usbbed_free(struct usbbed *b)
+{
+	if (!b)
+		return;
+	g_object_unref(b->tb);
+	strv_free(b->plugged);
+	free(b);
+}
+
+const char *usbbed_dir(const struct usbbed *b)
+{
+	return umockdev_testbed_get_root_dir(b->tb);
+}
+
+const char *usbbed_plug(struct usbbed *b, const struct usbbed_dev *dev)
+{
+	char *syspath = usbbed_syspath(b, dev->port);
+
+	add_usb_device(b, syspath, dev->port, dev, (unsigned)atoi(dev->port));
+	strv_append(&b->plugged, syspath);
+	free(syspath);
+	return b->plugged[strv_len(b->plugged) - 1];
+}
+
+void usbbed_add_interface(struct usbbed *b, const char *port, unsigned if_class)
+{
+	char *parent = usbbed_syspath(b, port);
+	char *text = xasprintf("P: %s/%s:1.0\n"
+			       "E: SUBSYSTEM=usb\n"
+			       "E: DEVTYPE=usb_interface\n"
+			       "E: INTERFACE=%u/0/0\n"
+			       "A: bInterfaceClass=%02x\\n\n"
+			       "A: bInterfaceNumber=00\\n\n",
+			       parent + strlen("/sys"), port, if_class, if_class);
+	GError *err = NULL;
+
+	if (!umockdev_testbed_add_from_string(b->tb, text, &err)) {
+		fprintf(stderr, "usbbed: cannot add an interface to %s: %s\n", port, err->message);
+		abort();
+	}
+	free(text);
+	free(parent);
+}
+
+void usbbed_unplug(struct usbbed *b, const char *port)
+{
+	char *syspath = usbbed_syspath(b, port);
+
+	/* umockdev removes silently: the uevent must come first */
+	umockdev_testbed_uevent(b->tb, syspath, "remove");
+	umockdev_testbed_remove_device(b->tb, syspath);
+	free(syspath);
+}

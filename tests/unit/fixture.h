@@ -1,0 +1,18 @@
+/* Test fixtures shared by the unit tests: configurations written as text,
+ * USB devices written as one-line descriptions. */
+#pragma once
+
+#include "conf/conf.h"
+#include "usb/device.h"
+
+/* Load a configuration from text: `global` is vmplug.conf (NULL: none),
+ * then pairs of VM name and file text, ended by NULL. Fails the test on
+ * any config error. */
+struct conf *fixture_conf(const char *global, ...) __attribute__((sentinel));
+
+/* A USB device from a description such as
+ *   "3-10.2 dev=5 vid=046d pid=0825 serial=X class=00 if=03,0e
+ *    prop=ID_SERIAL_SHORT=0001 tag=uaccess name=Webcam"
+ * The first word is the port path (sysname); the bus is taken from it;
+ * the syspath is /sys/devices/pci0000:00/0000:00:14.0/usbBUS/... */
+struct usb_device *fixture_usb(const char *desc);

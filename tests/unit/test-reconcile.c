@@ -1,0 +1,570 @@
+/* Scenario tests for the reconciler on virtual time: host USB events in,
+ * operations on in-memory (null) backends out. */
+#include "config.h"
+
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+#include "backends/null.h"
+#include "daemon/reconcile.h"
+#include "tests/unit/check-main.h"
+#include "tests/unit/fixture.h"
+#include "util/log.h"
+#include "util/util.h"
+
+static uint64_t vnow;
+static uint64_t scheduled;
+static char **events;
+static struct reconcile *rc;
+static struct conf *conf;
+
+static struct backend_vm *create_null(void *data, const struct conf_vm *vm,
+				      const struct backend_events *ev, void *evdata)
+{
+	return backend_null_ops.create(NULL, vm, ev, evdata);
+}
+
+static uint64_t clock_now(void *data)
+{
+	return vnow;
+}
+
+static void on_schedule(void *data, uint64_t deadline)
+{
+	scheduled = deadline;
+}
+
+static void on_notify(void *data, const struct reconcile_event *ev)
+{
+	static const char *const names[] = {
+		[RECONCILE_VM_UP] = "up",
+		[RECONCILE_VM_GONE] = "gone",
+		[RECONCILE_USB_ATTACHED] = "attached",
+		[RECONCILE_USB_DETACHED] = "detached",
+		[RECONCILE_USB_FAILED] = "failed",
+	};
+	char *s;
+
+	if (ev->id)
+		s = xasprintf("%s %s %s%s", names[ev->type], ev->vm, ev->id,
+			      ev->final ? " final" : "");
+	else
+		s = xasprintf("%s %s", names[ev->type], ev->vm);
+	strv_append(&events, s);
+	free(s);
+}
+
+static const struct reconcile_hooks hooks = {
+	.create_backend = create_null,
+	.now = clock_now,
+	.schedule = on_schedule,
+	.notify = on_notify,
+};
+
+static void start(struct conf *c)
+{
+	vnow = 1000000;
+	scheduled = 0;
+	log_set_level(LOG_LEVEL_WARNING);
+	events = NULL;
+	conf = c;
+	rc = reconcile_new(conf, &hooks, NULL);
+}
+
+static void stop(void)
+{
+	reconcile_free(rc);
+	conf_free(conf);
+	strv_free(events);
+	ck_assert_ptr_null(backend_null_last());
+}
+
+static struct backend_null *vm(const char *name)
+{
+	struct backend_null *n = backend_null_find(name);
+
+	ck_assert_msg(n != NULL, "no backend for %s", name);
+	return n;
+}
+
+/* Let every backend finish what it was asked to do, repeatedly, since
+ * completions start new work. */
+static void settle(void)
+{
+	bool progress = true;
+
+	while (progress) {
+		progress = false;
+		for (size_t i = 0; i < conf->n_vms; i++) {
+			struct backend_null *n = backend_null_find(conf->vms[i].name);
+
+			if (n && backend_null_complete_all(n))
+				progress = true;
+		}
+	}
+}
+
+static void up(const char *name)
+{
+	backend_null_set_up(vm(name), true, NULL);
+	settle();
+}
+
+static void plug(const char *desc)
+{
+	reconcile_device_add(rc, fixture_usb(desc));
+}
+
+static void unplug(const char *desc)
+{
+	struct usb_device *d = fixture_usb(desc);
+
+	reconcile_device_remove(rc, d->syspath);
+	usb_device_free(d);
+}
+
+/* Move virtual time on and run what is due, as the daemon's timer would. */
+static void advance(uint64_t usec)
+{
+	vnow += usec;
+	while (scheduled && scheduled <= vnow) {
+		scheduled = 0; /* a timer that fired is disarmed */
+		reconcile_tick(rc);
+	}
+}
+
+static int cmp(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/* The ids a VM has now, sorted and space-separated ("" for none). */
+static char *items(const char *name)
+{
+	const struct backend_list *l = backend_null_items(vm(name));
+	char **ids = NULL, *s;
+
+	for (size_t i = 0; i < l->n; i++)
+		strv_append(&ids, l->items[i].id);
+	if (ids)
+		qsort(ids, strv_len(ids), sizeof(char *), cmp);
+	s = strv_join(ids, " ");
+	strv_free(ids);
+	return s;
+}
+
+#define assert_items(name, expected)                                                               \
+	do {                                                                                       \
+		char *_s = items(name);                                                            \
+		ck_assert_str_eq(_s, expected);                                                    \
+		free(_s);                                                                          \
+	} while (0)
+
+static unsigned count(const char *name, enum backend_null_op op)
+{
+	return backend_null_count(vm(name), op);
+}
+
+static bool logged(const char *event)
+{
+	return strv_contains(events, event);
+}
+
+#define PC "[vm]\nqmp-socket = /run/pc.qmp\n[usb \"desk\"]\nport = 3-10\n"
+#define CAM "3-10.2 dev=5 vid=046d pid=0825"
+
+START_TEST(coldplug_then_vm_up)
+{
+	start(fixture_conf(NULL, "pc", PC, NULL));
+	plug(CAM);
+	/* The VM is not up: nothing to do yet. */
+	ck_assert_uint_eq(count("pc", BACKEND_NULL_USB_ATTACH), 0);
+	up("pc");
+	ck_assert_uint_eq(count("pc", BACKEND_NULL_LIST), 1);
+	assert_items("pc", "vmplug-usb-3-5");
+	ck_assert(logged("up pc"));
+	ck_assert(logged("attached pc vmplug-usb-3-5"));
+	stop();
+}
+END_TEST
+
+START_TEST(plug_and_unplug)
+{
+	start(fixture_conf(NULL, "pc", PC, NULL));
+	up("pc");
+	plug(CAM);
+	plug("1-1 dev=2 vid=046d pid=0825"); /* not on the VM's port */
+	settle();
+	assert_items("pc", "vmplug-usb-3-5");
+	unplug(CAM);
+	ck_assert_uint_eq(backend_null_pending(vm("pc")), 1);
+	settle();
+	assert_items("pc", "");
+	ck_assert(logged("detached pc vmplug-usb-3-5"));
+	ck_assert_uint_eq(count("pc", BACKEND_NULL_USB_ATTACH), 1);
+	ck_assert_uint_eq(count("pc", BACKEND_NULL_USB_DETACH), 1);
+	stop();
+}
+END_TEST
+
+START_TEST(replug_with_new_device_number)
+{
+	start(fixture_conf(NULL, "pc", PC, NULL));
+	up("pc");
+	plug(CAM);
+	settle();
+	unplug(CAM);
+	plug("3-10.2 dev=6 vid=046d pid=0825");
+	settle();
+	assert_items("pc", "vmplug-usb-3-6");
+	ck_assert_uint_eq(count("pc", BACKEND_NULL_USB_ATTACH), 2);
+	ck_assert_uint_eq(count("pc", BACKEND_NULL_USB_DETACH), 1);
+	stop();
+}
+END_TEST
+
+START_TEST(one_event_never_attaches_twice)
+{
+	start(fixture_conf(NULL, "pc", PC, NULL));
+	up("pc");
+	plug(CAM);
+	/* change events and a repeated add while device_add is in flight */
+	plug(CAM);
+	plug(CAM " if=03");
+	reconcile_tick(rc);
+	ck_assert_uint_eq(count("pc", BACKEND_NULL_USB_ATTACH), 1);
+	settle();
+	plug(CAM);
+	settle();
+	ck_assert_uint_eq(count("pc", BACKEND_NULL_USB_ATTACH), 1);
+	assert_items("pc", "vmplug-usb-3-5");
+	stop();
+}
+END_TEST
+
+START_TEST(an_id_is_reused_only_after_its_detach_completed)
+{
+	const char *id;
+
+	start(fixture_conf(NULL, "pc", PC, NULL));
+	up("pc");
+	plug(CAM);
+	settle();
+	unplug(CAM);
+	/* the device number wrapped round to the same value before the
+	 * detach was confirmed */
+	plug(CAM);
+	ck_assert_uint_eq(backend_null_pending(vm("pc")), 1);
+	ck_assert_int_eq(backend_null_pending_op(vm("pc"), 0, &id), BACKEND_NULL_USB_DETACH);
+	ck_assert_str_eq(id, "vmplug-usb-3-5");
+	backend_null_complete(vm("pc"), 0, NULL);
+	/* now it may be attached again */
+	ck_assert_int_eq(backend_null_pending_op(vm("pc"), 0, &id), BACKEND_NULL_USB_ATTACH);
+	settle();
+	assert_items("pc", "vmplug-usb-3-5");
+	stop();
+}
+END_TEST
+
+START_TEST(reset_storm_converges)
+{
+	char desc[64];
+
+	start(fixture_conf(NULL, "pc", PC, NULL));
+	up("pc");
+	for (unsigned dev = 2; dev < 102; dev++) {
+		snprintf(desc, sizeof(desc), "3-10.2 dev=%u vid=046d pid=0825", dev % 127 + 1);
+		plug(desc);
+		/* the backend answers only every third event */
+		if (dev % 3 == 0)
+			backend_null_complete(vm("pc"), 0, NULL);
+		unplug(desc);
+	}
+	plug("3-10.2 dev=50 vid=046d pid=0825");
+	settle();
+	assert_items("pc", "vmplug-usb-3-50");
+	/* every attach was balanced by a detach, but the last one */
+	ck_assert_uint_eq(count("pc", BACKEND_NULL_USB_ATTACH),
+			  count("pc", BACKEND_NULL_USB_DETACH) + 1);
+	stop();
+}
+END_TEST
+
+START_TEST(qemu_restart_reattaches)
+{
+	start(fixture_conf(NULL, "pc", PC, NULL));
+	up("pc");
+	plug(CAM);
+	settle();
+	backend_null_set_up(vm("pc"), false, "QEMU exited");
+	ck_assert(logged("gone pc"));
+	assert_items("pc", "");
+	up("pc");
+	assert_items("pc", "vmplug-usb-3-5");
+	ck_assert_uint_eq(count("pc", BACKEND_NULL_USB_ATTACH), 2);
+	stop();
+}
+END_TEST
+
+START_TEST(vm_gone_during_attach)
+{
+	start(fixture_conf(NULL, "pc", PC, NULL));
+	up("pc");
+	plug(CAM);
+	backend_null_set_up(vm("pc"), false, "connection lost");
+	ck_assert(!logged("failed pc vmplug-usb-3-5"));
+	up("pc");
+	assert_items("pc", "vmplug-usb-3-5");
+	stop();
+}
+END_TEST
+
+START_TEST(daemon_restart_learns_from_the_vm)
+{
+	struct backend_item ours = { .kind = BACKEND_ITEM_USB,
+				     .id = (char *)"vmplug-usb-3-5",
+				     .bus = 3,
+				     .addr = 5,
+				     .attached = true };
+	struct backend_item stale = {
+		.kind = BACKEND_ITEM_USB, .id = (char *)"vmplug-usb-3-9", .bus = 3, .addr = 9
+	};
+	struct backend_item users = {
+		.kind = BACKEND_ITEM_USB, .id = (char *)"my-webcam", .bus = 3, .addr = 7
+	};
+
+	start(fixture_conf(NULL, "pc", PC, NULL));
+	plug(CAM);
+	plug("3-10.3 dev=7 vid=1234 pid=5678");
+	/* what QEMU still has from the previous vmplugd */
+	backend_null_add_item(vm("pc"), &ours);
+	backend_null_add_item(vm("pc"), &stale);
+	backend_null_add_item(vm("pc"), &users);
+	up("pc");
+	/* 3-5 is there already: not attached twice; 3-9's device is gone:
+	 * detached; the user's own device is left alone, and 3-7 (claimed,
+	 * present) attached */
+	assert_items("pc", "my-webcam vmplug-usb-3-5 vmplug-usb-3-7");
+	ck_assert_uint_eq(count("pc", BACKEND_NULL_USB_ATTACH), 1);
+	ck_assert_uint_eq(count("pc", BACKEND_NULL_USB_DETACH), 1);
+	stop();
+}
+END_TEST
+
+START_TEST(attach_failures_are_retried_then_reported)
+{
+	start(fixture_conf(NULL, "pc", PC, NULL));
+	up("pc");
+	plug(CAM);
+	for (int i = 1; i <= RECONCILE_ATTACH_TRIES; i++) {
+		ck_assert_uint_eq(count("pc", BACKEND_NULL_USB_ATTACH), (unsigned)i);
+		backend_null_complete(vm("pc"), -EIO, "failed to find host usb device 3:5");
+		if (i < RECONCILE_ATTACH_TRIES) {
+			/* backoff doubles: 1 s, 2 s, 4 s */
+			ck_assert_uint_eq(scheduled, vnow + (RECONCILE_RETRY_BASE_USEC << (i - 1)));
+			advance(RECONCILE_RETRY_BASE_USEC << (i - 1));
+		}
+	}
+	ck_assert(logged("failed pc vmplug-usb-3-5 final"));
+	ck_assert_uint_eq(scheduled, 0);
+	advance(3600 * USEC_PER_SEC);
+	plug(CAM); /* a change event does not restart the tries */
+	ck_assert_uint_eq(count("pc", BACKEND_NULL_USB_ATTACH), RECONCILE_ATTACH_TRIES);
+	/* a replug does */
+	unplug(CAM);
+	plug("3-10.2 dev=6 vid=046d pid=0825");
+	settle();
+	assert_items("pc", "vmplug-usb-3-6");
+	stop();
+}
+END_TEST
+
+START_TEST(conflicting_claims_go_to_the_first_vm)
+{
+	start(fixture_conf(NULL, "b", PC, "a",
+			   "[vm]\nqmp-socket = /run/a.qmp\n[usb]\nvendor = 046d\n", NULL));
+	up("a");
+	up("b");
+	plug(CAM);
+	settle();
+	assert_items("a", "vmplug-usb-3-5");
+	assert_items("b", "");
+	stop();
+}
+END_TEST
+
+START_TEST(hubs_are_never_attached)
+{
+	start(fixture_conf(NULL, "pc", PC, NULL));
+	up("pc");
+	plug("3-10 dev=3 vid=05e3 pid=0608 class=09");
+	plug("3-10.4 dev=4 vid=05e3 pid=0608 class=09");
+	plug("3-10.4.1 dev=8 vid=046d pid=c077");
+	settle();
+	assert_items("pc", "vmplug-usb-3-8");
+	stop();
+}
+END_TEST
+
+START_TEST(removed_behind_our_back_is_attached_again)
+{
+	start(fixture_conf(NULL, "pc", PC, NULL));
+	up("pc");
+	plug(CAM);
+	settle();
+	backend_null_remove_item(vm("pc"), "vmplug-usb-3-5");
+	settle();
+	assert_items("pc", "vmplug-usb-3-5");
+	ck_assert_uint_eq(count("pc", BACKEND_NULL_USB_ATTACH), 2);
+	stop();
+}
+END_TEST
+
+START_TEST(reload_detaches_unclaimed_and_attaches_claimed)
+{
+	struct conf *next;
+
+	start(fixture_conf(NULL, "pc", PC, "old",
+			   "[vm]\nqmp-socket = /run/old.qmp\n[usb]\nport = 1-1\n", NULL));
+	up("pc");
+	up("old");
+	plug(CAM);
+	plug("2-1 dev=3 vid=1234 pid=0001");
+	plug("1-1 dev=2 vid=abcd pid=0001");
+	settle();
+	assert_items("pc", "vmplug-usb-3-5");
+	assert_items("old", "vmplug-usb-1-2");
+
+	/* pc now claims 2-1 instead of 3-10; "old" is gone; "new" appears */
+	next = fixture_conf(NULL, "pc", "[vm]\nqmp-socket = /run/pc.qmp\n[usb]\nport = 2-1\n",
+			    "new", "[vm]\nqmp-socket = /run/new.qmp\n[usb]\nport = 3-10\n", NULL);
+	reconcile_set_conf(rc, next);
+	conf_free(conf);
+	conf = next;
+	ck_assert_ptr_nonnull(backend_null_find("new"));
+	/* old is retiring: it detaches its device before it goes */
+	ck_assert_uint_eq(backend_null_pending(backend_null_find("old")), 1);
+	backend_null_complete_all(backend_null_find("old"));
+	settle();
+	reconcile_tick(rc); /* retired VMs are freed from the timer */
+	ck_assert_ptr_null(backend_null_find("old"));
+	assert_items("pc", "vmplug-usb-2-3");
+	up("new");
+	assert_items("new", "vmplug-usb-3-5");
+	stop();
+}
+END_TEST
+
+START_TEST(device_moving_between_vms_waits_for_the_detach)
+{
+	struct conf *next;
+	const char *id;
+
+	start(fixture_conf(NULL, "a", PC, "b", "[vm]\nqmp-socket = /run/b.qmp\n", NULL));
+	up("a");
+	up("b");
+	plug(CAM);
+	settle();
+	next = fixture_conf(
+	    NULL, "a", "[vm]\nqmp-socket = /run/pc.qmp\n", "b",
+	    "[vm]\nqmp-socket = /run/b.qmp\n[usb]\nport = 3-10\nattach-mode = port\n", NULL);
+	reconcile_set_conf(rc, next);
+	conf_free(conf);
+	conf = next;
+	ck_assert_int_eq(backend_null_pending_op(vm("a"), 0, &id), BACKEND_NULL_USB_DETACH);
+	/* b does not grab the device while a still holds it */
+	ck_assert_uint_eq(backend_null_pending(vm("b")), 0);
+	backend_null_complete(vm("a"), 0, NULL);
+	ck_assert_int_eq(backend_null_pending_op(vm("b"), 0, &id), BACKEND_NULL_USB_ATTACH);
+	ck_assert_str_eq(id, "vmplug-usbport-3-5");
+	settle();
+	assert_items("a", "");
+	assert_items("b", "vmplug-usbport-3-5");
+	stop();
+}
+END_TEST
+
+START_TEST(list_failure_is_retried)
+{
+	start(fixture_conf(NULL, "pc", PC, NULL));
+	plug(CAM);
+	backend_null_set_up(vm("pc"), true, NULL);
+	backend_null_complete(vm("pc"), -ETIMEDOUT, NULL);
+	ck_assert_uint_eq(scheduled, vnow + RECONCILE_LIST_RETRY_USEC);
+	ck_assert_uint_eq(count("pc", BACKEND_NULL_USB_ATTACH), 0);
+	advance(RECONCILE_LIST_RETRY_USEC);
+	ck_assert_uint_eq(count("pc", BACKEND_NULL_LIST), 2);
+	settle();
+	assert_items("pc", "vmplug-usb-3-5");
+	stop();
+}
+END_TEST
+
+static void collect(void *data, const struct reconcile_item_info *info)
+{
+	char ***out = data;
+	char *line = xasprintf("%s %s %s", info->id, reconcile_item_state_name(info->state),
+			       info->dev ? info->dev->sysname : "-");
+
+	strv_append(out, line);
+	free(line);
+}
+
+START_TEST(status_queries)
+{
+	enum reconcile_vm_state st;
+	const char *err;
+	char **lines = NULL;
+
+	start(fixture_conf(NULL, "pc", PC, NULL));
+	ck_assert(reconcile_vm_info(rc, "pc", &st, &err));
+	ck_assert_str_eq(reconcile_vm_state_name(st), "down");
+	ck_assert(!reconcile_vm_info(rc, "nope", &st, &err));
+	up("pc");
+	plug(CAM);
+	ck_assert(reconcile_vm_info(rc, "pc", &st, &err));
+	ck_assert_str_eq(reconcile_vm_state_name(st), "running");
+	ck_assert_uint_eq(reconcile_vm_items(rc, "pc", collect, &lines), 1);
+	ck_assert_str_eq(lines[0], "vmplug-usb-3-5 attaching 3-10.2");
+	strv_free(lines);
+	lines = NULL;
+	settle();
+	reconcile_vm_items(rc, "pc", collect, &lines);
+	ck_assert_str_eq(lines[0], "vmplug-usb-3-5 attached 3-10.2");
+	strv_free(lines);
+	backend_null_set_up(vm("pc"), false, "QEMU exited");
+	ck_assert(reconcile_vm_info(rc, "pc", &st, &err));
+	ck_assert_str_eq(err, "QEMU exited");
+	stop();
+}
+END_TEST
+
+static Suite *reconcile_suite(void)
+{
+	Suite *s = suite_create("reconcile");
+	TCase *tc = tcase_create("scenarios");
+
+	tcase_add_test(tc, coldplug_then_vm_up);
+	tcase_add_test(tc, plug_and_unplug);
+	tcase_add_test(tc, replug_with_new_device_number);
+	tcase_add_test(tc, one_event_never_attaches_twice);
+	tcase_add_test(tc, an_id_is_reused_only_after_its_detach_completed);
+	tcase_add_test(tc, reset_storm_converges);
+	tcase_add_test(tc, qemu_restart_reattaches);
+	tcase_add_test(tc, vm_gone_during_attach);
+	tcase_add_test(tc, daemon_restart_learns_from_the_vm);
+	tcase_add_test(tc, attach_failures_are_retried_then_reported);
+	tcase_add_test(tc, conflicting_claims_go_to_the_first_vm);
+	tcase_add_test(tc, hubs_are_never_attached);
+	tcase_add_test(tc, removed_behind_our_back_is_attached_again);
+	tcase_add_test(tc, reload_detaches_unclaimed_and_attaches_claimed);
+	tcase_add_test(tc, device_moving_between_vms_waits_for_the_detach);
+	tcase_add_test(tc, list_failure_is_retried);
+	tcase_add_test(tc, status_queries);
+	suite_add_tcase(s, tc);
+	return s;
+}
+
+CHECK_MAIN(reconcile_suite)

@@ -1,0 +1,58 @@
+/* The host USB device as vmplug sees it: plain data filled in by the udev
+ * watcher (or by tests), no fds. */
+#pragma once
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define USB_CLASS_HUB 0x09
+
+struct usb_device {
+	char *syspath; /* identity: /sys/devices/.../usb3/3-10/3-10.2 */
+	char *sysname; /* the port path, e.g. "3-10.2"; "usb3" for a root hub */
+	char *devnode; /* /dev/bus/usb/003/005, or NULL */
+	unsigned bus;
+	unsigned devnum;
+	int vendor; /* -1 if unknown */
+	int product;
+	int device_class;
+	char *serial;        /* NULL if none */
+	char *manufacturer;  /* NULL if none */
+	char *product_name;  /* NULL if none */
+	uint8_t *if_classes; /* distinct interface classes */
+	size_t n_if_classes;
+	char **props; /* "NAME=VALUE", NULL-terminated, may be NULL */
+	char **tags;  /* NULL-terminated, may be NULL */
+};
+
+struct usb_device *usb_device_new(const char *syspath, const char *sysname);
+void usb_device_free(struct usb_device *d);
+struct usb_device *usb_device_copy(const struct usb_device *d);
+
+void usb_device_add_prop(struct usb_device *d, const char *name, const char *value);
+/* The value of udev property `name`, or NULL. */
+const char *usb_device_prop(const struct usb_device *d, const char *name);
+void usb_device_add_tag(struct usb_device *d, const char *tag);
+bool usb_device_has_tag(const struct usb_device *d, const char *tag);
+void usb_device_add_if_class(struct usb_device *d, unsigned cls);
+bool usb_device_has_if_class(const struct usb_device *d, unsigned cls);
+
+/* Add the interface classes found in a raw `descriptors` sysfs blob
+ * (device descriptor, then configuration descriptors). Returns how many
+ * interface descriptors were seen, or -EINVAL if the blob is malformed
+ * (whatever was parsed before the fault is kept). */
+int usb_device_parse_descriptors(struct usb_device *d, const uint8_t *buf, size_t len);
+/* Add the classes listed in udev's ID_USB_INTERFACES (":030101:0e0100:"). */
+void usb_device_parse_udev_interfaces(struct usb_device *d, const char *value);
+
+/* A root hub (sysname "usbN"): never a device anyone plugs in. */
+bool usb_device_is_root_hub(const struct usb_device *d);
+bool usb_device_is_hub(const struct usb_device *d);
+/* The port part QEMU calls hostport: "10.2" for "3-10.2"; NULL for a root hub. */
+const char *usb_device_hostport(const struct usb_device *d);
+/* True if the device sits at `port` ("3-10") or anywhere behind it. */
+bool usb_port_covers(const char *port, const char *sysname);
+
+/* "3-10.2 046d:0825 \"HD Webcam C270\"": for logs. Returns a new string. */
+char *usb_device_describe(const struct usb_device *d);
