@@ -47,6 +47,11 @@ static void log_vms(const struct conf *conf)
 	}
 }
 
+static bool same(const char *a, const char *b)
+{
+	return (!a && !b) || (a && b && streq(a, b));
+}
+
 static void log_errors(char **errors)
 {
 	for (size_t i = 0; errors && errors[i]; i++)
@@ -61,10 +66,10 @@ static void on_quit_signal(struct loop *loop, int signo, void *data)
 
 static void on_hup(struct loop *loop, int signo, void *data)
 {
-	daemon_reload(data);
+	daemon_reload(data, NULL);
 }
 
-int daemon_reload(struct daemon *d)
+int daemon_reload(struct daemon *d, char ***errors_out)
 {
 	char **errors = NULL;
 	struct conf *conf;
@@ -75,10 +80,17 @@ int daemon_reload(struct daemon *d)
 		log_errors(errors);
 		log_error("reload failed: %zu error(s); the running configuration is kept",
 			  strv_len(errors));
-		strv_free(errors);
+		if (errors_out)
+			*errors_out = errors;
+		else
+			strv_free(errors);
 		return -EINVAL;
 	}
 	strv_free(errors);
+	if (!same(conf->daemon.control_socket, d->conf->daemon.control_socket) ||
+	    !same(conf->daemon.control_group, d->conf->daemon.control_group))
+		log_warning("control-socket and control-group changes take effect when vmplugd "
+			    "restarts");
 	if (d->rc)
 		reconcile_set_conf(d->rc, conf);
 	conf_free(d->conf);
@@ -86,6 +98,9 @@ int daemon_reload(struct daemon *d)
 	apply_log_level(d);
 	log_info("configuration reloaded: %zu VM(s), %zu input(s)", conf->n_vms, conf->n_inputs);
 	log_vms(conf);
+	control_emit(
+	    d->control, "CONFIG_RELOADED",
+	    json_pack("{s:i,s:i}", "vms", (int)conf->n_vms, "inputs", (int)conf->n_inputs));
 	return 0;
 }
 
@@ -144,7 +159,52 @@ static void on_usb_add(void *data, struct usb_device *dev)
 {
 	struct daemon *d = data;
 
+	if (!reconcile_find_device(d->rc, dev->syspath))
+		control_usb_plugged(d->control, dev);
 	reconcile_device_add(d->rc, dev);
+}
+
+/* The /dev/input/by-id link among a device's DEVLINKS, if any. */
+static char *by_id_link(struct udev_device *dev)
+{
+	const char *links = udev_device_get_property_value(dev, "DEVLINKS");
+	char **v, *found = NULL;
+
+	if (!links)
+		return NULL;
+	v = strv_split(links, " ");
+	for (size_t i = 0; v[i] && !found; i++)
+		if (startswith(v[i], "/dev/input/by-id/"))
+			found = xstrdup(v[i]);
+	strv_free(v);
+	return found;
+}
+
+static void on_input(void *data, const char *action, struct udev_device *dev)
+{
+	struct daemon *d = data;
+	const char *node = udev_device_get_devnode(dev);
+	struct udev_device *parent;
+	const char *name = NULL;
+	char *link;
+
+	if (!d->control || !streq(action, "add") || !node || !startswith(node, "/dev/input/event"))
+		return;
+	parent = udev_device_get_parent_with_subsystem_devtype(dev, "input", NULL);
+	if (parent)
+		name = udev_device_get_sysattr_value(parent, "name");
+	link = by_id_link(dev);
+	control_input_plugged(d->control, node, link, name,
+			      udev_device_get_property_value(dev, "ID_INPUT_KEYBOARD") != NULL,
+			      udev_device_get_property_value(dev, "ID_INPUT_MOUSE") != NULL);
+	free(link);
+}
+
+static void on_rc_event(void *data, const struct reconcile_event *ev)
+{
+	struct daemon *d = data;
+
+	control_reconcile_event(d->control, ev);
 }
 
 static void on_usb_remove(void *data, const char *syspath)
@@ -159,10 +219,12 @@ static int start_usb(struct daemon *d)
 	static const struct watch_hooks watch_hooks = {
 		.usb_add = on_usb_add,
 		.usb_remove = on_usb_remove,
+		.input = on_input,
 	};
 	const struct reconcile_hooks rc_hooks = {
 		.create_backend = create_backend,
 		.schedule = rc_schedule,
+		.notify = on_rc_event,
 	};
 
 	d->rc_timer = loop_timer_new(d->loop, on_rc_timer, d);
@@ -173,6 +235,20 @@ static int start_usb(struct daemon *d)
 		return -errno;
 	}
 	return 0;
+}
+
+static int start_control(struct daemon *d)
+{
+	const char *path = d->conf->daemon.control_socket;
+
+	d->control = control_new(d, path, d->conf->daemon.control_group);
+	if (d->control)
+		return 0;
+	if (errno == EADDRINUSE)
+		log_error("another vmplugd is running: it answers on %s", path);
+	else
+		log_error("cannot listen on %s (control-socket): %s", path, strerror(errno));
+	return -EADDRINUSE;
 }
 
 int daemon_start(struct daemon *d)
@@ -190,6 +266,8 @@ int daemon_start(struct daemon *d)
 		log_error("cannot set up signal handling: %s", strerror(errno));
 		return -errno;
 	}
+	if (start_control(d) < 0)
+		return -EADDRINUSE;
 	return start_usb(d);
 }
 
@@ -197,6 +275,7 @@ void daemon_free(struct daemon *d)
 {
 	if (!d)
 		return;
+	control_free(d->control);
 	watch_free(d->watch);
 	reconcile_free(d->rc);
 	loop_timer_free(d->rc_timer);

@@ -5,6 +5,7 @@
 #include <stdbool.h>
 
 #include "conf/conf.h"
+#include "daemon/control.h"
 #include "daemon/loop.h"
 #include "daemon/reconcile.h"
 #include "daemon/watch.h"
@@ -22,6 +23,7 @@ struct daemon {
 	struct reconcile *rc;
 	struct loop_timer *rc_timer;
 	struct watch *watch;
+	struct control *control;
 };
 
 /* Load the configuration; NULL on failure (the reasons are logged). */
@@ -33,9 +35,10 @@ int daemon_start(struct daemon *d);
 void daemon_free(struct daemon *d);
 /* Run until SIGTERM/SIGINT; returns the process exit code. */
 int daemon_run(struct daemon *d);
-/* Re-read the configuration (SIGHUP). A bad new configuration is reported
- * and the running one is kept. 0 or -EINVAL. */
-int daemon_reload(struct daemon *d);
+/* Re-read the configuration (SIGHUP, or a control command). A bad new
+ * configuration is reported and the running one is kept: -EINVAL, and
+ * *errors (if given) lists the problems (free with strv_free). */
+int daemon_reload(struct daemon *d, char ***errors);
 
 /* Load opts->confdir and print the result: the effective configuration
  * on out, or the errors on err. Returns 0 if the configuration is valid. */

@@ -18,10 +18,13 @@
 struct rc_device {
 	struct list link;
 	struct usb_device *dev;
-	const struct conf_vm *owner;
-	const struct conf_usb_rule *rule;
+	const struct conf_vm *owner;      /* who gets it, overrides applied */
+	const struct conf_usb_rule *rule; /* the owner's claiming rule, if any */
+	enum conf_attach_mode mode;
 	size_t claimers;
 	bool conflict_logged;
+	enum reconcile_override override;
+	char *override_vm;
 };
 
 struct rc_vm;
@@ -149,6 +152,16 @@ static struct rc_device *find_device_by_address(const struct reconcile *rc, unsi
 static void judge(struct reconcile *rc, struct rc_device *d)
 {
 	d->owner = usb_owner(rc->conf, d->dev, &d->rule, &d->claimers);
+	if (d->override == RECONCILE_OVERRIDE_ATTACH) {
+		d->owner = conf_find_vm(rc->conf, d->override_vm);
+		if (d->owner && usb_vm_verdict(d->owner, d->dev, &d->rule) != USB_VERDICT_CLAIM)
+			d->rule = NULL;
+	} else if (d->override == RECONCILE_OVERRIDE_DETACH && d->owner &&
+		   streq(d->owner->name, d->override_vm)) {
+		d->owner = NULL;
+		d->rule = NULL;
+	}
+	d->mode = d->rule ? d->rule->attach_mode : CONF_ATTACH_ADDRESS;
 	if (d->claimers > 1 && !d->conflict_logged) {
 		char *desc = usb_device_describe(d->dev);
 		char **names = NULL, *joined;
@@ -170,6 +183,7 @@ static void judge(struct reconcile *rc, struct rc_device *d)
 static void device_free(struct rc_device *d)
 {
 	list_remove(&d->link);
+	free(d->override_vm);
 	usb_device_free(d->dev);
 	free(d);
 }
@@ -381,7 +395,7 @@ static void attach_done(void *data, int err, const char *msg)
 static void start_attach(struct rc_item *it, const struct rc_device *d)
 {
 	struct rc_vm *vm = it->vm;
-	enum conf_attach_mode mode = d->rule->attach_mode;
+	enum conf_attach_mode mode = d->mode;
 	struct backend_usb_dev req = {
 		.id = it->id,
 		.mode = mode,
@@ -392,9 +406,10 @@ static void start_attach(struct rc_item *it, const struct rc_device *d)
 		.vendor = d->dev->vendor >= 0 ? (unsigned)d->dev->vendor : 0,
 		.product = d->dev->product >= 0 ? (unsigned)d->dev->product : 0,
 	};
-	struct rc_op *op = op_new(vm, it);
+	struct rc_op *op;
 	int r;
 
+	op = op_new(vm, it);
 	it->state = RECONCILE_ITEM_ATTACHING;
 	it->retry_at = 0;
 	log_item(it, LOG_LEVEL_DEBUG, "attaching", conf_attach_mode_name(mode));
@@ -722,7 +737,7 @@ static void pass_vm_once(struct rc_vm *vm)
 
 		if (!vm->conf || d->owner != vm->conf)
 			continue;
-		id = reconcile_usb_id(d->dev, d->rule->attach_mode);
+		id = reconcile_usb_id(d->dev, d->mode);
 		it = find_item(vm, id);
 		if (!it) {
 			if (!device_busy(rc, d->dev->bus, d->dev->devnum, NULL))
@@ -742,7 +757,7 @@ static void pass_vm_once(struct rc_vm *vm)
 			continue;
 		owner_dev = it->bus ? find_device_by_address(rc, it->bus, it->devnum) : NULL;
 		if (owner_dev && vm->conf && owner_dev->owner == vm->conf) {
-			char *id = reconcile_usb_id(owner_dev->dev, owner_dev->rule->attach_mode);
+			char *id = reconcile_usb_id(owner_dev->dev, owner_dev->mode);
 
 			wanted = streq(id, it->id);
 			free(id);
@@ -888,6 +903,10 @@ void reconcile_set_conf(struct reconcile *rc, const struct conf *conf)
 		if (!find_vm(rc, conf->vms[i].name))
 			vm_new(rc, &conf->vms[i]);
 	list_for_each(d, &rc->devices, link) {
+		/* A reload ends manual overrides. */
+		d->override = RECONCILE_OVERRIDE_NONE;
+		free(d->override_vm);
+		d->override_vm = NULL;
 		d->conflict_logged = false;
 		judge(rc, d);
 	}
@@ -983,19 +1002,53 @@ size_t reconcile_vm_items(const struct reconcile *rc, const char *name,
 }
 
 size_t reconcile_devices(const struct reconcile *rc,
-			 void (*fn)(void *data, const struct usb_device *dev,
-				    const struct conf_vm *owner, const struct conf_usb_rule *rule,
-				    size_t claimers),
+			 void (*fn)(void *data, const struct reconcile_device_info *info),
 			 void *data)
 {
 	const struct rc_device *d;
 	size_t n = 0;
 
 	list_for_each(d, &rc->devices, link) {
-		fn(data, d->dev, d->owner, d->rule, d->claimers);
+		struct reconcile_device_info info = {
+			.dev = d->dev,
+			.owner = d->owner,
+			.rule = d->rule,
+			.mode = d->mode,
+			.claimers = d->claimers,
+			.override = d->override,
+			.override_vm = d->override_vm,
+		};
+
+		fn(data, &info);
 		n++;
 	}
 	return n;
+}
+
+int reconcile_override(struct reconcile *rc, const char *syspath, const char *vm,
+		       enum reconcile_override override)
+{
+	struct rc_device *d = find_device(rc, syspath);
+
+	if (!d)
+		return -ENOENT;
+	if (vm && !conf_find_vm(rc->conf, vm))
+		return -ESRCH;
+	if (override == RECONCILE_OVERRIDE_ATTACH && usb_device_is_hub(d->dev))
+		return -EINVAL;
+	free(d->override_vm);
+	d->override = override;
+	d->override_vm = override != RECONCILE_OVERRIDE_NONE ? xstrdup(vm) : NULL;
+	judge(rc, d);
+	pass_all(rc);
+	return 0;
+}
+
+const struct usb_device *reconcile_find_device(const struct reconcile *rc, const char *syspath)
+{
+	const struct rc_device *d = find_device(rc, syspath);
+
+	return d ? d->dev : NULL;
 }
 
 const char *reconcile_vm_state_name(enum reconcile_vm_state s)

@@ -108,13 +108,36 @@ bool reconcile_vm_info(const struct reconcile *rc, const char *name, enum reconc
 size_t reconcile_vm_items(const struct reconcile *rc, const char *name,
 			  void (*fn)(void *data, const struct reconcile_item_info *info),
 			  void *data);
-/* Visit every present host USB device with its owner (NULL if none),
- * the claiming rule and how many VMs claim it. */
+enum reconcile_override {
+	RECONCILE_OVERRIDE_NONE,
+	RECONCILE_OVERRIDE_ATTACH, /* the VM gets it, whatever the rules say */
+	RECONCILE_OVERRIDE_DETACH, /* the VM does not get it, whatever the rules say */
+};
+
+struct reconcile_device_info {
+	const struct usb_device *dev;
+	const struct conf_vm *owner;      /* who gets it (overrides applied), NULL: nobody */
+	const struct conf_usb_rule *rule; /* the owner's claiming rule, NULL if none */
+	enum conf_attach_mode mode;
+	size_t claimers; /* VMs whose rules claim it (more than one: a conflict) */
+	enum reconcile_override override;
+	const char *override_vm;
+};
+
+/* Visit every present host USB device. */
 size_t reconcile_devices(const struct reconcile *rc,
-			 void (*fn)(void *data, const struct usb_device *dev,
-				    const struct conf_vm *owner, const struct conf_usb_rule *rule,
-				    size_t claimers),
+			 void (*fn)(void *data, const struct reconcile_device_info *info),
 			 void *data);
+/* The present device with this syspath, NULL if none. */
+const struct usb_device *reconcile_find_device(const struct reconcile *rc, const char *syspath);
+
+/* A manual decision for one device, kept until the device leaves or the
+ * configuration is reloaded: ATTACH gives it to vm whatever the rules say
+ * (in the mode of vm's claiming rule, else address), DETACH keeps it from
+ * vm, NONE returns to the rules. 0, -ENOENT (no such device), -ESRCH (no
+ * such VM), -EINVAL (hubs are never attached). */
+int reconcile_override(struct reconcile *rc, const char *syspath, const char *vm,
+		       enum reconcile_override override);
 
 const char *reconcile_vm_state_name(enum reconcile_vm_state s);
 const char *reconcile_item_state_name(enum reconcile_item_state s);

@@ -113,9 +113,9 @@ struct usb_device *watch_usb_device_from_udev(struct udev_device *dev)
 	d->manufacturer = attr_str(dev, "manufacturer");
 	d->product_name = attr_str(dev, "product");
 	udev_list_entry_foreach(e, udev_device_get_properties_list_entry(dev))
-	    usb_device_add_prop(d, udev_list_entry_get_name(e), udev_list_entry_get_value(e));
+		usb_device_add_prop(d, udev_list_entry_get_name(e), udev_list_entry_get_value(e));
 	udev_list_entry_foreach(e, udev_device_get_tags_list_entry(dev))
-	    usb_device_add_tag(d, udev_list_entry_get_name(e));
+		usb_device_add_tag(d, udev_list_entry_get_name(e));
 	if ((v = udev_device_get_property_value(dev, "ID_USB_INTERFACES")))
 		usb_device_parse_udev_interfaces(d, v);
 	read_descriptors(d);
@@ -201,8 +201,7 @@ static int enumerate(struct watch *w, bool resync)
 		udev_enumerate_unref(e);
 		return r;
 	}
-	udev_list_entry_foreach(entry, udev_enumerate_get_list_entry(e))
-	{
+	udev_list_entry_foreach(entry, udev_enumerate_get_list_entry(e)) {
 		struct udev_device *dev = udev_device_new_from_syspath(
 		    w->udev, udev_list_entry_get_name(entry));
 

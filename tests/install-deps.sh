@@ -10,7 +10,7 @@ packages=(
 	# optional backends and service integration
 	libvirt-dev libxml2-dev libsystemd-dev
 	# tests
-	check valgrind clang-format groff-base shellcheck procps
+	check valgrind clang-format groff-base shellcheck procps jq socat
 	qemu-system-x86 umockdev libumockdev-dev
 	# end-to-end tests: a Debian kernel booted under QEMU
 	busybox-static cpio kmod

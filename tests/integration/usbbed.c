@@ -14,6 +14,7 @@
 
 struct usbbed {
 	UMockdevTestbed *tb;
+	char *dir;
 	char **plugged; /* syspaths */
 };
 
@@ -156,6 +157,7 @@ struct usbbed *usbbed_new(unsigned buses)
 	GError *err = NULL;
 
 	b->tb = umockdev_testbed_new();
+	b->dir = umockdev_testbed_get_root_dir(b->tb);
 	if (!umockdev_testbed_add_from_string(b->tb,
 					      "P: " CONTROLLER "\n"
 					      "E: SUBSYSTEM=pci\n"
@@ -187,13 +189,14 @@ void usbbed_free(struct usbbed *b)
 	if (!b)
 		return;
 	g_object_unref(b->tb);
+	g_free(b->dir);
 	strv_free(b->plugged);
 	free(b);
 }
 
 const char *usbbed_dir(const struct usbbed *b)
 {
-	return umockdev_testbed_get_root_dir(b->tb);
+	return b->dir;
 }
 
 const char *usbbed_plug(struct usbbed *b, const struct usbbed_dev *dev)

@@ -541,6 +541,55 @@ START_TEST(status_queries)
 }
 END_TEST
 
+START_TEST(manual_overrides_last_until_the_device_leaves_or_a_reload)
+{
+	struct usb_device *cam = fixture_usb(CAM);
+	struct conf *next;
+
+	start(fixture_conf(NULL, "pc", PC, "other", "[vm]\nqmp-socket = /run/o.qmp\n", NULL));
+	up("pc");
+	up("other");
+	plug(CAM);
+	plug("3-10 dev=3 vid=05e3 pid=0608 class=09");
+	settle();
+	/* detach from pc, although its rule claims the device */
+	ck_assert_int_eq(reconcile_override(rc, cam->syspath, "pc", RECONCILE_OVERRIDE_DETACH), 0);
+	settle();
+	assert_items("pc", "");
+	/* give it to a VM with no rule for it */
+	ck_assert_int_eq(reconcile_override(rc, cam->syspath, "other", RECONCILE_OVERRIDE_ATTACH),
+			 0);
+	settle();
+	assert_items("other", "vmplug-usb-3-5");
+	assert_items("pc", "");
+	/* errors: unknown device, unknown VM, a hub */
+	ck_assert_int_eq(reconcile_override(rc, "/sys/nope", "pc", RECONCILE_OVERRIDE_ATTACH),
+			 -ENOENT);
+	ck_assert_int_eq(reconcile_override(rc, cam->syspath, "nope", RECONCILE_OVERRIDE_ATTACH),
+			 -ESRCH);
+	ck_assert_int_eq(reconcile_override(rc, "/sys/devices/pci0000:00/0000:00:14.0/usb3/3-10",
+					    "pc", RECONCILE_OVERRIDE_ATTACH),
+			 -EINVAL);
+	/* a reload ends the override: the rules decide again */
+	next = fixture_conf(NULL, "pc", PC, "other", "[vm]\nqmp-socket = /run/o.qmp\n", NULL);
+	reconcile_set_conf(rc, next);
+	conf_free(conf);
+	conf = next;
+	settle();
+	assert_items("pc", "vmplug-usb-3-5");
+	assert_items("other", "");
+	/* and so does the device leaving */
+	ck_assert_int_eq(reconcile_override(rc, cam->syspath, "pc", RECONCILE_OVERRIDE_DETACH), 0);
+	settle();
+	unplug(CAM);
+	plug("3-10.2 dev=6 vid=046d pid=0825");
+	settle();
+	assert_items("pc", "vmplug-usb-3-6");
+	usb_device_free(cam);
+	stop();
+}
+END_TEST
+
 static Suite *reconcile_suite(void)
 {
 	Suite *s = suite_create("reconcile");
@@ -563,6 +612,7 @@ static Suite *reconcile_suite(void)
 	tcase_add_test(tc, device_moving_between_vms_waits_for_the_detach);
 	tcase_add_test(tc, list_failure_is_retried);
 	tcase_add_test(tc, status_queries);
+	tcase_add_test(tc, manual_overrides_last_until_the_device_leaves_or_a_reload);
 	suite_add_tcase(s, tc);
 	return s;
 }

@@ -1,0 +1,705 @@
+/* vmplugctl: see and steer vmplugd through its control socket. */
+#include "config.h"
+
+#include <errno.h>
+#include <getopt.h>
+#include <jansson.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "conf/conf.h"
+#include "util/util.h"
+
+enum {
+	EXIT_OK = 0,
+	EXIT_FAILED = 1,
+	EXIT_USAGE = 2,
+	EXIT_UNREACHABLE = 3,
+};
+
+static volatile sig_atomic_t interrupted;
+
+struct ctl {
+	const char *socket;
+	bool json;
+	int fd;
+	char *buf;
+	size_t len;
+};
+
+static void usage(FILE *f)
+{
+	fprintf(f,
+		"Usage: vmplugctl [OPTION]... COMMAND [ARG]...\n"
+		"See and steer vmplugd.\n"
+		"\n"
+		"Commands:\n"
+		"  status                  the daemon, each VM and what it has attached\n"
+		"  usb                     every host USB device and where it goes\n"
+		"  explain DEVICE          which rules match DEVICE, and which key did not\n"
+		"  attach VM DEVICE        give DEVICE to VM (until it is unplugged or the\n"
+		"                          configuration is reloaded)\n"
+		"  detach VM DEVICE        take DEVICE away from VM (likewise)\n"
+		"  reload                  re-read the configuration\n"
+		"  monitor                 print events as they happen, until Ctrl-C\n"
+		"  identify [--timeout S]  wait for a device to be plugged in and print a\n"
+		"                          configuration section for it (default 30 s)\n"
+		"\n"
+		"DEVICE is a port path (3-10.2), VID:PID (046d:0825) or VID:PID:SERIAL.\n"
+		"\n"
+		"Options:\n"
+		"  -s, --socket=PATH       vmplugd's control socket (default: control-socket\n"
+		"                          in %s/vmplug.conf, else %s/control.sock)\n"
+		"  -c, --config-dir=DIR    read control-socket from DIR/vmplug.conf\n"
+		"  -j, --json              print vmplugd's JSON replies as they are\n"
+		"  -h, --help              show this help and exit\n"
+		"  -V, --version           show the version and exit\n"
+		"\n"
+		"Exit status: 0 done, 1 the command failed, 2 usage error, 3 vmplugd is not\n"
+		"reachable. See vmplugctl(1).\n",
+		VMPLUG_CONFDIR, VMPLUG_RUNDIR);
+}
+
+static int PRINTF_LIKE(1, 2) usage_error(const char *fmt, ...)
+{
+	va_list ap;
+
+	fprintf(stderr, "vmplugctl: ");
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fprintf(stderr, "\nTry 'vmplugctl --help' for more information.\n");
+	return EXIT_USAGE;
+}
+
+/* ------------------------------------------------------------ transport */
+
+static int ctl_connect(struct ctl *c)
+{
+	struct sockaddr_un addr = { .sun_family = AF_UNIX };
+
+	if (strlen(c->socket) >= sizeof(addr.sun_path)) {
+		fprintf(stderr, "vmplugctl: socket path too long: %s\n", c->socket);
+		return EXIT_USAGE;
+	}
+	strcpy(addr.sun_path, c->socket);
+	c->fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (c->fd < 0 || connect(c->fd, (struct sockaddr *)&addr, sizeof(addr)) < 0) {
+		int e = errno;
+
+		fprintf(stderr, "vmplugctl: cannot reach vmplugd at %s: %s\n", c->socket,
+			strerror(e));
+		if (e == ENOENT || e == ECONNREFUSED)
+			fprintf(stderr, "vmplugctl: is vmplugd running? (or give its socket with "
+					"-s)\n");
+		else if (e == EACCES)
+			fprintf(stderr, "vmplugctl: only root and members of vmplugd's "
+					"control-group may use it\n");
+		return EXIT_UNREACHABLE;
+	}
+	return EXIT_OK;
+}
+
+/* The next JSON object from vmplugd, NULL when it closed the connection. */
+static json_t *ctl_read(struct ctl *c)
+{
+	for (;;) {
+		char *nl = c->len ? memchr(c->buf, '\n', c->len) : NULL;
+		char chunk[65536];
+		ssize_t n;
+
+		if (nl) {
+			json_error_t err;
+			size_t linelen = (size_t)(nl - c->buf);
+			json_t *obj = json_loadb(c->buf, linelen, 0, &err);
+
+			memmove(c->buf, nl + 1, c->len - linelen - 1);
+			c->len -= linelen + 1;
+			if (!obj) {
+				fprintf(stderr, "vmplugctl: vmplugd sent invalid JSON: %s\n",
+					err.text);
+				continue;
+			}
+			return obj;
+		}
+		n = read(c->fd, chunk, sizeof(chunk));
+		if (n < 0 && errno == EINTR && !interrupted)
+			continue;
+		if (n <= 0)
+			return NULL;
+		c->buf = xrealloc(c->buf, c->len + (size_t)n);
+		memcpy(c->buf + c->len, chunk, (size_t)n);
+		c->len += (size_t)n;
+	}
+}
+
+static int ctl_open(struct ctl *c)
+{
+	json_t *greeting;
+	int r = ctl_connect(c);
+
+	if (r != EXIT_OK)
+		return r;
+	greeting = ctl_read(c);
+	if (!greeting) {
+		fprintf(stderr, "vmplugctl: vmplugd at %s closed the connection\n", c->socket);
+		return EXIT_UNREACHABLE;
+	}
+	if (json_object_get(greeting, "error")) {
+		fprintf(
+		    stderr, "vmplugctl: %s\n",
+		    json_string_value(json_object_get(json_object_get(greeting, "error"), "desc")));
+		json_decref(greeting);
+		return EXIT_UNREACHABLE;
+	}
+	json_decref(greeting);
+	return EXIT_OK;
+}
+
+/* Send a command and wait for its reply (events in between are skipped).
+ * On success *ret is the "return" value (owned by the caller). */
+static int ctl_call(struct ctl *c, const char *cmd, json_t *args, json_t **ret)
+{
+	json_t *req = json_pack("{s:s,s:i}", "execute", cmd, "id", 1), *resp;
+	char *text;
+
+	if (args)
+		json_object_set_new(req, "arguments", args);
+	text = json_dumps(req, JSON_COMPACT);
+	json_decref(req);
+	if (write_all(c->fd, text, strlen(text)) < 0 || write_all(c->fd, "\n", 1) < 0) {
+		free(text);
+		fprintf(stderr, "vmplugctl: lost the connection to vmplugd\n");
+		return EXIT_UNREACHABLE;
+	}
+	free(text);
+	while ((resp = ctl_read(c))) {
+		json_t *err = json_object_get(resp, "error");
+
+		if (json_object_get(resp, "event")) {
+			json_decref(resp);
+			continue;
+		}
+		if (c->json) {
+			char *out = json_dumps(resp, JSON_INDENT(2));
+
+			puts(out);
+			free(out);
+		}
+		if (err) {
+			if (!c->json)
+				fprintf(stderr, "vmplugctl: %s\n",
+					json_string_value(json_object_get(err, "desc")));
+			json_decref(resp);
+			return EXIT_FAILED;
+		}
+		*ret = json_incref(json_object_get(resp, "return"));
+		json_decref(resp);
+		return EXIT_OK;
+	}
+	fprintf(stderr, "vmplugctl: vmplugd closed the connection\n");
+	return EXIT_UNREACHABLE;
+}
+
+/* ---------------------------------------------------------------- tables */
+
+struct table {
+	size_t cols;
+	char **cells; /* rows * cols */
+	size_t rows;
+};
+
+static void table_row(struct table *t, ...)
+{
+	va_list ap;
+
+	va_start(ap, t);
+	t->cells = xrealloc(t->cells, (t->rows + 1) * t->cols * sizeof(char *));
+	for (size_t i = 0; i < t->cols; i++) {
+		const char *s = va_arg(ap, const char *);
+
+		t->cells[t->rows * t->cols + i] = xstrdup(s ? s : "-");
+	}
+	va_end(ap);
+	t->rows++;
+}
+
+static void table_print(struct table *t, const char *indent)
+{
+	size_t *w = xcalloc(t->cols, sizeof(size_t));
+
+	for (size_t r = 0; r < t->rows; r++)
+		for (size_t i = 0; i < t->cols; i++) {
+			size_t l = strlen(t->cells[r * t->cols + i]);
+
+			if (l > w[i])
+				w[i] = l;
+		}
+	for (size_t r = 0; r < t->rows; r++) {
+		fputs(indent, stdout);
+		for (size_t i = 0; i < t->cols; i++) {
+			const char *cell = t->cells[r * t->cols + i];
+
+			if (i + 1 == t->cols)
+				printf("%s\n", cell);
+			else
+				printf("%-*s  ", (int)w[i], cell);
+		}
+	}
+	for (size_t i = 0; i < t->rows * t->cols; i++)
+		free(t->cells[i]);
+	free(t->cells);
+	free(w);
+	t->cells = NULL;
+	t->rows = 0;
+}
+
+static const char *jstr(json_t *o, const char *key)
+{
+	return json_string_value(json_object_get(o, key));
+}
+
+static char *ids(json_t *dev)
+{
+	const char *v = jstr(dev, "vendor"), *p = jstr(dev, "product");
+
+	return xasprintf("%s:%s", v ? v : "????", p ? p : "????");
+}
+
+/* ------------------------------------------------------------- commands */
+
+static void print_vm_usb(json_t *vm)
+{
+	struct table t = { .cols = 5 };
+	size_t i;
+	json_t *u;
+
+	json_array_foreach(json_object_get(vm, "usb"), i, u) {
+		json_t *dev = json_object_get(u, "device");
+		char *id = json_is_object(dev) ? ids(dev) : NULL;
+		const char *err = jstr(u, "error");
+		char *what = err ? xasprintf("(%s)", err) : NULL;
+
+		table_row(&t, jstr(u, "id"), jstr(u, "state"),
+			  json_is_object(dev) ? jstr(dev, "port") : "(gone)", id,
+			  what                  ? what
+			  : json_is_object(dev) ? jstr(dev, "product-name")
+						: NULL);
+		free(id);
+		free(what);
+	}
+	json_array_foreach(json_object_get(vm, "inputs"), i, u)
+		table_row(&t, jstr(u, "id"), jstr(u, "state"), "input", NULL, jstr(u, "evdev"));
+	if (t.rows == 0) {
+		printf("  nothing attached\n");
+		return;
+	}
+	table_print(&t, "  ");
+}
+
+static int cmd_status(struct ctl *c, json_t *ret)
+{
+	struct table t = { .cols = 6 };
+	json_t *vms = json_object_get(ret, "vms"), *vm;
+	size_t i;
+
+	printf("vmplugd %s, configuration %s, device events from %s\n", jstr(ret, "version"),
+	       jstr(ret, "config-dir"), jstr(ret, "udev"));
+	if (json_array_size(vms) == 0) {
+		printf("\nNo VM is configured: add a file to %s/vm.d/ (see vmplug.conf(5)).\n",
+		       jstr(ret, "config-dir"));
+		return EXIT_OK;
+	}
+	table_row(&t, "VM", "BACKEND", "STATE", "USB", "PENDING", "REACHED THROUGH");
+	json_array_foreach(vms, i, vm) {
+		char usb[16], pending[16];
+
+		snprintf(usb, sizeof(usb), "%zu", json_array_size(json_object_get(vm, "usb")));
+		snprintf(pending, sizeof(pending), "%d",
+			 (int)json_integer_value(json_object_get(vm, "pending")));
+		table_row(&t, jstr(vm, "name"), jstr(vm, "backend"), jstr(vm, "state"), usb,
+			  pending, jstr(vm, "target"));
+	}
+	putchar('\n');
+	table_print(&t, "");
+	json_array_foreach(vms, i, vm) {
+		const char *err = jstr(vm, "last-error");
+
+		printf("\n%s (%s)%s%s\n", jstr(vm, "name"), jstr(vm, "state"), err ? ": " : "",
+		       err ? err : "");
+		print_vm_usb(vm);
+	}
+	return EXIT_OK;
+}
+
+static char *join_array(json_t *a)
+{
+	char **v = NULL, *s;
+	size_t i;
+	json_t *x;
+
+	json_array_foreach(a, i, x)
+		strv_append(&v, json_string_value(x));
+	s = strv_join(v, ",");
+	strv_free(v);
+	return s;
+}
+
+static int cmd_usb(struct ctl *c, json_t *ret)
+{
+	struct table t = { .cols = 6 };
+	json_t *devs = json_object_get(ret, "devices"), *d;
+	size_t i;
+
+	table_row(&t, "PORT", "ID", "SERIAL", "PRODUCT", "GOES TO", "ATTACHED TO");
+	json_array_foreach(devs, i, d) {
+		if (startswith(jstr(d, "port"), "usb"))
+			continue; /* root hubs: nothing to decide there */
+		char *id = ids(d), *goes, *attached, *claimed, *denied;
+		json_t *ov = json_object_get(d, "override");
+		json_t *att = json_object_get(d, "attached"), *a;
+		char **where = NULL;
+		size_t j;
+
+		claimed = join_array(json_object_get(d, "claimed-by"));
+		denied = join_array(json_object_get(d, "denied-by"));
+		if (json_is_true(json_object_get(d, "hub")))
+			goes = xstrdup("(hub: never)");
+		else if (json_is_object(ov))
+			goes = xasprintf("%s (by hand: %s)",
+					 jstr(d, "owner") ? jstr(d, "owner") : "-",
+					 jstr(ov, "action"));
+		else if (jstr(d, "owner") && json_array_size(json_object_get(d, "claimed-by")) > 1)
+			goes = xasprintf("%s [%s] (conflict: %s)", jstr(d, "owner"),
+					 jstr(d, "rule"), claimed);
+		else if (jstr(d, "owner"))
+			goes = xasprintf("%s [%s]", jstr(d, "owner"), jstr(d, "rule"));
+		else if (json_array_size(json_object_get(d, "denied-by")))
+			goes = xasprintf("(denied by %s)", denied);
+		else
+			goes = xstrdup("-");
+		json_array_foreach(att, j, a) {
+			char *s = strcmp(jstr(a, "state"), "attached")
+				      ? xasprintf("%s (%s)", jstr(a, "vm"), jstr(a, "state"))
+				      : xstrdup(jstr(a, "vm"));
+
+			strv_append(&where, s);
+			free(s);
+		}
+		attached = where ? strv_join(where, ", ") : xstrdup("-");
+		table_row(&t, jstr(d, "port"), id, jstr(d, "serial"), jstr(d, "product-name"), goes,
+			  attached);
+		strv_free(where);
+		free(attached);
+		free(claimed);
+		free(denied);
+		free(goes);
+		free(id);
+	}
+	if (t.rows == 1) {
+		table_print(&t, "");
+		printf("(no USB devices are plugged in)\n");
+		return EXIT_OK;
+	}
+	table_print(&t, "");
+	return EXIT_OK;
+}
+
+static int cmd_explain(struct ctl *c, json_t *ret)
+{
+	json_t *devs = json_object_get(ret, "devices"), *d;
+	size_t i;
+
+	json_array_foreach(devs, i, d) {
+		json_t *dev = json_object_get(d, "device"), *vm;
+		char *id = ids(dev);
+		size_t j;
+
+		if (i)
+			putchar('\n');
+		printf("%s %s", jstr(dev, "port"), id);
+		if (jstr(dev, "product-name"))
+			printf(" \"%s\"", jstr(dev, "product-name"));
+		if (jstr(dev, "serial"))
+			printf(" serial %s", jstr(dev, "serial"));
+		putchar('\n');
+		free(id);
+		if (json_is_true(json_object_get(dev, "hub")))
+			printf(
+			    "goes to: nobody (a hub is never attached; devices behind it can be)\n");
+		else if (jstr(d, "owner"))
+			printf("goes to: %s (rule \"%s\")%s\n", jstr(d, "owner"), jstr(d, "rule"),
+			       json_integer_value(json_object_get(d, "claimers")) > 1
+				   ? ", the first in file-name order of the VMs that claim it"
+				   : "");
+		else
+			printf("goes to: nobody\n");
+		json_array_foreach(json_object_get(d, "vms"), j, vm) {
+			struct table t = { .cols = 2 };
+			json_t *r;
+			size_t k;
+
+			printf("%s: %s\n", jstr(vm, "vm"), jstr(vm, "verdict"));
+			json_array_foreach(json_object_get(vm, "rules"), k, r) {
+				char *head = xasprintf(
+				    "[%s \"%s\"]",
+				    json_is_true(json_object_get(r, "deny")) ? "usb-deny" : "usb",
+				    jstr(r, "rule"));
+				char *verdict = json_is_true(json_object_get(r, "matched"))
+						    ? xstrdup("matches")
+						    : xasprintf("no: %s", jstr(r, "missed"));
+
+				table_row(&t, head, verdict);
+				free(head);
+				free(verdict);
+			}
+			if (t.rows)
+				table_print(&t, "  ");
+			else
+				printf("  (no USB rules)\n");
+		}
+	}
+	return EXIT_OK;
+}
+
+static int cmd_changed(struct ctl *c, json_t *ret)
+{
+	const char *state = jstr(ret, "state");
+
+	if (state)
+		printf("%s: %s %s\n", jstr(ret, "vm"),
+		       jstr(ret, "port") ? jstr(ret, "port") : jstr(ret, "id"), state);
+	return EXIT_OK;
+}
+
+static int cmd_reload(struct ctl *c, json_t *ret)
+{
+	printf("reloaded: %d VM(s), %d input(s)\n",
+	       (int)json_integer_value(json_object_get(ret, "vms")),
+	       (int)json_integer_value(json_object_get(ret, "inputs")));
+	return EXIT_OK;
+}
+
+static int cmd_identify(struct ctl *c, json_t *ret)
+{
+	fputs(jstr(ret, "suggestion"), stdout);
+	return EXIT_OK;
+}
+
+static void print_event(json_t *ev)
+{
+	json_t *data = json_object_get(ev, "data"), *dev = json_object_get(data, "device");
+	json_t *ts = json_object_get(ev, "timestamp");
+	time_t secs = (time_t)json_integer_value(json_object_get(ts, "seconds"));
+	struct tm tm;
+	char when[32];
+
+	localtime_r(&secs, &tm);
+	strftime(when, sizeof(when), "%H:%M:%S", &tm);
+	printf("%s.%03d %-14s", when,
+	       (int)(json_integer_value(json_object_get(ts, "microseconds")) / 1000),
+	       jstr(ev, "event"));
+	if (jstr(data, "vm"))
+		printf(" %s", jstr(data, "vm"));
+	if (jstr(data, "id"))
+		printf(" %s", jstr(data, "id"));
+	if (json_is_object(dev)) {
+		char *id = ids(dev);
+
+		printf(" %s %s", jstr(dev, "port"), id);
+		free(id);
+	}
+	if (jstr(data, "reason"))
+		printf(" (%s)", jstr(data, "reason"));
+	if (jstr(data, "error"))
+		printf(": %s", jstr(data, "error"));
+	if (jstr(data, "from"))
+		printf(" %s -> %s", jstr(data, "from"), jstr(data, "to"));
+	putchar('\n');
+}
+
+static void on_sigint(int sig)
+{
+	interrupted = 1;
+}
+
+static int run_monitor(struct ctl *c)
+{
+	struct sigaction sa = { .sa_handler = on_sigint };
+	json_t *ret = NULL, *ev;
+	int r = ctl_call(c, "subscribe", NULL, &ret);
+
+	if (r != EXIT_OK)
+		return r;
+	json_decref(ret);
+	sigaction(SIGINT, &sa, NULL);
+	sigaction(SIGTERM, &sa, NULL);
+	if (!c->json)
+		fprintf(stderr, "vmplugctl: watching vmplugd's events (Ctrl-C to stop)\n");
+	while (!interrupted && (ev = ctl_read(c))) {
+		if (c->json) {
+			char *text = json_dumps(ev, JSON_COMPACT);
+
+			puts(text);
+			free(text);
+		} else if (json_object_get(ev, "event")) {
+			print_event(ev);
+		}
+		fflush(stdout);
+		json_decref(ev);
+	}
+	if (interrupted)
+		return EXIT_OK;
+	fprintf(stderr, "vmplugctl: vmplugd closed the connection\n");
+	return EXIT_UNREACHABLE;
+}
+
+/* The socket: -s, else control-socket from the configuration, else the default. */
+static char *find_socket(const char *confdir)
+{
+	struct conf *conf = NULL;
+	char **errors = NULL, *path;
+
+	if (conf_load(confdir, NULL, &conf, &errors) == 0) {
+		path = xstrdup(conf->daemon.control_socket);
+		conf_free(conf);
+	} else {
+		path = xstrdup(VMPLUG_RUNDIR "/control.sock");
+	}
+	strv_free(errors);
+	return path;
+}
+
+int main(int argc, char **argv)
+{
+	static const struct option longopts[] = {
+		{ "socket", required_argument, NULL, 's' },
+		{ "config-dir", required_argument, NULL, 'c' },
+		{ "json", no_argument, NULL, 'j' },
+		{ "timeout", required_argument, NULL, 't' },
+		{ "help", no_argument, NULL, 'h' },
+		{ "version", no_argument, NULL, 'V' },
+		{ NULL, 0, NULL, 0 },
+	};
+	struct ctl c = { .fd = -1 };
+	const char *confdir = VMPLUG_CONFDIR, *cmd;
+	char *socket_path = NULL;
+	unsigned long timeout = 30;
+	json_t *args = NULL, *ret = NULL;
+	int (*print)(struct ctl *, json_t *) = NULL;
+	const char *execute = NULL;
+	int opt, r;
+	size_t want;
+
+	while ((opt = getopt_long(argc, argv, "+s:c:jt:hV", longopts, NULL)) != -1) {
+		switch (opt) {
+		case 's':
+			c.socket = optarg;
+			break;
+		case 'c':
+			confdir = optarg;
+			break;
+		case 'j':
+			c.json = true;
+			break;
+		case 't':
+			if (parse_uint(optarg, 10, 3600, &timeout) < 0 || timeout == 0)
+				return usage_error("--timeout: '%s' is not a number of seconds "
+						   "from 1 to 3600",
+						   optarg);
+			break;
+		case 'h':
+			usage(stdout);
+			return EXIT_OK;
+		case 'V':
+			printf("vmplugctl %s\n", PACKAGE_VERSION);
+			return EXIT_OK;
+		default:
+			fprintf(stderr, "Try 'vmplugctl --help' for more information.\n");
+			return EXIT_USAGE;
+		}
+	}
+	if (optind >= argc)
+		return usage_error("%s", "no command given");
+	cmd = argv[optind++];
+	/* options after the command (identify --timeout S, status --json) */
+	while ((opt = getopt_long(argc, argv, "jt:", longopts, NULL)) != -1) {
+		if (opt == 'j') {
+			c.json = true;
+		} else if (opt == 't') {
+			if (parse_uint(optarg, 10, 3600, &timeout) < 0 || timeout == 0)
+				return usage_error("--timeout: '%s' is not a number of seconds "
+						   "from 1 to 3600",
+						   optarg);
+		} else {
+			return usage_error("%s", "unknown option");
+		}
+	}
+	want = 0;
+	if (streq(cmd, "status")) {
+		execute = "query-status";
+		print = cmd_status;
+	} else if (streq(cmd, "usb")) {
+		execute = "query-usb";
+		print = cmd_usb;
+	} else if (streq(cmd, "explain")) {
+		want = 1;
+		execute = "explain";
+		print = cmd_explain;
+	} else if (streq(cmd, "attach") || streq(cmd, "detach")) {
+		want = 2;
+		execute = cmd;
+		print = cmd_changed;
+	} else if (streq(cmd, "reload")) {
+		execute = "reload";
+		print = cmd_reload;
+	} else if (streq(cmd, "identify")) {
+		execute = "identify";
+		print = cmd_identify;
+	} else if (!streq(cmd, "monitor")) {
+		return usage_error("unknown command '%s'", cmd);
+	}
+	if ((size_t)(argc - optind) != want) {
+		if (want == 0)
+			return usage_error("'%s' takes no arguments", cmd);
+		return usage_error(
+		    want == 1 ? "'%s' needs a DEVICE" : "'%s' needs a VM and a DEVICE", cmd);
+	}
+	if (want == 1)
+		args = json_pack("{s:s}", "device", argv[optind]);
+	else if (want == 2)
+		args = json_pack("{s:s,s:s}", "vm", argv[optind], "device", argv[optind + 1]);
+	else if (streq(cmd, "identify"))
+		args = json_pack("{s:I}", "timeout", (json_int_t)timeout);
+
+	if (!c.socket)
+		c.socket = socket_path = find_socket(confdir);
+	r = ctl_open(&c);
+	if (r == EXIT_OK) {
+		if (!execute) {
+			r = run_monitor(&c);
+		} else {
+			if (streq(cmd, "identify") && !c.json)
+				fprintf(stderr,
+					"vmplugctl: plug the device in now (waiting up to %lu "
+					"s)...\n",
+					timeout);
+			r = ctl_call(&c, execute, args, &ret);
+			args = NULL;
+			if (r == EXIT_OK && !c.json)
+				r = print(&c, ret);
+		}
+	}
+	json_decref(args);
+	json_decref(ret);
+	closep(&c.fd);
+	free(c.buf);
+	free(socket_path);
+	return r;
+}
