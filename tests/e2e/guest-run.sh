@@ -52,7 +52,7 @@ run_scenario() {
 	setsid sh -c "sleep $limit; echo \$\$ >'$T/.timed-out'; kill -KILL -- -$pid" \
 		>/dev/null 2>&1 &
 	dog=$!
-	wait "$pid"
+	wait "$pid" 2>/dev/null
 	status=$?
 	kill -KILL -- "-$dog" 2>/dev/null
 	wait "$dog" 2>/dev/null
