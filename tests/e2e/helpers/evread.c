@@ -1,4 +1,6 @@
 /* evread: print an evdev node's identity, key state and events, for e2e scenarios. */
+#include "config.h"
+
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/input.h>
@@ -23,24 +25,21 @@ struct until {
 	int value;
 };
 
-static void
-usage(FILE *f)
+static void usage(FILE *f)
 {
-	fprintf(f,
-		"usage: evread [-k] [-g] [-n COUNT] [-u CODE:VALUE] [-t MS] DEVICE\n"
-		"Prints DEVICE's name and ids, with -k the keys held down (EVIOCGKEY),\n"
-		"then \"ready\" and one line per event (\"EV_KEY KEY_A 1\").\n"
-		"  -n COUNT       stop after COUNT events other than EV_SYN\n"
-		"  -u CODE:VALUE  stop after the event CODE (e.g. KEY_A) with VALUE\n"
-		"  -t MS          give up after MS milliseconds (default 5000)\n"
-		"  -g             grab the device (EVIOCGRAB) while reading\n"
-		"Exit status: 0 when a stop condition was met (or, with neither -n nor -u,\n"
-		"at the time limit), 3 on timeout, 1 on errors, 2 on bad usage.\n");
+	fprintf(f, "usage: evread [-k] [-g] [-n COUNT] [-u CODE:VALUE] [-t MS] DEVICE\n"
+		   "Prints DEVICE's name and ids, with -k the keys held down (EVIOCGKEY),\n"
+		   "then \"ready\" and one line per event (\"EV_KEY KEY_A 1\").\n"
+		   "  -n COUNT       stop after COUNT events other than EV_SYN\n"
+		   "  -u CODE:VALUE  stop after the event CODE (e.g. KEY_A) with VALUE\n"
+		   "  -t MS          give up after MS milliseconds (default 5000)\n"
+		   "  -g             grab the device (EVIOCGRAB) while reading\n"
+		   "Exit status: 0 when a stop condition was met (or, with neither -n nor -u,\n"
+		   "at the time limit), 3 on timeout, 1 on errors, 2 on bad usage.\n");
 }
 
 /* Parse "KEY_A:0" into an event type, code and value. */
-static int
-parse_until(const char *arg, struct until *u)
+static int parse_until(const char *arg, struct until *u)
 {
 	const char *colon = strchr(arg, ':');
 	int type, code, value;
@@ -60,8 +59,7 @@ parse_until(const char *arg, struct until *u)
 	return 0;
 }
 
-static void
-print_keys(int fd)
+static void print_keys(int fd)
 {
 	unsigned char keys[KEY_MAX / 8 + 1];
 	bool any = false;
@@ -86,8 +84,7 @@ print_keys(int fd)
 	printf("%s\n", any ? "" : " (none)");
 }
 
-static void
-print_event(const struct input_event *ev)
+static void print_event(const struct input_event *ev)
 {
 	const char *t = libevdev_event_type_get_name(ev->type);
 	const char *c = libevdev_event_code_get_name(ev->type, ev->code);
@@ -104,8 +101,7 @@ print_event(const struct input_event *ev)
 }
 
 /* Read events until a stop condition or the deadline; returns 0, 1 on timeout, or -errno. */
-static int
-read_events(int fd, int max, const struct until *u, int64_t deadline, int *count)
+static int read_events(int fd, int max, const struct until *u, int64_t deadline, int *count)
 {
 	for (;;) {
 		struct pollfd p = { .fd = fd, .events = POLLIN };
@@ -140,8 +136,7 @@ read_events(int fd, int max, const struct until *u, int64_t deadline, int *count
 	}
 }
 
-int
-main(int argc, char **argv)
+int main(int argc, char **argv)
 {
 	struct until until = { .set = false };
 	bool want_keys = false, grab = false;
@@ -164,7 +159,8 @@ main(int argc, char **argv)
 			break;
 		case 'u':
 			if (parse_until(optarg, &until) < 0) {
-				fprintf(stderr, "evread: bad -u '%s' (want e.g. KEY_A:1)\n", optarg);
+				fprintf(stderr, "evread: bad -u '%s' (want e.g. KEY_A:1)\n",
+					optarg);
 				return 2;
 			}
 			break;
@@ -197,8 +193,8 @@ main(int argc, char **argv)
 		close(fd);
 		return 1;
 	}
-	printf("device %s name=\"%s\" bus=0x%04x vendor=0x%04x product=0x%04x\n",
-	       argv[optind], name, id.bustype, id.vendor, id.product);
+	printf("device %s name=\"%s\" bus=0x%04x vendor=0x%04x product=0x%04x\n", argv[optind],
+	       name, id.bustype, id.vendor, id.product);
 	if (grab && ioctl(fd, EVIOCGRAB, (void *)1) < 0) {
 		fprintf(stderr, "evread: EVIOCGRAB: %s\n", strerror(errno));
 		close(fd);

@@ -9,8 +9,7 @@
 #include <time.h>
 
 /* Milliseconds on CLOCK_MONOTONIC. */
-static inline int64_t
-now_ms(void)
+static inline int64_t now_ms(void)
 {
 	struct timespec ts;
 
@@ -19,8 +18,7 @@ now_ms(void)
 }
 
 /* Milliseconds left until deadline, as a poll() timeout (0 once it passed). */
-static inline int
-ms_left(int64_t deadline)
+static inline int ms_left(int64_t deadline)
 {
 	int64_t left = deadline - now_ms();
 
@@ -30,8 +28,7 @@ ms_left(int64_t deadline)
 }
 
 /* Parse a non-negative decimal int; returns 0 or -EINVAL. */
-static inline int
-parse_uint(const char *s, int *out)
+static inline int parse_uint(const char *s, int *out)
 {
 	char *end;
 	long v;

@@ -1,4 +1,6 @@
 /* qmp-client: send one QMP command over a unix socket and print the reply, for e2e scenarios. */
+#include "config.h"
+
 #include <errno.h>
 #include <poll.h>
 #include <stdbool.h>
@@ -34,34 +36,31 @@ struct conn {
 };
 
 struct wait_event {
-	const char *name;	/* NULL: wait for no event */
-	const char *device;	/* NULL: any data.device */
+	const char *name;   /* NULL: wait for no event */
+	const char *device; /* NULL: any data.device */
 	bool seen;
 	json_t *event;
 };
 
-static void
-usage(FILE *f)
+static void usage(FILE *f)
 {
-	fprintf(f,
-		"usage: qmp-client [-t MS] [-r|-H] [-w EVENT[:DEVICE]] [-v] SOCKET\n"
-		"                  [COMMAND [ARGUMENTS-JSON] | COMMAND-JSON]\n"
-		"Connects to QEMU's QMP unix SOCKET (retrying until it accepts), negotiates\n"
-		"capabilities, runs COMMAND and prints the reply as one line of JSON.\n"
-		"Events are skipped. With no COMMAND it only checks that QMP answers.\n"
-		"  -t MS     give up after MS milliseconds in all (default 10000)\n"
-		"  -r        print only the reply's \"return\" value (strings unquoted)\n"
-		"  -H        print only return.human-readable-text (for x-query-* commands)\n"
-		"  -w EVENT  also wait for the event EVENT (with data.device DEVICE); with\n"
-		"            no COMMAND, just wait for it and print it\n"
-		"  -v        log every message received on stderr\n"
-		"Exit status: 0 success, 1 QMP error reply, 2 bad usage, 3 timeout,\n"
-		"4 connection or protocol error.\n");
+	fprintf(f, "usage: qmp-client [-t MS] [-r|-H] [-w EVENT[:DEVICE]] [-v] SOCKET\n"
+		   "                  [COMMAND [ARGUMENTS-JSON] | COMMAND-JSON]\n"
+		   "Connects to QEMU's QMP unix SOCKET (retrying until it accepts), negotiates\n"
+		   "capabilities, runs COMMAND and prints the reply as one line of JSON.\n"
+		   "Events are skipped. With no COMMAND it only checks that QMP answers.\n"
+		   "  -t MS     give up after MS milliseconds in all (default 10000)\n"
+		   "  -r        print only the reply's \"return\" value (strings unquoted)\n"
+		   "  -H        print only return.human-readable-text (for x-query-* commands)\n"
+		   "  -w EVENT  also wait for the event EVENT (with data.device DEVICE); with\n"
+		   "            no COMMAND, just wait for it and print it\n"
+		   "  -v        log every message received on stderr\n"
+		   "Exit status: 0 success, 1 QMP error reply, 2 bad usage, 3 timeout,\n"
+		   "4 connection or protocol error.\n");
 }
 
 /* Connect, retrying while the socket is missing or refuses; returns an fd or -errno. */
-static int
-connect_socket(const char *path, int64_t deadline)
+static int connect_socket(const char *path, int64_t deadline)
 {
 	struct sockaddr_un sa = { .sun_family = AF_UNIX };
 
@@ -86,8 +85,7 @@ connect_socket(const char *path, int64_t deadline)
 	}
 }
 
-static int
-send_json(struct conn *c, json_t *msg)
+static int send_json(struct conn *c, json_t *msg)
 {
 	char *text = json_dumps(msg, JSON_COMPACT);
 	size_t len, off = 0;
@@ -114,8 +112,7 @@ send_json(struct conn *c, json_t *msg)
 }
 
 /* Read the next JSON object (one per line); returns 0, -ETIMEDOUT, -EPROTO or -errno. */
-static int
-read_json(struct conn *c, int64_t deadline, json_t **out)
+static int read_json(struct conn *c, int64_t deadline, json_t **out)
 {
 	for (;;) {
 		char *nl = memchr(c->buf, '\n', c->len);
@@ -134,7 +131,8 @@ read_json(struct conn *c, int64_t deadline, json_t **out)
 			if (blank)
 				continue;
 			if (!msg || !json_is_object(msg)) {
-				fprintf(stderr, "qmp-client: bad message from QEMU: %s\n", err.text);
+				fprintf(stderr, "qmp-client: bad message from QEMU: %s\n",
+					err.text);
 				json_decref(msg);
 				return -EPROTO;
 			}
@@ -171,8 +169,7 @@ read_json(struct conn *c, int64_t deadline, json_t **out)
 	}
 }
 
-static void
-note_event(struct wait_event *w, json_t *msg)
+static void note_event(struct wait_event *w, json_t *msg)
 {
 	const char *name = json_string_value(json_object_get(msg, "event"));
 	const char *device;
@@ -190,8 +187,8 @@ note_event(struct wait_event *w, json_t *msg)
  * Send cmd (which gets an "id") and wait for its reply and, if w names one, the event.
  * Returns 0 and the reply in *reply, or a negative errno.
  */
-static int
-transact(struct conn *c, json_t *cmd, struct wait_event *w, int64_t deadline, json_t **reply)
+static int transact(struct conn *c, json_t *cmd, struct wait_event *w, int64_t deadline,
+		    json_t **reply)
 {
 	char id[32];
 	json_t *got = NULL;
@@ -230,8 +227,7 @@ transact(struct conn *c, json_t *cmd, struct wait_event *w, int64_t deadline, js
 }
 
 /* Build the command from "NAME [ARGS-JSON]" or a whole JSON object; NULL on bad input. */
-static json_t *
-build_command(int argc, char **argv)
+static json_t *build_command(int argc, char **argv)
 {
 	json_error_t err;
 	json_t *cmd, *args;
@@ -267,8 +263,7 @@ build_command(int argc, char **argv)
 	return cmd;
 }
 
-static void
-print_value(json_t *v, bool raw_strings)
+static void print_value(json_t *v, bool raw_strings)
 {
 	if (raw_strings && json_is_string(v)) {
 		const char *s = json_string_value(v);
@@ -286,8 +281,7 @@ print_value(json_t *v, bool raw_strings)
 }
 
 /* Print the reply as asked; returns the exit status. */
-static int
-report(json_t *reply, enum output out)
+static int report(json_t *reply, enum output out)
 {
 	json_t *ret = json_object_get(reply, "return");
 	json_t *error = json_object_get(reply, "error");
@@ -329,8 +323,7 @@ report(json_t *reply, enum output out)
 	return 0;
 }
 
-int
-main(int argc, char **argv)
+int main(int argc, char **argv)
 {
 	struct conn c = { .fd = -1 };
 	struct wait_event w = { .name = NULL };

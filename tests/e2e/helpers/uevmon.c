@@ -1,4 +1,6 @@
 /* uevmon: print device events from a libudev monitor ("udev" or "kernel" source). */
+#include "config.h"
+
 #include <errno.h>
 #include <poll.h>
 #include <stdio.h>
@@ -14,30 +16,26 @@
 
 static const char *default_props[] = { "DEVNAME", "BUSNUM", "DEVNUM" };
 
-static void
-usage(FILE *f)
+static void usage(FILE *f)
 {
-	fprintf(f,
-		"usage: uevmon [-s udev|kernel] [-n COUNT] [-t MS] [-p PROPERTY]...\n"
-		"              [SUBSYSTEM[/DEVTYPE]]...\n"
-		"Prints \"ready\" once listening, then one line per event:\n"
-		"  ACTION SUBSYSTEM/DEVTYPE SYSNAME DEVNAME=... BUSNUM=... DEVNUM=...\n"
-		"  -s SOURCE    monitor source (default udev, which needs systemd-udevd)\n"
-		"  -n COUNT     stop after COUNT events\n"
-		"  -t MS        give up after MS milliseconds (default 10000)\n"
-		"  -p PROPERTY  also print PROPERTY when the event has it\n"
-		"Exit status: 0 when COUNT events arrived (or, without -n, at the time\n"
-		"limit), 3 on timeout, 1 on errors, 2 on bad usage.\n");
+	fprintf(f, "usage: uevmon [-s udev|kernel] [-n COUNT] [-t MS] [-p PROPERTY]...\n"
+		   "              [SUBSYSTEM[/DEVTYPE]]...\n"
+		   "Prints \"ready\" once listening, then one line per event:\n"
+		   "  ACTION SUBSYSTEM/DEVTYPE SYSNAME DEVNAME=... BUSNUM=... DEVNUM=...\n"
+		   "  -s SOURCE    monitor source (default udev, which needs systemd-udevd)\n"
+		   "  -n COUNT     stop after COUNT events\n"
+		   "  -t MS        give up after MS milliseconds (default 10000)\n"
+		   "  -p PROPERTY  also print PROPERTY when the event has it\n"
+		   "Exit status: 0 when COUNT events arrived (or, without -n, at the time\n"
+		   "limit), 3 on timeout, 1 on errors, 2 on bad usage.\n");
 }
 
-static const char *
-or_dash(const char *s)
+static const char *or_dash(const char *s)
 {
 	return s ? s : "-";
 }
 
-static void
-print_prop(struct udev_device *d, const char *key)
+static void print_prop(struct udev_device *d, const char *key)
 {
 	const char *v = udev_device_get_property_value(d, key);
 
@@ -45,8 +43,7 @@ print_prop(struct udev_device *d, const char *key)
 		printf(" %s=%s", key, v);
 }
 
-static void
-print_event(struct udev_device *d, char **props, int nprops)
+static void print_event(struct udev_device *d, char **props, int nprops)
 {
 	const char *devtype = udev_device_get_devtype(d);
 
@@ -61,8 +58,7 @@ print_event(struct udev_device *d, char **props, int nprops)
 }
 
 /* Add "SUBSYSTEM[/DEVTYPE]" as a monitor filter; returns 0 or a negative errno. */
-static int
-add_filter(struct udev_monitor *mon, char *spec)
+static int add_filter(struct udev_monitor *mon, char *spec)
 {
 	char *slash = strchr(spec, '/');
 
@@ -71,8 +67,7 @@ add_filter(struct udev_monitor *mon, char *spec)
 	return udev_monitor_filter_add_match_subsystem_devtype(mon, spec, slash ? slash + 1 : NULL);
 }
 
-int
-main(int argc, char **argv)
+int main(int argc, char **argv)
 {
 	const char *source = "udev";
 	char *props[MAX_PROPS];

@@ -1,4 +1,6 @@
 /* uinput-kbd: a uinput keyboard that types given keys on SIGUSR1, for e2e scenarios. */
+#include "config.h"
+
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -18,8 +20,7 @@
 
 #define MAX_KEYS 32
 
-static void
-usage(FILE *f)
+static void usage(FILE *f)
 {
 	fprintf(f,
 		"usage: uinput-kbd [-N NAME] [-t SECONDS] KEY...\n"
@@ -29,8 +30,7 @@ usage(FILE *f)
 		"destroys the device; then it prints \"destroyed\" and exits 0.\n");
 }
 
-static int
-emit(int fd, unsigned int type, unsigned int code, int value)
+static int emit(int fd, unsigned int type, unsigned int code, int value)
 {
 	struct input_event ev;
 
@@ -43,8 +43,7 @@ emit(int fd, unsigned int type, unsigned int code, int value)
 	return 0;
 }
 
-static int
-type_keys(int fd, const int *keys, int nkeys)
+static int type_keys(int fd, const int *keys, int nkeys)
 {
 	int r = 0;
 
@@ -61,8 +60,7 @@ type_keys(int fd, const int *keys, int nkeys)
 }
 
 /* Find the eventN child of /sys/devices/virtual/input/SYSNAME; returns 0 or -errno. */
-static int
-find_event_node(const char *sysname, char *out, size_t size)
+static int find_event_node(const char *sysname, char *out, size_t size)
 {
 	char path[128];
 	struct dirent *de;
@@ -84,8 +82,7 @@ find_event_node(const char *sysname, char *out, size_t size)
 	return r;
 }
 
-static int
-create_device(const char *name)
+static int create_device(const char *name)
 {
 	struct uinput_setup setup;
 	int fd;
@@ -107,17 +104,15 @@ create_device(const char *name)
 	if (ioctl(fd, UI_DEV_SETUP, &setup) < 0 || ioctl(fd, UI_DEV_CREATE) < 0)
 		goto fail;
 	return fd;
-fail:
-	{
-		int err = -errno;
+fail : {
+	int err = -errno;
 
-		close(fd);
-		return err;
-	}
+	close(fd);
+	return err;
+}
 }
 
-int
-main(int argc, char **argv)
+int main(int argc, char **argv)
 {
 	const char *name = "vmplug-e2e uinput keyboard";
 	int keys[MAX_KEYS], nkeys = 0, lifetime = 60, opt, fd, sfd, r;
