@@ -15,7 +15,6 @@ export E2E_BIN="$VMPLUG_BUILD/tests/e2e/helpers"
 export E2E_LOGDIR="$VMPLUG_BUILD/tests/e2e/logs"
 export PATH="$E2E_BIN:$PATH"
 default_timeout=${E2E_SCENARIO_TIMEOUT:-150}
-[ -n "$default_timeout" ] || default_timeout=150
 
 E2E_SCENARIO=runner
 T=/run/e2e/runner
@@ -42,7 +41,7 @@ count() {
 	grep -c "^$1 " "$2" 2>/dev/null
 }
 
-# run_scenario FILE NAME: run it in its own session under a watchdog; prints its status.
+# run_scenario FILE NAME: run it in its own session under a watchdog; returns its status.
 run_scenario() {
 	local file=$1 name=$2 limit pid dog status
 	limit=$(sed -n 's/^# e2e-timeout: *\([0-9][0-9]*\).*/\1/p' "$file")

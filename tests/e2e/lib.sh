@@ -298,6 +298,16 @@ evread_start() {
 	wait_line 10 "$out" '^ready$'
 }
 
+# evdev_keys DEV: print the keys DEV holds down (EVIOCGKEY), e.g. "KEY_A", or "(none)".
+evdev_keys() {
+	evread -k -t 0 "$1" | sed -n 's/^keys: //p'
+}
+
+# keys_held DEV KEYS: for waitfor, does DEV hold exactly KEYS ("(none)" for none)?
+keys_held() {
+	[ "$(evdev_keys "$1")" = "$2" ]
+}
+
 # ---- nested QEMU ----------------------------------------------------------
 # nested_qemu_start NAME [QEMU-ARGS...] starts a paused (-S) TCG QEMU with an
 # xhci controller (bus "xhci.0") and two QMP monitors: $T/NAME.qmp for the

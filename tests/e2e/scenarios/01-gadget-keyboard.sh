@@ -22,3 +22,14 @@ wait "$EVREAD_PID"
 sed 's/^/  # /' "$T/events"
 check "KEY_A press arrives on $ev" grep -qx 'EV_KEY KEY_A 1' "$T/events"
 check "KEY_A release arrives on $ev" grep -qx 'EV_KEY KEY_A 0' "$T/events"
+
+hold_a() {
+	kbd_report 0 0x04 && waitfor 5 keys_held "$ev" KEY_A
+}
+
+release_all() {
+	kbd_report 0 && waitfor 5 keys_held "$ev" "(none)"
+}
+
+check "holding A down shows in $ev's key state" hold_a
+check "releasing it clears the key state" release_all
