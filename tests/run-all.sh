@@ -5,12 +5,15 @@
 # "N passed, N failed, N skipped" counted from the automake test logs.
 #
 # Usage (as root on Debian 12): tests/run-all.sh
-# Environment: VMPLUG_BUILD_ROOT (default: <source>/build-ci), JOBS.
+# Environment: VMPLUG_BUILD_ROOT (default: <source>/build-ci), JOBS,
+# VMPLUG_E2E_WORK (default: <source>/build-e2e-cache, see tests/e2e/README.md).
 set -uo pipefail
 src=$(cd "$(dirname "$0")/.." && pwd)
 root=${VMPLUG_BUILD_ROOT:-$src/build-ci}
 jobs=${JOBS:-$(nproc)}
 t0=$(date +%s)
+# The e2e tests' kernel and udev packages, shared by make check and distcheck.
+export VMPLUG_E2E_WORK=${VMPLUG_E2E_WORK:-$src/build-e2e-cache}
 failed_stages=()
 
 stage() { printf '\n=== %s (%ds)\n' "$*" $(($(date +%s) - t0)); }

@@ -1,0 +1,419 @@
+# Helpers for e2e scenarios, sourced inside the test guest (busybox sh): results, waiting,
+# the USB keyboard gadget, evdev, nested QEMU and QMP.  See README.md for the list.
+# shellcheck shell=dash
+
+# Set by guest-run.sh; the defaults let a scenario be run by hand in the guest.
+: "${VMPLUG_SRC:=/mnt/src}"
+: "${VMPLUG_BUILD:=/mnt/build}"
+: "${E2E_DIR:=$VMPLUG_SRC/tests/e2e}"
+: "${E2E_BIN:=$VMPLUG_BUILD/tests/e2e/helpers}"
+: "${E2E_SCENARIO:=manual}"
+: "${T:=/run/e2e/$E2E_SCENARIO}"
+: "${E2E_RESULTS:=$T/.results}"
+mkdir -p "$T"
+
+GADGET=/sys/kernel/config/usb_gadget/vmplug-e2e
+GADGET_VENDOR=0x1d6b		# Linux Foundation
+GADGET_PRODUCT=0x0104		# Multifunction Composite Gadget
+GADGET_SERIAL=vmplug-e2e-0001
+GADGET_NAME="e2e keyboard"		# the evdev name is "vmplug e2e keyboard"
+NESTED_QEMU=${NESTED_QEMU:-/usr/bin/qemu-system-x86_64}
+QMP_TIMEOUT=${QMP_TIMEOUT:-20000}
+
+# ---- results -------------------------------------------------------------
+
+uptime_s() {
+	local up _
+	read -r up _ </proc/uptime
+	echo "$up"
+}
+
+# log TEXT: a line of context, not a result.
+log() {
+	echo "  # $*"
+}
+
+pass() {
+	echo "PASS $*"
+	echo "PASS $*" >>"$E2E_RESULTS"
+}
+
+fail() {
+	echo "FAIL $*"
+	echo "FAIL $*" >>"$E2E_RESULTS"
+}
+
+# skip REASON: the scenario cannot run here; ends it.
+skip() {
+	echo "SKIP $*"
+	echo "SKIP $*" >>"$E2E_RESULTS"
+	exit 0
+}
+
+# check TEXT COMMAND [ARG...]: PASS or FAIL by the command's status, which it returns.
+check() {
+	local text=$1
+	shift
+	if "$@"; then
+		pass "$text"
+		return 0
+	fi
+	fail "$text"
+	return 1
+}
+
+# waitfor SECONDS COMMAND [ARG...]: run COMMAND every 0.1 s until it succeeds.
+waitfor() {
+	local tenths=$(($1 * 10))
+	shift
+	while ! "$@"; do
+		tenths=$((tenths - 1))
+		[ "$tenths" -gt 0 ] || return 1
+		sleep 0.1
+	done
+}
+
+# wait_line SECONDS FILE PATTERN: wait until a line of FILE matches the grep PATTERN.
+wait_line() {
+	waitfor "$1" grep -q -- "$3" "$2"
+}
+
+# is_char_dev PATH / is_gone PATH: for waitfor.
+is_char_dev() {
+	[ -c "$1" ]
+}
+
+is_gone() {
+	[ ! -e "$1" ]
+}
+
+# udev_prop DEVNODE KEY: print a property from the udev database.
+udev_prop() {
+	udevadm info --query=property --name="$1" 2>/dev/null | sed -n "s/^$2=//p"
+}
+
+udev_settle() {
+	udevadm settle --timeout=30
+}
+
+# ---- the USB keyboard gadget ----------------------------------------------
+# A configfs HID boot keyboard on dummy_hcd's UDC: the gadget side (/dev/hidgN)
+# is the "physical" keyboard a scenario types on; the host side (usbhid, a
+# /dev/bus/usb node and an evdev node) is what vmplug sees.
+
+# The standard 63-byte boot keyboard report descriptor.
+GADGET_REPORT_DESC='\005\001\011\006\241\001\005\007\031\340\051\347\025\000\045\001\165\001'\
+'\225\010\201\002\225\001\165\010\201\003\225\005\165\001\005\010\031\001\051\005\221\002'\
+'\225\001\165\003\221\003\225\006\165\010\025\000\045\145\005\007\031\000\051\145\201\000'\
+'\300'
+
+gadget_udc() {
+	local u
+	for u in /sys/class/udc/*; do
+		[ -e "$u" ] || return 1
+		echo "${u##*/}"
+		return 0
+	done
+}
+
+# gadget_create: build the gadget in configfs (not plugged in).
+gadget_create() {
+	local f=$GADGET/functions/hid.usb0 c=$GADGET/configs/c.1
+	mkdir "$GADGET" || return 1
+	echo "$GADGET_VENDOR" >"$GADGET/idVendor"
+	echo "$GADGET_PRODUCT" >"$GADGET/idProduct"
+	echo 0x0100 >"$GADGET/bcdDevice"
+	echo 0x0200 >"$GADGET/bcdUSB"
+	mkdir "$GADGET/strings/0x409"
+	echo "$GADGET_SERIAL" >"$GADGET/strings/0x409/serialnumber"
+	echo vmplug >"$GADGET/strings/0x409/manufacturer"
+	echo "$GADGET_NAME" >"$GADGET/strings/0x409/product"
+	mkdir "$c" "$c/strings/0x409"
+	echo keyboard >"$c/strings/0x409/configuration"
+	echo 100 >"$c/MaxPower"
+	mkdir "$f"
+	echo 1 >"$f/protocol"		# keyboard
+	echo 1 >"$f/subclass"		# boot interface
+	echo 8 >"$f/report_length"
+	# shellcheck disable=SC2059 # the descriptor is a printf format of octal escapes
+	printf "$GADGET_REPORT_DESC" >"$f/report_desc"
+	ln -s "$f" "$c/"
+}
+
+# gadget_remove: unplug the gadget and take it out of configfs.
+gadget_remove() {
+	[ -d "$GADGET" ] || return 0
+	gadget_unplug
+	rm -f "$GADGET/configs/c.1/hid.usb0"
+	rmdir "$GADGET/configs/c.1/strings/0x409" "$GADGET/configs/c.1" \
+		"$GADGET/functions/hid.usb0" "$GADGET/strings/0x409" "$GADGET"
+}
+
+# gadget_sysfs: print the host-side USB device's sysfs directory.
+gadget_sysfs() {
+	local d
+	for d in /sys/bus/usb/devices/*; do
+		[ -f "$d/serial" ] || continue
+		if [ "$(cat "$d/serial")" = "$GADGET_SERIAL" ]; then
+			echo "$d"
+			return 0
+		fi
+	done
+	return 1
+}
+
+gadget_present() {
+	gadget_sysfs >/dev/null
+}
+
+gadget_absent() {
+	! gadget_sysfs >/dev/null
+}
+
+gadget_busnum() {
+	local d
+	d=$(gadget_sysfs) && cat "$d/busnum"
+}
+
+gadget_devnum() {
+	local d
+	d=$(gadget_sysfs) && cat "$d/devnum"
+}
+
+# gadget_usbnode: print /dev/bus/usb/BBB/DDD of the gadget.
+gadget_usbnode() {
+	local d
+	d=$(gadget_sysfs) || return 1
+	printf '/dev/bus/usb/%03d/%03d\n' "$(cat "$d/busnum")" "$(cat "$d/devnum")"
+}
+
+# gadget_evdev: print the /dev/input/eventN node usbhid made for the gadget.
+gadget_evdev() {
+	local d e
+	d=$(gadget_sysfs) || return 1
+	d=$(readlink -f "$d")
+	for e in /sys/class/input/event*; do
+		case $(readlink -f "$e") in
+		"$d"/*)
+			echo "/dev/input/${e##*/}"
+			return 0
+			;;
+		esac
+	done
+	return 1
+}
+
+gadget_evdev_ready() {
+	local e
+	e=$(gadget_evdev) && [ -c "$e" ]
+}
+
+# gadget_hidg: print the gadget side's /dev/hidgN.
+gadget_hidg() {
+	local dev
+	dev=$(cat "$GADGET/functions/hid.usb0/dev") || return 1
+	echo "/dev/$(sed -n 's/^DEVNAME=//p' "/sys/dev/char/$dev/uevent")"
+}
+
+# gadget_interface_driver: print the driver bound to the gadget's interface, or "none".
+gadget_interface_driver() {
+	local d
+	d=$(gadget_sysfs) || return 1
+	d=$(readlink "$d/${d##*/}:1.0/driver") || {
+		echo none
+		return 0
+	}
+	echo "${d##*/}"
+}
+
+# gadget_plug: bind the gadget to the UDC and wait until the host side has
+# enumerated it, usbhid has made its evdev node and udev is done with it.
+gadget_plug() {
+	local udc
+	udc=$(gadget_udc) || return 1
+	echo "$udc" >"$GADGET/UDC" || return 1
+	waitfor 20 gadget_evdev_ready || return 1
+	udev_settle
+}
+
+# gadget_unplug: unbind the gadget and wait until the host side is gone.
+gadget_unplug() {
+	[ -n "$(cat "$GADGET/UDC")" ] || return 0
+	echo "" >"$GADGET/UDC" || return 1
+	waitfor 20 gadget_absent || return 1
+	udev_settle
+}
+
+# gadget_replug: unplug, then plug in again (the device number changes).
+gadget_replug() {
+	gadget_unplug && gadget_plug
+}
+
+# gadget_reset: a fresh gadget, plugged in and enumerated (run before each scenario).
+gadget_reset() {
+	gadget_remove && gadget_create && gadget_plug
+}
+
+# ---- typing on the gadget keyboard ----------------------------------------
+
+# kbd_report MODIFIERS [USAGE...]: send one 8-byte boot keyboard report (up to six
+# HID usages, e.g. 0x04 for "a"; 0x02 in MODIFIERS is left shift).  Gives up after
+# 5 s, since the write blocks while no host driver reads the interrupt endpoint.
+kbd_report() {
+	local fmt u n=0 hidg
+	hidg=$(gadget_hidg) || return 1
+	fmt=$(printf '\\%03o\\000' $(($1)))
+	shift
+	for u in "$@"; do
+		fmt="$fmt$(printf '\\%03o' $((u)))"
+		n=$((n + 1))
+	done
+	while [ "$n" -lt 6 ]; do
+		fmt="$fmt\\000"
+		n=$((n + 1))
+	done
+	# shellcheck disable=SC2016 # expanded by the inner shell
+	timeout -s KILL 5 sh -c 'printf "$1" >"$2"' report "$fmt" "$hidg"
+}
+
+# type_key USAGE...: press and release each key in turn.
+type_key() {
+	local u
+	for u in "$@"; do
+		kbd_report 0 "$u" && kbd_report 0 || return 1
+	done
+}
+
+# ---- evdev ----------------------------------------------------------------
+
+# evread_start FILE [EVREAD-OPTIONS...] DEVICE: start evread in the background,
+# output in FILE, and wait until it reads; its pid is in $EVREAD_PID.
+evread_start() {
+	local out=$1
+	shift
+	: >"$out"
+	evread "$@" >"$out" 2>&1 &
+	# shellcheck disable=SC2034 # for the scenario
+	EVREAD_PID=$!
+	wait_line 10 "$out" '^ready$'
+}
+
+# evdev_keys DEV: print the keys DEV holds down (EVIOCGKEY), e.g. "KEY_A", or "(none)".
+evdev_keys() {
+	evread -k -t 0 "$1" | sed -n 's/^keys: //p'
+}
+
+# keys_held DEV KEYS: for waitfor, does DEV hold exactly KEYS ("(none)" for none)?
+keys_held() {
+	[ "$(evdev_keys "$1")" = "$2" ]
+}
+
+# ---- nested QEMU ----------------------------------------------------------
+# nested_qemu_start NAME [QEMU-ARGS...] starts a paused (-S) TCG QEMU with an
+# xhci controller (bus "xhci.0") and two QMP monitors: $T/NAME.qmp for the
+# program under test and $T/NAME.check for the scenario (a QMP socket serves one
+# client at a time).  Its stderr goes to $T/NAME.err.
+
+nested_qmp_socket() {
+	echo "$T/$1.qmp"
+}
+
+nested_check_socket() {
+	echo "$T/$1.check"
+}
+
+pid_running() {
+	local state
+	[ -r "/proc/$1/stat" ] || return 1
+	state=$(sed 's/.*) //' "/proc/$1/stat" 2>/dev/null | cut -c1)
+	[ -n "$state" ] && [ "$state" != Z ]
+}
+
+nested_qemu_start() {
+	local name=$1
+	shift
+	[ -x "$NESTED_QEMU" ] || {
+		fail "no $NESTED_QEMU in the shared /usr"
+		return 1
+	}
+	"$NESTED_QEMU" -name "$name" -machine q35 -accel tcg -S -m 64 \
+		-display none -nodefaults -no-user-config \
+		-device qemu-xhci,id=xhci \
+		-qmp "unix:$T/$name.qmp,server=on,wait=off" \
+		-chardev "socket,id=check,path=$T/$name.check,server=on,wait=off" \
+		-mon chardev=check,mode=control \
+		"$@" </dev/null >"$T/$name.out" 2>"$T/$name.err" &
+	echo $! >"$T/$name.pid"
+	if ! qmp-client -t "$QMP_TIMEOUT" "$T/$name.check"; then
+		fail "nested QEMU $name answers QMP"
+		sed 's/^/  # qemu: /' "$T/$name.err"
+		return 1
+	fi
+}
+
+pid_gone() {
+	! pid_running "$1"
+}
+
+# nested_qemu_stop NAME: quit it over QMP; kill it if it does not go.
+nested_qemu_stop() {
+	local pid
+	[ -f "$T/$1.pid" ] || return 0
+	pid=$(cat "$T/$1.pid")
+	rm -f "$T/$1.pid"
+	if pid_running "$pid"; then
+		qmp-client -t 5000 "$T/$1.check" quit >/dev/null 2>&1
+		if ! waitfor 10 pid_gone "$pid"; then
+			log "nested QEMU $1 did not quit, killing it"
+			kill -KILL "$pid" 2>/dev/null
+		fi
+	fi
+	wait "$pid" 2>/dev/null
+	return 0
+}
+
+# qmp [QMP-CLIENT-OPTIONS...] NAME COMMAND [ARGUMENTS-JSON]: run one command on
+# NAME's check monitor and print the reply (-r: the return value, -H: its
+# human-readable-text, -w EVENT[:DEVICE]: also wait for that event).
+qmp() {
+	_qmp check "$@"
+}
+
+# qmp_main ...: the same on NAME's primary QMP socket ($T/NAME.qmp).
+qmp_main() {
+	_qmp qmp "$@"
+}
+
+_qmp() {
+	local sock=$1 opts=""
+	shift
+	while :; do
+		case $1 in
+		-w | -t)
+			opts="$opts $1 $2"
+			shift 2
+			;;
+		-*)
+			opts="$opts $1"
+			shift
+			;;
+		*) break ;;
+		esac
+	done
+	local name=$1
+	shift
+	# shellcheck disable=SC2086 # opts holds separate words without spaces
+	qmp-client -t "$QMP_TIMEOUT" $opts "$T/$name.$sock" "$@"
+}
+
+# ---- cleanup --------------------------------------------------------------
+
+_e2e_cleanup() {
+	local p
+	for p in "$T"/*.pid; do
+		[ -f "$p" ] || continue
+		p=${p##*/}
+		nested_qemu_stop "${p%.pid}"
+	done
+}
+trap _e2e_cleanup EXIT
