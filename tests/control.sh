@@ -161,6 +161,30 @@ fi
 check "state-changing commands are logged with the peer's uid and pid" \
 	grep -q "control: uid 0 pid [0-9]*: attach beta 3-1" "$log"
 
+# bash completion: commands, VM names and ports from the running daemon.
+_init_completion() {
+	words=("${COMP_WORDS[@]}")
+	cword=$COMP_CWORD
+	cur=${COMP_WORDS[COMP_CWORD]}
+	prev=${COMP_WORDS[COMP_CWORD - 1]}
+}
+_filedir() { :; }
+# shellcheck source=../data/vmplugctl.bash-completion
+. "$top_srcdir/data/vmplugctl.bash-completion"
+completes() {
+	local want=$1
+	shift
+	COMP_WORDS=(vmplugctl -s "$conf/control.sock" "$@")
+	COMP_CWORD=$((${#COMP_WORDS[@]} - 1))
+	COMPREPLY=()
+	PATH=$top_builddir:$PATH _vmplugctl
+	[ "${COMPREPLY[*]}" = "$want" ] || { diag "got '${COMPREPLY[*]}', want '$want'"; return 1; }
+}
+check "completion: commands" completes "attach" at
+check "completion: VM names" completes "alpha beta" attach ""
+check "completion: ports of present devices" completes "1-1 1-1.2 1-1.3" attach alpha 1-1
+check "completion: options" completes "--json" --js
+
 # Exit codes.
 "$VMPLUGCTL" -s "$SCRATCH/none.sock" status 2>"$SCRATCH/err"
 check "vmplugd not reachable: exit 3" test $? -eq 3

@@ -6,8 +6,9 @@
 command -v groff >/dev/null || skip_all "groff is not installed (apt-get install groff-base)"
 man5=$top_builddir/man/vmplug.conf.5
 man8=$top_builddir/man/vmplugd.8
+man1=$top_builddir/man/vmplugctl.1
 
-for page in "$man5" "$man8"; do
+for page in "$man5" "$man8" "$man1"; do
 	out=$(groff -man -ww -z "$page" 2>&1)
 	check "$(basename "$page") renders without warnings" test -z "$out"
 	[ -z "$out" ] || diag "$out"
@@ -33,5 +34,20 @@ done
 man_opts=$(grep -o '\\-\\-[a-z\\-]*' "$man8" | sed 's/\\//g' | sort -u)
 for o in $man_opts; do
 	check "vmplugd --help lists $o (named in vmplugd(8))" grep -qx -- "$o" <<<"$help_opts"
+done
+# vmplugctl: its options and commands, both ways.
+ctl_help=$("$VMPLUGCTL" --help)
+ctl_opts=$(grep -o -- '--[a-z-]*' <<<"$ctl_help" | sort -u)
+for o in $ctl_opts; do
+	check "vmplugctl(1) documents $o" grep -q -- "${o//-/\\\\-}" "$man1"
+done
+ctl_cmds=$(sed -n '/^Commands:/,/^$/s/^  \([a-z]*\) .*/\1/p' <<<"$ctl_help")
+check "found vmplugctl's commands in --help" test "$(wc -w <<<"$ctl_cmds")" -ge 8
+for cmd in $ctl_cmds; do
+	check "vmplugctl(1) documents command '$cmd'" grep -Eq "^\.(B|BI|BR) \"?$cmd( |\"|$)" "$man1"
+done
+man_cmds=$(sed -n '/^\.SH COMMANDS/,/^\.SH /{/^\.TP/{n;s/^\.B[IR]* "*\([a-z]*\).*/\1/p}}' "$man1" | sort -u)
+for cmd in $man_cmds; do
+	check "vmplugctl --help lists '$cmd' (named in vmplugctl(1))" grep -q "^  $cmd\b" <<<"$ctl_help"
 done
 done_testing
