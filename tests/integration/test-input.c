@@ -56,23 +56,10 @@ static void drain_sink(void)
 	ssize_t n;
 
 	while ((n = recv(sink_peer, ev, sizeof(ev), MSG_DONTWAIT)) > 0) {
-		char **words = NULL, *s;
+		char *s = fixture_events_text(ev, (size_t)n / sizeof(ev[0]));
 
-		for (ssize_t i = 0; i < n / (ssize_t)sizeof(ev[0]); i++) {
-			char *w = ev[i].type == EV_SYN
-				      ? xstrdup(libevdev_event_code_get_name(EV_SYN, ev[i].code))
-				      : xasprintf(
-					    "%s:%d",
-					    libevdev_event_code_get_name(ev[i].type, ev[i].code),
-					    ev[i].value);
-
-			strv_append(&words, w);
-			free(w);
-		}
-		s = strv_join(words, " ");
 		strv_append(&frames, s);
 		free(s);
-		strv_free(words);
 	}
 }
 
@@ -217,11 +204,23 @@ static char *slurp(const char *path)
 	return xstrdup(buf);
 }
 
+/* The cache holds exactly what the fake device reports. */
+static void assert_cache_is_golden(struct world *w)
+{
+	char *path = input_cache_path(w->cache, "kbd");
+	char *text = slurp(path), *want = slurp(DATA "/kbd-cache.json");
+
+	ck_assert_str_eq(text, want);
+	free(text);
+	free(want);
+	free(path);
+}
+
 START_TEST(keyboard_opened_grabbed_cached_and_forwarded)
 {
 	struct world w = { .cache = "/tmp/vmplug-input-XXXXXX" };
 	struct input_source_status *st;
-	char *text, *want, *path;
+	char *text;
 
 	ck_assert_ptr_nonnull(mkdtemp(w.cache));
 	logged = NULL;
@@ -248,14 +247,7 @@ START_TEST(keyboard_opened_grabbed_cached_and_forwarded)
 	ck_assert(logged_has("start as a generic keyboard, because its device path ends in "
 			     "-event-kbd"));
 
-	/* The cache now holds exactly what the device reported. */
-	path = input_cache_path(w.cache, "kbd");
-	text = slurp(path);
-	want = slurp(DATA "/kbd-cache.json");
-	ck_assert_str_eq(text, want);
-	free(text);
-	free(want);
-	free(path);
+	assert_cache_is_golden(&w);
 
 	/* Unplugged with Shift down: the sink gets Shift released. */
 	umockdev_testbed_uevent(w.tb, SYSPATH, "remove");
@@ -297,7 +289,6 @@ START_TEST(changed_device_updates_the_cache)
 {
 	struct world w = { .cache = "/tmp/vmplug-input-XXXXXX" };
 	struct libevdev *old = libevdev_new();
-	char *path, *text, *want;
 	int delay = 500, period = 30;
 
 	ck_assert_ptr_nonnull(mkdtemp(w.cache));
@@ -320,13 +311,7 @@ START_TEST(changed_device_updates_the_cache)
 	ck_assert(logged_has(", it lacks EV_KEY: KEY_F13; updating "));
 	ck_assert(logged_has("input kbd: vm pc: " NODE " has capabilities its sink vmplug-pc-kbd "
 			     "lacks (EV_KEY: KEY_ESC KEY_1 "));
-	path = input_cache_path(w.cache, "kbd");
-	text = slurp(path);
-	want = slurp(DATA "/kbd-cache.json");
-	ck_assert_str_eq(text, want);
-	free(text);
-	free(want);
-	free(path);
+	assert_cache_is_golden(&w);
 
 	log_set_handler(NULL, NULL);
 	world_stop(&w);

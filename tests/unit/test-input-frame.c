@@ -7,6 +7,7 @@
 
 #include "input/frame.h"
 #include "tests/unit/check-main.h"
+#include "tests/unit/fixture.h"
 #include "util/util.h"
 
 #define OK LIBEVDEV_READ_STATUS_SUCCESS
@@ -59,23 +60,9 @@ static char *run(const struct step *steps, size_t n, struct input_keys *keys)
 
 		if (!done)
 			continue;
-		char **words = NULL;
-
-		for (size_t j = 0; j < f.n; j++) {
-			char *w = f.ev[j].type == EV_SYN
-				      ? xstrdup(libevdev_event_code_get_name(EV_SYN, f.ev[j].code))
-				      : xasprintf("%s:%d",
-						  libevdev_event_code_get_name(f.ev[j].type,
-									       f.ev[j].code),
-						  f.ev[j].value);
-
-			strv_append(&words, w);
-			free(w);
-		}
-		s = strv_join(words, " ");
+		s = fixture_events_text(f.ev, f.n);
 		strv_append(&frames, s);
 		free(s);
-		strv_free(words);
 		input_keys_update(keys, f.ev, f.n);
 		input_frame_reset(&f);
 	}

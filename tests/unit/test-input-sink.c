@@ -31,25 +31,12 @@
 static char *recv_frame(int peer)
 {
 	struct input_event ev[256];
-	char **words = NULL, *s;
 	ssize_t n = recv(peer, ev, sizeof(ev), MSG_DONTWAIT);
 
 	if (n <= 0)
 		return xstrdup("");
 	ck_assert_int_eq(n % (ssize_t)sizeof(ev[0]), 0);
-	for (ssize_t i = 0; i < n / (ssize_t)sizeof(ev[0]); i++) {
-		char *w = ev[i].type == EV_SYN
-			      ? xstrdup(libevdev_event_code_get_name(EV_SYN, ev[i].code))
-			      : xasprintf("%s:%d",
-					  libevdev_event_code_get_name(ev[i].type, ev[i].code),
-					  ev[i].value);
-
-		strv_append(&words, w);
-		free(w);
-	}
-	s = strv_join(words, " ");
-	strv_free(words);
-	return s;
+	return fixture_events_text(ev, (size_t)n / sizeof(ev[0]));
 }
 
 #define assert_frame(peer, want)                                                                   \
