@@ -4,7 +4,6 @@
 #include "input/fdstore.h"
 
 #include <errno.h>
-#include <fcntl.h>
 #include <stdlib.h>
 #include <unistd.h>
 
@@ -43,7 +42,6 @@ size_t input_fdstore_take(const char *prefix, struct input_fdstore_entry **out)
 
 		if (!names || !names[i] || !startswith(names[i], prefix))
 			continue;
-		fcntl(fd, F_SETFD, FD_CLOEXEC);
 		e = xrealloc(e, (n + 1) * sizeof(*e));
 		e[n].name = xstrdup(names[i]);
 		e[n].fd = fd;

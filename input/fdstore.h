@@ -16,9 +16,10 @@ struct input_fdstore_entry {
 int input_fdstore_push(const char *name, int fd);
 /* Drop (and close) what the store keeps under name. 1, 0 (no manager), -errno. */
 int input_fdstore_remove(const char *name);
-/* The descriptors passed in at start whose names start with prefix, each
- * made close-on-exec; the caller owns the array, the names and the fds.
- * Others (socket activation) are left as they are, and so is the
- * environment. Returns how many; *out is NULL when none. */
+/* The descriptors passed in at start whose names start with prefix; the
+ * caller owns the array, the names and the fds. Others (socket
+ * activation) stay open for their owners, and the environment stays;
+ * libsystemd makes every passed descriptor close-on-exec. Returns how
+ * many; *out is NULL when none. */
 size_t input_fdstore_take(const char *prefix, struct input_fdstore_entry **out);
 void input_fdstore_entries_free(struct input_fdstore_entry *e, size_t n);
