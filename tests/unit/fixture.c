@@ -4,6 +4,7 @@
 #include "tests/unit/fixture.h"
 
 #include <check.h>
+#include <libevdev/libevdev.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -142,4 +143,22 @@ struct usb_device *fixture_usb(const char *desc)
 	d->devnode = xasprintf("/dev/bus/usb/%03u/%03u", d->bus, d->devnum);
 	strv_free(words);
 	return d;
+}
+
+char *fixture_events_text(const struct input_event *ev, size_t n)
+{
+	char **words = NULL, *s;
+
+	for (size_t i = 0; i < n; i++) {
+		const char *name = libevdev_event_code_get_name(ev[i].type, ev[i].code);
+		char *w = ev[i].type == EV_SYN && name ? xstrdup(name)
+			  : name                       ? xasprintf("%s:%d", name, ev[i].value)
+				 : xasprintf("%u/%u:%d", ev[i].type, ev[i].code, ev[i].value);
+
+		strv_append(&words, w);
+		free(w);
+	}
+	s = words ? strv_join(words, " ") : xstrdup("");
+	strv_free(words);
+	return s;
 }

@@ -2,6 +2,9 @@
  * USB devices written as one-line descriptions. */
 #pragma once
 
+#include <linux/input.h>
+#include <stddef.h>
+
 #include "conf/conf.h"
 #include "usb/device.h"
 
@@ -16,3 +19,7 @@ struct conf *fixture_conf(const char *global, ...) __attribute__((sentinel));
  * The first word is the port path (sysname); the bus is taken from it;
  * the syspath is /sys/devices/pci0000:00/0000:00:14.0/usbBUS/... */
 struct usb_device *fixture_usb(const char *desc);
+
+/* Input events as text, one word each: "MSC_SCAN:4 KEY_A:1 SYN_REPORT"
+ * (EV_SYN events by their code's name alone). A new string. */
+char *fixture_events_text(const struct input_event *ev, size_t n);

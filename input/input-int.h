@@ -1,0 +1,14 @@
+/* Internals of the input manager that tests reach: how sinks are made.
+ * The daemon uses input_manager_new(), which makes uinput devices; tests
+ * hand in a maker of writer-only sinks on socketpairs. */
+#pragma once
+
+#include "input/input.h"
+#include "input/sink.h"
+
+typedef int (*input_sink_create_fn)(const char *name, const struct libevdev *caps,
+				    struct input_sink **out);
+
+struct input_manager *input_manager_new_with(struct loop *loop, const struct conf *conf,
+					     const struct input_manager_hooks *hooks, void *data,
+					     input_sink_create_fn create);

@@ -1,0 +1,663 @@
+/* The input manager: sources, their sinks, reload, status (see input.h). */
+#include "config.h"
+
+#include "input/input.h"
+#include "input/input-int.h"
+
+#include <errno.h>
+#include <libevdev/libevdev.h>
+#include <stdlib.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "input/cache.h"
+#include "input/fdstore.h"
+#include "input/sink.h"
+#include "input/source.h"
+#include "util/log.h"
+#include "util/util.h"
+
+#define SINK_PREFIX "vmplug-"
+
+struct msink {
+	char *vm;
+	char *name;
+	struct input_sink *sink; /* NULL: could not be created (error says why) */
+	char *error;
+	bool adopted;
+	bool stored;
+};
+
+struct msource {
+	struct input_manager *m;
+	char *name;
+	char *device;
+	bool grab_all;
+	bool repeat;
+	struct input_source *src;
+	struct libevdev *caps; /* what new sinks are made from */
+	enum input_caps_origin origin;
+	struct msink *sinks; /* in VM file-name order */
+	size_t n_sinks;
+	struct log_ratelimit rl;
+};
+
+struct input_manager {
+	struct loop *loop;
+	struct input_manager_hooks hooks;
+	void *data;
+	char *cache_dir;
+	char *qemu_group;
+	bool group_warned;
+	struct msource **sources;
+	size_t n_sources;
+	input_sink_create_fn create_sink;
+	bool starting;                      /* no vm_sinks_changed yet: nobody has asked for any */
+	struct input_fdstore_entry *stored; /* fds from the store not adopted yet */
+	size_t n_stored;
+};
+
+const char *input_caps_origin_name(enum input_caps_origin origin)
+{
+	switch (origin) {
+	case INPUT_CAPS_CACHE:
+		return "cache";
+	case INPUT_CAPS_FALLBACK_KEYBOARD:
+		return "fallback keyboard";
+	case INPUT_CAPS_FALLBACK_MOUSE:
+		return "fallback mouse";
+	case INPUT_CAPS_DEVICE:
+		return "device";
+	}
+	return "?";
+}
+
+static void notify(struct input_manager *m, const char *vm)
+{
+	if (m->hooks.vm_sinks_changed && !m->starting)
+		m->hooks.vm_sinks_changed(m->data, vm);
+}
+
+static struct msource *find_source(struct input_manager *m, const char *name)
+{
+	for (size_t i = 0; i < m->n_sources; i++)
+		if (streq(m->sources[i]->name, name))
+			return m->sources[i];
+	return NULL;
+}
+
+static struct msink *find_sink(struct msource *s, const char *vm)
+{
+	for (size_t i = 0; i < s->n_sinks; i++)
+		if (streq(s->sinks[i].vm, vm))
+			return &s->sinks[i];
+	return NULL;
+}
+
+/* ------------------------------------------------------------------- sinks */
+
+static int take_stored(struct input_manager *m, const char *name)
+{
+	for (size_t i = 0; i < m->n_stored; i++) {
+		if (!streq(m->stored[i].name, name))
+			continue;
+		int fd = m->stored[i].fd;
+
+		free(m->stored[i].name);
+		m->stored[i] = m->stored[--m->n_stored];
+		return fd;
+	}
+	return -1;
+}
+
+static void set_group(struct input_manager *m, struct msink *k)
+{
+	int r;
+
+	if (!k->sink || !input_sink_devnode(k->sink))
+		return;
+	r = input_sink_set_group(k->sink, m->qemu_group);
+	if (r == -ENOENT) {
+		if (!m->group_warned)
+			log_warning("input: qemu-group '%s' does not exist; sink nodes keep their "
+				    "group, so QEMU must run as root or be given access otherwise "
+				    "(set qemu-group = in [daemon])",
+				    m->qemu_group);
+		m->group_warned = true;
+	} else if (r < 0) {
+		log_warning("input: %s: cannot give %s to group %s: %s", k->name,
+			    input_sink_devnode(k->sink), m->qemu_group, strerror(-r));
+	}
+}
+
+static bool adopt(struct input_manager *m, struct msource *s, struct msink *k)
+{
+	int fd = take_stored(m, k->name), r;
+
+	if (fd < 0)
+		return false;
+	r = input_sink_adopt(fd, k->name, s->caps, &k->sink);
+	if (r < 0) {
+		log_warning("input %s: vm %s: the descriptor kept for %s is not that device "
+			    "(%s); making a new one",
+			    s->name, k->vm, k->name, strerror(-r));
+		input_fdstore_remove(k->name);
+		close(fd);
+		return false;
+	}
+	k->adopted = k->stored = true;
+	input_sink_set_persistent(k->sink, true);
+	log_info("input %s: vm %s: %s (%s) taken back from the fd store", s->name, k->vm, k->name,
+		 input_sink_devnode(k->sink) ? input_sink_devnode(k->sink) : "no node");
+	return true;
+}
+
+/* Make the sink (when missing); true if it exists afterwards. */
+static bool make_sink(struct input_manager *m, struct msource *s, struct msink *k)
+{
+	int r;
+
+	if (k->sink)
+		return true;
+	if (adopt(m, s, k))
+		goto made;
+	r = m->create_sink(k->name, s->caps, &k->sink);
+	if (r < 0) {
+		char *error = xasprintf("%s%s", strerror(-r),
+					r == -ENOENT ? " (no /dev/uinput: modprobe uinput)" : "");
+
+		if (!k->error || !streq(k->error, error))
+			log_error("input %s: vm %s: cannot create %s: %s", s->name, k->vm, k->name,
+				  error);
+		free(k->error);
+		k->error = error;
+		return false;
+	}
+	free(k->error);
+	k->error = NULL;
+	log_info("input %s: vm %s: %s is %s (from the %s capabilities)", s->name, k->vm, k->name,
+		 input_sink_devnode(k->sink) ? input_sink_devnode(k->sink) : "(no node)",
+		 input_caps_origin_name(s->origin));
+	r = input_fdstore_push(k->name, input_sink_fd(k->sink));
+	if (r > 0) {
+		k->stored = true;
+		input_sink_set_persistent(k->sink, true);
+	} else if (r < 0) {
+		log_warning("input %s: vm %s: cannot hand %s to the service manager's fd store "
+			    "(%s): a restart of vmplugd will take it from QEMU",
+			    s->name, k->vm, k->name, strerror(-r));
+	}
+made:
+	set_group(m, k);
+	return true;
+}
+
+static void add_sink(struct input_manager *m, struct msource *s, const char *vm)
+{
+	struct msink *k = xappend(&s->sinks, &s->n_sinks, sizeof(*s->sinks));
+
+	k->vm = xstrdup(vm);
+	k->name = xasprintf(SINK_PREFIX "%s-%s", vm, s->name);
+	make_sink(m, s, k);
+}
+
+/* Release, take out of the store and destroy. */
+static void destroy_sink(struct msink *k)
+{
+	if (k->sink && k->stored) {
+		input_fdstore_remove(k->name);
+		input_sink_set_persistent(k->sink, false);
+	}
+	input_sink_free(k->sink);
+	free(k->error);
+	free(k->name);
+	free(k->vm);
+}
+
+/* ----------------------------------------------------------------- sources */
+
+static void on_opened(void *data, struct input_source *src, const struct libevdev *dev)
+{
+	struct msource *s = data;
+
+	for (size_t i = 0; i < s->n_sinks; i++) {
+		struct msink *k = &s->sinks[i];
+		const struct libevdev *have = k->sink ? input_sink_caps(k->sink) : NULL;
+		char *missing = have ? input_cache_missing(have, dev) : NULL;
+
+		if (missing)
+			log_warning("input %s: vm %s: %s has capabilities its sink %s lacks (%s); "
+				    "those events are dropped until the sink is made anew "
+				    "(restart vmplugd while the VM is off; the cache is updated)",
+				    s->name, k->vm, input_source_devnode(src), k->name, missing);
+		free(missing);
+	}
+	libevdev_free(s->caps);
+	s->caps = input_cache_copy(dev);
+	s->origin = INPUT_CAPS_DEVICE;
+	/* Sinks that could not be made at start (uinput missing then) get
+	 * another chance now. */
+	for (size_t i = 0; i < s->n_sinks; i++) {
+		if (s->sinks[i].sink)
+			continue;
+		if (make_sink(s->m, s, &s->sinks[i]))
+			notify(s->m, s->sinks[i].vm);
+	}
+}
+
+static void on_frame(void *data, struct input_source *src, const struct input_event *ev, size_t n)
+{
+	struct msource *s = data;
+	struct input_manager *m = s->m;
+
+	if (m->hooks.frame)
+		m->hooks.frame(m->data, m, s->name, ev, n);
+	else
+		input_manager_forward(m, s->name, ev, n);
+}
+
+static void on_closed(void *data, struct input_source *src, const struct input_event *release,
+		      size_t n)
+{
+	struct msource *s = data;
+
+	/* Each sink knows what it holds: with a router a key may have gone
+	 * to another sink than the one that is focused now. */
+	for (size_t i = 0; i < s->n_sinks; i++) {
+		struct msink *k = &s->sinks[i];
+		int r;
+
+		if (!k->sink || input_keys_count(input_sink_keys(k->sink)) == 0)
+			continue;
+		r = input_sink_release_all(k->sink);
+		if (r < 0)
+			log_warning("input %s: vm %s: cannot release the keys held on %s: %s",
+				    s->name, k->vm, k->name, strerror(-r));
+	}
+}
+
+static const struct input_source_hooks source_hooks = {
+	.opened = on_opened,
+	.frame = on_frame,
+	.closed = on_closed,
+};
+
+static void load_caps(struct input_manager *m, struct msource *s)
+{
+	enum input_cache_kind kind;
+	const char *why;
+
+	if (input_cache_load(m->cache_dir, s->name, &s->caps) == 0) {
+		s->origin = INPUT_CAPS_CACHE;
+		return;
+	}
+	kind = input_cache_guess_kind(s->name, s->device, &why);
+	s->caps = input_cache_fallback(kind);
+	s->origin = kind == INPUT_CACHE_MOUSE ? INPUT_CAPS_FALLBACK_MOUSE
+					      : INPUT_CAPS_FALLBACK_KEYBOARD;
+	log_info("input %s: no usable capability cache in %s yet: its sinks start as a generic "
+		 "%s, because %s; they take the real capabilities when made after the device "
+		 "was seen",
+		 s->name, m->cache_dir, input_cache_kind_name(kind), why);
+}
+
+static struct msource *add_source(struct input_manager *m, const struct conf_input *in)
+{
+	struct msource *s = xnew(struct msource);
+
+	s->m = m;
+	s->name = xstrdup(in->name);
+	s->device = xstrdup(in->device);
+	s->grab_all = in->grab_all;
+	s->repeat = in->repeat;
+	s->rl = (struct log_ratelimit)LOG_RATELIMIT_INIT(10 * USEC_PER_SEC, 3);
+	load_caps(m, s);
+	s->src = input_source_new(m->loop, s->name, s->device, m->cache_dir, &source_hooks, s);
+	m->sources = xrealloc(m->sources, (m->n_sources + 1) * sizeof(*m->sources));
+	m->sources[m->n_sources++] = s;
+	return s;
+}
+
+static void free_source(struct msource *s)
+{
+	/* Sinks first: releasing keys there must not wait for the source. */
+	for (size_t i = 0; i < s->n_sinks; i++)
+		destroy_sink(&s->sinks[i]);
+	free(s->sinks);
+	input_source_free(s->src);
+	libevdev_free(s->caps);
+	free(s->device);
+	free(s->name);
+	free(s);
+}
+
+static bool vm_lists(const struct conf_vm *vm, const char *input)
+{
+	return vm->inputs && strv_contains(vm->inputs, input);
+}
+
+static void explain_targets(struct msource *s)
+{
+	char **vms = NULL, *list;
+
+	if (s->n_sinks < 2)
+		return;
+	for (size_t i = 0; i < s->n_sinks; i++)
+		strv_append(&vms, s->sinks[i].vm);
+	list = strv_join(vms, ", ");
+	log_info("input %s: listed by VMs %s; until switching between them exists, typing goes "
+		 "to the first, %s, and the others' sinks stay idle",
+		 s->name, list, s->sinks[0].vm);
+	free(list);
+	strv_free(vms);
+}
+
+/* Bring s's sinks in line with conf's VMs: remove, add, keep. */
+static void sync_sinks(struct input_manager *m, struct msource *s, const struct conf *conf)
+{
+	struct msink *old = s->sinks;
+	size_t n_old = s->n_sinks;
+	bool changed = false;
+
+	s->sinks = NULL;
+	s->n_sinks = 0;
+	for (size_t v = 0; v < conf->n_vms; v++) {
+		const struct conf_vm *vm = &conf->vms[v];
+		struct msink *k;
+
+		if (!vm_lists(vm, s->name))
+			continue;
+		k = NULL;
+		for (size_t i = 0; i < n_old; i++)
+			if (old[i].vm && streq(old[i].vm, vm->name))
+				k = &old[i];
+		if (k) {
+			*(struct msink *)xappend(&s->sinks, &s->n_sinks, sizeof(*s->sinks)) = *k;
+			k->vm = NULL; /* moved */
+			continue;
+		}
+		add_sink(m, s, vm->name);
+		notify(m, vm->name);
+		changed = true;
+	}
+	for (size_t i = 0; i < n_old; i++) {
+		if (!old[i].vm)
+			continue;
+		log_info("input %s: vm %s no longer lists it: removing %s", s->name, old[i].vm,
+			 old[i].name);
+		char *vm = xstrdup(old[i].vm);
+
+		destroy_sink(&old[i]);
+		notify(m, vm);
+		free(vm);
+		changed = true;
+	}
+	free(old);
+	if (changed || n_old == 0)
+		explain_targets(s);
+}
+
+/* ----------------------------------------------------------------- manager */
+
+static void drop_unclaimed(struct input_manager *m)
+{
+	for (size_t i = 0; i < m->n_stored; i++) {
+		log_info("input: the fd store kept %s, which the configuration no longer has; "
+			 "destroying it",
+			 m->stored[i].name);
+		input_fdstore_remove(m->stored[i].name);
+		close(m->stored[i].fd);
+	}
+	input_fdstore_entries_free(m->stored, m->n_stored);
+	m->stored = NULL;
+	m->n_stored = 0;
+}
+
+struct input_manager *input_manager_new(struct loop *loop, const struct conf *conf,
+					const struct input_manager_hooks *hooks, void *data)
+{
+	return input_manager_new_with(loop, conf, hooks, data, input_sink_create);
+}
+
+struct input_manager *input_manager_new_with(struct loop *loop, const struct conf *conf,
+					     const struct input_manager_hooks *hooks, void *data,
+					     input_sink_create_fn create)
+{
+	struct input_manager *m = xnew(struct input_manager);
+
+	m->loop = loop;
+	m->create_sink = create;
+	if (hooks)
+		m->hooks = *hooks;
+	m->data = data;
+	m->cache_dir = xstrdup(conf->daemon.cache_dir);
+	m->qemu_group = xstrdup(conf->daemon.qemu_group);
+	m->n_stored = input_fdstore_take(SINK_PREFIX, &m->stored);
+	if (m->n_stored)
+		log_info("input: the service manager kept %zu sink(s) across the restart",
+			 m->n_stored);
+	m->starting = true;
+	input_manager_set_conf(m, conf);
+	m->starting = false;
+	drop_unclaimed(m);
+	return m;
+}
+
+void input_manager_free(struct input_manager *m)
+{
+	if (!m)
+		return;
+	for (size_t i = 0; i < m->n_sources; i++) {
+		struct msource *s = m->sources[i];
+
+		/* Keep what the store holds: the next vmplugd takes it back. */
+		for (size_t j = 0; j < s->n_sinks; j++) {
+			input_sink_free(s->sinks[j].sink);
+			s->sinks[j].sink = NULL;
+			s->sinks[j].stored = false;
+		}
+		free_source(s);
+	}
+	free(m->sources);
+	drop_unclaimed(m);
+	free(m->cache_dir);
+	free(m->qemu_group);
+	free(m);
+}
+
+void input_manager_set_conf(struct input_manager *m, const struct conf *conf)
+{
+	bool dir_changed = !streq(m->cache_dir, conf->daemon.cache_dir);
+
+	free(m->cache_dir);
+	m->cache_dir = xstrdup(conf->daemon.cache_dir);
+	if (!streq(m->qemu_group, conf->daemon.qemu_group)) {
+		free(m->qemu_group);
+		m->qemu_group = xstrdup(conf->daemon.qemu_group);
+		m->group_warned = false;
+		for (size_t i = 0; i < m->n_sources; i++)
+			for (size_t j = 0; j < m->sources[i]->n_sinks; j++)
+				set_group(m, &m->sources[i]->sinks[j]);
+	}
+	/* Sources no longer configured go, with their sinks. */
+	for (size_t i = 0; i < m->n_sources;) {
+		struct msource *s = m->sources[i];
+
+		if (conf_find_input(conf, s->name)) {
+			i++;
+			continue;
+		}
+		log_info("input %s: no longer configured: removing it and its sinks", s->name);
+		for (size_t j = 0; j < s->n_sinks; j++)
+			notify(m, s->sinks[j].vm);
+		free_source(s);
+		m->sources[i] = m->sources[--m->n_sources];
+	}
+	for (size_t i = 0; i < conf->n_inputs; i++) {
+		const struct conf_input *in = &conf->inputs[i];
+		struct msource *s = find_source(m, in->name);
+
+		if (!s) {
+			s = add_source(m, in);
+		} else if (!streq(s->device, in->device) || dir_changed) {
+			/* Another device (or cache): a new source object; the
+			 * sinks, which QEMU holds, stay. */
+			on_closed(s, s->src, NULL, 0);
+			input_source_free(s->src);
+			free(s->device);
+			s->device = xstrdup(in->device);
+			s->src = input_source_new(m->loop, s->name, s->device, m->cache_dir,
+						  &source_hooks, s);
+			log_info("input %s: now %s; it is opened when udev reports it", s->name,
+				 s->device);
+		}
+		if (s->grab_all != in->grab_all || s->repeat != in->repeat) {
+			s->grab_all = in->grab_all;
+			s->repeat = in->repeat;
+			for (size_t j = 0; j < s->n_sinks; j++)
+				notify(m, s->sinks[j].vm);
+		}
+		sync_sinks(m, s, conf);
+	}
+}
+
+void input_manager_udev(struct input_manager *m, const char *action, struct udev_device *dev)
+{
+	const char *devnode = udev_device_get_devnode(dev);
+
+	if (devnode && !streq(action, "remove")) {
+		/* udev sets the mode and group of new nodes from its rules:
+		 * our sinks' group goes on after that. */
+		for (size_t i = 0; i < m->n_sources; i++)
+			for (size_t j = 0; j < m->sources[i]->n_sinks; j++) {
+				struct msink *k = &m->sources[i]->sinks[j];
+
+				if (k->sink && input_sink_devnode(k->sink) &&
+				    streq(input_sink_devnode(k->sink), devnode)) {
+					set_group(m, k);
+					return;
+				}
+			}
+	}
+	for (size_t i = 0; i < m->n_sources; i++)
+		input_source_udev(m->sources[i]->src, action, dev);
+}
+
+/* The one place that decides where a frame goes without a router. */
+int input_manager_forward(struct input_manager *m, const char *source, const struct input_event *ev,
+			  size_t n)
+{
+	struct msource *s = find_source(m, source);
+
+	if (!s || s->n_sinks == 0)
+		return -ENOENT;
+	return input_manager_sink_write(m, source, s->sinks[0].vm, ev, n);
+}
+
+int input_manager_sink_write(struct input_manager *m, const char *source, const char *vm,
+			     const struct input_event *ev, size_t n)
+{
+	struct msource *s = find_source(m, source);
+	struct msink *k = s ? find_sink(s, vm) : NULL;
+	int r;
+
+	if (!k || !k->sink)
+		return -ENOENT;
+	r = input_sink_write(k->sink, ev, n);
+	if (r < 0)
+		log_ratelimited(&s->rl, LOG_LEVEL_WARNING, "input %s: vm %s: writing to %s: %s",
+				s->name, vm, k->name, strerror(-r));
+	return r;
+}
+
+size_t input_manager_vm_sinks(struct input_manager *m, const char *vm, struct input_vm_sink **out)
+{
+	struct input_vm_sink *v = NULL;
+	size_t n = 0;
+
+	for (size_t i = 0; i < m->n_sources; i++) {
+		struct msource *s = m->sources[i];
+		struct msink *k = find_sink(s, vm);
+		struct stat st;
+		char *link;
+
+		if (!k || !k->sink || !input_sink_devnode(k->sink))
+			continue;
+		v = xrealloc(v, (n + 1) * sizeof(*v));
+		link = xasprintf("/dev/input/by-id/%s", k->name);
+		v[n].id = xasprintf("vmplug-in-%s", s->name);
+		v[n].source = xstrdup(s->name);
+		if (stat(link, &st) == 0 && S_ISCHR(st.st_mode)) {
+			v[n].evdev = link;
+		} else {
+			v[n].evdev = xstrdup(input_sink_devnode(k->sink));
+			free(link);
+		}
+		v[n].grab_all = s->grab_all;
+		v[n].repeat = s->repeat;
+		n++;
+	}
+	*out = v;
+	return n;
+}
+
+void input_vm_sinks_free(struct input_vm_sink *s, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		free(s[i].id);
+		free(s[i].source);
+		free(s[i].evdev);
+	}
+	free(s);
+}
+
+size_t input_manager_sources(struct input_manager *m, struct input_source_status **out)
+{
+	struct input_source_status *st = m->n_sources ? xcalloc(m->n_sources, sizeof(*st)) : NULL;
+
+	for (size_t i = 0; i < m->n_sources; i++) {
+		struct msource *s = m->sources[i];
+		enum input_source_state state = input_source_state(s->src);
+
+		st[i].name = s->name;
+		st[i].device = s->device;
+		st[i].devnode = input_source_devnode(s->src);
+		st[i].state = input_source_state_name(state);
+		st[i].present = state != INPUT_SOURCE_ABSENT;
+		st[i].grabbed = input_source_grabbed(s->src);
+		st[i].caps = s->origin;
+		st[i].keys_held = input_keys_count(input_source_keys(s->src));
+	}
+	*out = st;
+	return m->n_sources;
+}
+
+size_t input_manager_sinks(struct input_manager *m, struct input_sink_status **out)
+{
+	struct input_sink_status *st = NULL;
+	size_t n = 0;
+
+	for (size_t i = 0; i < m->n_sources; i++) {
+		struct msource *s = m->sources[i];
+
+		for (size_t j = 0; j < s->n_sinks; j++) {
+			struct msink *k = &s->sinks[j];
+
+			st = xrealloc(st, (n + 1) * sizeof(*st));
+			st[n] = (struct input_sink_status){
+				.vm = k->vm,
+				.source = s->name,
+				.name = k->name,
+				.devnode = k->sink ? input_sink_devnode(k->sink) : NULL,
+				.error = k->error,
+				.adopted = k->adopted,
+				.stored = k->stored,
+				.keys_held = k->sink ? input_keys_count(input_sink_keys(k->sink))
+						     : 0,
+			};
+			n++;
+		}
+	}
+	*out = st;
+	return n;
+}

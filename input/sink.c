@@ -1,0 +1,294 @@
+/* Persistent uinput sinks and their frame writer (see sink.h). */
+#include "config.h"
+
+#include "input/sink.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <grp.h>
+#include <libevdev/libevdev-uinput.h>
+#include <libevdev/libevdev.h>
+#include <linux/uinput.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <sys/ioctl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "input/cache.h"
+#include "util/log.h"
+#include "util/util.h"
+
+struct input_sink {
+	char *name;
+	int fd;
+	struct libevdev_uinput *uidev; /* NULL for writer-only and adopted sinks */
+	struct libevdev *caps;
+	char *devnode;
+	char *syspath;
+	bool repeats;
+	bool persistent;
+	bool adopted;
+	struct input_keys keys;
+	struct input_event *buf; /* the filtered frame */
+	size_t cap;
+};
+
+static struct input_sink *sink_new(const char *name, int fd, const struct libevdev *caps)
+{
+	struct input_sink *s = xnew(struct input_sink);
+
+	s->name = xstrdup(name);
+	s->fd = fd;
+	if (caps) {
+		s->caps = input_cache_copy(caps);
+		libevdev_set_name(s->caps, name);
+		s->repeats = libevdev_has_event_type(s->caps, EV_REP);
+	}
+	return s;
+}
+
+int input_sink_create(const char *name, const struct libevdev *caps, struct input_sink **out)
+{
+	struct input_sink *s;
+	const char *v;
+	int fd, r;
+
+	fd = open("/dev/uinput", O_RDWR | O_CLOEXEC | O_NONBLOCK);
+	if (fd < 0)
+		return -errno;
+	s = sink_new(name, fd, caps);
+	/* Force feedback through uinput needs a process answering
+	 * UI_BEGIN_FF_UPLOAD; without one every upload hangs for seconds. */
+	libevdev_disable_event_type(s->caps, EV_FF);
+	r = libevdev_uinput_create_from_device(s->caps, fd, &s->uidev);
+	if (r < 0) {
+		s->uidev = NULL;
+		input_sink_free(s);
+		return r;
+	}
+	if ((v = libevdev_uinput_get_devnode(s->uidev)))
+		s->devnode = xstrdup(v);
+	if ((v = libevdev_uinput_get_syspath(s->uidev)))
+		s->syspath = xstrdup(v);
+	*out = s;
+	return 0;
+}
+
+struct input_sink *input_sink_new_fd(const char *name, int fd, const struct libevdev *caps)
+{
+	return sink_new(name, fd, caps);
+}
+
+/* The sysfs attribute `name` of a device directory, without its newline. */
+static char *read_attr(const char *dir, const char *attr)
+{
+	char *path = xasprintf("%s/%s", dir, attr);
+	char buf[256];
+	ssize_t n;
+	int fd;
+
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	free(path);
+	if (fd < 0)
+		return NULL;
+	n = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	if (n < 0)
+		return NULL;
+	buf[n] = '\0';
+	buf[strcspn(buf, "\n")] = '\0';
+	return xstrdup(buf);
+}
+
+/* /dev/input/eventN of the input device at syspath, or NULL. */
+static char *find_devnode(const char *syspath)
+{
+	DIR *d = opendir(syspath);
+	struct dirent *e;
+	char *node = NULL;
+
+	if (!d)
+		return NULL;
+	while ((e = readdir(d)))
+		if (startswith(e->d_name, "event")) {
+			node = xasprintf("/dev/input/%s", e->d_name);
+			break;
+		}
+	closedir(d);
+	return node;
+}
+
+int input_sink_adopt(int fd, const char *name, const struct libevdev *caps, struct input_sink **out)
+{
+	char sysname[64], *syspath, *sysfs_name;
+	struct input_sink *s;
+	int r;
+
+	r = ioctl(fd, UI_GET_SYSNAME(sizeof(sysname)), sysname);
+	if (r < 0)
+		return errno == EINVAL || errno == ENOTTY ? -ENOTTY : -errno;
+	sysname[sizeof(sysname) - 1] = '\0';
+	syspath = xasprintf("/sys/devices/virtual/input/%s", sysname);
+	sysfs_name = read_attr(syspath, "name");
+	if (!sysfs_name || !streq(sysfs_name, name)) {
+		free(sysfs_name);
+		free(syspath);
+		return -ESTALE;
+	}
+	free(sysfs_name);
+	s = sink_new(name, fd, caps);
+	s->adopted = true;
+	s->syspath = syspath;
+	s->devnode = find_devnode(syspath);
+	*out = s;
+	return 0;
+}
+
+void input_sink_free(struct input_sink *s)
+{
+	if (!s)
+		return;
+	if (s->fd >= 0)
+		input_sink_release_all(s);
+	if (s->uidev) {
+		/* libevdev_uinput_destroy() always says UI_DEV_DESTROY, which
+		 * would take the node from QEMU although the fd store keeps a
+		 * descriptor. Point our fd number at /dev/null first (dup2 is
+		 * atomic): the ioctl then fails harmlessly and the uinput file
+		 * lives on in the store. */
+		if (s->persistent) {
+			int null = open("/dev/null", O_RDWR | O_CLOEXEC);
+
+			if (null >= 0) {
+				dup2(null, s->fd);
+				close(null);
+			}
+		}
+		libevdev_uinput_destroy(s->uidev);
+	} else if (s->adopted && !s->persistent && s->fd >= 0) {
+		(void)ioctl(s->fd, UI_DEV_DESTROY);
+	}
+	closep(&s->fd);
+	libevdev_free(s->caps);
+	free(s->buf);
+	free(s->devnode);
+	free(s->syspath);
+	free(s->name);
+	free(s);
+}
+
+static int write_frame(struct input_sink *s, const struct input_event *ev, size_t n)
+{
+	size_t len = n * sizeof(*ev);
+	ssize_t w;
+
+	do
+		w = write(s->fd, ev, len);
+	while (w < 0 && errno == EINTR);
+	if (w < 0)
+		return -errno;
+	if ((size_t)w != len)
+		return -EIO;
+	return 0;
+}
+
+int input_sink_write(struct input_sink *s, const struct input_event *ev, size_t n)
+{
+	size_t m = 0;
+	bool content = false;
+	int r;
+
+	if (n > s->cap) {
+		s->cap = n;
+		s->buf = xrealloc(s->buf, n * sizeof(*s->buf));
+	}
+	for (size_t i = 0; i < n; i++) {
+		if (ev[i].type == EV_KEY && ev[i].value == 2 && s->repeats)
+			continue;
+		if (ev[i].type == EV_SYN && ev[i].code == SYN_DROPPED)
+			continue;
+		if (ev[i].type != EV_SYN)
+			content = true;
+		s->buf[m++] = ev[i];
+	}
+	if (!content)
+		return 0;
+	r = write_frame(s, s->buf, m);
+	if (r == 0)
+		input_keys_update(&s->keys, s->buf, m);
+	return r;
+}
+
+int input_sink_release_all(struct input_sink *s)
+{
+	struct input_event *ev = NULL;
+	size_t n = input_keys_release_frame(&s->keys, &ev);
+	int r = 0;
+
+	if (n == 0)
+		return 0;
+	r = write_frame(s, ev, n);
+	/* Whether or not the write went through, the device must not be
+	 * told again later that these keys are up. */
+	memset(&s->keys, 0, sizeof(s->keys));
+	free(ev);
+	return r;
+}
+
+void input_sink_set_persistent(struct input_sink *s, bool persistent)
+{
+	s->persistent = persistent;
+}
+
+int input_sink_set_group(struct input_sink *s, const char *group)
+{
+	struct group *g;
+
+	if (!s->devnode)
+		return -ENODEV;
+	g = getgrnam(group);
+	if (!g)
+		return -ENOENT;
+	if (chown(s->devnode, (uid_t)-1, g->gr_gid) < 0)
+		return -errno;
+	if (chmod(s->devnode, 0660) < 0)
+		return -errno;
+	return 0;
+}
+
+const char *input_sink_name(const struct input_sink *s)
+{
+	return s->name;
+}
+
+const char *input_sink_devnode(const struct input_sink *s)
+{
+	return s->devnode;
+}
+
+const char *input_sink_syspath(const struct input_sink *s)
+{
+	return s->syspath;
+}
+
+int input_sink_fd(const struct input_sink *s)
+{
+	return s->fd;
+}
+
+const struct libevdev *input_sink_caps(const struct input_sink *s)
+{
+	return s->caps;
+}
+
+const struct input_keys *input_sink_keys(const struct input_sink *s)
+{
+	return &s->keys;
+}
+
+bool input_sink_repeats(const struct input_sink *s)
+{
+	return s->repeats;
+}

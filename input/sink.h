@@ -1,0 +1,72 @@
+/* A sink: the persistent virtual device (uinput) QEMU's input-linux
+ * holds, one per (source, VM), named vmplug-VM-SOURCE. Creating the
+ * uinput device is separate from writing frames to its fd, so the writer
+ * runs on any fd (a pipe in tests; a descriptor re-adopted from the
+ * service manager's fd store). */
+#pragma once
+
+#include <linux/input.h>
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "input/frame.h"
+
+struct libevdev;
+struct input_sink;
+
+/* Create the uinput device `name` with caps' capabilities (name and
+ * EV_FF aside: force feedback needs an effect handler vmplug does not
+ * have). caps must not be NULL. Opens /dev/uinput. 0 and *out, or -errno: -ENOENT when there is
+ * no /dev/uinput (uinput module not loaded), -EACCES, or what
+ * UI_DEV_CREATE said. */
+int input_sink_create(const char *name, const struct libevdev *caps, struct input_sink **out);
+
+/* A writer-only sink on fd (taken: closed by input_sink_free), with caps
+ * (copied; may be NULL) deciding whether it repeats keys itself. No
+ * devnode. */
+struct input_sink *input_sink_new_fd(const char *name, int fd, const struct libevdev *caps);
+
+/* Re-adopt fd, a uinput descriptor kept across a restart: it must be a
+ * created uinput device (UI_GET_SYSNAME) whose sysfs name is `name`.
+ * caps (copied; may be NULL) stand for its capabilities. 0 and *out with
+ * fd taken; on error fd is left to the caller: -ENOTTY (not uinput, or
+ * no device created on it), -ESTALE (another name), -errno. */
+int input_sink_adopt(int fd, const char *name, const struct libevdev *caps,
+		     struct input_sink **out);
+
+/* Release every key still down, then (unless input_sink_set_persistent())
+ * destroy the device, and free. NULL is a no-op. */
+void input_sink_free(struct input_sink *s);
+
+/* Forward one frame (events up to SYN_REPORT) in one write(). EV_KEY
+ * repeats (value 2) are dropped when the sink repeats keys itself (it has
+ * EV_REP: the kernel's autorepeat runs on the sink as on the physical
+ * device); a frame left with nothing but SYN_REPORT is not written. Key
+ * state follows what was written. 0 or -errno (the frame is then lost
+ * and the key state unchanged). */
+int input_sink_write(struct input_sink *s, const struct input_event *ev, size_t n);
+
+/* Release every key and button down (EV_KEY 0 each, then SYN_REPORT, in
+ * one write). 0 (also when nothing was down) or -errno. */
+int input_sink_release_all(struct input_sink *s);
+
+/* The device survives input_sink_free (its fd is in the fd store). */
+void input_sink_set_persistent(struct input_sink *s, bool persistent);
+
+/* chown the device node to group `group` and chmod it 0660, so QEMU
+ * running as that group opens it. 0; -ENOENT if there is no such group;
+ * -ENODEV if the sink has no node; -errno from chown/chmod. */
+int input_sink_set_group(struct input_sink *s, const char *group);
+
+const char *input_sink_name(const struct input_sink *s);
+/* /dev/input/eventN, or NULL (writer-only sink, or not found). */
+const char *input_sink_devnode(const struct input_sink *s);
+/* /sys/devices/virtual/input/inputN, or NULL. */
+const char *input_sink_syspath(const struct input_sink *s);
+/* The uinput fd (owned by the sink). */
+int input_sink_fd(const struct input_sink *s);
+/* The capabilities the sink was made with; NULL if unknown. */
+const struct libevdev *input_sink_caps(const struct input_sink *s);
+const struct input_keys *input_sink_keys(const struct input_sink *s);
+/* True if the sink repeats keys itself (see input_sink_write). */
+bool input_sink_repeats(const struct input_sink *s);

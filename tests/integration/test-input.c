@@ -1,0 +1,362 @@
+/* Input sources against real libevdev and libudev on a umockdev testbed:
+ * a fake evdev keyboard (ioctl replies written as data, events in evemu
+ * format) is found through the udev watcher, opened, grabbed, recorded
+ * in the capability cache, and its events arrive as frames on the sinks
+ * (socketpairs here: /dev/uinput is not emulated); unplugging releases
+ * what it held, replugging opens it again. */
+#include "config.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <libevdev/libevdev.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <sys/socket.h>
+#include <unistd.h>
+#include <umockdev.h>
+
+#include "daemon/watch.h"
+#include "input/cache.h"
+#include "input/input-int.h"
+#include "input/sink.h"
+#include "tests/integration/usbbed.h"
+#include "tests/unit/check-main.h"
+#include "tests/unit/fixture.h"
+#include "util/log.h"
+#include "util/util.h"
+
+#define DATA INPUT_DATA "/umockdev"
+#define NODE "/dev/input/event5"
+#define SYSPATH                                                                                    \
+	"/sys/devices/pci0000:00/0000:00:14.0/usb3/3-10/3-10.3/3-10.3:1.0/0003:05F3:0007.0001/"    \
+	"input/input5/event5"
+#define LINK "/dev/input/by-id/usb-vmplug_test_keyboard-event-kbd"
+
+/* ------------------------------------------------------------ fake sinks */
+
+static int sink_peer = -1;
+
+static int pair_create(const char *name, const struct libevdev *caps, struct input_sink **out)
+{
+	int sv[2];
+
+	ck_assert_int_eq(socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv), 0);
+	ck_assert_int_eq(sink_peer, -1);
+	sink_peer = sv[1];
+	*out = input_sink_new_fd(name, sv[0], caps);
+	return 0;
+}
+
+/* Frames received so far, as "KEY_A:1 SYN_REPORT" lines. */
+static char **frames;
+
+static void drain_sink(void)
+{
+	struct input_event ev[64];
+	ssize_t n;
+
+	while ((n = recv(sink_peer, ev, sizeof(ev), MSG_DONTWAIT)) > 0) {
+		char *s = fixture_events_text(ev, (size_t)n / sizeof(ev[0]));
+
+		strv_append(&frames, s);
+		free(s);
+	}
+}
+
+static char *frames_text(void)
+{
+	char *s = frames ? strv_join(frames, " | ") : xstrdup("");
+
+	strv_free(frames);
+	frames = NULL;
+	return s;
+}
+
+/* ------------------------------------------------------------ the world */
+
+static char **logged;
+
+static void capture(enum log_level level, const char *msg, void *data)
+{
+	strv_append(&logged, msg);
+	if (getenv("VMPLUG_TEST_VERBOSE"))
+		fprintf(stderr, "log: %s\n", msg);
+}
+
+static bool logged_has(const char *needle)
+{
+	for (size_t i = 0; logged && logged[i]; i++)
+		if (strstr(logged[i], needle))
+			return true;
+	return false;
+}
+
+static void on_usb_add(void *data, struct usb_device *d)
+{
+	usb_device_free(d);
+}
+
+static void on_usb_remove(void *data, const char *syspath)
+{
+}
+
+static void on_input(void *data, const char *action, struct udev_device *dev)
+{
+	if (getenv("VMPLUG_TEST_VERBOSE"))
+		fprintf(stderr, "udev: %s %s %s\n", action, udev_device_get_syspath(dev),
+			udev_device_get_devnode(dev) ? udev_device_get_devnode(dev) : "-");
+	input_manager_udev(data, action, dev);
+}
+
+static const struct watch_hooks watch_hooks = {
+	.usb_add = on_usb_add,
+	.usb_remove = on_usb_remove,
+	.input = on_input,
+};
+
+struct world {
+	UMockdevTestbed *tb;
+	char cache[64];
+	struct conf *conf;
+	struct loop *loop;
+	struct input_manager *m;
+	struct watch *w;
+};
+
+static void world_start(struct world *w, const char *device)
+{
+	GError *err = NULL;
+	char *global, *dir, *link, *root;
+
+	w->tb = umockdev_testbed_new();
+	ck_assert_msg(umockdev_testbed_add_from_file(w->tb, DATA "/kbd.umockdev", &err), "%s",
+		      err ? err->message : "");
+	ck_assert_msg(umockdev_testbed_load_ioctl(w->tb, NODE, DATA "/kbd.ioctl", &err), "%s",
+		      err ? err->message : "");
+	ck_assert_msg(umockdev_testbed_load_evemu_events(w->tb, NODE, DATA "/kbd.events", &err),
+		      "%s", err ? err->message : "");
+	/* Enumerated devices have no DEVLINKS without a udev database: the
+	 * source follows the link itself, as it does when udevd is absent. */
+	root = umockdev_testbed_get_root_dir(w->tb);
+	dir = xasprintf("%s/dev/input/by-id", root);
+	g_free(root);
+	ck_assert_int_eq(mkdir_p(dir, 0755), 0);
+	link = xasprintf("%s/usb-vmplug_test_keyboard-event-kbd", dir);
+	ck_assert_int_eq(symlink("../event5", link), 0);
+	free(link);
+	free(dir);
+	global = xasprintf("[daemon]\ncache-dir = %s\n[input \"kbd\"]\ndevice = %s\n", w->cache,
+			   device);
+	w->conf = fixture_conf(global, "pc", "[vm]\nqmp-socket = /run/pc.qmp\ninputs = kbd\n",
+			       NULL);
+	free(global);
+	w->loop = loop_new();
+	w->m = input_manager_new_with(w->loop, w->conf, NULL, NULL, pair_create);
+	ck_assert_int_ge(sink_peer, 0);
+	/* coldplug reports event5: the source opens it */
+	w->w = watch_new(w->loop, &watch_hooks, w->m);
+	ck_assert_ptr_nonnull(w->w);
+}
+
+static void world_stop(struct world *w)
+{
+	char *cmd = xasprintf("rm -rf %s", w->cache);
+
+	watch_free(w->w);
+	input_manager_free(w->m);
+	loop_free(w->loop);
+	conf_free(w->conf);
+	g_object_unref(w->tb);
+	closep(&sink_peer);
+	ck_assert_int_eq(system(cmd), 0);
+	free(cmd);
+	strv_free(frames);
+	frames = NULL;
+}
+
+/* Run the loop until the sink received n frames in all (or 5 s). */
+static void wait_frames(struct world *w, size_t n)
+{
+	for (int i = 0; i < 500 && strv_len(frames) < n; i++) {
+		loop_dispatch(w->loop, 10);
+		drain_sink();
+	}
+}
+
+static const struct input_source_status *source_status(struct world *w,
+						       struct input_source_status **st)
+{
+	ck_assert_uint_eq(input_manager_sources(w->m, st), 1);
+	return *st;
+}
+
+static char *slurp(const char *path)
+{
+	char buf[65536];
+	int fd = open(path, O_RDONLY);
+	ssize_t n;
+
+	ck_assert_msg(fd >= 0, "cannot read %s", path);
+	n = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	ck_assert_int_ge(n, 0);
+	buf[n] = '\0';
+	return xstrdup(buf);
+}
+
+/* The cache holds exactly what the fake device reports. */
+static void assert_cache_is_golden(struct world *w)
+{
+	char *path = input_cache_path(w->cache, "kbd");
+	char *text = slurp(path), *want = slurp(DATA "/kbd-cache.json");
+
+	ck_assert_str_eq(text, want);
+	free(text);
+	free(want);
+	free(path);
+}
+
+START_TEST(keyboard_opened_grabbed_cached_and_forwarded)
+{
+	struct world w = { .cache = "/tmp/vmplug-input-XXXXXX" };
+	struct input_source_status *st;
+	char *text;
+
+	ck_assert_ptr_nonnull(mkdtemp(w.cache));
+	logged = NULL;
+	log_set_handler(capture, NULL);
+	world_start(&w, LINK);
+	ck_assert(umockdev_in_mock_environment());
+
+	wait_frames(&w, 5);
+	text = frames_text();
+	ck_assert_str_eq(text, "MSC_SCAN:458756 KEY_A:1 SYN_REPORT | MSC_SCAN:458756 KEY_A:0 "
+			       "SYN_REPORT | KEY_LEFTSHIFT:1 SYN_REPORT | KEY_B:1 SYN_REPORT | "
+			       "KEY_B:0 SYN_REPORT");
+	free(text);
+	source_status(&w, &st);
+	ck_assert_str_eq(st->state, "open");
+	ck_assert(st->grabbed);
+	ck_assert_str_eq(st->devnode, NODE);
+	ck_assert_int_eq(st->caps, INPUT_CAPS_DEVICE);
+	ck_assert_uint_eq(st->keys_held, 1); /* Shift */
+	free(st);
+	ck_assert(logged_has("input kbd: " NODE " (vmplug test keyboard, 05f3:0007) opened and "
+			     "grabbed"));
+	/* There was no cache: a fallback keyboard was chosen from the path. */
+	ck_assert(logged_has("start as a generic keyboard, because its device path ends in "
+			     "-event-kbd"));
+
+	assert_cache_is_golden(&w);
+
+	/* Unplugged with Shift down: the sink gets Shift released. */
+	umockdev_testbed_uevent(w.tb, SYSPATH, "remove");
+	wait_frames(&w, 1);
+	text = frames_text();
+	ck_assert_str_eq(text, "KEY_LEFTSHIFT:0 SYN_REPORT");
+	free(text);
+	source_status(&w, &st);
+	ck_assert_str_eq(st->state, "absent");
+	ck_assert(!st->grabbed);
+	ck_assert_uint_eq(st->keys_held, 0);
+	free(st);
+
+	/* Plugged in again: opened and grabbed again. */
+	umockdev_testbed_uevent(w.tb, SYSPATH, "add");
+	for (int i = 0; i < 300; i++) {
+		loop_dispatch(w.loop, 10);
+		source_status(&w, &st);
+		bool open = streq(st->state, "open");
+
+		free(st);
+		if (open)
+			break;
+	}
+	source_status(&w, &st);
+	ck_assert_str_eq(st->state, "open");
+	ck_assert(st->grabbed);
+	free(st);
+
+	log_set_handler(NULL, NULL);
+	world_stop(&w);
+	strv_free(logged);
+}
+END_TEST
+
+/* A cache from an older device: the difference is logged, the sink's
+ * missing capabilities named, and the cache rewritten. */
+START_TEST(changed_device_updates_the_cache)
+{
+	struct world w = { .cache = "/tmp/vmplug-input-XXXXXX" };
+	struct libevdev *old = libevdev_new();
+	int delay = 500, period = 30;
+
+	ck_assert_ptr_nonnull(mkdtemp(w.cache));
+	libevdev_set_name(old, "older keyboard");
+	libevdev_enable_event_code(old, EV_KEY, KEY_A, NULL);
+	libevdev_enable_event_code(old, EV_KEY, KEY_F13, NULL);
+	libevdev_enable_event_code(old, EV_REP, REP_DELAY, &delay);
+	libevdev_enable_event_code(old, EV_REP, REP_PERIOD, &period);
+	ck_assert_int_eq(input_cache_save(w.cache, "kbd", old), 0);
+	logged = NULL;
+	log_set_handler(capture, NULL);
+	/* the plain devnode as device = works too */
+	world_start(&w, NODE);
+	wait_frames(&w, 5);
+	strv_free(frames);
+	frames = NULL;
+
+	ck_assert(logged_has("input kbd: " NODE " (vmplug test keyboard) differs from the cached "
+			     "capabilities: it adds EV_KEY: KEY_ESC KEY_1"));
+	ck_assert(logged_has(", it lacks EV_KEY: KEY_F13; updating "));
+	ck_assert(logged_has("input kbd: vm pc: " NODE " has capabilities its sink vmplug-pc-kbd "
+			     "lacks (EV_KEY: KEY_ESC KEY_1 "));
+	assert_cache_is_golden(&w);
+
+	log_set_handler(NULL, NULL);
+	world_stop(&w);
+	strv_free(logged);
+	libevdev_free(old);
+}
+END_TEST
+
+/* Another device's events and a configured device that is not there. */
+START_TEST(other_devices_are_left_alone)
+{
+	struct world w = { .cache = "/tmp/vmplug-input-XXXXXX" };
+	struct input_source_status *st;
+
+	ck_assert_ptr_nonnull(mkdtemp(w.cache));
+	world_start(&w, "/dev/input/by-id/usb-Someone_else-event-mouse");
+	for (int i = 0; i < 30; i++)
+		loop_dispatch(w.loop, 10);
+	source_status(&w, &st);
+	ck_assert_str_eq(st->state, "absent");
+	ck_assert_ptr_null(st->devnode);
+	ck_assert_int_eq(st->caps, INPUT_CAPS_FALLBACK_MOUSE);
+	free(st);
+	drain_sink();
+	ck_assert_uint_eq(strv_len(frames), 0);
+	world_stop(&w);
+}
+END_TEST
+
+static Suite *input_suite(void)
+{
+	Suite *s = suite_create("input");
+	TCase *tc = tcase_create("umockdev");
+
+	tcase_add_test(tc, keyboard_opened_grabbed_cached_and_forwarded);
+	tcase_add_test(tc, changed_device_updates_the_cache);
+	tcase_add_test(tc, other_devices_are_left_alone);
+	tcase_set_timeout(tc, 60);
+	suite_add_tcase(s, tc);
+	return s;
+}
+
+int main(int argc, char **argv)
+{
+	usbbed_reexec(argv);
+	log_set_level(getenv("VMPLUG_TEST_VERBOSE") ? LOG_LEVEL_DEBUG : LOG_LEVEL_INFO);
+	return run_suite(input_suite());
+}

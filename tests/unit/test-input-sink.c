@@ -1,0 +1,414 @@
+/* Unit tests for input/sink's writer and the input manager, with
+ * socketpairs standing in for uinput descriptors: a SOCK_SEQPACKET peer
+ * receives each write() as one message, so "one frame, one write" is
+ * checked exactly. */
+#include "config.h"
+
+#include <errno.h>
+#include <libevdev/libevdev.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "input/cache.h"
+#include "input/input-int.h"
+#include "input/sink.h"
+#include "tests/unit/check-main.h"
+#include "tests/unit/fixture.h"
+#include "util/log.h"
+#include "util/util.h"
+
+#define EV(t, c, v)                                                                                \
+	{                                                                                          \
+		.type = (t), .code = (c), .value = (v)                                             \
+	}
+#define SYN EV(EV_SYN, SYN_REPORT, 0)
+
+/* One message from the peer as text "KEY_A:1 SYN_REPORT"; "" if none is
+ * waiting. */
+static char *recv_frame(int peer)
+{
+	struct input_event ev[256];
+	ssize_t n = recv(peer, ev, sizeof(ev), MSG_DONTWAIT);
+
+	if (n <= 0)
+		return xstrdup("");
+	ck_assert_int_eq(n % (ssize_t)sizeof(ev[0]), 0);
+	return fixture_events_text(ev, (size_t)n / sizeof(ev[0]));
+}
+
+#define assert_frame(peer, want)                                                                   \
+	do {                                                                                       \
+		char *got_ = recv_frame(peer);                                                     \
+		ck_assert_str_eq(got_, want);                                                      \
+		free(got_);                                                                        \
+	} while (0)
+
+static struct input_sink *pair_sink(const char *name, const struct libevdev *caps, int *peer)
+{
+	int sv[2];
+
+	ck_assert_int_eq(socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv), 0);
+	*peer = sv[1];
+	return input_sink_new_fd(name, sv[0], caps);
+}
+
+START_TEST(frame_in_one_write_and_repeats)
+{
+	struct libevdev *kbd = input_cache_fallback(INPUT_CACHE_KEYBOARD);
+	struct libevdev *norep = input_cache_fallback(INPUT_CACHE_KEYBOARD);
+	struct input_event down[] = { EV(EV_MSC, MSC_SCAN, 4), EV(EV_KEY, KEY_A, 1), SYN };
+	struct input_event rep[] = { EV(EV_KEY, KEY_A, 2), SYN };
+	struct input_event up[] = { EV(EV_KEY, KEY_A, 0), SYN };
+	struct input_event syn_only[] = { SYN };
+	struct input_sink *s;
+	int peer;
+
+	s = pair_sink("vmplug-pc-kbd", kbd, &peer);
+	ck_assert(input_sink_repeats(s));
+	ck_assert_str_eq(input_sink_name(s), "vmplug-pc-kbd");
+	ck_assert_str_eq(libevdev_get_name(input_sink_caps(s)), "vmplug-pc-kbd");
+	ck_assert_ptr_null(input_sink_devnode(s));
+	ck_assert_int_eq(input_sink_write(s, down, ARRAY_SIZE(down)), 0);
+	assert_frame(peer, "MSC_SCAN:4 KEY_A:1 SYN_REPORT");
+	/* The sink repeats by itself (EV_REP): the source's repeats would double them. */
+	ck_assert_int_eq(input_sink_write(s, rep, ARRAY_SIZE(rep)), 0);
+	assert_frame(peer, "");
+	ck_assert_int_eq(input_sink_write(s, syn_only, 1), 0);
+	assert_frame(peer, "");
+	ck_assert(input_keys_down(input_sink_keys(s), KEY_A));
+	ck_assert_int_eq(input_sink_write(s, up, ARRAY_SIZE(up)), 0);
+	assert_frame(peer, "KEY_A:0 SYN_REPORT");
+	ck_assert_uint_eq(input_keys_count(input_sink_keys(s)), 0);
+	input_sink_free(s);
+	close(peer);
+
+	/* Without EV_REP the repeats pass. */
+	libevdev_disable_event_type(norep, EV_REP);
+	s = pair_sink("vmplug-pc-kbd", norep, &peer);
+	ck_assert(!input_sink_repeats(s));
+	ck_assert_int_eq(input_sink_write(s, rep, ARRAY_SIZE(rep)), 0);
+	assert_frame(peer, "KEY_A:2 SYN_REPORT");
+	input_sink_free(s);
+	close(peer);
+	libevdev_free(norep);
+	libevdev_free(kbd);
+}
+END_TEST
+
+START_TEST(release_all_and_free_release)
+{
+	struct libevdev *mouse = input_cache_fallback(INPUT_CACHE_MOUSE);
+	struct input_event press[] = { EV(EV_KEY, BTN_RIGHT, 1), EV(EV_KEY, BTN_LEFT, 1),
+				       EV(EV_REL, REL_X, 5), SYN };
+	struct input_sink *s;
+	int peer;
+
+	s = pair_sink("vmplug-pc-mouse", mouse, &peer);
+	ck_assert_int_eq(input_sink_release_all(s), 0);
+	assert_frame(peer, ""); /* nothing down: nothing written */
+	ck_assert_int_eq(input_sink_write(s, press, ARRAY_SIZE(press)), 0);
+	assert_frame(peer, "BTN_RIGHT:1 BTN_LEFT:1 REL_X:5 SYN_REPORT");
+	ck_assert_int_eq(input_sink_release_all(s), 0);
+	assert_frame(peer, "BTN_LEFT:0 BTN_RIGHT:0 SYN_REPORT");
+	ck_assert_int_eq(input_sink_write(s, press, ARRAY_SIZE(press)), 0);
+	assert_frame(peer, "BTN_RIGHT:1 BTN_LEFT:1 REL_X:5 SYN_REPORT");
+	/* Freeing a sink releases what it holds first. */
+	input_sink_free(s);
+	assert_frame(peer, "BTN_LEFT:0 BTN_RIGHT:0 SYN_REPORT");
+	close(peer);
+	libevdev_free(mouse);
+}
+END_TEST
+
+START_TEST(write_errors_keep_state)
+{
+	struct input_event press[] = { EV(EV_KEY, KEY_A, 1), SYN };
+	struct input_sink *s;
+	int peer;
+
+	s = pair_sink("vmplug-pc-kbd", NULL, &peer);
+	close(peer);
+	ck_assert_int_eq(input_sink_write(s, press, ARRAY_SIZE(press)), -EPIPE);
+	ck_assert_uint_eq(input_keys_count(input_sink_keys(s)), 0);
+	input_sink_free(s);
+}
+END_TEST
+
+START_TEST(adopt_refuses_what_is_not_uinput)
+{
+	struct input_sink *s = NULL;
+	int sv[2];
+
+	ck_assert_int_eq(socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv), 0);
+	ck_assert_int_eq(input_sink_adopt(sv[0], "vmplug-pc-kbd", NULL, &s), -ENOTTY);
+	ck_assert_ptr_null(s);
+	close(sv[0]);
+	close(sv[1]);
+}
+END_TEST
+
+START_TEST(set_group_needs_a_node)
+{
+	struct input_sink *s;
+	int peer;
+
+	s = pair_sink("vmplug-pc-kbd", NULL, &peer);
+	ck_assert_int_eq(input_sink_set_group(s, "root"), -ENODEV);
+	input_sink_free(s);
+	close(peer);
+}
+END_TEST
+
+/* ----------------------------------------------------------------- manager */
+
+/* Sinks made by the manager, each with its peer, by name. */
+static struct made {
+	char *name;
+	int peer;
+	bool fail;
+} made[16];
+static size_t n_made;
+static bool fail_next;
+
+static int fake_create(const char *name, const struct libevdev *caps, struct input_sink **out)
+{
+	int peer;
+
+	if (fail_next)
+		return -ENOENT;
+	ck_assert_uint_lt(n_made, ARRAY_SIZE(made));
+	*out = pair_sink(name, caps, &peer);
+	made[n_made].name = xstrdup(name);
+	made[n_made].peer = peer;
+	n_made++;
+	return 0;
+}
+
+static int peer_of(const char *name)
+{
+	for (size_t i = n_made; i-- > 0;)
+		if (streq(made[i].name, name))
+			return made[i].peer;
+	ck_abort_msg("no sink %s was made", name);
+	return -1;
+}
+
+static void made_free(void)
+{
+	for (size_t i = 0; i < n_made; i++) {
+		free(made[i].name);
+		close(made[i].peer);
+	}
+	n_made = 0;
+	fail_next = false;
+}
+
+static char **changed;
+
+static void on_changed(void *data, const char *vm)
+{
+	strv_append(&changed, vm);
+}
+
+static char *changed_text(void)
+{
+	char *s = changed ? strv_join(changed, " ") : xstrdup("");
+
+	strv_free(changed);
+	changed = NULL;
+	return s;
+}
+
+static const struct input_manager_hooks hooks = { .vm_sinks_changed = on_changed };
+
+#define GLOBAL(dir)                                                                                \
+	"[daemon]\ncache-dir = " dir "\nqemu-group = no-such-group-here\n"                         \
+	"[input \"kbd\"]\ndevice = /dev/input/by-id/usb-Test-event-kbd\n"                          \
+	"[input \"mouse\"]\ndevice = /dev/input/by-id/usb-Test-event-mouse\ngrab-all = yes\n"
+
+static struct conf *conf_two_vms(void)
+{
+	return fixture_conf(GLOBAL("/tmp/vmplug-test-no-cache"), "alpha",
+			    "[vm]\nqmp-socket = /run/a.qmp\ninputs = kbd, mouse\n", "beta",
+			    "[vm]\nqmp-socket = /run/b.qmp\ninputs = kbd\n", NULL);
+}
+
+START_TEST(manager_makes_sinks_and_forwards_to_the_first_vm)
+{
+	struct loop *loop = loop_new();
+	struct conf *conf = conf_two_vms();
+	struct input_manager *m;
+	struct input_event press[] = { EV(EV_KEY, KEY_A, 1), SYN };
+	struct input_vm_sink *vs;
+	struct input_sink_status *ks;
+	struct input_source_status *ss;
+	char *text;
+	size_t n;
+
+	m = input_manager_new_with(loop, conf, &hooks, NULL, fake_create);
+	ck_assert_uint_eq(n_made, 3);
+	n = input_manager_vm_sinks(m, "alpha", &vs);
+	/* writer-only sinks have no node: nothing for QEMU yet */
+	ck_assert_uint_eq(n, 0);
+	ck_assert_ptr_null(vs);
+
+	n = input_manager_sinks(m, &ks);
+	ck_assert_uint_eq(n, 3);
+	ck_assert_str_eq(ks[0].name, "vmplug-alpha-kbd");
+	ck_assert_str_eq(ks[1].name, "vmplug-beta-kbd");
+	ck_assert_str_eq(ks[2].name, "vmplug-alpha-mouse");
+	ck_assert_ptr_null(ks[0].error);
+	ck_assert(!ks[0].stored); /* no service manager here */
+	free(ks);
+	n = input_manager_sources(m, &ss);
+	ck_assert_uint_eq(n, 2);
+	ck_assert_str_eq(ss[0].name, "kbd");
+	ck_assert_str_eq(ss[0].state, "absent");
+	ck_assert(!ss[0].present);
+	ck_assert_int_eq(ss[0].caps, INPUT_CAPS_FALLBACK_KEYBOARD);
+	ck_assert_int_eq(ss[1].caps, INPUT_CAPS_FALLBACK_MOUSE);
+	free(ss);
+
+	/* Without a router, a source shared by two VMs types into the first. */
+	ck_assert_int_eq(input_manager_forward(m, "kbd", press, ARRAY_SIZE(press)), 0);
+	assert_frame(peer_of("vmplug-alpha-kbd"), "KEY_A:1 SYN_REPORT");
+	assert_frame(peer_of("vmplug-beta-kbd"), "");
+	ck_assert_int_eq(input_manager_sink_write(m, "kbd", "beta", press, ARRAY_SIZE(press)), 0);
+	assert_frame(peer_of("vmplug-beta-kbd"), "KEY_A:1 SYN_REPORT");
+	ck_assert_int_eq(input_manager_forward(m, "nope", press, ARRAY_SIZE(press)), -ENOENT);
+	ck_assert_int_eq(input_manager_sink_write(m, "mouse", "beta", press, 2), -ENOENT);
+
+	/* At exit every sink gets its releases before it closes. */
+	input_manager_free(m);
+	assert_frame(peer_of("vmplug-alpha-kbd"), "KEY_A:0 SYN_REPORT");
+	assert_frame(peer_of("vmplug-beta-kbd"), "KEY_A:0 SYN_REPORT");
+	assert_frame(peer_of("vmplug-alpha-mouse"), "");
+	text = changed_text();
+	ck_assert_str_eq(text, ""); /* nobody asked before the manager existed */
+	free(text);
+	conf_free(conf);
+	loop_free(loop);
+	made_free();
+}
+END_TEST
+
+START_TEST(reload_keeps_unchanged_sinks)
+{
+	struct loop *loop = loop_new();
+	struct conf *conf = conf_two_vms(), *next;
+	struct input_manager *m;
+	struct input_event press[] = { EV(EV_KEY, KEY_LEFTCTRL, 1), SYN };
+	struct input_sink_status *ks;
+	char *text;
+	size_t n;
+
+	m = input_manager_new_with(loop, conf, &hooks, NULL, fake_create);
+	ck_assert_uint_eq(n_made, 3);
+	ck_assert_int_eq(input_manager_sink_write(m, "kbd", "beta", press, 2), 0);
+	assert_frame(peer_of("vmplug-beta-kbd"), "KEY_LEFTCTRL:1 SYN_REPORT");
+	ck_assert_int_eq(input_manager_sink_write(m, "kbd", "alpha", press, 2), 0);
+	assert_frame(peer_of("vmplug-alpha-kbd"), "KEY_LEFTCTRL:1 SYN_REPORT");
+
+	/* beta drops kbd and takes mouse; gamma appears; mouse loses
+	 * grab-all (alpha's mouse object must be re-added). */
+	next = fixture_conf("[daemon]\ncache-dir = /tmp/vmplug-test-no-cache\n"
+			    "[input \"kbd\"]\ndevice = /dev/input/by-id/usb-Test-event-kbd\n"
+			    "[input \"mouse\"]\ndevice = /dev/input/by-id/usb-Test-event-mouse\n"
+			    "grab-all = no\n",
+			    "alpha", "[vm]\nqmp-socket = /run/a.qmp\ninputs = kbd, mouse\n", "beta",
+			    "[vm]\nqmp-socket = /run/b.qmp\ninputs = mouse\n", "gamma",
+			    "[vm]\nqmp-socket = /run/g.qmp\ninputs = kbd\n", NULL);
+	input_manager_set_conf(m, next);
+	/* The removed sink released its key before it went. */
+	assert_frame(peer_of("vmplug-beta-kbd"), "KEY_LEFTCTRL:0 SYN_REPORT");
+	/* alpha's kbd sink is the same one, still holding its key. */
+	assert_frame(peer_of("vmplug-alpha-kbd"), "");
+	ck_assert_uint_eq(n_made, 5);
+	text = changed_text();
+	ck_assert_str_eq(text, "gamma beta alpha beta");
+	free(text);
+	n = input_manager_sinks(m, &ks);
+	ck_assert_uint_eq(n, 4);
+	ck_assert_str_eq(ks[0].name, "vmplug-alpha-kbd");
+	ck_assert_uint_eq(ks[0].keys_held, 1);
+	ck_assert_str_eq(ks[1].name, "vmplug-gamma-kbd");
+	ck_assert_str_eq(ks[2].name, "vmplug-alpha-mouse");
+	ck_assert_str_eq(ks[3].name, "vmplug-beta-mouse");
+	free(ks);
+
+	/* An input no longer configured goes with its sinks. */
+	conf_free(conf);
+	conf = fixture_conf("[daemon]\ncache-dir = /tmp/vmplug-test-no-cache\n"
+			    "[input \"mouse\"]\ndevice = /dev/input/by-id/usb-Test-event-mouse\n",
+			    "alpha", "[vm]\nqmp-socket = /run/a.qmp\ninputs = mouse\n", NULL);
+	input_manager_set_conf(m, conf);
+	assert_frame(peer_of("vmplug-alpha-kbd"), "KEY_LEFTCTRL:0 SYN_REPORT");
+	n = input_manager_sinks(m, &ks);
+	ck_assert_uint_eq(n, 1);
+	ck_assert_str_eq(ks[0].name, "vmplug-alpha-mouse");
+	free(ks);
+	text = changed_text();
+	ck_assert_str_eq(text, "alpha gamma alpha beta beta"); /* mouse: grab-all again */
+	free(text);
+
+	input_manager_free(m);
+	conf_free(next);
+	conf_free(conf);
+	loop_free(loop);
+	made_free();
+}
+END_TEST
+
+START_TEST(sinks_that_cannot_be_made_are_shown)
+{
+	struct loop *loop = loop_new();
+	struct conf *conf = conf_two_vms();
+	struct input_manager *m;
+	struct input_sink_status *ks;
+	size_t n;
+
+	fail_next = true;
+	m = input_manager_new_with(loop, conf, &hooks, NULL, fake_create);
+	n = input_manager_sinks(m, &ks);
+	ck_assert_uint_eq(n, 3);
+	ck_assert_ptr_null(ks[0].devnode);
+	ck_assert_str_eq(ks[0].error,
+			 "No such file or directory (no /dev/uinput: modprobe uinput)");
+	free(ks);
+	ck_assert_int_eq(input_manager_forward(m, "kbd", NULL, 0), -ENOENT);
+	input_manager_free(m);
+	conf_free(conf);
+	loop_free(loop);
+	made_free();
+}
+END_TEST
+
+static Suite *sink_suite(void)
+{
+	Suite *s = suite_create("input-sink");
+	TCase *tc = tcase_create("sink");
+	TCase *mgr = tcase_create("manager");
+
+	tcase_add_test(tc, frame_in_one_write_and_repeats);
+	tcase_add_test(tc, release_all_and_free_release);
+	tcase_add_test(tc, write_errors_keep_state);
+	tcase_add_test(tc, adopt_refuses_what_is_not_uinput);
+	tcase_add_test(tc, set_group_needs_a_node);
+	suite_add_tcase(s, tc);
+	tcase_add_test(mgr, manager_makes_sinks_and_forwards_to_the_first_vm);
+	tcase_add_test(mgr, reload_keeps_unchanged_sinks);
+	tcase_add_test(mgr, sinks_that_cannot_be_made_are_shown);
+	suite_add_tcase(s, mgr);
+	return s;
+}
+
+int main(void)
+{
+	/* A closed peer must give EPIPE, not kill the test. */
+	signal(SIGPIPE, SIG_IGN);
+	log_set_level(LOG_LEVEL_ERROR);
+	return run_suite(sink_suite());
+}
