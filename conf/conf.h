@@ -124,9 +124,9 @@ struct conf_load_opts {
 
 /* Load DIR/vmplug.conf (optional: defaults if missing) and DIR/vm.d/
  * *.conf. On success returns 0 and *out. On failure returns -EINVAL
- * (config errors) or -errno (dir unreadable) and, in both cases, *errors
- * is a NULL-terminated list of messages "FILE:LINE: text" (free with
- * strv_free). */
+ * (config errors) or -errno (dir unreadable). Either way *errors is set
+ * to a NULL-terminated list of messages "FILE:LINE: text", empty on
+ * success; the caller frees it with strv_free. */
 int conf_load(const char *dir, const struct conf_load_opts *opts, struct conf **out,
 	      char ***errors);
 
