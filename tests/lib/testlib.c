@@ -108,6 +108,15 @@ unsigned log_captured_count(enum log_level level)
 	return n;
 }
 
+unsigned log_captured_count_text(const char *text)
+{
+	unsigned n = 0;
+
+	for (size_t i = 0; captured && captured[i]; i++)
+		n += strstr(captured[i], text) != NULL;
+	return n;
+}
+
 const char *log_captured_find(const char *text)
 {
 	for (size_t i = 0; captured && captured[i]; i++)

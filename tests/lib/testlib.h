@@ -26,5 +26,7 @@ void log_capture_start(enum log_level level);
 void log_capture_stop(void);
 /* Lines captured at `level` exactly. */
 unsigned log_captured_count(enum log_level level);
+/* Lines captured (at any level) that contain `text`. */
+unsigned log_captured_count_text(const char *text);
 /* The first captured line containing `text`, NULL if none. */
 const char *log_captured_find(const char *text);
