@@ -2,26 +2,16 @@
 #include "config.h"
 
 #include "backends/backend.h"
+#include "backends/null.h"
 
 #include <stdlib.h>
 
 #include "util/util.h"
 
-extern const struct backend_ops backend_null_ops;
-#ifdef HAVE_QMP_BACKEND
 extern const struct backend_ops backend_qmp_ops;
-#endif
-#ifdef HAVE_LIBVIRT
-extern const struct backend_ops backend_libvirt_ops;
-#endif
 
 static const struct backend_ops *const backends[] = {
-#ifdef HAVE_QMP_BACKEND
 	&backend_qmp_ops,
-#endif
-#ifdef HAVE_LIBVIRT
-	&backend_libvirt_ops,
-#endif
 	&backend_null_ops,
 };
 

@@ -13,6 +13,8 @@ enum backend_null_op {
 	BACKEND_NULL_LIST,
 };
 
+extern const struct backend_ops backend_null_ops;
+
 /* The null backend instance behind b (which must come from the null ops). */
 struct backend_null;
 struct backend_null *backend_null_from(struct backend_vm *b);
