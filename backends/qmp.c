@@ -204,6 +204,19 @@ static int send_cmd(struct op *op, const char *command, json_t *args, enum qmp_r
 	return r;
 }
 
+/* Start an operation with its first command: 0, or -errno and nothing
+ * was started. */
+static int start_op(struct qmpb *b, enum op_kind kind, const char *id, backend_done_fn done,
+		    void *data, const char *command, json_t *args, qmp_reply_fn fn)
+{
+	struct op *op = op_new(b, kind, id, done, data);
+	int r = send_cmd(op, command, args, QMP_RET_ANY, -1, fn, NULL);
+
+	if (r < 0)
+		op_free(op);
+	return r;
+}
+
 /* QEMU's refusal as an errno (see the top of this file). */
 static int refusal_errno(const struct qmp_reply *r)
 {
@@ -484,22 +497,22 @@ static void on_device_del(struct qmp *q, const struct qmp_reply *r, void *data)
 	leave(b);
 }
 
-static int qmpb_usb_detach(struct backend_vm *bv, const char *id, backend_done_fn done, void *data)
+/* usb_detach and input_detach: `command` with {"id": id}. */
+static int detach(struct backend_vm *bv, enum op_kind kind, const char *id, const char *command,
+		  qmp_reply_fn fn, backend_done_fn done, void *data)
 {
 	struct qmpb *b = from(bv);
-	struct op *op;
-	int r;
 
 	if (!is_up(b))
 		return -ENOTCONN;
 	if (!valid_id(id))
 		return -EINVAL;
-	op = op_new(b, OP_USB_DETACH, id, done, data);
-	r = send_cmd(op, "device_del", json_pack("{s:s}", "id", id), QMP_RET_ANY, -1, on_device_del,
-		     NULL);
-	if (r < 0)
-		op_free(op);
-	return r;
+	return start_op(b, kind, id, done, data, command, json_pack("{s:s}", "id", id), fn);
+}
+
+static int qmpb_usb_detach(struct backend_vm *bv, const char *id, backend_done_fn done, void *data)
+{
+	return detach(bv, OP_USB_DETACH, id, "device_del", on_device_del, done, data);
 }
 
 static void device_deleted(struct qmpb *b, const char *id)
@@ -542,8 +555,6 @@ static int qmpb_input_attach(struct backend_vm *bv, const struct backend_input_d
 {
 	struct qmpb *b = from(bv);
 	json_t *args;
-	struct op *op;
-	int r;
 
 	if (!is_up(b))
 		return -ENOTCONN;
@@ -553,11 +564,7 @@ static int qmpb_input_attach(struct backend_vm *bv, const struct backend_input_d
 			 "evdev", dev->evdev, "grab_all", dev->grab_all, "repeat", dev->repeat);
 	if (dev->grab_toggle)
 		json_object_set_new(args, "grab-toggle", json_string(dev->grab_toggle));
-	op = op_new(b, OP_INPUT_ATTACH, dev->id, done, data);
-	r = send_cmd(op, "object-add", args, QMP_RET_ANY, -1, on_object_add, NULL);
-	if (r < 0)
-		op_free(op);
-	return r;
+	return start_op(b, OP_INPUT_ATTACH, dev->id, done, data, "object-add", args, on_object_add);
 }
 
 /* object-del was refused: success if the object is not there at all. */
@@ -614,20 +621,7 @@ out:
 static int qmpb_input_detach(struct backend_vm *bv, const char *id, backend_done_fn done,
 			     void *data)
 {
-	struct qmpb *b = from(bv);
-	struct op *op;
-	int r;
-
-	if (!is_up(b))
-		return -ENOTCONN;
-	if (!valid_id(id))
-		return -EINVAL;
-	op = op_new(b, OP_INPUT_DETACH, id, done, data);
-	r = send_cmd(op, "object-del", json_pack("{s:s}", "id", id), QMP_RET_ANY, -1, on_object_del,
-		     NULL);
-	if (r < 0)
-		op_free(op);
-	return r;
+	return detach(bv, OP_INPUT_DETACH, id, "object-del", on_object_del, done, data);
 }
 
 /* --- list -------------------------------------------------------------- */
