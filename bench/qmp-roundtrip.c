@@ -15,6 +15,7 @@
 #include "backends/backend.h"
 #include "qmp/qmp.h"
 #include "tests/lib/qemu.h"
+#include "tests/lib/recorder.h"
 #include "tests/lib/testlib.h"
 #include "util/util.h"
 
@@ -23,57 +24,7 @@
 struct bench {
 	struct loop *loop;
 	struct qemu *qemu;
-	bool up;
-	bool done;
-	int err;
-	char msg[256];
 };
-
-static void vm_up(void *data)
-{
-	((struct bench *)data)->up = true;
-}
-
-static void vm_gone(void *data, const char *reason)
-{
-	((struct bench *)data)->up = false;
-}
-
-static const struct backend_events events = { .vm_up = vm_up, .vm_gone = vm_gone };
-
-static void on_connected(struct qmp *q, void *data)
-{
-	((struct bench *)data)->up = true;
-}
-
-static const struct qmp_callbacks callbacks = { .connected = on_connected };
-
-static bool is_up(void *arg)
-{
-	return ((struct bench *)arg)->up;
-}
-
-static bool is_done(void *arg)
-{
-	return ((struct bench *)arg)->done;
-}
-
-static void on_reply(struct qmp *q, const struct qmp_reply *r, void *data)
-{
-	struct bench *b = data;
-
-	b->done = true;
-	b->err = r->err;
-}
-
-static void on_done(void *data, int err, const char *msg)
-{
-	struct bench *b = data;
-
-	b->done = true;
-	b->err = err;
-	snprintf(b->msg, sizeof(b->msg), "%s", msg ? msg : "");
-}
 
 static int cmp_u64(const void *a, const void *b)
 {
@@ -92,36 +43,42 @@ static void report(const char *what, uint64_t *v, size_t n)
 	       (double)v[p99 - 1] / 1000, (double)v[0] / 1000, (double)v[n - 1] / 1000, n);
 }
 
-/* Wait for the completion of what was just started; false on failure. */
-static bool wait_done(struct bench *b, const char *what)
+/* Wait for a completion; false (and why on stderr) on failure. */
+static bool wait_done(struct bench *b, bool (*done)(void *), void *arg, const int *err,
+		      const char *what)
 {
-	if (!run_until(b->loop, is_done, b, WAIT_MS)) {
+	if (!run_until(b->loop, done, arg, WAIT_MS)) {
 		fprintf(stderr, "qmp-roundtrip: %s: no completion\n", what);
 		return false;
 	}
-	if (b->err) {
-		fprintf(stderr, "qmp-roundtrip: %s: %s %s\n", what, strerror(-b->err), b->msg);
+	if (*err) {
+		fprintf(stderr, "qmp-roundtrip: %s: %s\n", what, strerror(-*err));
 		return false;
 	}
-	b->done = false;
 	return true;
+}
+
+/* Wait until the client or backend reports up for the nth time. */
+static bool wait_up(struct bench *b, int n)
+{
+	return run_until(b->loop, rec_up_n, &n, WAIT_MS);
 }
 
 static int query_status(struct bench *b, size_t n)
 {
 	struct qmp_opts opts = { .name = "bench", .socket_path = b->qemu->qmp_path };
 	uint64_t *t = xcalloc(n, sizeof(*t));
-	struct qmp *q = qmp_new(b->loop, &opts, &callbacks, b);
+	struct qmp *q = qmp_new(b->loop, &opts, &rec_qmp_callbacks, NULL);
 	int r = -1;
 
-	b->up = false;
-	if (!q || !run_until(b->loop, is_up, b, WAIT_MS))
+	if (!q || !wait_up(b, rec.up + 1))
 		goto out;
 	for (size_t i = 0; i < n; i++) {
+		struct rec_reply reply = { 0 };
 		uint64_t start = now_usec();
 
-		if (qmp_command(q, "query-status", NULL, NULL, on_reply, b) < 0 ||
-		    !wait_done(b, "query-status"))
+		if (qmp_command(q, "query-status", NULL, NULL, rec_qmp_reply, &reply) < 0 ||
+		    !wait_done(b, rec_reply_done, &reply, &reply.err, "query-status"))
 			goto out;
 		t[i] = now_usec() - start;
 	}
@@ -148,18 +105,20 @@ static int usb_cycle(struct bench *b, size_t n)
 	struct backend_vm *bv;
 	int r = -1;
 
-	b->up = false;
-	bv = ops->create(b->loop, &vm, &events, b);
-	if (!bv || !run_until(b->loop, is_up, b, WAIT_MS))
+	bv = ops->create(b->loop, &vm, &rec_backend_events, NULL);
+	if (!bv || !wait_up(b, rec.up + 1))
 		goto out;
 	for (size_t i = 0; i < n; i++) {
+		struct rec_done attached = { 0 }, detached = { 0 };
 		uint64_t start = now_usec(), mid;
 
-		if (ops->usb_attach(bv, &dev, on_done, b) < 0 || !wait_done(b, "device_add"))
+		if (ops->usb_attach(bv, &dev, rec_backend_done, &attached) < 0 ||
+		    !wait_done(b, rec_done_called, &attached, &attached.err, "device_add"))
 			goto out;
 		mid = now_usec();
-		if (ops->usb_detach(bv, dev.id, on_done, b) < 0 ||
-		    !wait_done(b, "device_del until DEVICE_DELETED"))
+		if (ops->usb_detach(bv, dev.id, rec_backend_done, &detached) < 0 ||
+		    !wait_done(b, rec_done_called, &detached, &detached.err,
+			       "device_del until DEVICE_DELETED"))
 			goto out;
 		add[i] = mid - start;
 		del[i] = now_usec() - mid;

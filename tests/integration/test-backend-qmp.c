@@ -6,32 +6,16 @@
 
 #include <errno.h>
 #include <signal.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <unistd.h>
 
 #include "backends/backend.h"
 #include "tests/integration/check-qemu.h"
+#include "tests/lib/recorder.h"
 #include "tests/lib/testlib.h"
 #include "util/util.h"
 
 #define WAIT_MS 10000
-
-/* What the backend reported, in order. */
-struct rec {
-	int up;
-	int gone;
-	char order[1024];
-	char gone_reason[128];
-};
-
-struct done {
-	const char *tag;
-	bool called;
-	int err;
-	char msg[256];
-	struct backend_list *list;
-};
 
 static char *dir;
 static struct loop *loop;
@@ -39,53 +23,12 @@ static struct qemu *qemu;
 static struct conf_vm vm;
 static const struct backend_ops *ops;
 static struct backend_vm *backend;
-static struct rec rec;
-
-static PRINTF_LIKE(1, 2) void note(const char *fmt, ...)
-{
-	size_t len = strlen(rec.order);
-	va_list ap;
-
-	va_start(ap, fmt);
-	vsnprintf(rec.order + len, sizeof(rec.order) - len, fmt, ap);
-	va_end(ap);
-}
-
-static void vm_up(void *data)
-{
-	rec.up++;
-	note("up ");
-}
-
-static void vm_gone(void *data, const char *reason)
-{
-	rec.gone++;
-	snprintf(rec.gone_reason, sizeof(rec.gone_reason), "%s", reason);
-	note("gone ");
-}
-
-static void vm_event(void *data, const char *event)
-{
-	note("event:%s ", event);
-}
-
-static void item_gone(void *data, const char *id)
-{
-	note("item_gone:%s ", id);
-}
-
-static const struct backend_events events = {
-	.vm_up = vm_up,
-	.vm_gone = vm_gone,
-	.vm_event = vm_event,
-	.item_gone = item_gone,
-};
 
 static void setup(void)
 {
 	dir = scratch_new("backend-qmp");
 	loop = loop_new();
-	memset(&rec, 0, sizeof(rec));
+	rec_reset();
 	qemu = qemu_start(dir, "vm", NULL);
 	ck_assert_msg(qemu != NULL, "QEMU did not start");
 	memset(&vm, 0, sizeof(vm));
@@ -113,64 +56,27 @@ static void teardown(void)
 	scratch_remove(dir);
 }
 
-static bool up_n(void *arg)
+static bool up_n(void *n)
 {
-	return rec.up >= *(int *)arg && ops->is_up(backend);
-}
-
-static bool gone_n(void *arg)
-{
-	return rec.gone >= *(int *)arg;
+	return rec_up_n(n) && ops->is_up(backend);
 }
 
 static void start_backend(void)
 {
 	int n = rec.up + 1;
 
-	backend = ops->create(loop, &vm, &events, NULL);
+	backend = ops->create(loop, &vm, &rec_backend_events, NULL);
 	ck_assert_ptr_nonnull(backend);
 	ck_assert(run_until(loop, up_n, &n, WAIT_MS));
 }
 
-static void on_done(void *data, int err, const char *msg)
+static void wait_done(struct rec_done *d)
 {
-	struct done *d = data;
-
-	ck_assert(!d->called);
-	d->called = true;
-	d->err = err;
-	snprintf(d->msg, sizeof(d->msg), "%s", msg ? msg : "");
-	note("%s:%d ", d->tag, err);
-}
-
-static void on_list(void *data, int err, const struct backend_list *list)
-{
-	struct done *d = data;
-
-	d->called = true;
-	d->err = err;
-	if (!err)
-		d->list = backend_list_copy(list);
-	note("%s:%d ", d->tag, err);
-}
-
-static bool noted(void *text)
-{
-	return strstr(rec.order, text) != NULL;
-}
-
-static bool called(void *arg)
-{
-	return ((struct done *)arg)->called;
-}
-
-static void wait_done(struct done *d)
-{
-	ck_assert_msg(run_until(loop, called, d, WAIT_MS), "%s did not complete", d->tag);
+	ck_assert_msg(run_until(loop, rec_done_called, d, WAIT_MS), "%s did not complete", d->tag);
 }
 
 static int usb_attach(const char *id, enum conf_attach_mode mode, unsigned bus, unsigned addr,
-		      const char *port, const char *devnode, struct done *d)
+		      const char *port, const char *devnode, struct rec_done *d)
 {
 	struct backend_usb_dev dev = {
 		.id = id, .mode = mode, .bus = bus, .addr = addr, .port = port, .devnode = devnode
@@ -178,12 +84,12 @@ static int usb_attach(const char *id, enum conf_attach_mode mode, unsigned bus, 
 
 	memset(d, 0, sizeof(*d));
 	d->tag = "attach";
-	return ops->usb_attach(backend, &dev, on_done, d);
+	return ops->usb_attach(backend, &dev, rec_backend_done, d);
 }
 
 static void attach_port(const char *id, const char *port)
 {
-	struct done d;
+	struct rec_done d;
 
 	ck_assert_int_eq(usb_attach(id, CONF_ATTACH_PORT, 1, 0, port, NULL, &d), 0);
 	wait_done(&d);
@@ -198,11 +104,11 @@ static const struct backend_item *find_item(const struct backend_list *l, const 
 	return NULL;
 }
 
-static void list(struct done *d)
+static void list(struct rec_done *d)
 {
 	memset(d, 0, sizeof(*d));
 	d->tag = "list";
-	ck_assert_int_eq(ops->list(backend, on_list, d), 0);
+	ck_assert_int_eq(ops->list(backend, rec_backend_list, d), 0);
 	wait_done(d);
 	ck_assert_int_eq(d->err, 0);
 }
@@ -219,7 +125,7 @@ END_TEST
 START_TEST(usb_port_attach_list_detach)
 {
 	const struct backend_item *it;
-	struct done d, l;
+	struct rec_done d, l;
 
 	start_backend();
 	attach_port("vmplug-usb-1-2", "2");
@@ -237,7 +143,7 @@ START_TEST(usb_port_attach_list_detach)
 
 	memset(&d, 0, sizeof(d));
 	d.tag = "detach";
-	ck_assert_int_eq(ops->usb_detach(backend, "vmplug-usb-1-2", on_done, &d), 0);
+	ck_assert_int_eq(ops->usb_detach(backend, "vmplug-usb-1-2", rec_backend_done, &d), 0);
 	wait_done(&d);
 	ck_assert_int_eq(d.err, 0);
 	/* It completed only after QEMU said DEVICE_DELETED. */
@@ -254,7 +160,7 @@ START_TEST(usb_port_attach_list_detach)
 	attach_port("vmplug-usb-1-2", "2");
 	memset(&d, 0, sizeof(d));
 	d.tag = "detach";
-	ck_assert_int_eq(ops->usb_detach(backend, "vmplug-never-added", on_done, &d), 0);
+	ck_assert_int_eq(ops->usb_detach(backend, "vmplug-never-added", rec_backend_done, &d), 0);
 	wait_done(&d);
 	ck_assert_int_eq(d.err, 0);
 	ck_assert_str_eq(rec.order, "up attach:0 list:0 detach:0 list:0 attach:0 detach:0 ");
@@ -263,7 +169,7 @@ END_TEST
 
 START_TEST(usb_refusals)
 {
-	struct done d;
+	struct rec_done d;
 
 	start_backend();
 	/* Duplicate id. */
@@ -281,14 +187,14 @@ START_TEST(usb_refusals)
 	ck_assert_int_eq(usb_attach("vmplug-x", CONF_ATTACH_ADDRESS, 1, 0, NULL, NULL, &d),
 			 -EINVAL);
 	ck_assert_int_eq(usb_attach("vmplug-x", CONF_ATTACH_FD, 1, 5, NULL, NULL, &d), -EINVAL);
-	ck_assert_int_eq(ops->usb_detach(backend, "xhci", on_done, &d), -EINVAL);
-	ck_assert_int_eq(ops->input_detach(backend, "kbd", on_done, &d), -EINVAL);
+	ck_assert_int_eq(ops->usb_detach(backend, "xhci", rec_backend_done, &d), -EINVAL);
+	ck_assert_int_eq(ops->input_detach(backend, "kbd", rec_backend_done, &d), -EINVAL);
 }
 END_TEST
 
 START_TEST(usb_address_absent_device_retries)
 {
-	struct done d;
+	struct rec_done d;
 	unsigned tries;
 
 	start_backend();
@@ -314,7 +220,7 @@ START_TEST(usb_fd_mode_error_paths_clean_up)
 	char *missing = xasprintf("%s/missing", dir);
 	json_t *sets, *reply;
 	char *text;
-	struct done d;
+	struct rec_done d;
 	FILE *f = fopen(node, "w");
 
 	ck_assert_ptr_nonnull(f);
@@ -351,10 +257,10 @@ END_TEST
 START_TEST(input_refusals)
 {
 	struct backend_input_dev dev = { .id = "vmplug-kbd", .evdev = "/nonexistent/event0" };
-	struct done d = { .tag = "input" };
+	struct rec_done d = { .tag = "input" };
 
 	start_backend();
-	ck_assert_int_eq(ops->input_attach(backend, &dev, on_done, &d), 0);
+	ck_assert_int_eq(ops->input_attach(backend, &dev, rec_backend_done, &d), 0);
 	wait_done(&d);
 	ck_assert_int_eq(d.err, -EIO);
 	ck_assert_str_eq(d.msg, "Could not open '/nonexistent/event0': No such file or directory");
@@ -365,7 +271,7 @@ START_TEST(input_refusals)
 	dev.grab_all = true;
 	dev.repeat = true;
 	dev.grab_toggle = "scrolllock";
-	ck_assert_int_eq(ops->input_attach(backend, &dev, on_done, &d), 0);
+	ck_assert_int_eq(ops->input_attach(backend, &dev, rec_backend_done, &d), 0);
 	wait_done(&d);
 	ck_assert_int_eq(d.err, -EIO);
 	ck_assert_str_eq(d.msg, "/dev/null: is not an evdev device");
@@ -377,7 +283,7 @@ START_TEST(input_refusals)
 	/* Detaching an object that is not there is success. */
 	memset(&d, 0, sizeof(d));
 	d.tag = "input-detach";
-	ck_assert_int_eq(ops->input_detach(backend, "vmplug-kbd", on_done, &d), 0);
+	ck_assert_int_eq(ops->input_detach(backend, "vmplug-kbd", rec_backend_done, &d), 0);
 	wait_done(&d);
 	ck_assert_int_eq(d.err, 0);
 }
@@ -387,7 +293,7 @@ START_TEST(list_after_reconnect_is_exactly_ours)
 {
 	const struct backend_item *it;
 	json_t *reply;
-	struct done l;
+	struct rec_done l;
 
 	start_backend();
 	attach_port("vmplug-a", "2");
@@ -424,7 +330,7 @@ END_TEST
 
 START_TEST(sigkill_gone_then_up)
 {
-	struct done d;
+	struct rec_done d;
 	int one = 1, two = 2;
 
 	start_backend();
@@ -434,11 +340,11 @@ START_TEST(sigkill_gone_then_up)
 	run_for(loop, 100);
 	ck_assert(!d.called);
 	ck_assert_int_ge(qemu_kill(qemu, SIGKILL), 0);
-	ck_assert(run_until(loop, gone_n, &one, WAIT_MS));
+	ck_assert(run_until(loop, rec_gone_n, &one, WAIT_MS));
 	ck_assert(d.called);
 	ck_assert_int_eq(d.err, -ENOTCONN);
 	ck_assert(!ops->is_up(backend));
-	ck_assert_int_eq(ops->list(backend, on_list, &d), -ENOTCONN);
+	ck_assert_int_eq(ops->list(backend, rec_backend_list, &d), -ENOTCONN);
 	ck_assert_ptr_nonnull(log_captured_find("vm test: QEMU gone ("));
 	ck_assert_int_eq(qemu_restart(qemu), 0);
 	ck_assert(run_until(loop, up_n, &two, WAIT_MS));
@@ -456,12 +362,12 @@ START_TEST(lifecycle_events_and_quit)
 	/* Someone else removes vmplug's device. */
 	reply = qemu_check(qemu, "device_del", json_pack("{s:s}", "id", "vmplug-c"));
 	json_decref(reply);
-	ck_assert(run_until(loop, noted, (char *)"item_gone:vmplug-c ", WAIT_MS));
+	ck_assert(run_until(loop, rec_noted, (char *)"item_gone:vmplug-c ", WAIT_MS));
 	json_decref(qemu_check(qemu, "cont", NULL));
 	json_decref(qemu_check(qemu, "stop", NULL));
 	json_decref(qemu_check(qemu, "system_reset", NULL));
 	json_decref(qemu_check(qemu, "quit", NULL));
-	ck_assert(run_until(loop, gone_n, &one, WAIT_MS));
+	ck_assert(run_until(loop, rec_gone_n, &one, WAIT_MS));
 	ck_assert_msg(strstr(rec.order, "item_gone:vmplug-c "), "%s", rec.order);
 	ck_assert_msg(strstr(rec.order, "event:RESUME event:STOP event:RESET event:SHUTDOWN gone "),
 		      "%s", rec.order);

@@ -5,43 +5,28 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include "qmp/qmp.h"
 #include "tests/integration/check-qemu.h"
+#include "tests/lib/recorder.h"
 #include "tests/lib/testlib.h"
 #include "util/util.h"
 
 #define WAIT_MS 10000
 
-struct rec {
-	int connected;
-	int disconnected;
-	char reason[128];
-	char order[512];
-};
-
-struct pend {
-	bool done;
-	int err;
-	char ret[512];
-	char desc[256];
-};
-
 static char *dir;
 static struct loop *loop;
 static struct qemu *qemu;
 static struct qmp *client;
-static struct rec rec;
 
 static void setup(void)
 {
 	dir = scratch_new("qmp-qemu");
 	loop = loop_new();
-	memset(&rec, 0, sizeof(rec));
+	rec_reset();
 	qemu = qemu_start(dir, "vm", NULL);
 	ck_assert_msg(qemu != NULL, "QEMU did not start");
 }
@@ -56,56 +41,6 @@ static void teardown(void)
 	scratch_remove(dir);
 }
 
-static PRINTF_LIKE(1, 2) void note(const char *fmt, ...)
-{
-	size_t len = strlen(rec.order);
-	va_list ap;
-
-	va_start(ap, fmt);
-	vsnprintf(rec.order + len, sizeof(rec.order) - len, fmt, ap);
-	va_end(ap);
-}
-
-static void on_connected(struct qmp *q, void *data)
-{
-	rec.connected++;
-	note("up ");
-}
-
-static void on_disconnected(struct qmp *q, const char *reason, void *data)
-{
-	rec.disconnected++;
-	snprintf(rec.reason, sizeof(rec.reason), "%s", reason);
-	note("gone ");
-}
-
-static void on_event(struct qmp *q, const char *event, json_t *data, void *udata)
-{
-	note("ev:%s ", event);
-}
-
-static const struct qmp_callbacks callbacks = {
-	.connected = on_connected,
-	.disconnected = on_disconnected,
-	.event = on_event,
-};
-
-static void on_reply(struct qmp *q, const struct qmp_reply *r, void *data)
-{
-	struct pend *p = data;
-
-	p->done = true;
-	p->err = r->err;
-	if (r->ret) {
-		char *text = json_dumps(r->ret, JSON_ENCODE_ANY | JSON_COMPACT | JSON_SORT_KEYS);
-
-		snprintf(p->ret, sizeof(p->ret), "%s", text);
-		free(text);
-	}
-	if (r->error_desc)
-		snprintf(p->desc, sizeof(p->desc), "%s: %s", r->error_class, r->error_desc);
-}
-
 static void start_client(uint64_t backoff)
 {
 	struct qmp_opts opts = { .name = "vm qemu",
@@ -113,37 +48,27 @@ static void start_client(uint64_t backoff)
 				 .backoff_min_usec = backoff,
 				 .backoff_max_usec = backoff };
 
-	client = qmp_new(loop, &opts, &callbacks, NULL);
+	client = qmp_new(loop, &opts, &rec_qmp_callbacks, NULL);
 	ck_assert_ptr_nonnull(client);
 }
 
-static bool connected_n(void *arg)
+static bool connected_n(void *n)
 {
-	return rec.connected >= *(int *)arg && qmp_is_connected(client);
-}
-
-static bool disconnected_n(void *arg)
-{
-	return rec.disconnected >= *(int *)arg;
-}
-
-static bool done(void *arg)
-{
-	return ((struct pend *)arg)->done;
+	return rec_up_n(n) && qmp_is_connected(client);
 }
 
 /* Run a command and wait for its completion. */
-static void run_cmd(const char *cmd, json_t *args, struct pend *p)
+static void run_cmd(const char *cmd, json_t *args, struct rec_reply *p)
 {
 	memset(p, 0, sizeof(*p));
-	ck_assert_int_eq(qmp_command(client, cmd, args, NULL, on_reply, p), 0);
-	ck_assert(run_until(loop, done, p, WAIT_MS));
+	ck_assert_int_eq(qmp_command(client, cmd, args, NULL, rec_qmp_reply, p), 0);
+	ck_assert(run_until(loop, rec_reply_done, p, WAIT_MS));
 }
 
 START_TEST(handshake_and_commands)
 {
 	const struct qmp_version *v;
-	struct pend p;
+	struct rec_reply p;
 	int one = 1;
 
 	start_client(0);
@@ -164,7 +89,7 @@ START_TEST(handshake_and_commands)
 	ck_assert_str_eq(p.desc, "CommandNotFound: The command query-usb has not been found");
 	run_cmd("device_del", json_pack("{s:s}", "id", "nope"), &p);
 	ck_assert_str_eq(p.desc, "DeviceNotFound: Device 'nope' not found");
-	ck_assert_int_eq(rec.disconnected, 0);
+	ck_assert_int_eq(rec.gone, 0);
 }
 END_TEST
 
@@ -172,7 +97,7 @@ START_TEST(add_fd_passes_a_descriptor)
 {
 	struct qmp_command_opts o = { .fd = -1, .ret_type = QMP_RET_OBJECT };
 	int fd = open("/dev/null", O_RDWR | O_CLOEXEC);
-	struct pend p = { 0 };
+	struct rec_reply p = { 0 };
 	json_t *sets;
 	char *text;
 	int one = 1;
@@ -186,10 +111,10 @@ START_TEST(add_fd_passes_a_descriptor)
 	memset(&p, 0, sizeof(p));
 	o.fd = fd;
 	ck_assert_int_eq(qmp_command(client, "add-fd", json_pack("{s:s}", "opaque", "vmplug-t"), &o,
-				     on_reply, &p),
+				     rec_qmp_reply, &p),
 			 0);
 	close(fd);
-	ck_assert(run_until(loop, done, &p, WAIT_MS));
+	ck_assert(run_until(loop, rec_reply_done, &p, WAIT_MS));
 	ck_assert_int_eq(p.err, 0);
 	ck_assert(strstr(p.ret, "\"fdset-id\":"));
 	sets = qemu_check_return(qemu, "query-fdsets", NULL);
@@ -208,7 +133,7 @@ START_TEST(sigkill_and_restart_through_inotify)
 	start_client(3600 * USEC_PER_SEC);
 	ck_assert(run_until(loop, connected_n, &one, WAIT_MS));
 	ck_assert_int_ge(qemu_kill(qemu, SIGKILL), 0);
-	ck_assert(run_until(loop, disconnected_n, &one, WAIT_MS));
+	ck_assert(run_until(loop, rec_gone_n, &one, WAIT_MS));
 	ck_assert_msg(streq(rec.reason, "EOF") || streq(rec.reason, "Connection reset by peer"),
 		      "reason: %s", rec.reason);
 	/* The stale socket is still there; QEMU replaces it when it starts. */
@@ -223,24 +148,24 @@ END_TEST
 
 START_TEST(quit_sends_shutdown_then_closes)
 {
-	struct pend p = { 0 };
+	struct rec_reply p = { 0 };
 	int one = 1;
 	int status;
 
 	start_client(0);
 	ck_assert(run_until(loop, connected_n, &one, WAIT_MS));
-	ck_assert_int_eq(qmp_command(client, "quit", NULL, NULL, on_reply, &p), 0);
-	ck_assert(run_until(loop, disconnected_n, &one, WAIT_MS));
+	ck_assert_int_eq(qmp_command(client, "quit", NULL, NULL, rec_qmp_reply, &p), 0);
+	ck_assert(run_until(loop, rec_gone_n, &one, WAIT_MS));
 	/* SHUTDOWN comes before the reply; the reply may be lost to the
 	 * close (EOF or ECONNRESET), but it completes before the disconnect. */
 	ck_assert(p.done);
 	ck_assert_msg(p.err == 0 || p.err == -ENOTCONN, "quit: %d", p.err);
-	ck_assert_str_eq(rec.order, "up ev:SHUTDOWN gone ");
+	ck_assert_str_eq(rec.order, "up ev:SHUTDOWN+data gone ");
 	status = qemu_wait(qemu, WAIT_MS);
 	ck_assert(WIFEXITED(status) && WEXITSTATUS(status) == 0);
 	/* QEMU removed its socket: the client waits for it quietly. */
 	run_for(loop, 100);
-	ck_assert_int_eq(rec.connected, 1);
+	ck_assert_int_eq(rec.up, 1);
 	ck_assert_int_ne(access(qemu->qmp_path, F_OK), 0);
 }
 END_TEST

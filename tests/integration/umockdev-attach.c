@@ -11,6 +11,7 @@
 
 #include "backends/backend.h"
 #include "tests/integration/check-qemu.h"
+#include "tests/lib/recorder.h"
 #include "tests/lib/testlib.h"
 #include "util/util.h"
 
@@ -63,13 +64,6 @@ static const char testbed[] =
     "A: devpath=2\\n\n"
     "H: descriptors=1201000200000040341278560001000000010902190001010080320904000001FF0000000705810308000A\n";
 
-struct done {
-	bool called;
-	int err;
-	char msg[256];
-	struct backend_list *list;
-};
-
 static UMockdevTestbed *tb;
 static char *dir;
 static struct loop *loop;
@@ -77,48 +71,6 @@ static struct qemu *qemu;
 static struct conf_vm vm;
 static const struct backend_ops *ops;
 static struct backend_vm *backend;
-static bool up;
-
-static void vm_up(void *data)
-{
-	up = true;
-}
-
-static void vm_gone(void *data, const char *reason)
-{
-	up = false;
-}
-
-static const struct backend_events events = { .vm_up = vm_up, .vm_gone = vm_gone };
-
-static bool is_up(void *arg)
-{
-	return up;
-}
-
-static void on_done(void *data, int err, const char *msg)
-{
-	struct done *d = data;
-
-	d->called = true;
-	d->err = err;
-	snprintf(d->msg, sizeof(d->msg), "%s", msg ? msg : "");
-}
-
-static void on_list(void *data, int err, const struct backend_list *list)
-{
-	struct done *d = data;
-
-	d->called = true;
-	d->err = err;
-	if (!err)
-		d->list = backend_list_copy(list);
-}
-
-static bool called(void *arg)
-{
-	return ((struct done *)arg)->called;
-}
 
 static void setup(void)
 {
@@ -140,10 +92,10 @@ static void setup(void)
 	vm.qmp_socket = qemu->qmp_path;
 	vm.usb_bus = (char *)"xhci.0";
 	ops = backend_find("qmp");
-	up = false;
-	backend = ops->create(loop, &vm, &events, NULL);
+	rec_reset();
+	backend = ops->create(loop, &vm, &rec_backend_events, NULL);
 	ck_assert_ptr_nonnull(backend);
-	ck_assert(run_until(loop, is_up, NULL, WAIT_MS));
+	ck_assert(run_until(loop, rec_noted, (char *)"up ", WAIT_MS));
 }
 
 static void teardown(void)
@@ -159,7 +111,7 @@ static void teardown(void)
 	g_object_unref(tb);
 }
 
-static void attach(enum conf_attach_mode mode, const char *devnode, struct done *d)
+static void attach(enum conf_attach_mode mode, const char *devnode, struct rec_done *d)
 {
 	struct backend_usb_dev dev = { .id = "vmplug-usb-3-2",
 				       .mode = mode,
@@ -170,22 +122,22 @@ static void attach(enum conf_attach_mode mode, const char *devnode, struct done 
 				       .product = 0x5678 };
 
 	memset(d, 0, sizeof(*d));
-	ck_assert_int_eq(ops->usb_attach(backend, &dev, on_done, d), 0);
-	ck_assert(run_until(loop, called, d, WAIT_MS));
+	ck_assert_int_eq(ops->usb_attach(backend, &dev, rec_backend_done, d), 0);
+	ck_assert(run_until(loop, rec_done_called, d, WAIT_MS));
 }
 
 START_TEST(address_mode_attaches)
 {
 	const struct backend_item *it;
-	struct done d;
+	struct rec_done d;
 	json_t *attached;
 
 	attach(CONF_ATTACH_ADDRESS, NULL, &d);
 	ck_assert_msg(d.err == 0, "attach: %s (QEMU's stderr: %s)", d.msg, qemu->stderr_path);
 
 	memset(&d, 0, sizeof(d));
-	ck_assert_int_eq(ops->list(backend, on_list, &d), 0);
-	ck_assert(run_until(loop, called, &d, WAIT_MS));
+	ck_assert_int_eq(ops->list(backend, rec_backend_list, &d), 0);
+	ck_assert(run_until(loop, rec_done_called, &d, WAIT_MS));
 	ck_assert_int_eq(d.err, 0);
 	ck_assert_uint_eq(d.list->n, 1);
 	it = &d.list->items[0];
@@ -202,8 +154,8 @@ START_TEST(address_mode_attaches)
 	json_decref(attached);
 
 	memset(&d, 0, sizeof(d));
-	ck_assert_int_eq(ops->usb_detach(backend, "vmplug-usb-3-2", on_done, &d), 0);
-	ck_assert(run_until(loop, called, &d, WAIT_MS));
+	ck_assert_int_eq(ops->usb_detach(backend, "vmplug-usb-3-2", rec_backend_done, &d), 0);
+	ck_assert(run_until(loop, rec_done_called, &d, WAIT_MS));
 	ck_assert_int_eq(d.err, 0);
 	ck_assert(qemu_event_seen(qemu, "DEVICE_DELETED", "vmplug-usb-3-2"));
 }
@@ -214,7 +166,7 @@ END_TEST
  * preload did not open in QEMU, so QEMU refuses it (a known limit). */
 START_TEST(fd_mode_passes_the_fake_node)
 {
-	struct done d;
+	struct rec_done d;
 
 	attach(CONF_ATTACH_FD, "/dev/bus/usb/003/005", &d);
 	ck_assert_int_eq(d.err, -EIO);

@@ -4,12 +4,12 @@
 #include "config.h"
 
 #include <errno.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 
 #include "backends/backend.h"
 #include "tests/lib/fake-qmp.h"
+#include "tests/lib/recorder.h"
 #include "tests/lib/testlib.h"
 #include "tests/unit/check-main.h"
 #include "util/util.h"
@@ -22,67 +22,30 @@ static struct conf_vm vm;
 static const struct backend_ops *ops;
 static struct backend_vm *backend;
 static struct fake_peer *peer;
-static char order[1024];
 static bool destroy_on_done;
 static bool destroy_on_gone;
+static struct rec_done dones[8];
+static size_t n_dones;
 
-static PRINTF_LIKE(1, 2) void note(const char *fmt, ...)
+/* A fresh completion record noting "tag:ERR ". */
+static struct rec_done *done(const char *tag)
 {
-	size_t len = strlen(order);
-	va_list ap;
+	struct rec_done *d = &dones[n_dones++];
 
-	va_start(ap, fmt);
-	vsnprintf(order + len, sizeof(order) - len, fmt, ap);
-	va_end(ap);
+	ck_assert_uint_le(n_dones, ARRAY_SIZE(dones));
+	memset(d, 0, sizeof(*d));
+	d->tag = tag;
+	return d;
 }
 
-static void vm_up(void *data)
+static void destroy_after(const char *token)
 {
-	note("up ");
-}
+	bool completion = !startswith(token, "up ") && !startswith(token, "gone ");
 
-static void vm_gone(void *data, const char *reason)
-{
-	note("gone ");
-	if (destroy_on_gone) {
+	if ((destroy_on_done && completion) || (destroy_on_gone && streq(token, "gone "))) {
 		ops->destroy(backend);
 		backend = NULL;
 	}
-}
-
-static void vm_event(void *data, const char *event)
-{
-	note("event:%s ", event);
-}
-
-static void item_gone(void *data, const char *id)
-{
-	note("item_gone:%s ", id);
-}
-
-static const struct backend_events events = {
-	.vm_up = vm_up,
-	.vm_gone = vm_gone,
-	.vm_event = vm_event,
-	.item_gone = item_gone,
-};
-
-static void on_done(void *data, int err, const char *msg)
-{
-	note("%s:%d%s%s ", (const char *)data, err, msg ? ":" : "", msg ? msg : "");
-	if (destroy_on_done) {
-		ops->destroy(backend);
-		backend = NULL;
-	}
-}
-
-static struct backend_list *listed;
-
-static void on_list(void *data, int err, const struct backend_list *list)
-{
-	note("list:%d ", err);
-	if (!err)
-		listed = backend_list_copy(list);
 }
 
 static void setup(void)
@@ -94,9 +57,10 @@ static void setup(void)
 	vm.backend = CONF_BACKEND_QMP;
 	vm.qmp_socket = xasprintf("%s/t.qmp", dir);
 	ops = backend_find("qmp");
-	order[0] = '\0';
+	rec_reset();
+	rec.after = destroy_after;
 	destroy_on_done = destroy_on_gone = false;
-	listed = NULL;
+	n_dones = 0;
 	log_capture_start(LOG_LEVEL_INFO);
 }
 
@@ -107,16 +71,12 @@ static void teardown(void)
 	backend = NULL;
 	fake_peer_free(peer);
 	peer = NULL;
-	backend_list_free(listed);
+	for (size_t i = 0; i < n_dones; i++)
+		backend_list_free(dones[i].list);
 	loop_free(loop);
 	free(vm.qmp_socket);
 	log_capture_stop();
 	scratch_remove(dir);
-}
-
-static bool noted(void *text)
-{
-	return strstr(order, text) != NULL;
 }
 
 static bool peer_done(void *arg)
@@ -127,16 +87,16 @@ static bool peer_done(void *arg)
 static void start(const struct fake_step *script)
 {
 	peer = fake_peer_new(loop, vm.qmp_socket, script);
-	backend = ops->create(loop, &vm, &events, NULL);
+	backend = ops->create(loop, &vm, &rec_backend_events, NULL);
 	ck_assert_ptr_nonnull(backend);
-	ck_assert(run_until(loop, noted, (char *)"up ", WAIT_MS));
+	ck_assert(run_until(loop, rec_noted, (char *)"up ", WAIT_MS));
 }
 
 static void attach_port(const char *id, const char *tag)
 {
 	struct backend_usb_dev dev = { .id = id, .mode = CONF_ATTACH_PORT, .bus = 1, .port = "2" };
 
-	ck_assert_int_eq(ops->usb_attach(backend, &dev, on_done, (void *)tag), 0);
+	ck_assert_int_eq(ops->usb_attach(backend, &dev, rec_backend_done, done(tag)), 0);
 }
 
 START_TEST(deleted_before_the_reply)
@@ -160,9 +120,9 @@ START_TEST(deleted_before_the_reply)
 	};
 
 	start(script);
-	ck_assert_int_eq(ops->usb_detach(backend, "vmplug-a", on_done, (void *)"detach"), 0);
-	ck_assert(run_until(loop, noted, (char *)"event:RESET ", WAIT_MS));
-	ck_assert_str_eq(order, "up detach:0 item_gone:vmplug-b event:RESET ");
+	ck_assert_int_eq(ops->usb_detach(backend, "vmplug-a", rec_backend_done, done("detach")), 0);
+	ck_assert(run_until(loop, rec_noted, (char *)"event:RESET ", WAIT_MS));
+	ck_assert_str_eq(rec.order, "up detach:0 item_gone:vmplug-b event:RESET ");
 	ck_assert_ptr_null(fake_peer_error(peer));
 }
 END_TEST
@@ -203,16 +163,17 @@ START_TEST(list_type_checks_and_races)
 		{ FAKE_REPLY, "{\"return\": \"/dev/input/event5\"}" },
 		{ FAKE_END },
 	};
+	struct rec_done *l = done("list");
 	const struct backend_item *a, *k;
 
 	start(script);
-	ck_assert_int_eq(ops->list(backend, on_list, NULL), 0);
-	ck_assert(run_until(loop, noted, (char *)"list:", WAIT_MS));
+	ck_assert_int_eq(ops->list(backend, rec_backend_list, l), 0);
+	ck_assert(run_until(loop, rec_noted, (char *)"list:", WAIT_MS));
 	ck_assert_ptr_null(fake_peer_error(peer));
-	ck_assert_str_eq(order, "up list:0 ");
-	ck_assert_uint_eq(listed->n, 2);
-	a = &listed->items[0];
-	k = &listed->items[1];
+	ck_assert_str_eq(rec.order, "up list:0 ");
+	ck_assert_uint_eq(l->list->n, 2);
+	a = &l->list->items[0];
+	k = &l->list->items[1];
 	ck_assert_str_eq(a->id, "vmplug-a");
 	ck_assert_int_eq(a->kind, BACKEND_ITEM_USB);
 	ck_assert_int_eq(a->bus, 3);
@@ -244,12 +205,13 @@ START_TEST(list_fails_on_other_errors)
 		{ FAKE_REPLY, "{\"return\": false}" },
 		{ FAKE_END },
 	};
+	struct rec_done *l = done("list");
 
 	start(script);
-	ck_assert_int_eq(ops->list(backend, on_list, NULL), 0);
-	ck_assert(run_until(loop, noted, (char *)"list:", WAIT_MS));
-	ck_assert_str_eq(order, "up list:-5 ");
-	ck_assert_ptr_null(listed);
+	ck_assert_int_eq(ops->list(backend, rec_backend_list, l), 0);
+	ck_assert(run_until(loop, rec_noted, (char *)"list:", WAIT_MS));
+	ck_assert_str_eq(rec.order, "up list:-5 ");
+	ck_assert_ptr_null(l->list);
 }
 END_TEST
 
@@ -277,9 +239,9 @@ START_TEST(fd_mode_bad_add_fd_reply)
 	ck_assert_ptr_nonnull(f);
 	fclose(f);
 	start(script);
-	ck_assert_int_eq(ops->usb_attach(backend, &dev, on_done, (void *)"attach"), 0);
+	ck_assert_int_eq(ops->usb_attach(backend, &dev, rec_backend_done, done("attach")), 0);
 	ck_assert(run_until(loop, peer_done, NULL, WAIT_MS));
-	ck_assert_str_eq(order, "up attach:-71 ");
+	ck_assert_str_eq(rec.order, "up attach:-71 ");
 	ck_assert_ptr_null(fake_peer_error(peer));
 	/* Only the fdset whose fd carries this id is removed. */
 	ck_assert_int_eq(json_integer_value(json_object_get(
@@ -300,21 +262,19 @@ START_TEST(pending_fail_before_gone)
 		{ FAKE_END },
 	};
 
+	struct backend_usb_dev dev = {
+		.id = "vmplug-c", .mode = CONF_ATTACH_PORT, .bus = 1, .port = "2"
+	};
+
 	start(script);
 	attach_port("vmplug-a", "attach");
 	/* This detach waits for DEVICE_DELETED when the VM goes. */
-	ck_assert_int_eq(ops->usb_detach(backend, "vmplug-b", on_done, (void *)"detach"), 0);
-	ck_assert(run_until(loop, noted, (char *)"gone ", WAIT_MS));
-	ck_assert_str_eq(order, "up attach:-107 detach:-107 gone ");
+	ck_assert_int_eq(ops->usb_detach(backend, "vmplug-b", rec_backend_done, done("detach")), 0);
+	ck_assert(run_until(loop, rec_noted, (char *)"gone ", WAIT_MS));
+	ck_assert_str_eq(rec.order, "up attach:-107 detach:-107 gone ");
 	ck_assert(!ops->is_up(backend));
 	ck_assert_ptr_nonnull(log_captured_find("vm t: QEMU gone (EOF)"));
-	{
-		struct backend_usb_dev dev = {
-			.id = "vmplug-c", .mode = CONF_ATTACH_PORT, .bus = 1, .port = "2"
-		};
-
-		ck_assert_int_eq(ops->usb_attach(backend, &dev, on_done, NULL), -ENOTCONN);
-	}
+	ck_assert_int_eq(ops->usb_attach(backend, &dev, rec_backend_done, done(NULL)), -ENOTCONN);
 }
 END_TEST
 
@@ -342,31 +302,31 @@ START_TEST(destroy_from_callbacks)
 	ck_assert(run_until(loop, peer_done, NULL, WAIT_MS));
 	run_for(loop, 20);
 	ck_assert_ptr_null(backend);
-	ck_assert_str_eq(order, "up a:0 ");
+	ck_assert_str_eq(rec.order, "up a:0 ");
 	fake_peer_free(peer);
 
 	/* From vm_gone. */
-	order[0] = '\0';
+	rec.order[0] = '\0';
 	destroy_on_done = false;
 	destroy_on_gone = true;
 	start(closing);
 	attach_port("vmplug-a", "a");
-	ck_assert(run_until(loop, noted, (char *)"gone ", WAIT_MS));
+	ck_assert(run_until(loop, rec_noted, (char *)"gone ", WAIT_MS));
 	run_for(loop, 20);
 	ck_assert_ptr_null(backend);
-	ck_assert_str_eq(order, "up a:-107 gone ");
+	ck_assert_str_eq(rec.order, "up a:-107 gone ");
 }
 END_TEST
 
 START_TEST(not_for_this_backend)
 {
 	vm.backend = CONF_BACKEND_LIBVIRT;
-	ck_assert_ptr_null(ops->create(loop, &vm, &events, NULL));
+	ck_assert_ptr_null(ops->create(loop, &vm, &rec_backend_events, NULL));
 	ck_assert_int_eq(errno, EINVAL);
 	vm.backend = CONF_BACKEND_QMP;
 	free(vm.qmp_socket);
 	vm.qmp_socket = xstrdup("relative.qmp");
-	ck_assert_ptr_null(ops->create(loop, &vm, &events, NULL));
+	ck_assert_ptr_null(ops->create(loop, &vm, &rec_backend_events, NULL));
 	ck_assert_int_eq(errno, EINVAL);
 	ck_assert_ptr_nonnull(log_captured_find("vm t: cannot use QMP socket relative.qmp"));
 	ops->destroy(NULL);

@@ -5,7 +5,6 @@
 #include "config.h"
 
 #include <errno.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <sys/socket.h>
@@ -15,6 +14,7 @@
 
 #include "qmp/qmp.h"
 #include "tests/lib/fake-qmp.h"
+#include "tests/lib/recorder.h"
 #include "tests/lib/testlib.h"
 #include "tests/unit/check-main.h"
 #include "util/util.h"
@@ -25,32 +25,9 @@ static const char greeting[] =
     "{\"QMP\": {\"version\": {\"qemu\": {\"micro\": 22, \"minor\": 2, \"major\": 7}, "
     "\"package\": \"Debian 1:7.2+dfsg-7+deb12u18+b3\"}, \"capabilities\": [\"oob\"]}}\r\n";
 
-/* What the client reported. */
-struct rec {
-	struct qmp *q;
-	int connected;
-	int disconnected;
-	char reason[256];
-	char order[1024]; /* "ev:NAME " and "TAG:RESULT " in arrival order */
-	bool free_on_event;
-	bool free_on_disconnect;
-};
-
-/* One command's completion. */
-struct pend {
-	struct rec *rec;
-	const char *tag;
-	bool done;
-	int err;
-	char ret[256]; /* the return value as compact JSON with sorted keys */
-	char desc[256];
-	bool free_client;
-};
-
 static char *dir;
 static char *sock;
 static struct loop *loop;
-static struct rec rec;
 static struct qmp *client;
 static struct fake_peer *peer;
 
@@ -59,7 +36,7 @@ static void setup(void)
 	dir = scratch_new("qmp-unit");
 	sock = xasprintf("%s/qmp.sock", dir);
 	loop = loop_new();
-	memset(&rec, 0, sizeof(rec));
+	rec_reset();
 	client = NULL;
 	peer = NULL;
 }
@@ -75,82 +52,6 @@ static void teardown(void)
 	scratch_remove(dir);
 }
 
-static PRINTF_LIKE(2, 3) void append(struct rec *r, const char *fmt, ...)
-{
-	size_t len = strlen(r->order);
-	va_list ap;
-
-	va_start(ap, fmt);
-	vsnprintf(r->order + len, sizeof(r->order) - len, fmt, ap);
-	va_end(ap);
-}
-
-static void on_connected(struct qmp *q, void *data)
-{
-	struct rec *r = data;
-
-	r->connected++;
-}
-
-static void on_disconnected(struct qmp *q, const char *reason, void *data)
-{
-	struct rec *r = data;
-
-	r->disconnected++;
-	snprintf(r->reason, sizeof(r->reason), "%s", reason);
-	append(r, "gone ");
-	if (r->free_on_disconnect) {
-		qmp_free(q);
-		client = NULL;
-	}
-}
-
-static void on_event(struct qmp *q, const char *event, json_t *data, void *udata)
-{
-	struct rec *r = udata;
-
-	append(r, "ev:%s%s ", event, data ? "+data" : "");
-	if (r->free_on_event) {
-		qmp_free(q);
-		client = NULL;
-	}
-}
-
-static const struct qmp_callbacks callbacks = {
-	.connected = on_connected,
-	.disconnected = on_disconnected,
-	.event = on_event,
-};
-
-static void on_reply(struct qmp *q, const struct qmp_reply *reply, void *data)
-{
-	struct pend *p = data;
-	char result[64];
-
-	ck_assert(!p->done);
-	p->done = true;
-	p->err = reply->err;
-	if (reply->err == -EREMOTEIO)
-		snprintf(p->desc, sizeof(p->desc), "%s: %s", reply->error_class, reply->error_desc);
-	if (reply->ret) {
-		char *text = json_dumps(reply->ret,
-					JSON_ENCODE_ANY | JSON_COMPACT | JSON_SORT_KEYS);
-
-		snprintf(p->ret, sizeof(p->ret), "%s", text);
-		free(text);
-	}
-	if (reply->err)
-		snprintf(result, sizeof(result), "%d", reply->err);
-	else
-		snprintf(result, sizeof(result), "%lld",
-			 json_is_integer(reply->ret) ? json_integer_value(reply->ret) : -1LL);
-	append(p->rec, "%s:%s ", p->tag, result);
-	if (p->free_client) {
-		qmp_free(q);
-		client = NULL;
-	}
-}
-
 static struct qmp *start_client(uint64_t timeout, uint64_t backoff_min, uint64_t backoff_max)
 {
 	struct qmp_opts opts = { .name = "vm test",
@@ -159,9 +60,8 @@ static struct qmp *start_client(uint64_t timeout, uint64_t backoff_min, uint64_t
 				 .backoff_min_usec = backoff_min,
 				 .backoff_max_usec = backoff_max };
 
-	client = qmp_new(loop, &opts, &callbacks, &rec);
+	client = qmp_new(loop, &opts, &rec_qmp_callbacks, NULL);
 	ck_assert_ptr_nonnull(client);
-	rec.q = client;
 	return client;
 }
 
@@ -172,22 +72,12 @@ static bool is_connected(void *arg)
 
 static bool connected_n(void *arg)
 {
-	return rec.connected >= *(int *)arg && is_connected(NULL);
+	return rec_up_n(arg) && is_connected(NULL);
 }
 
-static bool disconnected(void *arg)
+static bool client_freed(void *arg)
 {
-	return rec.disconnected > 0;
-}
-
-static bool pend_done(void *arg)
-{
-	return ((struct pend *)arg)->done;
-}
-
-static bool peer_done(void *arg)
-{
-	return fake_peer_done(peer);
+	return client == NULL;
 }
 
 static bool connections_n(void *arg)
@@ -195,14 +85,13 @@ static bool connections_n(void *arg)
 	return fake_peer_connections(peer) >= *(unsigned *)arg;
 }
 
-static int send_cmd(const char *cmd, struct pend *p, enum qmp_ret_type type, uint64_t timeout)
+static int send_cmd(const char *cmd, struct rec_reply *p, enum qmp_ret_type type, uint64_t timeout)
 {
 	struct qmp_command_opts o = { .ret_type = type, .timeout_usec = timeout, .fd = -1 };
 
-	p->rec = &rec;
 	if (!p->tag)
 		p->tag = cmd;
-	return qmp_command(client, cmd, NULL, &o, on_reply, p);
+	return qmp_command(client, cmd, NULL, &o, rec_qmp_reply, p);
 }
 
 START_TEST(handshake_and_reply)
@@ -213,7 +102,7 @@ START_TEST(handshake_and_reply)
 		{ FAKE_REPLY, "{\"return\": {\"status\": \"prelaunch\", \"running\": false}}" },
 		{ FAKE_END },
 	};
-	struct pend p = { 0 };
+	struct rec_reply p = { 0 };
 	const struct qmp_version *v;
 
 	peer = fake_peer_new(loop, sock, script);
@@ -222,10 +111,10 @@ START_TEST(handshake_and_reply)
 	/* Nothing is sent before the handshake, and nothing happens inside qmp_new(). */
 	ck_assert_int_eq(send_cmd("query-status", &p, QMP_RET_ANY, 0), -ENOTCONN);
 	ck_assert_ptr_null(qmp_version(client));
-	ck_assert_int_eq(rec.connected, 0);
+	ck_assert_int_eq(rec.up, 0);
 
 	ck_assert(run_until(loop, is_connected, NULL, WAIT_MS));
-	ck_assert_int_eq(rec.connected, 1);
+	ck_assert_int_eq(rec.up, 1);
 	v = qmp_version(client);
 	ck_assert_int_eq(v->major, 7);
 	ck_assert_int_eq(v->minor, 2);
@@ -238,13 +127,13 @@ START_TEST(handshake_and_reply)
 
 	ck_assert_int_eq(send_cmd("query-status", &p, QMP_RET_OBJECT, 0), 0);
 	ck_assert(!p.done); /* never from inside the call */
-	ck_assert(run_until(loop, pend_done, &p, WAIT_MS));
+	ck_assert(run_until(loop, rec_reply_done, &p, WAIT_MS));
 	ck_assert_int_eq(p.err, 0);
 	ck_assert_str_eq(p.ret, "{\"running\":false,\"status\":\"prelaunch\"}");
 	ck_assert_ptr_null(fake_peer_error(peer));
 	ck_assert_str_eq(json_string_value(json_object_get(fake_peer_last(peer), "execute")),
 			 "query-status");
-	ck_assert_int_eq(rec.disconnected, 0);
+	ck_assert_int_eq(rec.gone, 0);
 }
 END_TEST
 
@@ -258,15 +147,15 @@ START_TEST(byte_by_byte)
 		{ FAKE_SEND_SLOW, "{\"event\": \"STOP\"}{\"return\": 5, \"id\": $2}" },
 		{ FAKE_END },
 	};
-	struct pend p = { 0 };
+	struct rec_reply p = { 0 };
 
 	peer = fake_peer_new(loop, sock, script);
 	start_client(0, 0, 0);
 	ck_assert(run_until(loop, is_connected, NULL, WAIT_MS));
 	ck_assert_int_eq(send_cmd("query-kvm", &p, QMP_RET_ANY, 0), 0);
-	ck_assert(run_until(loop, pend_done, &p, WAIT_MS));
+	ck_assert(run_until(loop, rec_reply_done, &p, WAIT_MS));
 	ck_assert_int_eq(p.err, 0);
-	ck_assert_str_eq(rec.order, "ev:STOP query-kvm:5 ");
+	ck_assert_str_eq(rec.order, "up ev:STOP query-kvm:5 ");
 }
 END_TEST
 
@@ -287,7 +176,7 @@ START_TEST(merged_out_of_order_with_events)
 		  "{\"error\": {\"class\": \"GenericError\", \"desc\": \"no\"}, \"id\": $3}" },
 		{ FAKE_END },
 	};
-	struct pend a = { .tag = "a" }, b = { .tag = "b" }, c = { .tag = "c" };
+	struct rec_reply a = { .tag = "a" }, b = { .tag = "b" }, c = { .tag = "c" };
 
 	peer = fake_peer_new(loop, sock, script);
 	start_client(0, 0, 0);
@@ -295,8 +184,8 @@ START_TEST(merged_out_of_order_with_events)
 	ck_assert_int_eq(send_cmd("a", &a, QMP_RET_ANY, 0), 0);
 	ck_assert_int_eq(send_cmd("b", &b, QMP_RET_ANY, 0), 0);
 	ck_assert_int_eq(send_cmd("c", &c, QMP_RET_ANY, 0), 0);
-	ck_assert(run_until(loop, pend_done, &b, WAIT_MS));
-	ck_assert_str_eq(rec.order, "ev:STOP c:3 a:1 ev:RESUME+data b:-121 ");
+	ck_assert(run_until(loop, rec_reply_done, &b, WAIT_MS));
+	ck_assert_str_eq(rec.order, "up ev:STOP c:3 a:1 ev:RESUME+data b:-121 ");
 	ck_assert_int_eq(b.err, -EREMOTEIO);
 	ck_assert_str_eq(b.desc, "GenericError: no");
 	ck_assert_int_eq(fake_peer_connections(peer), 1);
@@ -315,20 +204,20 @@ START_TEST(unknown_ids_dropped)
 		{ FAKE_REPLY, "{\"return\": 7}" },
 		{ FAKE_END },
 	};
-	struct pend a = { .tag = "a" };
+	struct rec_reply a = { .tag = "a" };
 
 	log_capture_start(LOG_LEVEL_INFO);
 	peer = fake_peer_new(loop, sock, script);
 	start_client(0, 0, 0);
 	ck_assert(run_until(loop, is_connected, NULL, WAIT_MS));
 	ck_assert_int_eq(send_cmd("a", &a, QMP_RET_ANY, 0), 0);
-	ck_assert(run_until(loop, pend_done, &a, WAIT_MS));
-	ck_assert_str_eq(rec.order, "a:7 ");
+	ck_assert(run_until(loop, rec_reply_done, &a, WAIT_MS));
+	ck_assert_str_eq(rec.order, "up a:7 ");
 	ck_assert_int_eq(log_captured_count(LOG_LEVEL_WARNING), 3);
 	ck_assert_ptr_nonnull(log_captured_find("vm test: QEMU replied to an unknown id 9999"));
 	ck_assert_ptr_nonnull(log_captured_find("unknown id (none); reply dropped: JSON parse"));
 	ck_assert_int_eq(fake_peer_connections(peer), 1);
-	ck_assert_int_eq(rec.disconnected, 0);
+	ck_assert_int_eq(rec.gone, 0);
 }
 END_TEST
 
@@ -358,7 +247,7 @@ START_TEST(bad_peer_reconnects)
 		{ FAKE_HANDSHAKE }, { FAKE_EXPECT, "b" }, { FAKE_REPLY, "{\"return\": 2}" },
 		{ FAKE_END },
 	};
-	struct pend a = { .tag = "a" }, b = { .tag = "b" };
+	struct rec_reply a = { .tag = "a" }, b = { .tag = "b" };
 	int two = 2;
 
 	if (!bad_peers[_i].text) {
@@ -376,16 +265,16 @@ START_TEST(bad_peer_reconnects)
 	start_client(0, 1000, 1000);
 	ck_assert(run_until(loop, is_connected, NULL, WAIT_MS));
 	ck_assert_int_eq(send_cmd("a", &a, QMP_RET_OBJECT, 0), 0);
-	ck_assert(run_until(loop, pend_done, &a, WAIT_MS));
+	ck_assert(run_until(loop, rec_reply_done, &a, WAIT_MS));
 	ck_assert_int_eq(a.err, bad_peers[_i].err);
-	ck_assert_int_eq(rec.disconnected, 1);
+	ck_assert_int_eq(rec.gone, 1);
 	ck_assert_msg(startswith(rec.reason, bad_peers[_i].reason), "reason: %s", rec.reason);
 	ck_assert_ptr_nonnull(log_captured_find("vm test: QEMU broke the QMP protocol"));
 	/* The daemon goes on: connected again on a new connection. */
 	ck_assert(run_until(loop, connected_n, &two, WAIT_MS));
 	ck_assert_int_eq(fake_peer_connections(peer), 2);
 	ck_assert_int_eq(send_cmd("b", &b, QMP_RET_ANY, 0), 0);
-	ck_assert(run_until(loop, pend_done, &b, WAIT_MS));
+	ck_assert(run_until(loop, rec_reply_done, &b, WAIT_MS));
 	ck_assert_int_eq(b.err, 0);
 	ck_assert_ptr_null(fake_peer_error(peer));
 	fake_peer_free(peer);
@@ -404,7 +293,7 @@ START_TEST(peer_closes_mid_reply)
 		{ FAKE_HANDSHAKE },
 		{ FAKE_END },
 	};
-	struct pend a = { .tag = "a" }, b = { .tag = "b" };
+	struct rec_reply a = { .tag = "a" }, b = { .tag = "b" };
 	int two = 2;
 
 	peer = fake_peer_new(loop, sock, script);
@@ -412,9 +301,9 @@ START_TEST(peer_closes_mid_reply)
 	ck_assert(run_until(loop, is_connected, NULL, WAIT_MS));
 	ck_assert_int_eq(send_cmd("a", &a, QMP_RET_ANY, 0), 0);
 	ck_assert_int_eq(send_cmd("b", &b, QMP_RET_ANY, 0), 0);
-	ck_assert(run_until(loop, pend_done, &b, WAIT_MS));
+	ck_assert(run_until(loop, rec_reply_done, &b, WAIT_MS));
 	/* The event first, then every pending command, then the disconnect. */
-	ck_assert_str_eq(rec.order, "ev:SHUTDOWN a:-107 b:-107 gone ");
+	ck_assert_str_eq(rec.order, "up ev:SHUTDOWN a:-107 b:-107 gone ");
 	ck_assert_str_eq(rec.reason, "EOF");
 	ck_assert(run_until(loop, connected_n, &two, WAIT_MS));
 }
@@ -427,7 +316,7 @@ START_TEST(peer_never_answers)
 		{ FAKE_HANDSHAKE }, { FAKE_EXPECT, "c" }, { FAKE_REPLY, "{\"return\": 3}" },
 		{ FAKE_END },
 	};
-	struct pend a = { .tag = "a" }, b = { .tag = "b" }, c = { .tag = "c" };
+	struct rec_reply a = { .tag = "a" }, b = { .tag = "b" }, c = { .tag = "c" };
 	int two = 2;
 
 	log_capture_start(LOG_LEVEL_INFO);
@@ -437,14 +326,14 @@ START_TEST(peer_never_answers)
 	/* a has a short timeout of its own; b waits for the default minute. */
 	ck_assert_int_eq(send_cmd("a", &a, QMP_RET_ANY, 50 * USEC_PER_MSEC), 0);
 	ck_assert_int_eq(send_cmd("b", &b, QMP_RET_ANY, 0), 0);
-	ck_assert(run_until(loop, pend_done, &b, WAIT_MS));
-	ck_assert_str_eq(rec.order, "a:-110 b:-107 gone ");
+	ck_assert(run_until(loop, rec_reply_done, &b, WAIT_MS));
+	ck_assert_str_eq(rec.order, "up a:-110 b:-107 gone ");
 	ck_assert_str_eq(rec.reason, "no reply to 'a' in time");
 	ck_assert_ptr_nonnull(
 	    log_captured_find("vm test: QEMU did not answer 'a' in time; dropping the connection"));
 	ck_assert(run_until(loop, connected_n, &two, WAIT_MS));
 	ck_assert_int_eq(send_cmd("c", &c, QMP_RET_ANY, 0), 0);
-	ck_assert(run_until(loop, pend_done, &c, WAIT_MS));
+	ck_assert(run_until(loop, rec_reply_done, &c, WAIT_MS));
 	ck_assert_int_eq(c.err, 0);
 }
 END_TEST
@@ -468,8 +357,8 @@ START_TEST(greeting_missing)
 	fake_peer_resume(peer);
 	ck_assert(run_until(loop, is_connected, NULL, WAIT_MS));
 	/* Never connected, so never disconnected. */
-	ck_assert_int_eq(rec.disconnected, 0);
-	ck_assert_int_eq(rec.connected, 1);
+	ck_assert_int_eq(rec.gone, 0);
+	ck_assert_int_eq(rec.up, 1);
 }
 END_TEST
 
@@ -493,7 +382,7 @@ START_TEST(not_a_greeting_first)
 	ck_assert_int_eq(fake_peer_connections(peer), 3);
 	ck_assert_ptr_nonnull(log_captured_find("the first message is not a greeting"));
 	ck_assert_ptr_nonnull(log_captured_find("qmp_capabilities refused: nope"));
-	ck_assert_int_eq(rec.disconnected, 0);
+	ck_assert_int_eq(rec.gone, 0);
 }
 END_TEST
 
@@ -505,7 +394,7 @@ START_TEST(fd_passing)
 		{ FAKE_REPLY, "{\"return\": {\"fd\": 11, \"fdset-id\": 0}}" },
 		{ FAKE_END },
 	};
-	struct pend p = { .tag = "add-fd" };
+	struct rec_reply p = { .tag = "add-fd" };
 	struct qmp_command_opts o = { .fd = -1, .ret_type = QMP_RET_OBJECT };
 	struct stat mine, theirs;
 	char *path = xasprintf("%s/dev", dir);
@@ -516,15 +405,14 @@ START_TEST(fd_passing)
 	start_client(0, 0, 0);
 	ck_assert(run_until(loop, is_connected, NULL, WAIT_MS));
 	o.fd = 12345; /* not open */
-	ck_assert_int_eq(qmp_command(client, "add-fd", NULL, &o, on_reply, &p), -EBADF);
+	ck_assert_int_eq(qmp_command(client, "add-fd", NULL, &o, rec_qmp_reply, &p), -EBADF);
 	o.fd = fileno(f);
-	p.rec = &rec;
 	ck_assert_int_eq(qmp_command(client, "add-fd", json_pack("{s:s}", "opaque", "vmplug-x"), &o,
-				     on_reply, &p),
+				     rec_qmp_reply, &p),
 			 0);
 	/* Borrowed: closing ours now must not matter. */
 	fclose(f);
-	ck_assert(run_until(loop, pend_done, &p, WAIT_MS));
+	ck_assert(run_until(loop, rec_reply_done, &p, WAIT_MS));
 	ck_assert_int_eq(p.err, 0);
 	ck_assert_ptr_null(fake_peer_error(peer));
 	ck_assert_int_ge(fake_peer_last_fd(peer), 0);
@@ -538,69 +426,61 @@ START_TEST(fd_passing)
 }
 END_TEST
 
+/* The client freed from inside each kind of callback: nothing else is
+ * delivered (b's reply is already read in the first case). */
+static const struct fake_step replies[] = {
+	{ FAKE_HANDSHAKE },
+	{ FAKE_EXPECT, "a" },
+	{ FAKE_EXPECT, "b" },
+	{ FAKE_SEND, "{\"return\": 1, \"id\": $2}{\"return\": 2, \"id\": $3}" },
+	{ FAKE_END },
+};
+static const struct fake_step event_first[] = {
+	{ FAKE_HANDSHAKE },
+	{ FAKE_EXPECT, "a" },
+	{ FAKE_SEND, "{\"event\": \"STOP\"}{\"return\": 1, \"id\": $2}" },
+	{ FAKE_END },
+};
+static const struct fake_step closing[] = {
+	{ FAKE_HANDSHAKE },
+	{ FAKE_EXPECT, "a" },
+	{ FAKE_CLOSE },
+	{ FAKE_END },
+};
+static const struct {
+	const struct fake_step *script;
+	const char *free_after; /* the token whose callback frees the client */
+	const char *order;
+} frees[] = {
+	{ replies, "a:", "up a:1 " },
+	{ event_first, "ev:", "up ev:STOP " },
+	{ closing, "gone", "up a:-107 b:-107 gone " },
+};
+
+static int free_case;
+
+static void free_client_after(const char *token)
+{
+	if (startswith(token, frees[free_case].free_after)) {
+		qmp_free(client);
+		client = NULL;
+	}
+}
+
 START_TEST(free_from_callbacks)
 {
-	static const struct fake_step script[] = {
-		{ FAKE_HANDSHAKE },
-		{ FAKE_EXPECT, "a" },
-		{ FAKE_EXPECT, "b" },
-		{ FAKE_SEND, "{\"return\": 1, \"id\": $2}{\"return\": 2, \"id\": $3}" },
-		{ FAKE_END },
-	};
-	static const struct fake_step events[] = {
-		{ FAKE_HANDSHAKE },
-		{ FAKE_EXPECT, "a" },
-		{ FAKE_SEND, "{\"event\": \"STOP\"}{\"return\": 1, \"id\": $2}" },
-		{ FAKE_END },
-	};
-	static const struct fake_step closing[] = {
-		{ FAKE_HANDSHAKE },
-		{ FAKE_EXPECT, "a" },
-		{ FAKE_CLOSE },
-		{ FAKE_END },
-	};
-	struct pend a = { .tag = "a", .free_client = true }, b = { .tag = "b" };
+	struct rec_reply a = { .tag = "a" }, b = { .tag = "b" };
 
-	/* From a reply: the second reply, already read, is never delivered. */
-	peer = fake_peer_new(loop, sock, script);
+	free_case = _i;
+	rec.after = free_client_after;
+	peer = fake_peer_new(loop, sock, frees[_i].script);
 	start_client(0, 0, 0);
 	ck_assert(run_until(loop, is_connected, NULL, WAIT_MS));
 	ck_assert_int_eq(send_cmd("a", &a, QMP_RET_ANY, 0), 0);
 	ck_assert_int_eq(send_cmd("b", &b, QMP_RET_ANY, 0), 0);
-	ck_assert(run_until(loop, peer_done, NULL, WAIT_MS));
+	ck_assert(run_until(loop, client_freed, NULL, WAIT_MS));
 	run_for(loop, 20);
-	ck_assert_ptr_null(client);
-	ck_assert_str_eq(rec.order, "a:1 ");
-	fake_peer_free(peer);
-
-	/* From an event. */
-	memset(&rec, 0, sizeof(rec));
-	memset(&a, 0, sizeof(a));
-	a.tag = "a";
-	rec.free_on_event = true;
-	peer = fake_peer_new(loop, sock, events);
-	start_client(0, 0, 0);
-	ck_assert(run_until(loop, is_connected, NULL, WAIT_MS));
-	ck_assert_int_eq(send_cmd("a", &a, QMP_RET_ANY, 0), 0);
-	ck_assert(run_until(loop, peer_done, NULL, WAIT_MS));
-	run_for(loop, 20);
-	ck_assert_ptr_null(client);
-	ck_assert_str_eq(rec.order, "ev:STOP ");
-	fake_peer_free(peer);
-
-	/* From disconnected(). */
-	memset(&rec, 0, sizeof(rec));
-	memset(&a, 0, sizeof(a));
-	a.tag = "a";
-	rec.free_on_disconnect = true;
-	peer = fake_peer_new(loop, sock, closing);
-	start_client(0, 0, 0);
-	ck_assert(run_until(loop, is_connected, NULL, WAIT_MS));
-	ck_assert_int_eq(send_cmd("a", &a, QMP_RET_ANY, 0), 0);
-	ck_assert(run_until(loop, pend_done, &a, WAIT_MS));
-	run_for(loop, 20);
-	ck_assert_ptr_null(client);
-	ck_assert_str_eq(rec.order, "a:-107 gone ");
+	ck_assert_str_eq(rec.order, frees[_i].order);
 }
 END_TEST
 
@@ -612,7 +492,7 @@ START_TEST(trace_every_message)
 		{ FAKE_REPLY, "{\"return\": {\"status\": \"running\"}}" },
 		{ FAKE_END },
 	};
-	struct pend p = { 0 };
+	struct rec_reply p = { 0 };
 
 	/* The environment switch, at the default log level. */
 	setenv("VMPLUG_QMP_TRACE", "1", 1);
@@ -621,7 +501,7 @@ START_TEST(trace_every_message)
 	start_client(0, 0, 0);
 	ck_assert(run_until(loop, is_connected, NULL, WAIT_MS));
 	ck_assert_int_eq(send_cmd("query-status", &p, QMP_RET_ANY, 0), 0);
-	ck_assert(run_until(loop, pend_done, &p, WAIT_MS));
+	ck_assert(run_until(loop, rec_reply_done, &p, WAIT_MS));
 	ck_assert_ptr_nonnull(log_captured_find("vm test: qmp <- {\"QMP\": {\"version\""));
 	ck_assert_ptr_nonnull(log_captured_find("vm test: qmp -> {\"execute\":\"qmp_capabilities\","
 						"\"id\":1}"));
@@ -674,7 +554,7 @@ START_TEST(inotify_missing_directory)
 	 * replaced: the new one is watched. */
 	fake_peer_free(peer);
 	peer = NULL;
-	ck_assert(run_until(loop, disconnected, NULL, WAIT_MS));
+	ck_assert(run_until(loop, rec_noted, (char *)"gone ", WAIT_MS));
 	ck_assert_int_eq(rmdir(b), 0);
 	run_for(loop, 20);
 	ck_assert(!is_connected(NULL));
@@ -722,20 +602,20 @@ START_TEST(bad_options)
 	struct qmp_opts opts = { .name = "vm x", .socket_path = "relative.sock" };
 	char longpath[200];
 
-	ck_assert_ptr_null(qmp_new(loop, &opts, &callbacks, &rec));
+	ck_assert_ptr_null(qmp_new(loop, &opts, &rec_qmp_callbacks, NULL));
 	ck_assert_int_eq(errno, EINVAL);
 	opts.socket_path = "/";
-	ck_assert_ptr_null(qmp_new(loop, &opts, &callbacks, &rec));
+	ck_assert_ptr_null(qmp_new(loop, &opts, &rec_qmp_callbacks, NULL));
 	ck_assert_int_eq(errno, EINVAL);
 	memset(longpath, 'a', sizeof(longpath));
 	longpath[0] = '/';
 	longpath[sizeof(longpath) - 1] = '\0';
 	opts.socket_path = longpath;
-	ck_assert_ptr_null(qmp_new(loop, &opts, &callbacks, &rec));
+	ck_assert_ptr_null(qmp_new(loop, &opts, &rec_qmp_callbacks, NULL));
 	ck_assert_int_eq(errno, ENAMETOOLONG);
 	opts.socket_path = sock;
 	opts.name = NULL;
-	ck_assert_ptr_null(qmp_new(loop, &opts, &callbacks, &rec));
+	ck_assert_ptr_null(qmp_new(loop, &opts, &rec_qmp_callbacks, NULL));
 	ck_assert_int_eq(errno, EINVAL);
 	qmp_free(NULL);
 }
@@ -758,7 +638,7 @@ static Suite *suite(void)
 	tcase_add_test(tc, greeting_missing);
 	tcase_add_test(tc, not_a_greeting_first);
 	tcase_add_test(tc, fd_passing);
-	tcase_add_test(tc, free_from_callbacks);
+	tcase_add_loop_test(tc, free_from_callbacks, 0, (int)ARRAY_SIZE(frees));
 	tcase_add_test(tc, trace_every_message);
 	tcase_add_test(tc, no_trace_by_default);
 	tcase_add_test(tc, inotify_missing_directory);
