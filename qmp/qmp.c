@@ -83,6 +83,7 @@ struct qmp {
 	json_t *greeting; /* owns the strings of `version` */
 	struct qmp_version version;
 	struct loop_timer *timeout_timer;
+	uint64_t timer_deadline; /* where timeout_timer is armed */
 	struct loop_timer *retry_timer;
 	struct loop_timer *write_error_timer;
 	int write_error;
@@ -161,14 +162,26 @@ static uint64_t earliest_deadline(const struct qmp *q)
 	return earliest;
 }
 
+/* Point the timeout timer at the earliest deadline, or disarm it. */
 static void rearm_timeout(struct qmp *q)
 {
-	uint64_t d = earliest_deadline(q);
-
-	if (d)
-		loop_timer_arm(q->timeout_timer, d);
+	q->timer_deadline = earliest_deadline(q);
+	if (q->timer_deadline)
+		loop_timer_arm(q->timeout_timer, q->timer_deadline);
 	else
 		loop_timer_disarm(q->timeout_timer);
+}
+
+/* Make sure the timer fires by `deadline`. The timer is not moved later
+ * when commands complete: an early firing finds nothing expired and
+ * rearms, which is cheaper than reprogramming the timerfd twice for every
+ * command. */
+static void ensure_timeout(struct qmp *q, uint64_t deadline)
+{
+	if (!loop_timer_armed(q->timeout_timer) || deadline < q->timer_deadline) {
+		q->timer_deadline = deadline;
+		loop_timer_arm(q->timeout_timer, deadline);
+	}
 }
 
 static void out_free(struct out *o)
@@ -421,7 +434,7 @@ static void attempt(struct qmp *q)
 	}
 	q->state = ST_CONNECTING;
 	q->handshake_deadline = now_usec() + q->timeout;
-	rearm_timeout(q);
+	ensure_timeout(q, q->handshake_deadline);
 }
 
 static void on_retry(struct loop_timer *t, void *data)
@@ -500,10 +513,7 @@ static bool handle_reply(struct qmp *q, const struct qmp_msg *m)
 	} else {
 		r.ret = m->ret;
 	}
-	if (!complete(q, c, &r))
-		return false;
-	rearm_timeout(q);
-	return true;
+	return complete(q, c, &r);
 }
 
 static bool handle_handshake(struct qmp *q, json_t *j, const struct qmp_msg *m)
@@ -535,7 +545,6 @@ static bool handle_handshake(struct qmp *q, json_t *j, const struct qmp_msg *m)
 	}
 	q->state = ST_READY;
 	q->last_connect_error = 0;
-	rearm_timeout(q);
 	log_debug("%s: QMP connected to QEMU %d.%d.%d", q->name, q->version.major, q->version.minor,
 		  q->version.micro);
 	if (q->cb.connected)
@@ -624,6 +633,10 @@ static void read_input(struct qmp *q)
 		}
 		qmp_framer_feed(q->framer, buf, (size_t)n);
 		if (!handle_input(q))
+			return;
+		/* Drained: epoll (level-triggered) says when more comes, so
+		 * no read is spent on EAGAIN. */
+		if ((size_t)n < sizeof(buf))
 			return;
 	}
 }
@@ -944,6 +957,6 @@ int qmp_command(struct qmp *q, const char *command, json_t *args,
 	c->data = data;
 	list_insert_tail(&q->cmds, &c->link);
 	send_message(q, qmp_build_command(command, args, c->id), fd);
-	rearm_timeout(q);
+	ensure_timeout(q, c->deadline);
 	return 0;
 }

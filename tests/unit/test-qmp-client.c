@@ -338,6 +338,31 @@ START_TEST(peer_never_answers)
 }
 END_TEST
 
+START_TEST(finished_command_deadline_is_harmless)
+{
+	static const struct fake_step script[] = {
+		{ FAKE_HANDSHAKE },   { FAKE_EXPECT, "a" }, { FAKE_REPLY, "{\"return\": 1}" },
+		{ FAKE_EXPECT, "b" }, { FAKE_PAUSE },       { FAKE_REPLY, "{\"return\": 2}" },
+		{ FAKE_END },
+	};
+	struct rec_reply a = { .tag = "a" }, b = { .tag = "b" };
+
+	peer = fake_peer_new(loop, sock, script);
+	start_client(60 * USEC_PER_SEC, 1000, 1000);
+	ck_assert(run_until(loop, is_connected, NULL, WAIT_MS));
+	/* a's short deadline passes after its reply, while b is pending:
+	 * nothing times out. */
+	ck_assert_int_eq(send_cmd("a", &a, QMP_RET_ANY, 30 * USEC_PER_MSEC), 0);
+	ck_assert(run_until(loop, rec_reply_done, &a, WAIT_MS));
+	ck_assert_int_eq(send_cmd("b", &b, QMP_RET_ANY, 0), 0);
+	run_for(loop, 100);
+	ck_assert(!b.done);
+	fake_peer_resume(peer);
+	ck_assert(run_until(loop, rec_reply_done, &b, WAIT_MS));
+	ck_assert_str_eq(rec.order, "up a:1 b:2 ");
+}
+END_TEST
+
 START_TEST(greeting_missing)
 {
 	static const struct fake_step script[] = {
@@ -635,6 +660,7 @@ static Suite *suite(void)
 	tcase_add_loop_test(tc, bad_peer_reconnects, 0, (int)ARRAY_SIZE(bad_peers));
 	tcase_add_test(tc, peer_closes_mid_reply);
 	tcase_add_test(tc, peer_never_answers);
+	tcase_add_test(tc, finished_command_deadline_is_harmless);
 	tcase_add_test(tc, greeting_missing);
 	tcase_add_test(tc, not_a_greeting_first);
 	tcase_add_test(tc, fd_passing);
