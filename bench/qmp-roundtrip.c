@@ -92,10 +92,7 @@ out:
 
 static int usb_cycle(struct bench *b, size_t n)
 {
-	struct conf_vm vm = { .name = (char *)"bench",
-			      .backend = CONF_BACKEND_QMP,
-			      .qmp_socket = b->qemu->qmp_path,
-			      .usb_bus = (char *)"xhci.0" };
+	struct conf_vm vm = qemu_conf_vm(b->qemu, "bench");
 	struct backend_usb_dev dev = {
 		.id = "vmplug-bench", .mode = CONF_ATTACH_PORT, .bus = 1, .port = "2"
 	};

@@ -31,11 +31,7 @@ static void setup(void)
 	rec_reset();
 	qemu = qemu_start(dir, "vm", NULL);
 	ck_assert_msg(qemu != NULL, "QEMU did not start");
-	memset(&vm, 0, sizeof(vm));
-	vm.name = (char *)"test";
-	vm.backend = CONF_BACKEND_QMP;
-	vm.qmp_socket = qemu->qmp_path;
-	vm.usb_bus = (char *)"xhci.0";
+	vm = qemu_conf_vm(qemu, "test");
 	ops = backend_find("qmp");
 	ck_assert_ptr_nonnull(ops);
 	/* The trace shows what was sent, for the tests that count commands. */

@@ -86,11 +86,7 @@ static void setup(void)
 	/* QEMU inherits LD_PRELOAD and UMOCKDEV_DIR: it sees the testbed. */
 	qemu = qemu_start(dir, "vm", NULL);
 	ck_assert_msg(qemu != NULL, "QEMU did not start");
-	memset(&vm, 0, sizeof(vm));
-	vm.name = (char *)"fake";
-	vm.backend = CONF_BACKEND_QMP;
-	vm.qmp_socket = qemu->qmp_path;
-	vm.usb_bus = (char *)"xhci.0";
+	vm = qemu_conf_vm(qemu, "fake");
 	ops = backend_find("qmp");
 	rec_reset();
 	backend = ops->create(loop, &vm, &rec_backend_events, NULL);

@@ -306,3 +306,11 @@ bool qemu_has_child(struct qemu *q, const char *path, const char *id)
 	json_decref(list);
 	return found;
 }
+
+struct conf_vm qemu_conf_vm(const struct qemu *q, const char *name)
+{
+	return (struct conf_vm){ .name = (char *)name,
+				 .backend = CONF_BACKEND_QMP,
+				 .qmp_socket = q->qmp_path,
+				 .usb_bus = (char *)"xhci.0" };
+}

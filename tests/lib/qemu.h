@@ -10,6 +10,8 @@
 #include <stdbool.h>
 #include <sys/types.h>
 
+#include "conf/conf.h"
+
 struct qmp_framer;
 
 struct qemu {
@@ -52,3 +54,7 @@ json_t *qemu_check_return(struct qemu *q, const char *command, json_t *args);
 bool qemu_event_seen(struct qemu *q, const char *name, const char *device);
 /* Is `id` a child of `path` (qom-list)? */
 bool qemu_has_child(struct qemu *q, const char *path, const char *id);
+
+/* A VM configuration for the QMP backend on this QEMU: its socket, bus
+ * xhci.0. The strings are borrowed from `name` and q. */
+struct conf_vm qemu_conf_vm(const struct qemu *q, const char *name);
