@@ -8,14 +8,10 @@
 
 #include "util/util.h"
 
-#ifdef HAVE_QMP_BACKEND
 extern const struct backend_ops backend_qmp_ops;
-#endif
 
 static const struct backend_ops *const backends[] = {
-#ifdef HAVE_QMP_BACKEND
 	&backend_qmp_ops,
-#endif
 	&backend_null_ops,
 };
 

@@ -1,0 +1,967 @@
+/* The QMP backend: USB through usb-host and input through input-linux on a
+ * standalone QEMU, over the client in qmp/.
+ *
+ * How QEMU's answers map to completions (QEMU 7.2 texts):
+ * - "failed to find host usb device B:A" right after a plug is a race with
+ *   libusb's view of the bus: address mode retries it (ATTACH_TRIES tries
+ *   within ATTACH_WINDOW_USEC), then completes with -ENODEV;
+ * - "Duplicate device ID 'x'" and object-add's "attempt to add duplicate
+ *   property 'x' ..." complete with -EEXIST;
+ * - DeviceNotFound completes a detach successfully (already gone), and an
+ *   object-del refused for an object that /objects does not list too;
+ * - any other refusal completes with -EIO; msg is always QEMU's "desc".
+ * A detach completes when DEVICE_DELETED arrives (-ETIMEDOUT after
+ * DELETE_TIMEOUT_USEC without it). */
+#include "config.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <unistd.h>
+
+#include "backends/backend.h"
+#include "qmp/qmp.h"
+#include "util/list.h"
+#include "util/log.h"
+#include "util/util.h"
+
+#define ATTACH_TRIES 5
+#define ATTACH_FIRST_DELAY_USEC (100 * USEC_PER_MSEC)
+#define ATTACH_WINDOW_USEC (2 * USEC_PER_SEC)
+#define DELETE_TIMEOUT_USEC (5 * USEC_PER_SEC)
+#define ID_MAX 128
+
+#define PERIPHERAL "/machine/peripheral"
+#define OBJECTS "/objects"
+
+extern const struct backend_ops backend_qmp_ops;
+
+enum op_kind {
+	OP_USB_ATTACH,
+	OP_USB_DETACH,
+	OP_INPUT_ATTACH,
+	OP_INPUT_DETACH,
+	OP_LIST,
+	OP_FDSET_CLEANUP, /* internal: no caller waits for it */
+};
+
+/* The property a list's qom-get fetches. */
+enum prop {
+	PROP_HOSTBUS,
+	PROP_HOSTADDR,
+	PROP_HOSTPORT,
+	PROP_ATTACHED,
+	PROP_EVDEV,
+};
+
+static const char *const prop_names[] = {
+	[PROP_HOSTBUS] = "hostbus",   [PROP_HOSTADDR] = "hostaddr", [PROP_HOSTPORT] = "hostport",
+	[PROP_ATTACHED] = "attached", [PROP_EVDEV] = "evdev",
+};
+
+struct qmpb;
+
+/* One qom-get of a list, owned by its op. */
+struct get {
+	struct list link;
+	struct op *op;
+	size_t item;
+	enum prop prop;
+};
+
+struct op {
+	struct list link; /* in qmpb.ops */
+	struct qmpb *b;
+	enum op_kind kind;
+	char *id;
+	backend_done_fn done;
+	backend_list_fn list_done;
+	void *data;
+	unsigned inflight; /* QMP commands sent for this op and not answered */
+	struct loop_timer *timer;
+
+	/* usb attach */
+	enum conf_attach_mode mode;
+	json_t *args; /* device_add's arguments, kept for retries */
+	unsigned tries;
+	uint64_t started;
+	int fdset; /* fd mode: the fdset add-fd created, -1 before */
+
+	/* usb detach: device_del answered / DEVICE_DELETED seen */
+	bool acked;
+	bool deleted;
+
+	/* input detach: QEMU's words when object-del was refused */
+	char *refusal;
+
+	/* list */
+	struct backend_list *list;
+	struct list gets;
+	char **vanished; /* ids that went away while being listed */
+	int err;
+};
+
+struct qmpb {
+	struct backend_vm base;
+	const struct conf_vm *vm;
+	struct loop *loop;
+	const struct backend_events *events;
+	void *data;
+	struct qmp *qmp;
+	bool up;
+	struct list ops;
+	/* A caller's callback may destroy the backend: it is freed when the
+	 * outermost entry from the loop returns. */
+	unsigned depth;
+	bool dead;
+};
+
+static struct qmpb *from(const struct backend_vm *b)
+{
+	return container_of(b, struct qmpb, base);
+}
+
+static void enter(struct qmpb *b)
+{
+	b->depth++;
+}
+
+static void leave(struct qmpb *b)
+{
+	if (--b->depth == 0 && b->dead)
+		free(b);
+}
+
+/* --- ops --------------------------------------------------------------- */
+
+static void on_op_timer(struct loop_timer *t, void *data);
+
+static struct op *op_new(struct qmpb *b, enum op_kind kind, const char *id, backend_done_fn done,
+			 void *data)
+{
+	struct op *op = xnew(struct op);
+
+	op->b = b;
+	op->kind = kind;
+	op->id = id ? xstrdup(id) : NULL;
+	op->done = done;
+	op->data = data;
+	op->fdset = -1;
+	list_init(&op->gets);
+	list_insert_tail(&b->ops, &op->link);
+	return op;
+}
+
+static void op_free(struct op *op)
+{
+	struct get *g, *tmp;
+
+	list_remove(&op->link);
+	loop_timer_free(op->timer);
+	json_decref(op->args);
+	backend_list_free(op->list);
+	list_for_each_safe(g, tmp, &op->gets, link) {
+		list_remove(&g->link);
+		free(g);
+	}
+	strv_free(op->vanished);
+	free(op->refusal);
+	free(op->id);
+	free(op);
+}
+
+/* Complete op and free it. The op leaves the list before the callback, so
+ * a destroy() from inside the callback does not free it twice. */
+static void finish(struct op *op, int err, const char *msg)
+{
+	list_remove(&op->link);
+	if (op->kind == OP_LIST) {
+		if (op->list_done)
+			op->list_done(op->data, err, err ? NULL : op->list);
+	} else if (op->done) {
+		op->done(op->data, err, msg);
+	}
+	op_free(op);
+}
+
+static void arm_op_timer(struct op *op, uint64_t usec)
+{
+	if (!op->timer)
+		op->timer = loop_timer_new(op->b->loop, on_op_timer, op);
+	loop_timer_arm_in(op->timer, usec);
+}
+
+/* Send a command on behalf of op; the reply goes to fn with op. */
+static int send_cmd(struct op *op, const char *command, json_t *args, enum qmp_ret_type ret_type,
+		    int fd, qmp_reply_fn fn, void *data)
+{
+	struct qmp_command_opts opts = { .ret_type = ret_type, .fd = fd };
+	int r = qmp_command(op->b->qmp, command, args, &opts, fn, data ? data : op);
+
+	if (r == 0)
+		op->inflight++;
+	return r;
+}
+
+/* Start an operation with its first command: 0, or -errno and nothing
+ * was started. */
+static int start_op(struct qmpb *b, enum op_kind kind, const char *id, backend_done_fn done,
+		    void *data, const char *command, json_t *args, qmp_reply_fn fn)
+{
+	struct op *op = op_new(b, kind, id, done, data);
+	int r = send_cmd(op, command, args, QMP_RET_ANY, -1, fn, NULL);
+
+	if (r < 0)
+		op_free(op);
+	return r;
+}
+
+/* QEMU's refusal as an errno (see the top of this file). */
+static int refusal_errno(const struct qmp_reply *r)
+{
+	if (r->err != -EREMOTEIO)
+		return r->err;
+	if (streq(r->error_class, "DeviceNotFound"))
+		return -ENODEV;
+	if (startswith(r->error_desc, "failed to find host usb device "))
+		return -ENODEV;
+	if (startswith(r->error_desc, "Duplicate device ID ") ||
+	    startswith(r->error_desc, "attempt to add duplicate property "))
+		return -EEXIST;
+	return -EIO;
+}
+
+static void finish_reply(struct op *op, const struct qmp_reply *r)
+{
+	finish(op, r->err ? refusal_errno(r) : 0, r->err == -EREMOTEIO ? r->error_desc : NULL);
+}
+
+/* QEMU ids: a letter first, then letters, digits, '-', '.', '_'; vmplug's
+ * always start with the prefix, so nothing else is ever touched. */
+static bool valid_id(const char *id)
+{
+	size_t n;
+
+	if (!id || !startswith(id, BACKEND_ID_PREFIX))
+		return false;
+	n = strlen(id);
+	if (n >= ID_MAX)
+		return false;
+	for (size_t i = 0; i < n; i++) {
+		char c = id[i];
+
+		if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+		      c == '-' || c == '.' || c == '_'))
+			return false;
+	}
+	return true;
+}
+
+static bool is_up(const struct qmpb *b)
+{
+	return b->up && qmp_is_connected(b->qmp);
+}
+
+/* --- fdsets ------------------------------------------------------------ */
+
+static void on_fdset_removed(struct qmp *q, const struct qmp_reply *r, void *data)
+{
+	struct op *op = data;
+	struct qmpb *b = op->b;
+
+	enter(b);
+	op->inflight--;
+	if (r->err == -EREMOTEIO)
+		log_warning("vm %s: QEMU refused to remove fdset %d of %s: %s", b->vm->name,
+			    op->fdset, op->id, r->error_desc);
+	if (op->inflight == 0)
+		finish(op, 0, NULL);
+	leave(b);
+}
+
+static void remove_fdset(struct op *op, int fdset)
+{
+	json_t *args = json_pack("{s:i}", "fdset-id", fdset);
+
+	op->fdset = fdset;
+	send_cmd(op, "remove-fd", args, QMP_RET_ANY, -1, on_fdset_removed, NULL);
+}
+
+/* Does any fd of this fdset (from query-fdsets) carry opaque == id? */
+static bool fdset_is_ours(json_t *set, const char *id)
+{
+	json_t *fds = json_object_get(set, "fds"), *fd;
+	size_t i;
+
+	json_array_foreach(fds, i, fd)
+	{
+		json_t *opaque = json_object_get(fd, "opaque");
+
+		if (json_is_string(opaque) && streq(json_string_value(opaque), id))
+			return true;
+	}
+	return false;
+}
+
+static void on_fdsets(struct qmp *q, const struct qmp_reply *r, void *data)
+{
+	struct op *op = data;
+	struct qmpb *b = op->b;
+	json_t *set;
+	size_t i;
+
+	enter(b);
+	op->inflight--;
+	json_array_foreach(r->ret, i, set)
+	{
+		json_t *fdset = json_object_get(set, "fdset-id");
+
+		if (json_is_integer(fdset) && json_integer_value(fdset) >= 0 &&
+		    json_integer_value(fdset) <= INT32_MAX && fdset_is_ours(set, op->id))
+			remove_fdset(op, (int)json_integer_value(fdset));
+	}
+	if (op->inflight == 0)
+		finish(op, 0, NULL);
+	leave(b);
+}
+
+/* Remove the fdsets add-fd made for `id` (their fds carry it as opaque),
+ * whatever vmplug process made them. Nobody waits for this. The query is
+ * sent now, before the caller learns the id is free, so it cannot see
+ * the fdset of a new device that reuses the id. */
+static void cleanup_fdsets(struct qmpb *b, const char *id, int known)
+{
+	struct op *op = op_new(b, OP_FDSET_CLEANUP, id, NULL, NULL);
+
+	if (known >= 0)
+		remove_fdset(op, known);
+	else
+		send_cmd(op, "query-fdsets", NULL, QMP_RET_ARRAY, -1, on_fdsets, NULL);
+	if (op->inflight == 0)
+		op_free(op);
+}
+
+/* --- USB attach -------------------------------------------------------- */
+
+static void send_device_add(struct op *op);
+
+static void on_device_add(struct qmp *q, const struct qmp_reply *r, void *data)
+{
+	struct op *op = data;
+	struct qmpb *b = op->b;
+	uint64_t delay = ATTACH_FIRST_DELAY_USEC << (op->tries - 1);
+
+	enter(b);
+	op->inflight--;
+	if (r->err == -EREMOTEIO && op->mode == CONF_ATTACH_ADDRESS &&
+	    startswith(r->error_desc, "failed to find host usb device ") &&
+	    op->tries < ATTACH_TRIES && now_usec() + delay - op->started < ATTACH_WINDOW_USEC) {
+		/* Just plugged: libusb in QEMU may not list it yet. */
+		log_debug("vm %s: %s: %s; trying again in %llu ms", b->vm->name, op->id,
+			  r->error_desc, (unsigned long long)(delay / USEC_PER_MSEC));
+		arm_op_timer(op, delay);
+		goto out;
+	}
+	if (r->err && op->fdset >= 0)
+		cleanup_fdsets(b, op->id, op->fdset);
+	if (r->err)
+		log_debug("vm %s: device_add %s failed: %s", b->vm->name, op->id,
+			  r->error_desc ? r->error_desc : strerror(-r->err));
+	finish_reply(op, r);
+out:
+	leave(b);
+}
+
+static void send_device_add(struct op *op)
+{
+	int r;
+
+	op->tries++;
+	r = send_cmd(op, "device_add", json_incref(op->args), QMP_RET_ANY, -1, on_device_add, NULL);
+	if (r < 0)
+		finish(op, r, NULL);
+}
+
+static void on_add_fd(struct qmp *q, const struct qmp_reply *r, void *data)
+{
+	struct op *op = data;
+	struct qmpb *b = op->b;
+	json_t *fdset;
+	char *path;
+
+	enter(b);
+	op->inflight--;
+	if (r->err) {
+		finish_reply(op, r);
+		goto out;
+	}
+	fdset = json_object_get(r->ret, "fdset-id");
+	if (!json_is_integer(fdset) || json_integer_value(fdset) < 0 ||
+	    json_integer_value(fdset) > INT32_MAX) {
+		log_warning("vm %s: QEMU's add-fd reply has no valid \"fdset-id\"", b->vm->name);
+		cleanup_fdsets(b, op->id, -1);
+		finish(op, -EPROTO, NULL);
+		goto out;
+	}
+	op->fdset = (int)json_integer_value(fdset);
+	path = xasprintf("/dev/fdset/%d", op->fdset);
+	json_object_set_new(op->args, "hostdevice", json_string(path));
+	free(path);
+	send_device_add(op);
+out:
+	leave(b);
+}
+
+static int qmpb_usb_attach(struct backend_vm *bv, const struct backend_usb_dev *dev,
+			   backend_done_fn done, void *data)
+{
+	struct qmpb *b = from(bv);
+	json_t *args;
+	struct op *op;
+	int fd = -1, r;
+
+	if (!is_up(b))
+		return -ENOTCONN;
+	if (!valid_id(dev->id) || dev->bus == 0 ||
+	    (dev->mode == CONF_ATTACH_PORT && (!dev->port || !*dev->port)) ||
+	    (dev->mode == CONF_ATTACH_FD && !dev->devnode) ||
+	    (dev->mode != CONF_ATTACH_PORT && dev->addr == 0))
+		return -EINVAL;
+	args = json_pack("{s:s, s:s, s:i}", "driver", "usb-host", "id", dev->id, "hostbus",
+			 (int)dev->bus);
+	if (b->vm->usb_bus)
+		json_object_set_new(args, "bus", json_string(b->vm->usb_bus));
+	if (dev->mode == CONF_ATTACH_PORT)
+		json_object_set_new(args, "hostport", json_string(dev->port));
+	else
+		/* Also in fd mode, where QEMU opens hostdevice and only keeps
+		 * these, so list() can report which device it is. */
+		json_object_set_new(args, "hostaddr", json_integer(dev->addr));
+	if (dev->mode == CONF_ATTACH_FD) {
+		/* Read-write: QEMU refuses a read-only fd from an fdset. */
+		fd = open(dev->devnode, O_RDWR | O_CLOEXEC | O_NOCTTY);
+		if (fd < 0) {
+			r = -errno;
+			log_debug("vm %s: %s: cannot open %s: %s", b->vm->name, dev->id,
+				  dev->devnode, strerror(errno));
+			json_decref(args);
+			return r;
+		}
+	}
+	op = op_new(b, OP_USB_ATTACH, dev->id, done, data);
+	op->mode = dev->mode;
+	op->args = args;
+	op->started = now_usec();
+	if (fd >= 0) {
+		/* QEMU picks a free fdset (naming one would add to it if it
+		 * exists); the opaque tag finds it again after a restart. */
+		r = send_cmd(op, "add-fd", json_pack("{s:s}", "opaque", dev->id), QMP_RET_OBJECT,
+			     fd, on_add_fd, NULL);
+		closep(&fd);
+	} else {
+		op->tries++;
+		r = send_cmd(op, "device_add", json_incref(args), QMP_RET_ANY, -1, on_device_add,
+			     NULL);
+	}
+	if (r < 0)
+		op_free(op);
+	return r;
+}
+
+/* --- USB detach -------------------------------------------------------- */
+
+static void detached(struct op *op)
+{
+	cleanup_fdsets(op->b, op->id, -1);
+	finish(op, 0, NULL);
+}
+
+static void on_device_del(struct qmp *q, const struct qmp_reply *r, void *data)
+{
+	struct op *op = data;
+	struct qmpb *b = op->b;
+
+	enter(b);
+	op->inflight--;
+	if (r->err == -EREMOTEIO && streq(r->error_class, "DeviceNotFound")) {
+		detached(op);
+	} else if (r->err) {
+		finish_reply(op, r);
+	} else if (op->deleted) {
+		detached(op);
+	} else {
+		op->acked = true;
+		arm_op_timer(op, DELETE_TIMEOUT_USEC);
+	}
+	leave(b);
+}
+
+/* usb_detach and input_detach: `command` with {"id": id}. */
+static int detach(struct backend_vm *bv, enum op_kind kind, const char *id, const char *command,
+		  qmp_reply_fn fn, backend_done_fn done, void *data)
+{
+	struct qmpb *b = from(bv);
+
+	if (!is_up(b))
+		return -ENOTCONN;
+	if (!valid_id(id))
+		return -EINVAL;
+	return start_op(b, kind, id, done, data, command, json_pack("{s:s}", "id", id), fn);
+}
+
+static int qmpb_usb_detach(struct backend_vm *bv, const char *id, backend_done_fn done, void *data)
+{
+	return detach(bv, OP_USB_DETACH, id, "device_del", on_device_del, done, data);
+}
+
+static void device_deleted(struct qmpb *b, const char *id)
+{
+	struct op *op;
+
+	list_for_each(op, &b->ops, link) {
+		if (op->kind != OP_USB_DETACH || op->deleted || !streq(op->id, id))
+			continue;
+		op->deleted = true;
+		if (op->acked)
+			detached(op);
+		return;
+	}
+	if (!startswith(id, BACKEND_ID_PREFIX))
+		return;
+	log_info("vm %s: %s was removed from QEMU by someone else", b->vm->name, id);
+	if (b->events->item_gone)
+		b->events->item_gone(b->data, id);
+}
+
+/* --- input ------------------------------------------------------------- */
+
+static void on_object_add(struct qmp *q, const struct qmp_reply *r, void *data)
+{
+	struct op *op = data;
+	struct qmpb *b = op->b;
+
+	enter(b);
+	op->inflight--;
+	if (r->err)
+		log_debug("vm %s: object-add %s failed: %s", b->vm->name, op->id,
+			  r->error_desc ? r->error_desc : strerror(-r->err));
+	finish_reply(op, r);
+	leave(b);
+}
+
+static int qmpb_input_attach(struct backend_vm *bv, const struct backend_input_dev *dev,
+			     backend_done_fn done, void *data)
+{
+	struct qmpb *b = from(bv);
+	json_t *args;
+
+	if (!is_up(b))
+		return -ENOTCONN;
+	if (!valid_id(dev->id) || !dev->evdev || !*dev->evdev)
+		return -EINVAL;
+	args = json_pack("{s:s, s:s, s:s, s:b, s:b}", "qom-type", "input-linux", "id", dev->id,
+			 "evdev", dev->evdev, "grab_all", dev->grab_all, "repeat", dev->repeat);
+	if (dev->grab_toggle)
+		json_object_set_new(args, "grab-toggle", json_string(dev->grab_toggle));
+	return start_op(b, OP_INPUT_ATTACH, dev->id, done, data, "object-add", args, on_object_add);
+}
+
+/* object-del was refused: success if the object is not there at all. */
+static void on_objects_after_refusal(struct qmp *q, const struct qmp_reply *r, void *data)
+{
+	struct op *op = data;
+	struct qmpb *b = op->b;
+	json_t *entry;
+	size_t i;
+
+	enter(b);
+	op->inflight--;
+	if (r->err) {
+		finish(op, -EIO, op->refusal);
+		goto out;
+	}
+	json_array_foreach(r->ret, i, entry)
+	{
+		json_t *name = json_object_get(entry, "name");
+
+		if (json_is_string(name) && streq(json_string_value(name), op->id)) {
+			finish(op, -EIO, op->refusal);
+			goto out;
+		}
+	}
+	finish(op, 0, NULL);
+out:
+	leave(b);
+}
+
+static void on_object_del(struct qmp *q, const struct qmp_reply *r, void *data)
+{
+	struct op *op = data;
+	struct qmpb *b = op->b;
+	int err;
+
+	enter(b);
+	op->inflight--;
+	if (r->err != -EREMOTEIO) {
+		finish_reply(op, r);
+		goto out;
+	}
+	/* QEMU says GenericError "object 'x' not found" for a missing
+	 * object; ask for the truth instead of reading its prose. */
+	op->refusal = xstrdup(r->error_desc);
+	err = send_cmd(op, "qom-list", json_pack("{s:s}", "path", OBJECTS), QMP_RET_ARRAY, -1,
+		       on_objects_after_refusal, NULL);
+	if (err < 0)
+		finish(op, err, NULL);
+out:
+	leave(b);
+}
+
+static int qmpb_input_detach(struct backend_vm *bv, const char *id, backend_done_fn done,
+			     void *data)
+{
+	return detach(bv, OP_INPUT_DETACH, id, "object-del", on_object_del, done, data);
+}
+
+/* --- list -------------------------------------------------------------- */
+
+/* The list op has had its last answer: complete it. */
+static void list_settle(struct op *op)
+{
+	struct backend_list *l = op->list;
+	size_t kept = 0;
+
+	if (op->inflight > 0)
+		return;
+	if (op->err) {
+		finish(op, op->err, NULL);
+		return;
+	}
+	for (size_t i = 0; i < l->n; i++) {
+		if (strv_contains(op->vanished, l->items[i].id))
+			backend_item_clear(&l->items[i]);
+		else
+			l->items[kept++] = l->items[i];
+	}
+	l->n = kept;
+	finish(op, 0, NULL);
+}
+
+static void list_fail(struct op *op, int err)
+{
+	if (!op->err)
+		op->err = err;
+}
+
+/* A positive int property, -1 when unset (0) or not an int. */
+static int positive_int(json_t *v)
+{
+	if (!json_is_integer(v) || json_integer_value(v) <= 0 || json_integer_value(v) > INT32_MAX)
+		return -1;
+	return (int)json_integer_value(v);
+}
+
+static void on_get(struct qmp *q, const struct qmp_reply *r, void *data)
+{
+	struct get *g = data;
+	struct op *op = g->op;
+	struct qmpb *b = op->b;
+	struct backend_item *it = &op->list->items[g->item];
+
+	enter(b);
+	op->inflight--;
+	if (r->err == -EREMOTEIO && streq(r->error_class, "DeviceNotFound")) {
+		/* Removed between qom-list and qom-get. */
+		strv_append(&op->vanished, it->id);
+	} else if (r->err) {
+		log_debug("vm %s: qom-get %s.%s failed: %s", b->vm->name, it->id,
+			  prop_names[g->prop], r->error_desc ? r->error_desc : strerror(-r->err));
+		list_fail(op, r->err == -EREMOTEIO ? -EIO : r->err);
+	} else {
+		switch (g->prop) {
+		case PROP_HOSTBUS:
+			it->bus = positive_int(r->ret);
+			break;
+		case PROP_HOSTADDR:
+			it->addr = positive_int(r->ret);
+			break;
+		case PROP_HOSTPORT:
+			if (json_is_string(r->ret) && *json_string_value(r->ret))
+				it->port = xstrdup(json_string_value(r->ret));
+			break;
+		case PROP_ATTACHED:
+			it->attached = json_is_true(r->ret);
+			break;
+		case PROP_EVDEV:
+			if (json_is_string(r->ret))
+				it->evdev = xstrdup(json_string_value(r->ret));
+			break;
+		}
+	}
+	list_settle(op);
+	leave(b);
+}
+
+static void get_prop(struct op *op, const char *dir, size_t item, enum prop prop)
+{
+	struct get *g = xnew(struct get);
+	char *path = xasprintf("%s/%s", dir, op->list->items[item].id);
+	int r;
+
+	g->op = op;
+	g->item = item;
+	g->prop = prop;
+	list_insert_tail(&op->gets, &g->link);
+	r = send_cmd(op, "qom-get",
+		     json_pack("{s:s, s:s}", "path", path, "property", prop_names[prop]),
+		     QMP_RET_ANY, -1, on_get, g);
+	free(path);
+	if (r < 0)
+		list_fail(op, r);
+}
+
+/* The qom-list of one container: take vmplug's children of `type`. */
+static void on_qom_list(struct op *op, const struct qmp_reply *r, const char *dir, const char *type,
+			enum backend_item_kind kind)
+{
+	json_t *entry;
+	size_t i;
+
+	op->inflight--;
+	if (r->err) {
+		log_debug("vm %s: qom-list %s failed: %s", op->b->vm->name, dir,
+			  r->error_desc ? r->error_desc : strerror(-r->err));
+		list_fail(op, r->err == -EREMOTEIO ? -EIO : r->err);
+		list_settle(op);
+		return;
+	}
+	json_array_foreach(r->ret, i, entry)
+	{
+		json_t *name = json_object_get(entry, "name");
+		json_t *t = json_object_get(entry, "type");
+		size_t item;
+
+		if (!json_is_string(name) || !json_is_string(t) ||
+		    !valid_id(json_string_value(name)) || !streq(json_string_value(t), type))
+			continue;
+		backend_list_add(op->list, kind, json_string_value(name));
+		item = op->list->n - 1;
+		if (kind == BACKEND_ITEM_INPUT) {
+			get_prop(op, dir, item, PROP_EVDEV);
+		} else {
+			get_prop(op, dir, item, PROP_HOSTBUS);
+			get_prop(op, dir, item, PROP_HOSTADDR);
+			get_prop(op, dir, item, PROP_HOSTPORT);
+			get_prop(op, dir, item, PROP_ATTACHED);
+		}
+	}
+	list_settle(op);
+}
+
+static void on_peripherals(struct qmp *q, const struct qmp_reply *r, void *data)
+{
+	struct op *op = data;
+	struct qmpb *b = op->b;
+
+	enter(b);
+	on_qom_list(op, r, PERIPHERAL, "child<usb-host>", BACKEND_ITEM_USB);
+	leave(b);
+}
+
+static void on_objects(struct qmp *q, const struct qmp_reply *r, void *data)
+{
+	struct op *op = data;
+	struct qmpb *b = op->b;
+
+	enter(b);
+	on_qom_list(op, r, OBJECTS, "child<input-linux>", BACKEND_ITEM_INPUT);
+	leave(b);
+}
+
+static int qmpb_list(struct backend_vm *bv, backend_list_fn done, void *data)
+{
+	struct qmpb *b = from(bv);
+	struct op *op;
+	int r;
+
+	if (!is_up(b))
+		return -ENOTCONN;
+	op = op_new(b, OP_LIST, NULL, NULL, data);
+	op->list_done = done;
+	op->list = xnew(struct backend_list);
+	r = send_cmd(op, "qom-list", json_pack("{s:s}", "path", PERIPHERAL), QMP_RET_ARRAY, -1,
+		     on_peripherals, NULL);
+	if (r == 0)
+		r = send_cmd(op, "qom-list", json_pack("{s:s}", "path", OBJECTS), QMP_RET_ARRAY, -1,
+			     on_objects, NULL);
+	if (r < 0 && op->inflight == 0) {
+		op_free(op);
+		return r;
+	}
+	/* The first went out: its reply settles the op with the error. */
+	if (r < 0)
+		list_fail(op, r);
+	return 0;
+}
+
+/* --- timers and QMP callbacks ------------------------------------------ */
+
+static void on_op_timer(struct loop_timer *t, void *data)
+{
+	struct op *op = data;
+	struct qmpb *b = op->b;
+
+	enter(b);
+	if (op->kind == OP_USB_ATTACH) {
+		send_device_add(op);
+	} else if (op->kind == OP_USB_DETACH) {
+		log_warning("vm %s: QEMU sent no DEVICE_DELETED for %s within %llu s", b->vm->name,
+			    op->id, (unsigned long long)(DELETE_TIMEOUT_USEC / USEC_PER_SEC));
+		finish(op, -ETIMEDOUT, "no DEVICE_DELETED from QEMU");
+	}
+	leave(b);
+}
+
+static void on_connected(struct qmp *q, void *data)
+{
+	struct qmpb *b = data;
+	const struct qmp_version *v = qmp_version(q);
+
+	enter(b);
+	log_info("vm %s: connected to QEMU %d.%d.%d%s%s%s", b->vm->name, v->major, v->minor,
+		 v->micro, *v->package ? " (" : "", v->package, *v->package ? ")" : "");
+	b->up = true;
+	if (b->events->vm_up)
+		b->events->vm_up(b->data);
+	leave(b);
+}
+
+static void on_disconnected(struct qmp *q, const char *reason, void *data)
+{
+	struct qmpb *b = data;
+
+	enter(b);
+	b->up = false;
+	/* Commands in flight have failed already; what is left waits for
+	 * a timer or an event that will not come. */
+	while (!list_empty(&b->ops) && !b->dead) {
+		struct op *op = container_of(b->ops.next, struct op, link);
+
+		finish(op, -ENOTCONN, NULL);
+	}
+	if (!b->dead) {
+		log_info("vm %s: QEMU gone (%s)", b->vm->name, reason);
+		if (b->events->vm_gone)
+			b->events->vm_gone(b->data, reason);
+	}
+	leave(b);
+}
+
+static void on_event(struct qmp *q, const char *event, json_t *data, void *udata)
+{
+	static const char *const lifecycle[] = { "SHUTDOWN", "RESET", "STOP", "RESUME" };
+	struct qmpb *b = udata;
+
+	enter(b);
+	if (streq(event, "DEVICE_DELETED")) {
+		json_t *dev = json_object_get(data, "device");
+
+		if (json_is_string(dev))
+			device_deleted(b, json_string_value(dev));
+		goto out;
+	}
+	for (size_t i = 0; i < ARRAY_SIZE(lifecycle); i++) {
+		json_t *reason;
+
+		if (!streq(event, lifecycle[i]))
+			continue;
+		reason = json_object_get(data, "reason");
+		log_info("vm %s: QEMU reports %s%s%s%s", b->vm->name, event,
+			 json_is_string(reason) ? " (" : "",
+			 json_is_string(reason) ? json_string_value(reason) : "",
+			 json_is_string(reason) ? ")" : "");
+		if (b->events->vm_event)
+			b->events->vm_event(b->data, event);
+		break;
+	}
+out:
+	leave(b);
+}
+
+/* --- the table --------------------------------------------------------- */
+
+static const struct qmp_callbacks qmp_callbacks = {
+	.connected = on_connected,
+	.disconnected = on_disconnected,
+	.event = on_event,
+};
+
+static struct backend_vm *qmpb_create(struct loop *loop, const struct conf_vm *vm,
+				      const struct backend_events *events, void *data)
+{
+	struct qmp_opts opts = { .socket_path = vm->qmp_socket };
+	struct qmpb *b;
+	char *name;
+
+	if (vm->backend != CONF_BACKEND_QMP || !vm->qmp_socket) {
+		errno = EINVAL;
+		return NULL;
+	}
+	b = xnew(struct qmpb);
+	b->vm = vm;
+	b->loop = loop;
+	b->events = events;
+	b->data = data;
+	list_init(&b->ops);
+	name = xasprintf("vm %s", vm->name);
+	opts.name = name;
+	b->qmp = qmp_new(loop, &opts, &qmp_callbacks, b);
+	free(name);
+	if (!b->qmp) {
+		int saved = errno;
+
+		log_error("vm %s: cannot use QMP socket %s: %s", vm->name, vm->qmp_socket,
+			  strerror(errno));
+		free(b);
+		errno = saved;
+		return NULL;
+	}
+	b->base.ops = &backend_qmp_ops;
+	return &b->base;
+}
+
+static void qmpb_destroy(struct backend_vm *bv)
+{
+	struct qmpb *b;
+
+	if (!bv)
+		return;
+	b = from(bv);
+	if (b->dead)
+		return;
+	b->dead = true;
+	qmp_free(b->qmp);
+	b->qmp = NULL;
+	while (!list_empty(&b->ops))
+		op_free(container_of(b->ops.next, struct op, link));
+	if (b->depth == 0)
+		free(b);
+}
+
+static bool qmpb_is_up(const struct backend_vm *bv)
+{
+	return is_up(from(bv));
+}
+
+const struct backend_ops backend_qmp_ops = {
+	.name = "qmp",
+	.create = qmpb_create,
+	.destroy = qmpb_destroy,
+	.is_up = qmpb_is_up,
+	.usb_attach = qmpb_usb_attach,
+	.usb_detach = qmpb_usb_detach,
+	.input_attach = qmpb_input_attach,
+	.input_detach = qmpb_input_detach,
+	.list = qmpb_list,
+};

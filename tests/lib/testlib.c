@@ -1,0 +1,126 @@
+/* Helpers the C tests share (see testlib.h). */
+#include "config.h"
+
+#include "tests/lib/testlib.h"
+
+#include <ftw.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "util/util.h"
+
+char *scratch_new(const char *tag)
+{
+	char *dir = xasprintf("/tmp/vmplug-%s.XXXXXX", tag);
+
+	if (!mkdtemp(dir)) {
+		perror("mkdtemp");
+		abort();
+	}
+	chmod(dir, 0755);
+	return dir;
+}
+
+static int remove_one(const char *path, const struct stat *st, int flag, struct FTW *ftw)
+{
+	remove(path);
+	return 0;
+}
+
+void scratch_remove(char *dir)
+{
+	if (!dir)
+		return;
+	nftw(dir, remove_one, 16, FTW_DEPTH | FTW_PHYS);
+	free(dir);
+}
+
+bool run_until(struct loop *loop, bool (*cond)(void *arg), void *arg, unsigned timeout_ms)
+{
+	uint64_t end = now_usec() + timeout_ms * USEC_PER_MSEC;
+
+	while (!cond(arg)) {
+		uint64_t now = now_usec();
+
+		if (now >= end)
+			return cond(arg);
+		if (loop_dispatch(loop, (int)((end - now) / USEC_PER_MSEC) + 1) < 0)
+			return cond(arg);
+	}
+	return true;
+}
+
+static bool never(void *arg)
+{
+	return false;
+}
+
+void run_for(struct loop *loop, unsigned ms)
+{
+	run_until(loop, never, NULL, ms);
+}
+
+static char **captured;
+static enum log_level captured_level[4096];
+static enum log_level saved_level;
+static bool capturing;
+
+static void capture(enum log_level level, const char *msg, void *data)
+{
+	const char *env = getenv("VMPLUG_TEST_LOG");
+
+	if (env && streq(env, "1"))
+		fprintf(stderr, "log %s: %s\n", log_level_name(level), msg);
+	if (strv_len(captured) < ARRAY_SIZE(captured_level)) {
+		captured_level[strv_len(captured)] = level;
+		strv_append(&captured, msg);
+	}
+}
+
+void log_capture_start(enum log_level level)
+{
+	if (!capturing)
+		saved_level = log_get_level();
+	capturing = true;
+	log_set_level(level);
+	log_set_handler(capture, NULL);
+}
+
+void log_capture_stop(void)
+{
+	if (!capturing)
+		return;
+	capturing = false;
+	log_set_handler(NULL, NULL);
+	log_set_level(saved_level);
+	strv_free(captured);
+	captured = NULL;
+}
+
+unsigned log_captured_count(enum log_level level)
+{
+	unsigned n = 0;
+
+	for (size_t i = 0; captured && captured[i]; i++)
+		n += captured_level[i] == level;
+	return n;
+}
+
+unsigned log_captured_count_text(const char *text)
+{
+	unsigned n = 0;
+
+	for (size_t i = 0; captured && captured[i]; i++)
+		n += strstr(captured[i], text) != NULL;
+	return n;
+}
+
+const char *log_captured_find(const char *text)
+{
+	for (size_t i = 0; captured && captured[i]; i++)
+		if (strstr(captured[i], text))
+			return captured[i];
+	return NULL;
+}

@@ -1,0 +1,32 @@
+/* Helpers the C tests share: scratch directories, running the loop until
+ * something happens, and capturing log lines. */
+#pragma once
+
+#include <stdbool.h>
+
+#include "daemon/loop.h"
+#include "util/log.h"
+
+/* A new private directory under /tmp (mode 0755); aborts on failure. */
+char *scratch_new(const char *tag);
+/* Remove dir and everything in it, then free the string. NULL is a no-op. */
+void scratch_remove(char *dir);
+
+/* Dispatch `loop` until cond(arg) is true or timeout_ms passed (a guard
+ * against hangs, not a timing check). Returns cond's last value. */
+bool run_until(struct loop *loop, bool (*cond)(void *arg), void *arg, unsigned timeout_ms);
+/* Dispatch `loop` for ms milliseconds. */
+void run_for(struct loop *loop, unsigned ms);
+
+/* Capture every log line at `level` or more important from now on (the
+ * level is set too). Lines are also copied to stderr when
+ * VMPLUG_TEST_LOG=1. */
+void log_capture_start(enum log_level level);
+/* Stop capturing, restore the default output, the level and forget the lines. */
+void log_capture_stop(void);
+/* Lines captured at `level` exactly. */
+unsigned log_captured_count(enum log_level level);
+/* Lines captured (at any level) that contain `text`. */
+unsigned log_captured_count_text(const char *text);
+/* The first captured line containing `text`, NULL if none. */
+const char *log_captured_find(const char *text);

@@ -1,0 +1,354 @@
+/* Unit tests for the QMP backend (backends/qmp.c) against the scripted fake
+ * peer: orderings and replies QEMU does not produce on demand. The real
+ * QEMU is in tests/integration/test-backend-qmp.c. */
+#include "config.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+#include "backends/backend.h"
+#include "tests/lib/fake-qmp.h"
+#include "tests/lib/recorder.h"
+#include "tests/lib/testlib.h"
+#include "tests/unit/check-main.h"
+#include "util/util.h"
+
+#define WAIT_MS 5000
+
+static char *dir;
+static struct loop *loop;
+static struct conf_vm vm;
+static const struct backend_ops *ops;
+static struct backend_vm *backend;
+static struct fake_peer *peer;
+static bool destroy_on_done;
+static bool destroy_on_gone;
+static struct rec_done dones[8];
+static size_t n_dones;
+
+/* A fresh completion record noting "tag:ERR ". */
+static struct rec_done *done(const char *tag)
+{
+	struct rec_done *d = &dones[n_dones++];
+
+	ck_assert_uint_le(n_dones, ARRAY_SIZE(dones));
+	memset(d, 0, sizeof(*d));
+	d->tag = tag;
+	return d;
+}
+
+static void destroy_after(const char *token)
+{
+	bool completion = !startswith(token, "up ") && !startswith(token, "gone ");
+
+	if ((destroy_on_done && completion) || (destroy_on_gone && streq(token, "gone "))) {
+		ops->destroy(backend);
+		backend = NULL;
+	}
+}
+
+static void setup(void)
+{
+	dir = scratch_new("backend-unit");
+	loop = loop_new();
+	memset(&vm, 0, sizeof(vm));
+	vm.name = (char *)"t";
+	vm.backend = CONF_BACKEND_QMP;
+	vm.qmp_socket = xasprintf("%s/t.qmp", dir);
+	ops = backend_find("qmp");
+	rec_reset();
+	rec.after = destroy_after;
+	destroy_on_done = destroy_on_gone = false;
+	n_dones = 0;
+	log_capture_start(LOG_LEVEL_INFO);
+}
+
+static void teardown(void)
+{
+	if (backend)
+		ops->destroy(backend);
+	backend = NULL;
+	fake_peer_free(peer);
+	peer = NULL;
+	for (size_t i = 0; i < n_dones; i++)
+		backend_list_free(dones[i].list);
+	loop_free(loop);
+	free(vm.qmp_socket);
+	log_capture_stop();
+	scratch_remove(dir);
+}
+
+static bool peer_done(void *arg)
+{
+	return fake_peer_done(peer);
+}
+
+static void start(const struct fake_step *script)
+{
+	peer = fake_peer_new(loop, vm.qmp_socket, script);
+	backend = ops->create(loop, &vm, &rec_backend_events, NULL);
+	ck_assert_ptr_nonnull(backend);
+	ck_assert(run_until(loop, rec_noted, (char *)"up ", WAIT_MS));
+}
+
+static void attach_port(const char *id, const char *tag)
+{
+	struct backend_usb_dev dev = { .id = id, .mode = CONF_ATTACH_PORT, .bus = 1, .port = "2" };
+
+	ck_assert_int_eq(ops->usb_attach(backend, &dev, rec_backend_done, done(tag)), 0);
+}
+
+START_TEST(deleted_before_the_reply)
+{
+	static const struct fake_step script[] = {
+		{ FAKE_HANDSHAKE },
+		{ FAKE_EXPECT, "device_del" },
+		/* Some devices are gone before device_del returns. */
+		{ FAKE_SEND, "{\"event\": \"DEVICE_DELETED\", \"data\": {\"device\": \"vmplug-a\", "
+			     "\"path\": \"/machine/peripheral/vmplug-a\"}}" },
+		{ FAKE_REPLY, "{\"return\": {}}" },
+		{ FAKE_EXPECT, "query-fdsets" },
+		{ FAKE_REPLY, "{\"return\": []}" },
+		/* Not vmplug's: ignored; vmplug's, with nobody detaching it: gone. */
+		{ FAKE_SEND, "{\"event\": \"DEVICE_DELETED\", \"data\": {\"device\": \"usb0\"}}"
+			     "{\"event\": \"DEVICE_DELETED\", \"data\": {\"path\": \"/x\"}}"
+			     "{\"event\": \"DEVICE_DELETED\", \"data\": {\"device\": 5}}"
+			     "{\"event\": \"DEVICE_DELETED\", \"data\": {\"device\": \"vmplug-b\"}}"
+			     "{\"event\": \"POWERDOWN\"}{\"event\": \"RESET\", \"data\": {}}" },
+		{ FAKE_END },
+	};
+
+	start(script);
+	ck_assert_int_eq(ops->usb_detach(backend, "vmplug-a", rec_backend_done, done("detach")), 0);
+	ck_assert(run_until(loop, rec_noted, (char *)"event:RESET ", WAIT_MS));
+	ck_assert_str_eq(rec.order, "up detach:0 item_gone:vmplug-b event:RESET ");
+	ck_assert_ptr_null(fake_peer_error(peer));
+}
+END_TEST
+
+START_TEST(list_type_checks_and_races)
+{
+	static const struct fake_step script[] = {
+		{ FAKE_HANDSHAKE },
+		{ FAKE_EXPECT, "qom-list" },
+		{ FAKE_EXPECT, "qom-list" },
+		{ FAKE_SEND, "{\"return\": [{\"name\": \"type\", \"type\": \"string\"}, "
+			     "{\"name\": \"vmplug-a\", \"type\": \"child<usb-host>\"}, "
+			     "{\"name\": \"vmplug-b\", \"type\": \"child<usb-host>\"}, "
+			     "{\"name\": \"usb0\", \"type\": \"child<usb-host>\"}, "
+			     "{\"name\": \"vmplug-net\", \"type\": \"child<e1000>\"}, "
+			     "{\"name\": 5, \"type\": \"child<usb-host>\"}, 7], \"id\": $2}" },
+		/* vmplug-a: hostbus, hostaddr, hostport (of the wrong type), attached */
+		{ FAKE_EXPECT, "qom-get" },
+		{ FAKE_REPLY, "{\"return\": 3}" },
+		{ FAKE_EXPECT, "qom-get" },
+		{ FAKE_REPLY, "{\"return\": 7}" },
+		{ FAKE_EXPECT, "qom-get" },
+		{ FAKE_REPLY, "{\"return\": 5}" },
+		{ FAKE_EXPECT, "qom-get" },
+		{ FAKE_REPLY, "{\"return\": true}" },
+		/* vmplug-b went away after qom-list */
+		{ FAKE_EXPECT, "qom-get" },
+		{ FAKE_REPLY, "{\"error\": {\"class\": \"DeviceNotFound\", \"desc\": \"gone\"}}" },
+		{ FAKE_EXPECT, "qom-get" },
+		{ FAKE_REPLY, "{\"error\": {\"class\": \"DeviceNotFound\", \"desc\": \"gone\"}}" },
+		{ FAKE_EXPECT, "qom-get" },
+		{ FAKE_REPLY, "{\"error\": {\"class\": \"DeviceNotFound\", \"desc\": \"gone\"}}" },
+		{ FAKE_EXPECT, "qom-get" },
+		{ FAKE_REPLY, "{\"error\": {\"class\": \"DeviceNotFound\", \"desc\": \"gone\"}}" },
+		{ FAKE_SEND, "{\"return\": [{\"name\": \"vmplug-kbd\", \"type\": "
+			     "\"child<input-linux>\"}], \"id\": $3}" },
+		{ FAKE_EXPECT, "qom-get" },
+		{ FAKE_REPLY, "{\"return\": \"/dev/input/event5\"}" },
+		{ FAKE_END },
+	};
+	struct rec_done *l = done("list");
+	const struct backend_item *a, *k;
+
+	start(script);
+	ck_assert_int_eq(ops->list(backend, rec_backend_list, l), 0);
+	ck_assert(run_until(loop, rec_noted, (char *)"list:", WAIT_MS));
+	ck_assert_ptr_null(fake_peer_error(peer));
+	ck_assert_str_eq(rec.order, "up list:0 ");
+	ck_assert_uint_eq(l->list->n, 2);
+	a = &l->list->items[0];
+	k = &l->list->items[1];
+	ck_assert_str_eq(a->id, "vmplug-a");
+	ck_assert_int_eq(a->kind, BACKEND_ITEM_USB);
+	ck_assert_int_eq(a->bus, 3);
+	ck_assert_int_eq(a->addr, 7);
+	ck_assert_ptr_null(a->port);
+	ck_assert(a->attached);
+	ck_assert_str_eq(k->id, "vmplug-kbd");
+	ck_assert_int_eq(k->kind, BACKEND_ITEM_INPUT);
+	ck_assert_str_eq(k->evdev, "/dev/input/event5");
+}
+END_TEST
+
+START_TEST(list_fails_on_other_errors)
+{
+	static const struct fake_step script[] = {
+		{ FAKE_HANDSHAKE },
+		{ FAKE_EXPECT, "qom-list" },
+		{ FAKE_EXPECT, "qom-list" },
+		{ FAKE_SEND,
+		  "{\"return\": [{\"name\": \"vmplug-a\", \"type\": \"child<usb-host>\"}], "
+		  "\"id\": $2}{\"return\": [], \"id\": $3}" },
+		{ FAKE_EXPECT, "qom-get" },
+		{ FAKE_REPLY, "{\"error\": {\"class\": \"GenericError\", \"desc\": \"no\"}}" },
+		{ FAKE_EXPECT, "qom-get" },
+		{ FAKE_REPLY, "{\"return\": 1}" },
+		{ FAKE_EXPECT, "qom-get" },
+		{ FAKE_REPLY, "{\"return\": \"\"}" },
+		{ FAKE_EXPECT, "qom-get" },
+		{ FAKE_REPLY, "{\"return\": false}" },
+		{ FAKE_END },
+	};
+	struct rec_done *l = done("list");
+
+	start(script);
+	ck_assert_int_eq(ops->list(backend, rec_backend_list, l), 0);
+	ck_assert(run_until(loop, rec_noted, (char *)"list:", WAIT_MS));
+	ck_assert_str_eq(rec.order, "up list:-5 ");
+	ck_assert_ptr_null(l->list);
+}
+END_TEST
+
+START_TEST(fd_mode_bad_add_fd_reply)
+{
+	static const struct fake_step script[] = {
+		{ FAKE_HANDSHAKE },
+		{ FAKE_EXPECT_FD, "add-fd" },
+		{ FAKE_REPLY, "{\"return\": {\"fd\": 3}}" },
+		{ FAKE_EXPECT, "query-fdsets" },
+		{ FAKE_REPLY,
+		  "{\"return\": [{\"fdset-id\": 4, \"fds\": [{\"fd\": 3, \"opaque\": "
+		  "\"vmplug-fd\"}]}, {\"fdset-id\": 5, \"fds\": [{\"fd\": 9, \"opaque\": "
+		  "\"vmplug-other\"}]}, {\"fdset-id\": \"6\", \"fds\": []}, 1]}" },
+		{ FAKE_EXPECT, "remove-fd" },
+		{ FAKE_REPLY, "{\"return\": {}}" },
+		{ FAKE_END },
+	};
+	char *node = xasprintf("%s/node", dir);
+	struct backend_usb_dev dev = {
+		.id = "vmplug-fd", .mode = CONF_ATTACH_FD, .bus = 3, .addr = 5, .devnode = node
+	};
+	FILE *f = fopen(node, "w");
+
+	ck_assert_ptr_nonnull(f);
+	fclose(f);
+	start(script);
+	ck_assert_int_eq(ops->usb_attach(backend, &dev, rec_backend_done, done("attach")), 0);
+	ck_assert(run_until(loop, peer_done, NULL, WAIT_MS));
+	ck_assert_str_eq(rec.order, "up attach:-71 ");
+	ck_assert_ptr_null(fake_peer_error(peer));
+	/* Only the fdset whose fd carries this id is removed. */
+	ck_assert_int_eq(json_integer_value(json_object_get(
+			     json_object_get(fake_peer_last(peer), "arguments"), "fdset-id")),
+			 4);
+	free(node);
+}
+END_TEST
+
+START_TEST(pending_fail_before_gone)
+{
+	static const struct fake_step script[] = {
+		{ FAKE_HANDSHAKE },
+		{ FAKE_EXPECT, "device_add" },
+		{ FAKE_EXPECT, "device_del" },
+		{ FAKE_REPLY, "{\"return\": {}}" },
+		{ FAKE_CLOSE },
+		{ FAKE_END },
+	};
+
+	struct backend_usb_dev dev = {
+		.id = "vmplug-c", .mode = CONF_ATTACH_PORT, .bus = 1, .port = "2"
+	};
+
+	start(script);
+	attach_port("vmplug-a", "attach");
+	/* This detach waits for DEVICE_DELETED when the VM goes. */
+	ck_assert_int_eq(ops->usb_detach(backend, "vmplug-b", rec_backend_done, done("detach")), 0);
+	ck_assert(run_until(loop, rec_noted, (char *)"gone ", WAIT_MS));
+	ck_assert_str_eq(rec.order, "up attach:-107 detach:-107 gone ");
+	ck_assert(!ops->is_up(backend));
+	ck_assert_ptr_nonnull(log_captured_find("vm t: QEMU gone (EOF)"));
+	ck_assert_int_eq(ops->usb_attach(backend, &dev, rec_backend_done, done(NULL)), -ENOTCONN);
+}
+END_TEST
+
+START_TEST(destroy_from_callbacks)
+{
+	static const struct fake_step script[] = {
+		{ FAKE_HANDSHAKE },
+		{ FAKE_EXPECT, "device_add" },
+		{ FAKE_EXPECT, "device_add" },
+		{ FAKE_SEND, "{\"return\": {}, \"id\": $2}{\"return\": {}, \"id\": $3}" },
+		{ FAKE_END },
+	};
+	static const struct fake_step closing[] = {
+		{ FAKE_HANDSHAKE },
+		{ FAKE_EXPECT, "device_add" },
+		{ FAKE_CLOSE },
+		{ FAKE_END },
+	};
+
+	/* From a completion: the other one is cancelled without a call. */
+	start(script);
+	attach_port("vmplug-a", "a");
+	attach_port("vmplug-b", "b");
+	destroy_on_done = true;
+	ck_assert(run_until(loop, peer_done, NULL, WAIT_MS));
+	run_for(loop, 20);
+	ck_assert_ptr_null(backend);
+	ck_assert_str_eq(rec.order, "up a:0 ");
+	fake_peer_free(peer);
+
+	/* From vm_gone. */
+	rec.order[0] = '\0';
+	destroy_on_done = false;
+	destroy_on_gone = true;
+	start(closing);
+	attach_port("vmplug-a", "a");
+	ck_assert(run_until(loop, rec_noted, (char *)"gone ", WAIT_MS));
+	run_for(loop, 20);
+	ck_assert_ptr_null(backend);
+	ck_assert_str_eq(rec.order, "up a:-107 gone ");
+}
+END_TEST
+
+START_TEST(not_for_this_backend)
+{
+	vm.backend = CONF_BACKEND_LIBVIRT;
+	ck_assert_ptr_null(ops->create(loop, &vm, &rec_backend_events, NULL));
+	ck_assert_int_eq(errno, EINVAL);
+	vm.backend = CONF_BACKEND_QMP;
+	free(vm.qmp_socket);
+	vm.qmp_socket = xstrdup("relative.qmp");
+	ck_assert_ptr_null(ops->create(loop, &vm, &rec_backend_events, NULL));
+	ck_assert_int_eq(errno, EINVAL);
+	ck_assert_ptr_nonnull(log_captured_find("vm t: cannot use QMP socket relative.qmp"));
+	ops->destroy(NULL);
+}
+END_TEST
+
+static Suite *suite(void)
+{
+	Suite *s = suite_create("backend-qmp");
+	TCase *tc = tcase_create("fake peer");
+
+	tcase_add_checked_fixture(tc, setup, teardown);
+	tcase_set_timeout(tc, 30);
+	tcase_add_test(tc, deleted_before_the_reply);
+	tcase_add_test(tc, list_type_checks_and_races);
+	tcase_add_test(tc, list_fails_on_other_errors);
+	tcase_add_test(tc, fd_mode_bad_add_fd_reply);
+	tcase_add_test(tc, pending_fail_before_gone);
+	tcase_add_test(tc, destroy_from_callbacks);
+	tcase_add_test(tc, not_for_this_backend);
+	suite_add_tcase(s, tc);
+	return s;
+}
+
+CHECK_MAIN(suite)

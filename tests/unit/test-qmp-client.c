@@ -1,0 +1,677 @@
+/* Unit tests for the QMP client (qmp/qmp.c) against a scripted fake peer:
+ * handshake, reply matching, framing over real reads, events, unknown ids,
+ * protocol errors, timeouts, fd passing, inotify, stale sockets, tracing
+ * and freeing from callbacks. */
+#include "config.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include "qmp/qmp.h"
+#include "tests/lib/fake-qmp.h"
+#include "tests/lib/recorder.h"
+#include "tests/lib/testlib.h"
+#include "tests/unit/check-main.h"
+#include "util/util.h"
+
+#define WAIT_MS 5000
+
+static const char greeting[] =
+    "{\"QMP\": {\"version\": {\"qemu\": {\"micro\": 22, \"minor\": 2, \"major\": 7}, "
+    "\"package\": \"Debian 1:7.2+dfsg-7+deb12u18+b3\"}, \"capabilities\": [\"oob\"]}}\r\n";
+
+static char *dir;
+static char *sock;
+static struct loop *loop;
+static struct qmp *client;
+static struct fake_peer *peer;
+
+static void setup(void)
+{
+	dir = scratch_new("qmp-unit");
+	sock = xasprintf("%s/qmp.sock", dir);
+	loop = loop_new();
+	rec_reset();
+	client = NULL;
+	peer = NULL;
+}
+
+static void teardown(void)
+{
+	qmp_free(client);
+	fake_peer_free(peer);
+	loop_free(loop);
+	log_capture_stop();
+	unsetenv("VMPLUG_QMP_TRACE");
+	free(sock);
+	scratch_remove(dir);
+}
+
+static struct qmp *start_client(uint64_t timeout, uint64_t backoff_min, uint64_t backoff_max)
+{
+	struct qmp_opts opts = { .name = "vm test",
+				 .socket_path = sock,
+				 .timeout_usec = timeout,
+				 .backoff_min_usec = backoff_min,
+				 .backoff_max_usec = backoff_max };
+
+	client = qmp_new(loop, &opts, &rec_qmp_callbacks, NULL);
+	ck_assert_ptr_nonnull(client);
+	return client;
+}
+
+static bool is_connected(void *arg)
+{
+	return client && qmp_is_connected(client);
+}
+
+static bool connected_n(void *arg)
+{
+	return rec_up_n(arg) && is_connected(NULL);
+}
+
+static bool client_freed(void *arg)
+{
+	return client == NULL;
+}
+
+static bool connections_n(void *arg)
+{
+	return fake_peer_connections(peer) >= *(unsigned *)arg;
+}
+
+static int send_cmd(const char *cmd, struct rec_reply *p, enum qmp_ret_type type, uint64_t timeout)
+{
+	struct qmp_command_opts o = { .ret_type = type, .timeout_usec = timeout, .fd = -1 };
+
+	if (!p->tag)
+		p->tag = cmd;
+	return qmp_command(client, cmd, NULL, &o, rec_qmp_reply, p);
+}
+
+START_TEST(handshake_and_reply)
+{
+	static const struct fake_step script[] = {
+		{ FAKE_HANDSHAKE },
+		{ FAKE_EXPECT, "query-status" },
+		{ FAKE_REPLY, "{\"return\": {\"status\": \"prelaunch\", \"running\": false}}" },
+		{ FAKE_END },
+	};
+	struct rec_reply p = { 0 };
+	const struct qmp_version *v;
+
+	peer = fake_peer_new(loop, sock, script);
+	start_client(0, 0, 0);
+	ck_assert_str_eq(qmp_name(client), "vm test");
+	/* Nothing is sent before the handshake, and nothing happens inside qmp_new(). */
+	ck_assert_int_eq(send_cmd("query-status", &p, QMP_RET_ANY, 0), -ENOTCONN);
+	ck_assert_ptr_null(qmp_version(client));
+	ck_assert_int_eq(rec.up, 0);
+
+	ck_assert(run_until(loop, is_connected, NULL, WAIT_MS));
+	ck_assert_int_eq(rec.up, 1);
+	v = qmp_version(client);
+	ck_assert_int_eq(v->major, 7);
+	ck_assert_int_eq(v->minor, 2);
+	ck_assert_int_eq(v->micro, 22);
+	ck_assert_str_eq(v->package, "Debian 1:7.2+dfsg-7+deb12u18+b3");
+
+	/* Arguments must be an object (and are consumed either way). */
+	ck_assert_int_eq(qmp_command(client, "x", json_integer(1), NULL, NULL, NULL), -EINVAL);
+	ck_assert_int_eq(qmp_command(client, "", NULL, NULL, NULL, NULL), -EINVAL);
+
+	ck_assert_int_eq(send_cmd("query-status", &p, QMP_RET_OBJECT, 0), 0);
+	ck_assert(!p.done); /* never from inside the call */
+	ck_assert(run_until(loop, rec_reply_done, &p, WAIT_MS));
+	ck_assert_int_eq(p.err, 0);
+	ck_assert_str_eq(p.ret, "{\"running\":false,\"status\":\"prelaunch\"}");
+	ck_assert_ptr_null(fake_peer_error(peer));
+	ck_assert_str_eq(json_string_value(json_object_get(fake_peer_last(peer), "execute")),
+			 "query-status");
+	ck_assert_int_eq(rec.gone, 0);
+}
+END_TEST
+
+START_TEST(byte_by_byte)
+{
+	static const struct fake_step script[] = {
+		{ FAKE_SEND_SLOW, greeting },
+		{ FAKE_EXPECT, "qmp_capabilities" },
+		{ FAKE_SEND_SLOW, "{\"return\": {}, \"id\": $1}" },
+		{ FAKE_EXPECT, "query-kvm" },
+		{ FAKE_SEND_SLOW, "{\"event\": \"STOP\"}{\"return\": 5, \"id\": $2}" },
+		{ FAKE_END },
+	};
+	struct rec_reply p = { 0 };
+
+	peer = fake_peer_new(loop, sock, script);
+	start_client(0, 0, 0);
+	ck_assert(run_until(loop, is_connected, NULL, WAIT_MS));
+	ck_assert_int_eq(send_cmd("query-kvm", &p, QMP_RET_ANY, 0), 0);
+	ck_assert(run_until(loop, rec_reply_done, &p, WAIT_MS));
+	ck_assert_int_eq(p.err, 0);
+	ck_assert_str_eq(rec.order, "up ev:STOP query-kvm:5 ");
+}
+END_TEST
+
+START_TEST(merged_out_of_order_with_events)
+{
+	static const struct fake_step script[] = {
+		{ FAKE_HANDSHAKE },
+		{ FAKE_EXPECT, "a" },
+		{ FAKE_EXPECT, "b" },
+		{ FAKE_EXPECT, "c" },
+		/* One write: events between replies, replies out of order,
+		 * no separators, unknown keys. */
+		{ FAKE_SEND,
+		  "{\"event\": \"STOP\", \"timestamp\": {\"seconds\": 1}}"
+		  "{\"return\": 3, \"id\": $4, \"extra\": [1]}"
+		  "{\"return\": 1, \"id\": $2}\n"
+		  "{\"event\": \"RESUME\", \"data\": {\"x\": 1}}\r\n"
+		  "{\"error\": {\"class\": \"GenericError\", \"desc\": \"no\"}, \"id\": $3}" },
+		{ FAKE_END },
+	};
+	struct rec_reply a = { .tag = "a" }, b = { .tag = "b" }, c = { .tag = "c" };
+
+	peer = fake_peer_new(loop, sock, script);
+	start_client(0, 0, 0);
+	ck_assert(run_until(loop, is_connected, NULL, WAIT_MS));
+	ck_assert_int_eq(send_cmd("a", &a, QMP_RET_ANY, 0), 0);
+	ck_assert_int_eq(send_cmd("b", &b, QMP_RET_ANY, 0), 0);
+	ck_assert_int_eq(send_cmd("c", &c, QMP_RET_ANY, 0), 0);
+	ck_assert(run_until(loop, rec_reply_done, &b, WAIT_MS));
+	ck_assert_str_eq(rec.order, "up ev:STOP c:3 a:1 ev:RESUME+data b:-121 ");
+	ck_assert_int_eq(b.err, -EREMOTEIO);
+	ck_assert_str_eq(b.desc, "GenericError: no");
+	ck_assert_int_eq(fake_peer_connections(peer), 1);
+}
+END_TEST
+
+START_TEST(unknown_ids_dropped)
+{
+	static const struct fake_step script[] = {
+		{ FAKE_HANDSHAKE },
+		{ FAKE_EXPECT, "a" },
+		{ FAKE_SEND, "{\"return\": {}, \"id\": 9999}" },
+		{ FAKE_SEND, "{\"return\": {}, \"id\": \"$2\"}" },
+		{ FAKE_SEND, "{\"error\": {\"class\": \"GenericError\", \"desc\": \"JSON parse "
+			     "error\"}}" },
+		{ FAKE_REPLY, "{\"return\": 7}" },
+		{ FAKE_END },
+	};
+	struct rec_reply a = { .tag = "a" };
+
+	log_capture_start(LOG_LEVEL_INFO);
+	peer = fake_peer_new(loop, sock, script);
+	start_client(0, 0, 0);
+	ck_assert(run_until(loop, is_connected, NULL, WAIT_MS));
+	ck_assert_int_eq(send_cmd("a", &a, QMP_RET_ANY, 0), 0);
+	ck_assert(run_until(loop, rec_reply_done, &a, WAIT_MS));
+	ck_assert_str_eq(rec.order, "up a:7 ");
+	ck_assert_int_eq(log_captured_count(LOG_LEVEL_WARNING), 3);
+	ck_assert_ptr_nonnull(log_captured_find("vm test: QEMU replied to an unknown id 9999"));
+	ck_assert_ptr_nonnull(log_captured_find("unknown id (none); reply dropped: JSON parse"));
+	ck_assert_int_eq(fake_peer_connections(peer), 1);
+	ck_assert_int_eq(rec.gone, 0);
+}
+END_TEST
+
+/* A peer that breaks the protocol after the handshake: the pending command
+ * fails, the connection is dropped, and the client connects again. */
+static const struct {
+	const char *text;
+	int err; /* what the pending command gets */
+	const char *reason;
+} bad_peers[] = {
+	{ "{\"return\": nope}", -ENOTCONN, "protocol error: invalid JSON" },
+	{ "hello", -ENOTCONN, "protocol error: invalid JSON, 'h' where" },
+	{ "[1]", -ENOTCONN, "protocol error: a message that is not a JSON object" },
+	{ "{\"foo\": 1}", -ENOTCONN, "protocol error: a message that is no greeting" },
+	{ "{\"error\": \"x\", \"id\": $2}", -ENOTCONN, "protocol error: an error without" },
+	{ "{\"event\": 5}", -ENOTCONN, "protocol error: an event whose name" },
+	{ "{\"return\": [], \"id\": $2}", -EPROTO, "protocol error: the reply to 'a' has" },
+	{ greeting, -ENOTCONN, "protocol error: a greeting on an established" },
+	{ NULL, -ENOTCONN, "protocol error: a message longer than 1048576 bytes" },
+};
+
+START_TEST(bad_peer_reconnects)
+{
+	char *huge = NULL;
+	struct fake_step script[] = {
+		{ FAKE_HANDSHAKE }, { FAKE_EXPECT, "a" }, { FAKE_SEND, bad_peers[_i].text },
+		{ FAKE_HANDSHAKE }, { FAKE_EXPECT, "b" }, { FAKE_REPLY, "{\"return\": 2}" },
+		{ FAKE_END },
+	};
+	struct rec_reply a = { .tag = "a" }, b = { .tag = "b" };
+	int two = 2;
+
+	if (!bad_peers[_i].text) {
+		/* A string reply that never ends within the limit. */
+		size_t n = QMP_MAX_MESSAGE + 100;
+
+		huge = xmalloc(n + 1);
+		memset(huge, 'x', n);
+		memcpy(huge, "{\"return\": \"", 12);
+		huge[n] = '\0';
+		script[2].arg = huge;
+	}
+	log_capture_start(LOG_LEVEL_INFO);
+	peer = fake_peer_new(loop, sock, script);
+	start_client(0, 1000, 1000);
+	ck_assert(run_until(loop, is_connected, NULL, WAIT_MS));
+	ck_assert_int_eq(send_cmd("a", &a, QMP_RET_OBJECT, 0), 0);
+	ck_assert(run_until(loop, rec_reply_done, &a, WAIT_MS));
+	ck_assert_int_eq(a.err, bad_peers[_i].err);
+	ck_assert_int_eq(rec.gone, 1);
+	ck_assert_msg(startswith(rec.reason, bad_peers[_i].reason), "reason: %s", rec.reason);
+	ck_assert_ptr_nonnull(log_captured_find("vm test: QEMU broke the QMP protocol"));
+	/* The daemon goes on: connected again on a new connection. */
+	ck_assert(run_until(loop, connected_n, &two, WAIT_MS));
+	ck_assert_int_eq(fake_peer_connections(peer), 2);
+	ck_assert_int_eq(send_cmd("b", &b, QMP_RET_ANY, 0), 0);
+	ck_assert(run_until(loop, rec_reply_done, &b, WAIT_MS));
+	ck_assert_int_eq(b.err, 0);
+	ck_assert_ptr_null(fake_peer_error(peer));
+	fake_peer_free(peer);
+	peer = NULL;
+	free(huge);
+}
+END_TEST
+
+START_TEST(peer_closes_mid_reply)
+{
+	static const struct fake_step script[] = {
+		{ FAKE_HANDSHAKE },
+		{ FAKE_EXPECT, "a" },
+		{ FAKE_SEND, "{\"event\": \"SHUTDOWN\"}{\"return\": {\"sta" },
+		{ FAKE_CLOSE },
+		{ FAKE_HANDSHAKE },
+		{ FAKE_END },
+	};
+	struct rec_reply a = { .tag = "a" }, b = { .tag = "b" };
+	int two = 2;
+
+	peer = fake_peer_new(loop, sock, script);
+	start_client(0, 1000, 1000);
+	ck_assert(run_until(loop, is_connected, NULL, WAIT_MS));
+	ck_assert_int_eq(send_cmd("a", &a, QMP_RET_ANY, 0), 0);
+	ck_assert_int_eq(send_cmd("b", &b, QMP_RET_ANY, 0), 0);
+	ck_assert(run_until(loop, rec_reply_done, &b, WAIT_MS));
+	/* The event first, then every pending command, then the disconnect. */
+	ck_assert_str_eq(rec.order, "up ev:SHUTDOWN a:-107 b:-107 gone ");
+	ck_assert_str_eq(rec.reason, "EOF");
+	ck_assert(run_until(loop, connected_n, &two, WAIT_MS));
+}
+END_TEST
+
+START_TEST(peer_never_answers)
+{
+	static const struct fake_step script[] = {
+		{ FAKE_HANDSHAKE }, { FAKE_EXPECT, "a" }, { FAKE_EXPECT, "b" },
+		{ FAKE_HANDSHAKE }, { FAKE_EXPECT, "c" }, { FAKE_REPLY, "{\"return\": 3}" },
+		{ FAKE_END },
+	};
+	struct rec_reply a = { .tag = "a" }, b = { .tag = "b" }, c = { .tag = "c" };
+	int two = 2;
+
+	log_capture_start(LOG_LEVEL_INFO);
+	peer = fake_peer_new(loop, sock, script);
+	start_client(60 * USEC_PER_SEC, 1000, 1000);
+	ck_assert(run_until(loop, is_connected, NULL, WAIT_MS));
+	/* a has a short timeout of its own; b waits for the default minute. */
+	ck_assert_int_eq(send_cmd("a", &a, QMP_RET_ANY, 50 * USEC_PER_MSEC), 0);
+	ck_assert_int_eq(send_cmd("b", &b, QMP_RET_ANY, 0), 0);
+	ck_assert(run_until(loop, rec_reply_done, &b, WAIT_MS));
+	ck_assert_str_eq(rec.order, "up a:-110 b:-107 gone ");
+	ck_assert_str_eq(rec.reason, "no reply to 'a' in time");
+	ck_assert_ptr_nonnull(
+	    log_captured_find("vm test: QEMU did not answer 'a' in time; dropping the connection"));
+	ck_assert(run_until(loop, connected_n, &two, WAIT_MS));
+	ck_assert_int_eq(send_cmd("c", &c, QMP_RET_ANY, 0), 0);
+	ck_assert(run_until(loop, rec_reply_done, &c, WAIT_MS));
+	ck_assert_int_eq(c.err, 0);
+}
+END_TEST
+
+START_TEST(finished_command_deadline_is_harmless)
+{
+	static const struct fake_step script[] = {
+		{ FAKE_HANDSHAKE },   { FAKE_EXPECT, "a" }, { FAKE_REPLY, "{\"return\": 1}" },
+		{ FAKE_EXPECT, "b" }, { FAKE_PAUSE },       { FAKE_REPLY, "{\"return\": 2}" },
+		{ FAKE_END },
+	};
+	struct rec_reply a = { .tag = "a" }, b = { .tag = "b" };
+
+	peer = fake_peer_new(loop, sock, script);
+	start_client(60 * USEC_PER_SEC, 1000, 1000);
+	ck_assert(run_until(loop, is_connected, NULL, WAIT_MS));
+	/* a's short deadline passes after its reply, while b is pending:
+	 * nothing times out. */
+	ck_assert_int_eq(send_cmd("a", &a, QMP_RET_ANY, 30 * USEC_PER_MSEC), 0);
+	ck_assert(run_until(loop, rec_reply_done, &a, WAIT_MS));
+	ck_assert_int_eq(send_cmd("b", &b, QMP_RET_ANY, 0), 0);
+	run_for(loop, 100);
+	ck_assert(!b.done);
+	fake_peer_resume(peer);
+	ck_assert(run_until(loop, rec_reply_done, &b, WAIT_MS));
+	ck_assert_str_eq(rec.order, "up a:1 b:2 ");
+}
+END_TEST
+
+START_TEST(greeting_missing)
+{
+	static const struct fake_step script[] = {
+		/* first connection: silence until the client gives up */
+		{ FAKE_PAUSE },
+		{ FAKE_HANDSHAKE },
+		{ FAKE_END },
+	};
+	unsigned two = 2;
+
+	log_capture_start(LOG_LEVEL_INFO);
+	peer = fake_peer_new(loop, sock, script);
+	start_client(100 * USEC_PER_MSEC, 1000, 1000);
+	ck_assert(run_until(loop, connections_n, &two, WAIT_MS));
+	ck_assert_ptr_nonnull(log_captured_find("did not complete the QMP handshake within 0.1 s "
+						"(no greeting); reconnecting"));
+	fake_peer_resume(peer);
+	ck_assert(run_until(loop, is_connected, NULL, WAIT_MS));
+	/* Never connected, so never disconnected. */
+	ck_assert_int_eq(rec.gone, 0);
+	ck_assert_int_eq(rec.up, 1);
+}
+END_TEST
+
+START_TEST(not_a_greeting_first)
+{
+	static const struct fake_step script[] = {
+		{ FAKE_SEND, "{\"return\": {}}" },
+		{ FAKE_CLOSE },
+		{ FAKE_GREET },
+		{ FAKE_EXPECT, "qmp_capabilities" },
+		{ FAKE_REPLY, "{\"error\": {\"class\": \"CommandNotFound\", \"desc\": \"nope\"}}" },
+		{ FAKE_CLOSE },
+		{ FAKE_HANDSHAKE },
+		{ FAKE_END },
+	};
+
+	log_capture_start(LOG_LEVEL_INFO);
+	peer = fake_peer_new(loop, sock, script);
+	start_client(0, 1000, 1000);
+	ck_assert(run_until(loop, is_connected, NULL, WAIT_MS));
+	ck_assert_int_eq(fake_peer_connections(peer), 3);
+	ck_assert_ptr_nonnull(log_captured_find("the first message is not a greeting"));
+	ck_assert_ptr_nonnull(log_captured_find("qmp_capabilities refused: nope"));
+	ck_assert_int_eq(rec.gone, 0);
+}
+END_TEST
+
+START_TEST(fd_passing)
+{
+	static const struct fake_step script[] = {
+		{ FAKE_HANDSHAKE },
+		{ FAKE_EXPECT_FD, "add-fd" },
+		{ FAKE_REPLY, "{\"return\": {\"fd\": 11, \"fdset-id\": 0}}" },
+		{ FAKE_END },
+	};
+	struct rec_reply p = { .tag = "add-fd" };
+	struct qmp_command_opts o = { .fd = -1, .ret_type = QMP_RET_OBJECT };
+	struct stat mine, theirs;
+	char *path = xasprintf("%s/dev", dir);
+	FILE *f = fopen(path, "w+");
+
+	ck_assert_ptr_nonnull(f);
+	peer = fake_peer_new(loop, sock, script);
+	start_client(0, 0, 0);
+	ck_assert(run_until(loop, is_connected, NULL, WAIT_MS));
+	o.fd = 12345; /* not open */
+	ck_assert_int_eq(qmp_command(client, "add-fd", NULL, &o, rec_qmp_reply, &p), -EBADF);
+	o.fd = fileno(f);
+	ck_assert_int_eq(qmp_command(client, "add-fd", json_pack("{s:s}", "opaque", "vmplug-x"), &o,
+				     rec_qmp_reply, &p),
+			 0);
+	/* Borrowed: closing ours now must not matter. */
+	fclose(f);
+	ck_assert(run_until(loop, rec_reply_done, &p, WAIT_MS));
+	ck_assert_int_eq(p.err, 0);
+	ck_assert_ptr_null(fake_peer_error(peer));
+	ck_assert_int_ge(fake_peer_last_fd(peer), 0);
+	ck_assert_int_eq(stat(path, &mine), 0);
+	ck_assert_int_eq(fstat(fake_peer_last_fd(peer), &theirs), 0);
+	ck_assert_uint_eq(mine.st_ino, theirs.st_ino);
+	ck_assert_str_eq(json_string_value(json_object_get(
+			     json_object_get(fake_peer_last(peer), "arguments"), "opaque")),
+			 "vmplug-x");
+	free(path);
+}
+END_TEST
+
+/* The client freed from inside each kind of callback: nothing else is
+ * delivered (b's reply is already read in the first case). */
+static const struct fake_step replies[] = {
+	{ FAKE_HANDSHAKE },
+	{ FAKE_EXPECT, "a" },
+	{ FAKE_EXPECT, "b" },
+	{ FAKE_SEND, "{\"return\": 1, \"id\": $2}{\"return\": 2, \"id\": $3}" },
+	{ FAKE_END },
+};
+static const struct fake_step event_first[] = {
+	{ FAKE_HANDSHAKE },
+	{ FAKE_EXPECT, "a" },
+	{ FAKE_SEND, "{\"event\": \"STOP\"}{\"return\": 1, \"id\": $2}" },
+	{ FAKE_END },
+};
+static const struct fake_step closing[] = {
+	{ FAKE_HANDSHAKE },
+	{ FAKE_EXPECT, "a" },
+	{ FAKE_CLOSE },
+	{ FAKE_END },
+};
+static const struct {
+	const struct fake_step *script;
+	const char *free_after; /* the token whose callback frees the client */
+	const char *order;
+} frees[] = {
+	{ replies, "a:", "up a:1 " },
+	{ event_first, "ev:", "up ev:STOP " },
+	{ closing, "gone", "up a:-107 b:-107 gone " },
+};
+
+static int free_case;
+
+static void free_client_after(const char *token)
+{
+	if (startswith(token, frees[free_case].free_after)) {
+		qmp_free(client);
+		client = NULL;
+	}
+}
+
+START_TEST(free_from_callbacks)
+{
+	struct rec_reply a = { .tag = "a" }, b = { .tag = "b" };
+
+	free_case = _i;
+	rec.after = free_client_after;
+	peer = fake_peer_new(loop, sock, frees[_i].script);
+	start_client(0, 0, 0);
+	ck_assert(run_until(loop, is_connected, NULL, WAIT_MS));
+	ck_assert_int_eq(send_cmd("a", &a, QMP_RET_ANY, 0), 0);
+	ck_assert_int_eq(send_cmd("b", &b, QMP_RET_ANY, 0), 0);
+	ck_assert(run_until(loop, client_freed, NULL, WAIT_MS));
+	run_for(loop, 20);
+	ck_assert_str_eq(rec.order, frees[_i].order);
+}
+END_TEST
+
+START_TEST(trace_every_message)
+{
+	static const struct fake_step script[] = {
+		{ FAKE_HANDSHAKE },
+		{ FAKE_EXPECT, "query-status" },
+		{ FAKE_REPLY, "{\"return\": {\"status\": \"running\"}}" },
+		{ FAKE_END },
+	};
+	struct rec_reply p = { 0 };
+
+	/* The environment switch, at the default log level. */
+	setenv("VMPLUG_QMP_TRACE", "1", 1);
+	log_capture_start(LOG_LEVEL_INFO);
+	peer = fake_peer_new(loop, sock, script);
+	start_client(0, 0, 0);
+	ck_assert(run_until(loop, is_connected, NULL, WAIT_MS));
+	ck_assert_int_eq(send_cmd("query-status", &p, QMP_RET_ANY, 0), 0);
+	ck_assert(run_until(loop, rec_reply_done, &p, WAIT_MS));
+	ck_assert_ptr_nonnull(log_captured_find("vm test: qmp <- {\"QMP\": {\"version\""));
+	ck_assert_ptr_nonnull(log_captured_find("vm test: qmp -> {\"execute\":\"qmp_capabilities\","
+						"\"id\":1}"));
+	ck_assert_ptr_nonnull(log_captured_find("vm test: qmp -> {\"execute\":\"query-status\","
+						"\"id\":2}"));
+	ck_assert_ptr_nonnull(
+	    log_captured_find("vm test: qmp <- {\"return\":{\"status\":\"running\"},\"id\":2}"));
+	ck_assert_uint_eq(log_captured_count(LOG_LEVEL_INFO), 5);
+}
+END_TEST
+
+START_TEST(no_trace_by_default)
+{
+	static const struct fake_step script[] = {
+		{ FAKE_HANDSHAKE },
+		{ FAKE_END },
+	};
+
+	log_capture_start(LOG_LEVEL_INFO);
+	peer = fake_peer_new(loop, sock, script);
+	start_client(0, 0, 0);
+	ck_assert(run_until(loop, is_connected, NULL, WAIT_MS));
+	ck_assert_ptr_null(log_captured_find("qmp ->"));
+	ck_assert_ptr_null(log_captured_find("qmp <-"));
+}
+END_TEST
+
+START_TEST(inotify_missing_directory)
+{
+	static const struct fake_step script[] = {
+		{ FAKE_HANDSHAKE },
+		{ FAKE_END },
+	};
+	char *a = xasprintf("%s/a", dir), *b = xasprintf("%s/a/b", dir);
+	int two = 2;
+
+	free(sock);
+	sock = xasprintf("%s/a/b/qmp.sock", dir);
+	/* A backoff of an hour: only inotify can connect within the test. */
+	start_client(0, 3600 * USEC_PER_SEC, 3600 * USEC_PER_SEC);
+	run_for(loop, 20);
+	ck_assert_int_eq(mkdir(a, 0755), 0);
+	run_for(loop, 10);
+	ck_assert_int_eq(mkdir(b, 0755), 0);
+	run_for(loop, 10);
+	peer = fake_peer_new(loop, sock, script);
+	ck_assert(run_until(loop, is_connected, NULL, WAIT_MS));
+
+	/* QEMU exits (its socket goes), and the directory itself is
+	 * replaced: the new one is watched. */
+	fake_peer_free(peer);
+	peer = NULL;
+	ck_assert(run_until(loop, rec_noted, (char *)"gone ", WAIT_MS));
+	ck_assert_int_eq(rmdir(b), 0);
+	run_for(loop, 20);
+	ck_assert(!is_connected(NULL));
+	ck_assert_int_eq(mkdir(b, 0755), 0);
+	run_for(loop, 10);
+	peer = fake_peer_new(loop, sock, script);
+	ck_assert(run_until(loop, connected_n, &two, WAIT_MS));
+	free(a);
+	free(b);
+}
+END_TEST
+
+START_TEST(stale_socket_is_quiet)
+{
+	static const struct fake_step script[] = {
+		{ FAKE_HANDSHAKE },
+		{ FAKE_END },
+	};
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+
+	/* A socket file nobody listens on: what QEMU killed by SIGKILL leaves. */
+	snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", sock);
+	ck_assert_int_eq(bind(fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+	close(fd);
+	log_capture_start(LOG_LEVEL_DEBUG);
+	start_client(0, 1000, 4000);
+	run_for(loop, 200);
+	/* Dozens of attempts, one line at info, none worse, few at debug. */
+	ck_assert_uint_eq(log_captured_count(LOG_LEVEL_ERROR), 0);
+	ck_assert_uint_eq(log_captured_count(LOG_LEVEL_WARNING), 0);
+	ck_assert_uint_eq(log_captured_count(LOG_LEVEL_INFO), 1);
+	ck_assert_ptr_nonnull(log_captured_find("vm test: cannot connect to "));
+	ck_assert_ptr_nonnull(log_captured_find("connection refused (stale socket: QEMU is not "
+						"running); retrying"));
+	ck_assert_uint_le(log_captured_count(LOG_LEVEL_DEBUG), 10);
+	/* QEMU comes back: it replaces the socket file. */
+	peer = fake_peer_new(loop, sock, script);
+	ck_assert(run_until(loop, is_connected, NULL, WAIT_MS));
+}
+END_TEST
+
+START_TEST(bad_options)
+{
+	struct qmp_opts opts = { .name = "vm x", .socket_path = "relative.sock" };
+	char longpath[200];
+
+	ck_assert_ptr_null(qmp_new(loop, &opts, &rec_qmp_callbacks, NULL));
+	ck_assert_int_eq(errno, EINVAL);
+	opts.socket_path = "/";
+	ck_assert_ptr_null(qmp_new(loop, &opts, &rec_qmp_callbacks, NULL));
+	ck_assert_int_eq(errno, EINVAL);
+	memset(longpath, 'a', sizeof(longpath));
+	longpath[0] = '/';
+	longpath[sizeof(longpath) - 1] = '\0';
+	opts.socket_path = longpath;
+	ck_assert_ptr_null(qmp_new(loop, &opts, &rec_qmp_callbacks, NULL));
+	ck_assert_int_eq(errno, ENAMETOOLONG);
+	opts.socket_path = sock;
+	opts.name = NULL;
+	ck_assert_ptr_null(qmp_new(loop, &opts, &rec_qmp_callbacks, NULL));
+	ck_assert_int_eq(errno, EINVAL);
+	qmp_free(NULL);
+}
+END_TEST
+
+static Suite *suite(void)
+{
+	Suite *s = suite_create("qmp-client");
+	TCase *tc = tcase_create("client");
+
+	tcase_add_checked_fixture(tc, setup, teardown);
+	tcase_set_timeout(tc, 30);
+	tcase_add_test(tc, handshake_and_reply);
+	tcase_add_test(tc, byte_by_byte);
+	tcase_add_test(tc, merged_out_of_order_with_events);
+	tcase_add_test(tc, unknown_ids_dropped);
+	tcase_add_loop_test(tc, bad_peer_reconnects, 0, (int)ARRAY_SIZE(bad_peers));
+	tcase_add_test(tc, peer_closes_mid_reply);
+	tcase_add_test(tc, peer_never_answers);
+	tcase_add_test(tc, finished_command_deadline_is_harmless);
+	tcase_add_test(tc, greeting_missing);
+	tcase_add_test(tc, not_a_greeting_first);
+	tcase_add_test(tc, fd_passing);
+	tcase_add_loop_test(tc, free_from_callbacks, 0, (int)ARRAY_SIZE(frees));
+	tcase_add_test(tc, trace_every_message);
+	tcase_add_test(tc, no_trace_by_default);
+	tcase_add_test(tc, inotify_missing_directory);
+	tcase_add_test(tc, stale_socket_is_quiet);
+	tcase_add_test(tc, bad_options);
+	suite_add_tcase(s, tc);
+	return s;
+}
+
+CHECK_MAIN(suite)
