@@ -294,8 +294,7 @@ static bool fdset_is_ours(json_t *set, const char *id)
 	json_t *fds = json_object_get(set, "fds"), *fd;
 	size_t i;
 
-	json_array_foreach(fds, i, fd)
-	{
+	json_array_foreach(fds, i, fd) {
 		json_t *opaque = json_object_get(fd, "opaque");
 
 		if (json_is_string(opaque) && streq(json_string_value(opaque), id))
@@ -313,8 +312,7 @@ static void on_fdsets(struct qmp *q, const struct qmp_reply *r, void *data)
 
 	enter(b);
 	op->inflight--;
-	json_array_foreach(r->ret, i, set)
-	{
+	json_array_foreach(r->ret, i, set) {
 		json_t *fdset = json_object_get(set, "fdset-id");
 
 		if (json_is_integer(fdset) && json_integer_value(fdset) >= 0 &&
@@ -581,8 +579,7 @@ static void on_objects_after_refusal(struct qmp *q, const struct qmp_reply *r, v
 		finish(op, -EIO, op->refusal);
 		goto out;
 	}
-	json_array_foreach(r->ret, i, entry)
-	{
+	json_array_foreach(r->ret, i, entry) {
 		json_t *name = json_object_get(entry, "name");
 
 		if (json_is_string(name) && streq(json_string_value(name), op->id)) {
@@ -736,8 +733,7 @@ static void on_qom_list(struct op *op, const struct qmp_reply *r, const char *di
 		list_settle(op);
 		return;
 	}
-	json_array_foreach(r->ret, i, entry)
-	{
+	json_array_foreach(r->ret, i, entry) {
 		json_t *name = json_object_get(entry, "name");
 		json_t *t = json_object_get(entry, "type");
 		size_t item;

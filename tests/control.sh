@@ -6,7 +6,7 @@
 . "$(dirname "$0")/lib/tap.sh"
 . "$(dirname "$0")/lib/bed.sh"
 make_scratch
-trap 'stop_vmplugd; rm -rf "$SCRATCH"' EXIT
+trap 'stop_vmplugd; rm_scratch' EXIT
 
 conf=$SCRATCH/conf
 log=$SCRATCH/vmplugd.log

@@ -55,3 +55,72 @@ stop_vmplugd() {
 	VMPLUGD_PID=
 	return $rc
 }
+
+# ----------------------------------------------------------------- QEMU
+# A throwaway QEMU per VM name, started under the same testbed: QMP for
+# vmplugd on $SCRATCH/NAME.qmp, a second monitor for the test on
+# $SCRATCH/NAME.chk (one client per QMP socket), stderr in NAME.err.
+QMP_CLIENT=$top_builddir/tests/e2e/helpers/qmp-client
+: "${QEMU_SYSTEM:=qemu-system-x86_64}"
+command -v "$QEMU_SYSTEM" >/dev/null || skip_all "QEMU is not installed (apt-get install qemu-system-x86)"
+
+qemu_start() {
+	local name=$1
+	shift
+	rm -f "$SCRATCH/$name.qmp" "$SCRATCH/$name.chk"
+	"$QEMU_SYSTEM" -M q35 -accel tcg -S -nodefaults -display none -m 64 \
+		-device qemu-xhci,id=xhci \
+		-qmp "unix:$SCRATCH/$name.qmp,server=on,wait=off" \
+		-chardev "socket,id=chk,path=$SCRATCH/$name.chk,server=on,wait=off" \
+		-mon chardev=chk,mode=control "$@" 2>>"$SCRATCH/$name.err" &
+	eval "QEMU_PID_$name=$!"
+	wait_for 100 test -S "$SCRATCH/$name.chk"
+}
+
+qemu_pid() { eval "echo \${QEMU_PID_$1:-}"; }
+
+# qemu_stop NAME [SIGNAL]: TERM by default; KILL leaves a stale socket.
+qemu_stop() {
+	local pid
+	pid=$(qemu_pid "$1")
+	[ -n "$pid" ] || return 0
+	kill "-${2:-TERM}" "$pid" 2>/dev/null
+	wait "$pid" 2>/dev/null
+	eval "QEMU_PID_$1="
+}
+
+qmp_check() { "$QMP_CLIENT" -t 5000 -r "$SCRATCH/$1.chk" "${@:2}"; }
+
+# The vmplug- USB devices QEMU NAME has, one per line, sorted:
+# "ID attached=true|false hostaddr=N".
+usb_in_qemu() {
+	local name=$1 id
+	for id in $(qmp_check "$name" qom-list '{"path": "/machine/peripheral"}' |
+		jq -r '.[] | select(.type == "child<usb-host>") | .name' | grep '^vmplug-' | sort); do
+		printf '%s attached=%s hostaddr=%s\n' "$id" \
+			"$(qmp_check "$name" qom-get "{\"path\": \"/machine/peripheral/$id\", \"property\": \"attached\"}")" \
+			"$(qmp_check "$name" qom-get "{\"path\": \"/machine/peripheral/$id\", \"property\": \"hostaddr\"}")"
+	done
+}
+
+# usb_in_qemu_is NAME EXPECTED: wait (10 s) until the list is EXPECTED.
+usb_in_qemu_is() {
+	local n=100 got
+	while :; do
+		got=$(usb_in_qemu "$1")
+		[ "$got" = "$2" ] && return 0
+		n=$((n - 1))
+		if [ "$n" -le 0 ]; then
+			diag "QEMU $1 has:" "${got:-(nothing)}" "expected:" "${2:-(nothing)}"
+			return 1
+		fi
+		sleep 0.1
+	done
+}
+
+stop_all_qemu() {
+	local v
+	for v in $(compgen -v QEMU_PID_); do
+		qemu_stop "${v#QEMU_PID_}" KILL
+	done
+}

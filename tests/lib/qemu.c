@@ -277,8 +277,7 @@ bool qemu_event_seen(struct qemu *q, const char *name, const char *device)
 
 	while (q->check_fd >= 0 && (j = read_message(q, 0)))
 		json_array_append_new(q->events, j);
-	json_array_foreach(q->events, i, ev)
-	{
+	json_array_foreach(q->events, i, ev) {
 		json_t *dev = json_object_get(json_object_get(ev, "data"), "device");
 
 		if (!streq(json_string_value(json_object_get(ev, "event")) ?: "", name))
@@ -296,8 +295,7 @@ bool qemu_has_child(struct qemu *q, const char *path, const char *id)
 	bool found = false;
 	size_t i;
 
-	json_array_foreach(list, i, entry)
-	{
+	json_array_foreach(list, i, entry) {
 		json_t *n = json_object_get(entry, "name");
 
 		if (json_is_string(n) && streq(json_string_value(n), id))

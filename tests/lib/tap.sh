@@ -53,8 +53,16 @@ vmplugd_cmd() {
 }
 
 # A private scratch directory removed on exit.
+# VMPLUG_KEEP_SCRATCH=1 keeps it for a look after a failure.
 make_scratch() {
 	SCRATCH=$(mktemp -d /tmp/vmplug-test.XXXXXX)
 	chmod 755 "$SCRATCH"
-	trap 'rm -rf "$SCRATCH"' EXIT
+	trap 'rm_scratch' EXIT
+}
+rm_scratch() {
+	if [ -n "${VMPLUG_KEEP_SCRATCH:-}" ]; then
+		echo "# kept $SCRATCH"
+	else
+		rm -rf "$SCRATCH"
+	fi
 }

@@ -1,0 +1,122 @@
+#!/bin/bash
+# USB hotplug end to end on the host: vmplugd and real QEMUs on one fake
+# USB tree (umockdev), so QEMU really opens the devices (attached=true).
+# Coldplug, plug and unplug, replug with a new device number, identical
+# devices on two ports to two VMs, a hub on a claimed port, a device
+# plugged in before its VM starts, QEMU killed and restarted, vmplugd
+# killed and restarted: every time each VM ends with exactly what its
+# rules claim.
+. "$(dirname "$0")/lib/tap.sh"
+. "$(dirname "$0")/lib/bed.sh"
+make_scratch
+trap 'stop_vmplugd; stop_all_qemu; rm_scratch' EXIT
+
+conf=$SCRATCH/conf
+log=$SCRATCH/vmplugd.log
+write_conf "$conf"
+cat >"$conf/vm.d/alpha.conf" <<CONF
+[vm]
+qmp-socket = $SCRATCH/alpha.qmp
+usb-bus = xhci.0
+[usb "desk"]
+port = 1-1
+CONF
+cat >"$conf/vm.d/beta.conf" <<CONF
+[vm]
+qmp-socket = $SCRATCH/beta.qmp
+[usb "back"]
+port = 2-1
+CONF
+chmod go-w "$conf"/vm.d/*
+
+# coldplug: the device and alpha's QEMU are there before vmplugd
+plug 1-1.2 dev=3 vid=046d pid=0825 name=Webcam
+qemu_start alpha
+start_vmplugd "$conf" "$log" || bail "vmplugd did not start"
+check "coldplug: a present device is attached to a running VM" \
+	usb_in_qemu_is alpha "vmplug-usb-1-3 attached=true hostaddr=3"
+
+plug 1-1.3 dev=4 vid=1234 pid=0001
+check "plug: attached" usb_in_qemu_is alpha "vmplug-usb-1-3 attached=true hostaddr=3
+vmplug-usb-1-4 attached=true hostaddr=4"
+unplug 1-1.3
+check "unplug: detached" usb_in_qemu_is alpha "vmplug-usb-1-3 attached=true hostaddr=3"
+
+unplug 1-1.2
+plug 1-1.2 dev=9 vid=046d pid=0825 name=Webcam
+check "replug with a new device number: the new one attached, the old one gone" \
+	usb_in_qemu_is alpha "vmplug-usb-1-9 attached=true hostaddr=9"
+
+# A QEMU holding an emulated device polls it without pause, and every
+# poll goes through the testbed: keep at most two attached per QEMU.
+
+# a hub on a claimed port: never attached itself, the devices behind it are
+plug 1-1.5 dev=6 vid=05e3 pid=0608 class=09
+plug 1-1.5.1 dev=7 vid=04d9 pid=1603
+check "a hub is not attached, the device behind it is" \
+	usb_in_qemu_is alpha "vmplug-usb-1-7 attached=true hostaddr=7
+vmplug-usb-1-9 attached=true hostaddr=9"
+unplug 1-1.5.1
+unplug 1-1.5
+
+# identical devices (same ids, no serial) on two ports, two VMs
+qemu_start beta
+plug 1-1.4 dev=5 vid=0951 pid=1666
+plug 2-1 dev=2 vid=0951 pid=1666
+check "identical devices: alpha gets the one on its port" \
+	usb_in_qemu_is alpha "vmplug-usb-1-5 attached=true hostaddr=5
+vmplug-usb-1-9 attached=true hostaddr=9"
+check "identical devices: beta gets the one on its port" \
+	usb_in_qemu_is beta "vmplug-usb-2-2 attached=true hostaddr=2"
+
+# plugged in while the VM is down: attached when it comes up
+qemu_stop beta
+plug 2-1.3 dev=4 vid=1234 pid=0002
+qemu_start beta
+check "a device plugged in before its VM starts is attached when it starts" \
+	usb_in_qemu_is beta "vmplug-usb-2-2 attached=true hostaddr=2
+vmplug-usb-2-4 attached=true hostaddr=4"
+
+# QEMU killed (a stale socket stays) and started again: everything back
+qemu_stop alpha KILL
+check "vmplugd notices QEMU was killed" wait_for 50 grep -q "vm alpha: gone" "$log"
+qemu_start alpha
+check "QEMU restarted: every device attached again" \
+	usb_in_qemu_is alpha "vmplug-usb-1-5 attached=true hostaddr=5
+vmplug-usb-1-9 attached=true hostaddr=9"
+
+# vmplugd killed and restarted: it learns from QEMU, adds nothing twice,
+# and removes what went away while it was not looking
+before=$(grep -c "usb.*: attached" "$log")
+kill -KILL "$VMPLUGD_PID"
+wait "$VMPLUGD_PID" 2>/dev/null
+VMPLUGD_PID=
+unplug 1-1.4
+rm -f "$conf/control.sock"
+mark=$(wc -l <"$log")
+start_vmplugd "$conf" "$log" || bail "vmplugd did not start again"
+check "vmplugd restarted: what QEMU still has is kept, the gone device is detached" \
+	usb_in_qemu_is alpha "vmplug-usb-1-9 attached=true hostaddr=9"
+check "vmplugd restarted: beta unchanged" usb_in_qemu_is beta "vmplug-usb-2-2 attached=true hostaddr=2
+vmplug-usb-2-4 attached=true hostaddr=4"
+check "vmplugd restarted: nothing attached twice" \
+	test "$(tail -n +"$((mark + 1))" "$log" | grep -c "usb.*: attached")" -eq 0
+diag "attaches before the restart: $before"
+
+# reload: a rule removed detaches, a rule added attaches
+cat >"$conf/vm.d/beta.conf" <<CONF
+[vm]
+qmp-socket = $SCRATCH/beta.qmp
+[usb "back"]
+port = 2-1.3
+CONF
+chmod go-w "$conf/vm.d/beta.conf"
+kill -HUP "$VMPLUGD_PID"
+check "reload: a device no longer claimed is detached, the rest kept" \
+	usb_in_qemu_is beta "vmplug-usb-2-4 attached=true hostaddr=4"
+
+stop_vmplugd
+check "vmplugd exits cleanly (valgrind: no errors, no leaks)" test $? -eq 0
+check "vmplugd leaves the devices attached when it stops" \
+	usb_in_qemu_is alpha "vmplug-usb-1-9 attached=true hostaddr=9"
+done_testing
