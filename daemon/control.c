@@ -981,9 +981,16 @@ void control_reconcile_event(struct control *c, const struct reconcile_event *ev
 		name = "USB_DETACHED";
 		break;
 	case RECONCILE_USB_FAILED:
-		name = "USB_FAILED";
+	case RECONCILE_INPUT_FAILED:
+		name = ev->type == RECONCILE_USB_FAILED ? "USB_FAILED" : "INPUT_FAILED";
 		json_object_set_new(data, "error", str_or_null(ev->msg));
 		json_object_set_new(data, "final", json_boolean(ev->final));
+		break;
+	case RECONCILE_INPUT_ATTACHED:
+		name = "INPUT_ATTACHED";
+		break;
+	case RECONCILE_INPUT_DETACHED:
+		name = "INPUT_DETACHED";
 		break;
 	}
 	list_init(&done);

@@ -91,6 +91,8 @@ int daemon_reload(struct daemon *d, char ***errors_out)
 	    !same(conf->daemon.control_group, d->conf->daemon.control_group))
 		log_warning("control-socket and control-group changes take effect when vmplugd "
 			    "restarts");
+	if (d->input)
+		input_manager_set_conf(d->input, conf);
 	if (d->rc)
 		reconcile_set_conf(d->rc, conf);
 	conf_free(d->conf);
@@ -188,11 +190,15 @@ static void on_input(void *data, const char *action, struct udev_device *dev)
 	const char *name = NULL;
 	char *link;
 
+	input_manager_udev(d->input, action, dev);
 	if (!d->control || !streq(action, "add") || !node || !startswith(node, "/dev/input/event"))
 		return;
 	parent = udev_device_get_parent_with_subsystem_devtype(dev, "input", NULL);
 	if (parent)
 		name = udev_device_get_sysattr_value(parent, "name");
+	/* our own sinks are not something the user plugged in */
+	if (name && startswith(name, "vmplug-"))
+		return;
 	link = by_id_link(dev);
 	control_input_plugged(d->control, node, link, name,
 			      udev_device_get_property_value(dev, "ID_INPUT_KEYBOARD") != NULL,
@@ -214,6 +220,87 @@ static void on_usb_remove(void *data, const char *syspath)
 	reconcile_device_remove(d->rc, syspath);
 }
 
+static size_t rc_vm_inputs(void *data, const char *vm, struct reconcile_input **out)
+{
+	struct daemon *d = data;
+	struct input_vm_sink *sinks;
+	size_t n = input_manager_vm_sinks(d->input, vm, &sinks);
+
+	*out = n ? xcalloc(n, sizeof(**out)) : NULL;
+	for (size_t i = 0; i < n; i++) {
+		(*out)[i] = (struct reconcile_input){
+			.id = xstrdup(sinks[i].id),
+			.evdev = xstrdup(sinks[i].evdev),
+			.grab_all = sinks[i].grab_all,
+			.repeat = sinks[i].repeat,
+			.keep_existing = sinks[i].adopted,
+		};
+	}
+	input_vm_sinks_free(sinks, n);
+	return n;
+}
+
+static void on_vm_sinks_changed(void *data, const char *vm)
+{
+	struct daemon *d = data;
+
+	if (d->rc)
+		reconcile_inputs_changed(d->rc, vm);
+}
+
+/* QEMU's input-linux toggles its grab on a key combination of its own.
+ * Pick one that shares no key with vmplug's chords, so a hotkey never
+ * doubles as QEMU's toggle. */
+static const char *pick_grab_toggle(const struct conf *conf)
+{
+	static const struct {
+		const char *name;
+		const char *keys[3];
+	} toggles[] = {
+		{ "scrolllock", { "KEY_SCROLLLOCK" } },
+		{ "ctrl-scrolllock", { "KEY_LEFTCTRL", "KEY_RIGHTCTRL", "KEY_SCROLLLOCK" } },
+		{ "meta-meta", { "KEY_LEFTMETA", "KEY_RIGHTMETA" } },
+		{ "alt-alt", { "KEY_LEFTALT", "KEY_RIGHTALT" } },
+		{ "shift-shift", { "KEY_LEFTSHIFT", "KEY_RIGHTSHIFT" } },
+		{ "ctrl-ctrl", { "KEY_LEFTCTRL", "KEY_RIGHTCTRL" } },
+	};
+	const struct conf_chord *chords[64];
+	size_t n = 0;
+
+	chords[n++] = &conf->sw.cycle;
+	chords[n++] = &conf->sw.host;
+	chords[n++] = &conf->sw.panic;
+	for (size_t i = 0; i < conf->n_vms && n < ARRAY_SIZE(chords); i++)
+		chords[n++] = &conf->vms[i].hotkey;
+	for (size_t t = 0; t < ARRAY_SIZE(toggles); t++) {
+		bool clash = false;
+
+		for (size_t k = 0; k < 3 && toggles[t].keys[k] && !clash; k++) {
+			struct conf_chord key;
+
+			conf_chord_parse(toggles[t].keys[k], &key, NULL);
+			for (size_t c = 0; c < n && !clash; c++)
+				for (unsigned j = 0; j < chords[c]->n; j++)
+					clash |= chords[c]->codes[j] == key.codes[0];
+		}
+		if (!clash)
+			return toggles[t].name;
+	}
+	return "ctrl-ctrl";
+}
+
+static int start_input(struct daemon *d)
+{
+	static const struct input_manager_hooks hooks = {
+		.vm_sinks_changed = on_vm_sinks_changed,
+	};
+
+	/* Before the watcher: its coldplug opens the sources, and every sink
+	 * exists before any VM is reconciled. */
+	d->input = input_manager_new(d->loop, d->conf, &hooks, d);
+	return d->input ? 0 : -ENOMEM;
+}
+
 static int start_usb(struct daemon *d)
 {
 	static const struct watch_hooks watch_hooks = {
@@ -225,6 +312,8 @@ static int start_usb(struct daemon *d)
 		.create_backend = create_backend,
 		.schedule = rc_schedule,
 		.notify = on_rc_event,
+		.vm_inputs = rc_vm_inputs,
+		.grab_toggle = d->grab_toggle,
 	};
 
 	d->rc_timer = loop_timer_new(d->loop, on_rc_timer, d);
@@ -268,6 +357,9 @@ int daemon_start(struct daemon *d)
 	}
 	if (start_control(d) < 0)
 		return -EADDRINUSE;
+	d->grab_toggle = xstrdup(pick_grab_toggle(d->conf));
+	if (start_input(d) < 0)
+		return -ENOMEM;
 	return start_usb(d);
 }
 
@@ -278,6 +370,8 @@ void daemon_free(struct daemon *d)
 	control_free(d->control);
 	watch_free(d->watch);
 	reconcile_free(d->rc);
+	input_manager_free(d->input);
+	free(d->grab_toggle);
 	loop_timer_free(d->rc_timer);
 	loop_free(d->loop);
 	conf_free(d->conf);

@@ -9,6 +9,7 @@
 #include "daemon/loop.h"
 #include "daemon/reconcile.h"
 #include "daemon/watch.h"
+#include "input/input.h"
 
 struct daemon_opts {
 	const char *confdir;
@@ -24,6 +25,8 @@ struct daemon {
 	struct loop_timer *rc_timer;
 	struct watch *watch;
 	struct control *control;
+	struct input_manager *input;
+	char *grab_toggle;
 };
 
 /* Load the configuration; NULL on failure (the reasons are logged). */

@@ -37,6 +37,8 @@ struct rc_item {
 	enum reconcile_item_state state;
 	bool input;
 	unsigned bus, devnum; /* from the id; 0 if it names no host device */
+	unsigned gen;         /* input: vm->input_gen it was attached under, 0: found in QEMU */
+	char *evdev;          /* input: the node QEMU opened */
 	unsigned failures;
 	uint64_t retry_at; /* RETRY, or a detach to retry (ATTACHED) */
 	char *error;
@@ -65,6 +67,7 @@ struct rc_vm {
 	uint64_t list_retry_at;
 	char *last_error;
 	bool dead; /* retired: freed by the next reconcile_tick() */
+	unsigned input_gen;
 };
 
 struct reconcile {
@@ -82,6 +85,7 @@ struct reconcile {
 static const struct backend_events vm_events;
 static void pass_all(struct reconcile *rc);
 static void pass_vm(struct rc_vm *vm);
+static void pass_inputs(struct rc_vm *vm, uint64_t t);
 
 static uint64_t now(const struct reconcile *rc)
 {
@@ -219,6 +223,7 @@ static void item_free(struct rc_item *it)
 		it->op->item = NULL;
 	list_remove(&it->link);
 	free(it->id);
+	free(it->evdev);
 	free(it->error);
 	free(it);
 }
@@ -320,11 +325,14 @@ static void op_free(struct rc_op *op)
 	free(op);
 }
 
-static void usb_event(struct rc_item *it, enum reconcile_event_type type, int err, const char *msg,
-		      bool final)
+static void item_event(struct rc_item *it, enum reconcile_event_type type, int err, const char *msg,
+		       bool final)
 {
 	struct reconcile_event ev = {
-		.type = type,
+		.type = !it->input                       ? type
+			: type == RECONCILE_USB_ATTACHED ? RECONCILE_INPUT_ATTACHED
+			: type == RECONCILE_USB_DETACHED ? RECONCILE_INPUT_DETACHED
+							 : RECONCILE_INPUT_FAILED,
 		.vm = it->vm->params.name,
 		.id = it->id,
 		.dev = item_device(it),
@@ -342,8 +350,9 @@ static void log_item(const struct rc_item *it, enum log_level level, const char 
 	const struct usb_device *dev = item_device(it);
 	char *desc = dev ? usb_device_describe(dev) : NULL;
 
-	log_msg(level, "vm %s: usb %s%s%s: %s%s%s", it->vm->params.name, desc ? desc : "",
-		desc ? " " : "", it->id, what, detail ? ": " : "", detail ? detail : "");
+	log_msg(level, "vm %s: %s %s%s%s: %s%s%s", it->vm->params.name, it->input ? "input" : "usb",
+		desc ? desc : "", desc ? " " : "", it->id, what, detail ? ": " : "",
+		detail ? detail : "");
 	free(desc);
 }
 
@@ -363,7 +372,7 @@ static void attach_failed(struct rc_item *it, int err, const char *msg)
 		it->retry_at = now(it->vm->rc) + backoff(it->failures);
 		log_item(it, LOG_LEVEL_WARNING, "attach failed, will retry", it->error);
 	}
-	usb_event(it, RECONCILE_USB_FAILED, err, it->error, final);
+	item_event(it, RECONCILE_USB_FAILED, err, it->error, final);
 }
 
 static void attach_done(void *data, int err, const char *msg)
@@ -382,14 +391,28 @@ static void attach_done(void *data, int err, const char *msg)
 		attach_failed(it, err, msg);
 	} else {
 		it->state = RECONCILE_ITEM_ATTACHED;
+		it->gen = vm->input_gen;
 		it->failures = 0;
 		it->retry_at = 0;
 		free(it->error);
 		it->error = NULL;
 		log_item(it, LOG_LEVEL_INFO, "attached", NULL);
-		usb_event(it, RECONCILE_USB_ATTACHED, 0, NULL, false);
+		item_event(it, RECONCILE_USB_ATTACHED, 0, NULL, false);
 	}
 	pass_vm(vm);
+}
+
+/* The backend's answer to starting an attach: on a refusal at once, the
+ * callback never comes. */
+static void launched(struct rc_item *it, struct rc_op *op, int r)
+{
+	if (r >= 0)
+		return;
+	op_free(op);
+	if (r == -ENOTCONN)
+		item_free(it);
+	else
+		attach_failed(it, r, NULL);
 }
 
 static void start_attach(struct rc_item *it, const struct rc_device *d)
@@ -407,20 +430,33 @@ static void start_attach(struct rc_item *it, const struct rc_device *d)
 		.product = d->dev->product >= 0 ? (unsigned)d->dev->product : 0,
 	};
 	struct rc_op *op;
-	int r;
 
 	op = op_new(vm, it);
 	it->state = RECONCILE_ITEM_ATTACHING;
 	it->retry_at = 0;
 	log_item(it, LOG_LEVEL_DEBUG, "attaching", conf_attach_mode_name(mode));
-	r = vm->backend->ops->usb_attach(vm->backend, &req, attach_done, op);
-	if (r < 0) {
-		op_free(op);
-		if (r == -ENOTCONN)
-			item_free(it);
-		else
-			attach_failed(it, r, NULL);
-	}
+	launched(it, op, vm->backend->ops->usb_attach(vm->backend, &req, attach_done, op));
+}
+
+static void start_input_attach(struct rc_item *it, const struct reconcile_input *in)
+{
+	struct rc_vm *vm = it->vm;
+	struct backend_input_dev req = {
+		.id = it->id,
+		.evdev = in->evdev,
+		.grab_all = in->grab_all,
+		.repeat = in->repeat,
+		.grab_toggle = vm->rc->hooks.grab_toggle,
+	};
+	struct rc_op *op;
+
+	op = op_new(vm, it);
+	it->state = RECONCILE_ITEM_ATTACHING;
+	it->retry_at = 0;
+	free(it->evdev);
+	it->evdev = xstrdup(in->evdev);
+	log_item(it, LOG_LEVEL_DEBUG, "attaching", in->evdev);
+	launched(it, op, vm->backend->ops->input_attach(vm->backend, &req, attach_done, op));
 }
 
 static void detach_done(void *data, int err, const char *msg)
@@ -435,7 +471,7 @@ static void detach_done(void *data, int err, const char *msg)
 	if (err == 0 || err == -ENOTCONN) {
 		if (err == 0) {
 			log_item(it, LOG_LEVEL_INFO, "detached", NULL);
-			usb_event(it, RECONCILE_USB_DETACHED, 0, NULL, false);
+			item_event(it, RECONCILE_USB_DETACHED, 0, NULL, false);
 		}
 		item_free(it);
 		/* The id and the host device are free again: anyone may want them. */
@@ -464,7 +500,10 @@ static void start_detach(struct rc_item *it)
 	it->state = RECONCILE_ITEM_DETACHING;
 	it->retry_at = 0;
 	log_item(it, LOG_LEVEL_DEBUG, "detaching", NULL);
-	r = vm->backend->ops->usb_detach(vm->backend, it->id, detach_done, op);
+	if (it->input)
+		r = vm->backend->ops->input_detach(vm->backend, it->id, detach_done, op);
+	else
+		r = vm->backend->ops->usb_detach(vm->backend, it->id, detach_done, op);
 	if (r < 0) {
 		op_free(op);
 		if (r == -ENOTCONN) {
@@ -567,6 +606,7 @@ static struct rc_vm *vm_new(struct reconcile *rc, const struct conf_vm *conf)
 
 	vm->rc = rc;
 	vm->conf = conf;
+	vm->input_gen = 1;
 	copy_params(&vm->params, conf);
 	list_init(&vm->items);
 	list_init(&vm->ops);
@@ -626,6 +666,7 @@ static void list_done(void *data, int err, const struct backend_list *list)
 			continue;
 		it = item_new(vm, bi->id, bi->kind == BACKEND_ITEM_INPUT);
 		it->state = RECONCILE_ITEM_ATTACHED;
+		it->evdev = bi->evdev ? xstrdup(bi->evdev) : NULL;
 		if (!it->input && !it->bus && bi->bus > 0 && bi->addr > 0) {
 			it->bus = (unsigned)bi->bus;
 			it->devnum = (unsigned)bi->addr;
@@ -703,7 +744,7 @@ static void on_item_gone(void *data, const char *id)
 		return;
 	log_item(it, LOG_LEVEL_WARNING, "removed from the VM by someone else", NULL);
 	if (it->state == RECONCILE_ITEM_ATTACHED)
-		usb_event(it, RECONCILE_USB_DETACHED, 0, "removed outside vmplug", false);
+		item_event(it, RECONCILE_USB_DETACHED, 0, "removed outside vmplug", false);
 	item_free(it);
 	pass_vm(vm);
 }
@@ -778,18 +819,84 @@ static void pass_vm_once(struct rc_vm *vm)
 			break;
 		}
 	}
+	pass_inputs(vm, t);
+}
+
+static bool input_current(const struct rc_vm *vm, const struct rc_item *it,
+			  const struct reconcile_input *in)
+{
+	if (it->gen != 0)
+		return it->gen == vm->input_gen; /* else the sink changed since */
+	/* Found in QEMU: it works only if its node outlived the old vmplugd. */
+	return in->keep_existing && it->evdev && streq(it->evdev, in->evdev);
+}
+
+/* Bring one VM's input-linux objects to its sinks. */
+static void pass_inputs(struct rc_vm *vm, uint64_t t)
+{
+	struct reconcile *rc = vm->rc;
+	struct reconcile_input *in = NULL;
+	struct rc_item *it, *itmp;
+	size_t n = 0;
+
+	if (!rc->hooks.vm_inputs || !vm->backend->ops->input_attach)
+		return;
+	if (vm->conf)
+		n = rc->hooks.vm_inputs(rc->data, vm->params.name, &in);
+	for (size_t i = 0; i < n; i++) {
+		it = find_item(vm, in[i].id);
+		if (!it)
+			start_input_attach(item_new(vm, in[i].id, true), &in[i]);
+		else if (it->state == RECONCILE_ITEM_RETRY && it->retry_at <= t)
+			start_input_attach(it, &in[i]);
+	}
+	list_for_each_safe(it, itmp, &vm->items, link) {
+		const struct reconcile_input *want = NULL;
+
+		if (!it->input)
+			continue;
+		for (size_t i = 0; i < n && !want; i++)
+			if (streq(in[i].id, it->id))
+				want = &in[i];
+		if (it->state == RECONCILE_ITEM_ATTACHED &&
+		    (!want || !input_current(vm, it, want)) &&
+		    (!it->retry_at || it->retry_at <= t) &&
+		    (it->failures < RECONCILE_ATTACH_TRIES || !it->error))
+			start_detach(it); /* a replaced one comes back in the next pass */
+		else if ((it->state == RECONCILE_ITEM_RETRY ||
+			  it->state == RECONCILE_ITEM_FAILED) &&
+			 !want)
+			item_free(it);
+	}
+	reconcile_inputs_free(in, n);
+}
+
+void reconcile_inputs_free(struct reconcile_input *in, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		free(in[i].id);
+		free(in[i].evdev);
+	}
+	free(in);
+}
+
+void reconcile_inputs_changed(struct reconcile *rc, const char *name)
+{
+	struct rc_vm *vm = find_vm(rc, name);
+
+	if (!vm)
+		return;
+	vm->input_gen++;
+	pass_vm(vm);
 }
 
 /* Retiring VMs go once they hold nothing of ours. */
 static void maybe_retire(struct rc_vm *vm)
 {
-	struct rc_item *it;
-
 	if (vm->conf || vm->dead)
 		return;
-	list_for_each(it, &vm->items, link)
-		if (!it->input)
-			return;
+	if (!list_empty(&vm->items) && vm->state != RECONCILE_VM_DOWN)
+		return;
 	if (!list_empty(&vm->ops) && vm->state != RECONCILE_VM_DOWN)
 		return;
 	retire(vm);

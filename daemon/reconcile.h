@@ -25,6 +25,9 @@ enum reconcile_event_type {
 	RECONCILE_USB_ATTACHED,
 	RECONCILE_USB_DETACHED,
 	RECONCILE_USB_FAILED, /* err, msg; retried unless `final` */
+	RECONCILE_INPUT_ATTACHED,
+	RECONCILE_INPUT_DETACHED,
+	RECONCILE_INPUT_FAILED,
 };
 
 struct reconcile_event {
@@ -35,6 +38,19 @@ struct reconcile_event {
 	int err;
 	const char *msg;
 	bool final; /* USB_FAILED: no more retries */
+};
+
+/* An input-linux object a VM should have (one per input sink of the VM). */
+struct reconcile_input {
+	char *id;    /* "vmplug-in-SOURCE" */
+	char *evdev; /* the sink's node, as QEMU should open it */
+	bool grab_all;
+	bool repeat;
+	/* The sink survived from an earlier vmplugd (fd store): an object
+	 * QEMU already has for it still works and is kept. Otherwise such an
+	 * object points at a node that died with the old vmplugd and is
+	 * replaced. */
+	bool keep_existing;
 };
 
 struct reconcile_hooks {
@@ -48,7 +64,15 @@ struct reconcile_hooks {
 	void (*schedule)(void *data, uint64_t deadline);
 	/* Something happened that users may want to see; may be NULL. */
 	void (*notify)(void *data, const struct reconcile_event *ev);
+	/* The input-linux objects vm should have: their number, and a new
+	 * array in *out (the reconciler frees it with reconcile_inputs_free).
+	 * NULL: no inputs are managed. */
+	size_t (*vm_inputs)(void *data, const char *vm, struct reconcile_input **out);
+	/* QEMU's GrabToggleKeys for the input-linux objects (NULL: QEMU's). */
+	const char *grab_toggle;
 };
+
+void reconcile_inputs_free(struct reconcile_input *in, size_t n);
 
 /* Bounds of the retry policy (exposed for tests and documentation). */
 #define RECONCILE_ATTACH_TRIES 4             /* then the device is reported failed */
@@ -70,6 +94,9 @@ void reconcile_set_conf(struct reconcile *rc, const struct conf *conf);
 void reconcile_device_add(struct reconcile *rc, struct usb_device *dev);
 /* A host USB device went away (matched by syspath). */
 void reconcile_device_remove(struct reconcile *rc, const char *syspath);
+/* The input sinks of vm changed (new nodes): QEMU's objects for them
+ * are replaced. */
+void reconcile_inputs_changed(struct reconcile *rc, const char *vm);
 /* Run retries that are due. */
 void reconcile_tick(struct reconcile *rc);
 /* The earliest pending deadline, 0 if none. */

@@ -595,6 +595,7 @@ size_t input_manager_vm_sinks(struct input_manager *m, const char *vm, struct in
 		}
 		v[n].grab_all = s->grab_all;
 		v[n].repeat = s->repeat;
+		v[n].adopted = k->adopted;
 		n++;
 	}
 	*out = v;

@@ -67,6 +67,7 @@ struct input_vm_sink {
 	char *evdev;  /* /dev/input/by-id/vmplug-VM-SOURCE if it exists, else the devnode */
 	bool grab_all;
 	bool repeat;
+	bool adopted; /* the node outlived the previous vmplugd (fd store) */
 };
 
 /* The sinks of vm that exist, in the order of its `inputs =`: the count,

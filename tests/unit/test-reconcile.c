@@ -44,6 +44,9 @@ static void on_notify(void *data, const struct reconcile_event *ev)
 		[RECONCILE_USB_ATTACHED] = "attached",
 		[RECONCILE_USB_DETACHED] = "detached",
 		[RECONCILE_USB_FAILED] = "failed",
+		[RECONCILE_INPUT_ATTACHED] = "input-attached",
+		[RECONCILE_INPUT_DETACHED] = "input-detached",
+		[RECONCILE_INPUT_FAILED] = "input-failed",
 	};
 	char *s;
 
@@ -56,11 +59,38 @@ static void on_notify(void *data, const struct reconcile_event *ev)
 	free(s);
 }
 
+/* The input sinks each VM has, as the input manager would say: "VM ID
+ * EVDEV [kept]" lines, set by the tests. */
+static char **sinks;
+
+static size_t vm_inputs(void *data, const char *vm, struct reconcile_input **out)
+{
+	size_t n = 0;
+
+	*out = NULL;
+	for (size_t i = 0; sinks && sinks[i]; i++) {
+		char **w = strv_split(sinks[i], " ");
+
+		if (streq(w[0], vm)) {
+			*out = xrealloc(*out, (n + 1) * sizeof(**out));
+			(*out)[n++] = (struct reconcile_input){
+				.id = xstrdup(w[1]),
+				.evdev = xstrdup(w[2]),
+				.grab_all = true,
+				.keep_existing = w[3] && streq(w[3], "kept"),
+			};
+		}
+		strv_free(w);
+	}
+	return n;
+}
+
 static const struct reconcile_hooks hooks = {
 	.create_backend = create_null,
 	.now = clock_now,
 	.schedule = on_schedule,
 	.notify = on_notify,
+	.vm_inputs = vm_inputs,
 };
 
 static void start(struct conf *c)
@@ -75,6 +105,8 @@ static void start(struct conf *c)
 
 static void stop(void)
 {
+	strv_free(sinks);
+	sinks = NULL;
 	reconcile_free(rc);
 	conf_free(conf);
 	strv_free(events);
@@ -590,6 +622,69 @@ START_TEST(manual_overrides_last_until_the_device_leaves_or_a_reload)
 }
 END_TEST
 
+START_TEST(input_objects_follow_the_sinks)
+{
+	start(fixture_conf(NULL, "pc", PC, NULL));
+	strv_append(&sinks, "pc vmplug-in-kbd /dev/input/by-id/vmplug-pc-kbd");
+	strv_append(&sinks, "pc vmplug-in-mouse /dev/input/by-id/vmplug-pc-mouse");
+	up("pc");
+	assert_items("pc", "vmplug-in-kbd vmplug-in-mouse");
+	ck_assert(logged("input-attached pc vmplug-in-kbd"));
+	ck_assert_str_eq(backend_null_items(vm("pc"))->items[0].evdev,
+			 "/dev/input/by-id/vmplug-pc-kbd");
+	/* QEMU restarted: added again */
+	backend_null_set_up(vm("pc"), false, "QEMU exited");
+	up("pc");
+	assert_items("pc", "vmplug-in-kbd vmplug-in-mouse");
+	ck_assert_uint_eq(count("pc", BACKEND_NULL_INPUT_ATTACH), 4);
+	/* a sink that changed (a new node) is replaced in QEMU */
+	reconcile_inputs_changed(rc, "pc");
+	settle();
+	assert_items("pc", "vmplug-in-kbd vmplug-in-mouse");
+	ck_assert_uint_eq(count("pc", BACKEND_NULL_INPUT_DETACH), 2);
+	ck_assert_uint_eq(count("pc", BACKEND_NULL_INPUT_ATTACH), 6);
+	/* a sink that went away (reload): its object goes too */
+	strv_free(sinks);
+	sinks = NULL;
+	strv_append(&sinks, "pc vmplug-in-kbd /dev/input/by-id/vmplug-pc-kbd");
+	reconcile_tick(rc);
+	settle();
+	assert_items("pc", "vmplug-in-kbd");
+	stop();
+}
+END_TEST
+
+START_TEST(inherited_input_objects_are_replaced_unless_their_node_survived)
+{
+	struct backend_item stale = { .kind = BACKEND_ITEM_INPUT,
+				      .id = (char *)"vmplug-in-kbd",
+				      .evdev = (char *)"/dev/input/by-id/vmplug-pc-kbd",
+				      .bus = -1,
+				      .addr = -1 };
+	struct backend_item kept = stale;
+
+	/* a new vmplugd made a new node: QEMU's object holds the dead one */
+	start(fixture_conf(NULL, "pc", PC, NULL));
+	strv_append(&sinks, "pc vmplug-in-kbd /dev/input/by-id/vmplug-pc-kbd");
+	backend_null_add_item(vm("pc"), &stale);
+	up("pc");
+	assert_items("pc", "vmplug-in-kbd");
+	ck_assert_uint_eq(count("pc", BACKEND_NULL_INPUT_DETACH), 1);
+	ck_assert_uint_eq(count("pc", BACKEND_NULL_INPUT_ATTACH), 1);
+	stop();
+
+	/* the node came back from the fd store: the object still works */
+	start(fixture_conf(NULL, "pc", PC, NULL));
+	strv_append(&sinks, "pc vmplug-in-kbd /dev/input/by-id/vmplug-pc-kbd kept");
+	backend_null_add_item(vm("pc"), &kept);
+	up("pc");
+	assert_items("pc", "vmplug-in-kbd");
+	ck_assert_uint_eq(count("pc", BACKEND_NULL_INPUT_DETACH), 0);
+	ck_assert_uint_eq(count("pc", BACKEND_NULL_INPUT_ATTACH), 0);
+	stop();
+}
+END_TEST
+
 static Suite *reconcile_suite(void)
 {
 	Suite *s = suite_create("reconcile");
@@ -613,6 +708,8 @@ static Suite *reconcile_suite(void)
 	tcase_add_test(tc, list_failure_is_retried);
 	tcase_add_test(tc, status_queries);
 	tcase_add_test(tc, manual_overrides_last_until_the_device_leaves_or_a_reload);
+	tcase_add_test(tc, input_objects_follow_the_sinks);
+	tcase_add_test(tc, inherited_input_objects_are_replaced_unless_their_node_survived);
 	suite_add_tcase(s, tc);
 	return s;
 }
