@@ -314,6 +314,7 @@ static int start_usb(struct daemon *d)
 		.notify = on_rc_event,
 		.vm_inputs = rc_vm_inputs,
 		.grab_toggle = d->grab_toggle,
+		.debounce = true,
 	};
 
 	d->rc_timer = loop_timer_new(d->loop, on_rc_timer, d);
