@@ -15,6 +15,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "daemon/control-int.h"
 #include "daemon/daemon.h"
 #include "usb/rules.h"
 #include "usb/suggest.h"
@@ -743,50 +744,70 @@ static const struct command {
 	{ "identify", cmd_identify },
 };
 
-static void handle_line(struct client *cl, const char *line, size_t len)
+int control_request_parse(const char *line, size_t len, struct control_request *out, char **error)
 {
 	json_error_t jerr;
-	json_t *req, *exec, *id, *args;
-	struct request rq = { .c = cl->c, .cl = cl };
+	json_t *req, *exec, *args;
 
+	memset(out, 0, sizeof(*out));
 	req = json_loadb(line, len, JSON_REJECT_DUPLICATES, &jerr);
 	if (!req) {
-		reply_error(cl, NULL, "GenericError", "invalid JSON: %s (column %d)", jerr.text,
-			    jerr.column);
-		return;
+		*error = xasprintf("invalid JSON: %s (column %d)", jerr.text, jerr.column);
+		return -EINVAL;
 	}
-	id = json_object_get(req, "id");
-	rq.id = id;
+	out->root = req;
 	if (!json_is_object(req)) {
-		reply_error(cl, NULL, "GenericError", "a request must be a JSON object");
-		goto out;
+		*error = xstrdup("a request must be a JSON object");
+		return -EINVAL;
 	}
+	out->id = json_object_get(req, "id");
 	exec = json_object_get(req, "execute");
 	if (!json_is_string(exec)) {
-		reply_error(cl, id, "GenericError",
-			    "a request needs \"execute\": \"COMMAND\" (a string)");
-		goto out;
+		*error = xstrdup("a request needs \"execute\": \"COMMAND\" (a string)");
+		return -EINVAL;
 	}
 	args = json_object_get(req, "arguments");
 	if (args && !json_is_object(args)) {
-		reply_error(cl, id, "GenericError", "\"arguments\" must be an object");
-		goto out;
+		*error = xstrdup("\"arguments\" must be an object");
+		return -EINVAL;
 	}
-	rq.args = args ? args : json_object();
+	out->command = json_string_value(exec);
+	out->args = args;
+	return 0;
+}
+
+void control_request_clear(struct control_request *rq)
+{
+	json_decref(rq->root);
+	memset(rq, 0, sizeof(*rq));
+}
+
+static void handle_line(struct client *cl, const char *line, size_t len)
+{
+	struct control_request req;
+	struct request rq = { .c = cl->c, .cl = cl };
+	char *error = NULL;
+
+	if (control_request_parse(line, len, &req, &error) < 0) {
+		reply_error(cl, req.id, "GenericError", "%s", error);
+		free(error);
+		control_request_clear(&req);
+		return;
+	}
+	rq.id = req.id;
+	rq.args = req.args ? req.args : json_object();
 	for (size_t i = 0; i < ARRAY_SIZE(commands); i++) {
-		if (streq(commands[i].name, json_string_value(exec))) {
+		if (streq(commands[i].name, req.command)) {
 			commands[i].fn(&rq);
-			if (!args)
-				json_decref(rq.args);
 			goto out;
 		}
 	}
-	if (!args)
-		json_decref(rq.args);
-	reply_error(cl, id, "CommandNotFound", "The command %s has not been found",
-		    json_string_value(exec));
+	reply_error(cl, req.id, "CommandNotFound", "The command %s has not been found",
+		    req.command);
 out:
-	json_decref(req);
+	if (!req.args)
+		json_decref(rq.args);
+	control_request_clear(&req);
 }
 
 /* ------------------------------------------------------------- clients */
