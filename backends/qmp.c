@@ -111,6 +111,9 @@ struct qmpb {
 	struct qmp *qmp;
 	bool up;
 	struct list ops;
+	/* A guest can send events in a loop (a reset loop): their log
+	 * lines are rate-limited. */
+	struct log_ratelimit rl;
 	/* A caller's callback may destroy the backend: it is freed when the
 	 * outermost entry from the loop returns. */
 	unsigned depth;
@@ -527,7 +530,8 @@ static void device_deleted(struct qmpb *b, const char *id)
 	}
 	if (!startswith(id, BACKEND_ID_PREFIX))
 		return;
-	log_info("vm %s: %s was removed from QEMU by someone else", b->vm->name, id);
+	log_ratelimited(&b->rl, LOG_LEVEL_INFO, "vm %s: %s was removed from QEMU by someone else",
+			b->vm->name, id);
 	if (b->events->item_gone)
 		b->events->item_gone(b->data, id);
 }
@@ -873,10 +877,10 @@ static void on_event(struct qmp *q, const char *event, json_t *data, void *udata
 		if (!streq(event, lifecycle[i]))
 			continue;
 		reason = json_object_get(data, "reason");
-		log_info("vm %s: QEMU reports %s%s%s%s", b->vm->name, event,
-			 json_is_string(reason) ? " (" : "",
-			 json_is_string(reason) ? json_string_value(reason) : "",
-			 json_is_string(reason) ? ")" : "");
+		log_ratelimited(&b->rl, LOG_LEVEL_INFO, "vm %s: QEMU reports %s%s%s%s", b->vm->name,
+				event, json_is_string(reason) ? " (" : "",
+				json_is_string(reason) ? json_string_value(reason) : "",
+				json_is_string(reason) ? ")" : "");
 		if (b->events->vm_event)
 			b->events->vm_event(b->data, event);
 		break;
@@ -909,6 +913,7 @@ static struct backend_vm *qmpb_create(struct loop *loop, const struct conf_vm *v
 	b->loop = loop;
 	b->events = events;
 	b->data = data;
+	b->rl = (struct log_ratelimit)LOG_RATELIMIT_INIT(10 * USEC_PER_SEC, 10);
 	list_init(&b->ops);
 	name = xasprintf("vm %s", vm->name);
 	opts.name = name;

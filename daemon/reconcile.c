@@ -814,7 +814,8 @@ static void on_vm_event(void *data, const char *event)
 {
 	struct rc_vm *vm = data;
 
-	log_info("vm %s: %s", vm->params.name, event);
+	/* The backend logged it (rate-limited: a guest can repeat it). */
+	log_debug("vm %s: %s", vm->params.name, event);
 }
 
 static void on_item_gone(void *data, const char *id)
