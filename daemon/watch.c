@@ -62,18 +62,17 @@ static int attr_hex(struct udev_device *dev, const char *attr, const char *prop)
 static char *attr_str(struct udev_device *dev, const char *attr)
 {
 	const char *v = udev_device_get_sysattr_value(dev, attr);
-	char *copy;
+	char *copy, *out;
 
 	if (!v)
 		return NULL;
 	copy = xstrdup(v);
 	v = strstrip(copy);
-	if (!*v) {
-		free(copy);
-		return NULL;
-	}
-	memmove(copy, v, strlen(v) + 1);
-	return copy;
+	/* A device chooses its own strings (serial, product): they reach
+	 * logs, rules, the control socket's JSON and terminals. */
+	out = *v ? xstrdup_printable(v) : NULL;
+	free(copy);
+	return out;
 }
 
 /* The binary "descriptors" attribute: libudev reads attributes as
@@ -112,8 +111,14 @@ struct usb_device *watch_usb_device_from_udev(struct udev_device *dev)
 	d->serial = attr_str(dev, "serial");
 	d->manufacturer = attr_str(dev, "manufacturer");
 	d->product_name = attr_str(dev, "product");
-	udev_list_entry_foreach(e, udev_device_get_properties_list_entry(dev))
-		usb_device_add_prop(d, udev_list_entry_get_name(e), udev_list_entry_get_value(e));
+	udev_list_entry_foreach(e, udev_device_get_properties_list_entry(dev)) {
+		char *name = xstrdup_printable(udev_list_entry_get_name(e));
+		char *value = xstrdup_printable(udev_list_entry_get_value(e));
+
+		usb_device_add_prop(d, name, value);
+		free(name);
+		free(value);
+	}
 	udev_list_entry_foreach(e, udev_device_get_tags_list_entry(dev))
 		usb_device_add_tag(d, udev_list_entry_get_name(e));
 	if ((v = udev_device_get_property_value(dev, "ID_USB_INTERFACES")))

@@ -54,5 +54,6 @@ const char *usb_device_hostport(const struct usb_device *d);
 /* True if the device sits at `port` ("3-10") or anywhere behind it. */
 bool usb_port_covers(const char *port, const char *sysname);
 
-/* "3-10.2 046d:0825 \"HD Webcam C270\"": for logs. Returns a new string. */
+/* "3-10.2 046d:0825 \"HD Webcam C270\"": for logs; a name over 64 bytes
+ * is cut. Returns a new string. */
 char *usb_device_describe(const struct usb_device *d);

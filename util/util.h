@@ -45,6 +45,11 @@ char *strv_join(char *const *v, const char *sep);
 /* Strip leading and trailing whitespace in place; returns s (moved forward). */
 char *strstrip(char *s);
 bool startswith(const char *s, const char *prefix);
+/* A copy of s that is valid UTF-8 and one line: control characters
+ * (newlines included), DEL and bytes that are not valid UTF-8 are written
+ * as \xNN (the way udev escapes). For strings from devices and peers that
+ * go to logs, JSON or a terminal; a string that is fine is copied as is. */
+char *xstrdup_printable(const char *s);
 
 /* CLOCK_MONOTONIC in microseconds. */
 uint64_t now_usec(void);

@@ -112,6 +112,34 @@ START_TEST(ratelimit_allows_burst_then_reports_suppressed)
 }
 END_TEST
 
+START_TEST(printable_copies)
+{
+	static const struct {
+		const char *in, *out;
+	} cases[] = {
+		{ "Logitech USB Receiver", "Logitech USB Receiver" },
+		{ "caf\xc3\xa9 \xe2\x82\xac \xf0\x9f\x98\x80",
+		  "caf\xc3\xa9 \xe2\x82\xac \xf0\x9f\x98\x80" },
+		{ "a\nb\rc\td", "a\\x0ab\\x0dc\\x09d" },
+		{ "quote\" back\\slash", "quote\" back\\slash" },
+		{ "\x7f\x1b[31m", "\\x7f\\x1b[31m" },
+		{ "\xff\xfe", "\\xff\\xfe" },
+		{ "\xc3", "\\xc3" },                   /* cut short */
+		{ "\xc0\xaf", "\\xc0\\xaf" },          /* overlong */
+		{ "\xed\xa0\x80", "\\xed\\xa0\\x80" }, /* a surrogate */
+		{ "\xf4\x90\x80\x80", "\\xf4\\x90\\x80\\x80" },
+		{ "", "" },
+	};
+
+	for (size_t i = 0; i < ARRAY_SIZE(cases); i++) {
+		char *s = xstrdup_printable(cases[i].in);
+
+		ck_assert_str_eq(s, cases[i].out);
+		free(s);
+	}
+}
+END_TEST
+
 START_TEST(log_levels_filter)
 {
 	enum log_level l;
@@ -142,6 +170,7 @@ static Suite *util_suite(void)
 	tcase_add_test(tc, atomic_write_replaces_file);
 	tcase_add_test(tc, ratelimit_allows_burst_then_reports_suppressed);
 	tcase_add_test(tc, log_levels_filter);
+	tcase_add_test(tc, printable_copies);
 	suite_add_tcase(s, tc);
 	return s;
 }
