@@ -14,11 +14,14 @@
 /* A storm of events must not overflow the socket: the kernel drops
  * what does not fit (ENOBUFS) and we would have to resync. */
 #define RECEIVE_BUFFER (16 * 1024 * 1024)
+/* When the start-up scan is checked once more (see watch_new()). */
+#define RESCAN_USEC (1 * USEC_PER_SEC)
 
 struct watch {
 	struct udev *udev;
 	struct udev_monitor *mon;
 	struct loop_source *src;
+	struct loop_timer *rescan;
 	struct watch_hooks hooks;
 	void *data;
 	bool udevd;
@@ -266,6 +269,13 @@ static void on_monitor(struct loop_source *src, int fd, uint32_t revents, void *
 	}
 }
 
+static void on_rescan(struct loop_timer *t, void *data)
+{
+	struct watch *w = data;
+
+	enumerate(w, true);
+}
+
 struct watch *watch_new(struct loop *loop, const struct watch_hooks *hooks, void *data)
 {
 	struct watch *w = xnew(struct watch);
@@ -306,6 +316,13 @@ struct watch *watch_new(struct loop *loop, const struct watch_hooks *hooks, void
 		errno = -r;
 		goto fail;
 	}
+	/* The kernel sends "remove" before the device leaves sysfs (and
+	 * umockdev does the same): a device being unplugged while vmplugd
+	 * started may have been enumerated after its event went by, and
+	 * would stay "present" for good. One more scan a moment later
+	 * settles what was in flight; nothing is polled after that. */
+	w->rescan = loop_timer_new(loop, on_rescan, w);
+	loop_timer_arm_in(w->rescan, RESCAN_USEC);
 	log_info("udev: watching USB and input devices (%s events), %zu USB device(s) present",
 		 w->udevd ? "udevd" : "kernel", strv_len(w->usb_present));
 	return w;
@@ -321,6 +338,7 @@ void watch_free(struct watch *w)
 	if (!w)
 		return;
 	loop_source_remove(w->src);
+	loop_timer_free(w->rescan);
 	udev_monitor_unref(w->mon);
 	udev_unref(w->udev);
 	strv_free(w->usb_present);
