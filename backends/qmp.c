@@ -261,6 +261,17 @@ static bool valid_id(const char *id)
 	return true;
 }
 
+/* A hostport as sysfs names it: "10.2", port numbers and dots. Without it
+ * usb-host would take any device on the bus, so nothing else goes out. */
+static bool valid_hostport(const char *port)
+{
+	size_t n = port ? strlen(port) : 0;
+
+	if (n == 0 || n > 32 || port[0] == '.' || port[n - 1] == '.' || strstr(port, ".."))
+		return false;
+	return strspn(port, "0123456789.") == n;
+}
+
 static bool is_up(const struct qmpb *b)
 {
 	return b->up && qmp_is_connected(b->qmp);
@@ -425,7 +436,7 @@ static int qmpb_usb_attach(struct backend_vm *bv, const struct backend_usb_dev *
 	if (!is_up(b))
 		return -ENOTCONN;
 	if (!valid_id(dev->id) || dev->bus == 0 ||
-	    (dev->mode == CONF_ATTACH_PORT && (!dev->port || !*dev->port)) ||
+	    (dev->mode == CONF_ATTACH_PORT && !valid_hostport(dev->port)) ||
 	    (dev->mode == CONF_ATTACH_FD && !dev->devnode) ||
 	    (dev->mode != CONF_ATTACH_PORT && dev->addr == 0))
 		return -EINVAL;
@@ -564,6 +575,8 @@ static int qmpb_input_attach(struct backend_vm *bv, const struct backend_input_d
 		return -EINVAL;
 	args = json_pack("{s:s, s:s, s:s, s:b, s:b}", "qom-type", "input-linux", "id", dev->id,
 			 "evdev", dev->evdev, "grab_all", dev->grab_all, "repeat", dev->repeat);
+	if (!args)
+		return -EINVAL; /* a path that is not UTF-8 cannot go into JSON */
 	if (dev->grab_toggle)
 		json_object_set_new(args, "grab-toggle", json_string(dev->grab_toggle));
 	return start_op(b, OP_INPUT_ATTACH, dev->id, done, data, "object-add", args, on_object_add);
