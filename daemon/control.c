@@ -895,13 +895,41 @@ static void on_client(struct loop_source *src, int fd, uint32_t revents, void *d
 	process_input(cl);
 }
 
+/* Is gid among the peer's supplementary groups as they were when it
+ * connected (SO_PEERGROUPS)? -ENOPROTOOPT on kernels before 4.13. */
+static int peer_in_group(int fd, gid_t gid)
+{
+	socklen_t len = 64 * sizeof(gid_t);
+	gid_t *groups = NULL;
+	int r = 0;
+
+	for (;;) {
+		socklen_t cap = len;
+
+		groups = xrealloc(groups, cap);
+		if (getsockopt(fd, SOL_SOCKET, SO_PEERGROUPS, groups, &len) == 0)
+			break;
+		if (errno != ERANGE || len <= cap) {
+			r = -errno;
+			goto out;
+		}
+	}
+	for (size_t i = 0; i < len / sizeof(gid_t); i++)
+		if (groups[i] == gid)
+			r = 1;
+out:
+	free(groups);
+	return r;
+}
+
 /* root, or a member of the control group (primary or supplementary). */
-static bool allowed(struct control *c, const struct ucred *cred)
+static bool allowed(struct control *c, int fd, const struct ucred *cred)
 {
 	char *path, *line = NULL;
 	size_t cap = 0;
 	bool ok = false;
 	FILE *f;
+	int r;
 
 	if (cred->uid == 0)
 		return true;
@@ -909,6 +937,11 @@ static bool allowed(struct control *c, const struct ucred *cred)
 		return false;
 	if (cred->gid == c->gid)
 		return true;
+	/* The groups the peer had when it connected: /proc/PID would show
+	 * whatever process has that pid by the time it is read. */
+	r = peer_in_group(fd, c->gid);
+	if (r >= 0)
+		return r == 1;
 	path = xasprintf("/proc/%d/status", (int)cred->pid);
 	f = fopen(path, "re");
 	free(path);
@@ -956,7 +989,7 @@ static void on_accept(struct loop_source *src, int fd, uint32_t revents, void *d
 		client_close(cl);
 		return;
 	}
-	if (!allowed(c, &cred)) {
+	if (!allowed(c, cfd, &cred)) {
 		log_ratelimited(&rl, LOG_LEVEL_WARNING,
 				"control: refused uid %u pid %d: not root and not in group %s",
 				(unsigned)cred.uid, (int)cred.pid, c->group ? c->group : "(none)");
