@@ -708,19 +708,28 @@ static void restart_bad_qemu(void)
 	px.kill_when = KILL_NEVER;
 }
 
-START_TEST(qemu_killed_during_device_add)
+/* QEMU is killed at `when` of `command`, which act(desc) makes vmplugd
+ * send; what follows is measured; then QEMU comes back. */
+static void kill_qemu_at(enum kill_when when, const char *command, void (*act)(const char *),
+			 const char *desc, const char *phase)
 {
 	start_healthy();
-	px.kill_when = KILL_AFTER_COMMAND;
-	px.kill_command = "device_add";
-	plug("1-1.4 dev=6 vid=1234 pid=0003");
+	px.kill_when = when;
+	px.kill_command = command;
+	act(desc);
 	ck_assert(run_until(loop, killed, NULL, WAIT_MS));
 	/* from the kill on (the test's own blocking kill is not counted) */
 	ticker_reset();
 	run_for(loop, 300);
-	measure_good("QEMU killed during device_add");
-	report_ticker("QEMU killed during device_add");
+	measure_good(phase);
+	report_ticker(phase);
 	restart_bad_qemu();
+}
+
+START_TEST(qemu_killed_during_device_add)
+{
+	kill_qemu_at(KILL_AFTER_COMMAND, "device_add", plug, "1-1.4 dev=6 vid=1234 pid=0003",
+		     "QEMU killed during device_add");
 	assert_devices(bad_qemu, "vmplug-usbport-1-2 vmplug-usbport-1-3 vmplug-usbport-1-6");
 	assert_devices(good_qemu, "vmplug-usbport-2-4");
 }
@@ -728,16 +737,8 @@ END_TEST
 
 START_TEST(qemu_killed_during_device_del)
 {
-	start_healthy();
-	px.kill_when = KILL_AFTER_COMMAND;
-	px.kill_command = "device_del";
-	unplug("1-1.3 dev=3 vid=1234 pid=0002");
-	ck_assert(run_until(loop, killed, NULL, WAIT_MS));
-	ticker_reset();
-	run_for(loop, 300);
-	measure_good("QEMU killed during device_del");
-	report_ticker("QEMU killed during device_del");
-	restart_bad_qemu();
+	kill_qemu_at(KILL_AFTER_COMMAND, "device_del", unplug, "1-1.3 dev=3 vid=1234 pid=0002",
+		     "QEMU killed during device_del");
 	assert_devices(bad_qemu, "vmplug-usbport-1-2");
 	/* and the port works as before */
 	plug("1-1.3 dev=7 vid=1234 pid=0002");
@@ -747,16 +748,8 @@ END_TEST
 
 START_TEST(qemu_killed_between_reply_and_event)
 {
-	start_healthy();
-	px.kill_when = KILL_AFTER_REPLY;
-	px.kill_command = "device_del";
-	unplug("1-1.2 dev=2 vid=1234 pid=0001");
-	ck_assert(run_until(loop, killed, NULL, WAIT_MS));
-	ticker_reset();
-	run_for(loop, 300);
-	measure_good("QEMU killed between device_del's reply and DEVICE_DELETED");
-	report_ticker("QEMU killed between device_del's reply and DEVICE_DELETED");
-	restart_bad_qemu();
+	kill_qemu_at(KILL_AFTER_REPLY, "device_del", unplug, "1-1.2 dev=2 vid=1234 pid=0001",
+		     "QEMU killed between device_del's reply and DEVICE_DELETED");
 	assert_devices(bad_qemu, "vmplug-usbport-1-3");
 	plug("1-1.2 dev=8 vid=1234 pid=0001");
 	assert_devices(bad_qemu, "vmplug-usbport-1-3 vmplug-usbport-1-8");
