@@ -655,8 +655,10 @@ static void list_done(void *data, int err, const struct backend_list *list)
 		set_error(&vm->last_error, err, NULL);
 		vm->list_retry_at = now(rc) +
 				    (delay > LIST_RETRY_MAX_USEC ? LIST_RETRY_MAX_USEC : delay);
-		log_warning("vm %s: cannot list its devices (%s); retrying", vm->params.name,
-			    vm->last_error);
+		/* Said once per connection; the retries go on quietly. */
+		log_msg(vm->list_failures == 1 ? LOG_LEVEL_WARNING : LOG_LEVEL_DEBUG,
+			"vm %s: cannot list its devices (%s); retrying", vm->params.name,
+			vm->last_error);
 		reschedule(rc);
 		return;
 	}
