@@ -467,7 +467,7 @@ usb_ids_are() {
 
 _e2e_cleanup() {
 	local p
-	vmplugd_stop
+	vmplugd_stop TERM
 	for p in "$T"/*.pid; do
 		[ -f "$p" ] || continue
 		p=${p##*/}

@@ -54,7 +54,7 @@ check "vmplugd restarted: nothing attached again" \
 
 # fd mode: vmplugd opens the device node and passes it; QEMU needs no access
 # to /dev/bus/usb of its own.
-vmplugd_stop
+vmplugd_stop TERM
 nested_qemu_stop vm1
 printf 'attach-mode = fd\n' >>"$T/conf/vm.d/vm1.conf"
 nested_qemu_start vm1 || exit 1

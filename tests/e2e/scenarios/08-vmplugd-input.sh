@@ -69,7 +69,7 @@ check "after the replug, typing B reaches QEMU" waitfor 10 qemu_got b
 
 # A restart without a service manager's fd store: the sink is made anew,
 # and vmplugd replaces QEMU's object that held the old one.
-vmplugd_stop
+vmplugd_stop TERM
 vmplugd_start "$T/conf" || exit 1
 check "vmplugd restarted: it replaced QEMU's stale object" \
 	waitfor 30 grep -q "vm vm1: input .*vmplug-in-kbd: attached" "$T/vmplugd.log"
@@ -78,7 +78,7 @@ type_key 0x06
 check "after the restart, typing C reaches QEMU" waitfor 10 qemu_got c
 
 # No cache and no keyboard: the sink is a generic keyboard, at once.
-vmplugd_stop
+vmplugd_stop TERM
 rm -f "$T/conf/cache/kbd.json"
 gadget_unplug
 vmplugd_start "$T/conf" || exit 1
