@@ -9,6 +9,8 @@ make_scratch
 conf=$SCRATCH/conf
 log=$SCRATCH/log
 cp -r "$top_srcdir/tests/data/conf/good/full" "$conf"
+# its own control socket: another vmplugd may be running on this machine
+sed -i "s|^control-socket = .*|control-socket = $SCRATCH/control.sock|" "$conf/vmplug.conf"
 chmod -R u+w,go-w "$conf"
 
 # shellcheck disable=SC2046

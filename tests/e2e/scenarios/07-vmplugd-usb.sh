@@ -1,7 +1,6 @@
 #!/bin/sh
 # Scenario: vmplugd gives the gadget keyboard to a nested QEMU by a port rule, and keeps
-# giving it through unplug, replug (a new device number), a QEMU restart and its own restart;
-# then the same in fd attach mode.
+# giving it through unplug, replug (a new device number), a QEMU restart and its own restart.
 # shellcheck shell=dash
 # shellcheck source-path=SCRIPTDIR source=../lib.sh
 . "$E2E_DIR/lib.sh"
@@ -51,17 +50,3 @@ check "vmplugd restarted: learns what QEMU has" \
 check "vmplugd restarted: nothing duplicated" usb_ids_are vm1 "vmplug-usb-$bus-$new "
 check "vmplugd restarted: nothing attached again" \
 	sh -c "! grep -q ': attached' $T/vmplugd.log"
-
-# fd mode: vmplugd opens the device node and passes it; QEMU needs no access
-# to /dev/bus/usb of its own.
-vmplugd_stop TERM
-nested_qemu_stop vm1
-printf 'attach-mode = fd\n' >>"$T/conf/vm.d/vm1.conf"
-nested_qemu_start vm1 || exit 1
-vmplugd_start "$T/conf" || exit 1
-check "fd mode: attached as vmplug-usbfd-$bus-$new" \
-	waitfor 30 usb_ids_are vm1 "vmplug-usbfd-$bus-$new "
-gadget_replug
-last=$(gadget_devnum)
-check "fd mode: replugged, attached again with the new address" \
-	waitfor 30 usb_ids_are vm1 "vmplug-usbfd-$bus-$last "
