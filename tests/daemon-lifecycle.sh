@@ -75,7 +75,8 @@ rc=$?
 check "without -f, vmplugd returns 0 once in the background" test "$rc" -eq 0
 check "without -f, nothing is printed on the terminal" test ! -s "$SCRATCH/out"
 find_daemon() { pgrep -f -x "$VMPLUGD -c $conf"; }
-check "the background daemon is running" wait_for 50 find_daemon
+daemon_found() { find_daemon >/dev/null; }
+check "the background daemon is running" wait_for 50 daemon_found
 bgpid=$(find_daemon)
 check "the background daemon is a session leader's child, not ours" \
 	bash -c '[ "$(ps -o ppid= -p "$1" | tr -d " ")" != "$2" ]' _ "$bgpid" "$$"
