@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include "daemon/daemon.h"
+#include "daemon/notify.h"
 #include "daemon/service.h"
 #include "util/log.h"
 
@@ -140,6 +141,7 @@ int main(int argc, char **argv)
 			goto failed;
 		}
 	}
+	notify_ready();
 	service_started(&ready_fd, 0);
 	log_set_stderr_copy(false);
 	code = daemon_run(d);

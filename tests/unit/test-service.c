@@ -1,18 +1,139 @@
-/* Unit tests for the pid file of daemon/service. */
+/* Unit tests for daemon/notify (the service manager played by the test:
+ * a datagram socket as NOTIFY_SOCKET) and the pid file of daemon/service. */
 #include "config.h"
 
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/un.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "daemon/notify.h"
 #include "daemon/service.h"
 #include "tests/lib/testlib.h"
 #include "tests/unit/check-main.h"
 #include "util/util.h"
+
+#define INTERVAL_USEC 500000ULL
+
+struct manager {
+	char *dir;
+	int sock;
+};
+
+static void manager_start(struct manager *m)
+{
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+
+	m->dir = scratch_new("notify");
+	snprintf(sa.sun_path, sizeof(sa.sun_path), "%s/notify.sock", m->dir);
+	m->sock = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+	ck_assert_int_ge(m->sock, 0);
+	ck_assert_int_eq(bind(m->sock, (struct sockaddr *)&sa, sizeof(sa)), 0);
+	setenv("NOTIFY_SOCKET", sa.sun_path, 1);
+}
+
+static void manager_stop(struct manager *m)
+{
+	unsetenv("NOTIFY_SOCKET");
+	close(m->sock);
+	scratch_remove(m->dir);
+}
+
+/* The next message, or NULL when none is waiting (a static buffer). */
+static const char *next_msg(struct manager *m)
+{
+	static char buf[512];
+	ssize_t n = recv(m->sock, buf, sizeof(buf) - 1, 0);
+
+	if (n < 0) {
+		ck_assert_int_eq(errno, EAGAIN);
+		return NULL;
+	}
+	buf[n] = '\0';
+	return buf;
+}
+
+#ifdef HAVE_SYSTEMD
+START_TEST(ready_reloading_stopping)
+{
+	struct manager m;
+
+	manager_start(&m);
+	notify_ready();
+	ck_assert_str_eq(next_msg(&m), "READY=1");
+	notify_reloading();
+	ck_assert_str_eq(next_msg(&m), "RELOADING=1");
+	notify_stopping();
+	ck_assert_str_eq(next_msg(&m), "STOPPING=1");
+	ck_assert_ptr_null(next_msg(&m));
+	manager_stop(&m);
+}
+END_TEST
+
+START_TEST(status_is_sent_when_it_changes_at_most_once_per_interval)
+{
+	struct loop *loop = loop_new();
+	struct notify_status *s = notify_status_new(loop, INTERVAL_USEC);
+	struct manager m;
+
+	manager_start(&m);
+	notify_status_set(s, "1 VM (0 running)");
+	ck_assert_str_eq(next_msg(&m), "STATUS=1 VM (0 running)");
+	/* the same text again: nothing */
+	notify_status_set(s, "1 VM (0 running)");
+	ck_assert_ptr_null(next_msg(&m));
+	/* a burst within the interval: only the last, when the interval ends */
+	notify_status_set(s, "1 VM (1 running)");
+	notify_status_set(s, "2 VMs (1 running)");
+	notify_status_set(s, "2 VMs (2 running)");
+	ck_assert_ptr_null(next_msg(&m));
+	run_for(loop, INTERVAL_USEC / 1000 / 5);
+	ck_assert_ptr_null(next_msg(&m));
+	run_for(loop, INTERVAL_USEC / 1000);
+	ck_assert_str_eq(next_msg(&m), "STATUS=2 VMs (2 running)");
+	ck_assert_ptr_null(next_msg(&m));
+	/* a change and back within the interval: nothing to send */
+	notify_status_set(s, "2 VMs (1 running)");
+	notify_status_set(s, "2 VMs (2 running)");
+	run_for(loop, INTERVAL_USEC / 1000 * 2);
+	ck_assert_ptr_null(next_msg(&m));
+	/* after a quiet interval a change goes out at once */
+	notify_status_set(s, "2 VMs (0 running)");
+	ck_assert_str_eq(next_msg(&m), "STATUS=2 VMs (0 running)");
+	/* freed with a change pending: nothing is sent, nothing leaks */
+	notify_status_set(s, "0 VMs");
+	notify_status_free(s);
+	run_for(loop, INTERVAL_USEC / 1000 * 2);
+	ck_assert_ptr_null(next_msg(&m));
+	manager_stop(&m);
+	loop_free(loop);
+}
+END_TEST
+#endif
+
+START_TEST(without_a_service_manager_nothing_is_sent)
+{
+	struct loop *loop = loop_new();
+	struct notify_status *s = notify_status_new(loop, INTERVAL_USEC);
+
+	unsetenv("NOTIFY_SOCKET");
+	notify_ready();
+	notify_reloading();
+	notify_stopping();
+	notify_status_set(s, "1 VM");
+	notify_status_set(s, "2 VMs");
+	run_for(loop, 10);
+	notify_status_set(NULL, "x");
+	notify_status_free(s);
+	notify_status_free(NULL);
+	loop_free(loop);
+}
+END_TEST
 
 START_TEST(pidfile_written_locked_and_removed)
 {
@@ -97,6 +218,11 @@ static Suite *service_suite(void)
 	Suite *s = suite_create("service");
 	TCase *tc = tcase_create("service");
 
+#ifdef HAVE_SYSTEMD
+	tcase_add_test(tc, ready_reloading_stopping);
+	tcase_add_test(tc, status_is_sent_when_it_changes_at_most_once_per_interval);
+#endif
+	tcase_add_test(tc, without_a_service_manager_nothing_is_sent);
 	tcase_add_test(tc, pidfile_written_locked_and_removed);
 	tcase_add_test(tc, pidfile_stale_and_replaced);
 	suite_add_tcase(s, tc);
