@@ -7,6 +7,7 @@
 #include "conf/conf.h"
 #include "daemon/control.h"
 #include "daemon/loop.h"
+#include "daemon/notify.h"
 #include "daemon/reconcile.h"
 #include "daemon/watch.h"
 #include "input/input.h"
@@ -27,7 +28,11 @@ struct daemon {
 	struct control *control;
 	struct input_manager *input;
 	char *grab_toggle;
+	struct notify_status *status; /* the service manager's status line */
 };
+
+/* The status line changes at most this often (sd_notify STATUS=). */
+#define DAEMON_STATUS_INTERVAL_USEC 1000000ULL
 
 /* Load the configuration; NULL on failure (the reasons are logged). */
 struct daemon *daemon_new(const struct daemon_opts *opts);

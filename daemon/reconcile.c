@@ -154,6 +154,27 @@ static struct rc_device *find_device_by_address(const struct reconcile *rc, unsi
 	return NULL;
 }
 
+/* Debug level: who gets the device and why, for bug reports. */
+static void log_verdict(const struct rc_device *d)
+{
+	char *desc;
+
+	if (log_get_level() < LOG_LEVEL_DEBUG)
+		return;
+	desc = usb_device_describe(d->dev);
+	if (d->owner && d->override == RECONCILE_OVERRIDE_ATTACH)
+		log_debug("usb %s: goes to vm %s (vmplugctl attach), attach-mode %s", desc,
+			  d->owner->name, conf_attach_mode_name(d->mode));
+	else if (d->owner)
+		log_debug("usb %s: goes to vm %s (rule %s), attach-mode %s", desc, d->owner->name,
+			  d->rule ? d->rule->name : "?", conf_attach_mode_name(d->mode));
+	else if (d->override == RECONCILE_OVERRIDE_DETACH)
+		log_debug("usb %s: kept from vm %s (vmplugctl detach)", desc, d->override_vm);
+	else
+		log_debug("usb %s: no VM claims it", desc);
+	free(desc);
+}
+
 static void judge(struct reconcile *rc, struct rc_device *d)
 {
 	d->owner = usb_owner(rc->conf, d->dev, &d->rule, &d->claimers);
@@ -167,6 +188,7 @@ static void judge(struct reconcile *rc, struct rc_device *d)
 		d->rule = NULL;
 	}
 	d->mode = d->rule ? d->rule->attach_mode : CONF_ATTACH_ADDRESS;
+	log_verdict(d);
 	if (d->claimers > 1 && !d->conflict_logged) {
 		char *desc = usb_device_describe(d->dev);
 		char **names = NULL, *joined;

@@ -110,7 +110,7 @@ static int take_stored(struct input_manager *m, const char *name)
 	return -1;
 }
 
-static void set_group(struct input_manager *m, struct msink *k)
+static void set_group(struct input_manager *m, const struct msource *s, struct msink *k)
 {
 	int r;
 
@@ -125,8 +125,8 @@ static void set_group(struct input_manager *m, struct msink *k)
 				    m->qemu_group);
 		m->group_warned = true;
 	} else if (r < 0) {
-		log_warning("input: %s: cannot give %s to group %s: %s", k->name,
-			    input_sink_devnode(k->sink), m->qemu_group, strerror(-r));
+		log_warning("input %s: vm %s: cannot give %s (%s) to group %s: %s", s->name, k->vm,
+			    input_sink_devnode(k->sink), k->name, m->qemu_group, strerror(-r));
 	}
 }
 
@@ -188,7 +188,7 @@ static bool make_sink(struct input_manager *m, struct msource *s, struct msink *
 			    s->name, k->vm, k->name, strerror(-r));
 	}
 made:
-	set_group(m, k);
+	set_group(m, s, k);
 	return true;
 }
 
@@ -477,7 +477,7 @@ void input_manager_set_conf(struct input_manager *m, const struct conf *conf)
 		m->group_warned = false;
 		for (size_t i = 0; i < m->n_sources; i++)
 			for (size_t j = 0; j < m->sources[i]->n_sinks; j++)
-				set_group(m, &m->sources[i]->sinks[j]);
+				set_group(m, m->sources[i], &m->sources[i]->sinks[j]);
 	}
 	/* Sources no longer configured go, with their sinks. */
 	for (size_t i = 0; i < m->n_sources;) {
@@ -534,7 +534,7 @@ void input_manager_udev(struct input_manager *m, const char *action, struct udev
 
 				if (k->sink && input_sink_devnode(k->sink) &&
 				    streq(input_sink_devnode(k->sink), devnode)) {
-					set_group(m, k);
+					set_group(m, m->sources[i], k);
 					return;
 				}
 			}

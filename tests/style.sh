@@ -22,6 +22,9 @@ done < <(find util conf daemon qmp usb input backends ctl bench tests \
 if command -v shellcheck >/dev/null; then
 	scripts=(autogen.sh demo .ci/run tests/run-test tests/e2e/run data/vmplugctl.bash-completion)
 	while IFS= read -r f; do scripts+=("$f"); done < <(find tests -name '*.sh' | sort)
+	# the service scripts (sources of the installed ones)
+	scripts+=(data/vmplugd.openrc.in data/examples/runit/vmplugd/run.in
+		data/examples/runit/vmplugd/log/run)
 	for f in "${scripts[@]}"; do
 		if out=$(shellcheck -x "$f" 2>&1); then
 			ok "$f passes shellcheck"
