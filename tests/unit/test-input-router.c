@@ -187,6 +187,14 @@ static void frame(struct run *run, size_t s, char **words)
 	input_router_frame(run->r, run->sources[s], run->grabbed[s], ev, n, run->now);
 }
 
+static void frame_text(struct run *run, size_t s, const char *text)
+{
+	char **words = strv_split(text, " ");
+
+	frame(run, s, words);
+	strv_free(words);
+}
+
 static void do_switch(struct run *run, const char *target)
 {
 	int r = input_router_switch(run->r, target, run->now);
@@ -370,6 +378,76 @@ START_TEST(scenario)
 }
 END_TEST
 
+/* A reload: held keys stay with targets that remain (their releases come
+ * later), a focused VM that no longer takes input gives the focus to the
+ * host, and switching ends when no VM takes input. */
+START_TEST(reload)
+{
+	struct run run = { .file = "reload" };
+	struct conf *one = fixture_conf(
+	    "[input \"kbd\"]\ndevice = /dev/kbd\n[input \"mouse\"]\ndevice = /dev/mouse\n", "alpha",
+	    "[vm]\nqmp-socket = /run/a.qmp\ninputs = kbd, mouse\n", "beta",
+	    "[vm]\nqmp-socket = /run/b.qmp\ninputs = kbd\n", NULL);
+	struct conf *two = fixture_conf("[input \"kbd\"]\ndevice = /dev/kbd\n", "alpha",
+					"[vm]\nqmp-socket = /run/a.qmp\ninputs = kbd\n", "beta",
+					"[vm]\nqmp-socket = /run/b.qmp\n", NULL);
+	struct conf *none = fixture_conf("[input \"kbd\"]\ndevice = /dev/kbd\n", "alpha",
+					 "[vm]\nqmp-socket = /run/a.qmp\n", NULL);
+	char **sources = strv_split("kbd mouse", " ");
+	bool grabbed[] = { true, true };
+	struct input_keys phys[2] = { 0 };
+	char *text;
+
+	run.sources = sources;
+	run.grabbed = grabbed;
+	run.phys = phys;
+	run.r = input_router_new(one, &hooks, &run);
+	ck_assert(input_router_switching(run.r));
+	input_router_vm_up(run.r, "alpha", 0);
+	input_router_vm_up(run.r, "beta", 0);
+	ck_assert_int_eq(input_router_switch(run.r, "beta", 0), 0);
+	frame_text(&run, 0, "KEY_A:1");
+	ck_assert_int_eq(input_router_switch(run.r, "alpha", 0), 0);
+	frame_text(&run, 0, "KEY_B:1");
+	strv_free(run.out);
+	run.out = NULL;
+
+	/* beta loses its inputs while alpha, focused, holds B */
+	input_router_set_conf(run.r, two, 0);
+	ck_assert_str_eq(input_router_focus(run.r), "alpha");
+	ck_assert_ptr_null(run.out);
+	frame_text(&run, 0, "KEY_B:0");
+	text = strv_join(run.out, "; ");
+	ck_assert_str_eq(text, "alpha/kbd: KEY_B:0");
+	free(text);
+	strv_free(run.out);
+	run.out = NULL;
+	ck_assert_int_eq(input_router_switch(run.r, "beta", 0), -ENXIO);
+
+	/* alpha loses them too: the focus goes to the host, nothing to switch */
+	input_router_set_conf(run.r, none, 0);
+	ck_assert_str_eq(input_router_focus(run.r), "host");
+	ck_assert(!input_router_switching(run.r));
+	text = strv_join(run.out, "; ");
+	ck_assert_str_eq(text, "focus: alpha -> host");
+	free(text);
+	strv_free(run.out);
+	run.out = NULL;
+	frame_text(&run, 0, "KEY_C:1 KEY_C:0");
+	ck_assert_ptr_null(run.out); /* no sink takes it: no host sinks either */
+	ck_assert_int_eq(input_router_switch(run.r, "next", 0), -EHOSTDOWN);
+
+	input_router_free(run.r);
+	for (size_t i = 0; i < run.n_sinks; i++)
+		free(run.sinks[i].name);
+	free(run.sinks);
+	strv_free(sources);
+	conf_free(one);
+	conf_free(two);
+	conf_free(none);
+}
+END_TEST
+
 static char **list_scenarios(void)
 {
 	DIR *d = opendir(ROUTER_SCENARIOS);
@@ -394,6 +472,7 @@ static Suite *router_suite(void)
 	TCase *tc = tcase_create("scenarios");
 
 	tcase_add_loop_test(tc, scenario, 0, (int)strv_len(scenarios));
+	tcase_add_test(tc, reload);
 	suite_add_tcase(s, tc);
 	return s;
 }
