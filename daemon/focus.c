@@ -133,7 +133,13 @@ void focus_reconcile_event(struct focus *f, const struct reconcile_event *ev)
 
 int focus_switch(struct focus *f, const char *target, char **why)
 {
-	int r = input_router_switch(f->r, target, now_usec());
+	int r;
+
+	if (!f) {
+		*why = xstrdup("vmplugd is starting");
+		return -EAGAIN;
+	}
+	r = input_router_switch(f->r, target, now_usec());
 
 	schedule(f, input_router_next_deadline(f->r));
 	if (r == -ENOENT)
@@ -151,15 +157,15 @@ int focus_switch(struct focus *f, const char *target, char **why)
 
 const char *focus_target(const struct focus *f)
 {
-	return input_router_focus(f->r);
+	return f ? input_router_focus(f->r) : INPUT_ROUTER_HOST;
 }
 
 bool focus_switching(const struct focus *f)
 {
-	return input_router_switching(f->r);
+	return f && input_router_switching(f->r);
 }
 
 bool focus_released(const struct focus *f)
 {
-	return input_router_released(f->r);
+	return f && input_router_released(f->r);
 }

@@ -33,7 +33,8 @@ void focus_source_closed(struct focus *f, const char *source);
 void focus_reconcile_event(struct focus *f, const struct reconcile_event *ev);
 
 /* vmplugctl switch: target is a VM, "host" or "next". 0, or -errno (see
- * input_router_switch) with *why a message for the user (free it). */
+ * input_router_switch) with *why a message for the user (free it). This
+ * and the three below take f NULL (not made yet) too. */
 int focus_switch(struct focus *f, const char *target, char **why);
 /* The target with the focus ("host" or a VM). */
 const char *focus_target(const struct focus *f);
