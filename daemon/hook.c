@@ -128,7 +128,8 @@ static void on_exit_fd(struct loop_source *src, int fd, uint32_t revents, void *
 	end_run(h);
 	if (h->pending) {
 		h->pending = false;
-		if (!streq(h->pending_to, h->to))
+		/* (a reload may have taken the program away meanwhile) */
+		if (h->argv && !streq(h->pending_to, h->to))
 			start(h, h->to, h->pending_to, h->pending_to_vm);
 	}
 }
