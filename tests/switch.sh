@@ -30,7 +30,7 @@ touch $hooks/running
 tr '\\0' '\\n' </proc/\$\$/environ >$hooks/\$n.env
 printf '%s\\n' "\$0" "\$@" >$hooks/\$n.args
 pwd >$hooks/\$n.cwd
-[ -e $hooks/slow ] && sleep 1
+[ -e $hooks/slow ] && sleep 1.5
 [ -e $hooks/hang ] && sleep 29.5
 rm -f $hooks/running
 exit \$(cat $hooks/status 2>/dev/null || echo 0)
@@ -41,7 +41,7 @@ cat >>"$conf/vmplug.conf" <<CONF
 [switch]
 cycle = KEY_LEFTCTRL+KEY_RIGHTCTRL
 on-switch = $SCRATCH/hook first "second word"
-on-switch-timeout = 2
+on-switch-timeout = 3
 [input "kbd"]
 device = /dev/input/by-id/vmplug-test-no-such-kbd
 CONF
@@ -175,7 +175,7 @@ ctl switch host >/dev/null # alpha -> host
 check "after the slow run, one more: alpha -> host" wait_for 100 test -s "$hooks/4.cwd"
 check "its environment: from alpha to host" \
 	test "$(grep VMPLUG_ "$hooks/4.env" | sort | tr '\n' ' ')" = "VMPLUG_FROM=alpha VMPLUG_TO=host VMPLUG_TO_TYPE=host "
-sleep 1.5
+sleep 2
 check "and no other" test "$(cat "$hooks/count")" = 4
 check "never two runs at once" test ! -e "$hooks/overlap"
 check "every switch was announced" \
@@ -188,7 +188,7 @@ wait_for 20 test -e "$hooks/running"
 check "while the hook hangs, vmplugd answers and switches" \
 	sh -c "$VMPLUGCTL -s $conf/control.sock switch host >/dev/null && test -e $hooks/running"
 check "a hook over on-switch-timeout is killed and logged" \
-	wait_for 100 grep -q "on-switch: $SCRATCH/hook (host -> alpha) did not finish within 2 s: killed" "$log"
+	wait_for 100 grep -q "on-switch: $SCRATCH/hook (host -> alpha) did not finish within 3 s: killed" "$log"
 check "with what it started (its process group)" wait_for 20 sh -c "! pgrep -f 'sleep 29[.]5' >/dev/null"
 rm -f "$hooks/hang" "$hooks/running"
 check "then it runs for the switch that came meanwhile" \
