@@ -59,6 +59,7 @@ struct waiter {
 	enum waiter_kind kind;
 	char *vm;
 	char *usb_id;
+	char *port;
 	struct loop_timer *timer;
 };
 
@@ -84,6 +85,7 @@ static void waiter_free(struct waiter *w)
 	json_decref(w->id);
 	free(w->vm);
 	free(w->usb_id);
+	free(w->port);
 	free(w);
 }
 
@@ -678,6 +680,7 @@ static void attach_or_detach(struct request *rq, bool attach)
 	}
 	w = waiter_new(rq, attach ? WAIT_ATTACH : WAIT_DETACH, WAIT_USEC);
 	w->vm = xstrdup(vm);
+	w->port = xstrdup(d->sysname);
 	/* no item yet: the device waits for another VM to let go of it */
 	w->usb_id = st.found ? xstrdup(st.id) : reconcile_usb_id(d, CONF_ATTACH_ADDRESS);
 }
@@ -1043,12 +1046,12 @@ void control_reconcile_event(struct control *c, const struct reconcile_event *ev
 
 		if (w->kind == WAIT_ATTACH && ev->type == RECONCILE_USB_ATTACHED)
 			reply(w->client, w->id,
-			      json_pack("{s:s,s:s,s:s}", "vm", w->vm, "id", w->usb_id, "state",
-					"attached"));
+			      json_pack("{s:s,s:s,s:s,s:s}", "vm", w->vm, "port", w->port, "id",
+					w->usb_id, "state", "attached"));
 		else if (w->kind == WAIT_DETACH && ev->type == RECONCILE_USB_DETACHED)
 			reply(w->client, w->id,
-			      json_pack("{s:s,s:s,s:s}", "vm", w->vm, "id", w->usb_id, "state",
-					"detached"));
+			      json_pack("{s:s,s:s,s:s,s:s}", "vm", w->vm, "port", w->port, "id",
+					w->usb_id, "state", "detached"));
 		else if (w->kind == WAIT_ATTACH && ev->type == RECONCILE_USB_FAILED)
 			reply_error(w->client, w->id, "GenericError", "vm %s: attach failed: %s%s",
 				    w->vm, ev->msg ? ev->msg : "unknown error",

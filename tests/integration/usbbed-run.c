@@ -95,9 +95,11 @@ static int client(int argc, char **argv)
 {
 	const char *path = getenv("USBBED_SOCKET");
 	struct sockaddr_un addr = { .sun_family = AF_UNIX };
-	char *line = strv_join(argv, " "), reply[256];
+	char *words = strv_join(argv, " "), *line = xasprintf("%s\n", words), reply[256];
 	ssize_t n;
-	int fd;
+	int fd, r;
+
+	free(words);
 
 	if (!path) {
 		fprintf(stderr, "usbbed: USBBED_SOCKET is not set (run under usbbed-run)\n");
@@ -107,13 +109,17 @@ static int client(int argc, char **argv)
 	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
 	if (fd < 0 || connect(fd, (struct sockaddr *)&addr, sizeof(addr)) < 0) {
 		perror("usbbed: connect");
+		free(line);
 		return 1;
 	}
-	if (write_all(fd, line, strlen(line)) < 0 || write_all(fd, "\n", 1) < 0) {
-		perror("usbbed: write");
-		return 1;
-	}
+	/* one write: the testbed reads up to the newline and then answers */
+	r = write_all(fd, line, strlen(line));
 	free(line);
+	if (r < 0) {
+		fprintf(stderr, "usbbed: write: %s\n", strerror(-r));
+		close(fd);
+		return 1;
+	}
 	n = read(fd, reply, sizeof(reply) - 1);
 	close(fd);
 	if (n <= 0) {
@@ -127,6 +133,24 @@ static int client(int argc, char **argv)
 	}
 	(void)argc;
 	return 0;
+}
+
+/* Read one request, up to its newline (it may come in pieces). */
+static ssize_t read_line(int fd, char *buf, size_t size)
+{
+	size_t len = 0;
+
+	while (len < size - 1) {
+		ssize_t n = read(fd, buf + len, size - 1 - len);
+
+		if (n <= 0)
+			break;
+		len += (size_t)n;
+		if (memchr(buf, '\n', len))
+			break;
+	}
+	buf[len] = '\0';
+	return (ssize_t)len;
 }
 
 int main(int argc, char **argv)
@@ -186,11 +210,10 @@ int main(int argc, char **argv)
 
 			if (cfd < 0)
 				continue;
-			n = read(cfd, line, sizeof(line) - 1);
+			n = read_line(cfd, line, sizeof(line));
 			if (n > 0) {
 				const char *err;
 
-				line[n] = '\0';
 				err = serve(bed, line);
 				if (err)
 					dprintf(cfd, "error: %s\n", err);

@@ -31,12 +31,8 @@ tr '\\0' '\\n' </proc/\$\$/environ | sort >$T/hook.\$n.env
 EOF
 chmod 755 "$T/hook"
 
-mkdir -p "$T/conf/vm.d" "$T/cache"
-cat >"$T/conf/vmplug.conf" <<CONF
-[daemon]
-control-socket = $T/control.sock
-cache-dir = $T/cache
-qemu-group = root
+vmplug_conf "$T/conf"
+cat >>"$T/conf/vmplug.conf" <<CONF
 [switch]
 cycle = KEY_LEFTCTRL+KEY_RIGHTCTRL
 host = KEY_LEFTCTRL+KEY_LEFTALT+KEY_0
@@ -56,11 +52,12 @@ qmp-socket = $(nested_qmp_socket b)
 inputs = kbd
 hotkey = KEY_LEFTCTRL+KEY_LEFTALT+KEY_2
 CONF
+chmod go-w "$T/conf/vmplug.conf" "$T"/conf/vm.d/*.conf
 
-"$VMPLUG_BUILD/vmplugd" -f -v -c "$T/conf" 2>"$T/vmplugd.log" &
-vmplugd=$!
+vmplugd_start "$T/conf" -v || exit 1
+vmplugd=$(cat "$T/vmplugd.pid")
 ctl() {
-	"$VMPLUG_BUILD/vmplugctl" -s "$T/control.sock" "$@"
+	"$VMPLUG_BUILD/vmplugctl" -s "$T/conf/control.sock" "$@"
 }
 switch_to() {
 	ctl switch "$1" >/dev/null
@@ -71,7 +68,7 @@ focus_is() {
 both_running() {
 	[ "$(ctl status 2>/dev/null | grep -c '^[ab] .* running ')" = 2 ]
 }
-check "vmplugd starts and sees both VMs running" waitfor 60 both_running || {
+check "vmplugd sees both VMs running" waitfor 60 both_running || {
 	sed 's/^/  # /' "$T/vmplugd.log"
 	exit 1
 }
@@ -170,6 +167,7 @@ check "b's QEMU quits while focused: the focus returns to the host" waitfor 20 f
 kbd_report 0 0x07
 check "D held on the host sink" waitfor 5 only_held "$host" KEY_D
 evread_start "$T/exit" -u KEY_D:0 -t 10000 "$host"
+rm -f "$T/vmplugd.pid"
 kill -TERM "$vmplugd"
 check "vmplugd stops cleanly" wait "$vmplugd"
 check "the host sink got D released before it went" wait "$EVREAD_PID"
