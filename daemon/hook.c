@@ -8,7 +8,6 @@
 #include <signal.h>
 #include <spawn.h>
 #include <stdlib.h>
-#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -22,13 +21,12 @@ struct hook {
 
 	/* the run under way */
 	pid_t pid; /* 0: none */
-	int pidfd;
 	char *prog;
 	char *from, *to; /* what it was told */
 	uint64_t started;
 	bool timed_out;
-	struct loop_source *io;
 	struct loop_timer *timer;
+	bool can_reap; /* SIGCHLD comes through the loop */
 
 	/* a switch while it ran */
 	bool pending;
@@ -38,22 +36,26 @@ struct hook {
 
 static void start(struct hook *h, const char *from, const char *to, bool to_vm);
 
+static void on_sigchld(struct loop *loop, int signo, void *data);
+
 struct hook *hook_new(struct loop *loop)
 {
 	struct hook *h = xnew(struct hook);
+	int r = loop_add_signal(loop, SIGCHLD, on_sigchld, h);
 
 	h->loop = loop;
-	h->pidfd = -1;
+	h->can_reap = r == 0;
+	if (r < 0)
+		log_error("on-switch: cannot watch for the end of programs (SIGCHLD: %s); "
+			  "on-switch programs will not run",
+			  strerror(-r));
 	return h;
 }
 
 static void end_run(struct hook *h)
 {
-	loop_source_remove(h->io);
-	h->io = NULL;
 	loop_timer_free(h->timer);
 	h->timer = NULL;
-	closep(&h->pidfd);
 	h->pid = 0;
 	free(h->prog);
 	free(h->from);
@@ -71,6 +73,8 @@ void hook_free(struct hook *h)
 		waitpid(h->pid, NULL, 0);
 	}
 	end_run(h);
+	if (h->can_reap)
+		loop_remove_signal(h->loop, SIGCHLD);
 	strv_free(h->argv);
 	free(h->to);
 	free(h->pending_to);
@@ -109,18 +113,21 @@ static void on_exit_status(struct hook *h, int status)
 			    (unsigned long long)ms);
 }
 
-/* The program ended: log, and run the switches that came meanwhile. */
-static void on_exit_fd(struct loop_source *src, int fd, uint32_t revents, void *data)
+/* A child ended (SIGCHLD): if it was the program, log, and run the
+ * switches that came meanwhile. */
+static void on_sigchld(struct loop *loop, int signo, void *data)
 {
 	struct hook *h = data;
 	int status = 0;
 	pid_t r;
 
+	if (h->pid <= 0)
+		return;
 	do
 		r = waitpid(h->pid, &status, WNOHANG);
 	while (r < 0 && errno == EINTR);
 	if (r == 0)
-		return; /* not yet (a pidfd is readable only once it exited) */
+		return; /* another child, or not yet */
 	if (r < 0)
 		log_error("on-switch: cannot reap %s (pid %d): %m", h->prog, (int)h->pid);
 	else
@@ -186,9 +193,12 @@ static int spawn(char *const *argv, char **env, pid_t *pid)
 
 static void start(struct hook *h, const char *from, const char *to, bool to_vm)
 {
-	char **env = environment(from, to, to_vm);
+	char **env;
 	int r;
 
+	if (!h->can_reap)
+		return;
+	env = environment(from, to, to_vm);
 	/* from may be h->to: copied before h->to changes */
 	h->from = xstrdup(from);
 	free(h->to);
@@ -200,18 +210,6 @@ static void start(struct hook *h, const char *from, const char *to, bool to_vm)
 	if (r < 0) {
 		log_error("on-switch: cannot run %s: %s", h->prog, strerror(-r));
 		h->pid = 0;
-		end_run(h);
-		return;
-	}
-	h->pidfd = (int)syscall(SYS_pidfd_open, h->pid, 0);
-	if (h->pidfd >= 0)
-		h->io = loop_add_fd(h->loop, h->pidfd, EPOLLIN, on_exit_fd, h);
-	if (!h->io) {
-		/* No pidfd (Linux before 5.3): nothing could reap it later. */
-		log_error("on-switch: cannot watch %s (pid %d): %m; killing it", h->prog,
-			  (int)h->pid);
-		kill(-h->pid, SIGKILL);
-		waitpid(h->pid, NULL, 0);
 		end_run(h);
 		return;
 	}

@@ -9,8 +9,9 @@
  * One at a time: a switch while the program runs is remembered, and once
  * it is done the program runs once more, from where the last run said
  * the focus went to where the focus is now (skipped when that is where
- * it already went). It is reaped through the loop (a pidfd), so it never
- * blocks input; its exit status is logged. */
+ * it already went). It is reaped through the loop (SIGCHLD read from the
+ * loop's signalfd: the hook takes that signal), so it never blocks
+ * input; its exit status is logged. */
 #pragma once
 
 #include <stdbool.h>
@@ -22,6 +23,7 @@
 
 struct hook;
 
+/* Takes SIGCHLD on loop (see loop_add_signal); one hook per loop. */
 struct hook *hook_new(struct loop *loop);
 /* Kill a program still running (its process group) and reap it; free.
  * NULL is a no-op. */

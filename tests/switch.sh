@@ -194,7 +194,8 @@ group_gone() {
 	ps -e -o pgid=,stat= | awk -v g="$(cat "$hooks/hang.pid")" '$1 == g && $2 !~ /^Z/ { found = 1 }
 		END { exit found }'
 }
-check "with what it started (its process group)" wait_for 20 group_gone
+check "with what it started (its process group)" wait_for 100 group_gone ||
+	ps -e -o pid,ppid,pgid,stat,cmd | awk -v g="$(cat "$hooks/hang.pid")" '$3 == g' | sed 's/^/# /' 
 rm -f "$hooks/hang" "$hooks/running"
 check "then it runs for the switch that came meanwhile" \
 	wait_for 50 grep -q "on-switch: $SCRATCH/hook (alpha -> host) exited with status 0" "$log"
