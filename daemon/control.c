@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include "daemon/daemon.h"
+#include "daemon/focus.h"
 #include "usb/rules.h"
 #include "usb/suggest.h"
 #include "util/list.h"
@@ -488,10 +489,13 @@ static void cmd_query_status(struct request *rq)
 	for (size_t i = 0; i < c->d->conf->n_vms; i++)
 		json_array_append_new(vms, vm_json(c, &c->d->conf->vms[i]));
 	reply(rq->cl, rq->id,
-	      json_pack("{s:s,s:s,s:s,s:o}", "version", PACKAGE_VERSION, "config-dir",
+	      json_pack("{s:s,s:s,s:s,s:o,s:o,s:b}", "version", PACKAGE_VERSION, "config-dir",
 			c->d->opts.confdir, "udev",
 			c->d->watch && watch_uses_udevd(c->d->watch) ? "udevd" : "kernel", "vms",
-			vms));
+			vms, "focus",
+			focus_switching(c->d->focus) ? json_string(focus_target(c->d->focus))
+						     : json_null(),
+			"input-released", focus_released(c->d->focus)));
 }
 
 static void cmd_query_usb(struct request *rq)
@@ -710,6 +714,29 @@ static void cmd_reload(struct request *rq)
 	strv_free(errors);
 }
 
+static void cmd_switch(struct request *rq)
+{
+	const char *target;
+	char *from, *why = NULL, *what;
+	int r;
+
+	if (!arg_string(rq, "target", true, &target))
+		return;
+	what = xasprintf("switch %s", target);
+	log_request(rq, what);
+	free(what);
+	from = xstrdup(focus_target(rq->c->d->focus));
+	r = focus_switch(rq->c->d->focus, target, &why);
+	if (r < 0)
+		reply_error(rq->cl, rq->id, r == -ENOENT ? "VMNotFound" : "GenericError", "%s",
+			    why);
+	else
+		reply(rq->cl, rq->id,
+		      json_pack("{s:s,s:s}", "from", from, "to", focus_target(rq->c->d->focus)));
+	free(why);
+	free(from);
+}
+
 static void cmd_subscribe(struct request *rq)
 {
 	rq->cl->subscribed = true;
@@ -742,6 +769,7 @@ static const struct command {
 	{ "attach", cmd_attach },
 	{ "detach", cmd_detach },
 	{ "reload", cmd_reload },
+	{ "switch", cmd_switch },
 	{ "subscribe", cmd_subscribe },
 	{ "identify", cmd_identify },
 };

@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include "daemon/notify.h"
+#include "daemon/focus.h"
 #include "util/log.h"
 #include "util/util.h"
 
@@ -134,6 +135,8 @@ int daemon_reload(struct daemon *d, char ***errors_out)
 			    "restarts");
 	if (d->input)
 		input_manager_set_conf(d->input, conf);
+	if (d->focus)
+		focus_set_conf(d->focus, conf);
 	if (d->rc)
 		reconcile_set_conf(d->rc, conf);
 	conf_free(d->conf);
@@ -256,6 +259,7 @@ static void on_rc_event(void *data, const struct reconcile_event *ev)
 
 	control_reconcile_event(d->control, ev);
 	update_status(d);
+	focus_reconcile_event(d->focus, ev);
 }
 
 static void on_usb_remove(void *data, const char *syspath)
@@ -334,12 +338,30 @@ static const char *pick_grab_toggle(const struct conf *conf)
 	return "ctrl-ctrl";
 }
 
+static void on_frame(void *data, struct input_manager *m, const char *source,
+		     const struct input_event *ev, size_t n)
+{
+	struct daemon *d = data;
+
+	focus_frame(d->focus, m, source, ev, n);
+}
+
+static void on_source_closed(void *data, struct input_manager *m, const char *source)
+{
+	struct daemon *d = data;
+
+	focus_source_closed(d->focus, source);
+}
+
 static int start_input(struct daemon *d)
 {
 	static const struct input_manager_hooks hooks = {
 		.vm_sinks_changed = on_vm_sinks_changed,
+		.frame = on_frame,
+		.source_closed = on_source_closed,
 	};
 
+	d->focus = focus_new(d);
 	/* Before the watcher: its coldplug opens the sources, and every sink
 	 * exists before any VM is reconciled. */
 	d->input = input_manager_new(d->loop, d->conf, &hooks, d);
@@ -419,6 +441,8 @@ void daemon_free(struct daemon *d)
 	if (!d)
 		return;
 	control_free(d->control);
+	focus_free(d->focus);
+	d->focus = NULL;
 	watch_free(d->watch);
 	reconcile_free(d->rc);
 	input_manager_free(d->input);

@@ -12,6 +12,8 @@
 #include "daemon/watch.h"
 #include "input/input.h"
 
+struct focus;
+
 struct daemon_opts {
 	const char *confdir;
 	int verbose; /* each -v raises the log level one step */
@@ -27,6 +29,7 @@ struct daemon {
 	struct watch *watch;
 	struct control *control;
 	struct input_manager *input;
+	struct focus *focus; /* where the keyboard and mouse go */
 	char *grab_toggle;
 	struct notify_status *status; /* the service manager's status line */
 };

@@ -183,6 +183,7 @@ completes() {
 }
 check "completion: commands" completes "attach" at
 check "completion: VM names" completes "alpha beta" attach ""
+check "completion: switch targets" completes "host next alpha beta" switch ""
 check "completion: ports of present devices" completes "1-1 1-1.2 1-1.3" attach alpha 1-1
 check "completion: options" completes "--json" --js
 

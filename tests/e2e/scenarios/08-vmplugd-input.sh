@@ -21,10 +21,12 @@ cat >>"$T/conf/vmplug.conf" <<CONF
 [input "kbd"]
 device = $link
 CONF
+# focus-on-start: the keyboard goes to vm1 rather than to the host
 cat >"$T/conf/vm.d/vm1.conf" <<CONF
 [vm]
 qmp-socket = $T/vm1.qmp
 inputs = kbd
+focus-on-start = yes
 CONF
 chmod go-w "$T/conf/vmplug.conf" "$T/conf/vm.d/vm1.conf"
 
