@@ -48,7 +48,7 @@ expected=$SCRATCH/expected
 	(cd "$top_srcdir/data/examples" && find . -type f | sed 's|^\./||; s|\.in$||') |
 		while read -r f; do
 			case $f in
-			*/run) echo "$docdir/examples/$f 755" ;;
+			*/run | on-switch-*) echo "$docdir/examples/$f 755" ;;
 			*) echo "$docdir/examples/$f 644" ;;
 			esac
 		done
