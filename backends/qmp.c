@@ -743,9 +743,14 @@ static void on_qom_list(struct op *op, const struct qmp_reply *r, const char *di
 	size_t i;
 
 	op->inflight--;
+	if (r->err == -EREMOTEIO && streq(r->error_class, "DeviceNotFound")) {
+		/* QEMU makes /objects only with the first object: none yet. */
+		list_settle(op);
+		return;
+	}
 	if (r->err) {
-		log_debug("vm %s: qom-list %s failed: %s", op->b->vm->name, dir,
-			  r->error_desc ? r->error_desc : strerror(-r->err));
+		log_warning("vm %s: qom-list %s failed: %s", op->b->vm->name, dir,
+			    r->error_desc ? r->error_desc : strerror(-r->err));
 		list_fail(op, r->err == -EREMOTEIO ? -EIO : r->err);
 		list_settle(op);
 		return;

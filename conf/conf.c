@@ -1228,6 +1228,15 @@ int conf_load(const char *dir, const struct conf_load_opts *opts, struct conf **
 				 vm->name, NAME_MAX_LEN);
 			continue;
 		}
+		/* "host" names the host in `vmplugctl switch host`, the
+		 * on-switch hook's VMPLUG_TO and the sinks vmplug-host-*. */
+		if (streq(vm->name, "host")) {
+			p.file = vm->backend_origin.file;
+			error_at(&p, 0,
+				 "the VM name 'host' (from the file name) is reserved for the "
+				 "host itself: rename the file");
+			continue;
+		}
 		if (parse_file(&p, path, opts))
 			check_vm(&p);
 		lines[i] = p.vm_lines;

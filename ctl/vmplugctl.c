@@ -47,6 +47,8 @@ static void usage(FILE *f)
 		"                          configuration is reloaded)\n"
 		"  detach VM DEVICE        take DEVICE away from VM (likewise)\n"
 		"  reload                  re-read the configuration\n"
+		"  switch TARGET           give the keyboard and mouse to TARGET: a VM,\n"
+		"                          host, or next (as the cycle hotkey)\n"
 		"  monitor                 print events as they happen, until Ctrl-C\n"
 		"  identify [--timeout S]  wait for a device to be plugged in and print a\n"
 		"                          configuration section for it (default 30 s)\n"
@@ -318,6 +320,11 @@ static int cmd_status(struct ctl *c, json_t *ret)
 		       jstr(ret, "config-dir"));
 		return EXIT_OK;
 	}
+	if (json_is_true(json_object_get(ret, "input-released")))
+		printf("keyboard and mouse: with the host, ungrabbed after a panic (vmplugctl "
+		       "switch takes them back)\n");
+	else if (jstr(ret, "focus"))
+		printf("keyboard and mouse: %s\n", jstr(ret, "focus"));
 	table_row(&t, "VM", "BACKEND", "STATE", "USB", "PENDING", "REACHED THROUGH");
 	json_array_foreach(vms, i, vm) {
 		char usb[16], pending[16];
@@ -477,6 +484,15 @@ static int cmd_changed(struct ctl *c, json_t *ret)
 	if (state)
 		printf("%s: %s %s\n", jstr(ret, "vm"),
 		       jstr(ret, "port") ? jstr(ret, "port") : jstr(ret, "id"), state);
+	return EXIT_OK;
+}
+
+static int cmd_switched(struct ctl *c, json_t *ret)
+{
+	if (streq(jstr(ret, "from"), jstr(ret, "to")))
+		printf("keyboard and mouse: %s\n", jstr(ret, "to"));
+	else
+		printf("keyboard and mouse: %s -> %s\n", jstr(ret, "from"), jstr(ret, "to"));
 	return EXIT_OK;
 }
 
@@ -661,6 +677,10 @@ int main(int argc, char **argv)
 	} else if (streq(cmd, "reload")) {
 		execute = "reload";
 		print = cmd_reload;
+	} else if (streq(cmd, "switch")) {
+		want = 1;
+		execute = "switch";
+		print = cmd_switched;
 	} else if (streq(cmd, "identify")) {
 		execute = "identify";
 		print = cmd_identify;
@@ -670,11 +690,13 @@ int main(int argc, char **argv)
 	if ((size_t)(argc - optind) != want) {
 		if (want == 0)
 			return usage_error("'%s' takes no arguments", cmd);
+		if (streq(cmd, "switch"))
+			return usage_error("'%s' needs a TARGET: a VM, host or next", cmd);
 		return usage_error(
 		    want == 1 ? "'%s' needs a DEVICE" : "'%s' needs a VM and a DEVICE", cmd);
 	}
 	if (want == 1)
-		args = json_pack("{s:s}", "device", argv[optind]);
+		args = json_pack("{s:s}", streq(cmd, "switch") ? "target" : "device", argv[optind]);
 	else if (want == 2)
 		args = json_pack("{s:s,s:s}", "vm", argv[optind], "device", argv[optind + 1]);
 	else if (streq(cmd, "identify"))

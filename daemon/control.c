@@ -17,6 +17,7 @@
 
 #include "daemon/control-int.h"
 #include "daemon/daemon.h"
+#include "daemon/focus.h"
 #include "usb/rules.h"
 #include "usb/suggest.h"
 #include "util/list.h"
@@ -59,6 +60,7 @@ struct waiter {
 	enum waiter_kind kind;
 	char *vm;
 	char *usb_id;
+	char *port;
 	struct loop_timer *timer;
 };
 
@@ -84,6 +86,7 @@ static void waiter_free(struct waiter *w)
 	json_decref(w->id);
 	free(w->vm);
 	free(w->usb_id);
+	free(w->port);
 	free(w);
 }
 
@@ -487,10 +490,13 @@ static void cmd_query_status(struct request *rq)
 	for (size_t i = 0; i < c->d->conf->n_vms; i++)
 		json_array_append_new(vms, vm_json(c, &c->d->conf->vms[i]));
 	reply(rq->cl, rq->id,
-	      json_pack("{s:s,s:s,s:s,s:o}", "version", PACKAGE_VERSION, "config-dir",
+	      json_pack("{s:s,s:s,s:s,s:o,s:o,s:b}", "version", PACKAGE_VERSION, "config-dir",
 			c->d->opts.confdir, "udev",
 			c->d->watch && watch_uses_udevd(c->d->watch) ? "udevd" : "kernel", "vms",
-			vms));
+			vms, "focus",
+			focus_switching(c->d->focus) ? json_string(focus_target(c->d->focus))
+						     : json_null(),
+			"input-released", focus_released(c->d->focus)));
 }
 
 static void cmd_query_usb(struct request *rq)
@@ -675,6 +681,7 @@ static void attach_or_detach(struct request *rq, bool attach)
 	}
 	w = waiter_new(rq, attach ? WAIT_ATTACH : WAIT_DETACH, WAIT_USEC);
 	w->vm = xstrdup(vm);
+	w->port = xstrdup(d->sysname);
 	/* no item yet: the device waits for another VM to let go of it */
 	w->usb_id = st.found ? xstrdup(st.id) : reconcile_usb_id(d, CONF_ATTACH_ADDRESS);
 }
@@ -706,6 +713,29 @@ static void cmd_reload(struct request *rq)
 		free(joined);
 	}
 	strv_free(errors);
+}
+
+static void cmd_switch(struct request *rq)
+{
+	const char *target;
+	char *from, *why = NULL, *what;
+	int r;
+
+	if (!arg_string(rq, "target", true, &target))
+		return;
+	what = xasprintf("switch %s", target);
+	log_request(rq, what);
+	free(what);
+	from = xstrdup(focus_target(rq->c->d->focus));
+	r = focus_switch(rq->c->d->focus, target, &why);
+	if (r < 0)
+		reply_error(rq->cl, rq->id, r == -ENOENT ? "VMNotFound" : "GenericError", "%s",
+			    why);
+	else
+		reply(rq->cl, rq->id,
+		      json_pack("{s:s,s:s}", "from", from, "to", focus_target(rq->c->d->focus)));
+	free(why);
+	free(from);
 }
 
 static void cmd_subscribe(struct request *rq)
@@ -740,6 +770,7 @@ static const struct command {
 	{ "attach", cmd_attach },
 	{ "detach", cmd_detach },
 	{ "reload", cmd_reload },
+	{ "switch", cmd_switch },
 	{ "subscribe", cmd_subscribe },
 	{ "identify", cmd_identify },
 };
@@ -1069,12 +1100,12 @@ void control_reconcile_event(struct control *c, const struct reconcile_event *ev
 
 		if (w->kind == WAIT_ATTACH && ev->type == RECONCILE_USB_ATTACHED)
 			reply(w->client, w->id,
-			      json_pack("{s:s,s:s,s:s}", "vm", w->vm, "id", w->usb_id, "state",
-					"attached"));
+			      json_pack("{s:s,s:s,s:s,s:s}", "vm", w->vm, "port", w->port, "id",
+					w->usb_id, "state", "attached"));
 		else if (w->kind == WAIT_DETACH && ev->type == RECONCILE_USB_DETACHED)
 			reply(w->client, w->id,
-			      json_pack("{s:s,s:s,s:s}", "vm", w->vm, "id", w->usb_id, "state",
-					"detached"));
+			      json_pack("{s:s,s:s,s:s,s:s}", "vm", w->vm, "port", w->port, "id",
+					w->usb_id, "state", "detached"));
 		else if (w->kind == WAIT_ATTACH && ev->type == RECONCILE_USB_FAILED)
 			reply_error(w->client, w->id, "GenericError", "vm %s: attach failed: %s%s",
 				    w->vm, ev->msg ? ev->msg : "unknown error",

@@ -8,6 +8,8 @@
 #include <stdlib.h>
 #include <unistd.h>
 
+#include "daemon/notify.h"
+#include "daemon/focus.h"
 #include "util/log.h"
 #include "util/util.h"
 
@@ -61,7 +63,45 @@ static void log_errors(char **errors)
 static void on_quit_signal(struct loop *loop, int signo, void *data)
 {
 	log_info("%s received, exiting", strsignal(signo));
+	notify_stopping();
 	loop_quit(loop, 0);
+}
+
+static void count_attached_usb(void *data, const struct reconcile_item_info *info)
+{
+	size_t *n = data;
+
+	if (!info->input && info->state == RECONCILE_ITEM_ATTACHED)
+		(*n)++;
+}
+
+#define PLURAL(n) ((n) == 1 ? "" : "s")
+
+/* The one-line summary the service manager shows (systemctl status). */
+static void update_status(struct daemon *d)
+{
+	size_t running = 0, usb = 0, present = 0, n_src;
+	struct input_source_status *src = NULL;
+	char *line;
+
+	for (size_t i = 0; d->rc && i < d->conf->n_vms; i++) {
+		const char *name = d->conf->vms[i].name;
+		enum reconcile_vm_state state;
+
+		if (reconcile_vm_info(d->rc, name, &state, NULL) && state != RECONCILE_VM_DOWN)
+			running++;
+		reconcile_vm_items(d->rc, name, count_attached_usb, &usb);
+	}
+	n_src = d->input ? input_manager_sources(d->input, &src) : 0;
+	for (size_t i = 0; i < n_src; i++)
+		present += src[i].present;
+	free(src);
+	line = xasprintf("%zu VM%s (%zu running), %zu USB device%s attached, %zu input%s (%zu "
+			 "present)",
+			 d->conf->n_vms, PLURAL(d->conf->n_vms), running, usb, PLURAL(usb),
+			 d->conf->n_inputs, PLURAL(d->conf->n_inputs), present);
+	notify_status_set(d->status, line);
+	free(line);
 }
 
 static void on_hup(struct loop *loop, int signo, void *data)
@@ -75,11 +115,13 @@ int daemon_reload(struct daemon *d, char ***errors_out)
 	struct conf *conf;
 
 	log_info("reloading the configuration from %s", d->opts.confdir);
+	notify_reloading();
 	conf = load(d->opts.confdir, d->check_owner, &errors);
 	if (!conf) {
 		log_errors(errors);
 		log_error("reload failed: %zu error(s); the running configuration is kept",
 			  strv_len(errors));
+		notify_ready();
 		if (errors_out)
 			*errors_out = errors;
 		else
@@ -93,6 +135,8 @@ int daemon_reload(struct daemon *d, char ***errors_out)
 			    "restarts");
 	if (d->input)
 		input_manager_set_conf(d->input, conf);
+	if (d->focus)
+		focus_set_conf(d->focus, conf);
 	if (d->rc)
 		reconcile_set_conf(d->rc, conf);
 	conf_free(d->conf);
@@ -103,6 +147,8 @@ int daemon_reload(struct daemon *d, char ***errors_out)
 	control_emit(
 	    d->control, "CONFIG_RELOADED",
 	    json_pack("{s:i,s:i}", "vms", (int)conf->n_vms, "inputs", (int)conf->n_inputs));
+	update_status(d);
+	notify_ready();
 	return 0;
 }
 
@@ -191,6 +237,7 @@ static void on_input(void *data, const char *action, struct udev_device *dev)
 	char *link;
 
 	input_manager_udev(d->input, action, dev);
+	update_status(d);
 	if (!d->control || !streq(action, "add") || !node || !startswith(node, "/dev/input/event"))
 		return;
 	parent = udev_device_get_parent_with_subsystem_devtype(dev, "input", NULL);
@@ -211,6 +258,8 @@ static void on_rc_event(void *data, const struct reconcile_event *ev)
 	struct daemon *d = data;
 
 	control_reconcile_event(d->control, ev);
+	update_status(d);
+	focus_reconcile_event(d->focus, ev);
 }
 
 static void on_usb_remove(void *data, const char *syspath)
@@ -289,12 +338,30 @@ static const char *pick_grab_toggle(const struct conf *conf)
 	return "ctrl-ctrl";
 }
 
+static void on_frame(void *data, struct input_manager *m, const char *source,
+		     const struct input_event *ev, size_t n)
+{
+	struct daemon *d = data;
+
+	focus_frame(d->focus, m, source, ev, n);
+}
+
+static void on_source_closed(void *data, struct input_manager *m, const char *source)
+{
+	struct daemon *d = data;
+
+	focus_source_closed(d->focus, source);
+}
+
 static int start_input(struct daemon *d)
 {
 	static const struct input_manager_hooks hooks = {
 		.vm_sinks_changed = on_vm_sinks_changed,
+		.frame = on_frame,
+		.source_closed = on_source_closed,
 	};
 
+	d->focus = focus_new(d);
 	/* Before the watcher: its coldplug opens the sources, and every sink
 	 * exists before any VM is reconciled. */
 	d->input = input_manager_new(d->loop, d->conf, &hooks, d);
@@ -343,6 +410,8 @@ static int start_control(struct daemon *d)
 
 int daemon_start(struct daemon *d)
 {
+	int r;
+
 	d->loop = loop_new();
 	if (!d->loop) {
 		log_error("cannot create the event loop: %s", strerror(errno));
@@ -358,10 +427,14 @@ int daemon_start(struct daemon *d)
 	}
 	if (start_control(d) < 0)
 		return -EADDRINUSE;
+	d->status = notify_status_new(d->loop, DAEMON_STATUS_INTERVAL_USEC);
 	d->grab_toggle = xstrdup(pick_grab_toggle(d->conf));
 	if (start_input(d) < 0)
 		return -ENOMEM;
-	return start_usb(d);
+	r = start_usb(d);
+	if (r == 0)
+		update_status(d);
+	return r;
 }
 
 void daemon_free(struct daemon *d)
@@ -369,11 +442,14 @@ void daemon_free(struct daemon *d)
 	if (!d)
 		return;
 	control_free(d->control);
+	focus_free(d->focus);
+	d->focus = NULL;
 	watch_free(d->watch);
 	reconcile_free(d->rc);
 	input_manager_free(d->input);
 	free(d->grab_toggle);
 	loop_timer_free(d->rc_timer);
+	notify_status_free(d->status);
 	loop_free(d->loop);
 	conf_free(d->conf);
 	free(d);

@@ -7,9 +7,12 @@
 #include "conf/conf.h"
 #include "daemon/control.h"
 #include "daemon/loop.h"
+#include "daemon/notify.h"
 #include "daemon/reconcile.h"
 #include "daemon/watch.h"
 #include "input/input.h"
+
+struct focus;
 
 struct daemon_opts {
 	const char *confdir;
@@ -26,8 +29,13 @@ struct daemon {
 	struct watch *watch;
 	struct control *control;
 	struct input_manager *input;
+	struct focus *focus; /* where the keyboard and mouse go */
 	char *grab_toggle;
+	struct notify_status *status; /* the service manager's status line */
 };
+
+/* The status line changes at most this often (sd_notify STATUS=). */
+#define DAEMON_STATUS_INTERVAL_USEC 1000000ULL
 
 /* Load the configuration; NULL on failure (the reasons are logged). */
 struct daemon *daemon_new(const struct daemon_opts *opts);

@@ -330,6 +330,12 @@ int loop_add_signal(struct loop *loop, int signo, loop_signal_fn fn, void *data)
 	return 0;
 }
 
+void loop_remove_signal(struct loop *loop, int signo)
+{
+	if (signo > 0 && signo < _NSIG)
+		loop->signals[signo] = (struct signal_handler){ 0 };
+}
+
 int loop_dispatch(struct loop *loop, int timeout_ms)
 {
 	struct epoll_event events[64];

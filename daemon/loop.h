@@ -46,6 +46,9 @@ void loop_timer_free(struct loop_timer *timer);
 /* Deliver signo through the loop (it is blocked for the process). One
  * handler per signal; 0, -EEXIST, or -errno. */
 int loop_add_signal(struct loop *loop, int signo, loop_signal_fn fn, void *data);
+/* Call nobody for signo any more (it stays blocked and is read and
+ * dropped); another handler may be added. */
+void loop_remove_signal(struct loop *loop, int signo);
 
 /* Wait up to timeout_ms (-1: forever) and dispatch one batch of events;
  * returns the number of callbacks run, or -errno. */

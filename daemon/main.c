@@ -2,14 +2,15 @@
 #include "config.h"
 
 #include <errno.h>
-#include <fcntl.h>
 #include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
-#include <sys/stat.h>
+#include <string.h>
 #include <unistd.h>
 
 #include "daemon/daemon.h"
+#include "daemon/notify.h"
+#include "daemon/service.h"
 #include "util/log.h"
 
 static void usage(FILE *f)
@@ -20,8 +21,12 @@ static void usage(FILE *f)
 		"\n"
 		"  -c, --config-dir=DIR  read DIR/vmplug.conf and DIR/vm.d/*.conf\n"
 		"                        (default %s)\n"
-		"  -f, --foreground      stay in the foreground and log to stderr\n"
-		"                        (otherwise: run in the background, log to syslog)\n"
+		"  -f, --foreground      stay in the foreground and log to stderr, or to the\n"
+		"                        journal when started by systemd (otherwise: run in\n"
+		"                        the background once ready, and log to syslog)\n"
+		"      --pid-file=PATH   write the daemon's pid to PATH once it is ready,\n"
+		"                        remove it on exit; refuse to start while the\n"
+		"                        vmplugd it names runs\n"
 		"  -v, --verbose         log more; repeat for more (overrides log-level)\n"
 		"      --check-config    print the effective configuration, or its errors,\n"
 		"                        and exit 0 (valid) or 1 (invalid)\n"
@@ -33,55 +38,26 @@ static void usage(FILE *f)
 		VMPLUG_CONFDIR);
 }
 
-/* Classic double fork: no controlling terminal, not a session leader,
- * stdio on /dev/null. Returns in the daemon; the parents exit. */
-static int daemonize(void)
-{
-	pid_t pid;
-	int fd;
-
-	pid = fork();
-	if (pid < 0)
-		return -errno;
-	if (pid > 0)
-		_exit(0);
-	if (setsid() < 0)
-		return -errno;
-	pid = fork();
-	if (pid < 0)
-		return -errno;
-	if (pid > 0)
-		_exit(0);
-	umask(022);
-	if (chdir("/") < 0)
-		return -errno;
-	fd = open("/dev/null", O_RDWR | O_CLOEXEC);
-	if (fd < 0)
-		return -errno;
-	dup2(fd, STDIN_FILENO);
-	dup2(fd, STDOUT_FILENO);
-	dup2(fd, STDERR_FILENO);
-	if (fd > STDERR_FILENO)
-		close(fd);
-	return 0;
-}
-
 int main(int argc, char **argv)
 {
-	enum { OPT_CHECK_CONFIG = 256 };
+	enum { OPT_CHECK_CONFIG = 256, OPT_PID_FILE };
 	static const struct option longopts[] = {
 		{ "config-dir", required_argument, NULL, 'c' },
 		{ "foreground", no_argument, NULL, 'f' },
 		{ "verbose", no_argument, NULL, 'v' },
 		{ "check-config", no_argument, NULL, OPT_CHECK_CONFIG },
+		{ "pid-file", required_argument, NULL, OPT_PID_FILE },
 		{ "help", no_argument, NULL, 'h' },
 		{ "version", no_argument, NULL, 'V' },
 		{ NULL, 0, NULL, 0 },
 	};
 	struct daemon_opts opts = { .confdir = VMPLUG_CONFDIR };
 	bool foreground = false, check = false;
+	const char *pid_file = NULL;
+	struct service_pidfile *pidfile = NULL;
 	struct daemon *d;
-	int c, code;
+	int c, r, code, ready_fd = -1;
+	pid_t running;
 
 	while ((c = getopt_long(argc, argv, "c:fvhV", longopts, NULL)) != -1) {
 		switch (c) {
@@ -96,6 +72,9 @@ int main(int argc, char **argv)
 			break;
 		case OPT_CHECK_CONFIG:
 			check = true;
+			break;
+		case OPT_PID_FILE:
+			pid_file = optarg;
 			break;
 		case 'h':
 			usage(stdout);
@@ -118,28 +97,62 @@ int main(int argc, char **argv)
 	if (check)
 		return daemon_check_config(opts.confdir, stdout, stderr) == 0 ? 0 : 1;
 
+	if (pid_file) {
+		r = service_pidfile_running(pid_file, &running);
+		if (r > 0) {
+			fprintf(stderr,
+				"vmplugd: not started: vmplugd %d is running (pid file %s)\n",
+				(int)running, pid_file);
+			return 1;
+		}
+		if (r < 0) {
+			fprintf(stderr, "vmplugd: cannot read the pid file %s: %s\n", pid_file,
+				strerror(-r));
+			return 1;
+		}
+	}
+	if (foreground && log_stderr_is_journal())
+		log_set_target(LOG_TARGET_JOURNAL);
+
 	/* Load the configuration before going to the background so that
 	 * errors reach the terminal and the exit code. */
 	d = daemon_new(&opts);
 	if (!d)
 		return 1;
 	if (!foreground) {
-		int r = daemonize();
-
-		if (r < 0) {
-			fprintf(stderr, "vmplugd: cannot run in the background: %s\n",
-				strerror(-r));
+		r = service_daemonize(&ready_fd, &code);
+		if (r != 0) {
+			if (r < 0)
+				fprintf(stderr, "vmplugd: cannot run in the background: %s\n",
+					strerror(-r));
 			daemon_free(d);
-			return 1;
+			return r > 0 ? code : 1;
 		}
+		/* Until it is ready, the terminal still sees what goes wrong. */
 		log_set_target(LOG_TARGET_SYSLOG);
+		log_set_stderr_copy(true);
 	}
-	if (daemon_start(d) < 0) {
-		daemon_free(d);
-		return 1;
+	if (daemon_start(d) < 0)
+		goto failed;
+	if (pid_file) {
+		pidfile = service_pidfile_write(pid_file);
+		if (!pidfile) {
+			log_error("cannot write the pid file %s: %s", pid_file, strerror(errno));
+			goto failed;
+		}
 	}
+	notify_ready();
+	service_started(&ready_fd, 0);
+	log_set_stderr_copy(false);
 	code = daemon_run(d);
 	daemon_free(d);
+	service_pidfile_remove(pidfile);
 	log_set_target(LOG_TARGET_STDERR);
 	return code;
+
+failed:
+	daemon_free(d);
+	service_started(&ready_fd, 1);
+	log_set_target(LOG_TARGET_STDERR);
+	return 1;
 }

@@ -49,6 +49,7 @@ struct rc_item {
 	unsigned bus, devnum; /* from the id; 0 if it names no host device */
 	unsigned gen;         /* input: vm->input_gen it was attached under, 0: found in QEMU */
 	char *evdev;          /* input: the node QEMU opened */
+	char *desc;           /* usb: the host device as it was when attached, for logs */
 	unsigned failures;
 	uint64_t retry_at; /* RETRY, or a detach to retry (ATTACHED) */
 	char *error;
@@ -164,6 +165,27 @@ static struct rc_device *find_device_by_address(const struct reconcile *rc, unsi
 	return NULL;
 }
 
+/* Debug level: who gets the device and why, for bug reports. */
+static void log_verdict(const struct rc_device *d)
+{
+	char *desc;
+
+	if (log_get_level() < LOG_LEVEL_DEBUG)
+		return;
+	desc = usb_device_describe(d->dev);
+	if (d->owner && d->override == RECONCILE_OVERRIDE_ATTACH)
+		log_debug("usb %s: goes to vm %s (vmplugctl attach), attach-mode %s", desc,
+			  d->owner->name, conf_attach_mode_name(d->mode));
+	else if (d->owner)
+		log_debug("usb %s: goes to vm %s (rule %s), attach-mode %s", desc, d->owner->name,
+			  d->rule ? d->rule->name : "?", conf_attach_mode_name(d->mode));
+	else if (d->override == RECONCILE_OVERRIDE_DETACH)
+		log_debug("usb %s: kept from vm %s (vmplugctl detach)", desc, d->override_vm);
+	else
+		log_debug("usb %s: no VM claims it", desc);
+	free(desc);
+}
+
 static void judge(struct reconcile *rc, struct rc_device *d)
 {
 	d->owner = usb_owner(rc->conf, d->dev, &d->rule, &d->claimers);
@@ -177,6 +199,7 @@ static void judge(struct reconcile *rc, struct rc_device *d)
 		d->rule = NULL;
 	}
 	d->mode = d->rule ? d->rule->attach_mode : CONF_ATTACH_ADDRESS;
+	log_verdict(d);
 	if (d->claimers > 1 && !d->conflict_logged) {
 		char *desc = usb_device_describe(d->dev);
 		char **names = NULL, *joined;
@@ -302,6 +325,7 @@ static void item_free(struct rc_item *it)
 	list_remove(&it->link);
 	free(it->id);
 	free(it->evdev);
+	free(it->desc);
 	free(it->error);
 	free(it);
 }
@@ -430,7 +454,7 @@ static void log_item(const struct rc_item *it, enum log_level level, const char 
 		     const char *detail)
 {
 	const struct usb_device *dev = item_device(it);
-	char *desc = dev ? usb_device_describe(dev) : NULL;
+	char *desc = dev ? usb_device_describe(dev) : it->desc ? xstrdup(it->desc) : NULL;
 
 	log_msg(level, "vm %s: %s %s%s%s: %s%s%s", it->vm->params.name, it->input ? "input" : "usb",
 		desc ? desc : "", desc ? " " : "", it->id, what, detail ? ": " : "",
@@ -516,6 +540,8 @@ static void start_attach(struct rc_item *it, const struct rc_device *d)
 	op = op_new(vm, it);
 	it->state = RECONCILE_ITEM_ATTACHING;
 	it->retry_at = 0;
+	free(it->desc);
+	it->desc = usb_device_describe(d->dev);
 	log_item(it, LOG_LEVEL_DEBUG, "attaching", conf_attach_mode_name(mode));
 	launched(it, op, vm->backend->ops->usb_attach(vm->backend, &req, attach_done, op));
 }
@@ -733,8 +759,10 @@ static void list_done(void *data, int err, const struct backend_list *list)
 		set_error(&vm->last_error, err, NULL);
 		vm->list_retry_at = now(rc) +
 				    (delay > LIST_RETRY_MAX_USEC ? LIST_RETRY_MAX_USEC : delay);
-		log_warning("vm %s: cannot list its devices (%s); retrying", vm->params.name,
-			    vm->last_error);
+		/* Said once per connection; the retries go on quietly. */
+		log_msg(vm->list_failures == 1 ? LOG_LEVEL_WARNING : LOG_LEVEL_DEBUG,
+			"vm %s: cannot list its devices (%s); retrying", vm->params.name,
+			vm->last_error);
 		reschedule(rc);
 		return;
 	}

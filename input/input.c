@@ -12,6 +12,7 @@
 
 #include "input/cache.h"
 #include "input/fdstore.h"
+#include "input/router.h"
 #include "input/sink.h"
 #include "input/source.h"
 #include "util/log.h"
@@ -20,7 +21,7 @@
 #define SINK_PREFIX "vmplug-"
 
 struct msink {
-	char *vm;
+	char *vm; /* INPUT_ROUTER_HOST for the host's sink */
 	char *name;
 	struct input_sink *sink; /* NULL: could not be created (error says why) */
 	char *error;
@@ -55,6 +56,7 @@ struct input_manager {
 	bool starting;                      /* no vm_sinks_changed yet: nobody has asked for any */
 	struct input_fdstore_entry *stored; /* fds from the store not adopted yet */
 	size_t n_stored;
+	bool ungrabbed; /* input_manager_set_grab(false) */
 };
 
 const char *input_caps_origin_name(enum input_caps_origin origin)
@@ -72,9 +74,14 @@ const char *input_caps_origin_name(enum input_caps_origin origin)
 	return "?";
 }
 
+static bool is_host(const char *vm)
+{
+	return streq(vm, INPUT_ROUTER_HOST);
+}
+
 static void notify(struct input_manager *m, const char *vm)
 {
-	if (m->hooks.vm_sinks_changed && !m->starting)
+	if (m->hooks.vm_sinks_changed && !m->starting && !is_host(vm))
 		m->hooks.vm_sinks_changed(m->data, vm);
 }
 
@@ -110,11 +117,12 @@ static int take_stored(struct input_manager *m, const char *name)
 	return -1;
 }
 
-static void set_group(struct input_manager *m, struct msink *k)
+static void set_group(struct input_manager *m, const struct msource *s, struct msink *k)
 {
 	int r;
 
-	if (!k->sink || !input_sink_devnode(k->sink))
+	/* The host's sinks are for the desktop: udev's permissions stay. */
+	if (!k->sink || !input_sink_devnode(k->sink) || is_host(k->vm))
 		return;
 	r = input_sink_set_group(k->sink, m->qemu_group);
 	if (r == -ENOENT) {
@@ -125,8 +133,8 @@ static void set_group(struct input_manager *m, struct msink *k)
 				    m->qemu_group);
 		m->group_warned = true;
 	} else if (r < 0) {
-		log_warning("input: %s: cannot give %s to group %s: %s", k->name,
-			    input_sink_devnode(k->sink), m->qemu_group, strerror(-r));
+		log_warning("input %s: vm %s: cannot give %s (%s) to group %s: %s", s->name, k->vm,
+			    input_sink_devnode(k->sink), k->name, m->qemu_group, strerror(-r));
 	}
 }
 
@@ -188,7 +196,7 @@ static bool make_sink(struct input_manager *m, struct msource *s, struct msink *
 			    s->name, k->vm, k->name, strerror(-r));
 	}
 made:
-	set_group(m, k);
+	set_group(m, s, k);
 	return true;
 }
 
@@ -261,6 +269,8 @@ static void on_closed(void *data, struct input_source *src, const struct input_e
 {
 	struct msource *s = data;
 
+	if (s->m->hooks.source_closed)
+		s->m->hooks.source_closed(s->m->data, s->m, s->name);
 	/* Each sink knows what it holds: with a router a key may have gone
 	 * to another sink than the one that is focused now. */
 	for (size_t i = 0; i < s->n_sinks; i++) {
@@ -313,6 +323,7 @@ static struct msource *add_source(struct input_manager *m, const struct conf_inp
 	s->rl = (struct log_ratelimit)LOG_RATELIMIT_INIT(10 * USEC_PER_SEC, 3);
 	load_caps(m, s);
 	s->src = input_source_new(m->loop, s->name, s->device, m->cache_dir, &source_hooks, s);
+	input_source_set_grab(s->src, !m->ungrabbed);
 	m->sources = xrealloc(m->sources, (m->n_sources + 1) * sizeof(*m->sources));
 	m->sources[m->n_sources++] = s;
 	return s;
@@ -340,16 +351,42 @@ static void explain_targets(struct msource *s)
 {
 	char **vms = NULL, *list;
 
-	if (s->n_sinks < 2)
-		return;
 	for (size_t i = 0; i < s->n_sinks; i++)
-		strv_append(&vms, s->sinks[i].vm);
+		if (!is_host(s->sinks[i].vm))
+			strv_append(&vms, s->sinks[i].vm);
+	if (!vms)
+		return;
 	list = strv_join(vms, ", ");
-	log_info("input %s: listed by VMs %s; until switching between them exists, typing goes "
-		 "to the first, %s, and the others' sinks stay idle",
-		 s->name, list, s->sinks[0].vm);
+	log_info("input %s: goes to the host or to VM(s) %s, whichever has the focus", s->name,
+		 list);
 	free(list);
 	strv_free(vms);
+}
+
+/* Switching is used when some VM takes input: then every source also
+ * gets a sink for the host, vmplug-host-SOURCE, that the desktop sees. */
+static bool switching(const struct conf *conf)
+{
+	for (size_t v = 0; v < conf->n_vms; v++)
+		if (conf->vms[v].inputs && conf->vms[v].inputs[0])
+			return true;
+	return false;
+}
+
+/* Move the sink of vm from old (n_old) to s->sinks, or make it. */
+static bool keep_or_add(struct input_manager *m, struct msource *s, struct msink *old, size_t n_old,
+			const char *vm)
+{
+	for (size_t i = 0; i < n_old; i++)
+		if (old[i].vm && streq(old[i].vm, vm)) {
+			*(struct msink *)xappend(&s->sinks, &s->n_sinks,
+						 sizeof(*s->sinks)) = old[i];
+			old[i].vm = NULL; /* moved */
+			return false;
+		}
+	add_sink(m, s, vm);
+	notify(m, vm);
+	return true;
 }
 
 /* Bring s's sinks in line with conf's VMs: remove, add, keep. */
@@ -361,30 +398,20 @@ static void sync_sinks(struct input_manager *m, struct msource *s, const struct 
 
 	s->sinks = NULL;
 	s->n_sinks = 0;
-	for (size_t v = 0; v < conf->n_vms; v++) {
-		const struct conf_vm *vm = &conf->vms[v];
-		struct msink *k;
-
-		if (!vm_lists(vm, s->name))
-			continue;
-		k = NULL;
-		for (size_t i = 0; i < n_old; i++)
-			if (old[i].vm && streq(old[i].vm, vm->name))
-				k = &old[i];
-		if (k) {
-			*(struct msink *)xappend(&s->sinks, &s->n_sinks, sizeof(*s->sinks)) = *k;
-			k->vm = NULL; /* moved */
-			continue;
-		}
-		add_sink(m, s, vm->name);
-		notify(m, vm->name);
-		changed = true;
-	}
+	for (size_t v = 0; v < conf->n_vms; v++)
+		if (vm_lists(&conf->vms[v], s->name))
+			changed |= keep_or_add(m, s, old, n_old, conf->vms[v].name);
+	if (switching(conf))
+		changed |= keep_or_add(m, s, old, n_old, INPUT_ROUTER_HOST);
 	for (size_t i = 0; i < n_old; i++) {
 		if (!old[i].vm)
 			continue;
-		log_info("input %s: vm %s no longer lists it: removing %s", s->name, old[i].vm,
-			 old[i].name);
+		if (is_host(old[i].vm))
+			log_info("input %s: no VM takes input any more: removing %s", s->name,
+				 old[i].name);
+		else
+			log_info("input %s: vm %s no longer lists it: removing %s", s->name,
+				 old[i].vm, old[i].name);
 		char *vm = xstrdup(old[i].vm);
 
 		destroy_sink(&old[i]);
@@ -477,7 +504,7 @@ void input_manager_set_conf(struct input_manager *m, const struct conf *conf)
 		m->group_warned = false;
 		for (size_t i = 0; i < m->n_sources; i++)
 			for (size_t j = 0; j < m->sources[i]->n_sinks; j++)
-				set_group(m, &m->sources[i]->sinks[j]);
+				set_group(m, m->sources[i], &m->sources[i]->sinks[j]);
 	}
 	/* Sources no longer configured go, with their sinks. */
 	for (size_t i = 0; i < m->n_sources;) {
@@ -508,6 +535,7 @@ void input_manager_set_conf(struct input_manager *m, const struct conf *conf)
 			s->device = xstrdup(in->device);
 			s->src = input_source_new(m->loop, s->name, s->device, m->cache_dir,
 						  &source_hooks, s);
+			input_source_set_grab(s->src, !m->ungrabbed);
 			log_info("input %s: now %s; it is opened when udev reports it", s->name,
 				 s->device);
 		}
@@ -534,7 +562,7 @@ void input_manager_udev(struct input_manager *m, const char *action, struct udev
 
 				if (k->sink && input_sink_devnode(k->sink) &&
 				    streq(input_sink_devnode(k->sink), devnode)) {
-					set_group(m, k);
+					set_group(m, m->sources[i], k);
 					return;
 				}
 			}
@@ -552,6 +580,20 @@ int input_manager_forward(struct input_manager *m, const char *source, const str
 	if (!s || s->n_sinks == 0)
 		return -ENOENT;
 	return input_manager_sink_write(m, source, s->sinks[0].vm, ev, n);
+}
+
+void input_manager_set_grab(struct input_manager *m, bool grab)
+{
+	m->ungrabbed = !grab;
+	for (size_t i = 0; i < m->n_sources; i++)
+		input_source_set_grab(m->sources[i]->src, grab);
+}
+
+bool input_manager_grabbed(struct input_manager *m, const char *source)
+{
+	struct msource *s = find_source(m, source);
+
+	return s && input_source_grabbed(s->src);
 }
 
 int input_manager_sink_write(struct input_manager *m, const char *source, const char *vm,

@@ -6,6 +6,10 @@
  * events; hands it each new configuration; and asks it which sinks a VM
  * gets (for QMP `object-add input-linux`) and how things stand (status).
  *
+ * When some VM takes input, every source also gets a sink for the host,
+ * vmplug-host-SOURCE (vm INPUT_ROUTER_HOST below), which the desktop sees:
+ * the router (input/router.h) switches between it and the VMs' sinks.
+ *
  * Frames from a source go to hooks->frame when set (the router), else to
  * input_manager_forward(). */
 #pragma once
@@ -29,6 +33,8 @@ struct input_manager_hooks {
 	 * reload, grab-all or repeat changed): its QEMU input-linux objects
 	 * need adding again. May come more than once for one change. */
 	void (*vm_sinks_changed)(void *data, const char *vm);
+	/* source went away; its sinks release what they hold right after. */
+	void (*source_closed)(void *data, struct input_manager *m, const char *source);
 };
 
 /* Create every sink of conf (re-adopting those the fd store kept) and a
@@ -55,8 +61,13 @@ void input_manager_set_conf(struct input_manager *m, const struct conf *conf);
  * -errno (-ENOENT: unknown source or no sink). */
 int input_manager_forward(struct input_manager *m, const char *source, const struct input_event *ev,
 			  size_t n);
-/* Write a frame to the sink of (source, vm). 0 or -errno (-ENOENT: no
- * such sink, or it could not be created). */
+/* Grab every source (the default) or leave them all to the host (the
+ * router's panic); sources opened later follow. See input_source_set_grab(). */
+void input_manager_set_grab(struct input_manager *m, bool grab);
+/* Whether source is grabbed now (false: unknown or not open). */
+bool input_manager_grabbed(struct input_manager *m, const char *source);
+/* Write a frame to the sink of (source, vm), vm INPUT_ROUTER_HOST for the
+ * host's. 0 or -errno (-ENOENT: no such sink, or it could not be created). */
 int input_manager_sink_write(struct input_manager *m, const char *source, const char *vm,
 			     const struct input_event *ev, size_t n);
 

@@ -41,6 +41,8 @@ struct input_source {
 	unsigned retries;
 	uint64_t settle_deadline;
 	bool syncing;
+	bool want_grab; /* input_source_set_grab() */
+	bool grabbed;
 	struct input_frame frame;
 	struct input_keys keys;
 	struct libevdev *caps;
@@ -63,6 +65,7 @@ struct input_source *input_source_new(struct loop *loop, const char *name, const
 		src->hooks = *hooks;
 	src->data = data;
 	src->fd = -1;
+	src->want_grab = true;
 	src->rl = (struct log_ratelimit)LOG_RATELIMIT_INIT(10 * USEC_PER_SEC, 5);
 	return src;
 }
@@ -71,8 +74,9 @@ static void close_device(struct input_source *src)
 {
 	loop_source_remove(src->io);
 	src->io = NULL;
-	if (src->evdev && src->state == INPUT_SOURCE_OPEN)
+	if (src->evdev && src->grabbed)
 		libevdev_grab(src->evdev, LIBEVDEV_UNGRAB);
+	src->grabbed = false;
 	libevdev_free(src->evdev);
 	src->evdev = NULL;
 	closep(&src->fd);
@@ -109,7 +113,7 @@ void input_source_free(struct input_source *src)
 static void lose(struct input_source *src, const char *why)
 {
 	struct input_event *release = NULL;
-	bool was_open = src->state == INPUT_SOURCE_OPEN;
+	bool was_open = src->io != NULL;
 	size_t held = input_keys_count(&src->keys);
 	size_t n = input_keys_release_frame(&src->keys, &release);
 
@@ -221,25 +225,35 @@ out:
 
 static void grab(struct input_source *src)
 {
-	int r = libevdev_grab(src->evdev, LIBEVDEV_GRAB);
+	int r;
 
-	if (r == -EBUSY) {
-		if (src->state != INPUT_SOURCE_BUSY)
-			log_error(
-			    "input %s: %s is grabbed by another program (EVIOCGRAB: device "
-			    "busy), so vmplug cannot take it; `fuser -v %s` names it (another "
-			    "vmplugd, a QEMU input-linux on the physical device, evtest "
-			    "--grab?). Retrying every %llu s",
-			    src->name, src->devnode, src->devnode,
-			    (unsigned long long)(BUSY_RETRY_USEC / USEC_PER_SEC));
-		src->state = INPUT_SOURCE_BUSY;
-		loop_timer_arm_in(src->timer, BUSY_RETRY_USEC);
-		return;
+	if (src->want_grab && !src->grabbed) {
+		r = libevdev_grab(src->evdev, LIBEVDEV_GRAB);
+		if (r == -EBUSY) {
+			if (src->state != INPUT_SOURCE_BUSY)
+				log_error("input %s: %s is grabbed by another program (EVIOCGRAB: "
+					  "device busy), so vmplug cannot take it; `fuser -v %s` "
+					  "names it (another vmplugd, a QEMU input-linux on the "
+					  "physical device, evtest --grab?). Retrying every %llu s",
+					  src->name, src->devnode, src->devnode,
+					  (unsigned long long)(BUSY_RETRY_USEC / USEC_PER_SEC));
+			src->state = INPUT_SOURCE_BUSY;
+			loop_timer_arm_in(src->timer, BUSY_RETRY_USEC);
+			return;
+		}
+		if (r < 0) {
+			log_error("input %s: cannot grab %s: %s", src->name, src->devnode,
+				  strerror(-r));
+			close_device(src);
+			src->state = INPUT_SOURCE_FAILED;
+			return;
+		}
+		src->grabbed = true;
 	}
-	if (r < 0) {
-		log_error("input %s: cannot grab %s: %s", src->name, src->devnode, strerror(-r));
-		close_device(src);
-		src->state = INPUT_SOURCE_FAILED;
+	if (src->io) {
+		/* open already: grabbed again */
+		src->state = src->grabbed ? INPUT_SOURCE_OPEN : INPUT_SOURCE_RELEASED;
+		log_info("input %s: %s grabbed again", src->name, src->devnode);
 		return;
 	}
 	src->io = loop_add_fd(src->loop, src->fd, EPOLLIN, on_readable, src);
@@ -249,17 +263,18 @@ static void grab(struct input_source *src)
 		src->state = INPUT_SOURCE_FAILED;
 		return;
 	}
-	src->state = INPUT_SOURCE_OPEN;
+	src->state = src->grabbed ? INPUT_SOURCE_OPEN : INPUT_SOURCE_RELEASED;
 	libevdev_free(src->caps);
 	src->caps = input_cache_copy(src->evdev);
-	log_info("input %s: %s (%s, %04x:%04x) opened and grabbed", src->name, src->devnode,
+	log_info("input %s: %s (%s, %04x:%04x) opened and %s", src->name, src->devnode,
 		 libevdev_get_name(src->evdev), libevdev_get_id_vendor(src->evdev),
-		 libevdev_get_id_product(src->evdev));
+		 libevdev_get_id_product(src->evdev),
+		 src->grabbed ? "grabbed" : "left to the host (not grabbed)");
 	update_cache(src);
 	if (src->hooks.opened)
 		src->hooks.opened(src->data, src, src->caps);
 	/* Events may have queued up since the open. */
-	if (src->state == INPUT_SOURCE_OPEN)
+	if (src->io)
 		on_readable(src->io, src->fd, EPOLLIN, src);
 }
 
@@ -328,6 +343,28 @@ static void on_timer(struct loop_timer *t, void *data)
 	default:
 		break;
 	}
+}
+
+void input_source_set_grab(struct input_source *src, bool grab)
+{
+	src->want_grab = grab;
+	if (!src->io)
+		return; /* not open yet: grab() decides once it is */
+	if (!grab) {
+		if (src->grabbed) {
+			libevdev_grab(src->evdev, LIBEVDEV_UNGRAB);
+			log_info("input %s: %s ungrabbed: the host has it", src->name,
+				 src->devnode);
+		}
+		src->grabbed = false;
+		loop_timer_disarm(src->timer);
+		src->state = INPUT_SOURCE_RELEASED;
+		return;
+	}
+	if (src->grabbed || src->state != INPUT_SOURCE_RELEASED)
+		return;
+	src->settle_deadline = now_usec() + SETTLE_MAX_USEC;
+	settle(src);
 }
 
 int input_source_open(struct input_source *src, const char *devnode)
@@ -431,7 +468,7 @@ bool input_source_udev(struct input_source *src, const char *action, struct udev
 	if (streq(action, "remove")) {
 		if (!src->devnode || !streq(src->devnode, devnode))
 			return false;
-		if (src->state == INPUT_SOURCE_OPEN)
+		if (src->io)
 			lose(src, "was removed");
 		else
 			set_absent(src);
@@ -440,9 +477,9 @@ bool input_source_udev(struct input_source *src, const char *action, struct udev
 	if (!names_device(src, dev, devnode))
 		return false;
 	if (src->devnode && streq(src->devnode, devnode) && src->state != INPUT_SOURCE_FAILED &&
-	    (src->state != INPUT_SOURCE_OPEN || alive(src)))
+	    (!src->io || alive(src)))
 		return true; /* a "change", or coldplug of what is open */
-	if (src->state == INPUT_SOURCE_OPEN)
+	if (src->io)
 		lose(src, "was replaced");
 	input_source_open(src, devnode);
 	return true;
@@ -474,6 +511,7 @@ const char *input_source_state_name(enum input_source_state state)
 		[INPUT_SOURCE_ABSENT] = "absent",     [INPUT_SOURCE_OPENING] = "opening",
 		[INPUT_SOURCE_SETTLING] = "settling", [INPUT_SOURCE_BUSY] = "busy",
 		[INPUT_SOURCE_OPEN] = "open",         [INPUT_SOURCE_FAILED] = "failed",
+		[INPUT_SOURCE_RELEASED] = "released",
 	};
 
 	return state < ARRAY_SIZE(names) ? names[state] : "?";
@@ -481,7 +519,7 @@ const char *input_source_state_name(enum input_source_state state)
 
 bool input_source_grabbed(const struct input_source *src)
 {
-	return src->state == INPUT_SOURCE_OPEN;
+	return src->grabbed;
 }
 
 const struct input_keys *input_source_keys(const struct input_source *src)

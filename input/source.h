@@ -26,6 +26,8 @@ enum input_source_state {
 	INPUT_SOURCE_BUSY,     /* another program grabbed it; retrying */
 	INPUT_SOURCE_OPEN,     /* open and grabbed: frames flow */
 	INPUT_SOURCE_FAILED,   /* cannot be used (not evdev, open error); see the log */
+	INPUT_SOURCE_RELEASED, /* open, not grabbed (input_source_set_grab): the host
+				* sees the device too; frames flow */
 };
 
 struct input_source_hooks {
@@ -58,6 +60,11 @@ bool input_source_udev(struct input_source *src, const char *action, struct udev
 /* Open devnode now (retrying briefly on ENOENT/EACCES). 0 or -errno for
  * errors that end the attempt at once. */
 int input_source_open(struct input_source *src, const char *devnode);
+/* Whether the source should be grabbed (the default) or left to the
+ * host. Ungrabbing is immediate and the frames keep flowing; grabbing
+ * again waits, as on open, until no key is held (3 s at most), and
+ * retries while another program holds the grab. */
+void input_source_set_grab(struct input_source *src, bool grab);
 
 const char *input_source_name(const struct input_source *src);
 /* The configured path. */
@@ -66,6 +73,7 @@ const char *input_source_device(const struct input_source *src);
 const char *input_source_devnode(const struct input_source *src);
 enum input_source_state input_source_state(const struct input_source *src);
 const char *input_source_state_name(enum input_source_state state);
+/* Grabbed now: the host does not see the device's events. */
 bool input_source_grabbed(const struct input_source *src);
 /* Keys and buttons down, as delivered in frames. */
 const struct input_keys *input_source_keys(const struct input_source *src);

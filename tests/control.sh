@@ -135,7 +135,8 @@ check "arguments that are not an object: an error reply" grep -q '"arguments\\" 
 check "a request over 64 KiB: an error reply" grep -q 'request too large: over 65536 bytes' "$SCRATCH/raw"
 check "the same client goes on after all that" grep -q '"id":"after"' "$SCRATCH/raw"
 ctl reload >/dev/null
-check "the monitor client was not disturbed" wait_for 50 test "$(grep -c CONFIG_RELOADED "$SCRATCH/monitor")" -ge 2
+reloaded_twice() { [ "$(grep -c CONFIG_RELOADED "$SCRATCH/monitor")" -ge 2 ]; }
+check "the monitor client was not disturbed" wait_for 50 reloaded_twice
 kill -INT "$mon"
 wait "$mon"
 check "monitor stops on Ctrl-C with status 0" test $? -eq 0
@@ -188,6 +189,7 @@ completes() {
 }
 check "completion: commands" completes "attach" at
 check "completion: VM names" completes "alpha beta" attach ""
+check "completion: switch targets" completes "host next alpha beta" switch ""
 check "completion: ports of present devices" completes "1-1 1-1.2 1-1.3" attach alpha 1-1
 check "completion: options" completes "--json" --js
 

@@ -9,6 +9,8 @@ make_scratch
 conf=$SCRATCH/conf
 log=$SCRATCH/log
 cp -r "$top_srcdir/tests/data/conf/good/full" "$conf"
+# its own control socket: another vmplugd may be running on this machine
+sed -i "s|^control-socket = .*|control-socket = $SCRATCH/control.sock|" "$conf/vmplug.conf"
 chmod -R u+w,go-w "$conf"
 
 # shellcheck disable=SC2046
@@ -71,9 +73,13 @@ rm "$conf/vm.d/bad.conf"
 "$VMPLUGD" -c "$conf" >"$SCRATCH/out" 2>&1
 rc=$?
 check "without -f, vmplugd returns 0 once in the background" test "$rc" -eq 0
-check "without -f, nothing is printed on the terminal" test ! -s "$SCRATCH/out"
+# Errors logged while it starts reach the terminal too (here: no
+# /dev/uinput, no libvirt backend); nothing else does.
+check "without -f, only start-up errors are printed on the terminal" \
+	bash -c '! grep -v "^vmplugd: error: " "$1"' _ "$SCRATCH/out"
 find_daemon() { pgrep -f -x "$VMPLUGD -c $conf"; }
-check "the background daemon is running" wait_for 50 find_daemon
+daemon_found() { find_daemon >/dev/null; }
+check "the background daemon is running" wait_for 50 daemon_found
 bgpid=$(find_daemon)
 check "the background daemon is a session leader's child, not ours" \
 	bash -c '[ "$(ps -o ppid= -p "$1" | tr -d " ")" != "$2" ]' _ "$bgpid" "$$"

@@ -1,6 +1,7 @@
 #!/bin/bash
-# Install what building and testing vmplug needs on Debian 12 (as root).
-# Does nothing when everything is already there.
+# Install what building and testing vmplug needs on Debian 12 (as root);
+# with --demo, only what ./demo needs. Does nothing when everything is
+# already there.
 set -euo pipefail
 
 packages=(
@@ -13,10 +14,21 @@ packages=(
 	check valgrind clang-format groff-base shellcheck procps jq socat
 	# fuzzing: clang with libFuzzer's runtime (only recommended by clang)
 	clang libclang-rt-dev
+	# tests/install.sh: systemd-analyze verify, and the man pages it opens
+	systemd man-db
 	qemu-system-x86 umockdev libumockdev-dev
 	# end-to-end tests: a Debian kernel booted under QEMU
 	busybox-static cpio kmod
 )
+
+# --demo: only what ./demo needs (build, QEMU, the throwaway guest).
+if [ "${1:-}" = --demo ]; then
+	packages=(
+		gcc make autoconf automake pkg-config
+		libudev-dev libevdev-dev libjansson-dev libinih-dev check
+		qemu-system-x86 busybox-static cpio kmod xz-utils
+	)
+fi
 
 missing=()
 for p in "${packages[@]}"; do

@@ -35,11 +35,43 @@ man_opts=$(grep -o '\\-\\-[a-z\\-]*' "$man8" | sed 's/\\//g' | sort -u)
 for o in $man_opts; do
 	check "vmplugd --help lists $o (named in vmplugd(8))" grep -qx -- "$o" <<<"$help_opts"
 done
+# Options in the code's getopt tables: each in --help (and so, above, in
+# the manual page).
+code_opts() { sed -n 's/^[[:space:]]*{ "\([a-z-]*\)", [a-z_]*_argument,.*/--\1/p' "$1"; }
+opts=$(code_opts "$top_srcdir/daemon/main.c")
+check "found vmplugd's option table" test "$(wc -w <<<"$opts")" -ge 6
+for o in $opts; do
+	check "vmplugd --help lists $o (in daemon/main.c)" grep -qx -- "$o" <<<"$help_opts"
+done
+# The environment variables vmplugd reads, and the signals it handles.
+vars=$(cat "$top_srcdir"/{daemon,util,conf,qmp,usb,input,backends}/*.c |
+	grep -o 'getenv("[A-Z_]*")' | sed 's/getenv("\(.*\)")/\1/' | sort -u)
+check "found the environment variables vmplugd reads" test -n "$vars"
+env_section=$(sed -n '/^\.SH ENVIRONMENT/,/^\.SH /p' "$man8")
+for v in $vars; do
+	check "vmplugd(8) ENVIRONMENT documents $v" grep -Eq "^\.BR? (.* )?$v( |$)" <<<"$env_section"
+done
+# (SIGCHLD only reaps vmplugd's own on-switch program: nothing for users)
+sigs=$(grep -oh 'loop_add_signal([^,]*, SIG[A-Z]*' "$top_srcdir"/daemon/*.c | grep -o 'SIG[A-Z]*' |
+	grep -vx SIGCHLD | sort -u)
+check "found the signals vmplugd handles" test -n "$sigs"
+sig_section=$(sed -n '/^\.SH SIGNALS/,/^\.SH /p' "$man8")
+for sig in $sigs; do
+	check "vmplugd(8) SIGNALS documents $sig" grep -Eq "^\.BR? (.* )?$sig( |\"|$)" <<<"$sig_section"
+	check "vmplugd --help mentions $sig" grep -q "$sig" <<<"$("$VMPLUGD" --help)"
+done
+
 # vmplugctl: its options and commands, both ways.
 ctl_help=$("$VMPLUGCTL" --help)
 ctl_opts=$(grep -o -- '--[a-z-]*' <<<"$ctl_help" | sort -u)
 for o in $ctl_opts; do
 	check "vmplugctl(1) documents $o" grep -q -- "${o//-/\\\\-}" "$man1"
+done
+opts=$(code_opts "$top_srcdir/ctl/vmplugctl.c")
+check "found vmplugctl's option table" test "$(wc -w <<<"$opts")" -ge 5
+for o in $opts; do
+	check "vmplugctl --help lists $o (in ctl/vmplugctl.c)" grep -qx -- "$o" <<<"$ctl_opts"
+	check "vmplugctl(1) documents $o (in ctl/vmplugctl.c)" grep -q -- "${o//-/\\\\-}" "$man1"
 done
 ctl_cmds=$(sed -n '/^Commands:/,/^$/s/^  \([a-z]*\) .*/\1/p' <<<"$ctl_help")
 check "found vmplugctl's commands in --help" test "$(wc -w <<<"$ctl_cmds")" -ge 8

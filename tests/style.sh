@@ -20,8 +20,12 @@ done < <(find util conf daemon qmp usb input backends ctl bench tests \
 
 # Shell scripts: shellcheck with the project's .shellcheckrc.
 if command -v shellcheck >/dev/null; then
-	scripts=(autogen.sh .ci/run tests/run-test tests/e2e/run data/vmplugctl.bash-completion)
+	scripts=(autogen.sh demo .ci/run tests/run-test tests/e2e/run data/vmplugctl.bash-completion
+		data/examples/on-switch-ddcutil)
 	while IFS= read -r f; do scripts+=("$f"); done < <(find tests -name '*.sh' | sort)
+	# the service scripts (sources of the installed ones)
+	scripts+=(data/vmplugd.openrc.in data/examples/runit/vmplugd/run.in
+		data/examples/runit/vmplugd/log/run)
 	for f in "${scripts[@]}"; do
 		if out=$(shellcheck -x "$f" 2>&1); then
 			ok "$f passes shellcheck"

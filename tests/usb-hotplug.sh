@@ -115,6 +115,47 @@ kill -HUP "$VMPLUGD_PID"
 check "reload: a device no longer claimed is detached, the rest kept" \
 	usb_in_qemu_is beta "vmplug-usb-2-4 attached=true hostaddr=4"
 
+# vmplugctl against running VMs: monitor sees events in order; attach and
+# detach by hand wait until QEMU confirms. (Each QEMU holds one device
+# here: QEMU polls emulated devices through the testbed.)
+ctl() { "$VMPLUGCTL" -s "$conf/control.sock" "$@"; }
+: >"$SCRATCH/monitor"
+"$VMPLUGCTL" -s "$conf/control.sock" monitor >"$SCRATCH/monitor" 2>&1 &
+mon=$!
+wait_for 50 grep -q watching "$SCRATCH/monitor"
+plug 2-1.6 dev=8 vid=1234 pid=0003
+# A QEMU that has held an emulated device for a while stops hearing of
+# new ones from the testbed (its libusb event thread waits on the busy
+# testbed); one started now lists what is plugged in.
+qemu_stop beta
+qemu_start beta
+usb_in_qemu_is beta "vmplug-usb-2-4 attached=true hostaddr=4" || diag "beta did not come back"
+out=$(ctl attach beta 2-1.6 2>&1)
+check "vmplugctl attach of a device no rule of the VM claims waits for QEMU" \
+	test "$out" = "beta: 2-1.6 attached"
+check "and QEMU has it" usb_in_qemu_is beta "vmplug-usb-2-4 attached=true hostaddr=4
+vmplug-usb-2-8 attached=true hostaddr=8"
+out=$(ctl detach beta 2-1.6 2>&1)
+check "vmplugctl detach waits for QEMU's confirmation" test "$out" = "beta: 2-1.6 detached"
+check "and QEMU no longer has it" usb_in_qemu_is beta "vmplug-usb-2-4 attached=true hostaddr=4"
+out=$(ctl attach alpha 2-1.6 2>&1)
+check "vmplugctl attach to another VM" test "$out" = "alpha: 2-1.6 attached"
+out=$(ctl --json usb)
+check "usb --json says where it is attached" \
+	test "$(jq -r '.return.devices[] | select(.port=="2-1.6") | .attached[0] | "\(.vm) \(.state)"' <<<"$out")" = "alpha attached"
+unplug 2-1.6
+check "the override ends when the device leaves" usb_in_qemu_is alpha "vmplug-usb-1-9 attached=true hostaddr=9"
+events() { grep -o 'USB_[A-Z]* *[a-z]* vmplug-usb-2-8' "$SCRATCH/monitor" | tr -s ' ' | tr '\n' ';'; }
+four_events() { [ "$(events | tr -cd ';' | wc -c)" -ge 4 ]; }
+wait_for 50 four_events
+check "monitor saw attach, detach, attach, detach, in that order" \
+	test "$(events)" = "USB_ATTACHED beta vmplug-usb-2-8;USB_DETACHED beta vmplug-usb-2-8;USB_ATTACHED alpha vmplug-usb-2-8;USB_DETACHED alpha vmplug-usb-2-8;"
+kill -INT "$mon"
+wait "$mon"
+out=$(ctl status)
+check "status: both VMs running, and what each has" \
+	grep -q "^alpha  qmp      running  1    0 " <<<"$out"
+
 stop_vmplugd
 check "vmplugd exits cleanly (valgrind: no errors, no leaks)" test $? -eq 0
 check "vmplugd leaves the devices attached when it stops" \

@@ -1,4 +1,4 @@
-/* Logging to stderr, syslog or a test hook, with a rate limiter. */
+/* Logging to stderr, the journal, syslog or a test hook, with a rate limiter. */
 #include "config.h"
 
 #include "util/log.h"
@@ -6,11 +6,14 @@
 #include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
+#include <sys/stat.h>
 #include <syslog.h>
 #include <unistd.h>
 
 static enum log_level log_level = LOG_LEVEL_INFO;
 static enum log_target log_target = LOG_TARGET_STDERR;
+static bool stderr_copy;
 static log_handler_fn log_handler;
 static void *log_handler_data;
 
@@ -38,6 +41,24 @@ void log_set_target(enum log_target target)
 	else if (target != LOG_TARGET_SYSLOG && log_target == LOG_TARGET_SYSLOG)
 		closelog();
 	log_target = target;
+}
+
+bool log_stderr_is_journal(void)
+{
+	const char *env = getenv("JOURNAL_STREAM");
+	unsigned long long dev, ino;
+	struct stat st;
+
+	if (!env || sscanf(env, "%llu:%llu", &dev, &ino) != 2)
+		return false;
+	if (fstat(STDERR_FILENO, &st) < 0)
+		return false;
+	return (unsigned long long)st.st_dev == dev && (unsigned long long)st.st_ino == ino;
+}
+
+void log_set_stderr_copy(bool on)
+{
+	stderr_copy = on;
 }
 
 void log_set_handler(log_handler_fn fn, void *data)
@@ -91,12 +112,17 @@ void log_msg(enum log_level level, const char *fmt, ...)
 	vsnprintf(buf, sizeof(buf), fmt, ap);
 	va_end(ap);
 
-	if (log_handler)
+	if (log_handler) {
 		log_handler(level, buf, log_handler_data);
-	else if (log_target == LOG_TARGET_SYSLOG)
+	} else if (log_target == LOG_TARGET_SYSLOG) {
 		syslog(syslog_priority(level), "%s", buf);
-	else
+		if (stderr_copy && level == LOG_LEVEL_ERROR)
+			fprintf(stderr, "vmplugd: %s: %s\n", level_names[level], buf);
+	} else if (log_target == LOG_TARGET_JOURNAL) {
+		fprintf(stderr, "<%d>%s\n", syslog_priority(level), buf);
+	} else {
 		fprintf(stderr, "vmplugd: %s: %s\n", level_names[level], buf);
+	}
 	errno = saved;
 }
 

@@ -1,5 +1,5 @@
-/* Logging: levels, stderr or syslog, a capture hook for tests, and a
- * rate limiter for anything a device or a guest can repeat. */
+/* Logging: levels, stderr, the journal or syslog, a capture hook for
+ * tests, and a rate limiter for anything a device or a guest can repeat. */
 #pragma once
 
 #include <stdbool.h>
@@ -15,8 +15,9 @@ enum log_level {
 };
 
 enum log_target {
-	LOG_TARGET_STDERR,
-	LOG_TARGET_SYSLOG,
+	LOG_TARGET_STDERR,  /* "vmplugd: LEVEL: message" */
+	LOG_TARGET_SYSLOG,  /* ident "vmplugd", facility daemon */
+	LOG_TARGET_JOURNAL, /* stderr read by journald: "<PRIORITY>message" */
 };
 
 typedef void (*log_handler_fn)(enum log_level level, const char *msg, void *data);
@@ -25,6 +26,15 @@ void log_set_level(enum log_level level);
 enum log_level log_get_level(void);
 /* Where messages go; syslog is opened with ident "vmplugd". */
 void log_set_target(enum log_target target);
+/* True when stderr is the stream systemd connected to the journal: the
+ * JOURNAL_STREAM variable names stderr's device and inode. Then the
+ * journal adds the name and time itself and reads the priority from a
+ * "<N>" prefix (sd-daemon(3)). */
+bool log_stderr_is_journal(void);
+/* With the syslog target, also copy errors to stderr: while vmplugd
+ * starts in the background its stderr is still the terminal of whoever
+ * started it, which should see why a start fails. */
+void log_set_stderr_copy(bool on);
 /* Replace the output with a callback (tests); NULL restores the target. */
 void log_set_handler(log_handler_fn fn, void *data);
 

@@ -68,13 +68,17 @@ rm -rf "$E2E_LOGDIR"
 passed=0 failed=0 skipped=0
 echo "e2e: $(uname -r), udevd running, QEMU $NESTED_QEMU"
 
-for file in "$E2E_DIR"/scenarios/[0-9]*.sh; do
+# demo-*.sh (the narrated demo) runs only when a filter names it.
+for file in "$E2E_DIR"/scenarios/[0-9]*.sh "$E2E_DIR"/scenarios/demo-*.sh; do
 	[ -f "$file" ] || continue
 	name=${file##*/}
 	name=${name%.sh}
 	if [ -n "$FILTERS" ] && ! selected "$name"; then
 		continue
 	fi
+	case $name in
+	demo-*) [ -n "$FILTERS" ] || continue ;;
+	esac
 	export E2E_SCENARIO="$name"
 	export T="/run/e2e/$name"
 	export E2E_RESULTS="$T/.results"

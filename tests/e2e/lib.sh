@@ -238,7 +238,7 @@ gadget_plug() {
 
 # gadget_unplug: unbind the gadget and wait until the host side is gone.
 gadget_unplug() {
-	[ -n "$(cat "$GADGET/UDC")" ] || return 0
+	[ -n "$(cat "$GADGET/UDC" 2>/dev/null)" ] || return 0
 	echo "" >"$GADGET/UDC" || return 1
 	waitfor 20 gadget_absent || return 1
 	udev_settle
@@ -406,10 +406,68 @@ _qmp() {
 	qmp-client -t "$QMP_TIMEOUT" $opts "$T/$name.$sock" "$@"
 }
 
+# ---- vmplugd ---------------------------------------------------------------
+# vmplugd_start CONFDIR [ARGS...]: the vmplugd of the build tree, in the
+# foreground of a background job, logging to $T/vmplugd.log; waits until its
+# control socket answers (the configuration must put it in CONFDIR).
+
+vmplugd_answers() {
+	"$VMPLUG_BUILD/vmplugctl" -s "$1/control.sock" status >/dev/null 2>&1
+}
+
+vmplugd_start() {
+	local conf=$1
+	shift
+	"$VMPLUG_BUILD/vmplugd" -f -c "$conf" "$@" 2>>"$T/vmplugd.log" &
+	echo $! >"$T/vmplugd.pid"
+	if ! waitfor 30 vmplugd_answers "$conf"; then
+		fail "vmplugd starts"
+		sed 's/^/  # vmplugd: /' "$T/vmplugd.log"
+		return 1
+	fi
+}
+
+# vmplugd_stop [SIGNAL]: TERM by default (a clean exit), KILL for a crash.
+vmplugd_stop() {
+	local pid
+	[ -f "$T/vmplugd.pid" ] || return 0
+	pid=$(cat "$T/vmplugd.pid")
+	rm -f "$T/vmplugd.pid"
+	kill "-${1:-TERM}" "$pid" 2>/dev/null
+	waitfor 10 pid_gone "$pid" || kill -KILL "$pid" 2>/dev/null
+	wait "$pid" 2>/dev/null
+	return 0
+}
+
+# vmplug_conf DIR: a vmplug.conf with its control socket and cache in DIR
+# (VM files come from the scenario), with the modes vmplugd insists on.
+vmplug_conf() {
+	mkdir -p "$1/vm.d" "$1/cache"
+	cat >"$1/vmplug.conf" <<CONF
+[daemon]
+control-socket = $1/control.sock
+cache-dir = $1/cache
+CONF
+	chmod -R go-w "$1"
+}
+
+# usb_ids NAME: the ids of the host devices QEMU NAME has really opened
+# (x-query-usb shows the gadget's product string only then), one per line.
+usb_ids() {
+	qmp -H "$1" x-query-usb 2>/dev/null |
+		sed -n "s/.*Product $GADGET_NAME, ID: \(.*\)\r*\$/\1/p"
+}
+
+# usb_ids_are NAME IDS: for waitfor.
+usb_ids_are() {
+	[ "$(usb_ids "$1" | tr '\n' ' ')" = "$2" ]
+}
+
 # ---- cleanup --------------------------------------------------------------
 
 _e2e_cleanup() {
 	local p
+	vmplugd_stop TERM
 	for p in "$T"/*.pid; do
 		[ -f "$p" ] || continue
 		p=${p##*/}

@@ -35,14 +35,15 @@
 /* ------------------------------------------------------------ fake sinks */
 
 static int sink_peer = -1;
+static int host_peer = -1; /* the host's sink: idle without a router */
 
 static int pair_create(const char *name, const struct libevdev *caps, struct input_sink **out)
 {
-	int sv[2];
+	int sv[2], *peer = startswith(name, "vmplug-host-") ? &host_peer : &sink_peer;
 
 	ck_assert_int_eq(socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv), 0);
-	ck_assert_int_eq(sink_peer, -1);
-	sink_peer = sv[1];
+	ck_assert_int_eq(*peer, -1);
+	*peer = sv[1];
 	*out = input_sink_new_fd(name, sv[0], caps);
 	return 0;
 }
@@ -168,6 +169,7 @@ static void world_stop(struct world *w)
 	conf_free(w->conf);
 	g_object_unref(w->tb);
 	closep(&sink_peer);
+	closep(&host_peer);
 	ck_assert_int_eq(system(cmd), 0);
 	free(cmd);
 	strv_free(frames);
@@ -248,6 +250,23 @@ START_TEST(keyboard_opened_grabbed_cached_and_forwarded)
 			     "-event-kbd"));
 
 	assert_cache_is_golden(&w);
+
+	/* Left to the host (the router's panic), then taken back. */
+	input_manager_set_grab(w.m, false);
+	ck_assert(!input_manager_grabbed(w.m, "kbd"));
+	source_status(&w, &st);
+	ck_assert_str_eq(st->state, "released");
+	ck_assert(!st->grabbed);
+	free(st);
+	ck_assert(logged_has("input kbd: " NODE " ungrabbed: the host has it"));
+	input_manager_set_grab(w.m, true);
+	for (int i = 0; i < 400 && !input_manager_grabbed(w.m, "kbd"); i++)
+		loop_dispatch(w.loop, 10);
+	ck_assert(input_manager_grabbed(w.m, "kbd"));
+	source_status(&w, &st);
+	ck_assert_str_eq(st->state, "open");
+	free(st);
+	ck_assert(logged_has("input kbd: " NODE " grabbed again"));
 
 	/* Unplugged with Shift down: the sink gets Shift released. */
 	umockdev_testbed_uevent(w.tb, SYSPATH, "remove");

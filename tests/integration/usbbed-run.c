@@ -130,9 +130,11 @@ static int client(int argc, char **argv)
 {
 	const char *path = getenv("USBBED_SOCKET");
 	struct sockaddr_un addr = { .sun_family = AF_UNIX };
-	char *line = strv_join(argv, " "), reply[256];
+	char *words = strv_join(argv, " "), *line = xasprintf("%s\n", words), reply[256];
 	ssize_t n;
-	int fd;
+	int fd, r;
+
+	free(words);
 
 	if (!path) {
 		fprintf(stderr, "usbbed: USBBED_SOCKET is not set (run under usbbed-run)\n");
@@ -146,12 +148,14 @@ static int client(int argc, char **argv)
 		free(line);
 		return 1;
 	}
-	if (write_all(fd, line, strlen(line)) < 0 || write_all(fd, "\n", 1) < 0) {
-		perror("usbbed: write");
-		free(line);
+	/* one write: the testbed reads up to the newline and then answers */
+	r = write_all(fd, line, strlen(line));
+	free(line);
+	if (r < 0) {
+		fprintf(stderr, "usbbed: write: %s\n", strerror(-r));
+		close(fd);
 		return 1;
 	}
-	free(line);
 	n = read(fd, reply, sizeof(reply) - 1);
 	close(fd);
 	if (n <= 0) {
@@ -165,6 +169,24 @@ static int client(int argc, char **argv)
 	}
 	(void)argc;
 	return 0;
+}
+
+/* Read one request, up to its newline (it may come in pieces). */
+static ssize_t read_line(int fd, char *buf, size_t size)
+{
+	size_t len = 0;
+
+	while (len < size - 1) {
+		ssize_t n = read(fd, buf + len, size - 1 - len);
+
+		if (n <= 0)
+			break;
+		len += (size_t)n;
+		if (memchr(buf, '\n', len))
+			break;
+	}
+	buf[len] = '\0';
+	return (ssize_t)len;
 }
 
 int main(int argc, char **argv)
@@ -224,18 +246,10 @@ int main(int argc, char **argv)
 
 			if (cfd < 0)
 				continue;
-			/* one request line, read until its newline */
-			while (n < sizeof(line) - 1 && !memchr(line, '\n', n)) {
-				ssize_t r = read(cfd, line + n, sizeof(line) - 1 - n);
-
-				if (r <= 0)
-					break;
-				n += (size_t)r;
-			}
+			n = read_line(cfd, line, sizeof(line));
 			if (n > 0) {
 				const char *err;
 
-				line[n] = '\0';
 				err = serve(bed, line);
 				if (err)
 					dprintf(cfd, "error: %s\n", err);

@@ -149,3 +149,6 @@ stop_all_qemu() {
 		qemu_stop "${v#QEMU_PID_}" KILL
 	done
 }
+
+# usb_in_qemu_has NAME ID: QEMU NAME has ID attached.
+usb_in_qemu_has() { usb_in_qemu "$1" | grep -q "^$2 attached=true"; }

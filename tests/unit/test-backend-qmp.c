@@ -186,6 +186,30 @@ START_TEST(list_type_checks_and_races)
 }
 END_TEST
 
+/* QEMU makes /objects (and, without a machine, has no peripherals) only
+ * once something is in it: DeviceNotFound there is an empty list. */
+START_TEST(list_of_containers_not_made_yet)
+{
+	static const struct fake_step script[] = {
+		{ FAKE_HANDSHAKE },
+		{ FAKE_EXPECT, "qom-list" },
+		{ FAKE_EXPECT, "qom-list" },
+		{ FAKE_SEND, "{\"return\": [{\"name\": \"type\", \"type\": \"string\"}], "
+			     "\"id\": $2}{\"error\": {\"class\": \"DeviceNotFound\", \"desc\": "
+			     "\"Device '/objects' not found\"}, \"id\": $3}" },
+		{ FAKE_END },
+	};
+	struct rec_done *l = done("list");
+
+	start(script);
+	ck_assert_int_eq(ops->list(backend, rec_backend_list, l), 0);
+	ck_assert(run_until(loop, rec_noted, (char *)"list:", WAIT_MS));
+	ck_assert_ptr_null(fake_peer_error(peer));
+	ck_assert_str_eq(rec.order, "up list:0 ");
+	ck_assert_uint_eq(l->list->n, 0);
+}
+END_TEST
+
 START_TEST(list_fails_on_other_errors)
 {
 	static const struct fake_step script[] = {
@@ -342,6 +366,7 @@ static Suite *suite(void)
 	tcase_set_timeout(tc, 30);
 	tcase_add_test(tc, deleted_before_the_reply);
 	tcase_add_test(tc, list_type_checks_and_races);
+	tcase_add_test(tc, list_of_containers_not_made_yet);
 	tcase_add_test(tc, list_fails_on_other_errors);
 	tcase_add_test(tc, fd_mode_bad_add_fd_reply);
 	tcase_add_test(tc, pending_fail_before_gone);

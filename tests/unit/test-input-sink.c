@@ -249,17 +249,21 @@ START_TEST(manager_makes_sinks_and_forwards_to_the_first_vm)
 	size_t n;
 
 	m = input_manager_new_with(loop, conf, &hooks, NULL, fake_create);
-	ck_assert_uint_eq(n_made, 3);
+	/* each VM's, and one for the host per source: VMs take input */
+	ck_assert_uint_eq(n_made, 5);
 	n = input_manager_vm_sinks(m, "alpha", &vs);
 	/* writer-only sinks have no node: nothing for QEMU yet */
 	ck_assert_uint_eq(n, 0);
 	ck_assert_ptr_null(vs);
 
 	n = input_manager_sinks(m, &ks);
-	ck_assert_uint_eq(n, 3);
+	ck_assert_uint_eq(n, 5);
 	ck_assert_str_eq(ks[0].name, "vmplug-alpha-kbd");
 	ck_assert_str_eq(ks[1].name, "vmplug-beta-kbd");
-	ck_assert_str_eq(ks[2].name, "vmplug-alpha-mouse");
+	ck_assert_str_eq(ks[2].name, "vmplug-host-kbd");
+	ck_assert_str_eq(ks[2].vm, "host");
+	ck_assert_str_eq(ks[3].name, "vmplug-alpha-mouse");
+	ck_assert_str_eq(ks[4].name, "vmplug-host-mouse");
 	ck_assert_ptr_null(ks[0].error);
 	ck_assert(!ks[0].stored); /* no service manager here */
 	free(ks);
@@ -278,6 +282,8 @@ START_TEST(manager_makes_sinks_and_forwards_to_the_first_vm)
 	assert_frame(peer_of("vmplug-beta-kbd"), "");
 	ck_assert_int_eq(input_manager_sink_write(m, "kbd", "beta", press, ARRAY_SIZE(press)), 0);
 	assert_frame(peer_of("vmplug-beta-kbd"), "KEY_A:1 SYN_REPORT");
+	ck_assert_int_eq(input_manager_sink_write(m, "kbd", "host", press, ARRAY_SIZE(press)), 0);
+	assert_frame(peer_of("vmplug-host-kbd"), "KEY_A:1 SYN_REPORT");
 	ck_assert_int_eq(input_manager_forward(m, "nope", press, ARRAY_SIZE(press)), -ENOENT);
 	ck_assert_int_eq(input_manager_sink_write(m, "mouse", "beta", press, 2), -ENOENT);
 
@@ -285,6 +291,7 @@ START_TEST(manager_makes_sinks_and_forwards_to_the_first_vm)
 	input_manager_free(m);
 	assert_frame(peer_of("vmplug-alpha-kbd"), "KEY_A:0 SYN_REPORT");
 	assert_frame(peer_of("vmplug-beta-kbd"), "KEY_A:0 SYN_REPORT");
+	assert_frame(peer_of("vmplug-host-kbd"), "KEY_A:0 SYN_REPORT");
 	assert_frame(peer_of("vmplug-alpha-mouse"), "");
 	text = changed_text();
 	ck_assert_str_eq(text, ""); /* nobody asked before the manager existed */
@@ -306,7 +313,7 @@ START_TEST(reload_keeps_unchanged_sinks)
 	size_t n;
 
 	m = input_manager_new_with(loop, conf, &hooks, NULL, fake_create);
-	ck_assert_uint_eq(n_made, 3);
+	ck_assert_uint_eq(n_made, 5);
 	ck_assert_int_eq(input_manager_sink_write(m, "kbd", "beta", press, 2), 0);
 	assert_frame(peer_of("vmplug-beta-kbd"), "KEY_LEFTCTRL:1 SYN_REPORT");
 	ck_assert_int_eq(input_manager_sink_write(m, "kbd", "alpha", press, 2), 0);
@@ -326,17 +333,19 @@ START_TEST(reload_keeps_unchanged_sinks)
 	assert_frame(peer_of("vmplug-beta-kbd"), "KEY_LEFTCTRL:0 SYN_REPORT");
 	/* alpha's kbd sink is the same one, still holding its key. */
 	assert_frame(peer_of("vmplug-alpha-kbd"), "");
-	ck_assert_uint_eq(n_made, 5);
+	ck_assert_uint_eq(n_made, 7);
 	text = changed_text();
 	ck_assert_str_eq(text, "gamma beta alpha beta");
 	free(text);
 	n = input_manager_sinks(m, &ks);
-	ck_assert_uint_eq(n, 4);
+	ck_assert_uint_eq(n, 6);
 	ck_assert_str_eq(ks[0].name, "vmplug-alpha-kbd");
 	ck_assert_uint_eq(ks[0].keys_held, 1);
 	ck_assert_str_eq(ks[1].name, "vmplug-gamma-kbd");
-	ck_assert_str_eq(ks[2].name, "vmplug-alpha-mouse");
-	ck_assert_str_eq(ks[3].name, "vmplug-beta-mouse");
+	ck_assert_str_eq(ks[2].name, "vmplug-host-kbd");
+	ck_assert_str_eq(ks[3].name, "vmplug-alpha-mouse");
+	ck_assert_str_eq(ks[4].name, "vmplug-beta-mouse");
+	ck_assert_str_eq(ks[5].name, "vmplug-host-mouse");
 	free(ks);
 
 	/* An input no longer configured goes with its sinks. */
@@ -347,11 +356,28 @@ START_TEST(reload_keeps_unchanged_sinks)
 	input_manager_set_conf(m, conf);
 	assert_frame(peer_of("vmplug-alpha-kbd"), "KEY_LEFTCTRL:0 SYN_REPORT");
 	n = input_manager_sinks(m, &ks);
-	ck_assert_uint_eq(n, 1);
+	ck_assert_uint_eq(n, 2);
 	ck_assert_str_eq(ks[0].name, "vmplug-alpha-mouse");
+	ck_assert_str_eq(ks[1].name, "vmplug-host-mouse");
 	free(ks);
 	text = changed_text();
 	ck_assert_str_eq(text, "alpha gamma alpha beta beta"); /* mouse: grab-all again */
+	free(text);
+
+	/* No VM takes input any more: the host's sinks go too, releasing first. */
+	ck_assert_int_eq(input_manager_sink_write(m, "mouse", "host", press, 2), 0);
+	assert_frame(peer_of("vmplug-host-mouse"), "KEY_LEFTCTRL:1 SYN_REPORT");
+	conf_free(conf);
+	conf = fixture_conf("[daemon]\ncache-dir = /tmp/vmplug-test-no-cache\n"
+			    "[input \"mouse\"]\ndevice = /dev/input/by-id/usb-Test-event-mouse\n",
+			    "alpha", "[vm]\nqmp-socket = /run/a.qmp\n", NULL);
+	input_manager_set_conf(m, conf);
+	assert_frame(peer_of("vmplug-host-mouse"), "KEY_LEFTCTRL:0 SYN_REPORT");
+	n = input_manager_sinks(m, &ks);
+	ck_assert_uint_eq(n, 0);
+	free(ks);
+	text = changed_text();
+	ck_assert_str_eq(text, "alpha"); /* never the host */
 	free(text);
 
 	input_manager_free(m);
@@ -373,7 +399,7 @@ START_TEST(sinks_that_cannot_be_made_are_shown)
 	fail_next = true;
 	m = input_manager_new_with(loop, conf, &hooks, NULL, fake_create);
 	n = input_manager_sinks(m, &ks);
-	ck_assert_uint_eq(n, 3);
+	ck_assert_uint_eq(n, 5);
 	ck_assert_ptr_null(ks[0].devnode);
 	ck_assert_str_eq(ks[0].error,
 			 "No such file or directory (no /dev/uinput: modprobe uinput)");

@@ -272,6 +272,14 @@ START_TEST(signals_arrive_through_the_loop)
 	ck_assert_int_eq(raise(SIGUSR2), 0);
 	ck_assert_int_eq(loop_run(loop), 42);
 	ck_assert_int_eq(got, SIGUSR2);
+	/* A removed handler is not called; the signal is read and dropped,
+	 * and another handler may take it. */
+	got = 0;
+	loop_remove_signal(loop, SIGUSR2);
+	ck_assert_int_eq(raise(SIGUSR2), 0);
+	ck_assert_int_eq(loop_dispatch(loop, 100), 0);
+	ck_assert_int_eq(got, 0);
+	ck_assert_int_eq(loop_add_signal(loop, SIGUSR2, on_signal, &got), 0);
 	loop_free(loop);
 	/* loop_free restores the signal mask. */
 	sigprocmask(SIG_BLOCK, NULL, &mask);

@@ -1,0 +1,863 @@
+/* The input router: focus, hotkeys, and no stuck keys (see router.h). */
+#include "config.h"
+
+#include "input/router.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+#include "input/frame.h"
+#include "util/log.h"
+#include "util/util.h"
+
+#define HOST 0 /* the host is the first target */
+#define NONE ((size_t)-1)
+/* Held-back keys all belong to one chord (CONF_CHORD_MAX keys), but two
+ * sources may hold the same one. */
+#define PENDING_MAX (2 * CONF_CHORD_MAX)
+
+enum action {
+	ACT_CYCLE,
+	ACT_HOST,
+	ACT_VM,
+	ACT_PANIC,
+};
+
+struct target {
+	char *name;
+	bool running; /* the host always is */
+	bool focus_on_start;
+	char **inputs; /* a VM's sources; NULL for the host (it takes them all) */
+};
+
+struct source {
+	char *name;
+	struct input_keys phys;      /* down on the device, as its frames said */
+	struct input_keys swallowed; /* down, delivered to nobody (chords) */
+	struct input_keys *held;     /* per target: delivered down, not released there */
+};
+
+struct chord {
+	struct conf_chord keys;
+	enum action action;
+	size_t target; /* ACT_VM: NONE when the VM takes no input */
+	char *vm;      /* ACT_VM */
+	bool full;     /* every key down */
+};
+
+/* A key held back: it may begin a chord. */
+struct pending {
+	size_t source;
+	unsigned short code;
+	bool has_scan;
+	struct input_event scan;
+};
+
+struct outbuf {
+	struct input_event *ev;
+	size_t n, cap;
+};
+
+struct input_router {
+	struct input_router_hooks hooks;
+	void *data;
+	struct target *targets; /* the host, then each VM with inputs, in file-name order */
+	size_t n_targets;
+	char **mute_vms; /* VMs that take no input */
+	struct source *sources;
+	size_t n_sources;
+	struct chord *chords;
+	size_t n_chords;
+	size_t focus;
+	bool released; /* a panic gave the devices to the host */
+
+	struct pending pending[PENDING_MAX];
+	size_t n_pending;
+	uint64_t hold_deadline; /* 0: nothing held back */
+
+	bool latched;   /* a chord was recognised; its keys are not all released */
+	size_t latch;   /* that chord (NONE: forgotten by a reload) */
+	size_t due;     /* the chord whose switch runs once the frame is written */
+	bool panic_due; /* likewise, the panic */
+	uint64_t panic_at[INPUT_ROUTER_PANIC_PRESSES - 1];
+	size_t n_panic;
+
+	struct outbuf *out; /* per target: the frame being routed */
+};
+
+/* ---------------------------------------------------------------- lookups */
+
+static size_t find_source(const struct input_router *r, const char *name)
+{
+	for (size_t i = 0; i < r->n_sources; i++)
+		if (streq(r->sources[i].name, name))
+			return i;
+	return NONE;
+}
+
+static size_t find_target(const struct input_router *r, const char *name)
+{
+	for (size_t i = 0; i < r->n_targets; i++)
+		if (streq(r->targets[i].name, name))
+			return i;
+	return NONE;
+}
+
+static bool takes(const struct input_router *r, size_t t, size_t s)
+{
+	if (t == HOST)
+		return r->n_targets > 1; /* host sinks exist when switching is used */
+	return strv_contains(r->targets[t].inputs, r->sources[s].name);
+}
+
+/* Where source s goes now: the focus, or the host when the focused VM
+ * does not take s; NONE when nobody takes it. */
+static size_t dest(const struct input_router *r, size_t s)
+{
+	if (takes(r, r->focus, s))
+		return r->focus;
+	return takes(r, HOST, s) ? HOST : NONE;
+}
+
+static size_t holder(const struct input_router *r, size_t s, unsigned code)
+{
+	for (size_t t = 0; t < r->n_targets; t++)
+		if (input_keys_down(&r->sources[s].held[t], code))
+			return t;
+	return NONE;
+}
+
+static bool down_anywhere(const struct input_router *r, unsigned code)
+{
+	for (size_t s = 0; s < r->n_sources; s++)
+		if (input_keys_down(&r->sources[s].phys, code))
+			return true;
+	return false;
+}
+
+static void set_key(struct input_keys *keys, unsigned code, bool down)
+{
+	struct input_event e = { .type = EV_KEY, .code = (unsigned short)code, .value = down };
+
+	input_keys_update(keys, &e, 1);
+}
+
+static bool chord_has(const struct conf_chord *c, unsigned code)
+{
+	for (unsigned i = 0; i < c->n; i++)
+		if (c->codes[i] == code)
+			return true;
+	return false;
+}
+
+static bool chord_full(const struct input_router *r, const struct conf_chord *c)
+{
+	for (unsigned i = 0; i < c->n; i++)
+		if (!down_anywhere(r, c->codes[i]))
+			return false;
+	return c->n > 0;
+}
+
+static size_t find_pending(const struct input_router *r, size_t s, unsigned code)
+{
+	for (size_t i = 0; i < r->n_pending; i++)
+		if (r->pending[i].source == s && r->pending[i].code == code)
+			return i;
+	return NONE;
+}
+
+/* Could code, with every key held back, still become a chord? */
+static bool could_chord(const struct input_router *r, unsigned code)
+{
+	for (size_t c = 0; c < r->n_chords; c++) {
+		const struct conf_chord *k = &r->chords[c].keys;
+		bool all = chord_has(k, code);
+
+		for (size_t i = 0; all && i < r->n_pending; i++)
+			all = chord_has(k, r->pending[i].code);
+		if (all)
+			return true;
+	}
+	return false;
+}
+
+static bool is_wheel(const struct input_event *e)
+{
+	return e->type == EV_REL && (e->code == REL_WHEEL || e->code == REL_HWHEEL ||
+				     e->code == REL_WHEEL_HI_RES || e->code == REL_HWHEEL_HI_RES);
+}
+
+static const char *chord_what(const struct input_router *r, const struct chord *c, char *buf,
+			      size_t len)
+{
+	switch (c->action) {
+	case ACT_CYCLE:
+		return "cycle";
+	case ACT_HOST:
+		return "host";
+	case ACT_PANIC:
+		return "panic";
+	case ACT_VM:
+		snprintf(buf, len, "the hotkey of vm %s", c->vm);
+		return buf;
+	}
+	return "?";
+}
+
+/* ----------------------------------------------------------------- output */
+
+static void out_push(struct input_router *r, size_t t, const struct input_event *e)
+{
+	struct outbuf *o = &r->out[t];
+
+	if (o->n == o->cap) {
+		o->cap = o->cap ? 2 * o->cap : 16;
+		o->ev = xrealloc(o->ev, o->cap * sizeof(*o->ev));
+	}
+	o->ev[o->n++] = *e;
+}
+
+/* Write what the frame of source s left for each target. */
+static void out_flush(struct input_router *r, size_t s)
+{
+	static const struct input_event syn = { .type = EV_SYN, .code = SYN_REPORT };
+
+	for (size_t t = 0; t < r->n_targets; t++) {
+		struct outbuf *o = &r->out[t];
+
+		if (o->n == 0)
+			continue;
+		out_push(r, t, &syn);
+		r->hooks.write(r->data, r->sources[s].name, r->targets[t].name, o->ev, o->n);
+		o->n = 0;
+	}
+}
+
+/* Deliver a key event of source s to t: into the frame being routed when
+ * s is its source (cur), else in a frame of its own. Key state follows. */
+static void deliver_key(struct input_router *r, size_t cur, size_t s, size_t t,
+			const struct input_event *scan, unsigned code, int value)
+{
+	struct input_event ev[3];
+	size_t n = 0;
+
+	if (scan)
+		ev[n++] = *scan;
+	ev[n++] =
+	    (struct input_event){ .type = EV_KEY, .code = (unsigned short)code, .value = value };
+	if (value != 2)
+		input_keys_update(&r->sources[s].held[t], &ev[n - 1], 1);
+	if (s == cur) {
+		for (size_t i = 0; i < n; i++)
+			out_push(r, t, &ev[i]);
+		return;
+	}
+	ev[n++] = (struct input_event){ .type = EV_SYN, .code = SYN_REPORT };
+	r->hooks.write(r->data, r->sources[s].name, r->targets[t].name, ev, n);
+}
+
+/* Release on t everything source s holds there. */
+static void release_held(struct input_router *r, size_t s, size_t t)
+{
+	struct input_keys *held = &r->sources[s].held[t];
+	struct input_event *ev = NULL;
+	size_t n = input_keys_release_frame(held, &ev);
+
+	if (n == 0)
+		return;
+	r->hooks.write(r->data, r->sources[s].name, r->targets[t].name, ev, n);
+	memset(held, 0, sizeof(*held));
+	free(ev);
+}
+
+/* Deliver every held-back key, in order, to where its source goes now. */
+static void flush_pending(struct input_router *r, size_t cur)
+{
+	for (size_t i = 0; i < r->n_pending; i++) {
+		const struct pending *p = &r->pending[i];
+		size_t t = dest(r, p->source);
+
+		if (t != NONE)
+			deliver_key(r, cur, p->source, t, p->has_scan ? &p->scan : NULL, p->code,
+				    1);
+	}
+	r->n_pending = 0;
+	r->hold_deadline = 0;
+}
+
+/* ------------------------------------------------------------------ focus */
+
+static void set_focus(struct input_router *r, size_t t, const char *why)
+{
+	size_t old = r->focus;
+
+	if (t == old)
+		return;
+	r->focus = t;
+	/* Whatever a source holds on a target it no longer goes to is
+	 * released there now; its later release goes nowhere. */
+	for (size_t s = 0; s < r->n_sources; s++) {
+		size_t d = dest(r, s);
+
+		for (size_t u = 0; u < r->n_targets; u++)
+			if (u != d)
+				release_held(r, s, u);
+	}
+	log_info("input: focus %s -> %s (%s)", r->targets[old].name, r->targets[t].name, why);
+	if (r->hooks.focus)
+		r->hooks.focus(r->data, r->targets[old].name, r->targets[t].name);
+}
+
+static size_t next_target(const struct input_router *r)
+{
+	for (size_t t = r->focus + 1; t < r->n_targets; t++)
+		if (r->targets[t].running)
+			return t;
+	return HOST;
+}
+
+/* Switch to t; after a panic, take the devices back first. */
+static void go(struct input_router *r, size_t t, const char *why)
+{
+	if (r->released) {
+		r->released = false;
+		log_info("input: taking the devices back from the host (%s)", why);
+		if (r->hooks.grab)
+			r->hooks.grab(r->data, true);
+	}
+	set_focus(r, t, why);
+}
+
+static void panic(struct input_router *r)
+{
+	size_t old = r->focus;
+
+	log_warning("input: panic chord pressed %d times: every device goes back to the host, "
+		    "ungrabbed; a hotkey or `vmplugctl switch` takes them back",
+		    INPUT_ROUTER_PANIC_PRESSES);
+	r->n_pending = 0;
+	r->hold_deadline = 0;
+	r->latched = false;
+	r->due = NONE;
+	for (size_t s = 0; s < r->n_sources; s++) {
+		memset(&r->sources[s].swallowed, 0, sizeof(r->sources[s].swallowed));
+		for (size_t t = 0; t < r->n_targets; t++)
+			release_held(r, s, t);
+	}
+	r->focus = HOST;
+	r->released = true;
+	if (old != HOST && r->hooks.focus)
+		r->hooks.focus(r->data, r->targets[old].name, r->targets[HOST].name);
+	if (r->hooks.grab)
+		r->hooks.grab(r->data, false);
+}
+
+/* A chord's keys are all released: its switch. */
+static void apply(struct input_router *r, size_t c)
+{
+	const struct chord *ch = &r->chords[c];
+	char buf[128];
+	const char *what = chord_what(r, ch, buf, sizeof(buf));
+
+	switch (ch->action) {
+	case ACT_PANIC:
+		return; /* fewer presses than a panic needs: nothing */
+	case ACT_CYCLE:
+		go(r, next_target(r), what);
+		return;
+	case ACT_HOST:
+		go(r, HOST, what);
+		return;
+	case ACT_VM:
+		if (ch->target == NONE) {
+			log_info("input: %s: it takes no input (no inputs = in its file)", what);
+			return;
+		}
+		if (!r->targets[ch->target].running) {
+			log_info("input: %s: it is not running; the focus stays on %s", what,
+				 r->targets[r->focus].name);
+			return;
+		}
+		go(r, ch->target, what);
+		return;
+	}
+}
+
+static void after_event(struct input_router *r)
+{
+	if (r->panic_due) {
+		r->panic_due = false;
+		r->due = NONE;
+		panic(r);
+	} else if (r->due != NONE) {
+		size_t c = r->due;
+
+		r->due = NONE;
+		apply(r, c);
+	}
+}
+
+/* ----------------------------------------------------------------- chords */
+
+static void panic_press(struct input_router *r, uint64_t now)
+{
+	size_t kept = 0;
+
+	if (r->released)
+		return;
+	for (size_t i = 0; i < r->n_panic; i++)
+		if (now - r->panic_at[i] < INPUT_ROUTER_PANIC_USEC)
+			r->panic_at[kept++] = r->panic_at[i];
+	r->n_panic = kept;
+	if (r->n_panic + 1 >= INPUT_ROUTER_PANIC_PRESSES) {
+		r->n_panic = 0;
+		r->panic_due = true;
+		return;
+	}
+	r->panic_at[r->n_panic++] = now;
+}
+
+/* A key went down: a chord whose keys are now all down is recognised (the
+ * longest, when one key completes several). */
+static void recognise(struct input_router *r, unsigned code, uint64_t now)
+{
+	size_t found = NONE;
+
+	for (size_t c = 0; c < r->n_chords; c++) {
+		struct chord *ch = &r->chords[c];
+		bool full = chord_full(r, &ch->keys);
+
+		if (full && !ch->full && chord_has(&ch->keys, code) &&
+		    (found == NONE || ch->keys.n > r->chords[found].keys.n))
+			found = c;
+		ch->full = full;
+	}
+	if (found == NONE)
+		return;
+	if (r->chords[found].action == ACT_PANIC)
+		panic_press(r, now);
+	r->latched = true;
+	r->latch = found;
+	/* What was held back for it is part of it. */
+	for (size_t i = 0; i < r->n_pending; i++)
+		set_key(&r->sources[r->pending[i].source].swallowed, r->pending[i].code, true);
+	r->n_pending = 0;
+	r->hold_deadline = 0;
+}
+
+static void update_full(struct input_router *r)
+{
+	for (size_t c = 0; c < r->n_chords; c++)
+		r->chords[c].full = chord_full(r, &r->chords[c].keys);
+}
+
+/* The latched chord's keys and everything swallowed with it are up: its
+ * switch is due. */
+static void check_latch(struct input_router *r)
+{
+	if (!r->latched)
+		return;
+	for (size_t s = 0; s < r->n_sources; s++)
+		if (input_keys_count(&r->sources[s].swallowed))
+			return;
+	if (r->latch != NONE) {
+		const struct conf_chord *k = &r->chords[r->latch].keys;
+
+		for (unsigned i = 0; i < k->n; i++)
+			if (down_anywhere(r, k->codes[i]))
+				return;
+	}
+	r->latched = false;
+	r->due = r->latch;
+}
+
+/* ------------------------------------------------------------------ frames */
+
+static void key_down(struct input_router *r, size_t s, bool forward, const struct input_event *scan,
+		     unsigned code, uint64_t now)
+{
+	struct source *src = &r->sources[s];
+	bool was = input_keys_down(&src->phys, code);
+	size_t t;
+
+	set_key(&src->phys, code, true);
+	if (!was)
+		recognise(r, code, now);
+	if (!forward || find_pending(r, s, code) != NONE || input_keys_down(&src->swallowed, code))
+		return;
+	if (r->latched) {
+		set_key(&src->swallowed, code, true);
+		return;
+	}
+	t = holder(r, s, code);
+	if (t != NONE) {
+		/* down already (its release was lost): the same target again */
+		deliver_key(r, s, s, t, scan, code, 1);
+		return;
+	}
+	if (!could_chord(r, code))
+		flush_pending(r, s);
+	if (could_chord(r, code) && r->n_pending < PENDING_MAX) {
+		struct pending *p = &r->pending[r->n_pending++];
+
+		*p = (struct pending){ .source = s, .code = (unsigned short)code };
+		if (scan) {
+			p->has_scan = true;
+			p->scan = *scan;
+		}
+		r->hold_deadline = now + INPUT_ROUTER_HOLD_USEC;
+		return;
+	}
+	flush_pending(r, s);
+	t = dest(r, s);
+	if (t != NONE)
+		deliver_key(r, s, s, t, scan, code, 1);
+}
+
+static void key_up(struct input_router *r, size_t s, const struct input_event *scan, unsigned code)
+{
+	struct source *src = &r->sources[s];
+	size_t t;
+
+	set_key(&src->phys, code, false);
+	update_full(r);
+	if (find_pending(r, s, code) != NONE)
+		flush_pending(r, s); /* a tap: pressed, now released */
+	if (input_keys_down(&src->swallowed, code)) {
+		set_key(&src->swallowed, code, false);
+	} else if ((t = holder(r, s, code)) != NONE) {
+		/* to the target that has it, wherever the focus is */
+		deliver_key(r, s, s, t, scan, code, 0);
+	}
+	check_latch(r);
+}
+
+static void key_repeat(struct input_router *r, size_t s, bool forward,
+		       const struct input_event *scan, unsigned code)
+{
+	size_t t = holder(r, s, code);
+
+	if (forward && t != NONE)
+		deliver_key(r, s, s, t, scan, code, 2);
+}
+
+uint64_t input_router_frame(struct input_router *r, const char *source, bool grabbed,
+			    const struct input_event *ev, size_t n, uint64_t now)
+{
+	size_t s = find_source(r, source);
+	bool forward = grabbed && !r->released;
+
+	if (s == NONE)
+		return input_router_next_deadline(r);
+	for (size_t i = 0; i < n; i++) {
+		const struct input_event *e = &ev[i], *scan = NULL;
+
+		if (e->type == EV_SYN && e->code == SYN_REPORT)
+			continue;
+		/* A scan code travels with the key it comes before. */
+		if (e->type == EV_MSC && e->code == MSC_SCAN && i + 1 < n &&
+		    ev[i + 1].type == EV_KEY) {
+			scan = e;
+			e = &ev[++i];
+		}
+		if (e->type == EV_KEY && e->code <= KEY_MAX) {
+			if (e->value == 0)
+				key_up(r, s, scan, e->code);
+			else if (e->value == 1)
+				key_down(r, s, forward, scan, e->code, now);
+			else
+				key_repeat(r, s, forward, scan, e->code);
+			continue;
+		}
+		if (!forward)
+			continue;
+		if (is_wheel(e))
+			flush_pending(r, s);
+		if (dest(r, s) != NONE)
+			out_push(r, dest(r, s), e);
+	}
+	out_flush(r, s);
+	after_event(r);
+	return input_router_next_deadline(r);
+}
+
+uint64_t input_router_source_gone(struct input_router *r, const char *source, uint64_t now)
+{
+	size_t s = find_source(r, source), kept = 0;
+	struct source *src;
+
+	if (s == NONE)
+		return input_router_next_deadline(r);
+	src = &r->sources[s];
+	for (size_t i = 0; i < r->n_pending; i++)
+		if (r->pending[i].source != s)
+			r->pending[kept++] = r->pending[i];
+	r->n_pending = kept;
+	if (kept == 0)
+		r->hold_deadline = 0;
+	for (size_t t = 0; t < r->n_targets; t++)
+		release_held(r, s, t);
+	memset(&src->phys, 0, sizeof(src->phys));
+	memset(&src->swallowed, 0, sizeof(src->swallowed));
+	update_full(r);
+	check_latch(r);
+	after_event(r);
+	return input_router_next_deadline(r);
+}
+
+uint64_t input_router_tick(struct input_router *r, uint64_t now)
+{
+	if (r->hold_deadline && now >= r->hold_deadline)
+		flush_pending(r, NONE);
+	return input_router_next_deadline(r);
+}
+
+uint64_t input_router_next_deadline(const struct input_router *r)
+{
+	return r->hold_deadline;
+}
+
+/* ----------------------------------------------------------------- VMs */
+
+uint64_t input_router_vm_up(struct input_router *r, const char *vm, uint64_t now)
+{
+	size_t t = find_target(r, vm);
+
+	if (t == NONE || t == HOST)
+		return input_router_next_deadline(r);
+	r->targets[t].running = true;
+	if (r->targets[t].focus_on_start) {
+		if (r->released)
+			log_info("input: vm %s came up (focus-on-start), but after the panic the "
+				 "devices stay with the host",
+				 vm);
+		else
+			set_focus(r, t, "focus-on-start");
+	}
+	return input_router_next_deadline(r);
+}
+
+uint64_t input_router_vm_down(struct input_router *r, const char *vm, uint64_t now)
+{
+	size_t t = find_target(r, vm);
+
+	if (t == NONE || t == HOST)
+		return input_router_next_deadline(r);
+	r->targets[t].running = false;
+	if (r->focus == t)
+		set_focus(r, HOST, "the focused VM went down");
+	for (size_t s = 0; s < r->n_sources; s++)
+		release_held(r, s, t);
+	return input_router_next_deadline(r);
+}
+
+int input_router_switch(struct input_router *r, const char *target, uint64_t now)
+{
+	size_t t;
+
+	if (streq(target, "next")) {
+		t = next_target(r);
+		if (t == HOST && r->focus == HOST && !r->released)
+			return -EHOSTDOWN;
+	} else {
+		t = find_target(r, target);
+		if (t == NONE)
+			return strv_contains(r->mute_vms, target) ? -ENXIO : -ENOENT;
+		if (!r->targets[t].running)
+			return -EHOSTDOWN;
+	}
+	go(r, t, "vmplugctl switch");
+	return 0;
+}
+
+const char *input_router_focus(const struct input_router *r)
+{
+	return r->targets[r->focus].name;
+}
+
+bool input_router_released(const struct input_router *r)
+{
+	return r->released;
+}
+
+bool input_router_switching(const struct input_router *r)
+{
+	return r->n_targets > 1;
+}
+
+/* ----------------------------------------------------------- configuration */
+
+static void free_targets(struct target *t, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		free(t[i].name);
+		strv_free(t[i].inputs);
+	}
+	free(t);
+}
+
+static void free_sources(struct source *s, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		free(s[i].name);
+		free(s[i].held);
+	}
+	free(s);
+}
+
+static void free_chords(struct chord *c, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		free(c[i].vm);
+	free(c);
+}
+
+static void add_chord(struct input_router *r, const struct conf_chord *keys, enum action action,
+		      const char *vm)
+{
+	struct chord *c;
+
+	if (keys->n == 0)
+		return;
+	c = xappend(&r->chords, &r->n_chords, sizeof(*r->chords));
+	c->keys = *keys;
+	c->action = action;
+	c->target = vm ? find_target(r, vm) : NONE;
+	c->vm = vm ? xstrdup(vm) : NULL;
+}
+
+/* Held-back keys follow their source to its new index; those of sources
+ * that went are forgotten. */
+static void remap_pending(struct input_router *r, const struct source *old_s)
+{
+	size_t kept = 0;
+
+	for (size_t i = 0; i < r->n_pending; i++) {
+		struct pending p = r->pending[i];
+
+		p.source = find_source(r, old_s[p.source].name);
+		if (p.source != NONE)
+			r->pending[kept++] = p;
+	}
+	r->n_pending = kept;
+	if (kept == 0)
+		r->hold_deadline = 0;
+}
+
+uint64_t input_router_set_conf(struct input_router *r, const struct conf *conf, uint64_t now)
+{
+	struct target *old_t = r->targets;
+	struct source *old_s = r->sources;
+	size_t n_old_t = r->n_targets, n_old_s = r->n_sources;
+	char *focus = xstrdup(r->targets ? r->targets[r->focus].name : INPUT_ROUTER_HOST);
+
+	r->targets = NULL;
+	r->n_targets = 0;
+	strv_free(r->mute_vms);
+	r->mute_vms = NULL;
+	*(struct target *)xappend(&r->targets, &r->n_targets, sizeof(*r->targets)) =
+	    (struct target){ .name = xstrdup(INPUT_ROUTER_HOST), .running = true };
+	for (size_t i = 0; i < conf->n_vms; i++) {
+		const struct conf_vm *vm = &conf->vms[i];
+		struct target *t;
+
+		if (!vm->inputs || !vm->inputs[0]) {
+			strv_append(&r->mute_vms, vm->name);
+			continue;
+		}
+		t = xappend(&r->targets, &r->n_targets, sizeof(*r->targets));
+		t->name = xstrdup(vm->name);
+		t->inputs = strv_copy(vm->inputs);
+		t->focus_on_start = vm->focus_on_start;
+		for (size_t j = 0; j < n_old_t; j++)
+			if (streq(old_t[j].name, vm->name))
+				t->running = old_t[j].running;
+	}
+
+	/* Sources: what each holds carries over by name, for the targets
+	 * that still take it (the manager released the sinks that went). */
+	r->sources = xcalloc(conf->n_inputs ? conf->n_inputs : 1, sizeof(*r->sources));
+	r->n_sources = conf->n_inputs;
+	for (size_t i = 0; i < conf->n_inputs; i++) {
+		struct source *s = &r->sources[i];
+		const struct source *o = NULL;
+
+		s->name = xstrdup(conf->inputs[i].name);
+		s->held = xcalloc(r->n_targets, sizeof(*s->held));
+		for (size_t j = 0; j < n_old_s; j++)
+			if (streq(old_s[j].name, s->name))
+				o = &old_s[j];
+		if (!o)
+			continue;
+		s->phys = o->phys;
+		s->swallowed = o->swallowed;
+		for (size_t t = 0; t < r->n_targets; t++)
+			for (size_t u = 0; u < n_old_t; u++)
+				if (streq(old_t[u].name, r->targets[t].name) && takes(r, t, i))
+					s->held[t] = o->held[u];
+	}
+	remap_pending(r, old_s);
+
+	free_chords(r->chords, r->n_chords);
+	r->chords = NULL;
+	r->n_chords = 0;
+	add_chord(r, &conf->sw.cycle, ACT_CYCLE, NULL);
+	add_chord(r, &conf->sw.host, ACT_HOST, NULL);
+	add_chord(r, &conf->sw.panic, ACT_PANIC, NULL);
+	for (size_t i = 0; i < conf->n_vms; i++)
+		add_chord(r, &conf->vms[i].hotkey, ACT_VM, conf->vms[i].name);
+	update_full(r);
+	r->latch = NONE; /* a chord held across a reload switches nowhere */
+	r->due = NONE;
+
+	for (size_t t = 0; t < n_old_t; t++)
+		free(r->out[t].ev);
+	free(r->out);
+	r->out = xcalloc(r->n_targets, sizeof(*r->out));
+	free_targets(old_t, n_old_t);
+	free_sources(old_s, n_old_s);
+
+	r->focus = HOST;
+	if (!streq(focus, INPUT_ROUTER_HOST)) {
+		size_t t = find_target(r, focus);
+
+		if (t != NONE) {
+			r->focus = t;
+		} else {
+			log_info("input: focus %s -> %s (vm %s no longer takes input)", focus,
+				 INPUT_ROUTER_HOST, focus);
+			if (r->hooks.focus)
+				r->hooks.focus(r->data, focus, INPUT_ROUTER_HOST);
+		}
+	}
+	free(focus);
+	return input_router_next_deadline(r);
+}
+
+struct input_router *input_router_new(const struct conf *conf,
+				      const struct input_router_hooks *hooks, void *data)
+{
+	struct input_router *r = xnew(struct input_router);
+
+	r->hooks = *hooks;
+	r->data = data;
+	r->latch = NONE;
+	r->due = NONE;
+	input_router_set_conf(r, conf, 0);
+	return r;
+}
+
+void input_router_free(struct input_router *r)
+{
+	if (!r)
+		return;
+	for (size_t t = 0; t < r->n_targets; t++)
+		free(r->out[t].ev);
+	free(r->out);
+	free_targets(r->targets, r->n_targets);
+	free_sources(r->sources, r->n_sources);
+	free_chords(r->chords, r->n_chords);
+	strv_free(r->mute_vms);
+	free(r);
+}

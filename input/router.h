@@ -1,0 +1,115 @@
+/* The input router: where each frame of each physical source goes. A pure
+ * core: frames, VM and source events and "now" come in through the
+ * functions below, frames for sinks, focus changes and grab requests go
+ * out through hooks, and each call returns the next deadline (0: none) at
+ * which input_router_tick() must run. No fds, no clock: tests drive it on
+ * virtual time.
+ *
+ * Targets are the host and every VM that lists at least one source in
+ * `inputs =`. All sources switch together: the focus is one target, and
+ * a source goes to it when it is the host or lists the source, else to
+ * the host (a VM without the mouse leaves the mouse on the host).
+ *
+ * Hotkeys ([switch] cycle, host, panic; each VM's hotkey) are chords:
+ *   - A chord is recognised when all its keys are down (keys from any
+ *     source count); the chord is never delivered to any target; the
+ *     switch happens once all its keys, and every key swallowed with it,
+ *     are released. Another chord completed before that replaces it.
+ *   - Keys pressed one by one: a key that could begin (or continue) a
+ *     chord is held back, delivered to nobody yet. It is delivered, in
+ *     order and before anything else, as soon as it turns out not to be
+ *     a chord: another key or button is pressed that no chord continues
+ *     with, a wheel turns, the key is released (a tap: press and
+ *     release), or INPUT_ROUTER_HOLD_USEC pass without the next chord key
+ *     (a modifier held alone, as games do). Pointer motion passes by
+ *     without delivering it. So chord keys pressed within the hold time of
+ *     each other never reach a target; a chord pressed slower delivers
+ *     its first keys, and the switch releases them there: nothing sticks.
+ *   - cycle: host, then each running VM in file-name order, then the host.
+ *   - panic pressed INPUT_ROUTER_PANIC_PRESSES times within
+ *     INPUT_ROUTER_PANIC_USEC: every key is released on every target,
+ *     the focus goes to the host and the grab hook ungrabs every source,
+ *     so the host has the physical devices as if vmplugd were not there;
+ *     nothing is forwarded any more. A hotkey or input_router_switch()
+ *     takes them back (grab hook) and switches.
+ *
+ * No stuck keys: the router remembers which target each key and button
+ * went to. A release goes to that target, wherever the focus is; a switch
+ * releases on each old target everything still down there (the key's
+ * later release then goes nowhere, and its repeats are dropped); a
+ * source that goes away has everything it held released. Keys pressed
+ * while held back or swallowed are never delivered, so neither are their
+ * releases. Frames of a source that is not grabbed (the host sees them
+ * already) are only watched: their keys count for chords, releases of
+ * keys held on a target are delivered, nothing else is. */
+#pragma once
+
+#include <linux/input.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "conf/conf.h"
+
+/* The host's name as a target (sink vmplug-host-SOURCE, `switch host`). */
+#define INPUT_ROUTER_HOST "host"
+/* How long a key that may begin a chord is held back. */
+#define INPUT_ROUTER_HOLD_USEC (500 * 1000ULL)
+#define INPUT_ROUTER_PANIC_PRESSES 3
+#define INPUT_ROUTER_PANIC_USEC (2 * 1000 * 1000ULL)
+
+struct input_router;
+
+struct input_router_hooks {
+	/* Write one frame (events ending with SYN_REPORT; borrowed for the
+	 * call) to the sink of (source, target); target is a VM name or
+	 * INPUT_ROUTER_HOST. */
+	void (*write)(void *data, const char *source, const char *target,
+		      const struct input_event *ev, size_t n);
+	/* The focus moved (names as for write). */
+	void (*focus)(void *data, const char *from, const char *to);
+	/* Grab (true) or ungrab (false) every physical source. */
+	void (*grab)(void *data, bool grab);
+};
+
+/* A router for conf's sources, VMs and chords (conf is only read during
+ * the call). The focus starts on the host; every VM counts as not
+ * running until input_router_vm_up(). */
+struct input_router *input_router_new(const struct conf *conf,
+				      const struct input_router_hooks *hooks, void *data);
+/* Free; writes nothing (the sinks release their own keys). NULL is a no-op. */
+void input_router_free(struct input_router *r);
+
+/* A new configuration (reload; conf only read during the call). Call it
+ * after the input manager took it: the sinks it removed released their
+ * keys themselves. A focused VM that is no longer a target gives the
+ * focus to the host. */
+uint64_t input_router_set_conf(struct input_router *r, const struct conf *conf, uint64_t now);
+
+/* A frame of source (events up to SYN_REPORT). grabbed: whether the
+ * source is grabbed (when not, the frame is only watched, see above). */
+uint64_t input_router_frame(struct input_router *r, const char *source, bool grabbed,
+			    const struct input_event *ev, size_t n, uint64_t now);
+/* source went away: what it held is released on the targets that have it. */
+uint64_t input_router_source_gone(struct input_router *r, const char *source, uint64_t now);
+/* vm came up (focus-on-start takes the focus, unless after a panic) or went
+ * down (if focused, the focus goes to the host). */
+uint64_t input_router_vm_up(struct input_router *r, const char *vm, uint64_t now);
+uint64_t input_router_vm_down(struct input_router *r, const char *vm, uint64_t now);
+/* Deadlines that are due (a held-back key is delivered). */
+uint64_t input_router_tick(struct input_router *r, uint64_t now);
+uint64_t input_router_next_deadline(const struct input_router *r);
+
+/* Switch now (vmplugctl switch): target is a VM name, INPUT_ROUTER_HOST or
+ * "next" (as the cycle hotkey). After a panic the sources are grabbed
+ * again first. 0 (also when the target has the focus already); -ENOENT:
+ * no such VM; -ENXIO: the VM takes no input; -EHOSTDOWN: the VM is not
+ * running ("next": none is and the host has the focus). */
+int input_router_switch(struct input_router *r, const char *target, uint64_t now);
+
+/* Where the focus is: a VM name or INPUT_ROUTER_HOST. */
+const char *input_router_focus(const struct input_router *r);
+/* A panic gave the devices back to the host and nothing took them since. */
+bool input_router_released(const struct input_router *r);
+/* Some VM takes input: there is something to switch between. */
+bool input_router_switching(const struct input_router *r);

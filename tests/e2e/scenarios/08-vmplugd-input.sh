@@ -1,0 +1,90 @@
+#!/bin/sh
+# Scenario: vmplugd puts the gadget keyboard's persistent sink into a nested QEMU (input-linux):
+# typing reaches QEMU; unplugged, the sink and QEMU's object stay; plugged in again, typing
+# reaches QEMU again; vmplugd restarted, QEMU gets working input again; with no cache and no
+# keyboard, a fallback sink still exists.
+# shellcheck shell=dash
+# shellcheck source-path=SCRIPTDIR source=../lib.sh
+. "$E2E_DIR/lib.sh"
+
+[ -x "$NESTED_QEMU" ] || skip "no $NESTED_QEMU in the host's /usr"
+
+ev=$(gadget_evdev)
+link=$(udev_prop "$ev" DEVLINKS | tr ' ' '\n' | grep '^/dev/input/by-id/.*-event-kbd$' | head -n 1)
+check "the gadget's evdev $ev has a by-id link: $link" test -n "$link" || exit 1
+mkdir -p /run/udev/rules.d
+cp "$VMPLUG_SRC/data/60-vmplug.rules" /run/udev/rules.d/
+udevadm control --reload
+
+vmplug_conf "$T/conf"
+cat >>"$T/conf/vmplug.conf" <<CONF
+[input "kbd"]
+device = $link
+CONF
+# focus-on-start: the keyboard goes to vm1 rather than to the host
+cat >"$T/conf/vm.d/vm1.conf" <<CONF
+[vm]
+qmp-socket = $T/vm1.qmp
+inputs = kbd
+focus-on-start = yes
+CONF
+chmod go-w "$T/conf/vmplug.conf" "$T/conf/vm.d/vm1.conf"
+
+# A machine without CPUs, running: QEMU then passes input events on (a
+# stopped VM drops them), and its trace shows each key it got.
+"$NESTED_QEMU" -name vm1 -machine none -display none -nodefaults -no-user-config \
+	-trace input_event_key_qcode \
+	-qmp "unix:$T/vm1.qmp,server=on,wait=off" \
+	-chardev "socket,id=check,path=$T/vm1.check,server=on,wait=off" \
+	-mon chardev=check,mode=control </dev/null >"$T/vm1.out" 2>"$T/vm1.err" &
+echo $! >"$T/vm1.pid"
+check "QEMU answers QMP" qmp-client -t "$QMP_TIMEOUT" "$T/vm1.check" || exit 1
+qmp vm1 cont >/dev/null
+
+vmplugd_start "$T/conf" || exit 1
+sink=/dev/input/by-id/vmplug-vm1-kbd
+check "the sink has its link $sink" waitfor 10 is_char_dev "$sink" || exit 1
+
+# in_qemu: QEMU has vmplug's input-linux object on the sink's link
+in_qemu() {
+	[ "$(qmp -r vm1 qom-get '{"path": "/objects/vmplug-in-kbd", "property": "evdev"}')" = "$sink" ]
+}
+# qemu_got KEY: QEMU's trace shows the key pressed and released
+qemu_got() {
+	grep -q "key qcode $1, down 1" "$T/vm1.err" && grep -q "key qcode $1, down 0" "$T/vm1.err"
+}
+
+check "vmplugd added input-linux vmplug-in-kbd on $sink" waitfor 30 in_qemu
+check "QEMU holds the sink: no one else can grab it" \
+	waitfor 10 sh -c "! evread -g -t 0 $sink >/dev/null 2>&1"
+type_key 0x04
+check "typing A on the keyboard reaches QEMU" waitfor 10 qemu_got a
+
+gadget_unplug
+check "unplugged: the sink stays" is_char_dev "$sink"
+check "unplugged: QEMU's object stays" in_qemu
+gadget_plug
+check "the replugged keyboard is opened again" \
+	waitfor 10 sh -c "test \$(grep -c 'opened and grabbed' $T/vmplugd.log) -ge 2"
+type_key 0x05
+check "after the replug, typing B reaches QEMU" waitfor 10 qemu_got b
+
+# A restart without a service manager's fd store: the sink is made anew,
+# and vmplugd replaces QEMU's object that held the old one.
+vmplugd_stop TERM
+vmplugd_start "$T/conf" || exit 1
+check "vmplugd restarted: it replaced QEMU's stale object" \
+	waitfor 30 grep -q "vm vm1: input .*vmplug-in-kbd: attached" "$T/vmplugd.log"
+check "the keyboard is opened again" waitfor 10 grep -q 'opened and grabbed' "$T/vmplugd.log"
+type_key 0x06
+check "after the restart, typing C reaches QEMU" waitfor 10 qemu_got c
+
+# No cache and no keyboard: the sink is a generic keyboard, at once.
+vmplugd_stop TERM
+rm -f "$T/conf/cache/kbd.json"
+gadget_unplug
+vmplugd_start "$T/conf" || exit 1
+check "no cache, no keyboard: a fallback sink exists" waitfor 10 is_char_dev "$sink"
+check "and vmplugd says it is the generic keyboard" \
+	grep -q "input kbd: .*generic keyboard" "$T/vmplugd.log"
+check "QEMU gets it too" waitfor 30 in_qemu
