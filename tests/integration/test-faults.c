@@ -531,15 +531,12 @@ static void teardown(void)
 
 static void plug(const char *desc)
 {
-	reconcile_device_add(rc, fixture_usb(desc));
+	fixture_plug(rc, desc);
 }
 
 static void unplug(const char *desc)
 {
-	struct usb_device *d = fixture_usb(desc);
-
-	reconcile_device_remove(rc, d->syspath);
-	usb_device_free(d);
+	fixture_unplug(rc, desc);
 }
 
 /* The vmplug- usb-host devices a QEMU has, sorted, space-separated. */

@@ -161,15 +161,12 @@ static void up(const char *name)
 
 static void plug(const char *desc)
 {
-	reconcile_device_add(rc, fixture_usb(desc));
+	fixture_plug(rc, desc);
 }
 
 static void unplug(const char *desc)
 {
-	struct usb_device *d = fixture_usb(desc);
-
-	reconcile_device_remove(rc, d->syspath);
-	usb_device_free(d);
+	fixture_unplug(rc, desc);
 }
 
 /* Move virtual time on and run what is due, as the daemon's timer would. */
