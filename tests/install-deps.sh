@@ -12,6 +12,8 @@ packages=(
 	# tests
 	check valgrind clang-format groff-base shellcheck procps jq socat
 	qemu-system-x86 umockdev libumockdev-dev
+	# the libvirt backend's tests: a private libvirtd, virsh, xmllint
+	libvirt-daemon libvirt-daemon-driver-qemu libvirt-clients libxml2-utils
 	# end-to-end tests: a Debian kernel booted under QEMU
 	busybox-static cpio kmod
 )
