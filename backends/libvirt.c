@@ -424,15 +424,21 @@ static void retry_later(struct worker *w)
 	w->retry_at = now_usec() + (delay > RETRY_MAX_USEC ? RETRY_MAX_USEC : delay);
 }
 
-/* The connection broke: say so, and connect again later. */
+/* Not connected (any more): say why, and connect again later. */
+static void unconnected(struct worker *w, const char *why)
+{
+	disconnect(w);
+	post(w->mb, state_result(false, false, 0, why));
+	retry_later(w);
+}
+
+/* The connection broke. */
 static void lost(struct worker *w, const char *why)
 {
 	char *text = xasprintf("lost the connection to libvirt: %s", why);
 
-	disconnect(w);
-	post(w->mb, state_result(false, false, 0, text));
+	unconnected(w, text);
 	free(text);
-	retry_later(w);
 }
 
 /* After a failed call: is the connection still there? */
@@ -492,6 +498,20 @@ static void query_state(struct worker *w, const char *event)
 	virDomainFree(dom);
 }
 
+/* Register for one kind of domain event: the callback id, or -1. The
+ * callback holds a reference to the mailbox until libvirt frees it. */
+static int watch_events(struct worker *w, int event, void (*cb)(void))
+{
+	int id;
+
+	mailbox_ref(w->mb);
+	id = virConnectDomainEventRegisterAny(w->conn, NULL, event, VIR_DOMAIN_EVENT_CALLBACK(cb),
+					      w->mb, mailbox_unref);
+	if (id < 0)
+		mailbox_unref(w->mb);
+	return id;
+}
+
 static void try_connect(struct worker *w)
 {
 	struct mailbox *mb = w->mb;
@@ -500,9 +520,8 @@ static void try_connect(struct worker *w)
 	w->conn = virConnectOpen(mb->uri);
 	if (!w->conn) {
 		why = xasprintf("cannot connect to %s: %s", mb->uri, last_error());
-		post(mb, state_result(false, false, 0, why));
+		unconnected(w, why);
 		free(why);
-		retry_later(w);
 		return;
 	}
 	/* Not every driver has keepalives (test:///); that is fine. */
@@ -512,24 +531,15 @@ static void try_connect(struct worker *w)
 	 * and the unregistering in disconnect() hold the same lock, so it
 	 * cannot run once the worker is past that. */
 	w->cb_close = virConnectRegisterCloseCallback(w->conn, on_close, mb, NULL) == 0;
-	mailbox_ref(mb);
-	w->cb_lifecycle = virConnectDomainEventRegisterAny(
-	    w->conn, NULL, VIR_DOMAIN_EVENT_ID_LIFECYCLE,
-	    VIR_DOMAIN_EVENT_CALLBACK((void (*)(void))on_lifecycle), mb, mailbox_unref);
-	if (w->cb_lifecycle < 0)
-		mailbox_unref(mb);
-	mailbox_ref(mb);
-	w->cb_removed = virConnectDomainEventRegisterAny(
-	    w->conn, NULL, VIR_DOMAIN_EVENT_ID_DEVICE_REMOVED,
-	    VIR_DOMAIN_EVENT_CALLBACK((void (*)(void))on_device_removed), mb, mailbox_unref);
-	if (w->cb_removed < 0)
-		mailbox_unref(mb);
+	w->cb_lifecycle = watch_events(w, VIR_DOMAIN_EVENT_ID_LIFECYCLE,
+				       (void (*)(void))on_lifecycle);
+	if (w->cb_lifecycle >= 0)
+		w->cb_removed = watch_events(w, VIR_DOMAIN_EVENT_ID_DEVICE_REMOVED,
+					     (void (*)(void))on_device_removed);
 	if (w->cb_lifecycle < 0 || w->cb_removed < 0) {
 		why = xasprintf("cannot get domain events from %s: %s", mb->uri, last_error());
-		disconnect(w);
-		post(mb, state_result(false, false, 0, why));
+		unconnected(w, why);
 		free(why);
-		retry_later(w);
 		return;
 	}
 	w->failures = 0;
