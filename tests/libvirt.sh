@@ -67,19 +67,7 @@ start_vmplugd_high() {
 
 ours() { hostdevs "$1" | grep '^ua-vmplug-'; }
 # has NAME EXPECTED: wait (15 s) until vmplug's hostdevs in NAME are EXPECTED.
-has() {
-	local n=150 got
-	while :; do
-		got=$(ours "$1")
-		[ "$got" = "$2" ] && return 0
-		n=$((n - 1))
-		if [ "$n" -le 0 ]; then
-			diag "domain $1 has:" "${got:-(nothing)}" "expected:" "${2:-(nothing)}"
-			return 1
-		fi
-		sleep 0.1
-	done
-}
+has() { wait_output 150 "$2" "domain $1" ours "$1"; }
 logged() { grep -qF -- "$1" "$log"; }
 user_dev() { hostdevs guest | grep -q '^hostdev0 3 6$'; }
 state_is() { "$VMPLUGCTL" -s "$conf/control.sock" status | grep -q "^$1 *libvirt *$2 "; }
