@@ -15,7 +15,7 @@ command -v xmllint >/dev/null || skip_all "xmllint is not installed (apt-get ins
 . "$(dirname "$0")/lib/bed.sh"
 make_scratch
 . "$(dirname "$0")/lib/libvirtd.sh"
-trap 'stop_vmplugd; kill_domains; stop_libvirtd; rm_scratch' EXIT
+trap 'stop_vmplugd; kill_domains; stop_libvirtd; libvirtd_cleanup; rm_scratch' EXIT
 
 conf=$SCRATCH/conf
 log=$SCRATCH/vmplugd.log

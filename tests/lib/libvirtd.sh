@@ -7,9 +7,9 @@
 #   directories are bound over /etc/libvirt, /run/libvirt, /var/lib/libvirt,
 #   /var/cache/libvirt and /var/log/libvirt: a privileged libvirtd
 #   (qemu:///system) has those paths built in. The bind mounts outlive
-#   libvirtd, so a restarted one finds its running domains again. Only
-#   the empty mount points are made outside the namespace, when missing;
-#   nothing is ever written to them;
+#   libvirtd, so a restarted one finds its running domains again. Mount
+#   points that do not exist are made (empty) and removed again by
+#   libvirtd_cleanup; nothing is ever written to them;
 # - /etc/passwd and /etc/group with a libvirt-qemu user and group (bound,
 #   in the namespace only): the QEMU driver looks up its built-in default
 #   user before it reads qemu.conf, and fails to start without it;
@@ -62,6 +62,12 @@ cgroup_controllers = [ ]
 namespaces = [ ]
 stdio_handler = "file"
 CONF
+	local m
+	for m in /etc/libvirt /run/libvirt /var/lib/libvirt /var/cache/libvirt /var/log/libvirt; do
+		[ -e "$m" ] && continue
+		mkdir -p "$m"
+		echo "$m" >>"$d/made"
+	done
 	cp /etc/passwd "$d/passwd"
 	cp /etc/group "$d/group"
 	grep -q '^libvirt-qemu:' "$d/passwd" ||
@@ -72,12 +78,11 @@ CONF
 #!/bin/bash
 set -e
 d=$1 fakesys=$2
-bind() { mkdir -p "$2" && mount --bind "$1" "$2"; }
-bind "$d/etc" /etc/libvirt
-bind "$d/run" /run/libvirt
-bind "$d/lib" /var/lib/libvirt
-bind "$d/cache" /var/cache/libvirt
-bind "$d/log" /var/log/libvirt
+mount --bind "$d/etc" /etc/libvirt
+mount --bind "$d/run" /run/libvirt
+mount --bind "$d/lib" /var/lib/libvirt
+mount --bind "$d/cache" /var/cache/libvirt
+mount --bind "$d/log" /var/log/libvirt
 mount --bind "$d/passwd" /etc/passwd
 mount --bind "$d/group" /etc/group
 mount -t tmpfs vmplug-test /sys/bus
@@ -111,6 +116,13 @@ stop_libvirtd() {
 	kill -TERM "$LIBVIRTD_PID" 2>/dev/null
 	wait "$LIBVIRTD_PID" 2>/dev/null
 	LIBVIRTD_PID=
+}
+
+# The mount points libvirtd_setup made, gone again (after stop_libvirtd).
+libvirtd_cleanup() {
+	[ -f "$LIBVIRT_DIR/made" ] || return 0
+	tac "$LIBVIRT_DIR/made" | xargs -r rmdir 2>/dev/null
+	rm -f "$LIBVIRT_DIR/made"
 }
 
 # domain_xml NAME: a q35 TCG domain with an xhci controller and no disk.
