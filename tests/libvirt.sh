@@ -4,10 +4,11 @@
 # one fake USB tree (umockdev): libvirt checks that a host USB device
 # exists in sysfs, and QEMU opens it through libusb. Lifecycle events
 # reach vmplugd, attaches reach the domain XML under vmplug's alias,
-# detaches remove them (DEVICE_REMOVED), a restarted domain gets its
-# devices again, a restarted vmplugd adds no duplicates, a restarted
-# libvirtd is reconnected to, the user's hostdevs are left alone, hostile
-# domain names break nothing, and status names sinks a domain lacks.
+# detaches remove them (DEVICE_REMOVED), one removed by someone else is
+# noticed and attached again, a restarted domain gets its devices again,
+# a restarted vmplugd adds no duplicates, a restarted libvirtd is
+# reconnected to, the user's hostdevs are left alone, hostile domain names
+# break nothing, and status names sinks a domain lacks.
 . "$(dirname "$0")/lib/tap.sh"
 grep -q '^#define HAVE_LIBVIRT 1' "$top_builddir/config.h" ||
 	skip_all "vmplugd is built without libvirt (apt-get install libvirt-dev libxml2-dev)"
@@ -110,6 +111,15 @@ check "detach: completed by DEVICE_REMOVED" wait_for 100 logged "vmplug-usb-3-5:
 check "detach: no timeout waiting for DEVICE_REMOVED" test "$(count 'no DEVICE_REMOVED')" -eq 0
 plug 3-1 dev=7 vid=1234 pid=5678 name=Stick
 check "replug: attached again, with the new device number" has guest "ua-vmplug-usb-3-7 3 7"
+
+# someone else removes vmplug's hostdev: vmplugd hears DEVICE_REMOVED and,
+# since its rules still claim the device, attaches it again
+vsh detach-device-alias guest ua-vmplug-usb-3-7 --live >/dev/null
+check "removed by someone else: vmplugd notices" \
+	wait_for 100 logged "vmplug-usb-3-7 was removed from the domain by someone else"
+reattached() { [ "$(count 'vmplug-usb-3-7: attached')" -eq 2 ]; }
+check "... and attaches it again" wait_for 100 reattached
+check "... once" has guest "ua-vmplug-usb-3-7 3 7"
 
 # attach-mode fd: libvirt opens the device itself; vmplug says so once
 plug 3-3 dev=8 vid=046d pid=0825 name=Cam
