@@ -552,7 +552,8 @@ static int call_error(struct worker *w, virDomainPtr dom)
 	virErrorPtr e = virGetLastError();
 	int code = e ? e->code : VIR_ERR_INTERNAL_ERROR;
 
-	if (code == VIR_ERR_NO_DOMAIN)
+	/* (code is read first: every call resets the last error) */
+	if (code == VIR_ERR_NO_DOMAIN || virConnectIsAlive(w->conn) != 1)
 		return -ENOTCONN;
 	if (code == VIR_ERR_OPERATION_INVALID && virDomainIsActive(dom) == 0)
 		return -ENOTCONN;
