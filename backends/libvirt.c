@@ -573,18 +573,16 @@ static void complete(struct worker *w, struct result *r)
 
 static void do_attach(struct worker *w, struct job *j)
 {
-	int err = 0;
-	char *why = NULL;
-	virDomainPtr dom = lookup(w, &err, &why);
+	struct result *r = result_new(RES_DONE, j->seq, 0, NULL);
+	virDomainPtr dom = lookup(w, &r->err, &r->text);
 
 	if (dom && virDomainAttachDeviceFlags(dom, j->text, VIR_DOMAIN_AFFECT_LIVE) < 0) {
-		why = xstrdup(last_error());
-		err = call_error(w, dom);
+		r->text = xstrdup(last_error());
+		r->err = call_error(w, dom);
 	}
-	complete(w, result_new(RES_DONE, j->seq, err, err ? why : NULL));
-	free(why);
 	if (dom)
 		virDomainFree(dom);
+	complete(w, r);
 }
 
 static void do_detach(struct worker *w, struct job *j)
