@@ -69,7 +69,7 @@ enum job_kind {
 	JOB_STATE,   /* text: the lifecycle event that asked, or NULL */
 	JOB_ATTACH,  /* text: the hostdev XML */
 	JOB_DETACH,  /* text: the id */
-	JOB_LIST,    /* */
+	JOB_LIST,    /* (nothing more) */
 	JOB_REMOVED, /* text: the alias libvirt reported */
 	JOB_CLOSED,  /* libvirt closed the connection */
 };
