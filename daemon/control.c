@@ -264,6 +264,37 @@ static void add_item(void *data, const struct reconcile_item_info *info)
 	json_array_append_new(ctx->usb, o);
 }
 
+/* A backend that cannot add input objects (libvirt) has the VM's sinks
+ * in the VM's own definition, and lists the ones there: name each
+ * configured sink a running VM lacks. The link is the one
+ * data/60-vmplug.rules makes for the sink vmplug-VM-SOURCE. */
+static void add_missing_inputs(const struct conf_vm *vm, json_t *inputs)
+{
+	const struct backend_ops *ops = backend_for_vm(vm);
+
+	if (!ops || ops->input_attach)
+		return;
+	for (size_t i = 0; vm->inputs && vm->inputs[i]; i++) {
+		char *id = xasprintf(BACKEND_ID_PREFIX "in-%s", vm->inputs[i]), *why;
+		bool found = false;
+		size_t j;
+		json_t *o;
+
+		json_array_foreach(inputs, j, o)
+			found |= streq(json_string_value(json_object_get(o, "id")), id);
+		if (!found) {
+			why = xasprintf("not in the VM's definition: add <input type='evdev'> with "
+					"<source dev='/dev/input/by-id/vmplug-%s-%s'/>",
+					vm->name, vm->inputs[i]);
+			json_array_append_new(inputs,
+					      json_pack("{s:s,s:s,s:s,s:i}", "id", id, "state",
+							"missing", "error", why, "failures", 0));
+			free(why);
+		}
+		free(id);
+	}
+}
+
 static json_t *vm_json(struct control *c, const struct conf_vm *vm)
 {
 	struct items_ctx ctx = { json_array(), json_array(), 0 };
@@ -272,6 +303,8 @@ static json_t *vm_json(struct control *c, const struct conf_vm *vm)
 
 	reconcile_vm_info(c->d->rc, vm->name, &state, &err);
 	reconcile_vm_items(c->d->rc, vm->name, add_item, &ctx);
+	if (state == RECONCILE_VM_READY)
+		add_missing_inputs(vm, ctx.inputs);
 	return json_pack("{s:s,s:s,s:s,s:s,s:o,s:o,s:o,s:i}", "name", vm->name, "backend",
 			 conf_backend_name(vm->backend), "target",
 			 vm->backend == CONF_BACKEND_QMP ? vm->qmp_socket : vm->uri, "state",
