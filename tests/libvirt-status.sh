@@ -65,7 +65,7 @@ check "a sink the domain's XML has is listed" \
 	grep -q '^  vmplug-in-kbd  *attached *input' <<<"$out"
 check "a sink it lacks is missing, with the <input> to add" \
 	grep -qF "vmplug-in-mouse  missing   input  -  (not in the VM's definition: add <input type='evdev'> with <source dev='/dev/input/by-id/vmplug-pc-mouse'/>)" <<<"$out"
-check "another VM's sink does not count" test "$(grep -c 'mouse' <<<"$out")" -eq 1
+check "another VM's sink does not count" test "$(grep -c 'vmplug-in-mouse' <<<"$out")" -eq 1
 check "the user's hostdev is not vmplug's" test "$(grep -c 'mine\|3-6' <<<"$out")" -eq 0
 check "a domain that is not there is down, nothing judged missing" \
 	grep -q '^gone (down)$' <<<"$out"
