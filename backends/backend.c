@@ -9,9 +9,15 @@
 #include "util/util.h"
 
 extern const struct backend_ops backend_qmp_ops;
+#ifdef HAVE_LIBVIRT
+extern const struct backend_ops backend_libvirt_ops;
+#endif
 
 static const struct backend_ops *const backends[] = {
 	&backend_qmp_ops,
+#ifdef HAVE_LIBVIRT
+	&backend_libvirt_ops,
+#endif
 	&backend_null_ops,
 };
 

@@ -298,8 +298,14 @@ static void print_vm_usb(json_t *vm)
 		free(id);
 		free(what);
 	}
-	json_array_foreach(json_object_get(vm, "inputs"), i, u)
-		table_row(&t, jstr(u, "id"), jstr(u, "state"), "input", NULL, jstr(u, "evdev"));
+	json_array_foreach(json_object_get(vm, "inputs"), i, u) {
+		const char *err = jstr(u, "error");
+		char *what = err ? xasprintf("(%s)", err) : NULL;
+
+		table_row(&t, jstr(u, "id"), jstr(u, "state"), "input", NULL,
+			  what ? what : jstr(u, "evdev"));
+		free(what);
+	}
 	if (t.rows == 0) {
 		printf("  nothing attached\n");
 		return;

@@ -62,6 +62,10 @@ struct waiter {
 	char *usb_id;
 	char *port;
 	struct loop_timer *timer;
+	/* identify: a USB keyboard or mouse found, waiting briefly for its
+	 * input node so both sections come in one answer */
+	json_t *found;
+	char *found_syspath;
 };
 
 struct control {
@@ -87,6 +91,8 @@ static void waiter_free(struct waiter *w)
 	free(w->vm);
 	free(w->usb_id);
 	free(w->port);
+	json_decref(w->found);
+	free(w->found_syspath);
 	free(w);
 }
 
@@ -265,6 +271,37 @@ static void add_item(void *data, const struct reconcile_item_info *info)
 	json_array_append_new(ctx->usb, o);
 }
 
+/* A backend that cannot add input objects (libvirt) has the VM's sinks
+ * in the VM's own definition, and lists the ones there: name each
+ * configured sink a running VM lacks. The link is the one
+ * data/60-vmplug.rules makes for the sink vmplug-VM-SOURCE. */
+static void add_missing_inputs(const struct conf_vm *vm, json_t *inputs)
+{
+	const struct backend_ops *ops = backend_for_vm(vm);
+
+	if (!ops || ops->input_attach)
+		return;
+	for (size_t i = 0; vm->inputs && vm->inputs[i]; i++) {
+		char *id = xasprintf(BACKEND_ID_PREFIX "in-%s", vm->inputs[i]), *why;
+		bool found = false;
+		size_t j;
+		json_t *o;
+
+		json_array_foreach(inputs, j, o)
+			found |= streq(json_string_value(json_object_get(o, "id")), id);
+		if (!found) {
+			why = xasprintf("not in the VM's definition: add <input type='evdev'> with "
+					"<source dev='/dev/input/by-id/vmplug-%s-%s'/>",
+					vm->name, vm->inputs[i]);
+			json_array_append_new(inputs,
+					      json_pack("{s:s,s:s,s:s,s:i}", "id", id, "state",
+							"missing", "error", why, "failures", 0));
+			free(why);
+		}
+		free(id);
+	}
+}
+
 static json_t *vm_json(struct control *c, const struct conf_vm *vm)
 {
 	struct items_ctx ctx = { json_array(), json_array(), 0 };
@@ -273,6 +310,8 @@ static json_t *vm_json(struct control *c, const struct conf_vm *vm)
 
 	reconcile_vm_info(c->d->rc, vm->name, &state, &err);
 	reconcile_vm_items(c->d->rc, vm->name, add_item, &ctx);
+	if (state == RECONCILE_VM_READY)
+		add_missing_inputs(vm, ctx.inputs);
 	return json_pack("{s:s,s:s,s:s,s:s,s:o,s:o,s:o,s:i}", "name", vm->name, "backend",
 			 conf_backend_name(vm->backend), "target",
 			 vm->backend == CONF_BACKEND_QMP ? vm->qmp_socket : vm->uri, "state",
@@ -579,7 +618,9 @@ static void on_waiter_timeout(struct loop_timer *t, void *data)
 	 * the waiters still on it. */
 	list_remove(&w->link);
 
-	if (w->kind == WAIT_IDENTIFY)
+	if (w->kind == WAIT_IDENTIFY && w->found)
+		reply(w->client, w->id, json_incref(w->found)); /* its input node did not come */
+	else if (w->kind == WAIT_IDENTIFY)
 		reply_error(w->client, w->id, "Timeout",
 			    "nothing was plugged in within the time given");
 	else
@@ -1118,39 +1159,78 @@ void control_reconcile_event(struct control *c, const struct reconcile_event *ev
 	control_emit(c, name, data);
 }
 
-static void identified(struct control *c, json_t *ret)
+/* Answer the identify waiters that have found nothing yet (with ret), or,
+ * for an input node, those waiting for the input node of the USB device
+ * at usb_syspath (with both). Takes ret. */
+static void identified(struct control *c, json_t *ret, const char *usb_syspath)
 {
 	struct waiter *w, *tmp;
 	struct list done;
 
 	list_init(&done);
 	list_for_each_safe(w, tmp, &c->waiters, link) {
-		if (w->kind == WAIT_IDENTIFY) {
-			list_remove(&w->link);
-			list_insert_tail(&done, &w->link);
-		}
+		if (w->kind != WAIT_IDENTIFY)
+			continue;
+		if (w->found &&
+		    !(usb_syspath && w->found_syspath && streq(usb_syspath, w->found_syspath)))
+			continue;
+		list_remove(&w->link);
+		list_insert_tail(&done, &w->link);
 	}
 	list_for_each_safe(w, tmp, &done, link) {
-		reply(w->client, w->id, json_deep_copy(ret));
+		json_t *answer = json_deep_copy(ret);
+
+		if (w->found) {
+			/* the USB device's answer, with its input node's section added */
+			char *both = xasprintf(
+			    "%s\n%s", json_string_value(json_object_get(w->found, "suggestion")),
+			    json_string_value(json_object_get(ret, "suggestion")));
+
+			json_decref(answer);
+			answer = json_deep_copy(w->found);
+			json_object_set(answer, "input", ret);
+			json_object_set_new(answer, "suggestion", json_string(both));
+			free(both);
+		}
+		reply(w->client, w->id, answer);
 		waiter_free(w);
 	}
 	json_decref(ret);
 }
 
+/* How long identify waits for the input node of a USB keyboard or mouse. */
+#define INPUT_NODE_WAIT_USEC (2 * USEC_PER_SEC)
+
 void control_usb_plugged(struct control *c, const struct usb_device *dev)
 {
+	struct waiter *w;
+	json_t *ret;
 	char *text;
 
 	if (!c || usb_device_is_root_hub(dev))
 		return;
 	text = usb_suggest_rule(dev);
-	identified(c, json_pack("{s:s,s:o,s:s}", "kind", "usb", "device", usb_json(dev),
-				"suggestion", text));
+	ret = json_pack("{s:s,s:o,s:s}", "kind", "usb", "device", usb_json(dev), "suggestion",
+			text);
 	free(text);
+	if (!usb_device_has_if_class(dev, USB_CLASS_HID)) {
+		identified(c, ret, NULL);
+		return;
+	}
+	/* A keyboard or mouse: its input node follows in a moment, and the
+	 * user probably wants an [input] section for it as well. */
+	list_for_each(w, &c->waiters, link) {
+		if (w->kind != WAIT_IDENTIFY || w->found)
+			continue;
+		w->found = json_incref(ret);
+		w->found_syspath = xstrdup(dev->syspath);
+		loop_timer_arm_in(w->timer, INPUT_NODE_WAIT_USEC);
+	}
+	json_decref(ret);
 }
 
 void control_input_plugged(struct control *c, const char *devnode, const char *by_id,
-			   const char *name, bool keyboard, bool mouse)
+			   const char *name, bool keyboard, bool mouse, const char *usb_syspath)
 {
 	const char *path = by_id ? by_id : devnode;
 	const char *section = keyboard ? "kbd" : mouse ? "mouse" : "input";
@@ -1158,7 +1238,7 @@ void control_input_plugged(struct control *c, const char *devnode, const char *b
 
 	if (!c)
 		return;
-	text = xasprintf("# %s%s\n"
+	text = xasprintf("# %s: for vmplug.conf%s\n"
 			 "[input \"%s\"]\n"
 			 "device = %s\n"
 			 "# and in each VM file that should get it: inputs = %s\n",
@@ -1168,7 +1248,8 @@ void control_input_plugged(struct control *c, const char *devnode, const char *b
 			 section, path, section);
 	identified(c,
 		   json_pack("{s:s,s:s,s:o,s:o,s:s}", "kind", "input", "devnode", devnode, "by-id",
-			     str_or_null(by_id), "name", str_or_null(name), "suggestion", text));
+			     str_or_null(by_id), "name", str_or_null(name), "suggestion", text),
+		   usb_syspath);
 	free(text);
 }
 

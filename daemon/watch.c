@@ -82,17 +82,9 @@ static char *attr_str(struct udev_device *dev, const char *attr)
  * strings, so read it as a file (umockdev redirects this open too). */
 static void read_descriptors(struct usb_device *d)
 {
-	char *path = xasprintf("%s/descriptors", d->syspath);
 	uint8_t buf[4096];
-	ssize_t n;
-	int fd;
+	ssize_t n = read_small_file(d->syspath, "descriptors", buf, sizeof(buf));
 
-	fd = open(path, O_RDONLY | O_CLOEXEC);
-	free(path);
-	if (fd < 0)
-		return;
-	n = read(fd, buf, sizeof(buf));
-	close(fd);
 	if (n > 0)
 		usb_device_parse_descriptors(d, buf, (size_t)n);
 }

@@ -17,6 +17,8 @@ packages=(
 	# tests/install.sh: systemd-analyze verify, and the man pages it opens
 	systemd man-db
 	qemu-system-x86 umockdev libumockdev-dev
+	# the libvirt backend's tests: a private libvirtd, virsh, xmllint
+	libvirt-daemon libvirt-daemon-driver-qemu libvirt-clients libxml2-utils
 	# end-to-end tests: a Debian kernel booted under QEMU
 	busybox-static cpio kmod
 )

@@ -6,6 +6,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#define USB_CLASS_HID 0x03
 #define USB_CLASS_HUB 0x09
 
 struct usb_device {

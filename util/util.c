@@ -299,6 +299,23 @@ int parse_uint(const char *s, int base, unsigned long max, unsigned long *out)
 	return 0;
 }
 
+ssize_t read_small_file(const char *dir, const char *name, void *buf, size_t size)
+{
+	char *path = xasprintf("%s/%s", dir, name);
+	ssize_t n;
+	int fd;
+
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	free(path);
+	if (fd < 0)
+		return -errno;
+	n = read(fd, buf, size);
+	if (n < 0)
+		n = -errno;
+	close(fd);
+	return n;
+}
+
 int mkdir_p(const char *path, unsigned mode)
 {
 	char *copy = xstrdup(path);

@@ -129,19 +129,7 @@ usb_in_qemu() {
 }
 
 # usb_in_qemu_is NAME EXPECTED: wait (10 s) until the list is EXPECTED.
-usb_in_qemu_is() {
-	local n=100 got
-	while :; do
-		got=$(usb_in_qemu "$1")
-		[ "$got" = "$2" ] && return 0
-		n=$((n - 1))
-		if [ "$n" -le 0 ]; then
-			diag "QEMU $1 has:" "${got:-(nothing)}" "expected:" "${2:-(nothing)}"
-			return 1
-		fi
-		sleep 0.1
-	done
-}
+usb_in_qemu_is() { wait_output 100 "$2" "QEMU $1" usb_in_qemu "$1"; }
 
 stop_all_qemu() {
 	local v

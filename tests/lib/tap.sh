@@ -37,6 +37,23 @@ wait_for() {
 	done
 }
 
+# wait_output TIMEOUT_TENTHS EXPECTED WHAT COMMAND...: poll until COMMAND
+# prints EXPECTED; on a timeout, diag what WHAT had instead.
+wait_output() {
+	local n=$1 expected=$2 what=$3 got
+	shift 3
+	while :; do
+		got=$("$@")
+		[ "$got" = "$expected" ] && return 0
+		n=$((n - 1))
+		if [ "$n" -le 0 ]; then
+			diag "$what has:" "${got:-(nothing)}" "expected:" "${expected:-(nothing)}"
+			return 1
+		fi
+		sleep 0.1
+	done
+}
+
 : "${top_srcdir:=$(cd "$(dirname "$0")/.." && pwd)}"
 : "${top_builddir:=$top_srcdir}"
 : "${VMPLUGD:=$top_builddir/vmplugd}"

@@ -74,6 +74,16 @@ START_TEST(atomic_write_replaces_file)
 	ck_assert_str_eq(buf, "second");
 	ck_assert_int_eq(stat(path, &st), 0);
 	ck_assert_uint_eq(st.st_mode & 0777, 0600);
+	/* read_small_file reads it back, or says why not */
+	{
+		char small[4];
+		char *subdir = xasprintf("%s/sub/dir", dir);
+
+		ck_assert_int_eq(read_small_file(subdir, "file.json", small, sizeof(small)), 4);
+		ck_assert_int_eq(memcmp(small, "seco", 4), 0);
+		ck_assert_int_eq(read_small_file(subdir, "nope", small, sizeof(small)), -ENOENT);
+		free(subdir);
+	}
 	/* A directory that does not exist: the error, and no temp file left. */
 	ck_assert_int_eq(write_file_atomic("/nonexistent-vmplug/x", "a", 1, 0644), -ENOENT);
 	rm = xasprintf("rm -rf %s", dir);
