@@ -64,7 +64,16 @@ if run "valgrind build" build "$root/valgrind" --enable-werror; then
 	run "valgrind check" make -C "$root/valgrind" -s -j"$jobs" check-valgrind
 	stage "make distcheck"
 	if ! run "distcheck" make -C "$root/valgrind" -s -j"$jobs" distcheck >"$root/distcheck.log" 2>&1; then
-		tail -n 60 "$root/distcheck.log"
+		tail -n 30 "$root/distcheck.log"
+		# distcheck keeps its tree when it fails: name the failing tests
+		# and show the end of each one's log.
+		find "$root/valgrind" -path '*/vmplug-*/_build/*' -name '*.trs' \
+			-exec grep -l -E "^:test-result: (FAIL|ERROR|XPASS)" {} + 2>/dev/null |
+			while read -r trs; do
+				echo "--- distcheck: ${trs%.trs}.log"
+				grep -E "^(FAIL|ERROR|XPASS|not ok)" "${trs%.trs}.log" | head -n 20
+				tail -n 40 "${trs%.trs}.log"
+			done
 	else
 		grep -A1 "archives ready" "$root/distcheck.log"
 	fi
