@@ -26,9 +26,13 @@ done_testing() {
 # bail out of the whole file (infrastructure failure, not a test result)
 bail() { echo "Bail out! $*"; exit 1; }
 
-# wait_for TIMEOUT_TENTHS COMMAND...: poll until COMMAND succeeds
+# wait_for TIMEOUT_TENTHS COMMAND...: poll until COMMAND succeeds. Every
+# wait in the tests is for something that should happen: the budget is
+# multiplied by VMPLUG_WAIT_SCALE (default 3) so that a machine busy with
+# a parallel make check (distcheck runs its own beside a TCG guest) slows
+# the tests down instead of failing them. A passing wait is not longer.
 wait_for() {
-	local n=$1
+	local n=$(($1 * ${VMPLUG_WAIT_SCALE:-3}))
 	shift
 	while ! "$@"; do
 		n=$((n - 1))
@@ -40,7 +44,7 @@ wait_for() {
 # wait_output TIMEOUT_TENTHS EXPECTED WHAT COMMAND...: poll until COMMAND
 # prints EXPECTED; on a timeout, diag what WHAT had instead.
 wait_output() {
-	local n=$1 expected=$2 what=$3 got
+	local n=$(($1 * ${VMPLUG_WAIT_SCALE:-3})) expected=$2 what=$3 got
 	shift 3
 	while :; do
 		got=$("$@")
