@@ -111,6 +111,9 @@ struct qmpb {
 	struct qmp *qmp;
 	bool up;
 	struct list ops;
+	/* A guest can send events in a loop (a reset loop): their log
+	 * lines are rate-limited. */
+	struct log_ratelimit rl;
 	/* A caller's callback may destroy the backend: it is freed when the
 	 * outermost entry from the loop returns. */
 	unsigned depth;
@@ -256,6 +259,17 @@ static bool valid_id(const char *id)
 			return false;
 	}
 	return true;
+}
+
+/* A hostport as sysfs names it: "10.2", port numbers and dots. Without it
+ * usb-host would take any device on the bus, so nothing else goes out. */
+static bool valid_hostport(const char *port)
+{
+	size_t n = port ? strlen(port) : 0;
+
+	if (n == 0 || n > 32 || port[0] == '.' || port[n - 1] == '.' || strstr(port, ".."))
+		return false;
+	return strspn(port, "0123456789.") == n;
 }
 
 static bool is_up(const struct qmpb *b)
@@ -422,7 +436,7 @@ static int qmpb_usb_attach(struct backend_vm *bv, const struct backend_usb_dev *
 	if (!is_up(b))
 		return -ENOTCONN;
 	if (!valid_id(dev->id) || dev->bus == 0 ||
-	    (dev->mode == CONF_ATTACH_PORT && (!dev->port || !*dev->port)) ||
+	    (dev->mode == CONF_ATTACH_PORT && !valid_hostport(dev->port)) ||
 	    (dev->mode == CONF_ATTACH_FD && !dev->devnode) ||
 	    (dev->mode != CONF_ATTACH_PORT && dev->addr == 0))
 		return -EINVAL;
@@ -527,7 +541,8 @@ static void device_deleted(struct qmpb *b, const char *id)
 	}
 	if (!startswith(id, BACKEND_ID_PREFIX))
 		return;
-	log_info("vm %s: %s was removed from QEMU by someone else", b->vm->name, id);
+	log_ratelimited(&b->rl, LOG_LEVEL_INFO, "vm %s: %s was removed from QEMU by someone else",
+			b->vm->name, id);
 	if (b->events->item_gone)
 		b->events->item_gone(b->data, id);
 }
@@ -560,6 +575,8 @@ static int qmpb_input_attach(struct backend_vm *bv, const struct backend_input_d
 		return -EINVAL;
 	args = json_pack("{s:s, s:s, s:s, s:b, s:b}", "qom-type", "input-linux", "id", dev->id,
 			 "evdev", dev->evdev, "grab_all", dev->grab_all, "repeat", dev->repeat);
+	if (!args)
+		return -EINVAL; /* a path that is not UTF-8 cannot go into JSON */
 	if (dev->grab_toggle)
 		json_object_set_new(args, "grab-toggle", json_string(dev->grab_toggle));
 	return start_op(b, OP_INPUT_ATTACH, dev->id, done, data, "object-add", args, on_object_add);
@@ -878,10 +895,10 @@ static void on_event(struct qmp *q, const char *event, json_t *data, void *udata
 		if (!streq(event, lifecycle[i]))
 			continue;
 		reason = json_object_get(data, "reason");
-		log_info("vm %s: QEMU reports %s%s%s%s", b->vm->name, event,
-			 json_is_string(reason) ? " (" : "",
-			 json_is_string(reason) ? json_string_value(reason) : "",
-			 json_is_string(reason) ? ")" : "");
+		log_ratelimited(&b->rl, LOG_LEVEL_INFO, "vm %s: QEMU reports %s%s%s%s", b->vm->name,
+				event, json_is_string(reason) ? " (" : "",
+				json_is_string(reason) ? json_string_value(reason) : "",
+				json_is_string(reason) ? ")" : "");
 		if (b->events->vm_event)
 			b->events->vm_event(b->data, event);
 		break;
@@ -914,6 +931,7 @@ static struct backend_vm *qmpb_create(struct loop *loop, const struct conf_vm *v
 	b->loop = loop;
 	b->events = events;
 	b->data = data;
+	b->rl = (struct log_ratelimit)LOG_RATELIMIT_INIT(10 * USEC_PER_SEC, 10);
 	list_init(&b->ops);
 	name = xasprintf("vm %s", vm->name);
 	opts.name = name;

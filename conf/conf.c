@@ -13,6 +13,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "conf/conf-int.h"
 #include "util/util.h"
 
 #define NAME_MAX_LEN 32
@@ -941,6 +942,16 @@ static const char *remember_file(struct conf *conf, const char *path)
 	return conf->files[strv_len(conf->files) - 1];
 }
 
+/* Parse p->fp, named p->file in messages. */
+static void parse_stream(struct parser *p)
+{
+	p->line = 0;
+	p->kind = SEC_NONE;
+	p->sec = NULL;
+	ini_parse_stream(reader, p, handler, p);
+	close_section(p);
+}
+
 /* Parse one file; errors go to p->errors. Returns false if it could not be read. */
 static bool parse_file(struct parser *p, const char *path, const struct conf_load_opts *opts)
 {
@@ -957,11 +968,7 @@ static bool parse_file(struct parser *p, const char *path, const struct conf_loa
 		ok = false;
 		goto out;
 	}
-	p->line = 0;
-	p->kind = SEC_NONE;
-	p->sec = NULL;
-	ini_parse_stream(reader, p, handler, p);
-	close_section(p);
+	parse_stream(p);
 	if (ferror(p->fp)) {
 		error_at(p, p->line, "read error: %s", strerror(errno));
 		ok = false;
@@ -1248,6 +1255,62 @@ out:
 	if (r < 0) {
 		conf_free(conf);
 		return r;
+	}
+	*out = conf;
+	return 0;
+}
+
+/* Parse len bytes of text as the file p->file. */
+static void parse_text(struct parser *p, const char *text, size_t len)
+{
+	/* fmemopen() wants a buffer of at least one byte */
+	char *copy = xmalloc(len + 1);
+
+	memcpy(copy, text, len);
+	copy[len] = '\0';
+	p->fp = fmemopen(copy, len ? len : 1, "r");
+	if (!p->fp)
+		abort();
+	parse_stream(p);
+	fclose(p->fp);
+	p->fp = NULL;
+	free(copy);
+}
+
+int conf_load_text(const char *global, size_t global_len, const char *vm_text, size_t vm_len,
+		   struct conf **out, char ***errors)
+{
+	struct conf *conf = xnew(struct conf);
+	struct parser p = { .conf = conf, .errors = errors };
+	struct vm_lines lines[1] = { { 0 } };
+
+	*errors = xcalloc(1, sizeof(char *));
+	conf->dir = xstrdup(".");
+	set_defaults(conf);
+	p.file = p.global_file = remember_file(conf, "./vmplug.conf");
+	parse_text(&p, global, global_len);
+	check_inputs(&p);
+	if (vm_text) {
+		struct conf_vm *vm;
+
+		conf->n_vms = 1;
+		conf->vms = xcalloc(1, sizeof(struct conf_vm));
+		vm = &conf->vms[0];
+		vm->name = xstrdup(CONF_TEXT_VM);
+		vm->file = xstrdup("./vm.d/" CONF_TEXT_VM ".conf");
+		vm->backend_origin.file = p.file = remember_file(conf, vm->file);
+		p.vm = vm;
+		p.vm_file = true;
+		parse_text(&p, vm_text, vm_len);
+		check_vm(&p);
+		lines[0] = p.vm_lines;
+	}
+	check_cross(&p, lines);
+	free(p.linebuf);
+	free(p.sec_label);
+	if (**errors) {
+		conf_free(conf);
+		return -EINVAL;
 	}
 	*out = conf;
 	return 0;

@@ -226,7 +226,9 @@ static void table_row(struct table *t, ...)
 	for (size_t i = 0; i < t->cols; i++) {
 		const char *s = va_arg(ap, const char *);
 
-		t->cells[t->rows * t->cols + i] = xstrdup(s ? s : "-");
+		/* one row, one line: vmplugd escapes what devices say, and
+		 * so does this side, whoever is on the other end */
+		t->cells[t->rows * t->cols + i] = xstrdup_printable(s ? s : "-");
 	}
 	va_end(ap);
 	t->rows++;

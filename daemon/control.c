@@ -15,6 +15,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "daemon/control-int.h"
 #include "daemon/daemon.h"
 #include "daemon/focus.h"
 #include "usb/rules.h"
@@ -61,6 +62,10 @@ struct waiter {
 	char *usb_id;
 	char *port;
 	struct loop_timer *timer;
+	/* identify: a USB keyboard or mouse found, waiting briefly for its
+	 * input node so both sections come in one answer */
+	json_t *found;
+	char *found_syspath;
 };
 
 struct control {
@@ -86,6 +91,8 @@ static void waiter_free(struct waiter *w)
 	free(w->vm);
 	free(w->usb_id);
 	free(w->port);
+	json_decref(w->found);
+	free(w->found_syspath);
 	free(w);
 }
 
@@ -611,7 +618,9 @@ static void on_waiter_timeout(struct loop_timer *t, void *data)
 	 * the waiters still on it. */
 	list_remove(&w->link);
 
-	if (w->kind == WAIT_IDENTIFY)
+	if (w->kind == WAIT_IDENTIFY && w->found)
+		reply(w->client, w->id, json_incref(w->found)); /* its input node did not come */
+	else if (w->kind == WAIT_IDENTIFY)
 		reply_error(w->client, w->id, "Timeout",
 			    "nothing was plugged in within the time given");
 	else
@@ -807,50 +816,70 @@ static const struct command {
 	{ "identify", cmd_identify },
 };
 
-static void handle_line(struct client *cl, const char *line, size_t len)
+int control_request_parse(const char *line, size_t len, struct control_request *out, char **error)
 {
 	json_error_t jerr;
-	json_t *req, *exec, *id, *args;
-	struct request rq = { .c = cl->c, .cl = cl };
+	json_t *req, *exec, *args;
 
+	memset(out, 0, sizeof(*out));
 	req = json_loadb(line, len, JSON_REJECT_DUPLICATES, &jerr);
 	if (!req) {
-		reply_error(cl, NULL, "GenericError", "invalid JSON: %s (column %d)", jerr.text,
-			    jerr.column);
-		return;
+		*error = xasprintf("invalid JSON: %s (column %d)", jerr.text, jerr.column);
+		return -EINVAL;
 	}
-	id = json_object_get(req, "id");
-	rq.id = id;
+	out->root = req;
 	if (!json_is_object(req)) {
-		reply_error(cl, NULL, "GenericError", "a request must be a JSON object");
-		goto out;
+		*error = xstrdup("a request must be a JSON object");
+		return -EINVAL;
 	}
+	out->id = json_object_get(req, "id");
 	exec = json_object_get(req, "execute");
 	if (!json_is_string(exec)) {
-		reply_error(cl, id, "GenericError",
-			    "a request needs \"execute\": \"COMMAND\" (a string)");
-		goto out;
+		*error = xstrdup("a request needs \"execute\": \"COMMAND\" (a string)");
+		return -EINVAL;
 	}
 	args = json_object_get(req, "arguments");
 	if (args && !json_is_object(args)) {
-		reply_error(cl, id, "GenericError", "\"arguments\" must be an object");
-		goto out;
+		*error = xstrdup("\"arguments\" must be an object");
+		return -EINVAL;
 	}
-	rq.args = args ? args : json_object();
+	out->command = json_string_value(exec);
+	out->args = args;
+	return 0;
+}
+
+void control_request_clear(struct control_request *rq)
+{
+	json_decref(rq->root);
+	memset(rq, 0, sizeof(*rq));
+}
+
+static void handle_line(struct client *cl, const char *line, size_t len)
+{
+	struct control_request req;
+	struct request rq = { .c = cl->c, .cl = cl };
+	char *error = NULL;
+
+	if (control_request_parse(line, len, &req, &error) < 0) {
+		reply_error(cl, req.id, "GenericError", "%s", error);
+		free(error);
+		control_request_clear(&req);
+		return;
+	}
+	rq.id = req.id;
+	rq.args = req.args ? req.args : json_object();
 	for (size_t i = 0; i < ARRAY_SIZE(commands); i++) {
-		if (streq(commands[i].name, json_string_value(exec))) {
+		if (streq(commands[i].name, req.command)) {
 			commands[i].fn(&rq);
-			if (!args)
-				json_decref(rq.args);
 			goto out;
 		}
 	}
-	if (!args)
-		json_decref(rq.args);
-	reply_error(cl, id, "CommandNotFound", "The command %s has not been found",
-		    json_string_value(exec));
+	reply_error(cl, req.id, "CommandNotFound", "The command %s has not been found",
+		    req.command);
 out:
-	json_decref(req);
+	if (!req.args)
+		json_decref(rq.args);
+	control_request_clear(&req);
 }
 
 /* ------------------------------------------------------------- clients */
@@ -938,13 +967,41 @@ static void on_client(struct loop_source *src, int fd, uint32_t revents, void *d
 	process_input(cl);
 }
 
+/* Is gid among the peer's supplementary groups as they were when it
+ * connected (SO_PEERGROUPS)? -ENOPROTOOPT on kernels before 4.13. */
+static int peer_in_group(int fd, gid_t gid)
+{
+	socklen_t len = 64 * sizeof(gid_t);
+	gid_t *groups = NULL;
+	int r = 0;
+
+	for (;;) {
+		socklen_t cap = len;
+
+		groups = xrealloc(groups, cap);
+		if (getsockopt(fd, SOL_SOCKET, SO_PEERGROUPS, groups, &len) == 0)
+			break;
+		if (errno != ERANGE || len <= cap) {
+			r = -errno;
+			goto out;
+		}
+	}
+	for (size_t i = 0; i < len / sizeof(gid_t); i++)
+		if (groups[i] == gid)
+			r = 1;
+out:
+	free(groups);
+	return r;
+}
+
 /* root, or a member of the control group (primary or supplementary). */
-static bool allowed(struct control *c, const struct ucred *cred)
+static bool allowed(struct control *c, int fd, const struct ucred *cred)
 {
 	char *path, *line = NULL;
 	size_t cap = 0;
 	bool ok = false;
 	FILE *f;
+	int r;
 
 	if (cred->uid == 0)
 		return true;
@@ -952,6 +1009,11 @@ static bool allowed(struct control *c, const struct ucred *cred)
 		return false;
 	if (cred->gid == c->gid)
 		return true;
+	/* The groups the peer had when it connected: /proc/PID would show
+	 * whatever process has that pid by the time it is read. */
+	r = peer_in_group(fd, c->gid);
+	if (r >= 0)
+		return r == 1;
 	path = xasprintf("/proc/%d/status", (int)cred->pid);
 	f = fopen(path, "re");
 	free(path);
@@ -999,7 +1061,7 @@ static void on_accept(struct loop_source *src, int fd, uint32_t revents, void *d
 		client_close(cl);
 		return;
 	}
-	if (!allowed(c, &cred)) {
+	if (!allowed(c, cfd, &cred)) {
 		log_ratelimited(&rl, LOG_LEVEL_WARNING,
 				"control: refused uid %u pid %d: not root and not in group %s",
 				(unsigned)cred.uid, (int)cred.pid, c->group ? c->group : "(none)");
@@ -1097,39 +1159,78 @@ void control_reconcile_event(struct control *c, const struct reconcile_event *ev
 	control_emit(c, name, data);
 }
 
-static void identified(struct control *c, json_t *ret)
+/* Answer the identify waiters that have found nothing yet (with ret), or,
+ * for an input node, those waiting for the input node of the USB device
+ * at usb_syspath (with both). Takes ret. */
+static void identified(struct control *c, json_t *ret, const char *usb_syspath)
 {
 	struct waiter *w, *tmp;
 	struct list done;
 
 	list_init(&done);
 	list_for_each_safe(w, tmp, &c->waiters, link) {
-		if (w->kind == WAIT_IDENTIFY) {
-			list_remove(&w->link);
-			list_insert_tail(&done, &w->link);
-		}
+		if (w->kind != WAIT_IDENTIFY)
+			continue;
+		if (w->found &&
+		    !(usb_syspath && w->found_syspath && streq(usb_syspath, w->found_syspath)))
+			continue;
+		list_remove(&w->link);
+		list_insert_tail(&done, &w->link);
 	}
 	list_for_each_safe(w, tmp, &done, link) {
-		reply(w->client, w->id, json_deep_copy(ret));
+		json_t *answer = json_deep_copy(ret);
+
+		if (w->found) {
+			/* the USB device's answer, with its input node's section added */
+			char *both = xasprintf(
+			    "%s\n%s", json_string_value(json_object_get(w->found, "suggestion")),
+			    json_string_value(json_object_get(ret, "suggestion")));
+
+			json_decref(answer);
+			answer = json_deep_copy(w->found);
+			json_object_set(answer, "input", ret);
+			json_object_set_new(answer, "suggestion", json_string(both));
+			free(both);
+		}
+		reply(w->client, w->id, answer);
 		waiter_free(w);
 	}
 	json_decref(ret);
 }
 
+/* How long identify waits for the input node of a USB keyboard or mouse. */
+#define INPUT_NODE_WAIT_USEC (2 * USEC_PER_SEC)
+
 void control_usb_plugged(struct control *c, const struct usb_device *dev)
 {
+	struct waiter *w;
+	json_t *ret;
 	char *text;
 
 	if (!c || usb_device_is_root_hub(dev))
 		return;
 	text = usb_suggest_rule(dev);
-	identified(c, json_pack("{s:s,s:o,s:s}", "kind", "usb", "device", usb_json(dev),
-				"suggestion", text));
+	ret = json_pack("{s:s,s:o,s:s}", "kind", "usb", "device", usb_json(dev), "suggestion",
+			text);
 	free(text);
+	if (!usb_device_has_if_class(dev, USB_CLASS_HID)) {
+		identified(c, ret, NULL);
+		return;
+	}
+	/* A keyboard or mouse: its input node follows in a moment, and the
+	 * user probably wants an [input] section for it as well. */
+	list_for_each(w, &c->waiters, link) {
+		if (w->kind != WAIT_IDENTIFY || w->found)
+			continue;
+		w->found = json_incref(ret);
+		w->found_syspath = xstrdup(dev->syspath);
+		loop_timer_arm_in(w->timer, INPUT_NODE_WAIT_USEC);
+	}
+	json_decref(ret);
 }
 
 void control_input_plugged(struct control *c, const char *devnode, const char *by_id,
-			   const char *name, bool keyboard, bool mouse)
+			   const char *name, bool keyboard, bool mouse, const char *usb_syspath)
 {
 	const char *path = by_id ? by_id : devnode;
 	const char *section = keyboard ? "kbd" : mouse ? "mouse" : "input";
@@ -1137,7 +1238,7 @@ void control_input_plugged(struct control *c, const char *devnode, const char *b
 
 	if (!c)
 		return;
-	text = xasprintf("# %s%s\n"
+	text = xasprintf("# %s: for vmplug.conf%s\n"
 			 "[input \"%s\"]\n"
 			 "device = %s\n"
 			 "# and in each VM file that should get it: inputs = %s\n",
@@ -1147,7 +1248,8 @@ void control_input_plugged(struct control *c, const char *devnode, const char *b
 			 section, path, section);
 	identified(c,
 		   json_pack("{s:s,s:s,s:o,s:o,s:s}", "kind", "input", "devnode", devnode, "by-id",
-			     str_or_null(by_id), "name", str_or_null(name), "suggestion", text));
+			     str_or_null(by_id), "name", str_or_null(name), "suggestion", text),
+		   usb_syspath);
 	free(text);
 }
 

@@ -28,5 +28,6 @@ void control_reconcile_event(struct control *c, const struct reconcile_event *ev
 
 /* Tell clients waiting in `identify` about a newly plugged device. */
 void control_usb_plugged(struct control *c, const struct usb_device *dev);
+/* An input node appeared; usb_syspath is its USB device's, or NULL. */
 void control_input_plugged(struct control *c, const char *devnode, const char *by_id,
-			   const char *name, bool keyboard, bool mouse);
+			   const char *name, bool keyboard, bool mouse, const char *usb_syspath);

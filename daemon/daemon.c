@@ -232,7 +232,7 @@ static void on_input(void *data, const char *action, struct udev_device *dev)
 {
 	struct daemon *d = data;
 	const char *node = udev_device_get_devnode(dev);
-	struct udev_device *parent;
+	struct udev_device *parent, *usb;
 	const char *name = NULL;
 	char *link;
 
@@ -247,9 +247,11 @@ static void on_input(void *data, const char *action, struct udev_device *dev)
 	if (name && startswith(name, "vmplug-"))
 		return;
 	link = by_id_link(dev);
+	usb = udev_device_get_parent_with_subsystem_devtype(dev, "usb", "usb_device");
 	control_input_plugged(d->control, node, link, name,
 			      udev_device_get_property_value(dev, "ID_INPUT_KEYBOARD") != NULL,
-			      udev_device_get_property_value(dev, "ID_INPUT_MOUSE") != NULL);
+			      udev_device_get_property_value(dev, "ID_INPUT_MOUSE") != NULL,
+			      usb ? udev_device_get_syspath(usb) : NULL);
 	free(link);
 }
 
@@ -381,6 +383,7 @@ static int start_usb(struct daemon *d)
 		.notify = on_rc_event,
 		.vm_inputs = rc_vm_inputs,
 		.grab_toggle = d->grab_toggle,
+		.debounce = true,
 	};
 
 	d->rc_timer = loop_timer_new(d->loop, on_rc_timer, d);

@@ -25,6 +25,16 @@ struct rc_device {
 	bool conflict_logged;
 	enum reconcile_override override;
 	char *override_vm;
+	uint64_t settle_at; /* debounce: not desired before this; 0: settled */
+};
+
+/* A port that changed recently (debounce), present device or not. */
+struct rc_port {
+	struct list link;
+	char *syspath;
+	uint64_t last_change;
+	unsigned changes; /* in the current burst */
+	bool told;        /* the burst was logged */
 };
 
 struct rc_vm;
@@ -77,6 +87,7 @@ struct reconcile {
 	void *data;
 	struct list vms;
 	struct list devices;
+	struct list ports; /* struct rc_port, debounce history */
 	uint64_t scheduled;
 	bool in_pass; /* guards against passes started from inside a pass */
 	bool again;
@@ -215,6 +226,73 @@ static void device_free(struct rc_device *d)
 	free(d);
 }
 
+/* ------------------------------------------------------------ debounce */
+
+/* Said once per burst, when the first device on a flapping port is held back. */
+static void log_flapping(struct rc_port *p, const struct usb_device *dev, uint64_t settle_at)
+{
+	static struct log_ratelimit rl = LOG_RATELIMIT_INIT(60 * USEC_PER_SEC, 10);
+	char *desc;
+
+	if (p->told)
+		return;
+	p->told = true;
+	desc = usb_device_describe(dev);
+	log_ratelimited(&rl, LOG_LEVEL_INFO,
+			"usb %s: its port changed %u times in a row; attaching once it has been "
+			"quiet for %llu ms",
+			desc, p->changes - 1,
+			(unsigned long long)((settle_at - p->last_change) / USEC_PER_MSEC));
+	free(desc);
+}
+
+static void port_free(struct rc_port *p)
+{
+	list_remove(&p->link);
+	free(p->syspath);
+	free(p);
+}
+
+/* A device left syspath, or a new one appeared there: count the change
+ * and return when a device now on the port may be attached (0: at once).
+ * Ports quiet for a whole window are forgotten on the way. */
+static uint64_t port_changed(struct reconcile *rc, const char *syspath,
+			     const struct usb_device *arrived)
+{
+	struct rc_port *p, *tmp, *port = NULL;
+	uint64_t t = now(rc), delay;
+	unsigned doublings;
+
+	if (!rc->hooks.debounce)
+		return 0;
+	list_for_each_safe(p, tmp, &rc->ports, link) {
+		if (streq(p->syspath, syspath))
+			port = p;
+		else if (t - p->last_change > RECONCILE_FLAP_WINDOW_USEC)
+			port_free(p);
+	}
+	if (!port) {
+		port = xnew(struct rc_port);
+		port->syspath = xstrdup(syspath);
+		list_insert_tail(&rc->ports, &port->link);
+	} else if (t - port->last_change > RECONCILE_FLAP_WINDOW_USEC) {
+		port->changes = 0;
+		port->told = false;
+	}
+	port->changes++;
+	port->last_change = t;
+	if (port->changes <= RECONCILE_FLAP_FREE)
+		return 0;
+	/* changes 4-5: the base delay, 6-7: twice that, ... */
+	doublings = (port->changes - RECONCILE_FLAP_FREE - 1) / 2;
+	delay = RECONCILE_SETTLE_USEC << (doublings > 4 ? 4 : doublings);
+	if (delay > RECONCILE_SETTLE_MAX_USEC)
+		delay = RECONCILE_SETTLE_MAX_USEC;
+	if (arrived)
+		log_flapping(port, arrived, t + delay);
+	return t + delay;
+}
+
 /* --------------------------------------------------------------- items */
 
 static struct rc_item *find_item(const struct rc_vm *vm, const char *id)
@@ -290,6 +368,7 @@ static uint64_t next_deadline(const struct reconcile *rc)
 {
 	const struct rc_vm *vm;
 	const struct rc_item *it;
+	const struct rc_device *d;
 	uint64_t best = 0;
 
 	if (rc->reap)
@@ -301,6 +380,9 @@ static uint64_t next_deadline(const struct reconcile *rc)
 			if (it->retry_at && (!best || it->retry_at < best))
 				best = it->retry_at;
 	}
+	list_for_each(d, &rc->devices, link)
+		if (d->settle_at && (!best || d->settle_at < best))
+			best = d->settle_at;
 	return best;
 }
 
@@ -760,7 +842,8 @@ static void on_vm_event(void *data, const char *event)
 {
 	struct rc_vm *vm = data;
 
-	log_info("vm %s: %s", vm->params.name, event);
+	/* The backend logged it (rate-limited: a guest can repeat it). */
+	log_debug("vm %s: %s", vm->params.name, event);
 }
 
 static void on_item_gone(void *data, const char *id)
@@ -804,7 +887,7 @@ static void pass_vm_once(struct rc_vm *vm)
 	list_for_each(d, &rc->devices, link) {
 		char *id;
 
-		if (!vm->conf || d->owner != vm->conf)
+		if (!vm->conf || d->owner != vm->conf || d->settle_at > t)
 			continue;
 		id = reconcile_usb_id(d->dev, d->mode);
 		it = find_item(vm, id);
@@ -825,7 +908,8 @@ static void pass_vm_once(struct rc_vm *vm)
 		if (it->input)
 			continue;
 		owner_dev = it->bus ? find_device_by_address(rc, it->bus, it->devnum) : NULL;
-		if (owner_dev && vm->conf && owner_dev->owner == vm->conf) {
+		if (owner_dev && vm->conf && owner_dev->owner == vm->conf &&
+		    owner_dev->settle_at <= t) {
 			char *id = reconcile_usb_id(owner_dev->dev, owner_dev->mode);
 
 			wanted = streq(id, it->id);
@@ -977,6 +1061,7 @@ struct reconcile *reconcile_new(const struct conf *conf, const struct reconcile_
 	rc->data = data;
 	list_init(&rc->vms);
 	list_init(&rc->devices);
+	list_init(&rc->ports);
 	for (size_t i = 0; i < conf->n_vms; i++)
 		vm_new(rc, &conf->vms[i]);
 	return rc;
@@ -986,6 +1071,7 @@ void reconcile_free(struct reconcile *rc)
 {
 	struct rc_vm *vm, *vtmp;
 	struct rc_device *d, *dtmp;
+	struct rc_port *p, *ptmp;
 
 	if (!rc)
 		return;
@@ -993,6 +1079,8 @@ void reconcile_free(struct reconcile *rc)
 		vm_free(vm);
 	list_for_each_safe(d, dtmp, &rc->devices, link)
 		device_free(d);
+	list_for_each_safe(p, ptmp, &rc->ports, link)
+		port_free(p);
 	free(rc);
 }
 
@@ -1054,12 +1142,14 @@ void reconcile_device_add(struct reconcile *rc, struct usb_device *dev)
 
 	if (d && (d->dev->bus != dev->bus || d->dev->devnum != dev->devnum)) {
 		/* A missed remove: the old instance is gone. */
+		port_changed(rc, d->dev->syspath, NULL);
 		device_free(d);
 		d = NULL;
 	}
 	if (!d) {
 		d = xnew(struct rc_device);
 		list_insert_tail(&rc->devices, &d->link);
+		d->settle_at = port_changed(rc, dev->syspath, dev);
 	} else {
 		usb_device_free(d->dev);
 	}
@@ -1074,6 +1164,7 @@ void reconcile_device_remove(struct reconcile *rc, const char *syspath)
 
 	if (!d)
 		return;
+	port_changed(rc, syspath, NULL);
 	device_free(d);
 	pass_all(rc);
 }
@@ -1081,8 +1172,13 @@ void reconcile_device_remove(struct reconcile *rc, const char *syspath)
 void reconcile_tick(struct reconcile *rc)
 {
 	struct rc_vm *vm, *tmp;
+	struct rc_device *d;
+	uint64_t t = now(rc);
 
 	rc->scheduled = 0;
+	list_for_each(d, &rc->devices, link)
+		if (d->settle_at && d->settle_at <= t)
+			d->settle_at = 0;
 	if (rc->reap) {
 		list_for_each_safe(vm, tmp, &rc->vms, link)
 			if (vm->dead)
@@ -1152,6 +1248,7 @@ size_t reconcile_devices(const struct reconcile *rc,
 			.claimers = d->claimers,
 			.override = d->override,
 			.override_vm = d->override_vm,
+			.settle_at = d->settle_at,
 		};
 
 		fn(data, &info);

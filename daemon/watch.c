@@ -14,11 +14,14 @@
 /* A storm of events must not overflow the socket: the kernel drops
  * what does not fit (ENOBUFS) and we would have to resync. */
 #define RECEIVE_BUFFER (16 * 1024 * 1024)
+/* When the start-up scan is checked once more (see watch_new()). */
+#define RESCAN_USEC (1 * USEC_PER_SEC)
 
 struct watch {
 	struct udev *udev;
 	struct udev_monitor *mon;
 	struct loop_source *src;
+	struct loop_timer *rescan;
 	struct watch_hooks hooks;
 	void *data;
 	bool udevd;
@@ -62,35 +65,26 @@ static int attr_hex(struct udev_device *dev, const char *attr, const char *prop)
 static char *attr_str(struct udev_device *dev, const char *attr)
 {
 	const char *v = udev_device_get_sysattr_value(dev, attr);
-	char *copy;
+	char *copy, *out;
 
 	if (!v)
 		return NULL;
 	copy = xstrdup(v);
 	v = strstrip(copy);
-	if (!*v) {
-		free(copy);
-		return NULL;
-	}
-	memmove(copy, v, strlen(v) + 1);
-	return copy;
+	/* A device chooses its own strings (serial, product): they reach
+	 * logs, rules, the control socket's JSON and terminals. */
+	out = *v ? xstrdup_printable(v) : NULL;
+	free(copy);
+	return out;
 }
 
 /* The binary "descriptors" attribute: libudev reads attributes as
  * strings, so read it as a file (umockdev redirects this open too). */
 static void read_descriptors(struct usb_device *d)
 {
-	char *path = xasprintf("%s/descriptors", d->syspath);
 	uint8_t buf[4096];
-	ssize_t n;
-	int fd;
+	ssize_t n = read_small_file(d->syspath, "descriptors", buf, sizeof(buf));
 
-	fd = open(path, O_RDONLY | O_CLOEXEC);
-	free(path);
-	if (fd < 0)
-		return;
-	n = read(fd, buf, sizeof(buf));
-	close(fd);
 	if (n > 0)
 		usb_device_parse_descriptors(d, buf, (size_t)n);
 }
@@ -112,8 +106,14 @@ struct usb_device *watch_usb_device_from_udev(struct udev_device *dev)
 	d->serial = attr_str(dev, "serial");
 	d->manufacturer = attr_str(dev, "manufacturer");
 	d->product_name = attr_str(dev, "product");
-	udev_list_entry_foreach(e, udev_device_get_properties_list_entry(dev))
-		usb_device_add_prop(d, udev_list_entry_get_name(e), udev_list_entry_get_value(e));
+	udev_list_entry_foreach(e, udev_device_get_properties_list_entry(dev)) {
+		char *name = xstrdup_printable(udev_list_entry_get_name(e));
+		char *value = xstrdup_printable(udev_list_entry_get_value(e));
+
+		usb_device_add_prop(d, name, value);
+		free(name);
+		free(value);
+	}
 	udev_list_entry_foreach(e, udev_device_get_tags_list_entry(dev))
 		usb_device_add_tag(d, udev_list_entry_get_name(e));
 	if ((v = udev_device_get_property_value(dev, "ID_USB_INTERFACES")))
@@ -261,6 +261,13 @@ static void on_monitor(struct loop_source *src, int fd, uint32_t revents, void *
 	}
 }
 
+static void on_rescan(struct loop_timer *t, void *data)
+{
+	struct watch *w = data;
+
+	enumerate(w, true);
+}
+
 struct watch *watch_new(struct loop *loop, const struct watch_hooks *hooks, void *data)
 {
 	struct watch *w = xnew(struct watch);
@@ -301,6 +308,13 @@ struct watch *watch_new(struct loop *loop, const struct watch_hooks *hooks, void
 		errno = -r;
 		goto fail;
 	}
+	/* The kernel sends "remove" before the device leaves sysfs (and
+	 * umockdev does the same): a device being unplugged while vmplugd
+	 * started may have been enumerated after its event went by, and
+	 * would stay "present" for good. One more scan a moment later
+	 * settles what was in flight; nothing is polled after that. */
+	w->rescan = loop_timer_new(loop, on_rescan, w);
+	loop_timer_arm_in(w->rescan, RESCAN_USEC);
 	log_info("udev: watching USB and input devices (%s events), %zu USB device(s) present",
 		 w->udevd ? "udevd" : "kernel", strv_len(w->usb_present));
 	return w;
@@ -316,6 +330,7 @@ void watch_free(struct watch *w)
 	if (!w)
 		return;
 	loop_source_remove(w->src);
+	loop_timer_free(w->rescan);
 	udev_monitor_unref(w->mon);
 	udev_unref(w->udev);
 	strv_free(w->usb_present);

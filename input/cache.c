@@ -19,11 +19,15 @@
 #define FORMAT_VERSION 1
 #define MISSING_NAMED 20
 
+/* A code by its name when the name reads back as the same code: libevdev
+ * names EV_FF 0 and 1 (FF_STATUS_*) but does not take those names back. */
 static json_t *code_json(unsigned type, unsigned code)
 {
 	const char *name = libevdev_event_code_get_name(type, code);
 
-	return name ? json_string(name) : json_integer(code);
+	if (name && libevdev_event_code_from_name(type, name) == (int)code)
+		return json_string(name);
+	return json_integer(code);
 }
 
 static char *type_key(unsigned type)

@@ -22,7 +22,7 @@ int input_cache_parse(const char *json, size_t len, struct libevdev **out, char 
 
 /* The JSON text of dev's capabilities (a new string, ends with a
  * newline). source is recorded for people reading the file; may be NULL.
- * Codes libevdev has names for are written by name. */
+ * Codes libevdev has names for (and reads back) are written by name. */
 char *input_cache_format(const struct libevdev *dev, const char *source);
 
 /* A capability copy of dev (an opened device or another copy): a new

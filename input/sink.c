@@ -84,17 +84,9 @@ struct input_sink *input_sink_new_fd(const char *name, int fd, const struct libe
 /* The sysfs attribute `name` of a device directory, without its newline. */
 static char *read_attr(const char *dir, const char *attr)
 {
-	char *path = xasprintf("%s/%s", dir, attr);
 	char buf[256];
-	ssize_t n;
-	int fd;
+	ssize_t n = read_small_file(dir, attr, buf, sizeof(buf) - 1);
 
-	fd = open(path, O_RDONLY | O_CLOEXEC);
-	free(path);
-	if (fd < 0)
-		return NULL;
-	n = read(fd, buf, sizeof(buf) - 1);
-	close(fd);
 	if (n < 0)
 		return NULL;
 	buf[n] = '\0';

@@ -49,8 +49,22 @@ void qmp_framer_reset(struct qmp_framer *f)
 	f->in_message = f->in_string = f->escape = false;
 }
 
+/* Drop the bytes before f->start, so the buffer only holds what is
+ * unread. Once per feed, not once per message: a read of many small
+ * messages must not move the rest of the buffer for each of them. */
+static void compact(struct qmp_framer *f)
+{
+	if (f->start == 0)
+		return;
+	memmove(f->buf, f->buf + f->start, f->len - f->start);
+	f->len -= f->start;
+	f->pos -= f->start;
+	f->start = 0;
+}
+
 void qmp_framer_feed(struct qmp_framer *f, const void *data, size_t len)
 {
+	compact(f);
 	if (f->len + len > f->cap) {
 		size_t cap = f->cap ? f->cap : 4096;
 
@@ -66,16 +80,6 @@ void qmp_framer_feed(struct qmp_framer *f, const void *data, size_t len)
 size_t qmp_framer_pending(const struct qmp_framer *f)
 {
 	return f->len - f->start;
-}
-
-/* Drop the bytes before `upto`, so the buffer only holds what is unread. */
-static void consume(struct qmp_framer *f, size_t upto)
-{
-	if (upto == 0)
-		return;
-	memmove(f->buf, f->buf + upto, f->len - upto);
-	f->len -= upto;
-	f->start = f->pos = 0;
 }
 
 static bool is_space(char c)
@@ -121,17 +125,20 @@ int qmp_framer_next(struct qmp_framer *f, json_t **out, const char **raw, size_t
 
 		while (i < f->len && is_space(f->buf[i]))
 			i++;
-		consume(f, i);
-		if (f->len == 0)
+		if (i == f->len) {
+			/* all read: start again at the front, for free */
+			f->len = f->start = f->pos = 0;
 			return 0;
-		if (f->buf[0] != '{' && f->buf[0] != '[') {
+		}
+		f->start = f->pos = i;
+		if (f->buf[i] != '{' && f->buf[i] != '[') {
 			if (raw) {
-				*raw = f->buf;
-				*raw_len = f->len;
+				*raw = f->buf + i;
+				*raw_len = f->len - i;
 			}
 			if (error)
 				snprintf(error, error_size, "'%c' where a JSON object should start",
-					 f->buf[0]);
+					 f->buf[i]);
 			return -EPROTO;
 		}
 		f->in_message = true;

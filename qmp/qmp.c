@@ -21,8 +21,15 @@
 
 /* How much of a message a trace or error line shows. */
 #define TRACE_MAX 1500
-/* Reads per wake-up before giving other sources a turn. */
-#define READS_PER_WAKEUP 16
+/* Reads per wake-up before giving other sources a turn: one. A peer that
+ * floods (events in a loop, a reply of a megabyte) is then handled
+ * READ_SIZE bytes at a time, and epoll, level-triggered, comes back at
+ * once after every other ready source had its turn
+ * (tests/integration/test-faults.c measures what a flood costs the
+ * others). */
+#define READS_PER_WAKEUP 1
+/* What one read takes: about a hundred small events, a millisecond of work. */
+#define READ_SIZE (16 * 1024)
 
 enum state {
 	ST_DISCONNECTED, /* waiting for the retry timer or for inotify */
@@ -615,7 +622,7 @@ static bool handle_input(struct qmp *q)
 
 static void read_input(struct qmp *q)
 {
-	char buf[65536];
+	char buf[READ_SIZE];
 
 	for (int i = 0; i < READS_PER_WAKEUP; i++) {
 		ssize_t n = recv(q->fd, buf, sizeof(buf), MSG_DONTWAIT);

@@ -156,8 +156,14 @@ if [ "$(id -u)" = 0 ]; then
 	check "vmplugd itself refuses a peer outside the group" grep -q "uid 1 may not use vmplugd: only root and members of group nogroup may" "$SCRATCH/out"
 	chmod 0660 "$conf/control.sock"
 	check "refusals are logged" grep -q "control: refused uid 1 pid [0-9]*: not root and not in group nogroup" "$log"
+	out=$(setpriv --reuid=1 --regid=1 --groups=65534 "$VMPLUGCTL" -s "$conf/control.sock" status 2>&1)
+	check "a supplementary member of the control group may use it" grep -q "^VM " <<<"$out"
+	chmod 0666 "$conf/control.sock"
+	setpriv --reuid=1 --regid=1 --groups=100,65533 "$VMPLUGCTL" -s "$conf/control.sock" status >"$SCRATCH/out" 2>&1
+	check "other supplementary groups do not count" grep -q "uid 1 may not use vmplugd" "$SCRATCH/out"
+	chmod 0660 "$conf/control.sock"
 else
-	for _ in 1 2 3 4 5 6; do skip "the permission checks need root"; done
+	for _ in 1 2 3 4 5 6 7 8; do skip "the permission checks need root"; done
 fi
 check "state-changing commands are logged with the peer's uid and pid" \
 	grep -q "control: uid 0 pid [0-9]*: attach beta 3-1" "$log"
@@ -199,4 +205,21 @@ check "an unknown command: exit 2" test $? -eq 2
 stop_vmplugd
 check "vmplugd exits cleanly (valgrind: no errors, no leaks)" test $? -eq 0
 check "the socket is removed on exit" test ! -e "$conf/control.sock"
+
+# Without control-group only root may talk to vmplugd, whatever the
+# socket's mode says.
+if [ "$(id -u)" = 0 ]; then
+	write_conf "$conf"
+	start_vmplugd "$conf" "$log" || bail "vmplugd did not start without a control group"
+	check "without control-group the socket is root's alone" \
+		test "$(stat -c '%a %U' "$conf/control.sock")" = "600 root"
+	chmod 0666 "$conf/control.sock"
+	setpriv --reuid=65534 --regid=65534 --clear-groups "$VMPLUGCTL" -s "$conf/control.sock" status >"$SCRATCH/out" 2>&1
+	check "without control-group a non-root peer is refused" grep -q "uid 65534 may not use vmplugd: only root may" "$SCRATCH/out"
+	check "root still may" ctl_ok "$conf/control.sock"
+	stop_vmplugd
+	check "vmplugd exits cleanly again" test $? -eq 0
+else
+	for _ in 1 2 3 4; do skip "the permission checks need root"; done
+fi
 done_testing

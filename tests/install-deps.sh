@@ -12,6 +12,8 @@ packages=(
 	libvirt-dev libxml2-dev libsystemd-dev
 	# tests
 	check valgrind clang-format groff-base shellcheck procps jq socat
+	# fuzzing: clang with libFuzzer's runtime (only recommended by clang)
+	clang libclang-rt-dev
 	# tests/install.sh: systemd-analyze verify, and the man pages it opens
 	systemd man-db
 	qemu-system-x86 umockdev libumockdev-dev

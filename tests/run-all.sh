@@ -1,12 +1,14 @@
 #!/bin/bash
 # vmplug's whole test run, as CI runs it: install what is missing, build
-# with -Werror + ASan/UBSan and run `make check`, run the daemon-facing
-# tests again under valgrind, then `make distcheck`. Ends with one line
+# with -Werror + ASan/UBSan and run `make check`, fuzz each parser for a
+# bounded time (clang, libFuzzer), run the daemon-facing tests again under
+# valgrind, then `make distcheck`. Ends with one line
 # "N passed, N failed, N skipped" counted from the automake test logs.
 #
 # Usage (as root on Debian 12): tests/run-all.sh
 # Environment: VMPLUG_BUILD_ROOT (default: <source>/build-ci), JOBS,
-# VMPLUG_E2E_WORK (default: <source>/build-e2e-cache, see tests/e2e/README.md).
+# VMPLUG_E2E_WORK (default: <source>/build-e2e-cache, see tests/e2e/README.md),
+# FUZZ_SECONDS (per fuzz target, default 25).
 set -uo pipefail
 src=$(cd "$(dirname "$0")/.." && pwd)
 root=${VMPLUG_BUILD_ROOT:-$src/build-ci}
@@ -47,13 +49,31 @@ if run "asan build" build "$root/asan" --enable-werror --enable-asan; then
 	run "asan check" make -C "$root/asan" -s -j"$jobs" check
 fi
 
+stage "fuzz: clang, libFuzzer, ASan + UBSan, ${FUZZ_SECONDS:-25} s per target"
+# Its own build: libFuzzer needs the code under test compiled by clang with
+# coverage; check-fuzz builds only the fuzz targets and their library.
+mkdir -p "$root/fuzz"
+if run "fuzz build" bash -c "cd '$root/fuzz' && '$src/configure' -q CC=clang --enable-asan --enable-fuzzer"; then
+	run "fuzz" make -C "$root/fuzz" -s -j"$jobs" check-fuzz FUZZ_SECONDS="${FUZZ_SECONDS:-25}" >/dev/null 2>&1
+	grep -E '^# fuzz-|^(not )?ok' "$root/fuzz/tests/fuzz/run.log"
+fi
+
 stage "build for valgrind"
 if run "valgrind build" build "$root/valgrind" --enable-werror; then
 	stage "make check-valgrind"
 	run "valgrind check" make -C "$root/valgrind" -s -j"$jobs" check-valgrind
 	stage "make distcheck"
 	if ! run "distcheck" make -C "$root/valgrind" -s -j"$jobs" distcheck >"$root/distcheck.log" 2>&1; then
-		tail -n 60 "$root/distcheck.log"
+		tail -n 30 "$root/distcheck.log"
+		# distcheck keeps its tree when it fails: name the failing tests
+		# and show the end of each one's log.
+		find "$root/valgrind" -path '*/vmplug-*/_build/*' -name '*.trs' \
+			-exec grep -l -E "^:test-result: (FAIL|ERROR|XPASS)" {} + 2>/dev/null |
+			while read -r trs; do
+				echo "--- distcheck: ${trs%.trs}.log"
+				grep -E "^(FAIL|ERROR|XPASS|not ok)" "${trs%.trs}.log" | head -n 20
+				tail -n 40 "${trs%.trs}.log"
+			done
 	else
 		grep -A1 "archives ready" "$root/distcheck.log"
 	fi
@@ -61,7 +81,7 @@ fi
 
 stage "summary"
 # Every .trs file of both test runs (not distcheck's: it repeats the first).
-find "$root/asan" "$root/valgrind" -name '*.trs' \
+find "$root/asan" "$root/valgrind" "$root/fuzz" -name '*.trs' \
 	-not -path '*/vmplug-*/_build/*' >"$root/all-trs" 2>/dev/null
 tally() { xargs -r cat <"$root/all-trs" | grep -c "^:test-result: $1"; }
 pass=$(tally PASS)
@@ -71,7 +91,7 @@ xfail=$(tally XFAIL)
 pass=$((pass + xfail))
 for s in "${failed_stages[@]}"; do
 	case $s in
-	"asan check" | "valgrind check") ;; # counted through their test logs
+	"asan check" | "valgrind check" | "fuzz") ;; # counted through their test logs
 	*) fail=$((fail + 1)); echo "stage failed: $s" ;;
 	esac
 done

@@ -178,6 +178,14 @@ char *usb_device_describe(const struct usb_device *d)
 
 	if (d->vendor >= 0 && d->product >= 0)
 		snprintf(ids, sizeof(ids), "%04x:%04x", d->vendor, d->product);
+	/* a log line, not a dump: long names are cut, at a UTF-8 boundary */
+	if (d->product_name && strlen(d->product_name) > 64) {
+		int cut = 64;
+
+		while (cut > 0 && ((unsigned char)d->product_name[cut] & 0xc0) == 0x80)
+			cut--;
+		return xasprintf("%s %s \"%.*s...\"", d->sysname, ids, cut, d->product_name);
+	}
 	if (d->product_name)
 		return xasprintf("%s %s \"%s\"", d->sysname, ids, d->product_name);
 	return xasprintf("%s %s", d->sysname, ids);

@@ -6,6 +6,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#define USB_CLASS_HID 0x03
 #define USB_CLASS_HUB 0x09
 
 struct usb_device {
@@ -54,5 +55,6 @@ const char *usb_device_hostport(const struct usb_device *d);
 /* True if the device sits at `port` ("3-10") or anywhere behind it. */
 bool usb_port_covers(const char *port, const char *sysname);
 
-/* "3-10.2 046d:0825 \"HD Webcam C270\"": for logs. Returns a new string. */
+/* "3-10.2 046d:0825 \"HD Webcam C270\"": for logs; a name over 64 bytes
+ * is cut. Returns a new string. */
 char *usb_device_describe(const struct usb_device *d);

@@ -41,7 +41,7 @@ char *usb_suggest_rule(const struct usb_device *d)
 	char *text;
 
 	text = xasprintf(
-	    "# %s\n"
+	    "# %s: for a VM's file, vm.d/NAME.conf\n"
 	    "# By port: whatever is plugged into port %s%s. Stays the same when\n"
 	    "# the device is replugged there; tells identical devices apart by where\n"
 	    "# they are plugged in.\n"

@@ -6,6 +6,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <string.h>
+#include <sys/types.h>
 
 #define ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
 #define streq(a, b) (strcmp((a), (b)) == 0)
@@ -45,6 +46,11 @@ char *strv_join(char *const *v, const char *sep);
 /* Strip leading and trailing whitespace in place; returns s (moved forward). */
 char *strstrip(char *s);
 bool startswith(const char *s, const char *prefix);
+/* A copy of s that is valid UTF-8 and one line: control characters
+ * (newlines included), DEL and bytes that are not valid UTF-8 are written
+ * as \xNN (the way udev escapes). For strings from devices and peers that
+ * go to logs, JSON or a terminal; a string that is fine is copied as is. */
+char *xstrdup_printable(const char *s);
 
 /* CLOCK_MONOTONIC in microseconds. */
 uint64_t now_usec(void);
@@ -57,6 +63,10 @@ int write_all(int fd, const void *buf, size_t len);
 
 /* Parse a non-negative integer in base (0 = auto) that fits in max; 0 or -EINVAL/-ERANGE. */
 int parse_uint(const char *s, int base, unsigned long max, unsigned long *out);
+
+/* Read at most size bytes of the file dir/name (one read(): sysfs
+ * attributes come whole); the count, or -errno. */
+ssize_t read_small_file(const char *dir, const char *name, void *buf, size_t size);
 
 /* Create directory path and its parents with mode; 0 or -errno. */
 int mkdir_p(const char *path, unsigned mode);

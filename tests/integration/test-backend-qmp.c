@@ -185,6 +185,38 @@ START_TEST(usb_refusals)
 	ck_assert_int_eq(usb_attach("vmplug-x", CONF_ATTACH_FD, 1, 5, NULL, NULL, &d), -EINVAL);
 	ck_assert_int_eq(ops->usb_detach(backend, "xhci", rec_backend_done, &d), -EINVAL);
 	ck_assert_int_eq(ops->input_detach(backend, "kbd", rec_backend_done, &d), -EINVAL);
+	/* Hostile strings never reach a QMP message: a hostport that is not
+	 * port numbers and dots (usb-host without one takes any device on
+	 * the bus), ids with quotes or newlines, an evdev path that is not
+	 * UTF-8. */
+	{
+		static const char *const ports[] = { "1\"", "1\n2", "1.",    ".1", "1..2",
+						     "a",   "1 2",  "1\x01", "" };
+		static const char *const ids[] = { "vmplug-\"x", "vmplug-x\ny", "vmplug-x\"}",
+						   "vmplug-\xc3\xa9" };
+		char *longid = xmalloc(4097);
+		struct backend_input_dev in = { .id = "vmplug-in-x", .evdev = "/dev/\xff" };
+
+		for (size_t i = 0; i < ARRAY_SIZE(ports); i++)
+			ck_assert_int_eq(
+			    usb_attach("vmplug-x", CONF_ATTACH_PORT, 1, 0, ports[i], NULL, &d),
+			    -EINVAL);
+		for (size_t i = 0; i < ARRAY_SIZE(ids); i++) {
+			ck_assert_int_eq(usb_attach(ids[i], CONF_ATTACH_PORT, 1, 0, "4", NULL, &d),
+					 -EINVAL);
+			ck_assert_int_eq(ops->usb_detach(backend, ids[i], rec_backend_done, &d),
+					 -EINVAL);
+		}
+		memset(longid, 'a', 4096);
+		memcpy(longid, "vmplug-", 7);
+		longid[4096] = '\0';
+		ck_assert_int_eq(usb_attach(longid, CONF_ATTACH_PORT, 1, 0, "4", NULL, &d),
+				 -EINVAL);
+		free(longid);
+		ck_assert_int_eq(ops->input_attach(backend, &in, rec_backend_done, &d), -EINVAL);
+		/* and the connection is still fine */
+		attach_port("vmplug-after", "5");
+	}
 }
 END_TEST
 

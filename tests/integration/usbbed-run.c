@@ -7,11 +7,16 @@
  *   usbbed plug PORT dev=N vid=HEX pid=HEX [serial=S] [name=S] [class=HEX] [if=HEX]
  *   usbbed unplug PORT
  *   usbbed iface PORT CLASS
+ *   usbbed flap PORT COUNT dev=N vid=HEX pid=HEX [every=USEC] [...]
+ *       (PORT, plugged in with device number N, is removed and added
+ *       again COUNT times, see usbbed_flap())
  *       (the same program, called as "usbbed" or with the command first)
  *       asks the running testbed to change the tree, and waits until done.
  *
- * So shell tests drive vmplugd, vmplugctl and QEMU, all under the same
- * testbed, and plug devices in and out as they go. */
+ * Values of serial= and name= may be %XX-encoded (any bytes: quotes,
+ * newlines, control characters). So shell tests drive vmplugd, vmplugctl
+ * and QEMU, all under the same testbed, and plug devices in and out as
+ * they go. */
 #include "config.h"
 
 #include <errno.h>
@@ -33,7 +38,8 @@ static int usage(void)
 			"       usbbed plug PORT dev=N vid=HEX pid=HEX [serial=S] [name=S] "
 			"[class=HEX] [if=HEX]\n"
 			"       usbbed unplug PORT\n"
-			"       usbbed iface PORT CLASS\n");
+			"       usbbed iface PORT CLASS\n"
+			"       usbbed flap PORT COUNT dev=N vid=HEX pid=HEX [every=USEC] [...]\n");
 	return 2;
 }
 
@@ -42,18 +48,43 @@ static unsigned hex(const char *s)
 	return (unsigned)strtoul(s, NULL, 16);
 }
 
+/* Decode %XX in place; returns s. */
+static char *unescape(char *s)
+{
+	char *start = s, *o = s;
+
+	for (; *s; s++) {
+		if (s[0] == '%' && s[1] && s[2]) {
+			char hexbyte[3] = { s[1], s[2], 0 };
+
+			*o++ = (char)strtoul(hexbyte, NULL, 16);
+			s += 2;
+		} else {
+			*o++ = *s;
+		}
+	}
+	*o = '\0';
+	return start;
+}
+
 /* Carry out one request line; returns NULL or an error text. */
 static const char *serve(struct usbbed *bed, char *line)
 {
 	char **w = strv_split(line, " \n");
 	const char *err = NULL;
+	unsigned long count = 0, every = 0;
 
 	if (!w[0] || !w[1]) {
 		err = "bad request";
-	} else if (streq(w[0], "plug")) {
+	} else if (streq(w[0], "plug") || (streq(w[0], "flap") && w[2])) {
 		struct usbbed_dev d = { .port = w[1], .if_class = 0xff };
+		size_t first = 2;
 
-		for (size_t i = 2; w[i]; i++) {
+		if (streq(w[0], "flap")) {
+			count = strtoul(w[2], NULL, 10);
+			first = 3;
+		}
+		for (size_t i = first; w[i]; i++) {
 			char *v = strchr(w[i], '=');
 
 			if (!v) {
@@ -68,9 +99,11 @@ static const char *serve(struct usbbed *bed, char *line)
 			else if (streq(w[i], "pid"))
 				d.product = hex(v);
 			else if (streq(w[i], "serial"))
-				d.serial = v;
+				d.serial = unescape(v);
 			else if (streq(w[i], "name"))
-				d.name = v;
+				d.name = unescape(v);
+			else if (streq(w[i], "every"))
+				every = strtoul(v, NULL, 10);
 			else if (streq(w[i], "class"))
 				d.dev_class = hex(v);
 			else if (streq(w[i], "if"))
@@ -78,8 +111,10 @@ static const char *serve(struct usbbed *bed, char *line)
 			else
 				err = "unknown word";
 		}
-		if (!err)
+		if (!err && !count)
 			usbbed_plug(bed, &d);
+		else if (!err)
+			usbbed_flap(bed, &d, count, every);
 	} else if (streq(w[0], "unplug")) {
 		usbbed_unplug(bed, w[1]);
 	} else if (streq(w[0], "iface") && w[2]) {
@@ -103,6 +138,7 @@ static int client(int argc, char **argv)
 
 	if (!path) {
 		fprintf(stderr, "usbbed: USBBED_SOCKET is not set (run under usbbed-run)\n");
+		free(line);
 		return 2;
 	}
 	snprintf(addr.sun_path, sizeof(addr.sun_path), "%s", path);
@@ -166,8 +202,8 @@ int main(int argc, char **argv)
 
 	if (streq(base, "usbbed"))
 		return argc < 2 ? usage() : client(argc - 1, argv + 1);
-	if (argc > 1 &&
-	    (streq(argv[1], "plug") || streq(argv[1], "unplug") || streq(argv[1], "iface")))
+	if (argc > 1 && (streq(argv[1], "plug") || streq(argv[1], "unplug") ||
+			 streq(argv[1], "iface") || streq(argv[1], "flap")))
 		return client(argc - 1, argv + 1);
 	if (i < argc && streq(argv[i], "--buses") && i + 1 < argc) {
 		buses = (unsigned)atoi(argv[i + 1]);
@@ -205,8 +241,8 @@ int main(int argc, char **argv)
 			break;
 		if (poll(&p, 1, 100) > 0) {
 			int cfd = accept4(lfd, NULL, NULL, SOCK_CLOEXEC);
-			char line[1024];
-			ssize_t n;
+			static char line[65536];
+			size_t n = 0;
 
 			if (cfd < 0)
 				continue;

@@ -109,10 +109,29 @@ static char *descriptors_hex(const struct usbbed_dev *d)
 	return hex;
 }
 
+/* A string attribute's value as umockdev's text format wants it
+ * (g_strcompress() unescapes it): anything but plain printable ASCII as
+ * an octal escape, so any bytes at all can be a device's strings. */
+static char *escape_attr(const char *v)
+{
+	char *out = xmalloc(strlen(v) * 4 + 1), *o = out;
+
+	for (const unsigned char *c = (const unsigned char *)v; *c; c++) {
+		if (*c >= 0x20 && *c < 0x7f && *c != '\\')
+			*o++ = (char)*c;
+		else
+			o += sprintf(o, "\\%03o", *c);
+	}
+	*o = '\0';
+	return out;
+}
+
 static void add_usb_device(struct usbbed *b, const char *syspath, const char *sysname,
 			   const struct usbbed_dev *d, unsigned bus)
 {
 	char *hex = descriptors_hex(d);
+	char *serial = d->serial ? escape_attr(d->serial) : NULL;
+	char *name = d->name ? escape_attr(d->name) : NULL;
 	char *text;
 	GError *err = NULL;
 
@@ -140,23 +159,34 @@ static void add_usb_device(struct usbbed *b, const char *syspath, const char *sy
 			 syspath + strlen("/sys"), bus, d->devnum, bus, d->devnum, bus, d->devnum,
 			 d->vendor, d->product, bus, d->devnum, d->vendor, d->product, d->dev_class,
 			 strchr(sysname, '-') ? strchr(sysname, '-') + 1 : "0",
-			 d->serial ? "A: serial=" : "", d->serial ? d->serial : "",
-			 d->serial ? "\\n\n" : "", d->name ? "A: product=" : "",
-			 d->name ? d->name : "", d->name ? "\\n\n" : "", hex);
+			 serial ? "A: serial=" : "", serial ? serial : "", serial ? "\\n\n" : "",
+			 name ? "A: product=" : "", name ? name : "", name ? "\\n\n" : "", hex);
 	if (!umockdev_testbed_add_from_string(b->tb, text, &err)) {
 		fprintf(stderr, "usbbed: cannot add %s: %s\n", sysname, err->message);
 		abort();
 	}
 	free(text);
 	free(hex);
+	free(serial);
+	free(name);
 }
 
 struct usbbed *usbbed_new(unsigned buses)
 {
 	struct usbbed *b = xnew(struct usbbed);
+	char *tmpdir = getenv("TMPDIR") ? xstrdup(getenv("TMPDIR")) : NULL;
 	GError *err = NULL;
 
+	/* umockdev fsyncs every attribute it writes: on a disk that costs
+	 * milliseconds, so the tree goes to tmpfs when there is one. */
+	if (access("/dev/shm", W_OK) == 0)
+		setenv("TMPDIR", "/dev/shm", 1);
 	b->tb = umockdev_testbed_new();
+	if (tmpdir)
+		setenv("TMPDIR", tmpdir, 1);
+	else
+		unsetenv("TMPDIR");
+	free(tmpdir);
 	b->dir = umockdev_testbed_get_root_dir(b->tb);
 	if (!umockdev_testbed_add_from_string(b->tb,
 					      "P: " CONTROLLER "\n"
@@ -204,6 +234,12 @@ const char *usbbed_plug(struct usbbed *b, const struct usbbed_dev *dev)
 	char *syspath = usbbed_syspath(b, dev->port);
 
 	add_usb_device(b, syspath, dev->port, dev, (unsigned)atoi(dev->port));
+	for (size_t i = 0; b->plugged && b->plugged[i]; i++) {
+		if (streq(b->plugged[i], syspath)) {
+			free(syspath);
+			return b->plugged[i];
+		}
+	}
 	strv_append(&b->plugged, syspath);
 	free(syspath);
 	return b->plugged[strv_len(b->plugged) - 1];
@@ -227,6 +263,32 @@ void usbbed_add_interface(struct usbbed *b, const char *port, unsigned if_class)
 	}
 	free(text);
 	free(parent);
+}
+
+void usbbed_flap(struct usbbed *b, const struct usbbed_dev *dev, unsigned long count,
+		 unsigned long every_usec)
+{
+	struct usbbed_dev d = *dev;
+	char *syspath = usbbed_syspath(b, dev->port);
+	unsigned bus = (unsigned)atoi(dev->port);
+
+	for (unsigned long i = 0; i < count; i++) {
+		char num[16], node[32];
+
+		d.devnum = (d.devnum - 2 + 1) % 126 + 2;
+		/* Only what udev listeners see: remove, a new number, add. */
+		umockdev_testbed_uevent(b->tb, syspath, "remove");
+		snprintf(num, sizeof(num), "%u\n", d.devnum);
+		umockdev_testbed_set_attribute(b->tb, syspath, "devnum", num);
+		snprintf(num, sizeof(num), "%03u", d.devnum);
+		umockdev_testbed_set_property(b->tb, syspath, "DEVNUM", num);
+		snprintf(node, sizeof(node), "/dev/bus/usb/%03u/%03u", bus, d.devnum);
+		umockdev_testbed_set_property(b->tb, syspath, "DEVNAME", node);
+		umockdev_testbed_uevent(b->tb, syspath, "add");
+		if (every_usec)
+			usleep((useconds_t)every_usec);
+	}
+	free(syspath);
 }
 
 void usbbed_unplug(struct usbbed *b, const char *port)

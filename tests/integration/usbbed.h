@@ -34,6 +34,14 @@ const char *usbbed_dir(const struct usbbed *b);
 const char *usbbed_plug(struct usbbed *b, const struct usbbed_dev *dev);
 /* Send an "add" for the device's interface N (interfaces come after their device). */
 void usbbed_add_interface(struct usbbed *b, const char *port, unsigned if_class);
+/* A device in a reset loop or behind a bouncing KVM switch: `count` times
+ * a "remove" and an "add" with the next device number (from dev->devnum
+ * + 1, wrapping round within 2..127), every_usec apart. udev listeners
+ * see what they would see on real hardware, but no device node is made
+ * for the new numbers: unplug and plug the last one for real for QEMU to
+ * open it. dev must be plugged in. */
+void usbbed_flap(struct usbbed *b, const struct usbbed_dev *dev, unsigned long count,
+		 unsigned long every_usec);
 /* Unplug (sends "remove" for the device, then removes it). */
 void usbbed_unplug(struct usbbed *b, const char *port);
 /* The syspath a port has (whether or not it is plugged). */

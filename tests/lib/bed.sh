@@ -6,7 +6,17 @@
 : "${top_builddir:?tap.sh sets it}"
 USBBED_RUN=$top_builddir/tests/integration/usbbed-run
 [ -x "$USBBED_RUN" ] || skip_all "built without umockdev (apt-get install libumockdev-dev)"
+# umockdev hands each uevent to each listener (vmplugd, QEMU's libusb) as a
+# datagram and exits when one has net.unix.max_dgram_qlen of them waiting:
+# 10 by default, which a listener that is starting or busy soon has. As
+# root, the test runs in a network namespace of its own (the setting is
+# per namespace) with a deeper queue.
+if [ -z "${USBBED_SOCKET:-}" ] && [ -z "${USBBED_NETNS:-}" ] && [ "$(id -u)" = 0 ] &&
+	unshare -n true 2>/dev/null; then
+	USBBED_NETNS=1 exec unshare -n bash "$0" "$@"
+fi
 if [ -z "${USBBED_SOCKET:-}" ]; then
+	[ -n "${USBBED_NETNS:-}" ] && echo 4096 >/proc/sys/net/unix/max_dgram_qlen
 	exec "$USBBED_RUN" -- bash "$0" "$@"
 fi
 # vmplugd built with ASan runs under the umockdev preload
@@ -64,15 +74,30 @@ QMP_CLIENT=$top_builddir/tests/e2e/helpers/qmp-client
 : "${QEMU_SYSTEM:=qemu-system-x86_64}"
 command -v "$QEMU_SYSTEM" >/dev/null || skip_all "QEMU is not installed (apt-get install qemu-system-x86)"
 
+# umockdev names each uevent listener's socket after its fd number, and a
+# new listener takes the name over: a QEMU or a vmplugd started later with
+# the same number would steal the other's device events. So each QEMU name
+# gets its fds from a range of its own (a process gets the lowest free fd).
+declare -A QEMU_FD_BASE
 qemu_start() {
-	local name=$1
+	local name=$1 base
 	shift
+	base=${QEMU_FD_BASE[$name]:-}
+	if [ -z "$base" ]; then
+		base=$((40 + 25 * ${#QEMU_FD_BASE[@]}))
+		QEMU_FD_BASE[$name]=$base
+	fi
 	rm -f "$SCRATCH/$name.qmp" "$SCRATCH/$name.chk"
-	"$QEMU_SYSTEM" -M q35 -accel tcg -S -nodefaults -display none -m 64 \
-		-device qemu-xhci,id=xhci \
-		-qmp "unix:$SCRATCH/$name.qmp,server=on,wait=off" \
-		-chardev "socket,id=chk,path=$SCRATCH/$name.chk,server=on,wait=off" \
-		-mon chardev=chk,mode=control "$@" 2>>"$SCRATCH/$name.err" &
+	: >"$SCRATCH/.fd"
+	(
+		# not /dev/null: the umockdev preload keeps a small table of /dev opens
+		for ((fd = 3; fd < base; fd++)); do eval "exec $fd<\"\$SCRATCH/.fd\""; done
+		exec "$QEMU_SYSTEM" -M q35 -accel tcg -S -nodefaults -display none -m 64 \
+			-device qemu-xhci,id=xhci \
+			-qmp "unix:$SCRATCH/$name.qmp,server=on,wait=off" \
+			-chardev "socket,id=chk,path=$SCRATCH/$name.chk,server=on,wait=off" \
+			-mon chardev=chk,mode=control "$@" 2>>"$SCRATCH/$name.err"
+	) &
 	eval "QEMU_PID_$name=$!"
 	wait_for 100 test -S "$SCRATCH/$name.chk"
 }

@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <sys/stat.h>
 
+#include "daemon/reconcile.h"
 #include "util/util.h"
 
 static void write_file(const char *path, const char *text)
@@ -143,6 +144,19 @@ struct usb_device *fixture_usb(const char *desc)
 	d->devnode = xasprintf("/dev/bus/usb/%03u/%03u", d->bus, d->devnum);
 	strv_free(words);
 	return d;
+}
+
+void fixture_plug(struct reconcile *rc, const char *desc)
+{
+	reconcile_device_add(rc, fixture_usb(desc));
+}
+
+void fixture_unplug(struct reconcile *rc, const char *desc)
+{
+	struct usb_device *d = fixture_usb(desc);
+
+	reconcile_device_remove(rc, d->syspath);
+	usb_device_free(d);
 }
 
 char *fixture_events_text(const struct input_event *ev, size_t n)

@@ -20,6 +20,12 @@ struct conf *fixture_conf(const char *global, ...) __attribute__((sentinel));
  * the syspath is /sys/devices/pci0000:00/0000:00:14.0/usbBUS/... */
 struct usb_device *fixture_usb(const char *desc);
 
+struct reconcile;
+/* Tell the reconciler the device `desc` (as fixture_usb()) was plugged
+ * in, or went away. */
+void fixture_plug(struct reconcile *rc, const char *desc);
+void fixture_unplug(struct reconcile *rc, const char *desc);
+
 /* Input events as text, one word each: "MSC_SCAN:4 KEY_A:1 SYN_REPORT"
  * (EV_SYN events by their code's name alone). A new string. */
 char *fixture_events_text(const struct input_event *ev, size_t n);

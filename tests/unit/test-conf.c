@@ -289,6 +289,77 @@ START_TEST(regex_property_compiled)
 }
 END_TEST
 
+/* Every other way a file or directory vmplugd reads as root could be
+ * changed by someone else: each one refused, naming the path. */
+START_TEST(refuses_every_unsafe_owner_and_mode)
+{
+	static const struct {
+		const char *path; /* below the config dir, "" for itself */
+		const char *what;
+		mode_t mode;  /* 0: leave */
+		uid_t owner;  /* 0: leave */
+		bool symlink; /* replace pc.conf by a link to an unsafe file */
+		const char *says;
+	} cases[] = {
+		{ "vmplug.conf", "world-writable vmplug.conf", 0646, 0, false,
+		  "refusing a file writable by group or others (mode 0646)" },
+		{ "", "a group-writable config dir", 0775, 0, false,
+		  "refusing a directory writable by group or others (mode 0775)" },
+		{ "vm.d", "a group-writable vm.d", 0775, 0, false,
+		  "refusing a directory writable by group or others (mode 0775)" },
+		{ "", "a config dir owned by someone else", 0, 65534, false,
+		  "refusing a directory not owned by root (owner uid 65534)" },
+		{ "vmplug.conf", "vmplug.conf owned by someone else", 0, 65534, false,
+		  "refusing a file not owned by root (owner uid 65534)" },
+		{ "vm.d/pc.conf", "a VM file linked to a file of someone else", 0, 65534, true,
+		  "refusing a file not owned by root (owner uid 65534)" },
+		{ "vm.d/pc.conf", "a VM file linked to a world-writable file", 0666, 0, true,
+		  "refusing a file writable by group or others (mode 0666)" },
+	};
+
+	if (geteuid() != 0)
+		return; /* only root gives files away; the mode cases run in check-config */
+	for (size_t i = 0; i < ARRAY_SIZE(cases); i++) {
+		char *dir = scratch_conf();
+		char *path = xasprintf("%s/%s", dir, cases[i].path);
+		char *global = xasprintf("%s/vmplug.conf", dir);
+		char *target = xasprintf("%s.target", dir);
+		char *err;
+		FILE *f = fopen(global, "w");
+
+		fputs("[daemon]\nlog-level = info\n", f);
+		fclose(f);
+		ck_assert_int_eq(chmod(global, 0644), 0);
+		ck_assert_ptr_null(load_error(dir, true));
+		if (cases[i].symlink) {
+			f = fopen(target, "w");
+			fputs("[vm]\nqmp-socket = /run/q.qmp\n", f);
+			fclose(f);
+			ck_assert_int_eq(chmod(target, 0644), 0);
+			ck_assert_int_eq(unlink(path), 0);
+			ck_assert_int_eq(symlink(target, path), 0);
+			ck_assert_ptr_null(load_error(dir, true));
+		}
+		if (cases[i].mode)
+			ck_assert_int_eq(chmod(cases[i].symlink ? target : path, cases[i].mode), 0);
+		if (cases[i].owner)
+			ck_assert_int_eq(
+			    chown(cases[i].symlink ? target : path, cases[i].owner, cases[i].owner),
+			    0);
+		err = load_error(dir, true);
+		ck_assert_msg(err && strstr(err, cases[i].says), "%s: got %s", cases[i].what,
+			      err ? err : "no error");
+		free(err);
+		unlink(target);
+		free(target);
+		free(global);
+		free(path);
+		rm_rf(dir);
+		free(dir);
+	}
+}
+END_TEST
+
 static Suite *conf_suite(void)
 {
 	Suite *s = suite_create("conf");
@@ -303,6 +374,7 @@ static Suite *conf_suite(void)
 	tcase_add_test(tc2, refuses_group_writable_file_when_checking_owner);
 	tcase_add_test(tc2, refuses_world_writable_directory);
 	tcase_add_test(tc2, refuses_file_not_owned_by_root);
+	tcase_add_test(tc2, refuses_every_unsafe_owner_and_mode);
 	tcase_add_test(tc2, missing_dir_is_an_error);
 	tcase_add_test(tc2, chords_round_trip);
 	tcase_add_test(tc2, regex_property_compiled);

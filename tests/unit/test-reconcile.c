@@ -93,14 +93,29 @@ static const struct reconcile_hooks hooks = {
 	.vm_inputs = vm_inputs,
 };
 
-static void start(struct conf *c)
+static void start_with(struct conf *c, const struct reconcile_hooks *h)
 {
 	vnow = 1000000;
 	scheduled = 0;
 	log_set_level(LOG_LEVEL_WARNING);
 	events = NULL;
 	conf = c;
-	rc = reconcile_new(conf, &hooks, NULL);
+	rc = reconcile_new(conf, h, NULL);
+}
+
+static void start(struct conf *c)
+{
+	start_with(c, &hooks);
+}
+
+/* As vmplugd runs it: flapping ports are debounced. */
+static void start_debounced(struct conf *c)
+{
+	static struct reconcile_hooks h;
+
+	h = hooks;
+	h.debounce = true;
+	start_with(c, &h);
 }
 
 static void stop(void)
@@ -146,15 +161,12 @@ static void up(const char *name)
 
 static void plug(const char *desc)
 {
-	reconcile_device_add(rc, fixture_usb(desc));
+	fixture_plug(rc, desc);
 }
 
 static void unplug(const char *desc)
 {
-	struct usb_device *d = fixture_usb(desc);
-
-	reconcile_device_remove(rc, d->syspath);
-	usb_device_free(d);
+	fixture_unplug(rc, desc);
 }
 
 /* Move virtual time on and run what is due, as the daemon's timer would. */
@@ -685,6 +697,237 @@ START_TEST(inherited_input_objects_are_replaced_unless_their_node_survived)
 }
 END_TEST
 
+/* ------------------------------------------------------------- debounce */
+
+#define MSEC USEC_PER_MSEC
+
+/* "3-10.2 dev=N ..." for the flapping device. */
+static void plug_dev(unsigned dev)
+{
+	char desc[64];
+
+	snprintf(desc, sizeof(desc), "3-10.2 dev=%u vid=046d pid=0825", dev);
+	plug(desc);
+}
+
+static void unplug_cam(void)
+{
+	unplug(CAM);
+}
+
+/* The operations every backend was asked for so far. */
+static unsigned ops(const char *name)
+{
+	return count(name, BACKEND_NULL_USB_ATTACH) + count(name, BACKEND_NULL_USB_DETACH);
+}
+
+START_TEST(debounce_plug_and_one_replug_act_at_once)
+{
+	start_debounced(fixture_conf(NULL, "pc", PC, NULL));
+	up("pc");
+	plug(CAM);
+	/* no settle delay for a device that is simply plugged in */
+	ck_assert_uint_eq(count("pc", BACKEND_NULL_USB_ATTACH), 1);
+	ck_assert_uint_eq(scheduled, 0);
+	settle();
+	/* nor for one replug (a device reset, a quick replug by hand) */
+	unplug_cam();
+	plug_dev(6);
+	ck_assert_uint_eq(count("pc", BACKEND_NULL_USB_ATTACH), 2);
+	settle();
+	assert_items("pc", "vmplug-usb-3-6");
+	/* a second replug right away is flapping */
+	unplug("3-10.2 dev=6 vid=046d pid=0825");
+	plug_dev(7);
+	ck_assert_uint_eq(count("pc", BACKEND_NULL_USB_ATTACH), 2);
+	advance(RECONCILE_SETTLE_USEC);
+	settle();
+	assert_items("pc", "vmplug-usb-3-7");
+	/* after a quiet window the count starts again */
+	advance(RECONCILE_FLAP_WINDOW_USEC + 1);
+	unplug("3-10.2 dev=7 vid=046d pid=0825");
+	plug_dev(8);
+	ck_assert_uint_eq(count("pc", BACKEND_NULL_USB_ATTACH), 4);
+	settle();
+	assert_items("pc", "vmplug-usb-3-8");
+	stop();
+}
+END_TEST
+
+START_TEST(debounce_flapping_port_waits_until_quiet)
+{
+	uint64_t t0;
+
+	start_debounced(fixture_conf(NULL, "pc", PC, NULL));
+	up("pc");
+	plug_dev(2); /* change 1 */
+	settle();
+	unplug("3-10.2 dev=2 vid=046d pid=0825");
+	plug_dev(3); /* change 3: still at once */
+	settle();
+	unplug("3-10.2 dev=3 vid=046d pid=0825");
+	settle();
+	ck_assert_uint_eq(count("pc", BACKEND_NULL_USB_ATTACH), 2);
+	/* change 5: held back for the base settle delay */
+	t0 = vnow;
+	plug_dev(4);
+	ck_assert_uint_eq(count("pc", BACKEND_NULL_USB_ATTACH), 2);
+	ck_assert_uint_eq(scheduled, t0 + RECONCILE_SETTLE_USEC);
+	advance(RECONCILE_SETTLE_USEC - 1);
+	ck_assert_uint_eq(count("pc", BACKEND_NULL_USB_ATTACH), 2);
+	advance(1);
+	ck_assert_uint_eq(count("pc", BACKEND_NULL_USB_ATTACH), 3);
+	settle();
+	assert_items("pc", "vmplug-usb-3-4");
+	/* every further replug of the burst doubles the delay, up to the cap */
+	for (unsigned i = 0, dev = 5; i < 6; i++, dev++) {
+		uint64_t want = RECONCILE_SETTLE_USEC << (i + 1);
+		char desc[64];
+
+		if (want > RECONCILE_SETTLE_MAX_USEC)
+			want = RECONCILE_SETTLE_MAX_USEC;
+		snprintf(desc, sizeof(desc), "3-10.2 dev=%u vid=046d pid=0825", dev - 1);
+		unplug(desc);
+		settle();
+		plug_dev(dev);
+		ck_assert_uint_eq(scheduled, vnow + want);
+		advance(want);
+		settle();
+		snprintf(desc, sizeof(desc), "vmplug-usb-3-%u", dev);
+		assert_items("pc", desc);
+	}
+	stop();
+}
+END_TEST
+
+START_TEST(debounce_coalesces_pairs_while_settling)
+{
+	start_debounced(fixture_conf(NULL, "pc", PC, NULL));
+	up("pc");
+	for (unsigned dev = 2; dev < 4; dev++) {
+		plug_dev(dev);
+		settle();
+		unplug(dev == 2 ? "3-10.2 dev=2 vid=046d pid=0825"
+				: "3-10.2 dev=3 vid=046d pid=0825");
+		settle();
+	}
+	ck_assert_uint_eq(ops("pc"), 4);
+	/* from here on, an add and its remove inside the settle delay cost
+	 * nothing at all */
+	for (unsigned dev = 4; dev < 100; dev++) {
+		char desc[64];
+
+		snprintf(desc, sizeof(desc), "3-10.2 dev=%u vid=046d pid=0825", dev);
+		plug(desc);
+		advance(10 * MSEC);
+		unplug(desc);
+		advance(10 * MSEC);
+	}
+	ck_assert_uint_eq(ops("pc"), 4);
+	assert_items("pc", "");
+	stop();
+}
+END_TEST
+
+/* 10 000 replugs of one port (a KVM switch or a USB reset loop), a new
+ * device number each time, every 0 to 3 ms, the backend answering as
+ * fast as it can or not at all for a while: the VM is asked for a
+ * handful of operations, and ends with the last device. */
+START_TEST(debounce_storm_of_10000_replugs_is_bounded)
+{
+	uint64_t t0 = 0, spent;
+	unsigned dev = 2, seed = 12345;
+	char desc[64], want[32];
+
+	start_debounced(fixture_conf(NULL, "pc", PC, "other",
+				     "[vm]\nqmp-socket = /run/o.qmp\n[usb]\nport = 1-1\n", NULL));
+	up("pc");
+	up("other");
+	t0 = now_usec();
+	for (unsigned i = 0; i < 10000; i++) {
+		seed = seed * 1103515245 + 12345;
+		snprintf(desc, sizeof(desc), "3-10.2 dev=%u vid=046d pid=0825", dev);
+		unplug(desc);
+		dev = dev % 126 + 2;
+		snprintf(desc, sizeof(desc), "3-10.2 dev=%u vid=046d pid=0825", dev);
+		plug(desc);
+		/* interfaces and change events of the same device */
+		plug(desc);
+		advance((seed >> 16) % 3 * MSEC);
+		/* QEMU answers at once for the first half, then hangs */
+		if (i < 5000)
+			settle();
+		if (i == 7000) {
+			/* meanwhile, another VM's device is attached at once */
+			plug("1-1 dev=9 vid=abcd pid=0001");
+			ck_assert_uint_eq(count("other", BACKEND_NULL_USB_ATTACH), 1);
+		}
+	}
+	spent = now_usec() - t0;
+	settle();
+	ck_assert_uint_le(ops("pc"), 4);
+	advance(RECONCILE_SETTLE_MAX_USEC);
+	settle();
+	snprintf(want, sizeof(want), "vmplug-usb-3-%u", dev);
+	assert_items("pc", want);
+	assert_items("other", "vmplug-usb-1-9");
+	ck_assert_uint_le(ops("pc"), 5);
+	printf("# storm: 10000 replugs: %u attach(es), %u detach(es) for the flapping device; "
+	       "%.1f us of CPU per replug in the reconciler\n",
+	       count("pc", BACKEND_NULL_USB_ATTACH), count("pc", BACKEND_NULL_USB_DETACH),
+	       (double)spent / 10000);
+	fflush(stdout);
+	stop();
+}
+END_TEST
+
+/* A device that resets every 1.5 s for a minute: it is attached a few
+ * times while the delay grows, then left alone until it calms down. */
+START_TEST(debounce_slow_flapper_is_left_alone_until_it_calms_down)
+{
+	unsigned dev = 2;
+	char desc[64];
+
+	start_debounced(fixture_conf(NULL, "pc", PC, NULL));
+	up("pc");
+	plug_dev(dev);
+	settle();
+	for (unsigned i = 0; i < 40; i++) {
+		advance(1500 * MSEC);
+		settle();
+		snprintf(desc, sizeof(desc), "3-10.2 dev=%u vid=046d pid=0825", dev);
+		unplug(desc);
+		settle();
+		dev++;
+		plug_dev(dev);
+		settle();
+	}
+	ck_assert_uint_le(count("pc", BACKEND_NULL_USB_ATTACH), 6);
+	advance(RECONCILE_SETTLE_MAX_USEC);
+	settle();
+	snprintf(desc, sizeof(desc), "vmplug-usb-3-%u", dev);
+	assert_items("pc", desc);
+	stop();
+}
+END_TEST
+
+/* With debounce, a QEMU restart or a vmplugd restart is no flapping. */
+START_TEST(debounce_leaves_restarts_alone)
+{
+	start_debounced(fixture_conf(NULL, "pc", PC, NULL));
+	plug(CAM);
+	up("pc");
+	assert_items("pc", "vmplug-usb-3-5");
+	for (int i = 0; i < 10; i++) {
+		backend_null_set_up(vm("pc"), false, "QEMU exited");
+		up("pc");
+		assert_items("pc", "vmplug-usb-3-5");
+	}
+	ck_assert_uint_eq(scheduled, 0);
+	stop();
+}
+END_TEST
+
 static Suite *reconcile_suite(void)
 {
 	Suite *s = suite_create("reconcile");
@@ -710,6 +953,15 @@ static Suite *reconcile_suite(void)
 	tcase_add_test(tc, manual_overrides_last_until_the_device_leaves_or_a_reload);
 	tcase_add_test(tc, input_objects_follow_the_sinks);
 	tcase_add_test(tc, inherited_input_objects_are_replaced_unless_their_node_survived);
+	suite_add_tcase(s, tc);
+	tc = tcase_create("debounce");
+	tcase_add_test(tc, debounce_plug_and_one_replug_act_at_once);
+	tcase_add_test(tc, debounce_flapping_port_waits_until_quiet);
+	tcase_add_test(tc, debounce_coalesces_pairs_while_settling);
+	tcase_add_test(tc, debounce_storm_of_10000_replugs_is_bounded);
+	tcase_add_test(tc, debounce_slow_flapper_is_left_alone_until_it_calms_down);
+	tcase_add_test(tc, debounce_leaves_restarts_alone);
+	tcase_set_timeout(tc, 120);
 	suite_add_tcase(s, tc);
 	return s;
 }

@@ -74,6 +74,16 @@ START_TEST(atomic_write_replaces_file)
 	ck_assert_str_eq(buf, "second");
 	ck_assert_int_eq(stat(path, &st), 0);
 	ck_assert_uint_eq(st.st_mode & 0777, 0600);
+	/* read_small_file reads it back, or says why not */
+	{
+		char small[4];
+		char *subdir = xasprintf("%s/sub/dir", dir);
+
+		ck_assert_int_eq(read_small_file(subdir, "file.json", small, sizeof(small)), 4);
+		ck_assert_int_eq(memcmp(small, "seco", 4), 0);
+		ck_assert_int_eq(read_small_file(subdir, "nope", small, sizeof(small)), -ENOENT);
+		free(subdir);
+	}
 	/* A directory that does not exist: the error, and no temp file left. */
 	ck_assert_int_eq(write_file_atomic("/nonexistent-vmplug/x", "a", 1, 0644), -ENOENT);
 	rm = xasprintf("rm -rf %s", dir);
@@ -112,6 +122,34 @@ START_TEST(ratelimit_allows_burst_then_reports_suppressed)
 }
 END_TEST
 
+START_TEST(printable_copies)
+{
+	static const struct {
+		const char *in, *out;
+	} cases[] = {
+		{ "Logitech USB Receiver", "Logitech USB Receiver" },
+		{ "caf\xc3\xa9 \xe2\x82\xac \xf0\x9f\x98\x80",
+		  "caf\xc3\xa9 \xe2\x82\xac \xf0\x9f\x98\x80" },
+		{ "a\nb\rc\td", "a\\x0ab\\x0dc\\x09d" },
+		{ "quote\" back\\slash", "quote\" back\\slash" },
+		{ "\x7f\x1b[31m", "\\x7f\\x1b[31m" },
+		{ "\xff\xfe", "\\xff\\xfe" },
+		{ "\xc3", "\\xc3" },                   /* cut short */
+		{ "\xc0\xaf", "\\xc0\\xaf" },          /* overlong */
+		{ "\xed\xa0\x80", "\\xed\\xa0\\x80" }, /* a surrogate */
+		{ "\xf4\x90\x80\x80", "\\xf4\\x90\\x80\\x80" },
+		{ "", "" },
+	};
+
+	for (size_t i = 0; i < ARRAY_SIZE(cases); i++) {
+		char *s = xstrdup_printable(cases[i].in);
+
+		ck_assert_str_eq(s, cases[i].out);
+		free(s);
+	}
+}
+END_TEST
+
 START_TEST(log_levels_filter)
 {
 	enum log_level l;
@@ -142,6 +180,7 @@ static Suite *util_suite(void)
 	tcase_add_test(tc, atomic_write_replaces_file);
 	tcase_add_test(tc, ratelimit_allows_burst_then_reports_suppressed);
 	tcase_add_test(tc, log_levels_filter);
+	tcase_add_test(tc, printable_copies);
 	suite_add_tcase(s, tc);
 	return s;
 }

@@ -1,0 +1,23 @@
+#!/bin/sh
+# Scenario: vmplugctl identify, with a real USB keyboard plugged in: a [usb] section for the
+# device and an [input] section for its keyboard node, in one answer.
+# shellcheck shell=dash
+# shellcheck source-path=SCRIPTDIR source=../lib.sh
+. "$E2E_DIR/lib.sh"
+
+vmplug_conf "$T/conf"
+vmplugd_start "$T/conf" || exit 1
+gadget_unplug
+"$VMPLUG_BUILD/vmplugctl" -s "$T/conf/control.sock" identify --timeout 60 \
+	>"$T/identify" 2>"$T/identify.err" &
+idp=$!
+wait_line 10 "$T/identify.err" "plug the device in now"
+gadget_plug
+check "identify answers once the keyboard is plugged in" wait "$idp"
+sed 's/^/  # /' "$T/identify"
+port=$(basename "$(gadget_sysfs)")
+check "a [usb] section by port" grep -q "^port = $port\$" "$T/identify"
+check "the identity rule, with the serial" grep -q "^# serial = $GADGET_SERIAL\$" "$T/identify"
+check "an [input \"kbd\"] section for its keyboard node" grep -q '^\[input "kbd"\]$' "$T/identify"
+check "by its stable /dev/input/by-id link" \
+	grep -q '^device = /dev/input/by-id/usb-.*-event-kbd$' "$T/identify"
