@@ -199,6 +199,23 @@ struct qemu *qemu_start_args(const char *dir, const char *name, char *const *ext
 	return q;
 }
 
+struct qemu *qemu_attach(const char *qmp_path, const char *check_path)
+{
+	struct qemu *q = xnew(struct qemu);
+
+	q->check_fd = -1;
+	q->qmp_path = xstrdup(qmp_path);
+	q->check_path = xstrdup(check_path);
+	q->stderr_path = xstrdup("(QEMU's stderr)");
+	q->framer = qmp_framer_new(QMP_MAX_MESSAGE);
+	q->events = json_array();
+	if (connect_check(q) < 0) {
+		qemu_free(q);
+		return NULL;
+	}
+	return q;
+}
+
 int qemu_restart(struct qemu *q)
 {
 	closep(&q->check_fd);

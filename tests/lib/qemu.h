@@ -38,6 +38,10 @@ struct qemu *qemu_start(const char *dir, const char *name, char *const *extra_en
  * ones, e.g. "-trace" and an event name. */
 struct qemu *qemu_start_args(const char *dir, const char *name, char *const *extra_env,
 			     char *const *extra_args);
+/* A QEMU somebody else started (pid 0: never killed here), by its two
+ * QMP sockets: connects to check_path (the caller's monitor); NULL (and
+ * why on stderr) if it does not answer. */
+struct qemu *qemu_attach(const char *qmp_path, const char *check_path);
 /* Start QEMU again with the same sockets and environment after it exited. */
 int qemu_restart(struct qemu *q);
 /* Send sig and reap QEMU; returns its wait status, -1 if it was not running. */
