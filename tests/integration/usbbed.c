@@ -165,6 +165,19 @@ static void add_usb_device(struct usbbed *b, const char *syspath, const char *sy
 		fprintf(stderr, "usbbed: cannot add %s: %s\n", sysname, err->message);
 		abort();
 	}
+	/* The kernel's "dev" attribute (usb_device nodes are major 189). Not
+	 * in the text above, where umockdev would also make the node a
+	 * character device for the preload: written after, it is only what
+	 * umockdev_testbed_remove_device() reads to remove the node. Without
+	 * it the node stays behind, and the preload of this process keeps a
+	 * slot of its fd table (50 in all) for each failed open of the file
+	 * when the tree is on /dev/shm: it aborts after ~50 unplugs. */
+	{
+		char dev[32];
+
+		snprintf(dev, sizeof(dev), "189:%u\n", (bus - 1) * 128 + d->devnum - 1);
+		umockdev_testbed_set_attribute(b->tb, syspath, "dev", dev);
+	}
 	free(text);
 	free(hex);
 	free(serial);

@@ -35,17 +35,23 @@ static pid_t spawn(struct qemu *q, char *const *env)
 	char *qmp = xasprintf("unix:%s,server=on,wait=off", q->qmp_path);
 	char *chk = xasprintf("socket,id=chk,path=%s,server=on,wait=off", q->check_path);
 	/* clang-format off */
-	const char *argv[] = {
+	const char *base[] = {
 		qemu_binary(),
 		"-M", "q35", "-accel", "tcg", "-S", "-nodefaults", "-display", "none", "-m", "64",
 		"-device", "qemu-xhci,id=xhci",
 		"-qmp", qmp,
 		"-chardev", chk, "-mon", "chardev=chk,mode=control",
-		NULL,
 	};
 	/* clang-format on */
+	size_t n = ARRAY_SIZE(base), extra = strv_len(q->args);
+	const char **argv = xcalloc(n + extra + 1, sizeof(*argv));
 	pid_t parent = getpid();
-	pid_t pid = fork();
+	pid_t pid;
+
+	memcpy(argv, base, sizeof(base));
+	for (size_t i = 0; i < extra; i++)
+		argv[n + i] = q->args[i];
+	pid = fork();
 
 	if (pid == 0) {
 		int null = open("/dev/null", O_RDWR | O_CLOEXEC);
@@ -63,6 +69,7 @@ static pid_t spawn(struct qemu *q, char *const *env)
 		execv(argv[0], (char *const *)argv);
 		_exit(127);
 	}
+	free(argv);
 	free(qmp);
 	free(chk);
 	return pid;
@@ -169,6 +176,12 @@ static int connect_check(struct qemu *q)
 
 struct qemu *qemu_start(const char *dir, const char *name, char *const *extra_env)
 {
+	return qemu_start_args(dir, name, extra_env, NULL);
+}
+
+struct qemu *qemu_start_args(const char *dir, const char *name, char *const *extra_env,
+			     char *const *extra_args)
+{
 	struct qemu *q = xnew(struct qemu);
 
 	q->check_fd = -1;
@@ -178,7 +191,25 @@ struct qemu *qemu_start(const char *dir, const char *name, char *const *extra_en
 	q->framer = qmp_framer_new(QMP_MAX_MESSAGE);
 	q->events = json_array();
 	q->env = extra_env ? strv_copy(extra_env) : NULL;
+	q->args = extra_args ? strv_copy(extra_args) : NULL;
 	if (!qemu_binary() || qemu_restart(q) < 0) {
+		qemu_free(q);
+		return NULL;
+	}
+	return q;
+}
+
+struct qemu *qemu_attach(const char *qmp_path, const char *check_path)
+{
+	struct qemu *q = xnew(struct qemu);
+
+	q->check_fd = -1;
+	q->qmp_path = xstrdup(qmp_path);
+	q->check_path = xstrdup(check_path);
+	q->stderr_path = xstrdup("(QEMU's stderr)");
+	q->framer = qmp_framer_new(QMP_MAX_MESSAGE);
+	q->events = json_array();
+	if (connect_check(q) < 0) {
 		qemu_free(q);
 		return NULL;
 	}
@@ -241,6 +272,7 @@ void qemu_free(struct qemu *q)
 	qmp_framer_free(q->framer);
 	json_decref(q->events);
 	strv_free(q->env);
+	strv_free(q->args);
 	free(q->qmp_path);
 	free(q->check_path);
 	free(q->stderr_path);
@@ -286,6 +318,23 @@ bool qemu_event_seen(struct qemu *q, const char *name, const char *device)
 			return true;
 	}
 	return false;
+}
+
+json_t *qemu_next_event(struct qemu *q, unsigned timeout_ms)
+{
+	json_t *j;
+
+	if (json_array_size(q->events)) {
+		j = json_incref(json_array_get(q->events, 0));
+		json_array_remove(q->events, 0);
+		return j;
+	}
+	while (q->check_fd >= 0 && (j = read_message(q, timeout_ms))) {
+		if (json_object_get(j, "event"))
+			return j;
+		json_decref(j); /* a reply nobody waits for */
+	}
+	return NULL;
 }
 
 bool qemu_has_child(struct qemu *q, const char *path, const char *id)

@@ -17,6 +17,7 @@ struct qmp_framer;
 struct qemu {
 	pid_t pid;
 	char **env;        /* extra environment */
+	char **args;       /* extra arguments */
 	char *qmp_path;    /* the socket for the code under test */
 	char *check_path;  /* the test's own monitor */
 	char *stderr_path; /* QEMU's stderr */
@@ -33,6 +34,14 @@ const char *qemu_binary(void);
  * environment, and wait until the check monitor has done its handshake.
  * Returns NULL (and says why on stderr) on failure. */
 struct qemu *qemu_start(const char *dir, const char *name, char *const *extra_env);
+/* The same with extra_args (NULL-terminated, may be NULL) after the usual
+ * ones, e.g. "-trace" and an event name. */
+struct qemu *qemu_start_args(const char *dir, const char *name, char *const *extra_env,
+			     char *const *extra_args);
+/* A QEMU somebody else started (pid 0: never killed here), by its two
+ * QMP sockets: connects to check_path (the caller's monitor); NULL (and
+ * why on stderr) if it does not answer. */
+struct qemu *qemu_attach(const char *qmp_path, const char *check_path);
 /* Start QEMU again with the same sockets and environment after it exited. */
 int qemu_restart(struct qemu *q);
 /* Send sig and reap QEMU; returns its wait status, -1 if it was not running. */
@@ -52,6 +61,10 @@ json_t *qemu_check_return(struct qemu *q, const char *command, json_t *args);
  * when device is not NULL)? Reads what QEMU has sent so far, without
  * blocking. */
 bool qemu_event_seen(struct qemu *q, const char *name, const char *device);
+/* The oldest event the check monitor has sent and nobody took yet,
+ * waiting up to timeout_ms for one (a new reference, NULL if none came).
+ * Events taken here are no longer seen by qemu_event_seen(). */
+json_t *qemu_next_event(struct qemu *q, unsigned timeout_ms);
 /* Is `id` a child of `path` (qom-list)? */
 bool qemu_has_child(struct qemu *q, const char *path, const char *id);
 
