@@ -551,7 +551,10 @@ static void key_property(struct parser *p, const char *v)
 			char buf[256];
 
 			regerror(rc, &prop.regex, buf, sizeof(buf));
-			error(p, "property: invalid regular expression '%s': %s", prop.value, buf);
+			error(p,
+			      "property: invalid regular expression '%s': %s (NAME~REGEX takes a "
+			      "POSIX extended regular expression, NAME=VALUE an exact value)",
+			      prop.value, buf);
 			free(prop.name);
 			free(prop.value);
 			return;

@@ -91,4 +91,29 @@ check "the background daemon is a session leader's child, not ours" \
 kill -TERM "$bgpid" 2>/dev/null
 gone() { ! kill -0 "$bgpid" 2>/dev/null; }
 check "the background daemon stops on SIGTERM" wait_for 50 gone
+
+# Every other good corpus config does the same: starts and says how many
+# VMs it parsed, reloads on SIGHUP, exits 0 on SIGTERM.
+for name in empty minimal syntax; do
+	c=$SCRATCH/good-$name
+	cp -r "$top_srcdir/tests/data/conf/good/$name" "$c"
+	if [ -f "$c/vmplug.conf" ]; then
+		sed -i "/^\[daemon\]/a control-socket = $SCRATCH/good.sock" "$c/vmplug.conf"
+	else
+		printf '[daemon]\ncontrol-socket = %s\n' "$SCRATCH/good.sock" >"$c/vmplug.conf"
+	fi
+	chmod -R u+w,go-w "$c"
+	nvm=$(grep -c '^vm [^ ]* backend=' "$c/expected")
+	: >"$log"
+	# shellcheck disable=SC2046
+	$(vmplugd_cmd) -f -c "$c" 2>"$log" &
+	pid=$!
+	check "good/$name: starts with its $nvm VM(s)" wait_log "vmplugd .* started with $c: $nvm VM(s)"
+	kill -HUP "$pid"
+	check "good/$name: reloads on SIGHUP" wait_log "configuration reloaded: $nvm VM(s)"
+	kill -TERM "$pid"
+	wait "$pid"
+	rc=$?
+	check "good/$name: exits 0 on SIGTERM" test "$rc" -eq 0
+done
 done_testing

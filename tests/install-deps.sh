@@ -12,6 +12,8 @@ packages=(
 	libvirt-dev libxml2-dev libsystemd-dev
 	# tests
 	check valgrind clang-format groff-base shellcheck procps jq socat
+	# tests/switch.sh: a private D-Bus system bus, dbus-send, dbus-monitor
+	dbus
 	# fuzzing: clang with libFuzzer's runtime (only recommended by clang)
 	clang libclang-rt-dev
 	# tests/install.sh: systemd-analyze verify, and the man pages it opens

@@ -6,7 +6,8 @@
 # "N passed, N failed, N skipped" counted from the automake test logs.
 #
 # Usage (as root on Debian 12): tests/run-all.sh
-# Environment: VMPLUG_BUILD_ROOT (default: <source>/build-ci), JOBS,
+# Environment: VMPLUG_NO_SKIP=1 (CI: a skipped test fails the run),
+# VMPLUG_BUILD_ROOT (default: <source>/build-ci), JOBS,
 # VMPLUG_E2E_WORK (default: <source>/build-e2e-cache, see tests/e2e/README.md),
 # FUZZ_SECONDS (per fuzz target, default 25).
 set -uo pipefail
@@ -95,6 +96,16 @@ for s in "${failed_stages[@]}"; do
 	*) fail=$((fail + 1)); echo "stage failed: $s" ;;
 	esac
 done
+if [ "$skip" -gt 0 ]; then
+	echo "skipped tests:"
+	xargs -r grep -l "^:test-result: SKIP" <"$root/all-trs" | sed 's/^/  /'
+	# CI installs everything: there, a test that skips is one that did not run.
+	if [ "${VMPLUG_NO_SKIP:-0}" = 1 ]; then
+		echo "stage failed: VMPLUG_NO_SKIP=1 and $skip test(s) skipped"
+		fail=$((fail + 1))
+		failed_stages+=("no skips")
+	fi
+fi
 if [ "$fail" -gt 0 ]; then
 	echo "failing tests:"
 	xargs -r grep -l -E "^:test-result: (FAIL|ERROR|XPASS)" <"$root/all-trs" | sed 's/^/  /'
