@@ -1,16 +1,40 @@
-/* input-latency: what the input path adds per frame, source to sink.
+/* input-latency: what vmplugd adds per input frame, source to sink, and
+ * the CPU it spends per 1000 frames (issue 11, P2 and P3).
  *
  * Needs /dev/uinput (a real kernel: run it in the e2e guest or as root on
- * a machine). A uinput keyboard stands in for the physical device; the
- * input manager (the code vmplugd runs) grabs it and forwards to its
- * sink, which this program reads. Prints:
- *   - the kernel's own latency, source write to a reader of the source
- *     (before the manager grabs it): the baseline;
- *   - source write to a reader of the sink, through the manager;
- *   - what vmplug adds: the difference of the two distributions' median
- *     and p99 (one frame cannot take both paths at once);
- *   - the manager's CPU time at a steady 1000 frames/s.
- * Usage: input-latency [FRAMES] [SECONDS-AT-1000/s] */
+ * a machine). A uinput device stands in for the physical one: a keyboard
+ * (MSC_SCAN and a key, pressed then released) or a gaming mouse (REL_X
+ * and REL_Y every frame, a button now and then, the wheel with its
+ * high-resolution event). A thread writes its frames at a steady rate
+ * (125, 1000 and 8000 frames/s), one write() per frame, noting the
+ * CLOCK_MONOTONIC time just before each write.
+ *
+ * The kernel stamps every event with the time it was injected; a reader
+ * that asks for CLOCK_MONOTONIC stamps (EVIOCSCLOCKID) sees when each
+ * frame entered its device. So per frame:
+ *   - floor: note to the source's stamp, read straight from the source
+ *     before vmplugd runs (the write system call itself);
+ *   - through vmplugd: note to the stamp of the same frame on the sink
+ *     vmplugd made for the host (vmplug-host-src; the focus starts on the
+ *     host): vmplugd's epoll wake-up, read, router and write, plus the
+ *     floor. Each frame says which one it is (the keyboard's MSC_SCAN,
+ *     the mouse's REL_X and REL_Y) and is checked whole; frames lost to
+ *     a reader that fell behind (SYN_DROPPED) are counted, not timed.
+ *   - added: through minus floor, median and p99 of each distribution.
+ * What the final reader (QEMU) does after that is the same with or
+ * without vmplugd, so it is left out.
+ * CPU: vmplugd's own (all threads, /proc/PID/task/TID/schedstat) over the
+ * run at each rate (until the last frame is through), per 1000 frames sent
+ * and as a share of a core over that time.
+ *
+ * vmplugd is the one of the build tree ($VMPLUGD), started with a VM whose
+ * QEMU never comes (it waits without polling) and one input, the source;
+ * its capability cache is written first so its sinks match the source.
+ *
+ * Usage: input-latency [--short] [--device keyboard|mouse]...
+ *                      [--rates R,R,...] [--seconds S]
+ * (default: both devices, 125,1000,8000 frames/s, 5 s at each rate;
+ * --short: 0.5 s at each). Exit status 77 when /dev/uinput is missing. */
 #include "config.h"
 
 #include <errno.h>
@@ -18,26 +42,32 @@
 #include <libevdev/libevdev-uinput.h>
 #include <libevdev/libevdev.h>
 #include <poll.h>
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <sys/ioctl.h>
 #include <time.h>
 #include <unistd.h>
 
-#include "conf/conf.h"
-#include "daemon/loop.h"
-#include "daemon/watch.h"
+#include "bench/benchlib.h"
 #include "input/cache.h"
-#include "input/input.h"
+#include "tests/lib/testlib.h"
 #include "util/log.h"
 #include "util/util.h"
 
-static uint64_t thread_cpu_usec(void)
-{
-	struct timespec ts;
+#define MAX_RATES 8
 
-	clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
-	return (uint64_t)ts.tv_sec * USEC_PER_SEC + (uint64_t)ts.tv_nsec / 1000;
-}
+enum kind { KEYBOARD, MOUSE };
+
+struct gen {
+	enum kind kind;
+	int fd;         /* the source's uinput fd */
+	unsigned rate;  /* frames per second */
+	size_t frames;  /* to send */
+	uint64_t *sent; /* monotonic ns before each write */
+	atomic_size_t n_sent;
+};
 
 static void die(const char *what, int err)
 {
@@ -45,193 +75,389 @@ static void die(const char *what, int err)
 	exit(err == ENOENT || err == EACCES ? 77 : 1);
 }
 
-static void press(struct libevdev_uinput *src, int value)
+static uint64_t mono_ns(void)
 {
-	libevdev_uinput_write_event(src, EV_KEY, KEY_A, value);
-	libevdev_uinput_write_event(src, EV_SYN, SYN_REPORT, 0);
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ULL + (uint64_t)ts.tv_nsec;
 }
 
-/* Wait for a KEY_A event on fd (dispatching loop meanwhile if given). */
-static void wait_key(int fd, struct loop *loop)
+/* Frame i of kind into ev (with its SYN_REPORT); the number of events.
+ * Its values say which frame it is (see frame_index()). */
+static size_t make_frame(enum kind kind, size_t i, struct input_event *ev)
 {
-	struct input_event ev;
+	size_t n = 0;
 
-	for (;;) {
-		if (loop)
-			loop_dispatch(loop, 0);
-		while (read(fd, &ev, sizeof(ev)) == sizeof(ev))
-			if (ev.type == EV_KEY && ev.code == KEY_A)
-				return;
-		struct pollfd p = { .fd = fd, .events = POLLIN };
-
-		if (!loop)
-			poll(&p, 1, 1000);
+#define PUT(t, c, v)                                                                               \
+	ev[n++] = (struct input_event)                                                             \
+	{                                                                                          \
+		.type = (t), .code = (c), .value = (v)                                             \
 	}
+	if (kind == KEYBOARD) {
+		/* press then release, KEY_1 .. KEY_0 in turn; the scan code
+		 * says which frame it is */
+		PUT(EV_MSC, MSC_SCAN, (int)i);
+		PUT(EV_KEY, KEY_1 + i / 2 % 10, (int)(~i & 1));
+	} else {
+		/* which frame it is; never 0: the kernel drops a relative
+		 * event of 0 */
+		PUT(EV_REL, REL_X, 1 + (int)(i % 1000));
+		PUT(EV_REL, REL_Y, -1 - (int)(i / 1000));
+		if (i % 64 == 10)
+			PUT(EV_KEY, BTN_LEFT, 1);
+		else if (i % 64 == 20)
+			PUT(EV_KEY, BTN_LEFT, 0);
+		else if (i % 64 == 40) {
+			PUT(EV_REL, REL_WHEEL, 1);
+			PUT(EV_REL, REL_WHEEL_HI_RES, 120);
+		}
+	}
+	PUT(EV_SYN, SYN_REPORT, 0);
+#undef PUT
+	return n;
 }
 
-static void on_usb_add(void *data, struct usb_device *d)
+/* The frame a received one is, from its first events; -1 if unknown. */
+static long frame_index(enum kind kind, const struct input_event *ev, size_t n)
 {
-	usb_device_free(d);
+	if (kind == KEYBOARD)
+		return n && ev[0].type == EV_MSC ? ev[0].value : -1;
+	if (n < 2 || ev[0].code != REL_X || ev[1].code != REL_Y)
+		return -1;
+	return (long)(-ev[1].value - 1) * 1000 + ev[0].value - 1;
 }
 
-static void on_usb_remove(void *data, const char *syspath)
+static void *generate(void *arg)
 {
+	struct gen *g = arg;
+	uint64_t period = 1000000000ULL / g->rate, start = mono_ns() + 1000000;
+	struct input_event ev[8];
+
+	for (size_t i = 0; i < g->frames; i++) {
+		uint64_t due = start + i * period;
+		struct timespec ts = { .tv_sec = (time_t)(due / 1000000000ULL),
+				       .tv_nsec = (long)(due % 1000000000ULL) };
+		size_t n = make_frame(g->kind, i, ev);
+
+		clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &ts, NULL);
+		g->sent[i] = mono_ns();
+		atomic_store(&g->n_sent, i + 1);
+		if (write(g->fd, ev, n * sizeof(*ev)) != (ssize_t)(n * sizeof(*ev)))
+			die("writing to the source", errno);
+	}
+	return NULL;
 }
 
-static void on_input(void *data, const char *action, struct udev_device *dev)
+struct run {
+	uint64_t *lat; /* ns, per frame received */
+	size_t n, mismatched, dropped;
+};
+
+static bool memcmp_events(const struct input_event *a, const struct input_event *b, size_t n)
 {
-	input_manager_udev(data, action, dev);
+	for (size_t i = 0; i < n; i++)
+		if (a[i].type != b[i].type || a[i].code != b[i].code || a[i].value != b[i].value)
+			return false;
+	return true;
 }
 
-static const struct watch_hooks hooks = { .usb_add = on_usb_add,
-					  .usb_remove = on_usb_remove,
-					  .input = on_input };
-
-static int cmp(const void *a, const void *b)
+/* Send g->frames frames on g while reading reader (a device fd with
+ * monotonic stamps): for each frame, its stamp minus the time it was
+ * sent. Stops reading once all were sent and nothing came for 1 s. */
+static void measure(struct gen *g, int reader, struct run *r)
 {
-	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+	struct input_event buf[64], got[8], want[8];
+	size_t n = 0;
+	pthread_t t;
+	uint64_t last = mono_ns();
 
-	return x < y ? -1 : x > y;
+	*r = (struct run){ .lat = xcalloc(g->frames, sizeof(uint64_t)) };
+	atomic_store(&g->n_sent, 0);
+	if (pthread_create(&t, NULL, generate, g) != 0)
+		die("pthread_create", EAGAIN);
+	for (;;) {
+		struct pollfd p = { .fd = reader, .events = POLLIN };
+		ssize_t len;
+
+		if (atomic_load(&g->n_sent) == g->frames && mono_ns() - last > 1000000000ULL)
+			break; /* all sent, and nothing came for a second */
+		if (poll(&p, 1, 100) <= 0)
+			continue;
+		last = mono_ns();
+		len = read(reader, buf, sizeof(buf));
+		if (len < 0 && errno == EAGAIN)
+			continue;
+		if (len < 0)
+			die("reading the device", errno);
+		for (size_t k = 0; k < (size_t)len / sizeof(*buf); k++) {
+			const struct input_event *e = &buf[k];
+			uint64_t stamp;
+			long i;
+
+			if (e->type == EV_SYN && e->code == SYN_DROPPED) {
+				r->dropped++;
+				n = 0;
+				continue;
+			}
+			if (e->type != EV_SYN) {
+				if (n < ARRAY_SIZE(got))
+					got[n++] = *e;
+				continue;
+			}
+			if (e->code != SYN_REPORT)
+				continue;
+			/* A frame: which one, and is it what was sent? */
+			stamp = (uint64_t)e->input_event_sec * 1000000000ULL +
+				(uint64_t)e->input_event_usec * 1000ULL;
+			i = frame_index(g->kind, got, n);
+			if (i >= 0 && (size_t)i < atomic_load(&g->n_sent) &&
+			    make_frame(g->kind, (size_t)i, want) == n + 1 &&
+			    memcmp_events(want, got, n))
+				r->lat[r->n++] = stamp > g->sent[i] ? stamp - g->sent[i] : 0;
+			else
+				r->mismatched++;
+			n = 0;
+		}
+	}
+	pthread_join(t, NULL);
 }
 
-static uint64_t pct(uint64_t *v, size_t n, double p)
+/* Microseconds from nanoseconds, for the report. */
+static void to_usec(struct run *r)
 {
-	size_t i = (size_t)(p * (double)(n - 1) + 0.5);
-
-	return v[i];
+	for (size_t i = 0; i < r->n; i++)
+		r->lat[i] /= 1000;
 }
 
-int main(int argc, char **argv)
+static int open_stamped(const char *node)
 {
-	size_t frames = argc > 1 ? strtoul(argv[1], NULL, 10) : 2000;
-	unsigned seconds = argc > 2 ? (unsigned)strtoul(argv[2], NULL, 10) : 3;
-	struct libevdev *caps = input_cache_fallback(INPUT_CACHE_KEYBOARD);
-	uint64_t *base = xcalloc(frames, sizeof(*base)), *thru = xcalloc(frames, sizeof(*thru));
-	char dir[] = "/tmp/vmplug-bench-XXXXXX", *text, *path, *cmd;
-	struct libevdev_uinput *src;
-	struct input_vm_sink *vs;
-	struct input_manager *m;
-	struct watch *w;
-	struct conf *conf;
-	char **errors = NULL;
-	struct loop *loop;
-	int fd, r, sink;
-	uint64_t cpu0, t0, sent = 0;
+	int fd = open(node, O_RDONLY | O_NONBLOCK | O_CLOEXEC), clk = CLOCK_MONOTONIC;
 
-	log_set_level(LOG_LEVEL_WARNING);
-	libevdev_set_name(caps, "vmplug bench source");
-	libevdev_disable_event_type(caps, EV_REP); /* no autorepeat during the load */
-	fd = open("/dev/uinput", O_RDWR | O_CLOEXEC);
 	if (fd < 0)
+		die(node, errno);
+	if (ioctl(fd, EVIOCSCLOCKID, &clk) < 0)
+		die("EVIOCSCLOCKID", errno);
+	return fd;
+}
+
+/* The event node of the input device called name, NULL if none yet. */
+static char *find_node(const char *name)
+{
+	for (int i = 0; i < 1024; i++) {
+		char *path = xasprintf("/sys/class/input/event%d/device/name", i), buf[256];
+		FILE *f = fopen(path, "re");
+		bool match = false;
+
+		free(path);
+		if (!f)
+			continue;
+		if (fgets(buf, sizeof(buf), f)) {
+			buf[strcspn(buf, "\n")] = '\0';
+			match = streq(buf, name);
+		}
+		fclose(f);
+		if (match)
+			return xasprintf("/dev/input/event%d", i);
+	}
+	return NULL;
+}
+
+static void report_line(const char *what, uint64_t *v, size_t n)
+{
+	if (!n) {
+		printf("  %-34s no frames\n", what);
+		return;
+	}
+	printf("  %-34s median %7.1f us  p99 %7.1f us  max %8.1f us  (n=%zu)\n", what,
+	       (double)bench_pct(v, n, 0.5), (double)bench_pct(v, n, 0.99),
+	       (double)bench_pct(v, n, 1.0), n);
+}
+
+static void bench_device(enum kind kind, const unsigned *rates, size_t n_rates, double seconds)
+{
+	const char *kname = kind == KEYBOARD ? "keyboard" : "mouse";
+	struct libevdev *caps = input_cache_fallback(kind == KEYBOARD ? INPUT_CACHE_KEYBOARD
+								      : INPUT_CACHE_MOUSE);
+	struct libevdev_uinput *src;
+	struct run floor[MAX_RATES], thru[MAX_RATES];
+	uint64_t cpu[MAX_RATES], elapsed[MAX_RATES];
+	char *dir, *conf, *vmd, *sock, *log, *path, *node = NULL, *srcname;
+	int ufd, direct, sink;
+	pid_t vmplugd;
+	int r;
+
+	srcname = xasprintf("vmplug bench %s", kname);
+	libevdev_set_name(caps, srcname);
+	libevdev_disable_event_type(caps, EV_REP); /* no autorepeat during the load */
+	ufd = open("/dev/uinput", O_RDWR | O_CLOEXEC);
+	if (ufd < 0)
 		die("/dev/uinput", errno);
-	r = libevdev_uinput_create_from_device(caps, fd, &src);
+	r = libevdev_uinput_create_from_device(caps, ufd, &src);
 	if (r < 0)
 		die("creating the source", -r);
 	usleep(200000); /* let udev see it */
 
-	/* Baseline: the kernel alone, source to a reader of the source. */
-	int direct = open(libevdev_uinput_get_devnode(src), O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+	/* The floor: the source read directly, before vmplugd grabs it. */
+	direct = open_stamped(libevdev_uinput_get_devnode(src));
+	for (size_t i = 0; i < n_rates; i++) {
+		struct gen g = { .kind = kind, .fd = ufd, .rate = rates[i] };
 
-	if (direct < 0)
-		die(libevdev_uinput_get_devnode(src), errno);
-	for (size_t i = 0; i < frames; i++) {
-		t0 = now_usec();
-		press(src, (int)(~i & 1));
-		wait_key(direct, NULL);
-		base[i] = now_usec() - t0;
+		g.frames = (size_t)(seconds * rates[i]);
+		g.sent = xcalloc(g.frames, sizeof(uint64_t));
+		measure(&g, direct, &floor[i]);
+		free(g.sent);
 	}
 	close(direct);
 
-	if (!mkdtemp(dir))
-		die("mkdtemp", errno);
-	path = xasprintf("%s/vm.d", dir);
-	mkdir_p(path, 0755);
+	dir = scratch_new("bench-input");
+	conf = xasprintf("%s/conf", dir);
+	vmd = xasprintf("%s/vm.d", conf);
+	sock = xasprintf("%s/control.sock", dir);
+	log = xasprintf("%s/vmplugd.log", dir);
+	mkdir_p(vmd, 0755);
+	/* As after vmplugd's first run: the cache holds the source's
+	 * capabilities, so the sinks have exactly them. */
+	path = xasprintf("%s/cache", dir);
+	r = input_cache_save(path, "src", caps);
+	if (r < 0)
+		die("writing the capability cache", -r);
 	free(path);
-	path = xasprintf("%s/vmplug.conf", dir);
-	text = xasprintf("[daemon]\ncache-dir = %s/cache\n[input \"src\"]\ndevice = %s\n", dir,
-			 libevdev_uinput_get_devnode(src));
-	write_file_atomic(path, text, strlen(text), 0644);
-	free(text);
+	path = xasprintf("%s/vmplug.conf", conf);
+	bench_write_file(path,
+			 "[daemon]\ncontrol-socket = %s\ncache-dir = %s/cache\n"
+			 "[input \"src\"]\ndevice = %s\n",
+			 sock, dir, libevdev_uinput_get_devnode(src));
 	free(path);
-	path = xasprintf("%s/vm.d/bench.conf", dir);
-	text = xstrdup("[vm]\nqmp-socket = /run/vmplug-bench.qmp\ninputs = src\n");
-	write_file_atomic(path, text, strlen(text), 0644);
-	free(text);
+	path = xasprintf("%s/bench.conf", vmd);
+	bench_write_file(path, "[vm]\nqmp-socket = %s/never.qmp\ninputs = src\n", dir);
 	free(path);
-	if (conf_load(dir, NULL, &conf, &errors) < 0)
-		die(errors && errors[0] ? errors[0] : "config", EINVAL);
-	strv_free(errors);
-
-	loop = loop_new();
-	m = input_manager_new(loop, conf, NULL, NULL);
-	if (input_manager_vm_sinks(m, "bench", &vs) != 1)
-		die("no sink was made", ENODEV);
-	sink = open(vs[0].evdev, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
-	if (sink < 0)
-		die(vs[0].evdev, errno);
-	/* The watcher's coldplug reports the source: the manager opens it. */
-	w = watch_new(loop, &hooks, m);
-	if (!w)
-		die("udev watcher", errno);
-	for (int i = 0; i < 100; i++)
-		loop_dispatch(loop, 10);
-
-	for (size_t i = 0; i < frames; i++) {
-		t0 = now_usec();
-		press(src, (int)(~i & 1));
-		wait_key(sink, loop);
-		thru[i] = now_usec() - t0;
+	vmplugd = bench_vmplugd_start(conf, sock, log, NULL);
+	if (vmplugd < 0)
+		die("vmplugd did not start", EIO);
+	for (int i = 0; i < 100 && !node; i++) {
+		node = find_node("vmplug-host-src");
+		if (!node)
+			usleep(50000);
 	}
+	if (!node)
+		die("vmplugd made no vmplug-host-src sink", ENODEV);
+	sink = open_stamped(node);
+	usleep(500000); /* the source opened and grabbed */
 
-	/* CPU at a steady 1000 frames/s (press or release each ms). */
-	uint64_t start = now_usec(), end = start + seconds * USEC_PER_SEC, cpu = 0;
-	struct input_event drain[64];
+	for (size_t i = 0; i < n_rates; i++) {
+		struct gen g = { .kind = kind, .fd = ufd, .rate = rates[i] };
+		uint64_t cpu0 = bench_proc_cpu_usec(vmplugd), t0 = now_usec();
 
-	while (now_usec() < end) {
-		uint64_t due = start + sent * 1000;
-
-		if (now_usec() >= due) {
-			press(src, (int)(~sent & 1));
-			sent++;
-		}
-		cpu0 = thread_cpu_usec();
-		loop_dispatch(loop, 1);
-		cpu += thread_cpu_usec() - cpu0;
-		while (read(sink, drain, sizeof(drain)) > 0)
-			;
+		g.frames = (size_t)(seconds * rates[i]);
+		g.sent = xcalloc(g.frames, sizeof(uint64_t));
+		measure(&g, sink, &thru[i]);
+		cpu[i] = bench_proc_cpu_usec(vmplugd) - cpu0;
+		elapsed[i] = now_usec() - t0;
+		free(g.sent);
 	}
-
-	qsort(base, frames, sizeof(*base), cmp);
-	qsort(thru, frames, sizeof(*thru), cmp);
-	printf("frames %zu\n", frames);
-	printf("kernel only (source to its reader): median %llu us, p99 %llu us\n",
-	       (unsigned long long)pct(base, frames, 0.5),
-	       (unsigned long long)pct(base, frames, 0.99));
-	printf("through vmplug (source to sink reader): median %llu us, p99 %llu us\n",
-	       (unsigned long long)pct(thru, frames, 0.5),
-	       (unsigned long long)pct(thru, frames, 0.99));
-	printf("added by vmplug: median %llu us, p99 %llu us\n",
-	       (unsigned long long)(pct(thru, frames, 0.5) - pct(base, frames, 0.5)),
-	       (unsigned long long)(pct(thru, frames, 0.99) > pct(base, frames, 0.99)
-					? pct(thru, frames, 0.99) - pct(base, frames, 0.99)
-					: 0));
-	printf("cpu at %.0f frames/s: %.1f ms per s (%.1f%% of a core)\n", (double)sent / seconds,
-	       (double)cpu / 1000.0 / seconds, (double)cpu / 10000.0 / seconds);
-
 	close(sink);
-	input_vm_sinks_free(vs, 1);
-	watch_free(w);
-	input_manager_free(m);
-	loop_free(loop);
-	conf_free(conf);
+	if (bench_vmplugd_stop(vmplugd) != 0)
+		fprintf(stderr, "input-latency: vmplugd did not exit cleanly (see %s)\n", log);
+
+	for (size_t i = 0; i < n_rates; i++) {
+		size_t sent = (size_t)(seconds * rates[i]);
+
+		to_usec(&floor[i]);
+		to_usec(&thru[i]);
+		printf("%s at %u frames/s, %zu frames:\n", kname, rates[i], sent);
+		report_line("floor (write to source stamp)", floor[i].lat, floor[i].n);
+		report_line("through vmplugd (to sink stamp)", thru[i].lat, thru[i].n);
+		if (floor[i].n && thru[i].n)
+			printf("  %-34s median %+7.1f us  p99 %+7.1f us\n", "added by vmplugd",
+			       (double)bench_pct(thru[i].lat, thru[i].n, 0.5) -
+				   (double)bench_pct(floor[i].lat, floor[i].n, 0.5),
+			       (double)bench_pct(thru[i].lat, thru[i].n, 0.99) -
+				   (double)bench_pct(floor[i].lat, floor[i].n, 0.99));
+		printf("  %-34s %.3f ms per 1000 frames (%.1f%% of a core)\n", "vmplugd CPU",
+		       (double)cpu[i] / (double)sent, 100.0 * (double)cpu[i] / (double)elapsed[i]);
+		if (thru[i].n < sent || floor[i].n < sent)
+			printf("  %-34s floor %zu of %zu (%zu SYN_DROPPED), through %zu of %zu "
+			       "(%zu SYN_DROPPED)\n",
+			       "frames timed", floor[i].n, sent, floor[i].dropped, thru[i].n, sent,
+			       thru[i].dropped);
+		free(floor[i].lat);
+		free(thru[i].lat);
+	}
+
 	libevdev_uinput_destroy(src);
-	close(fd);
+	close(ufd);
 	libevdev_free(caps);
-	cmd = xasprintf("rm -rf %s", dir);
-	if (system(cmd) != 0)
-		perror("input-latency: cleanup");
-	free(cmd);
-	free(base);
-	free(thru);
+	if (!getenv("BENCH_KEEP"))
+		scratch_remove(dir);
+	else
+		free(dir);
+	free(node);
+	free(conf);
+	free(vmd);
+	free(sock);
+	free(log);
+	free(srcname);
+}
+
+int main(int argc, char **argv)
+{
+	unsigned rates[MAX_RATES] = { 125, 1000, 8000 };
+	size_t n_rates = 3;
+	double seconds = 5;
+	bool kinds[2] = { false, false };
+
+	for (int i = 1; i < argc; i++) {
+		if (streq(argv[i], "--short")) {
+			seconds = 0.5;
+		} else if (streq(argv[i], "--device") && i + 1 < argc) {
+			i++;
+			if (streq(argv[i], "keyboard"))
+				kinds[KEYBOARD] = true;
+			else if (streq(argv[i], "mouse"))
+				kinds[MOUSE] = true;
+			else
+				goto usage;
+		} else if (streq(argv[i], "--rates") && i + 1 < argc) {
+			char **w = strv_split(argv[++i], ",");
+
+			n_rates = 0;
+			for (size_t k = 0; w[k] && n_rates < MAX_RATES; k++)
+				rates[n_rates++] = (unsigned)strtoul(w[k], NULL, 10);
+			strv_free(w);
+			for (size_t k = 0; k < n_rates; k++)
+				if (!rates[k] || rates[k] > 100000)
+					goto usage;
+		} else if (streq(argv[i], "--seconds") && i + 1 < argc) {
+			seconds = strtod(argv[++i], NULL);
+			if (!(seconds > 0 && seconds <= 600))
+				goto usage;
+		} else {
+			goto usage;
+		}
+	}
+	if (!n_rates)
+		goto usage;
+	if (!kinds[KEYBOARD] && !kinds[MOUSE])
+		kinds[KEYBOARD] = kinds[MOUSE] = true;
+	if (access("/dev/uinput", W_OK) < 0)
+		die("/dev/uinput", errno);
+	log_set_level(LOG_LEVEL_WARNING);
+	setvbuf(stdout, NULL, _IOLBF, 0);
+	bench_print_machine(stdout);
+	printf("vmplugd source to host sink, %.1f s at each rate; times are kernel event stamps "
+	       "(CLOCK_MONOTONIC) minus the time just before the source's write()\n",
+	       seconds);
+	if (kinds[KEYBOARD])
+		bench_device(KEYBOARD, rates, n_rates, seconds);
+	if (kinds[MOUSE])
+		bench_device(MOUSE, rates, n_rates, seconds);
 	return 0;
+
+usage:
+	fprintf(stderr,
+		"usage: %s [--short] [--device keyboard|mouse]... [--rates R,R,...] "
+		"[--seconds S]\n",
+		argv[0]);
+	return 2;
 }
