@@ -8,12 +8,12 @@
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
-#include <sys/inotify.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
 #include <unistd.h>
 
+#include "daemon/dirwatch.h"
 #include "qmp/qmp-int.h"
 #include "util/list.h"
 #include "util/log.h"
@@ -95,11 +95,11 @@ struct qmp {
 	struct loop_timer *write_error_timer;
 	int write_error;
 
-	/* inotify on the socket's directory, or on its nearest existing
-	 * ancestor while the directory does not exist */
-	int inotify_fd;
-	struct loop_source *inotify_src;
-	int wd;
+	/* The socket's directory watched (daemon/dirwatch), or its nearest
+	 * existing ancestor while the directory does not exist; only while
+	 * not connected, so that files coming and going beside the socket
+	 * do not wake a connected client. */
+	struct dirwatch *watch;
 	char *watched;
 
 	int last_connect_error;
@@ -116,6 +116,7 @@ struct qmp {
 
 static void attempt(struct qmp *q);
 static void update_watch(struct qmp *q);
+static void unwatch(struct qmp *q);
 
 static void enter(struct qmp *q)
 {
@@ -261,6 +262,10 @@ static bool drop(struct qmp *q, const char *reason, enum retry how)
 		log_debug("%s: QMP connection closed (%s)", q->name, reason);
 	close_connection(q);
 	q->state = ST_DISCONNECTED;
+	/* Watch the directory again before any new attempt, so that the
+	 * socket appearing between a failed attempt and the watch is not
+	 * missed. */
+	update_watch(q);
 	q->generation++;
 	while (!list_empty(&q->cmds)) {
 		struct cmd *c = container_of(q->cmds.next, struct cmd, link);
@@ -403,16 +408,18 @@ static bool attempt_failed(struct qmp *q, int err)
 	}
 	q->last_connect_error = err;
 	snprintf(reason, sizeof(reason), "connect: %s", connect_error_text(err));
-	if (missing)
-		update_watch(q);
+	update_watch(q);
 	/* Without a watch (inotify refused it) a missing socket is polled. */
-	return drop(q, reason, missing && q->wd >= 0 ? RETRY_WATCH : RETRY_BACKOFF);
+	return drop(q, reason, missing && q->watch ? RETRY_WATCH : RETRY_BACKOFF);
 }
 
 static void on_io(struct loop_source *src, int fd, uint32_t revents, void *data);
 
 static void start_handshake(struct qmp *q)
 {
+	/* Connected: nothing to wait for in the directory until the
+	 * connection ends and an attempt fails. */
+	unwatch(q);
 	q->state = ST_GREETING;
 	loop_source_set_events(q->src, EPOLLIN);
 }
@@ -745,70 +752,61 @@ static char *nearest_existing(const char *dir)
 /* Watch q->dir, or its nearest existing ancestor until it exists. A
  * directory created between looking and watching is caught by looking
  * again once the watch is in place. */
+static void unwatch(struct qmp *q)
+{
+	dirwatch_remove(q->watch);
+	q->watch = NULL;
+	free(q->watched);
+	q->watched = NULL;
+}
+
+static void on_dirwatch(struct dirwatch *w, const struct inotify_event *ev, void *data);
+
 static void update_watch(struct qmp *q)
 {
 	for (;;) {
 		char *want = nearest_existing(q->dir);
-		int wd;
 
-		if (q->wd >= 0 && streq(want, q->watched)) {
+		if (q->watch && streq(want, q->watched)) {
 			free(want);
 			break;
 		}
-		if (q->wd >= 0)
-			inotify_rm_watch(q->inotify_fd, q->wd);
-		q->wd = -1;
-		free(q->watched);
-		q->watched = NULL;
-		wd = inotify_add_watch(q->inotify_fd, want,
-				       IN_CREATE | IN_MOVED_TO | IN_ATTRIB | IN_DELETE_SELF |
-					   IN_MOVE_SELF | IN_ONLYDIR);
-		if (wd < 0) {
-			log_warning("%s: cannot watch %s for QEMU's socket: %s; retrying with "
-				    "backoff",
-				    q->name, want, strerror(errno));
+		unwatch(q);
+		q->watch = dirwatch_add(q->loop, want, on_dirwatch, q);
+		if (!q->watch) {
+			log_ratelimited(&q->rl, LOG_LEVEL_WARNING,
+					"%s: cannot watch %s for QEMU's socket: %s; retrying with "
+					"backoff",
+					q->name, want, strerror(errno));
 			free(want);
 			return;
 		}
-		q->wd = wd;
 		q->watched = want;
 	}
 	if (!streq(q->watched, q->dir))
 		log_debug("%s: %s does not exist yet; watching %s", q->name, q->dir, q->watched);
 }
 
-static void on_inotify(struct loop_source *src, int fd, uint32_t revents, void *data)
+static void on_dirwatch(struct dirwatch *w, const struct inotify_event *ev, void *data)
 {
-	char buf[4096] __attribute__((aligned(__alignof__(struct inotify_event))));
 	struct qmp *q = data;
 	bool ours = false, rewatch = false;
-	ssize_t n;
 
 	enter(q);
-	while ((n = read(fd, buf, sizeof(buf))) > 0) {
-		for (char *p = buf; p < buf + n;) {
-			struct inotify_event *ev = (struct inotify_event *)p;
-
-			p += sizeof(*ev) + ev->len;
-			if (ev->wd != q->wd)
-				continue;
-			if (ev->mask & (IN_DELETE_SELF | IN_MOVE_SELF | IN_IGNORED)) {
-				/* The watched directory went away or moved: drop
-				 * the watch (the kernel may have already) and look
-				 * again for the path. */
-				inotify_rm_watch(fd, q->wd);
-				q->wd = -1;
-				rewatch = true;
-			} else if (ev->len && !streq(q->watched, q->dir))
-				rewatch = true; /* something appeared on the way */
-			else if (ev->len && streq(ev->name, q->base))
-				ours = true;
-		}
+	if (ev->mask & (IN_DELETE_SELF | IN_MOVE_SELF | IN_IGNORED)) {
+		/* The watched directory went away or moved: look again for
+		 * the path. */
+		unwatch(q);
+		rewatch = true;
+	} else if (ev->len && !streq(q->watched, q->dir)) {
+		rewatch = true; /* something appeared on the way */
+	} else if (ev->len && streq(ev->name, q->base)) {
+		ours = true;
 	}
 	if (rewatch) {
 		update_watch(q);
 		/* The directory may have appeared with the socket in it. */
-		ours = q->wd >= 0 && streq(q->watched, q->dir);
+		ours = q->watch && streq(q->watched, q->dir);
 	}
 	if (ours && q->state == ST_DISCONNECTED) {
 		log_debug("%s: %s appeared", q->name, q->path);
@@ -838,7 +836,7 @@ struct qmp *qmp_new(struct loop *loop, const struct qmp_opts *opts, const struct
 		return NULL;
 	}
 	q = xnew(struct qmp);
-	q->fd = q->inotify_fd = q->wd = -1;
+	q->fd = -1;
 	q->loop = loop;
 	q->name = xstrdup(opts->name);
 	q->path = xstrdup(opts->socket_path);
@@ -866,19 +864,10 @@ struct qmp *qmp_new(struct loop *loop, const struct qmp_opts *opts, const struct
 	q->retry_timer = loop_timer_new(loop, on_retry, q);
 	q->write_error_timer = loop_timer_new(loop, on_write_error, q);
 
-	q->inotify_fd = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
-	if (q->inotify_fd < 0)
-		goto fail;
-	q->inotify_src = loop_add_fd(loop, q->inotify_fd, EPOLLIN, on_inotify, q);
-	if (!q->inotify_src)
-		goto fail;
 	/* Watch first, then try: a socket created in between is not missed. */
 	update_watch(q);
 	loop_timer_arm(q->retry_timer, now_usec());
 	return q;
-fail:
-	qmp_free(q);
-	return NULL;
 }
 
 static void destroy(struct qmp *q)
@@ -886,10 +875,8 @@ static void destroy(struct qmp *q)
 	loop_timer_free(q->timeout_timer);
 	loop_timer_free(q->retry_timer);
 	loop_timer_free(q->write_error_timer);
-	loop_source_remove(q->inotify_src);
-	closep(&q->inotify_fd);
+	unwatch(q);
 	qmp_framer_free(q->framer);
-	free(q->watched);
 	free(q->name);
 	free(q->path);
 	free(q->dir);
@@ -907,6 +894,10 @@ void qmp_free(struct qmp *q)
 	q->freed = true;
 	close_connection(q);
 	q->state = ST_DISCONNECTED;
+	/* Watch the directory again before any new attempt, so that the
+	 * socket appearing between a failed attempt and the watch is not
+	 * missed. */
+	update_watch(q);
 	list_for_each_safe(c, tmp, &q->cmds, link) {
 		list_remove(&c->link);
 		cmd_free(c);

@@ -12,6 +12,7 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include "daemon/dirwatch.h"
 #include "qmp/qmp.h"
 #include "tests/lib/fake-qmp.h"
 #include "tests/lib/recorder.h"
@@ -592,6 +593,96 @@ START_TEST(inotify_missing_directory)
 }
 END_TEST
 
+/* How many inotify instances this process has open. */
+static unsigned inotify_instances(void)
+{
+	char path[64], target[64];
+	unsigned n = 0;
+
+	for (int fd = 0; fd < 4096; fd++) {
+		ssize_t len;
+
+		snprintf(path, sizeof(path), "/proc/self/fd/%d", fd);
+		len = readlink(path, target, sizeof(target) - 1);
+		if (len < 0)
+			continue;
+		target[len] = '\0';
+		if (streq(target, "anon_inode:inotify"))
+			n++;
+	}
+	return n;
+}
+
+/* More clients than the kernel's default number of inotify instances per
+ * user (128): they share one instance, and one kernel watch per
+ * directory. */
+START_TEST(clients_share_one_inotify_instance)
+{
+	enum { N = 200 };
+	struct qmp *many[N];
+	char *sub = xasprintf("%s/other", dir);
+	unsigned before = inotify_instances();
+
+	ck_assert_int_eq(mkdir(sub, 0755), 0);
+	for (int i = 0; i < N; i++) {
+		char *path = xasprintf("%s/vm%d.qmp", i % 2 ? sub : dir, i);
+		char *name = xasprintf("vm%d", i);
+		struct qmp_opts opts = { .name = name, .socket_path = path };
+
+		many[i] = qmp_new(loop, &opts, NULL, NULL);
+		ck_assert_msg(many[i], "client %d: %s", i, strerror(errno));
+		free(path);
+		free(name);
+	}
+	run_for(loop, 20);
+	ck_assert_uint_eq(inotify_instances(), before + 1);
+	ck_assert_uint_eq(dirwatch_kernel_watches(loop), 2);
+	/* A watch outlives the others of its directory until the last. */
+	for (int i = 0; i < N - 2; i++)
+		qmp_free(many[i]);
+	ck_assert_uint_eq(dirwatch_kernel_watches(loop), 2);
+	qmp_free(many[N - 2]);
+	ck_assert_uint_eq(dirwatch_kernel_watches(loop), 1);
+	qmp_free(many[N - 1]);
+	ck_assert_int_eq(dirwatch_fd(loop), -1);
+	ck_assert_uint_eq(inotify_instances(), before);
+	rmdir(sub);
+	free(sub);
+}
+END_TEST
+
+/* A connected client watches nothing: files coming and going beside its
+ * socket do not wake it. It watches again when the connection ends, and
+ * a new socket is still found through inotify alone. */
+START_TEST(no_watch_while_connected)
+{
+	static const struct fake_step script[] = {
+		{ FAKE_HANDSHAKE },
+		{ FAKE_END },
+	};
+	int two = 2;
+	char *other = xasprintf("%s/unrelated", dir);
+
+	peer = fake_peer_new(loop, sock, script);
+	/* A backoff of an hour: only inotify can reconnect within the test. */
+	start_client(0, 3600 * USEC_PER_SEC, 3600 * USEC_PER_SEC);
+	ck_assert(run_until(loop, is_connected, NULL, WAIT_MS));
+	ck_assert_uint_eq(dirwatch_kernel_watches(loop), 0);
+	ck_assert_int_eq(mkdir(other, 0755), 0);
+	ck_assert_int_eq(loop_dispatch(loop, 100), 0); /* no callback ran */
+
+	fake_peer_free(peer);
+	peer = NULL;
+	ck_assert(run_until(loop, rec_noted, (char *)"gone ", WAIT_MS));
+	ck_assert_uint_eq(dirwatch_kernel_watches(loop), 1);
+	peer = fake_peer_new(loop, sock, script);
+	ck_assert(run_until(loop, connected_n, &two, WAIT_MS));
+	ck_assert_uint_eq(dirwatch_kernel_watches(loop), 0);
+	rmdir(other);
+	free(other);
+}
+END_TEST
+
 START_TEST(stale_socket_is_quiet)
 {
 	static const struct fake_step script[] = {
@@ -668,6 +759,8 @@ static Suite *suite(void)
 	tcase_add_test(tc, trace_every_message);
 	tcase_add_test(tc, no_trace_by_default);
 	tcase_add_test(tc, inotify_missing_directory);
+	tcase_add_test(tc, clients_share_one_inotify_instance);
+	tcase_add_test(tc, no_watch_while_connected);
 	tcase_add_test(tc, stale_socket_is_quiet);
 	tcase_add_test(tc, bad_options);
 	suite_add_tcase(s, tc);
