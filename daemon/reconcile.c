@@ -13,6 +13,8 @@
 #include "util/util.h"
 
 #define LIST_RETRY_MAX_USEC (5 * USEC_PER_SEC)
+#define ADDR_DEVNUMS 128 /* USB device numbers are 1 to 127 */
+#define ADDR_MAX_BUS 1024
 
 /* A present host USB device and the verdict of the current config. */
 struct rc_device {
@@ -77,7 +79,8 @@ struct rc_vm {
 	unsigned list_failures;
 	uint64_t list_retry_at;
 	char *last_error;
-	bool dead; /* retired: freed by the next reconcile_tick() */
+	bool dead;  /* retired: freed by the next reconcile_tick() */
+	bool dirty; /* due for a pass */
 	unsigned input_gen;
 };
 
@@ -88,6 +91,11 @@ struct reconcile {
 	struct list vms;
 	struct list devices;
 	struct list ports; /* struct rc_port, debounce history */
+	/* devices by address, [bus * ADDR_DEVNUMS + devnum]: a lookup per
+	 * item and pass must not walk every device */
+	struct rc_device **by_addr;
+	size_t by_addr_len;
+	size_t vm_passes;
 	uint64_t scheduled;
 	bool in_pass; /* guards against passes started from inside a pass */
 	bool again;
@@ -97,6 +105,8 @@ struct reconcile {
 static const struct backend_events vm_events;
 static void pass_all(struct reconcile *rc);
 static void pass_vm(struct rc_vm *vm);
+static void pass_address(struct reconcile *rc, unsigned bus, unsigned devnum,
+			 const struct conf_vm *owner);
 static void pass_inputs(struct rc_vm *vm, uint64_t t);
 
 static uint64_t now(const struct reconcile *rc)
@@ -154,15 +164,60 @@ static struct rc_device *find_device(const struct reconcile *rc, const char *sys
 	return NULL;
 }
 
+static bool addr_indexed(unsigned bus, unsigned devnum)
+{
+	return bus < ADDR_MAX_BUS && devnum < ADDR_DEVNUMS;
+}
+
 static struct rc_device *find_device_by_address(const struct reconcile *rc, unsigned bus,
 						unsigned devnum)
 {
 	struct rc_device *d;
+	size_t i = (size_t)bus * ADDR_DEVNUMS + devnum;
 
+	if (addr_indexed(bus, devnum))
+		return i < rc->by_addr_len ? rc->by_addr[i] : NULL;
 	list_for_each(d, &rc->devices, link)
 		if (d->dev->bus == bus && d->dev->devnum == devnum)
 			return d;
 	return NULL;
+}
+
+/* d (in the device list) now has its address: index it. */
+static void addr_add(struct reconcile *rc, struct rc_device *d)
+{
+	size_t i = (size_t)d->dev->bus * ADDR_DEVNUMS + d->dev->devnum;
+
+	if (!addr_indexed(d->dev->bus, d->dev->devnum))
+		return;
+	if (i >= rc->by_addr_len) {
+		size_t len = ((size_t)d->dev->bus + 1) * ADDR_DEVNUMS;
+
+		rc->by_addr = xrealloc(rc->by_addr, len * sizeof(*rc->by_addr));
+		memset(rc->by_addr + rc->by_addr_len, 0,
+		       (len - rc->by_addr_len) * sizeof(*rc->by_addr));
+		rc->by_addr_len = len;
+	}
+	if (!rc->by_addr[i])
+		rc->by_addr[i] = d;
+}
+
+/* d leaves the device list: another device with its address (a missed
+ * remove) takes its place in the index. */
+static void addr_remove(struct reconcile *rc, struct rc_device *d)
+{
+	size_t i = (size_t)d->dev->bus * ADDR_DEVNUMS + d->dev->devnum;
+	struct rc_device *o;
+
+	if (!addr_indexed(d->dev->bus, d->dev->devnum) || i >= rc->by_addr_len ||
+	    rc->by_addr[i] != d)
+		return;
+	rc->by_addr[i] = NULL;
+	list_for_each(o, &rc->devices, link)
+		if (o != d && o->dev->bus == d->dev->bus && o->dev->devnum == d->dev->devnum) {
+			rc->by_addr[i] = o;
+			break;
+		}
 }
 
 /* Debug level: who gets the device and why, for bug reports. */
@@ -218,8 +273,9 @@ static void judge(struct reconcile *rc, struct rc_device *d)
 	}
 }
 
-static void device_free(struct rc_device *d)
+static void device_free(struct reconcile *rc, struct rc_device *d)
 {
+	addr_remove(rc, d);
 	list_remove(&d->link);
 	free(d->override_vm);
 	usb_device_free(d->dev);
@@ -581,9 +637,20 @@ static void detach_done(void *data, int err, const char *msg)
 			log_item(it, LOG_LEVEL_INFO, "detached", NULL);
 			item_event(it, RECONCILE_USB_DETACHED, 0, NULL, false);
 		}
+		bool input = it->input;
+		unsigned bus = it->bus, devnum = it->devnum;
+
 		item_free(it);
-		/* The id and the host device are free again: anyone may want them. */
-		pass_all(vm->rc);
+		/* The id and the host device are free again: the VM that owns
+		 * the device there may want them. */
+		vm->dirty = true;
+		if (!input && bus) {
+			const struct rc_device *d = find_device_by_address(vm->rc, bus, devnum);
+
+			pass_address(vm->rc, bus, devnum, d ? d->owner : NULL);
+		} else {
+			pass_vm(vm);
+		}
 		return;
 	}
 	it->failures++;
@@ -1014,9 +1081,9 @@ static void maybe_retire(struct rc_vm *vm)
 	retire(vm);
 }
 
-/* Passes can be asked for from inside a pass (a backend that fails at
- * once): those are folded into a rerun of the whole set. */
-static void run_passes(struct reconcile *rc, struct rc_vm *only)
+/* Pass every VM marked dirty; a pass asked for during a pass (a backend
+ * that completes at once) runs in the same loop. */
+static void run_passes(struct reconcile *rc)
 {
 	struct rc_vm *vm, *tmp;
 
@@ -1028,12 +1095,13 @@ static void run_passes(struct reconcile *rc, struct rc_vm *only)
 	do {
 		rc->again = false;
 		list_for_each_safe(vm, tmp, &rc->vms, link) {
-			if (vm->dead || (only && vm != only && !rc->again))
+			if (vm->dead || !vm->dirty)
 				continue;
+			vm->dirty = false;
+			rc->vm_passes++;
 			pass_vm_once(vm);
 			maybe_retire(vm);
 		}
-		only = NULL;
 	} while (rc->again);
 	rc->in_pass = false;
 	reschedule(rc);
@@ -1041,12 +1109,42 @@ static void run_passes(struct reconcile *rc, struct rc_vm *only)
 
 static void pass_vm(struct rc_vm *vm)
 {
-	run_passes(vm->rc, vm);
+	vm->dirty = true;
+	run_passes(vm->rc);
 }
 
 static void pass_all(struct reconcile *rc)
 {
-	run_passes(rc, NULL);
+	struct rc_vm *vm;
+
+	list_for_each(vm, &rc->vms, link)
+		vm->dirty = true;
+	run_passes(rc);
+}
+
+/* A change about the host device at bus/devnum: pass the VMs it
+ * concerns, the owner of the device there now (`owner`, may be NULL) and
+ * every VM with an item for that address, not every VM (with many VMs
+ * and devices, a pass of all per uevent made a storm cost VMs x devices
+ * per event). */
+static void pass_address(struct reconcile *rc, unsigned bus, unsigned devnum,
+			 const struct conf_vm *owner)
+{
+	struct rc_vm *vm;
+	struct rc_item *it;
+
+	list_for_each(vm, &rc->vms, link) {
+		if (owner && vm->conf == owner) {
+			vm->dirty = true;
+			continue;
+		}
+		list_for_each(it, &vm->items, link)
+			if (!it->input && it->bus == bus && it->devnum == devnum) {
+				vm->dirty = true;
+				break;
+			}
+	}
+	run_passes(rc);
 }
 
 /* ----------------------------------------------------------------- API */
@@ -1078,9 +1176,10 @@ void reconcile_free(struct reconcile *rc)
 	list_for_each_safe(vm, vtmp, &rc->vms, link)
 		vm_free(vm);
 	list_for_each_safe(d, dtmp, &rc->devices, link)
-		device_free(d);
+		device_free(rc, d);
 	list_for_each_safe(p, ptmp, &rc->ports, link)
 		port_free(p);
+	free(rc->by_addr);
 	free(rc);
 }
 
@@ -1136,15 +1235,32 @@ void reconcile_set_conf(struct reconcile *rc, const struct conf *conf)
 	pass_all(rc);
 }
 
+/* Mark the VMs with an item for bus/devnum. */
+static void mark_address(struct reconcile *rc, unsigned bus, unsigned devnum)
+{
+	struct rc_vm *vm;
+	struct rc_item *it;
+
+	list_for_each(vm, &rc->vms, link)
+		list_for_each(it, &vm->items, link)
+			if (!it->input && it->bus == bus && it->devnum == devnum) {
+				vm->dirty = true;
+				break;
+			}
+}
+
 void reconcile_device_add(struct reconcile *rc, struct usb_device *dev)
 {
 	struct rc_device *d = find_device(rc, dev->syspath);
+	bool is_new = !d;
 
 	if (d && (d->dev->bus != dev->bus || d->dev->devnum != dev->devnum)) {
 		/* A missed remove: the old instance is gone. */
+		mark_address(rc, d->dev->bus, d->dev->devnum);
 		port_changed(rc, d->dev->syspath, NULL);
-		device_free(d);
+		device_free(rc, d);
 		d = NULL;
+		is_new = true;
 	}
 	if (!d) {
 		d = xnew(struct rc_device);
@@ -1154,8 +1270,10 @@ void reconcile_device_add(struct reconcile *rc, struct usb_device *dev)
 		usb_device_free(d->dev);
 	}
 	d->dev = dev;
+	if (is_new)
+		addr_add(rc, d);
 	judge(rc, d);
-	pass_all(rc);
+	pass_address(rc, dev->bus, dev->devnum, d->owner);
 }
 
 void reconcile_device_remove(struct reconcile *rc, const char *syspath)
@@ -1164,9 +1282,11 @@ void reconcile_device_remove(struct reconcile *rc, const char *syspath)
 
 	if (!d)
 		return;
+	unsigned bus = d->dev->bus, devnum = d->dev->devnum;
+
 	port_changed(rc, syspath, NULL);
-	device_free(d);
-	pass_all(rc);
+	device_free(rc, d);
+	pass_address(rc, bus, devnum, NULL);
 }
 
 void reconcile_tick(struct reconcile *rc)
@@ -1176,19 +1296,42 @@ void reconcile_tick(struct reconcile *rc)
 	uint64_t t = now(rc);
 
 	rc->scheduled = 0;
+	/* Pass the VMs with something due: a device that settled (its
+	 * owner), a retry, a list to ask for again. */
 	list_for_each(d, &rc->devices, link)
-		if (d->settle_at && d->settle_at <= t)
+		if (d->settle_at && d->settle_at <= t) {
 			d->settle_at = 0;
+			list_for_each(vm, &rc->vms, link)
+				if (d->owner && vm->conf == d->owner)
+					vm->dirty = true;
+		}
 	if (rc->reap) {
 		list_for_each_safe(vm, tmp, &rc->vms, link)
 			if (vm->dead)
 				vm_free(vm);
 		rc->reap = false;
 	}
-	pass_all(rc);
+	list_for_each(vm, &rc->vms, link) {
+		struct rc_item *it;
+
+		if (vm->list_retry_at && vm->list_retry_at <= t)
+			vm->dirty = true;
+		list_for_each(it, &vm->items, link)
+			if (it->retry_at && it->retry_at <= t)
+				vm->dirty = true;
+		/* a retiring VM goes once its devices are detached */
+		if (!vm->conf)
+			vm->dirty = true;
+	}
+	run_passes(rc);
 }
 
 /* ----------------------------------------------------------- inspection */
+
+size_t reconcile_vm_passes(const struct reconcile *rc)
+{
+	return rc->vm_passes;
+}
 
 bool reconcile_vm_info(const struct reconcile *rc, const char *name, enum reconcile_vm_state *state,
 		       const char **last_error)
