@@ -52,6 +52,7 @@ struct rc_item {
 	unsigned gen;         /* input: vm->input_gen it was attached under, 0: found in QEMU */
 	char *evdev;          /* input: the node QEMU opened */
 	char *desc;           /* usb: the host device as it was when attached, for logs */
+	char *syspath;        /* usb: where that device was; NULL if found in QEMU */
 	unsigned failures;
 	uint64_t retry_at; /* RETRY, or a detach to retry (ATTACHED) */
 	char *error;
@@ -382,6 +383,7 @@ static void item_free(struct rc_item *it)
 	free(it->id);
 	free(it->evdev);
 	free(it->desc);
+	free(it->syspath);
 	free(it->error);
 	free(it);
 }
@@ -598,6 +600,8 @@ static void start_attach(struct rc_item *it, const struct rc_device *d)
 	it->retry_at = 0;
 	free(it->desc);
 	it->desc = usb_device_describe(d->dev);
+	free(it->syspath);
+	it->syspath = xstrdup(d->dev->syspath);
 	log_item(it, LOG_LEVEL_DEBUG, "attaching", conf_attach_mode_name(mode));
 	launched(it, op, vm->backend->ops->usb_attach(vm->backend, &req, attach_done, op));
 }
@@ -975,8 +979,11 @@ static void pass_vm_once(struct rc_vm *vm)
 		if (it->input)
 			continue;
 		owner_dev = it->bus ? find_device_by_address(rc, it->bus, it->devnum) : NULL;
+		/* The device at that address now may be another one: the number
+		 * came round again on another port while this item was held. */
 		if (owner_dev && vm->conf && owner_dev->owner == vm->conf &&
-		    owner_dev->settle_at <= t) {
+		    owner_dev->settle_at <= t &&
+		    (!it->syspath || streq(it->syspath, owner_dev->dev->syspath))) {
 			char *id = reconcile_usb_id(owner_dev->dev, owner_dev->mode);
 
 			wanted = streq(id, it->id);

@@ -634,6 +634,28 @@ START_TEST(manual_overrides_last_until_the_device_leaves_or_a_reload)
 }
 END_TEST
 
+START_TEST(a_device_number_come_round_on_another_port_is_attached_anew)
+{
+	const struct backend_list *l;
+
+	start(fixture_conf(NULL, "pc", PC "attach-mode = port\n", NULL));
+	up("pc");
+	plug(CAM);
+	/* pulled out while device_add is in flight, and the bus hands the
+	 * same number to a device on another of the VM's ports (a storm of
+	 * plugs goes round all 127 numbers within seconds) */
+	unplug(CAM);
+	plug("3-10.3 dev=5 vid=1234 pid=5678");
+	settle();
+	assert_items("pc", "vmplug-usbport-3-5");
+	l = backend_null_items(vm("pc"));
+	ck_assert_str_eq(l->items[0].port, "10.3");
+	ck_assert_uint_eq(count("pc", BACKEND_NULL_USB_ATTACH), 2);
+	ck_assert_uint_eq(count("pc", BACKEND_NULL_USB_DETACH), 1);
+	stop();
+}
+END_TEST
+
 #define VM_ON(port) "[vm]\nqmp-socket = /run/" port ".qmp\n[usb \"p\"]\nport = " port "\n"
 
 /* Passes run for a device's event and completions, at most `most` per step. */
@@ -981,6 +1003,7 @@ static Suite *reconcile_suite(void)
 	tcase_add_test(tc, coldplug_then_vm_up);
 	tcase_add_test(tc, plug_and_unplug);
 	tcase_add_test(tc, replug_with_new_device_number);
+	tcase_add_test(tc, a_device_number_come_round_on_another_port_is_attached_anew);
 	tcase_add_test(tc, a_device_event_passes_only_the_vms_it_concerns);
 	tcase_add_test(tc, one_event_never_attaches_twice);
 	tcase_add_test(tc, an_id_is_reused_only_after_its_detach_completed);
