@@ -96,11 +96,13 @@ struct qmp {
 	int write_error;
 
 	/* inotify on the socket's directory, or on its nearest existing
-	 * ancestor while the directory does not exist */
-	int inotify_fd;
-	struct loop_source *inotify_src;
+	 * ancestor while the directory does not exist, through the loop's
+	 * shared instance */
+	struct dirwatch *dw;
+	struct list watch_link; /* in dw->clients */
 	int wd;
 	char *watched;
+	bool watch_ours, watch_again; /* what on_inotify() saw, to act on */
 
 	int last_connect_error;
 	struct log_ratelimit rl;
@@ -721,6 +723,80 @@ out:
 
 /* --- inotify on the socket's directory ------------------------------- */
 
+/* One inotify instance per loop, shared by the loop's clients: an
+ * instance each would take one of the user's inotify instances per VM,
+ * and there are 128 for all of root's processes together by default
+ * (fs.inotify.max_user_instances), so a daemon with a hundred VMs ran
+ * out, and left none to udevd or systemd. Watches of one directory are
+ * one watch (one wd) in the instance, shared by the clients that asked
+ * for it. */
+struct dirwatch {
+	struct list link;
+	struct loop *loop;
+	int fd;
+	struct loop_source *src;
+	struct list clients; /* struct qmp, by watch_link */
+	bool dispatching;    /* on_inotify() runs: not freed under it */
+};
+
+static struct list dirwatches;
+static bool dirwatches_init;
+
+static void on_inotify(struct loop_source *src, int fd, uint32_t revents, void *data);
+
+static struct dirwatch *dirwatch_get(struct loop *loop)
+{
+	struct dirwatch *dw;
+
+	if (!dirwatches_init) {
+		list_init(&dirwatches);
+		dirwatches_init = true;
+	}
+	list_for_each(dw, &dirwatches, link)
+		if (dw->loop == loop)
+			return dw;
+	dw = xnew(struct dirwatch);
+	dw->loop = loop;
+	list_init(&dw->clients);
+	dw->fd = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
+	if (dw->fd < 0 || !(dw->src = loop_add_fd(loop, dw->fd, EPOLLIN, on_inotify, dw))) {
+		int err = errno;
+
+		closep(&dw->fd);
+		free(dw);
+		errno = err;
+		return NULL;
+	}
+	list_insert_tail(&dirwatches, &dw->link);
+	return dw;
+}
+
+/* Free the instance once no client uses it. */
+static void dirwatch_put(struct dirwatch *dw)
+{
+	if (!list_empty(&dw->clients) || dw->dispatching)
+		return;
+	loop_source_remove(dw->src);
+	closep(&dw->fd);
+	list_remove(&dw->link);
+	free(dw);
+}
+
+/* Give up q's watch; the instance drops it when no other client shares it. */
+static void watch_drop(struct qmp *q)
+{
+	struct qmp *o;
+
+	if (q->wd < 0)
+		return;
+	list_for_each(o, &q->dw->clients, watch_link)
+		if (o != q && o->wd == q->wd)
+			goto out;
+	inotify_rm_watch(q->dw->fd, q->wd);
+out:
+	q->wd = -1;
+}
+
 /* The deepest existing directory on the way to q->dir (q->dir itself
  * when it exists). */
 static char *nearest_existing(const char *dir)
@@ -755,12 +831,10 @@ static void update_watch(struct qmp *q)
 			free(want);
 			break;
 		}
-		if (q->wd >= 0)
-			inotify_rm_watch(q->inotify_fd, q->wd);
-		q->wd = -1;
+		watch_drop(q);
 		free(q->watched);
 		q->watched = NULL;
-		wd = inotify_add_watch(q->inotify_fd, want,
+		wd = inotify_add_watch(q->dw->fd, want,
 				       IN_CREATE | IN_MOVED_TO | IN_ATTRIB | IN_DELETE_SELF |
 					   IN_MOVE_SELF | IN_ONLYDIR);
 		if (wd < 0) {
@@ -777,45 +851,72 @@ static void update_watch(struct qmp *q)
 		log_debug("%s: %s does not exist yet; watching %s", q->name, q->dir, q->watched);
 }
 
+/* What one client makes of an event on its watch. */
+static void note_event(struct qmp *q, const struct inotify_event *ev)
+{
+	if (ev->mask & (IN_DELETE_SELF | IN_MOVE_SELF | IN_IGNORED)) {
+		/* The watched directory went away or moved: the watch is
+		 * dropped (by on_inotify) and the path looked for again. */
+		q->wd = -1;
+		q->watch_again = true;
+	} else if (ev->len && !streq(q->watched, q->dir)) {
+		q->watch_again = true; /* something appeared on the way */
+	} else if (ev->len && streq(ev->name, q->base)) {
+		q->watch_ours = true;
+	}
+}
+
 static void on_inotify(struct loop_source *src, int fd, uint32_t revents, void *data)
 {
 	char buf[4096] __attribute__((aligned(__alignof__(struct inotify_event))));
-	struct qmp *q = data;
-	bool ours = false, rewatch = false;
+	struct dirwatch *dw = data;
+	struct qmp *q;
 	ssize_t n;
 
-	enter(q);
+	dw->dispatching = true;
+	/* First note what each client saw, then let each act: acting may
+	 * free clients (callbacks), so the list is looked at afresh after
+	 * each one. */
 	while ((n = read(fd, buf, sizeof(buf))) > 0) {
 		for (char *p = buf; p < buf + n;) {
 			struct inotify_event *ev = (struct inotify_event *)p;
 
 			p += sizeof(*ev) + ev->len;
-			if (ev->wd != q->wd)
-				continue;
-			if (ev->mask & (IN_DELETE_SELF | IN_MOVE_SELF | IN_IGNORED)) {
-				/* The watched directory went away or moved: drop
-				 * the watch (the kernel may have already) and look
-				 * again for the path. */
-				inotify_rm_watch(fd, q->wd);
-				q->wd = -1;
-				rewatch = true;
-			} else if (ev->len && !streq(q->watched, q->dir))
-				rewatch = true; /* something appeared on the way */
-			else if (ev->len && streq(ev->name, q->base))
-				ours = true;
+			list_for_each(q, &dw->clients, watch_link)
+				if (!q->freed && q->wd >= 0 && ev->wd == q->wd)
+					note_event(q, ev);
+			if (ev->mask & (IN_DELETE_SELF | IN_MOVE_SELF))
+				inotify_rm_watch(fd, ev->wd);
 		}
 	}
-	if (rewatch) {
-		update_watch(q);
-		/* The directory may have appeared with the socket in it. */
-		ours = q->wd >= 0 && streq(q->watched, q->dir);
+	for (;;) {
+		bool ours, again, found = false;
+
+		list_for_each(q, &dw->clients, watch_link)
+			if (!q->freed && (q->watch_ours || q->watch_again)) {
+				found = true;
+				break;
+			}
+		if (!found)
+			break;
+		ours = q->watch_ours;
+		again = q->watch_again;
+		q->watch_ours = q->watch_again = false;
+		enter(q);
+		if (again) {
+			update_watch(q);
+			/* The directory may have appeared with the socket in it. */
+			ours = q->wd >= 0 && streq(q->watched, q->dir);
+		}
+		if (ours && q->state == ST_DISCONNECTED) {
+			log_debug("%s: %s appeared", q->name, q->path);
+			q->backoff = q->backoff_min;
+			attempt(q);
+		}
+		leave(q);
 	}
-	if (ours && q->state == ST_DISCONNECTED) {
-		log_debug("%s: %s appeared", q->name, q->path);
-		q->backoff = q->backoff_min;
-		attempt(q);
-	}
-	leave(q);
+	dw->dispatching = false;
+	dirwatch_put(dw);
 }
 
 /* --- public ----------------------------------------------------------- */
@@ -838,7 +939,7 @@ struct qmp *qmp_new(struct loop *loop, const struct qmp_opts *opts, const struct
 		return NULL;
 	}
 	q = xnew(struct qmp);
-	q->fd = q->inotify_fd = q->wd = -1;
+	q->fd = q->wd = -1;
 	q->loop = loop;
 	q->name = xstrdup(opts->name);
 	q->path = xstrdup(opts->socket_path);
@@ -866,12 +967,10 @@ struct qmp *qmp_new(struct loop *loop, const struct qmp_opts *opts, const struct
 	q->retry_timer = loop_timer_new(loop, on_retry, q);
 	q->write_error_timer = loop_timer_new(loop, on_write_error, q);
 
-	q->inotify_fd = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
-	if (q->inotify_fd < 0)
+	q->dw = dirwatch_get(loop);
+	if (!q->dw)
 		goto fail;
-	q->inotify_src = loop_add_fd(loop, q->inotify_fd, EPOLLIN, on_inotify, q);
-	if (!q->inotify_src)
-		goto fail;
+	list_insert_tail(&q->dw->clients, &q->watch_link);
 	/* Watch first, then try: a socket created in between is not missed. */
 	update_watch(q);
 	loop_timer_arm(q->retry_timer, now_usec());
@@ -886,8 +985,11 @@ static void destroy(struct qmp *q)
 	loop_timer_free(q->timeout_timer);
 	loop_timer_free(q->retry_timer);
 	loop_timer_free(q->write_error_timer);
-	loop_source_remove(q->inotify_src);
-	closep(&q->inotify_fd);
+	if (q->dw) {
+		watch_drop(q);
+		list_remove(&q->watch_link);
+		dirwatch_put(q->dw);
+	}
 	qmp_framer_free(q->framer);
 	free(q->watched);
 	free(q->name);

@@ -592,6 +592,68 @@ START_TEST(inotify_missing_directory)
 }
 END_TEST
 
+/* inotify instances of this process (anon_inode:inotify fds). */
+static unsigned inotify_fds(void)
+{
+	unsigned n = 0;
+
+	for (int fd = 0; fd < 4096; fd++) {
+		char path[64], target[64];
+		ssize_t len;
+
+		snprintf(path, sizeof(path), "/proc/self/fd/%d", fd);
+		len = readlink(path, target, sizeof(target) - 1);
+		if (len <= 0)
+			continue;
+		target[len] = '\0';
+		n += streq(target, "anon_inode:inotify");
+	}
+	return n;
+}
+
+START_TEST(clients_share_one_inotify_instance)
+{
+	/* One instance per client spent one of the user's inotify instances
+	 * (128 for all of root's processes by default) per VM: vmplugd
+	 * could not reach a VM past a hundred or so. */
+	static const struct fake_step script[] = {
+		{ FAKE_HANDSHAKE },
+		{ FAKE_END },
+	};
+	struct qmp *many[200];
+	unsigned before = inotify_fds();
+	char *sub = xasprintf("%s/late", dir);
+	int one = 1;
+
+	for (size_t i = 0; i < ARRAY_SIZE(many); i++) {
+		char *path = xasprintf("%s/%s/vm%zu.qmp", dir, i % 2 ? "late" : ".", i);
+		struct qmp_opts opts = { .name = "vm", .socket_path = path };
+
+		many[i] = qmp_new(loop, &opts, NULL, NULL);
+		ck_assert_msg(many[i] != NULL, "client %zu: %s", i, strerror(errno));
+		free(path);
+	}
+	ck_assert_uint_le(inotify_fds(), before + 1);
+	/* the shared instance still tells each client of its own socket,
+	 * also in a directory that appears later */
+	free(sock);
+	sock = xasprintf("%s/late/qmp.sock", dir);
+	start_client(0, 3600 * USEC_PER_SEC, 3600 * USEC_PER_SEC);
+	run_for(loop, 10);
+	ck_assert_int_eq(mkdir(sub, 0755), 0);
+	run_for(loop, 10);
+	peer = fake_peer_new(loop, sock, script);
+	ck_assert(run_until(loop, connected_n, &one, WAIT_MS));
+	for (size_t i = 0; i < ARRAY_SIZE(many); i++)
+		qmp_free(many[i]);
+	ck_assert_uint_le(inotify_fds(), before + 1);
+	qmp_free(client);
+	client = NULL;
+	ck_assert_uint_eq(inotify_fds(), before);
+	free(sub);
+}
+END_TEST
+
 START_TEST(stale_socket_is_quiet)
 {
 	static const struct fake_step script[] = {
@@ -668,6 +730,7 @@ static Suite *suite(void)
 	tcase_add_test(tc, trace_every_message);
 	tcase_add_test(tc, no_trace_by_default);
 	tcase_add_test(tc, inotify_missing_directory);
+	tcase_add_test(tc, clients_share_one_inotify_instance);
 	tcase_add_test(tc, stale_socket_is_quiet);
 	tcase_add_test(tc, bad_options);
 	suite_add_tcase(s, tc);
