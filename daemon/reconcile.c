@@ -28,12 +28,14 @@ struct rc_device {
 	enum reconcile_override override;
 	char *override_vm;
 	uint64_t settle_at; /* debounce: not desired before this; 0: settled */
+	uint32_t hash;      /* of dev->syspath */
 };
 
 /* A port that changed recently (debounce), present device or not. */
 struct rc_port {
 	struct list link;
 	char *syspath;
+	uint32_t hash; /* of syspath */
 	uint64_t last_change;
 	unsigned changes; /* in the current burst */
 	bool told;        /* the burst was logged */
@@ -155,12 +157,24 @@ static bool parse_usb_id(const char *id, unsigned *bus, unsigned *devnum)
 
 /* ------------------------------------------------------------- devices */
 
+/* FNV-1a: syspaths share a long prefix, so lists of devices and ports
+ * are searched by hash first, and compared in full only on a match. */
+static uint32_t path_hash(const char *s)
+{
+	uint32_t h = 2166136261u;
+
+	for (; *s; s++)
+		h = (h ^ (unsigned char)*s) * 16777619u;
+	return h;
+}
+
 static struct rc_device *find_device(const struct reconcile *rc, const char *syspath)
 {
+	uint32_t h = path_hash(syspath);
 	struct rc_device *d;
 
 	list_for_each(d, &rc->devices, link)
-		if (streq(d->dev->syspath, syspath))
+		if (d->hash == h && streq(d->dev->syspath, syspath))
 			return d;
 	return NULL;
 }
@@ -318,12 +332,13 @@ static uint64_t port_changed(struct reconcile *rc, const char *syspath,
 {
 	struct rc_port *p, *tmp, *port = NULL;
 	uint64_t t = now(rc), delay;
+	uint32_t h = path_hash(syspath);
 	unsigned doublings;
 
 	if (!rc->hooks.debounce)
 		return 0;
 	list_for_each_safe(p, tmp, &rc->ports, link) {
-		if (streq(p->syspath, syspath))
+		if (p->hash == h && streq(p->syspath, syspath))
 			port = p;
 		else if (t - p->last_change > RECONCILE_FLAP_WINDOW_USEC)
 			port_free(p);
@@ -331,6 +346,7 @@ static uint64_t port_changed(struct reconcile *rc, const char *syspath,
 	if (!port) {
 		port = xnew(struct rc_port);
 		port->syspath = xstrdup(syspath);
+		port->hash = h;
 		list_insert_tail(&rc->ports, &port->link);
 	} else if (t - port->last_change > RECONCILE_FLAP_WINDOW_USEC) {
 		port->changes = 0;
@@ -1277,6 +1293,7 @@ void reconcile_device_add(struct reconcile *rc, struct usb_device *dev)
 		usb_device_free(d->dev);
 	}
 	d->dev = dev;
+	d->hash = path_hash(dev->syspath);
 	if (is_new)
 		addr_add(rc, d);
 	judge(rc, d);
@@ -1338,6 +1355,21 @@ void reconcile_tick(struct reconcile *rc)
 size_t reconcile_vm_passes(const struct reconcile *rc)
 {
 	return rc->vm_passes;
+}
+
+void reconcile_counts(const struct reconcile *rc, size_t *up, size_t *usb_attached)
+{
+	const struct rc_vm *vm;
+	const struct rc_item *it;
+
+	*up = *usb_attached = 0;
+	list_for_each(vm, &rc->vms, link) {
+		if (vm->dead || !vm->conf)
+			continue;
+		*up += vm->state != RECONCILE_VM_DOWN;
+		list_for_each(it, &vm->items, link)
+			*usb_attached += !it->input && it->state == RECONCILE_ITEM_ATTACHED;
+	}
 }
 
 bool reconcile_vm_info(const struct reconcile *rc, const char *name, enum reconcile_vm_state *state,

@@ -561,10 +561,14 @@ START_TEST(status_queries)
 	enum reconcile_vm_state st;
 	const char *err;
 	char **lines = NULL;
+	size_t n_up, n_usb;
 
-	start(fixture_conf(NULL, "pc", PC, NULL));
+	start(fixture_conf(NULL, "pc", PC, "tv", "[vm]\nqmp-socket = /run/tv.qmp\n", NULL));
 	ck_assert(reconcile_vm_info(rc, "pc", &st, &err));
 	ck_assert_str_eq(reconcile_vm_state_name(st), "down");
+	reconcile_counts(rc, &n_up, &n_usb);
+	ck_assert_uint_eq(n_up, 0);
+	ck_assert_uint_eq(n_usb, 0);
 	ck_assert(!reconcile_vm_info(rc, "nope", &st, &err));
 	up("pc");
 	plug(CAM);
@@ -578,6 +582,9 @@ START_TEST(status_queries)
 	reconcile_vm_items(rc, "pc", collect, &lines);
 	ck_assert_str_eq(lines[0], "vmplug-usb-3-5 attached 3-10.2");
 	strv_free(lines);
+	reconcile_counts(rc, &n_up, &n_usb);
+	ck_assert_uint_eq(n_up, 1);
+	ck_assert_uint_eq(n_usb, 1);
 	backend_null_set_up(vm("pc"), false, "QEMU exited");
 	ck_assert(reconcile_vm_info(rc, "pc", &st, &err));
 	ck_assert_str_eq(err, "QEMU exited");
