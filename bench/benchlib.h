@@ -34,7 +34,8 @@ void bench_print_machine(FILE *f);
 char *bench_vmplugd_path(void);
 /* Run `vmplugd -f -c confdir` with its stderr appended to log (NULL:
  * /dev/null) and extra_env added ("K=V", NULL-terminated, may be NULL);
- * it dies with the benchmark. Waits (30 s at most) until its control
+ * it dies with the benchmark. Waits (30 s at most, or
+ * $BENCH_START_SECONDS) until its control
  * socket answers. Returns its pid, or -1 (and says why on stderr). */
 pid_t bench_vmplugd_start(const char *confdir, const char *control_socket, const char *log,
 			  char *const *extra_env);

@@ -67,14 +67,6 @@ static void on_quit_signal(struct loop *loop, int signo, void *data)
 	loop_quit(loop, 0);
 }
 
-static void count_attached_usb(void *data, const struct reconcile_item_info *info)
-{
-	size_t *n = data;
-
-	if (!info->input && info->state == RECONCILE_ITEM_ATTACHED)
-		(*n)++;
-}
-
 #define PLURAL(n) ((n) == 1 ? "" : "s")
 
 /* The one-line summary the service manager shows (systemctl status). */
@@ -84,14 +76,9 @@ static void update_status(struct daemon *d)
 	struct input_source_status *src = NULL;
 	char *line;
 
-	for (size_t i = 0; d->rc && i < d->conf->n_vms; i++) {
-		const char *name = d->conf->vms[i].name;
-		enum reconcile_vm_state state;
-
-		if (reconcile_vm_info(d->rc, name, &state, NULL) && state != RECONCILE_VM_DOWN)
-			running++;
-		reconcile_vm_items(d->rc, name, count_attached_usb, &usb);
-	}
+	/* one walk: by name, each VM's lookup walked the VMs again */
+	if (d->rc)
+		reconcile_counts(d->rc, &running, &usb);
 	n_src = d->input ? input_manager_sources(d->input, &src) : 0;
 	for (size_t i = 0; i < n_src; i++)
 		present += src[i].present;

@@ -13,6 +13,8 @@
 #include "util/util.h"
 
 #define LIST_RETRY_MAX_USEC (5 * USEC_PER_SEC)
+#define ADDR_DEVNUMS 128 /* USB device numbers are 1 to 127 */
+#define ADDR_MAX_BUS 1024
 
 /* A present host USB device and the verdict of the current config. */
 struct rc_device {
@@ -26,12 +28,14 @@ struct rc_device {
 	enum reconcile_override override;
 	char *override_vm;
 	uint64_t settle_at; /* debounce: not desired before this; 0: settled */
+	uint32_t hash;      /* of dev->syspath */
 };
 
 /* A port that changed recently (debounce), present device or not. */
 struct rc_port {
 	struct list link;
 	char *syspath;
+	uint32_t hash; /* of syspath */
 	uint64_t last_change;
 	unsigned changes; /* in the current burst */
 	bool told;        /* the burst was logged */
@@ -50,6 +54,7 @@ struct rc_item {
 	unsigned gen;         /* input: vm->input_gen it was attached under, 0: found in QEMU */
 	char *evdev;          /* input: the node QEMU opened */
 	char *desc;           /* usb: the host device as it was when attached, for logs */
+	char *syspath;        /* usb: where that device was; NULL if found in QEMU */
 	unsigned failures;
 	uint64_t retry_at; /* RETRY, or a detach to retry (ATTACHED) */
 	char *error;
@@ -77,7 +82,8 @@ struct rc_vm {
 	unsigned list_failures;
 	uint64_t list_retry_at;
 	char *last_error;
-	bool dead; /* retired: freed by the next reconcile_tick() */
+	bool dead;  /* retired: freed by the next reconcile_tick() */
+	bool dirty; /* due for a pass */
 	unsigned input_gen;
 };
 
@@ -88,6 +94,11 @@ struct reconcile {
 	struct list vms;
 	struct list devices;
 	struct list ports; /* struct rc_port, debounce history */
+	/* devices by address, [bus * ADDR_DEVNUMS + devnum]: a lookup per
+	 * item and pass must not walk every device */
+	struct rc_device **by_addr;
+	size_t by_addr_len;
+	size_t vm_passes;
 	uint64_t scheduled;
 	bool in_pass; /* guards against passes started from inside a pass */
 	bool again;
@@ -97,6 +108,8 @@ struct reconcile {
 static const struct backend_events vm_events;
 static void pass_all(struct reconcile *rc);
 static void pass_vm(struct rc_vm *vm);
+static void pass_address(struct reconcile *rc, unsigned bus, unsigned devnum,
+			 const struct conf_vm *owner);
 static void pass_inputs(struct rc_vm *vm, uint64_t t);
 
 static uint64_t now(const struct reconcile *rc)
@@ -144,25 +157,82 @@ static bool parse_usb_id(const char *id, unsigned *bus, unsigned *devnum)
 
 /* ------------------------------------------------------------- devices */
 
+/* FNV-1a: syspaths share a long prefix, so lists of devices and ports
+ * are searched by hash first, and compared in full only on a match. */
+static uint32_t path_hash(const char *s)
+{
+	uint32_t h = 2166136261u;
+
+	for (; *s; s++)
+		h = (h ^ (unsigned char)*s) * 16777619u;
+	return h;
+}
+
 static struct rc_device *find_device(const struct reconcile *rc, const char *syspath)
 {
+	uint32_t h = path_hash(syspath);
 	struct rc_device *d;
 
 	list_for_each(d, &rc->devices, link)
-		if (streq(d->dev->syspath, syspath))
+		if (d->hash == h && streq(d->dev->syspath, syspath))
 			return d;
 	return NULL;
+}
+
+static bool addr_indexed(unsigned bus, unsigned devnum)
+{
+	return bus < ADDR_MAX_BUS && devnum < ADDR_DEVNUMS;
 }
 
 static struct rc_device *find_device_by_address(const struct reconcile *rc, unsigned bus,
 						unsigned devnum)
 {
 	struct rc_device *d;
+	size_t i = (size_t)bus * ADDR_DEVNUMS + devnum;
 
+	if (addr_indexed(bus, devnum))
+		return i < rc->by_addr_len ? rc->by_addr[i] : NULL;
 	list_for_each(d, &rc->devices, link)
 		if (d->dev->bus == bus && d->dev->devnum == devnum)
 			return d;
 	return NULL;
+}
+
+/* d (in the device list) now has its address: index it. */
+static void addr_add(struct reconcile *rc, struct rc_device *d)
+{
+	size_t i = (size_t)d->dev->bus * ADDR_DEVNUMS + d->dev->devnum;
+
+	if (!addr_indexed(d->dev->bus, d->dev->devnum))
+		return;
+	if (i >= rc->by_addr_len) {
+		size_t len = ((size_t)d->dev->bus + 1) * ADDR_DEVNUMS;
+
+		rc->by_addr = xrealloc(rc->by_addr, len * sizeof(*rc->by_addr));
+		memset(rc->by_addr + rc->by_addr_len, 0,
+		       (len - rc->by_addr_len) * sizeof(*rc->by_addr));
+		rc->by_addr_len = len;
+	}
+	if (!rc->by_addr[i])
+		rc->by_addr[i] = d;
+}
+
+/* d leaves the device list: another device with its address (a missed
+ * remove) takes its place in the index. */
+static void addr_remove(struct reconcile *rc, struct rc_device *d)
+{
+	size_t i = (size_t)d->dev->bus * ADDR_DEVNUMS + d->dev->devnum;
+	struct rc_device *o;
+
+	if (!addr_indexed(d->dev->bus, d->dev->devnum) || i >= rc->by_addr_len ||
+	    rc->by_addr[i] != d)
+		return;
+	rc->by_addr[i] = NULL;
+	list_for_each(o, &rc->devices, link)
+		if (o != d && o->dev->bus == d->dev->bus && o->dev->devnum == d->dev->devnum) {
+			rc->by_addr[i] = o;
+			break;
+		}
 }
 
 /* Debug level: who gets the device and why, for bug reports. */
@@ -218,8 +288,9 @@ static void judge(struct reconcile *rc, struct rc_device *d)
 	}
 }
 
-static void device_free(struct rc_device *d)
+static void device_free(struct reconcile *rc, struct rc_device *d)
 {
+	addr_remove(rc, d);
 	list_remove(&d->link);
 	free(d->override_vm);
 	usb_device_free(d->dev);
@@ -261,12 +332,13 @@ static uint64_t port_changed(struct reconcile *rc, const char *syspath,
 {
 	struct rc_port *p, *tmp, *port = NULL;
 	uint64_t t = now(rc), delay;
+	uint32_t h = path_hash(syspath);
 	unsigned doublings;
 
 	if (!rc->hooks.debounce)
 		return 0;
 	list_for_each_safe(p, tmp, &rc->ports, link) {
-		if (streq(p->syspath, syspath))
+		if (p->hash == h && streq(p->syspath, syspath))
 			port = p;
 		else if (t - p->last_change > RECONCILE_FLAP_WINDOW_USEC)
 			port_free(p);
@@ -274,6 +346,7 @@ static uint64_t port_changed(struct reconcile *rc, const char *syspath,
 	if (!port) {
 		port = xnew(struct rc_port);
 		port->syspath = xstrdup(syspath);
+		port->hash = h;
 		list_insert_tail(&rc->ports, &port->link);
 	} else if (t - port->last_change > RECONCILE_FLAP_WINDOW_USEC) {
 		port->changes = 0;
@@ -326,6 +399,7 @@ static void item_free(struct rc_item *it)
 	free(it->id);
 	free(it->evdev);
 	free(it->desc);
+	free(it->syspath);
 	free(it->error);
 	free(it);
 }
@@ -542,6 +616,8 @@ static void start_attach(struct rc_item *it, const struct rc_device *d)
 	it->retry_at = 0;
 	free(it->desc);
 	it->desc = usb_device_describe(d->dev);
+	free(it->syspath);
+	it->syspath = xstrdup(d->dev->syspath);
 	log_item(it, LOG_LEVEL_DEBUG, "attaching", conf_attach_mode_name(mode));
 	launched(it, op, vm->backend->ops->usb_attach(vm->backend, &req, attach_done, op));
 }
@@ -581,9 +657,20 @@ static void detach_done(void *data, int err, const char *msg)
 			log_item(it, LOG_LEVEL_INFO, "detached", NULL);
 			item_event(it, RECONCILE_USB_DETACHED, 0, NULL, false);
 		}
+		bool input = it->input;
+		unsigned bus = it->bus, devnum = it->devnum;
+
 		item_free(it);
-		/* The id and the host device are free again: anyone may want them. */
-		pass_all(vm->rc);
+		/* The id and the host device are free again: the VM that owns
+		 * the device there may want them. */
+		vm->dirty = true;
+		if (!input && bus) {
+			const struct rc_device *d = find_device_by_address(vm->rc, bus, devnum);
+
+			pass_address(vm->rc, bus, devnum, d ? d->owner : NULL);
+		} else {
+			pass_vm(vm);
+		}
 		return;
 	}
 	it->failures++;
@@ -908,8 +995,11 @@ static void pass_vm_once(struct rc_vm *vm)
 		if (it->input)
 			continue;
 		owner_dev = it->bus ? find_device_by_address(rc, it->bus, it->devnum) : NULL;
+		/* The device at that address now may be another one: the number
+		 * came round again on another port while this item was held. */
 		if (owner_dev && vm->conf && owner_dev->owner == vm->conf &&
-		    owner_dev->settle_at <= t) {
+		    owner_dev->settle_at <= t &&
+		    (!it->syspath || streq(it->syspath, owner_dev->dev->syspath))) {
 			char *id = reconcile_usb_id(owner_dev->dev, owner_dev->mode);
 
 			wanted = streq(id, it->id);
@@ -1014,9 +1104,9 @@ static void maybe_retire(struct rc_vm *vm)
 	retire(vm);
 }
 
-/* Passes can be asked for from inside a pass (a backend that fails at
- * once): those are folded into a rerun of the whole set. */
-static void run_passes(struct reconcile *rc, struct rc_vm *only)
+/* Pass every VM marked dirty; a pass asked for during a pass (a backend
+ * that completes at once) runs in the same loop. */
+static void run_passes(struct reconcile *rc)
 {
 	struct rc_vm *vm, *tmp;
 
@@ -1028,12 +1118,13 @@ static void run_passes(struct reconcile *rc, struct rc_vm *only)
 	do {
 		rc->again = false;
 		list_for_each_safe(vm, tmp, &rc->vms, link) {
-			if (vm->dead || (only && vm != only && !rc->again))
+			if (vm->dead || !vm->dirty)
 				continue;
+			vm->dirty = false;
+			rc->vm_passes++;
 			pass_vm_once(vm);
 			maybe_retire(vm);
 		}
-		only = NULL;
 	} while (rc->again);
 	rc->in_pass = false;
 	reschedule(rc);
@@ -1041,12 +1132,42 @@ static void run_passes(struct reconcile *rc, struct rc_vm *only)
 
 static void pass_vm(struct rc_vm *vm)
 {
-	run_passes(vm->rc, vm);
+	vm->dirty = true;
+	run_passes(vm->rc);
 }
 
 static void pass_all(struct reconcile *rc)
 {
-	run_passes(rc, NULL);
+	struct rc_vm *vm;
+
+	list_for_each(vm, &rc->vms, link)
+		vm->dirty = true;
+	run_passes(rc);
+}
+
+/* A change about the host device at bus/devnum: pass the VMs it
+ * concerns, the owner of the device there now (`owner`, may be NULL) and
+ * every VM with an item for that address, not every VM (with many VMs
+ * and devices, a pass of all per uevent made a storm cost VMs x devices
+ * per event). */
+static void pass_address(struct reconcile *rc, unsigned bus, unsigned devnum,
+			 const struct conf_vm *owner)
+{
+	struct rc_vm *vm;
+	struct rc_item *it;
+
+	list_for_each(vm, &rc->vms, link) {
+		if (owner && vm->conf == owner) {
+			vm->dirty = true;
+			continue;
+		}
+		list_for_each(it, &vm->items, link)
+			if (!it->input && it->bus == bus && it->devnum == devnum) {
+				vm->dirty = true;
+				break;
+			}
+	}
+	run_passes(rc);
 }
 
 /* ----------------------------------------------------------------- API */
@@ -1078,9 +1199,10 @@ void reconcile_free(struct reconcile *rc)
 	list_for_each_safe(vm, vtmp, &rc->vms, link)
 		vm_free(vm);
 	list_for_each_safe(d, dtmp, &rc->devices, link)
-		device_free(d);
+		device_free(rc, d);
 	list_for_each_safe(p, ptmp, &rc->ports, link)
 		port_free(p);
+	free(rc->by_addr);
 	free(rc);
 }
 
@@ -1136,15 +1258,32 @@ void reconcile_set_conf(struct reconcile *rc, const struct conf *conf)
 	pass_all(rc);
 }
 
+/* Mark the VMs with an item for bus/devnum. */
+static void mark_address(struct reconcile *rc, unsigned bus, unsigned devnum)
+{
+	struct rc_vm *vm;
+	struct rc_item *it;
+
+	list_for_each(vm, &rc->vms, link)
+		list_for_each(it, &vm->items, link)
+			if (!it->input && it->bus == bus && it->devnum == devnum) {
+				vm->dirty = true;
+				break;
+			}
+}
+
 void reconcile_device_add(struct reconcile *rc, struct usb_device *dev)
 {
 	struct rc_device *d = find_device(rc, dev->syspath);
+	bool is_new = !d;
 
 	if (d && (d->dev->bus != dev->bus || d->dev->devnum != dev->devnum)) {
 		/* A missed remove: the old instance is gone. */
+		mark_address(rc, d->dev->bus, d->dev->devnum);
 		port_changed(rc, d->dev->syspath, NULL);
-		device_free(d);
+		device_free(rc, d);
 		d = NULL;
+		is_new = true;
 	}
 	if (!d) {
 		d = xnew(struct rc_device);
@@ -1154,8 +1293,11 @@ void reconcile_device_add(struct reconcile *rc, struct usb_device *dev)
 		usb_device_free(d->dev);
 	}
 	d->dev = dev;
+	d->hash = path_hash(dev->syspath);
+	if (is_new)
+		addr_add(rc, d);
 	judge(rc, d);
-	pass_all(rc);
+	pass_address(rc, dev->bus, dev->devnum, d->owner);
 }
 
 void reconcile_device_remove(struct reconcile *rc, const char *syspath)
@@ -1164,9 +1306,11 @@ void reconcile_device_remove(struct reconcile *rc, const char *syspath)
 
 	if (!d)
 		return;
+	unsigned bus = d->dev->bus, devnum = d->dev->devnum;
+
 	port_changed(rc, syspath, NULL);
-	device_free(d);
-	pass_all(rc);
+	device_free(rc, d);
+	pass_address(rc, bus, devnum, NULL);
 }
 
 void reconcile_tick(struct reconcile *rc)
@@ -1176,19 +1320,57 @@ void reconcile_tick(struct reconcile *rc)
 	uint64_t t = now(rc);
 
 	rc->scheduled = 0;
+	/* Pass the VMs with something due: a device that settled (its
+	 * owner), a retry, a list to ask for again. */
 	list_for_each(d, &rc->devices, link)
-		if (d->settle_at && d->settle_at <= t)
+		if (d->settle_at && d->settle_at <= t) {
 			d->settle_at = 0;
+			list_for_each(vm, &rc->vms, link)
+				if (d->owner && vm->conf == d->owner)
+					vm->dirty = true;
+		}
 	if (rc->reap) {
 		list_for_each_safe(vm, tmp, &rc->vms, link)
 			if (vm->dead)
 				vm_free(vm);
 		rc->reap = false;
 	}
-	pass_all(rc);
+	list_for_each(vm, &rc->vms, link) {
+		struct rc_item *it;
+
+		if (vm->list_retry_at && vm->list_retry_at <= t)
+			vm->dirty = true;
+		list_for_each(it, &vm->items, link)
+			if (it->retry_at && it->retry_at <= t)
+				vm->dirty = true;
+		/* a retiring VM goes once its devices are detached */
+		if (!vm->conf)
+			vm->dirty = true;
+	}
+	run_passes(rc);
 }
 
 /* ----------------------------------------------------------- inspection */
+
+size_t reconcile_vm_passes(const struct reconcile *rc)
+{
+	return rc->vm_passes;
+}
+
+void reconcile_counts(const struct reconcile *rc, size_t *up, size_t *usb_attached)
+{
+	const struct rc_vm *vm;
+	const struct rc_item *it;
+
+	*up = *usb_attached = 0;
+	list_for_each(vm, &rc->vms, link) {
+		if (vm->dead || !vm->conf)
+			continue;
+		*up += vm->state != RECONCILE_VM_DOWN;
+		list_for_each(it, &vm->items, link)
+			*usb_attached += !it->input && it->state == RECONCILE_ITEM_ATTACHED;
+	}
+}
 
 bool reconcile_vm_info(const struct reconcile *rc, const char *name, enum reconcile_vm_state *state,
 		       const char **last_error)

@@ -115,6 +115,13 @@ void reconcile_device_remove(struct reconcile *rc, const char *syspath);
 void reconcile_inputs_changed(struct reconcile *rc, const char *vm);
 /* Run retries that are due. */
 void reconcile_tick(struct reconcile *rc);
+/* How many VM passes (one VM's objects compared with what the
+ * configuration wants) have run: for tests, so an event's cost stays
+ * proportional to the VMs it concerns. */
+size_t reconcile_vm_passes(const struct reconcile *rc);
+/* The configured VMs that are not down, and the USB devices attached in
+ * them, in one walk (the status line is made after every event). */
+void reconcile_counts(const struct reconcile *rc, size_t *up, size_t *usb_attached);
 /* The earliest pending deadline, 0 if none. */
 uint64_t reconcile_next_deadline(const struct reconcile *rc);
 

@@ -132,11 +132,12 @@ static void add_usb_device(struct usbbed *b, const char *syspath, const char *sy
 	char *hex = descriptors_hex(d);
 	char *serial = d->serial ? escape_attr(d->serial) : NULL;
 	char *name = d->name ? escape_attr(d->name) : NULL;
+	char *node = d->no_node ? xstrdup("") : xasprintf("N: bus/usb/%03u/%03u\n", bus, d->devnum);
 	char *text;
 	GError *err = NULL;
 
 	text = xasprintf("P: %s\n"
-			 "N: bus/usb/%03u/%03u\n"
+			 "%s"
 			 "E: SUBSYSTEM=usb\n"
 			 "E: DEVTYPE=usb_device\n"
 			 "E: DRIVER=usb\n"
@@ -156,8 +157,8 @@ static void add_usb_device(struct usbbed *b, const char *syspath, const char *sy
 			 "%s%s%s"
 			 "%s%s%s"
 			 "H: descriptors=%s\n",
-			 syspath + strlen("/sys"), bus, d->devnum, bus, d->devnum, bus, d->devnum,
-			 d->vendor, d->product, bus, d->devnum, d->vendor, d->product, d->dev_class,
+			 syspath + strlen("/sys"), node, bus, d->devnum, bus, d->devnum, d->vendor,
+			 d->product, bus, d->devnum, d->vendor, d->product, d->dev_class,
 			 strchr(sysname, '-') ? strchr(sysname, '-') + 1 : "0",
 			 serial ? "A: serial=" : "", serial ? serial : "", serial ? "\\n\n" : "",
 			 name ? "A: product=" : "", name ? name : "", name ? "\\n\n" : "", hex);
@@ -179,6 +180,7 @@ static void add_usb_device(struct usbbed *b, const char *syspath, const char *sy
 		umockdev_testbed_set_attribute(b->tb, syspath, "dev", dev);
 	}
 	free(text);
+	free(node);
 	free(hex);
 	free(serial);
 	free(name);
@@ -192,7 +194,9 @@ struct usbbed *usbbed_new(unsigned buses)
 
 	/* umockdev fsyncs every attribute it writes: on a disk that costs
 	 * milliseconds, so the tree goes to tmpfs when there is one. */
-	if (access("/dev/shm", W_OK) == 0)
+	if (getenv("USBBED_TMPDIR"))
+		setenv("TMPDIR", getenv("USBBED_TMPDIR"), 1);
+	else if (access("/dev/shm", W_OK) == 0)
 		setenv("TMPDIR", "/dev/shm", 1);
 	b->tb = umockdev_testbed_new();
 	if (tmpdir)

@@ -18,13 +18,19 @@ struct usbbed_dev {
 	const char *name;   /* product string, NULL: none */
 	unsigned dev_class; /* 0x09: a hub */
 	unsigned if_class;  /* the one interface's class (0x03 HID, 0xff vendor) */
+	/* No device node: for what nothing opens. The testbed keeps a pty
+	 * and an entry of a small fixed table for each node, so a tree of
+	 * hundreds of devices must do without. */
+	bool no_node;
 };
 
 /* Re-run the calling program under the umockdev preload (and, under ASan,
  * without ASan's link-order check) unless it already is; argv as main's. */
 void usbbed_reexec(char **argv);
 
-/* A testbed with a controller and root hubs for buses 1 to `buses`. */
+/* A testbed with a controller and root hubs for buses 1 to `buses`. Its
+ * files go to $USBBED_TMPDIR when set, else to /dev/shm when writable
+ * (umockdev fsyncs every attribute it writes), else to $TMPDIR. */
 struct usbbed *usbbed_new(unsigned buses);
 void usbbed_free(struct usbbed *b);
 /* The UMOCKDEV_DIR of the testbed (for logs). */

@@ -651,6 +651,45 @@ START_TEST(clients_share_one_inotify_instance)
 }
 END_TEST
 
+/* The shared instance still tells each of 200 clients of its own
+ * socket, also in a directory that appears later. */
+START_TEST(shared_instance_finds_a_late_directory)
+{
+	static const struct fake_step script[] = {
+		{ FAKE_HANDSHAKE },
+		{ FAKE_END },
+	};
+	struct qmp *many[200];
+	unsigned before = inotify_instances();
+	char *sub = xasprintf("%s/late", dir);
+	int one = 1;
+
+	for (size_t i = 0; i < ARRAY_SIZE(many); i++) {
+		char *path = xasprintf("%s/%s/vm%zu.qmp", dir, i % 2 ? "late" : ".", i);
+		struct qmp_opts opts = { .name = "vm", .socket_path = path };
+
+		many[i] = qmp_new(loop, &opts, NULL, NULL);
+		ck_assert_msg(many[i] != NULL, "client %zu: %s", i, strerror(errno));
+		free(path);
+	}
+	free(sock);
+	sock = xasprintf("%s/late/qmp.sock", dir);
+	start_client(0, 3600 * USEC_PER_SEC, 3600 * USEC_PER_SEC);
+	run_for(loop, 10);
+	ck_assert_int_eq(mkdir(sub, 0755), 0);
+	run_for(loop, 10);
+	peer = fake_peer_new(loop, sock, script);
+	ck_assert(run_until(loop, connected_n, &one, WAIT_MS));
+	ck_assert_uint_eq(inotify_instances(), before + 1);
+	for (size_t i = 0; i < ARRAY_SIZE(many); i++)
+		qmp_free(many[i]);
+	qmp_free(client);
+	client = NULL;
+	ck_assert_uint_eq(inotify_instances(), before);
+	free(sub);
+}
+END_TEST
+
 /* A connected client watches nothing: files coming and going beside its
  * socket do not wake it. It watches again when the connection ends, and
  * a new socket is still found through inotify alone. */
@@ -760,6 +799,7 @@ static Suite *suite(void)
 	tcase_add_test(tc, no_trace_by_default);
 	tcase_add_test(tc, inotify_missing_directory);
 	tcase_add_test(tc, clients_share_one_inotify_instance);
+	tcase_add_test(tc, shared_instance_finds_a_late_directory);
 	tcase_add_test(tc, no_watch_while_connected);
 	tcase_add_test(tc, stale_socket_is_quiet);
 	tcase_add_test(tc, bad_options);

@@ -561,10 +561,14 @@ START_TEST(status_queries)
 	enum reconcile_vm_state st;
 	const char *err;
 	char **lines = NULL;
+	size_t n_up, n_usb;
 
-	start(fixture_conf(NULL, "pc", PC, NULL));
+	start(fixture_conf(NULL, "pc", PC, "tv", "[vm]\nqmp-socket = /run/tv.qmp\n", NULL));
 	ck_assert(reconcile_vm_info(rc, "pc", &st, &err));
 	ck_assert_str_eq(reconcile_vm_state_name(st), "down");
+	reconcile_counts(rc, &n_up, &n_usb);
+	ck_assert_uint_eq(n_up, 0);
+	ck_assert_uint_eq(n_usb, 0);
 	ck_assert(!reconcile_vm_info(rc, "nope", &st, &err));
 	up("pc");
 	plug(CAM);
@@ -578,6 +582,9 @@ START_TEST(status_queries)
 	reconcile_vm_items(rc, "pc", collect, &lines);
 	ck_assert_str_eq(lines[0], "vmplug-usb-3-5 attached 3-10.2");
 	strv_free(lines);
+	reconcile_counts(rc, &n_up, &n_usb);
+	ck_assert_uint_eq(n_up, 1);
+	ck_assert_uint_eq(n_usb, 1);
 	backend_null_set_up(vm("pc"), false, "QEMU exited");
 	ck_assert(reconcile_vm_info(rc, "pc", &st, &err));
 	ck_assert_str_eq(err, "QEMU exited");
@@ -634,6 +641,73 @@ START_TEST(manual_overrides_last_until_the_device_leaves_or_a_reload)
 }
 END_TEST
 
+START_TEST(a_device_number_come_round_on_another_port_is_attached_anew)
+{
+	const struct backend_list *l;
+
+	start(fixture_conf(NULL, "pc", PC "attach-mode = port\n", NULL));
+	up("pc");
+	plug(CAM);
+	/* pulled out while device_add is in flight, and the bus hands the
+	 * same number to a device on another of the VM's ports (a storm of
+	 * plugs goes round all 127 numbers within seconds) */
+	unplug(CAM);
+	plug("3-10.3 dev=5 vid=1234 pid=5678");
+	settle();
+	assert_items("pc", "vmplug-usbport-3-5");
+	l = backend_null_items(vm("pc"));
+	ck_assert_str_eq(l->items[0].port, "10.3");
+	ck_assert_uint_eq(count("pc", BACKEND_NULL_USB_ATTACH), 2);
+	ck_assert_uint_eq(count("pc", BACKEND_NULL_USB_DETACH), 1);
+	stop();
+}
+END_TEST
+
+#define VM_ON(port) "[vm]\nqmp-socket = /run/" port ".qmp\n[usb \"p\"]\nport = " port "\n"
+
+/* Passes run for a device's event and completions, at most `most` per step. */
+static void assert_passes_per_step(size_t most)
+{
+	size_t before = reconcile_vm_passes(rc);
+
+	plug("3-4.1 dev=9 vid=1234 pid=5678");
+	ck_assert_uint_le(reconcile_vm_passes(rc) - before, most);
+	before = reconcile_vm_passes(rc);
+	backend_null_complete(vm("d"), 0, NULL);
+	ck_assert_uint_le(reconcile_vm_passes(rc) - before, most);
+	before = reconcile_vm_passes(rc);
+	unplug("3-4.1 dev=9 vid=1234 pid=5678");
+	ck_assert_uint_le(reconcile_vm_passes(rc) - before, most);
+	before = reconcile_vm_passes(rc);
+	backend_null_complete(vm("d"), 0, NULL);
+	ck_assert_uint_le(reconcile_vm_passes(rc) - before, most);
+}
+
+START_TEST(a_device_event_passes_only_the_vms_it_concerns)
+{
+	/* Each pass of a VM looks at every device: with V VMs and D devices,
+	 * passing every VM on every uevent made a storm cost V x D per event. */
+	start(fixture_conf(NULL, "a", VM_ON("3-1"), "b", VM_ON("3-2"), "c", VM_ON("3-3"), "d",
+			   VM_ON("3-4"), "e", VM_ON("3-5"), "f", VM_ON("3-6"), "g", VM_ON("3-7"),
+			   "h", VM_ON("3-8"), NULL));
+	for (const char *n = "abcdefgh"; *n; n++) {
+		char name[2] = { *n, 0 };
+
+		up(name);
+	}
+	plug("3-1.1 dev=2 vid=1234 pid=5678");
+	plug("3-8.1 dev=3 vid=1234 pid=5678");
+	settle();
+	assert_passes_per_step(1);
+	assert_items("d", "");
+	ck_assert_uint_eq(count("d", BACKEND_NULL_USB_ATTACH), 1);
+	ck_assert_uint_eq(count("d", BACKEND_NULL_USB_DETACH), 1);
+	assert_items("a", "vmplug-usb-3-2");
+	assert_items("h", "vmplug-usb-3-3");
+	stop();
+}
+END_TEST
+
 START_TEST(input_objects_follow_the_sinks)
 {
 	start(fixture_conf(NULL, "pc", PC, NULL));
@@ -659,7 +733,7 @@ START_TEST(input_objects_follow_the_sinks)
 	strv_free(sinks);
 	sinks = NULL;
 	strv_append(&sinks, "pc vmplug-in-kbd /dev/input/by-id/vmplug-pc-kbd");
-	reconcile_tick(rc);
+	reconcile_set_conf(rc, conf);
 	settle();
 	assert_items("pc", "vmplug-in-kbd");
 	stop();
@@ -936,6 +1010,8 @@ static Suite *reconcile_suite(void)
 	tcase_add_test(tc, coldplug_then_vm_up);
 	tcase_add_test(tc, plug_and_unplug);
 	tcase_add_test(tc, replug_with_new_device_number);
+	tcase_add_test(tc, a_device_number_come_round_on_another_port_is_attached_anew);
+	tcase_add_test(tc, a_device_event_passes_only_the_vms_it_concerns);
 	tcase_add_test(tc, one_event_never_attaches_twice);
 	tcase_add_test(tc, an_id_is_reused_only_after_its_detach_completed);
 	tcase_add_test(tc, reset_storm_converges);

@@ -1,0 +1,352 @@
+/* Benchmark P5: vmplugd's memory with 1, 8 and 64 VMs and 4 inputs each
+ * (two keyboards and two mice, every VM listing all four).
+ *
+ * The VMs are QMP peers this program plays itself (a child process
+ * answering every command the way a QEMU with nothing in it would:
+ * qom-list and query-fdsets with an empty list, anything else with
+ * {}), so vmplugd connects, lists, and adds an input-linux object for
+ * each of its sinks; what it keeps for a VM is the same as with a real
+ * QEMU, and 64 QEMUs are too heavy where uinput exists (the e2e guest,
+ * under TCG). The inputs' devices are absent, so each sink is made from
+ * the generic keyboard or mouse; a sink needs /dev/uinput, and where
+ * there is none (most CI hosts) vmplugd runs without sinks: the output
+ * says how many sinks exist, and only with all of them is the figure
+ * the whole one.
+ *
+ * For each size it starts the build tree's vmplugd, waits until every VM
+ * is connected and has nothing pending, and reads /proc: peak RSS
+ * (VmHWM), RSS, open fds, CPU time so far.
+ *
+ * Usage: memory [--short] [--vms 1,8,64]
+ * vmplugd comes from $VMPLUGD (default: the build tree's). */
+#include "config.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <inttypes.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "bench/benchlib.h"
+#include "qmp/qmp-int.h"
+#include "tests/lib/testlib.h"
+#include "util/log.h"
+#include "util/util.h"
+
+#define INPUTS 4
+#define WAIT_MS 60000
+
+static const char *const input_names[INPUTS] = { "kbd0", "kbd1", "mouse0", "mouse1" };
+
+static NORETURN void fail(const char *fmt, ...) PRINTF_LIKE(1, 2);
+
+static void fail(const char *fmt, ...)
+{
+	va_list ap;
+
+	fprintf(stderr, "memory: ");
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fputc('\n', stderr);
+	exit(1);
+}
+
+/* ------------------------------------------------------ the QMP peers */
+
+struct conn {
+	int fd;
+	struct qmp_framer *framer;
+};
+
+static void answer(int fd, json_t *cmd)
+{
+	const char *what = json_string_value(json_object_get(cmd, "execute")) ?: "";
+	json_t *reply = json_object();
+	char *text;
+
+	json_object_set_new(reply, "return",
+			    streq(what, "qom-list") || streq(what, "query-fdsets") ? json_array()
+										   : json_object());
+	if (json_object_get(cmd, "id"))
+		json_object_set(reply, "id", json_object_get(cmd, "id"));
+	text = json_dumps(reply, JSON_COMPACT);
+	json_decref(reply);
+	if (write_all(fd, text, strlen(text)) < 0 || write_all(fd, "\r\n", 2) < 0)
+		fprintf(stderr, "memory: fake QEMU: write: %s\n", strerror(errno));
+	free(text);
+}
+
+/* Serve n listening sockets until killed. */
+static NORETURN void serve(int *listeners, unsigned n)
+{
+	static const char greeting[] =
+	    "{\"QMP\": {\"version\": {\"qemu\": {\"micro\": 22, \"minor\": 2, \"major\": 7}, "
+	    "\"package\": \"\"}, \"capabilities\": [\"oob\"]}}\r\n";
+	struct pollfd *p = xcalloc(2 * (size_t)n, sizeof(*p));
+	struct conn *c = xcalloc(n, sizeof(*c));
+
+	for (unsigned i = 0; i < n; i++) {
+		c[i].fd = -1;
+		c[i].framer = qmp_framer_new(QMP_MAX_MESSAGE);
+	}
+	for (;;) {
+		for (unsigned i = 0; i < n; i++) {
+			p[2 * i] = (struct pollfd){ .fd = listeners[i], .events = POLLIN };
+			p[2 * i + 1] = (struct pollfd){ .fd = c[i].fd, .events = POLLIN };
+		}
+		if (poll(p, 2 * (nfds_t)n, -1) < 0 && errno != EINTR)
+			_exit(1);
+		for (unsigned i = 0; i < n; i++) {
+			char buf[65536];
+			json_t *j;
+			ssize_t len;
+
+			if (p[2 * i].revents & POLLIN) {
+				int fd = accept4(listeners[i], NULL, NULL, SOCK_CLOEXEC);
+
+				if (fd >= 0) {
+					/* one client at a time, as QEMU's monitor */
+					closep(&c[i].fd);
+					c[i].fd = fd;
+					qmp_framer_reset(c[i].framer);
+					if (write_all(fd, greeting, strlen(greeting)) < 0)
+						closep(&c[i].fd);
+				}
+				continue;
+			}
+			if (!(p[2 * i + 1].revents & (POLLIN | POLLHUP | POLLERR)))
+				continue;
+			len = read(c[i].fd, buf, sizeof(buf));
+			if (len <= 0) {
+				closep(&c[i].fd);
+				continue;
+			}
+			qmp_framer_feed(c[i].framer, buf, (size_t)len);
+			while (qmp_framer_next(c[i].framer, &j, NULL, NULL, NULL, 0) == 1) {
+				answer(c[i].fd, j);
+				json_decref(j);
+			}
+		}
+	}
+}
+
+static pid_t start_peers(const char *dir, unsigned n)
+{
+	int *l = xcalloc(n, sizeof(*l));
+	pid_t parent = getpid(), pid;
+
+	for (unsigned i = 0; i < n; i++) {
+		struct sockaddr_un sa = { .sun_family = AF_UNIX };
+
+		snprintf(sa.sun_path, sizeof(sa.sun_path), "%s/vm%03u.qmp", dir, i);
+		l[i] = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+		if (l[i] < 0 || bind(l[i], (struct sockaddr *)&sa, sizeof(sa)) < 0 ||
+		    listen(l[i], 4) < 0)
+			fail("%s: %s", sa.sun_path, strerror(errno));
+	}
+	pid = fork();
+	if (pid == 0) {
+		prctl(PR_SET_PDEATHSIG, SIGKILL);
+		if (getppid() != parent)
+			_exit(1);
+		serve(l, n);
+	}
+	for (unsigned i = 0; i < n; i++)
+		close(l[i]);
+	free(l);
+	if (pid < 0)
+		fail("fork: %s", strerror(errno));
+	return pid;
+}
+
+/* ---------------------------------------------------------- a size */
+
+struct result {
+	unsigned vms;
+	long hwm_kb, rss_kb, anon_kb;
+	unsigned fds, sinks, inputs_attached;
+	uint64_t cpu_ms, ready_ms;
+};
+
+static unsigned count_fds(pid_t pid)
+{
+	char *path = xasprintf("/proc/%d/fd", (int)pid);
+	DIR *d = opendir(path);
+	struct dirent *e;
+	unsigned n = 0;
+
+	while (d && (e = readdir(d)))
+		n += e->d_name[0] != '.';
+	if (d)
+		closedir(d);
+	free(path);
+	return n;
+}
+
+/* Every VM connected with nothing pending; counts the VMs' input
+ * objects in QEMU. */
+static bool ready(struct bench_ctl *ctl, unsigned vms, unsigned *inputs_attached)
+{
+	json_t *st = bench_ctl_call(ctl, "query-status", NULL), *vm;
+	bool ok = json_array_size(json_object_get(st, "vms")) == vms;
+	size_t i;
+
+	*inputs_attached = 0;
+	json_array_foreach(json_object_get(st, "vms"), i, vm) {
+		json_t *in;
+		size_t j;
+
+		if (!streq(json_string_value(json_object_get(vm, "state")) ?: "", "running") ||
+		    json_integer_value(json_object_get(vm, "pending")) != 0)
+			ok = false;
+		json_array_foreach(json_object_get(vm, "inputs"), j, in)
+			*inputs_attached += streq(
+			    json_string_value(json_object_get(in, "state")) ?: "", "attached");
+	}
+	json_decref(st);
+	return ok;
+}
+
+/* Sinks vmplugd made, from its log ("... is /dev/input/eventN (from
+ * the generic capabilities)"). */
+static unsigned count_sinks(const char *log)
+{
+	FILE *f = fopen(log, "re");
+	char line[4096];
+	unsigned n = 0;
+
+	while (f && fgets(line, sizeof(line), f))
+		n += strstr(line, " capabilities)") && strstr(line, " is /dev/");
+	if (f)
+		fclose(f);
+	return n;
+}
+
+static void run_size(unsigned vms, struct result *res)
+{
+	char *dir = scratch_new("bench-memory");
+	char *conf = xasprintf("%s/conf", dir), *vmd = xasprintf("%s/conf/vm.d", dir);
+	char *sock = xasprintf("%s/control.sock", dir), *log = xasprintf("%s/vmplugd.log", dir);
+	char *path, *const env[] = { NULL };
+	struct bench_ctl *ctl;
+	pid_t peers, vmplugd;
+	uint64_t t0, end;
+	FILE *f;
+
+	mkdir_p(vmd, 0755);
+	path = xasprintf("%s/vmplug.conf", conf);
+	f = fopen(path, "we");
+	if (!f)
+		fail("%s: %s", path, strerror(errno));
+	fprintf(f, "[daemon]\ncontrol-socket = %s\ncache-dir = %s/cache\n", sock, dir);
+	for (unsigned i = 0; i < INPUTS; i++)
+		fprintf(f, "[input \"%s\"]\ndevice = /dev/input/by-id/bench-%s-event-%s\n",
+			input_names[i], input_names[i],
+			startswith(input_names[i], "kbd") ? "kbd" : "mouse");
+	fclose(f);
+	free(path);
+	for (unsigned v = 0; v < vms; v++) {
+		path = xasprintf("%s/vm%03u.conf", vmd, v);
+		bench_write_file(path, "[vm]\nqmp-socket = %s/vm%03u.qmp\ninputs = %s,%s,%s,%s\n",
+				 dir, v, input_names[0], input_names[1], input_names[2],
+				 input_names[3]);
+		free(path);
+	}
+	peers = start_peers(dir, vms);
+	t0 = now_usec();
+	vmplugd = bench_vmplugd_start(conf, sock, log, env);
+	if (vmplugd < 0)
+		fail("vmplugd did not start (see %s)", log);
+	ctl = bench_ctl_connect(sock);
+	if (!ctl)
+		fail("cannot reach vmplugd's control socket");
+	end = now_usec() + WAIT_MS * USEC_PER_MSEC;
+	while (!ready(ctl, vms, &res->inputs_attached)) {
+		if (now_usec() > end)
+			fail("vmplugd did not connect to every VM (see %s)", log);
+		usleep(20000);
+	}
+	res->ready_ms = (now_usec() - t0) / USEC_PER_MSEC;
+	res->vms = vms;
+	res->sinks = count_sinks(log);
+	res->hwm_kb = bench_proc_status_kb(vmplugd, "VmHWM");
+	res->rss_kb = bench_proc_status_kb(vmplugd, "VmRSS");
+	/* RSS less the pages of mapped files (libraries): vmplugd's own */
+	res->anon_kb = bench_proc_status_kb(vmplugd, "RssAnon");
+	res->fds = count_fds(vmplugd);
+	res->cpu_ms = bench_proc_cpu_usec(vmplugd) / USEC_PER_MSEC;
+	bench_ctl_free(ctl);
+	if (bench_vmplugd_stop(vmplugd) != 0)
+		fprintf(stderr, "memory: vmplugd did not exit cleanly (see %s)\n", log);
+	kill(peers, SIGKILL);
+	waitpid(peers, NULL, 0);
+	if (!getenv("BENCH_KEEP"))
+		scratch_remove(dir);
+	else
+		free(dir);
+	free(conf);
+	free(vmd);
+	free(sock);
+	free(log);
+}
+
+int main(int argc, char **argv)
+{
+	unsigned sizes[8] = { 1, 8, 64 }, n = 3;
+	struct result res[8] = { 0 };
+
+	for (int i = 1; i < argc; i++) {
+		if (streq(argv[i], "--short")) {
+			sizes[0] = 1;
+			sizes[1] = 4;
+			n = 2;
+		} else if (streq(argv[i], "--vms") && i + 1 < argc) {
+			char **w = strv_split(argv[++i], ",");
+
+			n = 0;
+			for (size_t j = 0; w[j] && n < ARRAY_SIZE(sizes); j++)
+				sizes[n++] = (unsigned)strtoul(w[j], NULL, 10);
+			strv_free(w);
+		} else {
+			fprintf(stderr, "usage: %s [--short] [--vms 1,8,64]\n", argv[0]);
+			return 2;
+		}
+	}
+	for (unsigned i = 0; i < n; i++)
+		if (!sizes[i] || sizes[i] > 999) {
+			fprintf(stderr, "memory: VM counts are 1 to 999\n");
+			return 2;
+		}
+	log_set_level(LOG_LEVEL_WARNING);
+	setvbuf(stdout, NULL, _IOLBF, 0);
+	bench_print_machine(stdout);
+	printf("/dev/uinput: %s; VMs are fake QMP peers; %d inputs each (2 keyboards, 2 mice, "
+	       "devices absent)\n",
+	       access("/dev/uinput", W_OK) == 0 ? "present" : "absent, so no sinks", INPUTS);
+	for (unsigned i = 0; i < n; i++) {
+		struct result *r = &res[i];
+
+		run_size(sizes[i], r);
+		printf("%3u VMs: peak RSS %6ld kB  RSS %6ld kB (anonymous %6ld kB)  %4u fds  "
+		       "sinks %u of %u  input objects in QEMU %u  (ready after %" PRIu64
+		       " ms, CPU %" PRIu64 " ms)\n",
+		       r->vms, r->hwm_kb, r->rss_kb, r->anon_kb, r->fds, r->sinks,
+		       r->vms * INPUTS + INPUTS, r->inputs_attached, r->ready_ms, r->cpu_ms);
+	}
+	if (n > 1 && res[n - 1].vms > res[0].vms)
+		printf("per VM beyond the first: %.1f kB peak RSS, %.1f kB anonymous, %.2f fds\n",
+		       (double)(res[n - 1].hwm_kb - res[0].hwm_kb) / (res[n - 1].vms - res[0].vms),
+		       (double)(res[n - 1].anon_kb - res[0].anon_kb) /
+			   (res[n - 1].vms - res[0].vms),
+		       (double)((int)res[n - 1].fds - (int)res[0].fds) /
+			   (res[n - 1].vms - res[0].vms));
+	return 0;
+}
