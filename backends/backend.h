@@ -91,6 +91,10 @@ struct backend_events {
 	/* The VM is gone (QEMU exited, connection lost): nothing is attached
 	 * any more. Pending operations have completed with -ENOTCONN first. */
 	void (*vm_gone)(void *data, const char *reason);
+	/* Optional: the VM is not up, and why (the daemon is not there, the
+	 * domain is not running...), for the status; told when the reason
+	 * changes, not at every retry. vm_up clears it. */
+	void (*vm_down)(void *data, const char *why);
 	/* A lifecycle event from the VM: "SHUTDOWN", "RESET", "STOP", "RESUME". */
 	void (*vm_event)(void *data, const char *event);
 	/* An object vmplug owns disappeared without a detach from vmplug

@@ -885,6 +885,8 @@ static void note_problem(struct lvb *b, const char *why)
 	free(b->problem);
 	b->problem = xstrdup(why);
 	b->problem_logged = now;
+	if (b->events->vm_down)
+		b->events->vm_down(b->data, why);
 }
 
 static void go_down(struct lvb *b, const char *reason)

@@ -925,6 +925,14 @@ static void on_vm_gone(void *data, const char *reason)
 	reschedule(rc);
 }
 
+static void on_vm_down(void *data, const char *why)
+{
+	struct rc_vm *vm = data;
+
+	/* (the backend logged it) */
+	set_error(&vm->last_error, 0, why);
+}
+
 static void on_vm_event(void *data, const char *event)
 {
 	struct rc_vm *vm = data;
@@ -950,6 +958,7 @@ static void on_item_gone(void *data, const char *id)
 static const struct backend_events vm_events = {
 	.vm_up = on_vm_up,
 	.vm_gone = on_vm_gone,
+	.vm_down = on_vm_down,
 	.vm_event = on_vm_event,
 	.item_gone = on_item_gone,
 };

@@ -3,7 +3,8 @@
 # (test:///FILE: a running domain that lives in vmplugd's process, no
 # libvirtd, no root): the sinks the domain's XML has are listed, the ones
 # it lacks are named with the <input> to add, hostdevs are listed by
-# vmplug's alias only, and status waits for the domain before it judges.
+# vmplug's alias only, status waits for the domain before it judges, and
+# says why a domain is down.
 . "$(dirname "$0")/lib/tap.sh"
 grep -q '^#define HAVE_LIBVIRT 1' "$top_builddir/config.h" ||
 	skip_all "vmplugd is built without libvirt (apt-get install libvirt-dev libxml2-dev)"
@@ -67,9 +68,9 @@ check "a sink it lacks is missing, with the <input> to add" \
 	grep -qF "vmplug-in-mouse  missing   input  -  (not in the VM's definition: add <input type='evdev'> with <source dev='/dev/input/by-id/vmplug-pc-mouse'/>)" <<<"$out"
 check "another VM's sink does not count" test "$(grep -c 'vmplug-in-mouse' <<<"$out")" -eq 1
 check "the user's hostdev is not vmplug's" test "$(grep -c 'mine\|3-6' <<<"$out")" -eq 0
-check "a domain that is not there is down, nothing judged missing" \
-	grep -q '^gone (down)$' <<<"$out"
-nothing_for_gone() { grep -A1 '^gone (down)$' <<<"$out" | grep -q '^  nothing attached$'; }
+check "a domain that is not there is down, and status says why" \
+	grep -q '^gone (down): domain gone is not defined$' <<<"$out"
+nothing_for_gone() { grep -A1 '^gone (down)' <<<"$out" | grep -q '^  nothing attached$'; }
 check "... and nothing listed for it" nothing_for_gone
 json=$(ctl --json status)
 check "status --json: the missing sink's state and error" \

@@ -2,8 +2,9 @@
 # The libvirt backend against a real libvirtd (private, see
 # tests/lib/libvirtd.sh for what it takes) and real QEMUs it starts, all on
 # one fake USB tree (umockdev): libvirt checks that a host USB device
-# exists in sysfs, and QEMU opens it through libusb. Lifecycle events
-# reach vmplugd, attaches reach the domain XML under vmplug's alias,
+# exists in sysfs, and QEMU opens it through libusb. vmplugd started
+# before libvirtd says why the VM is down, retries with backoff and
+# connects once libvirtd is up, by itself; lifecycle events reach vmplugd, attaches reach the domain XML under vmplug's alias,
 # detaches remove them (DEVICE_REMOVED), one removed by someone else is
 # noticed and attached again, a restarted domain gets its devices again,
 # a restarted vmplugd adds no duplicates, a restarted libvirtd is
@@ -16,7 +17,8 @@ command -v xmllint >/dev/null || skip_all "xmllint is not installed (apt-get ins
 . "$(dirname "$0")/lib/bed.sh"
 make_scratch
 . "$(dirname "$0")/lib/libvirtd.sh"
-trap 'stop_vmplugd; kill_domains; stop_libvirtd; libvirtd_cleanup; rm_scratch' EXIT
+TAIL_PID=
+trap 'stop_vmplugd; [ -z "$TAIL_PID" ] || kill "$TAIL_PID"; kill_domains; stop_libvirtd; libvirtd_cleanup; rm_scratch' EXIT
 
 conf=$SCRATCH/conf
 log=$SCRATCH/vmplugd.log
@@ -76,12 +78,65 @@ count() { grep -cF -- "$1" "$log"; }
 
 plug 3-1 dev=5 vid=1234 pid=5678 name=Stick
 plug 3-2 dev=6 vid=0bda pid=8153 name=Mine
-start_libvirtd || bail "libvirtd did not start"
 
-# vmplugd first, libvirt's domains later (boot order does not matter)
-start_vmplugd_high "$conf" "$log" || bail "vmplugd did not start"
+# Boot order: vmplugd first, libvirtd later. The VM is down and status
+# says why; the connection is retried with backoff (0.1 s doubling to
+# 5 s: a few quiet lines, not a storm), each retry logged at debug level
+# only (vmplugd runs with -v here for them); once libvirtd is up vmplugd
+# connects by itself. Each log line is stamped with the time it arrived
+# (tail -f), for the retry intervals.
+stamped=$SCRATCH/vmplugd.stamped
+: >"$log"
+tail -s 0.02 -n +1 -f "$log" > >(LC_ALL=C; while IFS= read -r line; do
+	printf '%s %s\n' "$EPOCHREALTIME" "$line"
+done >"$stamped") &
+TAIL_PID=$!
+start_vmplugd_high "$conf" "$log" -v || bail "vmplugd did not start"
+attempts() { grep -c "vm guest: cannot connect to" "$stamped"; }
+why_down() {
+	"$VMPLUGCTL" -s "$conf/control.sock" status |
+		grep -qF "guest (down): cannot connect to $LIBVIRT_URI: "
+}
+check "no libvirtd: the VM is down" wait_for 50 state_is guest down
+check "no libvirtd: status says why" wait_for 50 why_down
+six_attempts() { [ "$(attempts)" -ge 6 ]; }
+check "no libvirtd: six connection attempts" wait_for 150 six_attempts
+# the times of the first six attempts, and the intervals between them
+mapfile -t at < <(grep "vm guest: cannot connect to" "$stamped" | head -n 6 | cut -d' ' -f1)
+gaps=$(printf '%s\n' "${at[@]}" | awk '{ if (NR > 1) printf "%.3f ", $1 - prev; prev = $1 }')
+diag "intervals between connection attempts (s): $gaps"
+backs_off() {
+	awk '{ n = split($0, g, " ");
+	       exit !(n == 5 && g[5] >= 0.8 && g[5] >= 3 * g[1] && g[4] >= 2 * g[1]) }' <<<"$gaps"
+}
+check "no libvirtd: the retries back off (100 ms doubling)" backs_off
+# 0.1 + 0.2 + 0.4 + 0.8 + 1.6 s; a fixed 100 ms retry would take 0.5 s
+check "no libvirtd: no storm (six attempts took over 2 s)" \
+	awk -v a="${at[0]}" -v b="${at[5]}" 'BEGIN { exit !(b - a > 2) }'
+check "no libvirtd: said once, retries only at debug level" \
+	test "$(grep -c 'info: vm guest: cannot connect to' "$log")" -eq 1
+# everything vmplugd logged meanwhile: both VMs retry (odd too), at
+# debug level, and start-up says a few things (no D-Bus, no udevd, no
+# uinput here); without backoff that would be about 70 lines
+quiet=$(awk -v a="${at[0]}" -v b="${at[5]}" '$1 >= a && $1 <= b' "$stamped" | wc -l)
+diag "vmplugd logged $quiet lines in those $(awk -v a="${at[0]}" -v b="${at[5]}" \
+	'BEGIN { printf "%.1f", b - a }') s"
+check "no libvirtd: at most 30 log lines meanwhile (debug level)" test "$quiet" -le 30
+check "no libvirtd: no warning or error about a VM" \
+	test -z "$(grep 'vmplugd: \(warning\|error\): vm ' "$log")"
+start_libvirtd || bail "libvirtd did not start"
+check "libvirtd up: vmplugd connected by itself" \
+	wait_for 150 logged "vm guest: connected to libvirt at $LIBVIRT_URI"
+kill "$TAIL_PID"
+TAIL_PID=
+
+# libvirt's domains later still (boot order does not matter)
 check "a domain that is not defined is down" wait_for 50 state_is guest down
 check "... and said so once" wait_for 50 logged "vm guest: domain guest is not defined"
+not_defined() {
+	"$VMPLUGCTL" -s "$conf/control.sock" status | grep -q "^guest (down): domain guest is not defined$"
+}
+check "... and status says so" wait_for 50 not_defined
 
 start_domain guest || bail "cannot start domain guest: $(tail -n 3 "$LIBVIRTD_LOG")"
 check "lifecycle: the domain started, vmplugd knows (vm_up)" wait_for 100 state_is guest running

@@ -4,8 +4,10 @@
 # (before it starts, while it starts, while it reconciles), then the
 # QEMUs SIGKILLed and started again N times the same way. After each loop
 # every VM has exactly the devices its rules claim: none twice, none left
-# over. N is VMPLUG_RESTARTS (default 100; tests/run-all.sh uses fewer in
-# the valgrind pass, where vmplugd takes a second to start).
+# over. N is VMPLUG_RESTARTS (default 100). Nothing in the tree sets it:
+# tests/run-all.sh runs the full 100 in each of its passes (ASan `make
+# check`, `make check-valgrind` under valgrind, and distcheck); set it
+# lower by hand for a quicker run.
 . "$(dirname "$0")/lib/tap.sh"
 
 # The umockdev testbed process keeps a fixed table (about 50 entries) that

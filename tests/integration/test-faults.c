@@ -12,25 +12,42 @@
  *
  * Every case checks that "bad" recovers by itself once its QEMU is back
  * (exactly the devices its rules claim, each once), and measures what the
- * fault cost everyone else: the lateness of a 5 ms timer on the loop (what
- * input forwarding would see) and how long "good" takes to attach and
- * detach a device meanwhile. The numbers go to the test log; only
- * generous sanity bounds are asserted. Leaks and memory errors are left to
- * the ASan and valgrind runs. */
+ * fault cost everyone else, against the same figures without a fault:
+ * - input forwarding: a fake evdev keyboard on a umockdev testbed (the
+ *   program re-runs itself under the umockdev preload) is a source of the
+ *   input manager on the same loop, forwarding to "good"'s sink (a
+ *   socketpair: there is no /dev/uinput here). A thread types a key every
+ *   10 ms into the device node and times each frame until it comes out
+ *   of the sink;
+ * - the lateness of a 5 ms timer on the loop;
+ * - how long "good" takes to attach and detach a device meanwhile.
+ * The numbers go to the test log; only generous sanity bounds are
+ * asserted, which a loop blocked for seconds (a silent QEMU's 5 s
+ * timeout) would break. Leaks and memory errors are left to the ASan and
+ * valgrind runs. */
 #include "config.h"
 
 #include <errno.h>
+#include <linux/input.h>
+#include <poll.h>
+#include <pthread.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <sys/socket.h>
 #include <sys/un.h>
+#include <time.h>
 #include <unistd.h>
+#include <umockdev.h>
 
 #include "backends/backend.h"
 #include "daemon/reconcile.h"
+#include "daemon/watch.h"
+#include "input/input-int.h"
 #include "qmp/qmp-int.h"
 #include "tests/integration/check-qemu.h"
+#include "tests/integration/usbbed.h"
 #include "tests/lib/testlib.h"
 #include "tests/unit/fixture.h"
 #include "util/util.h"
@@ -41,7 +58,14 @@
  * machine, but CI machines are shared. A loop blocked on a silent QEMU
  * would be late by its 5 s timeout. */
 #define LATE_BOUND_USEC (2500 * USEC_PER_MSEC)
+#define INPUT_BOUND_USEC (2500 * USEC_PER_MSEC)
 #define GOOD_BOUND_USEC (4 * USEC_PER_SEC)
+
+/* The fake keyboard (tests/data/input/umockdev: its sysfs and ioctl
+ * replies; no recorded events, the probe types). */
+#define KBD_DATA INPUT_DATA "/umockdev"
+#define KBD_NODE "/dev/input/event5"
+#define KBD_LINK "/dev/input/by-id/usb-vmplug_test_keyboard-event-kbd"
 
 /* ---------------------------------------------------------------- proxy */
 
@@ -403,6 +427,162 @@ static void set_mode(enum mode m)
 	drop_all();
 }
 
+/* ----------------------------------------------------------------- input */
+
+static UMockdevTestbed *tb;
+static struct input_manager *im;
+static struct watch *watcher;
+static int sink_peer = -1; /* "good"'s sink, read by the probe */
+static int host_peer = -1; /* the host's sink: idle without a router */
+
+static int pair_create(const char *name, const struct libevdev *caps, struct input_sink **out)
+{
+	int sv[2], *peer = startswith(name, "vmplug-host-") ? &host_peer : &sink_peer;
+
+	ck_assert_int_eq(socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv), 0);
+	ck_assert_int_eq(*peer, -1);
+	*peer = sv[1];
+	*out = input_sink_new_fd(name, sv[0], caps);
+	return 0;
+}
+
+static void on_usb_add(void *data, struct usb_device *d)
+{
+	/* the keyboard's USB parents: the reconciler gets its devices from
+	 * fixture_plug() */
+	usb_device_free(d);
+}
+
+static void on_usb_remove(void *data, const char *syspath)
+{
+}
+
+static void on_input(void *data, const char *action, struct udev_device *dev)
+{
+	input_manager_udev(data, action, dev);
+}
+
+static const struct watch_hooks watch_hooks = {
+	.usb_add = on_usb_add,
+	.usb_remove = on_usb_remove,
+	.input = on_input,
+};
+
+/* The keyboard's node on the testbed, with a by-id link (no udev
+ * database here: the source follows the link itself). */
+static void keyboard_add(void)
+{
+	GError *err = NULL;
+	char *root, *by_id, *link;
+
+	tb = umockdev_testbed_new();
+	ck_assert_msg(umockdev_testbed_add_from_file(tb, KBD_DATA "/kbd.umockdev", &err), "%s",
+		      err ? err->message : "");
+	ck_assert_msg(umockdev_testbed_load_ioctl(tb, KBD_NODE, KBD_DATA "/kbd.ioctl", &err), "%s",
+		      err ? err->message : "");
+	root = umockdev_testbed_get_root_dir(tb);
+	by_id = xasprintf("%s/dev/input/by-id", root);
+	g_free(root);
+	ck_assert_int_eq(mkdir_p(by_id, 0755), 0);
+	link = xasprintf("%s/usb-vmplug_test_keyboard-event-kbd", by_id);
+	ck_assert_int_eq(symlink("../event5", link), 0);
+	free(link);
+	free(by_id);
+}
+
+/* The probe: a thread types into the keyboard's node (a PTY whose other
+ * end umockdev gives the test) and times each frame until it leaves the
+ * sink, one frame at a time. Frames typed before `since` are not counted:
+ * the test's own blocking calls (restarting QEMU, asking its monitor)
+ * stop the loop, and are no fault's doing. */
+static struct probe {
+	pthread_t thread;
+	bool running;
+	int dev_fd; /* umockdev's, not closed here */
+	atomic_bool stop;
+	pthread_mutex_t lock;
+	uint64_t since;
+	uint64_t pending; /* when the frame in flight was typed, 0: none */
+	uint64_t max, sum;
+	unsigned frames, wrong;
+} probe = { .lock = PTHREAD_MUTEX_INITIALIZER };
+
+static void *probe_main(void *arg)
+{
+	int value = 1;
+
+	while (!atomic_load(&probe.stop)) {
+		struct input_event ev[2] = {
+			{ .type = EV_KEY, .code = KEY_A, .value = value },
+			{ .type = EV_SYN, .code = SYN_REPORT, .value = 0 },
+		};
+		struct input_event got[8];
+		uint64_t t0 = now_usec(), t1;
+		ssize_t n = 0;
+
+		pthread_mutex_lock(&probe.lock);
+		probe.pending = t0;
+		pthread_mutex_unlock(&probe.lock);
+		if (write(probe.dev_fd, ev, sizeof(ev)) != (ssize_t)sizeof(ev))
+			break;
+		while (!atomic_load(&probe.stop)) {
+			struct pollfd p = { .fd = sink_peer, .events = POLLIN };
+
+			if (poll(&p, 1, 50) == 1) {
+				n = recv(sink_peer, got, sizeof(got), MSG_DONTWAIT);
+				break;
+			}
+		}
+		if (n <= 0)
+			break;
+		t1 = now_usec();
+		pthread_mutex_lock(&probe.lock);
+		probe.pending = 0;
+		if (t0 >= probe.since) {
+			probe.frames++;
+			probe.sum += t1 - t0;
+			if (t1 - t0 > probe.max)
+				probe.max = t1 - t0;
+			/* what was typed, and nothing else */
+			if (n != (ssize_t)sizeof(ev) || got[0].type != EV_KEY ||
+			    got[0].code != KEY_A || got[0].value != value || got[1].type != EV_SYN)
+				probe.wrong++;
+		}
+		pthread_mutex_unlock(&probe.lock);
+		value = !value;
+		nanosleep(&(struct timespec){ .tv_nsec = 10 * 1000 * 1000 }, NULL);
+	}
+	return NULL;
+}
+
+static void probe_start(void)
+{
+	probe.dev_fd = umockdev_testbed_get_dev_fd(tb, KBD_NODE);
+	ck_assert_int_ge(probe.dev_fd, 0);
+	atomic_store(&probe.stop, false);
+	probe.since = now_usec();
+	ck_assert_int_eq(pthread_create(&probe.thread, NULL, probe_main, NULL), 0);
+	probe.running = true;
+}
+
+static void probe_stop(void)
+{
+	if (!probe.running)
+		return;
+	atomic_store(&probe.stop, true);
+	pthread_join(probe.thread, NULL);
+	probe.running = false;
+}
+
+static void probe_reset(void)
+{
+	pthread_mutex_lock(&probe.lock);
+	probe.since = now_usec();
+	probe.max = probe.sum = 0;
+	probe.frames = probe.wrong = 0;
+	pthread_mutex_unlock(&probe.lock);
+}
+
 /* ------------------------------------------------------------ the daemon */
 
 static char *dir;
@@ -483,10 +663,11 @@ static void ticker_reset(void)
 
 static void setup(void)
 {
-	char *bad_vm, *good_vm;
+	char *bad_vm, *good_vm, *global;
 
 	signal(SIGPIPE, SIG_IGN);
 	dir = scratch_new("faults");
+	keyboard_add();
 	loop = loop_new();
 	bad_qemu = qemu_start(dir, "badqemu", NULL);
 	good_qemu = qemu_start(dir, "goodqemu", NULL);
@@ -496,12 +677,15 @@ static void setup(void)
 	bad_vm = xasprintf("[vm]\nqmp-socket = %s\nusb-bus = xhci.0\n[usb \"p\"]\nport = 1-1\n"
 			   "attach-mode = port\n",
 			   bad_sock);
-	good_vm = xasprintf("[vm]\nqmp-socket = %s\nusb-bus = xhci.0\n[usb \"p\"]\nport = 2-1\n"
-			    "attach-mode = port\n",
+	good_vm = xasprintf("[vm]\nqmp-socket = %s\nusb-bus = xhci.0\ninputs = kbd\n"
+			    "[usb \"p\"]\nport = 2-1\nattach-mode = port\n",
 			    good_qemu->qmp_path);
-	conf = fixture_conf(NULL, "bad", bad_vm, "good", good_vm, NULL);
+	global = xasprintf(
+	    "[daemon]\ncache-dir = %s/cache\n[input \"kbd\"]\ndevice = " KBD_LINK "\n", dir);
+	conf = fixture_conf(global, "bad", bad_vm, "good", good_vm, NULL);
 	free(bad_vm);
 	free(good_vm);
+	free(global);
 	memset(attached_count, 0, sizeof(attached_count));
 	memset(detached_count, 0, sizeof(detached_count));
 	memset(up_count, 0, sizeof(up_count));
@@ -511,10 +695,25 @@ static void setup(void)
 	rc = reconcile_new(conf, &hooks, NULL);
 	/* always armed: it also keeps run_until() polling QEMU */
 	ticker_reset();
+	/* the keyboard: found by the watcher's coldplug, opened, grabbed */
+	im = input_manager_new_with(loop, conf, NULL, NULL, pair_create);
+	ck_assert_int_ge(sink_peer, 0);
+	watcher = watch_new(loop, &watch_hooks, im);
+	ck_assert_ptr_nonnull(watcher);
+	for (int i = 0; i < 500 && !input_manager_grabbed(im, "kbd"); i++)
+		loop_dispatch(loop, 10);
+	ck_assert_msg(input_manager_grabbed(im, "kbd"), "the fake keyboard was not opened");
+	probe_start();
 }
 
 static void teardown(void)
 {
+	probe_stop();
+	watch_free(watcher);
+	input_manager_free(im);
+	closep(&sink_peer);
+	closep(&host_peer);
+	g_object_unref(tb);
 	reconcile_free(rc);
 	rc = NULL;
 	loop_timer_free(rc_timer);
@@ -637,6 +836,31 @@ static void measure_good(const char *phase)
 	ck_assert_uint_lt(t_att, GOOD_BOUND_USEC);
 }
 
+/* What input forwarding took since probe_reset(): the frame still in
+ * flight counts with its age so far, so a loop blocked now shows. */
+static void report_input(const char *phase)
+{
+	uint64_t max, sum, pending, now;
+	unsigned frames, wrong;
+
+	pthread_mutex_lock(&probe.lock);
+	now = now_usec();
+	pending = probe.pending >= probe.since && probe.pending ? now - probe.pending : 0;
+	max = probe.max > pending ? probe.max : pending;
+	sum = probe.sum;
+	frames = probe.frames;
+	wrong = probe.wrong;
+	pthread_mutex_unlock(&probe.lock);
+	printf("# %s: input frames took %.2f ms at most from the device to the sink, %.2f ms on "
+	       "average (%u frames)\n",
+	       phase, (double)max / USEC_PER_MSEC,
+	       frames ? (double)sum / frames / USEC_PER_MSEC : 0.0, frames);
+	fflush(stdout);
+	ck_assert_uint_eq(wrong, 0);
+	ck_assert_uint_ge(frames, 1);
+	ck_assert_uint_lt(max, INPUT_BOUND_USEC);
+}
+
 static void report_ticker(const char *phase)
 {
 	printf("# %s: the loop's 5 ms timer was late by %.2f ms at most, %.3f ms on average "
@@ -646,6 +870,19 @@ static void report_ticker(const char *phase)
 	       (unsigned long long)ticks);
 	fflush(stdout);
 	ck_assert_uint_lt(tick_max_late, LATE_BOUND_USEC);
+}
+
+/* What the next report_costs() measures starts now. */
+static void measure_reset(void)
+{
+	ticker_reset();
+	probe_reset();
+}
+
+static void report_costs(const char *phase)
+{
+	report_input(phase);
+	report_ticker(phase);
 }
 
 /* Both VMs up, "bad" with two devices, "good" with one. */
@@ -659,11 +896,11 @@ static void start_healthy(void)
 	assert_devices(bad_qemu, "vmplug-usbport-1-2 vmplug-usbport-1-3");
 	assert_devices(good_qemu, "vmplug-usbport-2-4");
 	/* what the numbers below compare with */
-	ticker_reset();
+	measure_reset();
 	run_for(loop, 250);
 	measure_good("baseline, no fault");
 	run_for(loop, 250);
-	report_ticker("baseline, no fault");
+	report_costs("baseline, no fault");
 }
 
 /* "bad" misbehaves in mode m for `ms` while the others are measured,
@@ -673,14 +910,14 @@ static void misbehave(enum mode m, unsigned ms, const char *phase)
 	unsigned conns = px.connections;
 
 	set_mode(m);
-	ticker_reset();
+	measure_reset();
 	/* the client notices the dropped connection and comes back */
 	while (px.connections == conns)
 		loop_dispatch(loop, 100);
 	run_for(loop, ms / 2);
 	measure_good(phase);
 	run_for(loop, ms / 2);
-	report_ticker(phase);
+	report_costs(phase);
 	set_mode(PASS);
 }
 
@@ -716,10 +953,10 @@ static void kill_qemu_at(enum kill_when when, const char *command, void (*act)(c
 	act(desc);
 	ck_assert(run_until(loop, killed, NULL, WAIT_MS));
 	/* from the kill on (the test's own blocking kill is not counted) */
-	ticker_reset();
+	measure_reset();
 	run_for(loop, 300);
 	measure_good(phase);
-	report_ticker(phase);
+	report_costs(phase);
 	restart_bad_qemu();
 }
 
@@ -798,12 +1035,12 @@ static void garbage(const char *pattern, const char *phase)
 	while (px.connections == 0 || px.client.fd < 0)
 		loop_dispatch(loop, 100);
 	conns = px.connections;
-	ticker_reset();
+	measure_reset();
 	/* until all of it went, or the client hung up and came back */
 	ck_assert(run_until(loop, garbage_done, &conns, 10 * WAIT_MS));
 	taken = px.garbage_sent;
 	measure_good(phase);
-	report_ticker(phase);
+	report_costs(phase);
 	printf("# %s: %.1f MiB sent before the client %s\n", phase, (double)taken / (1024 * 1024),
 	       taken >= GARBAGE_TOTAL ? "had read it all (and stayed)" : "hung up");
 	fflush(stdout);
@@ -850,11 +1087,11 @@ START_TEST(peer_closes_mid_message)
 	start_healthy();
 	set_mode(CLOSE_MIDWAY);
 	conns = px.connections;
-	ticker_reset();
+	measure_reset();
 	while (px.connections < conns + 3)
 		loop_dispatch(loop, 100);
 	measure_good("peer closes mid-message");
-	report_ticker("peer closes mid-message");
+	report_costs("peer closes mid-message");
 	set_mode(PASS);
 	assert_recovered();
 }
@@ -881,4 +1118,17 @@ static Suite *faults_suite(void)
 	return s;
 }
 
-QEMU_CHECK_MAIN(faults_suite)
+int main(int argc, char **argv)
+{
+	/* the fake keyboard needs the umockdev preload (see usbbed.h) */
+	usbbed_reexec(argv);
+	if (!qemu_binary()) {
+		const char *env = getenv("QEMU_SYSTEM");
+
+		printf("1..0 # SKIP no QEMU to run (QEMU_SYSTEM='%s'; configure looks for "
+		       "qemu-system-x86_64)\n",
+		       env ? env : "");
+		return 0;
+	}
+	return run_suite(faults_suite());
+}

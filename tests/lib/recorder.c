@@ -115,6 +115,12 @@ static void vm_gone(void *data, const char *reason)
 	gone(reason);
 }
 
+static void vm_down(void *data, const char *why)
+{
+	rec.down++;
+	snprintf(rec.down_why, sizeof(rec.down_why), "%s", why);
+}
+
 static void vm_event(void *data, const char *event)
 {
 	rec_note("event:%s ", event);
@@ -128,6 +134,7 @@ static void item_gone(void *data, const char *id)
 const struct backend_events rec_backend_events = {
 	.vm_up = vm_up,
 	.vm_gone = vm_gone,
+	.vm_down = vm_down,
 	.vm_event = vm_event,
 	.item_gone = item_gone,
 };

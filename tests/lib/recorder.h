@@ -15,6 +15,9 @@ struct recorder {
 	int up;   /* connected() / vm_up() calls */
 	int gone; /* disconnected() / vm_gone() calls */
 	char reason[256];
+	/* vm_down() calls, and the last reason given (not in `order`) */
+	int down;
+	char down_why[512];
 	/* Called after each token (with it), e.g. to free from a callback. */
 	void (*after)(const char *token);
 };
@@ -45,7 +48,8 @@ struct rec_reply {
 void rec_qmp_reply(struct qmp *q, const struct qmp_reply *r, void *data);
 bool rec_reply_done(void *reply);
 
-/* A backend's events: "up ", "gone ", "event:NAME ", "item_gone:ID ". */
+/* A backend's events: "up ", "gone ", "event:NAME ", "item_gone:ID "
+ * (vm_down is counted in rec.down instead). */
 extern const struct backend_events rec_backend_events;
 
 /* One backend operation's completion (the data of rec_backend_done or

@@ -140,6 +140,9 @@ START_TEST(lifecycle_events)
 	ck_assert_str_eq(rec.order, "");
 	ck_assert(!ops->is_up(backend));
 	ck_assert_uint_eq(log_captured_count_text("domain t is not defined"), 1);
+	/* ... and told to the owner once, for the status */
+	ck_assert_int_eq(rec.down, 1);
+	ck_assert_str_eq(rec.down_why, "domain t is not defined");
 	dom = start_domain("t", NULL, true);
 	ck_assert(run_until(loop, rec_noted, (char *)"up ", WAIT_MS));
 	ck_assert(ops->is_up(backend));
@@ -274,6 +277,11 @@ START_TEST(no_libvirtd_is_quiet)
 	run_for(loop, 1500);
 	ck_assert_str_eq(rec.order, "");
 	ck_assert_uint_eq(log_captured_count_text("cannot connect to"), 1);
+	/* the owner hears why once, not at every retry */
+	ck_assert_int_eq(rec.down, 1);
+	ck_assert_msg(startswith(rec.down_why, "cannot connect to qemu:///system?socket=") &&
+			  strstr(rec.down_why, "none.sock"),
+		      "%s", rec.down_why);
 	ck_assert_uint_eq(log_captured_count(LOG_LEVEL_WARNING), 0);
 	ck_assert_uint_eq(log_captured_count(LOG_LEVEL_ERROR), 0);
 	ops->destroy(backend);
