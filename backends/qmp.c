@@ -855,6 +855,16 @@ static void on_connected(struct qmp *q, void *data)
 	leave(b);
 }
 
+static void on_down(struct qmp *q, const char *why, void *data)
+{
+	struct qmpb *b = data;
+
+	enter(b);
+	if (b->events->vm_down)
+		b->events->vm_down(b->data, why);
+	leave(b);
+}
+
 static void on_disconnected(struct qmp *q, const char *reason, void *data)
 {
 	struct qmpb *b = data;
@@ -912,6 +922,7 @@ out:
 static const struct qmp_callbacks qmp_callbacks = {
 	.connected = on_connected,
 	.disconnected = on_disconnected,
+	.down = on_down,
 	.event = on_event,
 };
 

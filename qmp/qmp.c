@@ -390,9 +390,10 @@ static const char *connect_error_text(int err)
 static bool attempt_failed(struct qmp *q, int err)
 {
 	bool missing = err == ENOENT || err == ENOTDIR;
-	char reason[160];
+	bool changed = err != q->last_connect_error;
+	char reason[160], why[PATH_MAX + 160];
 
-	if (err != q->last_connect_error) {
+	if (changed) {
 		if (missing)
 			log_debug("%s: %s does not exist; waiting for QEMU to create it", q->name,
 				  q->path);
@@ -410,7 +411,20 @@ static bool attempt_failed(struct qmp *q, int err)
 	snprintf(reason, sizeof(reason), "connect: %s", connect_error_text(err));
 	update_watch(q);
 	/* Without a watch (inotify refused it) a missing socket is polled. */
-	return drop(q, reason, missing && q->watch ? RETRY_WATCH : RETRY_BACKOFF);
+	if (!drop(q, reason, missing && q->watch ? RETRY_WATCH : RETRY_BACKOFF))
+		return false;
+	if (changed && q->cb.down) {
+		if (missing)
+			snprintf(why, sizeof(why), "QEMU is not running: %s does not exist",
+				 q->path);
+		else
+			snprintf(why, sizeof(why), "cannot connect to %s: %s", q->path,
+				 connect_error_text(err));
+		q->cb.down(q, why, q->data);
+		if (q->freed)
+			return false;
+	}
+	return true;
 }
 
 static void on_io(struct loop_source *src, int fd, uint32_t revents, void *data);

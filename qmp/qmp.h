@@ -57,6 +57,10 @@ struct qmp_callbacks {
 	 * that caused it) before this is called. `reason` says why ("EOF",
 	 * "connection reset by peer", "no reply to 'x' within 5.0 s", ...). */
 	void (*disconnected)(struct qmp *q, const char *reason, void *data);
+	/* Optional: an attempt to connect failed for a reason other than the
+	 * last one ("QEMU is not running: PATH does not exist", "cannot
+	 * connect to PATH: REASON"); not repeated while the reason stays. */
+	void (*down)(struct qmp *q, const char *why, void *data);
 	/* An event. `data` is its "data" object, NULL when it has none;
 	 * both are borrowed for the call. */
 	void (*event)(struct qmp *q, const char *event, json_t *data, void *udata);

@@ -6,6 +6,9 @@
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
 
 #include "backends/backend.h"
 #include "tests/lib/fake-qmp.h"
@@ -124,6 +127,51 @@ START_TEST(deleted_before_the_reply)
 	ck_assert(run_until(loop, rec_noted, (char *)"event:RESET ", WAIT_MS));
 	ck_assert_str_eq(rec.order, "up detach:0 item_gone:vmplug-b event:RESET ");
 	ck_assert_ptr_null(fake_peer_error(peer));
+}
+END_TEST
+
+static bool down_n(void *arg)
+{
+	return rec.down >= *(int *)arg;
+}
+
+/* A VM that is not up says why, for the status: once per reason, not at
+ * every retry. */
+START_TEST(down_says_why_once)
+{
+	static const struct fake_step script[] = {
+		{ FAKE_HANDSHAKE },
+		{ FAKE_END },
+	};
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	int one = 1, two = 2, fd;
+
+	backend = ops->create(loop, &vm, &rec_backend_events, NULL);
+	ck_assert_ptr_nonnull(backend);
+	ck_assert(run_until(loop, down_n, &one, WAIT_MS));
+	ck_assert_int_eq(rec.down, 1);
+	ck_assert_msg(startswith(rec.down_why, "QEMU is not running: ") &&
+			  strstr(rec.down_why, "/t.qmp does not exist"),
+		      "%s", rec.down_why);
+
+	/* A stale socket (QEMU killed): a new reason, told once however
+	 * often the retries are refused. */
+	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", vm.qmp_socket);
+	ck_assert_int_eq(bind(fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+	close(fd);
+	ck_assert(run_until(loop, down_n, &two, WAIT_MS));
+	run_for(loop, 300); /* several retries (50 ms doubling) */
+	ck_assert_int_eq(rec.down, 2);
+	ck_assert_msg(startswith(rec.down_why, "cannot connect to ") &&
+			  strstr(rec.down_why, "/t.qmp: "),
+		      "%s", rec.down_why);
+	ck_assert_str_eq(rec.order, "");
+
+	unlink(vm.qmp_socket);
+	peer = fake_peer_new(loop, vm.qmp_socket, script);
+	ck_assert(run_until(loop, rec_noted, (char *)"up ", WAIT_MS));
+	ck_assert_int_eq(rec.down, 2);
 }
 END_TEST
 
@@ -365,6 +413,7 @@ static Suite *suite(void)
 	tcase_add_checked_fixture(tc, setup, teardown);
 	tcase_set_timeout(tc, 30);
 	tcase_add_test(tc, deleted_before_the_reply);
+	tcase_add_test(tc, down_says_why_once);
 	tcase_add_test(tc, list_type_checks_and_races);
 	tcase_add_test(tc, list_of_containers_not_made_yet);
 	tcase_add_test(tc, list_fails_on_other_errors);
