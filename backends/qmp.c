@@ -11,7 +11,7 @@
  *   object-del refused for an object that /objects does not list too;
  * - any other refusal completes with -EIO; msg is always QEMU's "desc".
  * A detach completes when DEVICE_DELETED arrives (-ETIMEDOUT after
- * DELETE_TIMEOUT_USEC without it). */
+ * BACKEND_QMP_DELETE_TIMEOUT_USEC without it). */
 #include "config.h"
 
 #include <errno.h>
@@ -21,6 +21,7 @@
 #include <unistd.h>
 
 #include "backends/backend.h"
+#include "backends/qmp-int.h"
 #include "qmp/qmp.h"
 #include "util/list.h"
 #include "util/log.h"
@@ -29,13 +30,19 @@
 #define ATTACH_TRIES 5
 #define ATTACH_FIRST_DELAY_USEC (100 * USEC_PER_MSEC)
 #define ATTACH_WINDOW_USEC (2 * USEC_PER_SEC)
-#define DELETE_TIMEOUT_USEC (5 * USEC_PER_SEC)
 #define ID_MAX 128
 
 #define PERIPHERAL "/machine/peripheral"
 #define OBJECTS "/objects"
 
 extern const struct backend_ops backend_qmp_ops;
+
+static uint64_t delete_timeout_usec = BACKEND_QMP_DELETE_TIMEOUT_USEC;
+
+void backend_qmp_set_delete_timeout(uint64_t usec)
+{
+	delete_timeout_usec = usec ? usec : BACKEND_QMP_DELETE_TIMEOUT_USEC;
+}
 
 enum op_kind {
 	OP_USB_ATTACH,
@@ -504,7 +511,7 @@ static void on_device_del(struct qmp *q, const struct qmp_reply *r, void *data)
 		detached(op);
 	} else {
 		op->acked = true;
-		arm_op_timer(op, DELETE_TIMEOUT_USEC);
+		arm_op_timer(op, delete_timeout_usec);
 	}
 	leave(b);
 }
@@ -834,8 +841,8 @@ static void on_op_timer(struct loop_timer *t, void *data)
 	if (op->kind == OP_USB_ATTACH) {
 		send_device_add(op);
 	} else if (op->kind == OP_USB_DETACH) {
-		log_warning("vm %s: QEMU sent no DEVICE_DELETED for %s within %llu s", b->vm->name,
-			    op->id, (unsigned long long)(DELETE_TIMEOUT_USEC / USEC_PER_SEC));
+		log_warning("vm %s: QEMU sent no DEVICE_DELETED for %s within %.1f s", b->vm->name,
+			    op->id, (double)delete_timeout_usec / USEC_PER_SEC);
 		finish(op, -ETIMEDOUT, "no DEVICE_DELETED from QEMU");
 	}
 	leave(b);

@@ -15,6 +15,8 @@
 #define LIST_RETRY_MAX_USEC (5 * USEC_PER_SEC)
 #define ADDR_DEVNUMS 128 /* USB device numbers are 1 to 127 */
 #define ADDR_MAX_BUS 1024
+/* Conflicts remembered as said; past this many the memory starts over. */
+#define CONFLICTS_MAX 256
 
 /* A present host USB device and the verdict of the current config. */
 struct rc_device {
@@ -24,7 +26,6 @@ struct rc_device {
 	const struct conf_usb_rule *rule; /* the owner's claiming rule, if any */
 	enum conf_attach_mode mode;
 	size_t claimers;
-	bool conflict_logged;
 	enum reconcile_override override;
 	char *override_vm;
 	uint64_t settle_at; /* debounce: not desired before this; 0: settled */
@@ -99,6 +100,7 @@ struct reconcile {
 	struct rc_device **by_addr;
 	size_t by_addr_len;
 	size_t vm_passes;
+	char **conflicts; /* conflicts logged under this config: conflict_key() */
 	uint64_t scheduled;
 	bool in_pass; /* guards against passes started from inside a pass */
 	bool again;
@@ -256,6 +258,43 @@ static void log_verdict(const struct rc_device *d)
 	free(desc);
 }
 
+/* A device on the same port with the same identity is the same conflict,
+ * whatever its device number: a device replugged or reset over and over
+ * must not repeat it. */
+static char *conflict_key(const struct usb_device *dev)
+{
+	return xasprintf("%s %04x:%04x %s", dev->syspath, (unsigned)dev->vendor,
+			 (unsigned)dev->product, dev->serial ? dev->serial : "");
+}
+
+/* Said once per conflict and configuration (a reload judges anew). */
+static void log_conflict(struct reconcile *rc, const struct rc_device *d)
+{
+	char *key = conflict_key(d->dev), *desc, **names = NULL, *joined;
+
+	if (strv_contains(rc->conflicts, key)) {
+		free(key);
+		return;
+	}
+	if (strv_len(rc->conflicts) >= CONFLICTS_MAX) {
+		strv_free(rc->conflicts);
+		rc->conflicts = NULL;
+	}
+	strv_append(&rc->conflicts, key);
+	free(key);
+	desc = usb_device_describe(d->dev);
+	for (size_t i = 0; i < rc->conf->n_vms; i++)
+		if (usb_vm_verdict(&rc->conf->vms[i], d->dev, NULL) == USB_VERDICT_CLAIM)
+			strv_append(&names, rc->conf->vms[i].name);
+	joined = strv_join(names, ", ");
+	/* the rules' choice: an override may have changed d->owner */
+	log_warning("usb %s: claimed by VMs %s; it goes to %s (the first in file-name order)", desc,
+		    joined, names ? names[0] : "?");
+	free(joined);
+	strv_free(names);
+	free(desc);
+}
+
 static void judge(struct reconcile *rc, struct rc_device *d)
 {
 	d->owner = usb_owner(rc->conf, d->dev, &d->rule, &d->claimers);
@@ -270,22 +309,8 @@ static void judge(struct reconcile *rc, struct rc_device *d)
 	}
 	d->mode = d->rule ? d->rule->attach_mode : CONF_ATTACH_ADDRESS;
 	log_verdict(d);
-	if (d->claimers > 1 && !d->conflict_logged) {
-		char *desc = usb_device_describe(d->dev);
-		char **names = NULL, *joined;
-
-		for (size_t i = 0; i < rc->conf->n_vms; i++)
-			if (usb_vm_verdict(&rc->conf->vms[i], d->dev, NULL) == USB_VERDICT_CLAIM)
-				strv_append(&names, rc->conf->vms[i].name);
-		joined = strv_join(names, ", ");
-		log_warning("usb %s: claimed by VMs %s; it goes to %s (the first in file-name "
-			    "order)",
-			    desc, joined, d->owner->name);
-		free(joined);
-		strv_free(names);
-		free(desc);
-		d->conflict_logged = true;
-	}
+	if (d->claimers > 1)
+		log_conflict(rc, d);
 }
 
 static void device_free(struct reconcile *rc, struct rc_device *d)
@@ -1212,6 +1237,7 @@ void reconcile_free(struct reconcile *rc)
 	list_for_each_safe(p, ptmp, &rc->ports, link)
 		port_free(p);
 	free(rc->by_addr);
+	strv_free(rc->conflicts);
 	free(rc);
 }
 
@@ -1256,12 +1282,14 @@ void reconcile_set_conf(struct reconcile *rc, const struct conf *conf)
 	for (size_t i = 0; i < conf->n_vms; i++)
 		if (!find_vm(rc, conf->vms[i].name))
 			vm_new(rc, &conf->vms[i]);
+	/* A new config: its conflicts are said again. */
+	strv_free(rc->conflicts);
+	rc->conflicts = NULL;
 	list_for_each(d, &rc->devices, link) {
 		/* A reload ends manual overrides. */
 		d->override = RECONCILE_OVERRIDE_NONE;
 		free(d->override_vm);
 		d->override_vm = NULL;
-		d->conflict_logged = false;
 		judge(rc, d);
 	}
 	pass_all(rc);

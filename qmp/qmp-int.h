@@ -1,6 +1,6 @@
 /* QMP internals that tests reach: the framer that cuts a byte stream into
- * JSON messages and the parser that checks a message's shape. Both are
- * pure (no fds, no loop). */
+ * JSON messages and the parser that checks a message's shape (both pure:
+ * no fds, no loop), and the client's reconnect schedule. */
 #pragma once
 
 #include <jansson.h>
@@ -64,3 +64,9 @@ json_t *qmp_build_command(const char *command, json_t *args, uint64_t id);
 /* The id a reply carries as a number; 0 and *out, or -ENOENT when it is
  * absent or not a non-negative integer. */
 int qmp_msg_id(const struct qmp_msg *m, uint64_t *out);
+
+/* The reconnect attempt the client has scheduled: the delay it was
+ * scheduled with (µs), and its deadline on CLOCK_MONOTONIC (µs) in
+ * *deadline when not NULL. 0 when none is scheduled (connected, connecting,
+ * or waiting for inotify to report the socket). */
+uint64_t qmp_retry_delay(const struct qmp *q, uint64_t *deadline);

@@ -76,6 +76,8 @@ struct qmp {
 	uint64_t backoff_min;
 	uint64_t backoff_max;
 	uint64_t backoff;
+	uint64_t retry_delay; /* what retry_timer was last armed with */
+	uint64_t retry_at;
 	bool trace;
 
 	enum state state;
@@ -246,7 +248,9 @@ static void schedule_retry(struct qmp *q, enum retry how)
 	case RETRY_BACKOFF:
 		break;
 	}
-	loop_timer_arm_in(q->retry_timer, q->backoff);
+	q->retry_delay = q->backoff;
+	q->retry_at = now_usec() + q->backoff;
+	loop_timer_arm(q->retry_timer, q->retry_at);
 	q->backoff = q->backoff * 2 > q->backoff_max ? q->backoff_max : q->backoff * 2;
 }
 
@@ -971,4 +975,13 @@ int qmp_command(struct qmp *q, const char *command, json_t *args,
 	send_message(q, qmp_build_command(command, args, c->id), fd);
 	ensure_timeout(q, c->deadline);
 	return 0;
+}
+
+uint64_t qmp_retry_delay(const struct qmp *q, uint64_t *deadline)
+{
+	if (!loop_timer_armed(q->retry_timer))
+		return 0;
+	if (deadline)
+		*deadline = q->retry_at;
+	return q->retry_delay;
 }

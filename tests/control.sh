@@ -66,10 +66,23 @@ check "explain of a device that is not there exits 1" test $? -eq 1
 check "and says what to do" grep -q "no USB device matches '9-9' (see: vmplugctl usb)" "$SCRATCH/err"
 ctl explain nonsense 2>"$SCRATCH/err"
 check "a malformed DEVICE is explained" grep -q "give a port path (3-10.2), VID:PID or VID:PID:SERIAL" "$SCRATCH/err"
+out=$(ctl explain 046d:0825:CAM1)
+check "explain VID:PID:SERIAL: the device with that serial" test "$out" = "$(ctl explain 1-1.2)"
+ctl explain 046d:0825:CAM2 2>"$SCRATCH/err"
+check "a VID:PID:SERIAL with another serial matches nothing" \
+	grep -q "no USB device matches '046d:0825:CAM2'" "$SCRATCH/err"
+ctl explain 1234:5678:X 2>"$SCRATCH/err"
+check "nor does a serial given for a device that has none" \
+	grep -q "no USB device matches '1234:5678:X'" "$SCRATCH/err"
+ctl explain 046d:0825:CAM1:extra 2>"$SCRATCH/err"
+check "a fourth field is refused" grep -q "'046d:0825:CAM1:extra' is not a device" "$SCRATCH/err"
 
 # Overrides while the VMs are down: recorded, applied when they come up.
 out=$(ctl attach beta 3-1)
 check "attach to a VM that is down waits for it" test "$out" = "beta: 3-1 waiting for the VM"
+out=$(ctl --json detach alpha 046d:0825:CAM1)
+check "detach --json (VID:PID:SERIAL) of a VM that is down: vmplugd's reply" \
+	test "$(jq -c .return <<<"$out")" = '{"vm":"alpha","port":"1-1.2","state":"detached"}'
 out=$(ctl --json usb)
 check "usb --json shows the override" \
 	test "$(jq -r '.return.devices[] | select(.port=="3-1") | "\(.owner) \(.override.action)"' <<<"$out")" = "beta attach"
@@ -86,6 +99,7 @@ check "a DEVICE matching two devices asks for the port" \
 	grep -q "'1234:5678' matches 2 devices (2-1, 2-2); give the port" "$SCRATCH/err"
 
 # monitor sees events; reload emits one.
+: >"$SCRATCH/monitor"
 "$VMPLUGCTL" -s "$conf/control.sock" monitor >"$SCRATCH/monitor" 2>&1 &
 mon=$!
 wait_for 50 grep -q "watching" "$SCRATCH/monitor"

@@ -5,7 +5,9 @@
 # devices on two ports to two VMs, a hub on a claimed port, a device
 # plugged in before its VM starts, QEMU killed and restarted, vmplugd
 # killed and restarted: every time each VM ends with exactly what its
-# rules claim.
+# rules claim. vmplugctl on running VMs: attach and detach (by port and by
+# VID:PID:SERIAL), monitor's events (attach and detach in order; VM up and
+# gone, failed attaches with QEMU's reason) and status's last error.
 . "$(dirname "$0")/lib/tap.sh"
 . "$(dirname "$0")/lib/bed.sh"
 make_scratch
@@ -123,7 +125,7 @@ ctl() { "$VMPLUGCTL" -s "$conf/control.sock" "$@"; }
 "$VMPLUGCTL" -s "$conf/control.sock" monitor >"$SCRATCH/monitor" 2>&1 &
 mon=$!
 wait_for 50 grep -q watching "$SCRATCH/monitor"
-plug 2-1.6 dev=8 vid=1234 pid=0003
+plug 2-1.6 dev=8 vid=1234 pid=0003 serial=SER6
 # A QEMU that has held an emulated device for a while stops hearing of
 # new ones from the testbed (its libusb event thread waits on the busy
 # testbed); one started now lists what is plugged in.
@@ -135,11 +137,16 @@ check "vmplugctl attach of a device no rule of the VM claims waits for QEMU" \
 	test "$out" = "beta: 2-1.6 attached"
 check "and QEMU has it" usb_in_qemu_is beta "vmplug-usb-2-4 attached=true hostaddr=4
 vmplug-usb-2-8 attached=true hostaddr=8"
-out=$(ctl detach beta 2-1.6 2>&1)
-check "vmplugctl detach waits for QEMU's confirmation" test "$out" = "beta: 2-1.6 detached"
+out=$(ctl detach beta 1234:0003:SER6 2>&1)
+check "vmplugctl detach (DEVICE as VID:PID:SERIAL) waits for QEMU's confirmation" \
+	test "$out" = "beta: 2-1.6 detached"
 check "and QEMU no longer has it" usb_in_qemu_is beta "vmplug-usb-2-4 attached=true hostaddr=4"
-out=$(ctl attach alpha 2-1.6 2>&1)
-check "vmplugctl attach to another VM" test "$out" = "alpha: 2-1.6 attached"
+ctl attach alpha 1234:0003:NOPE 2>"$SCRATCH/err"
+check "a serial that no device has matches nothing" \
+	grep -q "no USB device matches '1234:0003:NOPE'" "$SCRATCH/err"
+out=$(ctl --json attach alpha 1234:0003:SER6)
+check "vmplugctl --json attach to another VM: vmplugd's reply once QEMU has it" \
+	test "$(jq -c .return <<<"$out")" = '{"vm":"alpha","port":"2-1.6","id":"vmplug-usb-2-8","state":"attached"}'
 out=$(ctl --json usb)
 check "usb --json says where it is attached" \
 	test "$(jq -r '.return.devices[] | select(.port=="2-1.6") | .attached[0] | "\(.vm) \(.state)"' <<<"$out")" = "alpha attached"
@@ -155,6 +162,65 @@ wait "$mon"
 out=$(ctl status)
 check "status: both VMs running, and what each has" \
 	grep -q "^alpha  qmp      running  1    0 " <<<"$out"
+
+# Failures and VM lifecycle as subscribers and status see them: gamma's
+# QEMU has no such USB bus, so it refuses every attach.
+cat >"$conf/vm.d/gamma.conf" <<CONF
+[vm]
+qmp-socket = $SCRATCH/gamma.qmp
+usb-bus = nosuch.0
+[usb "lab"]
+port = 3-1
+CONF
+chmod go-w "$conf/vm.d/gamma.conf"
+out=$(ctl --json reload)
+check "reload --json prints vmplugd's reply" \
+	test "$(jq -c .return <<<"$out")" = '{"vms":3,"inputs":0}'
+"$VMPLUGCTL" -s "$conf/control.sock" monitor >"$SCRATCH/monitor" 2>&1 &
+mon=$!
+"$VMPLUGCTL" -s "$conf/control.sock" --json monitor >"$SCRATCH/monitor.json" 2>&1 &
+monj=$!
+wait_for 50 grep -q watching "$SCRATCH/monitor"
+wait_for 50 grep -q '"return"' "$SCRATCH/monitor.json"
+plug 3-1 dev=2 vid=1234 pid=0004
+qemu_start gamma
+# jq over the events of the --json monitor
+events_json() { grep '^{"event"' "$SCRATCH/monitor.json" | jq -r "$@"; }
+gave_up() { [ -n "$(events_json 'select(.event == "USB_FAILED" and .data.final) | .data.id')" ]; }
+check "monitor --json: vmplugd gives up attaching after its retries" wait_for 150 gave_up
+check "monitor --json: VM_UP when gamma's QEMU comes up" \
+	test "$(events_json 'select(.data.vm == "gamma") | .event' | head -n 1)" = VM_UP
+check "monitor --json: USB_FAILED with QEMU's reason, retried, then final" \
+	test "$(events_json 'select(.event == "USB_FAILED") | "\(.data.vm) \(.data.id) \(.data.device.port) \(.data.final): \(.data.error)"' | uniq -c | sed 's/^ *//')" = "3 gamma vmplug-usb-3-2 3-1 false: Bus 'nosuch.0' not found
+1 gamma vmplug-usb-3-2 3-1 true: Bus 'nosuch.0' not found"
+check "monitor: USB_FAILED in words" grep -q "USB_FAILED  *gamma vmplug-usb-3-2 3-1 1234:0004: Bus 'nosuch.0' not found" "$SCRATCH/monitor"
+check "monitor: VM_UP in words" grep -q "VM_UP  *gamma$" "$SCRATCH/monitor"
+out=$(ctl status)
+check "status shows the failed attach and why" \
+	grep -q "^  vmplug-usb-3-2  failed  3-1  1234:0004  (Bus 'nosuch.0' not found)$" <<<"$out"
+ctl attach gamma 3-1 2>"$SCRATCH/err"
+check "attach of a device whose attach failed exits 1" test $? -eq 1
+check "and says why" grep -q "vm gamma: attaching 3-1 failed: Bus 'nosuch.0' not found" "$SCRATCH/err"
+qemu_stop gamma KILL
+gone() { [ -n "$(events_json 'select(.event == "VM_GONE" and .data.vm == "gamma") | .data.reason')" ]; }
+check "monitor --json: VM_GONE when gamma's QEMU is killed" wait_for 50 gone
+reason=$(events_json 'select(.event == "VM_GONE" and .data.vm == "gamma") | .data.reason' | head -n 1)
+diag "VM_GONE reason: $reason"
+check "monitor: VM_GONE in words, with the reason" \
+	wait_for 50 grep -qF "VM_GONE        gamma ($reason)" "$SCRATCH/monitor"
+# The last error is why the VM is down now: once vmplugd has tried to
+# reconnect, that its socket is stale (QEMU was SIGKILLed).
+down_why="cannot connect to $SCRATCH/gamma.qmp: connection refused (stale socket: QEMU is not running)"
+gamma_last_error() { ctl --json status | jq -r '.return.vms[] | select(.name == "gamma") | "\(.state) \(."last-error")"'; }
+check "status --json: last-error is why the VM is down" \
+	wait_output 50 "down $down_why" "gamma's state and last-error" gamma_last_error
+out=$(ctl --json status)
+check "status --json: no last-error for a VM that is fine" \
+	test "$(jq -r '.return.vms[] | select(.name == "alpha") | ."last-error"' <<<"$out")" = null
+out=$(ctl status)
+check "status: the VM in words, with its last error" grep -qxF "gamma (down): $down_why" <<<"$out"
+kill -INT "$mon" "$monj"
+wait "$mon" "$monj"
 
 stop_vmplugd
 check "vmplugd exits cleanly (valgrind: no errors, no leaks)" test $? -eq 0

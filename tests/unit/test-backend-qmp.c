@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "backends/backend.h"
+#include "backends/qmp-int.h"
 #include "tests/lib/fake-qmp.h"
 #include "tests/lib/recorder.h"
 #include "tests/lib/testlib.h"
@@ -79,6 +80,7 @@ static void teardown(void)
 	loop_free(loop);
 	free(vm.qmp_socket);
 	log_capture_stop();
+	backend_qmp_set_delete_timeout(0);
 	scratch_remove(dir);
 }
 
@@ -350,6 +352,43 @@ START_TEST(pending_fail_before_gone)
 }
 END_TEST
 
+/* QEMU answers device_del but never sends DEVICE_DELETED (a guest that
+ * ignores the unplug request): the detach fails with -ETIMEDOUT once the
+ * wait is over, not earlier, and a DEVICE_DELETED that comes later is
+ * reported as the device leaving. */
+START_TEST(detach_times_out_without_device_deleted)
+{
+	static const struct fake_step script[] = {
+		{ FAKE_HANDSHAKE },
+		{ FAKE_EXPECT, "device_del" },
+		{ FAKE_REPLY, "{\"return\": {}}" },
+		{ FAKE_PAUSE },
+		{ FAKE_SEND, "{\"event\": \"DEVICE_DELETED\", \"data\": {\"device\": \"vmplug-a\", "
+			     "\"path\": \"/machine/peripheral/vmplug-a\"}}" },
+		{ FAKE_END },
+	};
+	struct rec_done *d;
+	uint64_t started;
+
+	backend_qmp_set_delete_timeout(300 * USEC_PER_MSEC);
+	start(script);
+	started = now_usec();
+	d = done("detach");
+	ck_assert_int_eq(ops->usb_detach(backend, "vmplug-a", rec_backend_done, d), 0);
+	ck_assert(run_until(loop, rec_done_called, d, WAIT_MS));
+	ck_assert_uint_ge(now_usec() - started, 300 * USEC_PER_MSEC);
+	ck_assert_int_eq(d->err, -ETIMEDOUT);
+	ck_assert_str_eq(d->msg, "no DEVICE_DELETED from QEMU");
+	ck_assert_ptr_nonnull(
+	    log_captured_find("vm t: QEMU sent no DEVICE_DELETED for vmplug-a within 0.3 s"));
+	ck_assert(ops->is_up(backend));
+	fake_peer_resume(peer);
+	ck_assert(run_until(loop, rec_noted, (char *)"item_gone:vmplug-a ", WAIT_MS));
+	ck_assert_str_eq(rec.order, "up detach:-110 item_gone:vmplug-a ");
+	ck_assert_ptr_null(fake_peer_error(peer));
+}
+END_TEST
+
 START_TEST(destroy_from_callbacks)
 {
 	static const struct fake_step script[] = {
@@ -419,6 +458,7 @@ static Suite *suite(void)
 	tcase_add_test(tc, list_fails_on_other_errors);
 	tcase_add_test(tc, fd_mode_bad_add_fd_reply);
 	tcase_add_test(tc, pending_fail_before_gone);
+	tcase_add_test(tc, detach_times_out_without_device_deleted);
 	tcase_add_test(tc, destroy_from_callbacks);
 	tcase_add_test(tc, not_for_this_backend);
 	suite_add_tcase(s, tc);

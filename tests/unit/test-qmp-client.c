@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "daemon/dirwatch.h"
+#include "qmp/qmp-int.h"
 #include "qmp/qmp.h"
 #include "tests/lib/fake-qmp.h"
 #include "tests/lib/recorder.h"
@@ -752,6 +753,91 @@ START_TEST(stale_socket_is_quiet)
 }
 END_TEST
 
+/* A socket file nobody listens on, as QEMU killed by SIGKILL leaves it. */
+static void make_stale_socket(void)
+{
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+
+	snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", sock);
+	ck_assert_int_eq(bind(fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+	close(fd);
+}
+
+/* Run the loop until the client has scheduled n more reconnect attempts
+ * and put their delays in out. Each one is due no sooner than its delay
+ * after the previous one came due (the timer really waits that long);
+ * how much later depends on the machine's load and is not checked. */
+static void next_retry_delays(uint64_t *out, size_t n)
+{
+	uint64_t give_up = now_usec() + 30 * USEC_PER_SEC, last_at = 0, at = 0, d;
+	size_t i = 0;
+
+	d = qmp_retry_delay(client, &at);
+	if (d)
+		last_at = at; /* already scheduled: not one of the n */
+	while (i < n) {
+		ck_assert_uint_lt(now_usec(), give_up);
+		ck_assert_int_ge(loop_dispatch(loop, 100), 0);
+		d = qmp_retry_delay(client, &at);
+		if (!d || at == last_at)
+			continue;
+		ck_assert_uint_le(at, now_usec() + d);
+		if (last_at)
+			ck_assert_uint_ge(at, last_at + d);
+		out[i++] = d;
+		last_at = at;
+	}
+}
+
+START_TEST(reconnect_backoff_defaults)
+{
+	uint64_t d[5];
+
+	make_stale_socket();
+	log_capture_start(LOG_LEVEL_INFO);
+	start_client(0, 0, 0);
+	/* 50 ms, doubling (to 5 s: the cap is the next test's). */
+	next_retry_delays(d, ARRAY_SIZE(d));
+	ck_assert_uint_eq(d[0], 50 * USEC_PER_MSEC);
+	ck_assert_uint_eq(d[1], 100 * USEC_PER_MSEC);
+	ck_assert_uint_eq(d[2], 200 * USEC_PER_MSEC);
+	ck_assert_uint_eq(d[3], 400 * USEC_PER_MSEC);
+	ck_assert_uint_eq(d[4], 800 * USEC_PER_MSEC);
+	ck_assert_uint_eq(QMP_DEFAULT_BACKOFF_MIN_USEC, 50 * USEC_PER_MSEC);
+	ck_assert_uint_eq(QMP_DEFAULT_BACKOFF_MAX_USEC, 5 * USEC_PER_SEC);
+}
+END_TEST
+
+START_TEST(reconnect_backoff_cap_and_reset)
+{
+	static const struct fake_step script[] = {
+		{ FAKE_HANDSHAKE },
+		{ FAKE_CLOSE },
+		{ FAKE_END },
+	};
+	static const uint64_t want[] = { 3000, 6000, 12000, 20000, 20000, 20000 };
+	uint64_t d[ARRAY_SIZE(want)];
+	int one = 1;
+
+	make_stale_socket();
+	log_capture_start(LOG_LEVEL_INFO);
+	start_client(0, 3000, 20000);
+	next_retry_delays(d, ARRAY_SIZE(d));
+	for (size_t i = 0; i < ARRAY_SIZE(want); i++)
+		ck_assert_msg(d[i] == want[i], "retry %zu: %llu us, want %llu", i,
+			      (unsigned long long)d[i], (unsigned long long)want[i]);
+	/* QEMU comes back (a new socket file: inotify, at once), then goes
+	 * away in an orderly way: the next attempt is at the shortest delay
+	 * again. */
+	peer = fake_peer_new(loop, sock, script);
+	ck_assert(run_until(loop, rec_up_n, &one, WAIT_MS));
+	ck_assert_uint_eq(qmp_retry_delay(client, NULL), 0);
+	ck_assert(run_until(loop, rec_gone_n, &one, WAIT_MS));
+	ck_assert_uint_eq(qmp_retry_delay(client, NULL), 3000);
+}
+END_TEST
+
 START_TEST(bad_options)
 {
 	struct qmp_opts opts = { .name = "vm x", .socket_path = "relative.sock" };
@@ -802,6 +888,8 @@ static Suite *suite(void)
 	tcase_add_test(tc, shared_instance_finds_a_late_directory);
 	tcase_add_test(tc, no_watch_while_connected);
 	tcase_add_test(tc, stale_socket_is_quiet);
+	tcase_add_test(tc, reconnect_backoff_defaults);
+	tcase_add_test(tc, reconnect_backoff_cap_and_reset);
 	tcase_add_test(tc, bad_options);
 	suite_add_tcase(s, tc);
 	return s;

@@ -9,6 +9,7 @@
 
 #include "backends/null.h"
 #include "daemon/reconcile.h"
+#include "tests/lib/testlib.h"
 #include "tests/unit/check-main.h"
 #include "tests/unit/fixture.h"
 #include "util/log.h"
@@ -435,6 +436,72 @@ START_TEST(conflicting_claims_go_to_the_first_vm)
 	settle();
 	assert_items("a", "vmplug-usb-3-5");
 	assert_items("b", "");
+	stop();
+}
+END_TEST
+
+/* A conflict is said once: not again for events, passes, VMs coming and
+ * going, overrides, nor for the same device replugged on its port (a
+ * flapping device would repeat it forever); a reload judges anew. */
+START_TEST(conflict_logged_once)
+{
+	static const char *const claimed = "claimed by VMs a, b; it goes to a";
+	struct usb_device *cam = fixture_usb(CAM);
+	struct conf *next;
+
+	start_debounced(fixture_conf(
+	    NULL, "b", PC, "a", "[vm]\nqmp-socket = /run/a.qmp\n[usb]\nvendor = 046d\n", NULL));
+	log_capture_start(LOG_LEVEL_WARNING);
+	up("a");
+	up("b");
+	plug(CAM);
+	settle();
+	ck_assert_uint_eq(log_captured_count_text(claimed), 1);
+	ck_assert_ptr_nonnull(log_captured_find("usb 3-10.2 046d:0825: claimed by VMs a, b"));
+	/* the same device again (a "change" event), other devices, passes */
+	plug(CAM);
+	plug("3-10.3 dev=7 vid=1234 pid=0001");
+	unplug("3-10.3 dev=7 vid=1234 pid=0001");
+	advance(10 * USEC_PER_SEC);
+	settle();
+	/* the VMs going and coming back */
+	backend_null_set_up(vm("a"), false, "QEMU exited");
+	backend_null_set_up(vm("b"), false, "QEMU exited");
+	up("b");
+	up("a");
+	/* overrides */
+	ck_assert_int_eq(reconcile_override(rc, cam->syspath, "a", RECONCILE_OVERRIDE_DETACH), 0);
+	settle();
+	ck_assert_int_eq(reconcile_override(rc, cam->syspath, NULL, RECONCILE_OVERRIDE_NONE), 0);
+	settle();
+	ck_assert_uint_eq(log_captured_count_text(claimed), 1);
+	/* replugged, reset (new device numbers), flapping */
+	for (unsigned dev = 6; dev < 40; dev++) {
+		char *d = xasprintf("3-10.2 dev=%u vid=046d pid=0825", dev);
+
+		unplug(d);
+		plug(d);
+		settle();
+		advance(50 * USEC_PER_MSEC);
+		free(d);
+	}
+	advance(5 * USEC_PER_SEC);
+	settle();
+	assert_items("a", "vmplug-usb-3-39");
+	assert_items("b", "");
+	ck_assert_uint_eq(log_captured_count_text(claimed), 1);
+	/* a reload judges every device again: said once more */
+	next = fixture_conf(NULL, "b", PC, "a",
+			    "[vm]\nqmp-socket = /run/a.qmp\n[usb]\nvendor = 046d\n", NULL);
+	reconcile_set_conf(rc, next);
+	conf_free(conf);
+	conf = next;
+	settle();
+	plug("3-10.2 dev=39 vid=046d pid=0825");
+	settle();
+	ck_assert_uint_eq(log_captured_count_text(claimed), 2);
+	log_capture_stop();
+	usb_device_free(cam);
 	stop();
 }
 END_TEST
@@ -1020,6 +1087,7 @@ static Suite *reconcile_suite(void)
 	tcase_add_test(tc, daemon_restart_learns_from_the_vm);
 	tcase_add_test(tc, attach_failures_are_retried_then_reported);
 	tcase_add_test(tc, conflicting_claims_go_to_the_first_vm);
+	tcase_add_test(tc, conflict_logged_once);
 	tcase_add_test(tc, hubs_are_never_attached);
 	tcase_add_test(tc, removed_behind_our_back_is_attached_again);
 	tcase_add_test(tc, reload_detaches_unclaimed_and_attaches_claimed);

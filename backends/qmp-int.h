@@ -1,0 +1,12 @@
+/* Internals of the QMP backend that tests reach. */
+#pragma once
+
+#include <stdint.h>
+
+/* How long a USB detach waits for DEVICE_DELETED once device_del has
+ * returned, by default. */
+#define BACKEND_QMP_DELETE_TIMEOUT_USEC (5 * 1000000ULL)
+
+/* Set that wait for detaches started from now on, in every QMP backend of
+ * the process (tests shorten it); 0 restores the default. */
+void backend_qmp_set_delete_timeout(uint64_t usec);
