@@ -1108,6 +1108,54 @@ static void check_cross(struct parser *p, const struct vm_lines *lines)
 			}
 }
 
+static bool chord_has(const struct conf_chord *chord, unsigned short code)
+{
+	for (unsigned i = 0; i < chord->n; i++)
+		if (chord->codes[i] == code)
+			return true;
+	return false;
+}
+
+/* Is code part of a [switch] chord or of a VM's hotkey? */
+static bool chords_use(const struct conf *conf, unsigned short code)
+{
+	if (chord_has(&conf->sw.cycle, code) || chord_has(&conf->sw.host, code) ||
+	    chord_has(&conf->sw.panic, code))
+		return true;
+	for (size_t i = 0; i < conf->n_vms; i++)
+		if (chord_has(&conf->vms[i].hotkey, code))
+			return true;
+	return false;
+}
+
+/* QEMU's input-linux toggles its grab on a key combination of its own.
+ * Pick one that shares no key with vmplug's chords, so a hotkey never
+ * doubles as QEMU's toggle. */
+const char *conf_grab_toggle(const struct conf *conf)
+{
+	static const struct {
+		const char *name;
+		unsigned short keys[3]; /* 0 ends */
+	} toggles[] = {
+		{ "scrolllock", { KEY_SCROLLLOCK } },
+		{ "ctrl-scrolllock", { KEY_LEFTCTRL, KEY_RIGHTCTRL, KEY_SCROLLLOCK } },
+		{ "meta-meta", { KEY_LEFTMETA, KEY_RIGHTMETA } },
+		{ "alt-alt", { KEY_LEFTALT, KEY_RIGHTALT } },
+		{ "shift-shift", { KEY_LEFTSHIFT, KEY_RIGHTSHIFT } },
+		{ "ctrl-ctrl", { KEY_LEFTCTRL, KEY_RIGHTCTRL } },
+	};
+
+	for (size_t t = 0; t < ARRAY_SIZE(toggles); t++) {
+		bool clash = false;
+
+		for (size_t k = 0; k < ARRAY_SIZE(toggles[t].keys) && toggles[t].keys[k]; k++)
+			clash |= chords_use(conf, toggles[t].keys[k]);
+		if (!clash)
+			return toggles[t].name;
+	}
+	return "ctrl-ctrl";
+}
+
 /* ------------------------------------------------------------------ loading */
 
 static void set_defaults(struct conf *conf)

@@ -145,5 +145,10 @@ char *conf_chord_to_string(const struct conf_chord *chord);
  * token (a new string) when one is not a key name libevdev knows. */
 int conf_chord_parse(const char *s, struct conf_chord *out, char **bad);
 
+/* The grab-toggle for QEMU's input-linux objects (a GrabToggleKeys name)
+ * that shares no key with the [switch] chords or any VM's hotkey;
+ * "ctrl-ctrl" when every choice clashes. */
+const char *conf_grab_toggle(const struct conf *conf);
+
 const char *conf_backend_name(enum conf_backend b);
 const char *conf_attach_mode_name(enum conf_attach_mode m);

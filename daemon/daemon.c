@@ -286,47 +286,6 @@ static void on_vm_sinks_changed(void *data, const char *vm)
 		reconcile_inputs_changed(d->rc, vm);
 }
 
-/* QEMU's input-linux toggles its grab on a key combination of its own.
- * Pick one that shares no key with vmplug's chords, so a hotkey never
- * doubles as QEMU's toggle. */
-static const char *pick_grab_toggle(const struct conf *conf)
-{
-	static const struct {
-		const char *name;
-		const char *keys[3];
-	} toggles[] = {
-		{ "scrolllock", { "KEY_SCROLLLOCK" } },
-		{ "ctrl-scrolllock", { "KEY_LEFTCTRL", "KEY_RIGHTCTRL", "KEY_SCROLLLOCK" } },
-		{ "meta-meta", { "KEY_LEFTMETA", "KEY_RIGHTMETA" } },
-		{ "alt-alt", { "KEY_LEFTALT", "KEY_RIGHTALT" } },
-		{ "shift-shift", { "KEY_LEFTSHIFT", "KEY_RIGHTSHIFT" } },
-		{ "ctrl-ctrl", { "KEY_LEFTCTRL", "KEY_RIGHTCTRL" } },
-	};
-	const struct conf_chord *chords[64];
-	size_t n = 0;
-
-	chords[n++] = &conf->sw.cycle;
-	chords[n++] = &conf->sw.host;
-	chords[n++] = &conf->sw.panic;
-	for (size_t i = 0; i < conf->n_vms && n < ARRAY_SIZE(chords); i++)
-		chords[n++] = &conf->vms[i].hotkey;
-	for (size_t t = 0; t < ARRAY_SIZE(toggles); t++) {
-		bool clash = false;
-
-		for (size_t k = 0; k < 3 && toggles[t].keys[k] && !clash; k++) {
-			struct conf_chord key;
-
-			conf_chord_parse(toggles[t].keys[k], &key, NULL);
-			for (size_t c = 0; c < n && !clash; c++)
-				for (unsigned j = 0; j < chords[c]->n; j++)
-					clash |= chords[c]->codes[j] == key.codes[0];
-		}
-		if (!clash)
-			return toggles[t].name;
-	}
-	return "ctrl-ctrl";
-}
-
 static void on_frame(void *data, struct input_manager *m, const char *source,
 		     const struct input_event *ev, size_t n)
 {
@@ -417,7 +376,7 @@ int daemon_start(struct daemon *d)
 	if (start_control(d) < 0)
 		return -EADDRINUSE;
 	d->status = notify_status_new(d->loop, DAEMON_STATUS_INTERVAL_USEC);
-	d->grab_toggle = xstrdup(pick_grab_toggle(d->conf));
+	d->grab_toggle = xstrdup(conf_grab_toggle(d->conf));
 	if (start_input(d) < 0)
 		return -ENOMEM;
 	r = start_usb(d);

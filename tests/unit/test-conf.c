@@ -259,6 +259,64 @@ START_TEST(chords_round_trip)
 }
 END_TEST
 
+static void set_chord(const char *s, struct conf_chord *out)
+{
+	if (*s)
+		ck_assert_int_eq(conf_chord_parse(s, out, NULL), 0);
+}
+
+/* A configuration with just these chords: cycle, host, panic, then one
+ * VM per hotkey (NULL ends; "" leaves a chord unset). */
+static const char *grab_toggle_for(const char *cycle, const char *host, const char *panic,
+				   const char *const *hotkeys)
+{
+	struct conf_vm vms[4] = { 0 };
+	struct conf conf = { .vms = vms };
+	const char *r;
+
+	set_chord(cycle, &conf.sw.cycle);
+	set_chord(host, &conf.sw.host);
+	set_chord(panic, &conf.sw.panic);
+	for (; hotkeys[conf.n_vms]; conf.n_vms++) {
+		ck_assert_uint_lt(conf.n_vms, ARRAY_SIZE(vms));
+		set_chord(hotkeys[conf.n_vms], &vms[conf.n_vms].hotkey);
+	}
+	r = conf_grab_toggle(&conf);
+	ck_assert_ptr_nonnull(r);
+	return r;
+}
+
+START_TEST(grab_toggle_avoids_the_hotkeys)
+{
+	static const char *const none[] = { NULL };
+	static const char *const scroll[] = { "KEY_LEFTSHIFT+KEY_1", "KEY_SCROLLLOCK", NULL };
+	static const char *const metas[] = { "KEY_SCROLLLOCK", "KEY_RIGHTMETA+KEY_2", NULL };
+	static const char *const shift[] = { "KEY_LEFTMETA+KEY_1", "KEY_SCROLLLOCK+KEY_2",
+					     "KEY_RIGHTSHIFT+KEY_3", NULL };
+	const char *panic = "KEY_LEFTCTRL+KEY_LEFTALT+KEY_BACKSPACE"; /* the default */
+
+	/* nothing in the way: QEMU's own choice among them, Scroll Lock */
+	ck_assert_str_eq(grab_toggle_for("", "", "", none), "scrolllock");
+	ck_assert_str_eq(grab_toggle_for("", "", panic, none), "scrolllock");
+	/* a VM's hotkey on Scroll Lock: not it, nor Ctrl+Scroll Lock */
+	ck_assert_str_eq(grab_toggle_for("", "", "", scroll), "meta-meta");
+	/* the [switch] chords count as much as the hotkeys */
+	ck_assert_str_eq(grab_toggle_for("KEY_SCROLLLOCK", "", "", none), "meta-meta");
+	ck_assert_str_eq(grab_toggle_for("", "KEY_RIGHTCTRL+KEY_SCROLLLOCK", "", none),
+			 "meta-meta");
+	/* one key of a pair is enough to clash; the default panic has both
+	 * left Ctrl and left Alt */
+	ck_assert_str_eq(grab_toggle_for("", "", panic, metas), "shift-shift");
+	ck_assert_str_eq(grab_toggle_for("", "", "", metas), "alt-alt");
+	/* the clash may be in any VM's hotkey, not only the first */
+	ck_assert_str_eq(grab_toggle_for("KEY_RIGHTALT+KEY_0", "", "", shift), "ctrl-ctrl");
+	/* everything taken: QEMU's own default */
+	ck_assert_str_eq(
+	    grab_toggle_for("KEY_LEFTCTRL+KEY_RIGHTCTRL", "KEY_LEFTALT+KEY_0", panic, shift),
+	    "ctrl-ctrl");
+}
+END_TEST
+
 START_TEST(regex_property_compiled)
 {
 	char *dir = xasprintf("%s/good/full", CONF_CORPUS);
@@ -375,6 +433,7 @@ static Suite *conf_suite(void)
 	tcase_add_test(tc2, missing_dir_is_an_error);
 	tcase_add_test(tc2, chords_round_trip);
 	tcase_add_test(tc2, regex_property_compiled);
+	tcase_add_test(tc2, grab_toggle_avoids_the_hotkeys);
 	suite_add_tcase(s, tc2);
 	return s;
 }

@@ -1,0 +1,88 @@
+#!/bin/sh
+# Scenario: a keyboard another program has grabbed: vmplugd says so once, with what to do, and
+# takes the keyboard when it is let go; the VM sink's node gets the configured qemu-group (also
+# after a reload that changes it), the host sink keeps udev's.
+# shellcheck shell=dash
+# shellcheck source-path=SCRIPTDIR source=../lib.sh
+. "$E2E_DIR/lib.sh"
+
+ev=$(gadget_evdev)
+link=$(udev_prop "$ev" DEVLINKS | tr ' ' '\n' | grep '^/dev/input/by-id/.*-event-kbd$' | head -n 1)
+check "the gadget's evdev $ev has a by-id link: $link" test -n "$link" || exit 1
+mkdir -p /run/udev/rules.d
+cp "$VMPLUG_SRC/data/60-vmplug.rules" /run/udev/rules.d/
+udevadm control --reload
+
+# Another program holds the keyboard (evtest --grab, a QEMU on the
+# physical device, ...).
+evread_start "$T/grabber" -g -u KEY_A:0 -t 120000 "$ev"
+grabber=$EVREAD_PID
+check "the other program grabbed $ev" sh -c "! evread -g -t 0 $ev >/dev/null 2>&1"
+
+vmplug_conf "$T/conf"
+cat >>"$T/conf/vmplug.conf" <<CONF
+qemu-group = render
+[input "kbd"]
+device = $link
+CONF
+cat >"$T/conf/vm.d/vm1.conf" <<CONF
+[vm]
+qmp-socket = $T/vm1.qmp
+inputs = kbd
+focus-on-start = yes
+CONF
+chmod go-w "$T/conf/vmplug.conf" "$T/conf/vm.d/vm1.conf"
+
+vmplugd_start "$T/conf" || exit 1
+busy="input kbd: $ev is grabbed by another program (EVIOCGRAB: device busy), so vmplug cannot take it; \`fuser -v $ev\` names it"
+check "vmplugd explains that the keyboard is busy and how to find who has it" \
+	wait_line 20 "$T/vmplugd.log" "$busy"
+
+sink=/dev/input/by-id/vmplug-vm1-kbd
+host=/dev/input/by-id/vmplug-host-kbd
+check "the sinks exist all the same" waitfor 10 sh -c "[ -c $sink ] && [ -c $host ]" || exit 1
+udev_settle
+node=$(readlink -f "$sink")
+check "the VM's sink node $node is group render (qemu-group), mode 660" \
+	test "$(stat -c '%G %a' "$node")" = "render 660"
+check "the host's sink keeps udev's group (input)" \
+	test "$(stat -c %G "$(readlink -f "$host")")" = input
+
+# vm1 has no QEMU: the focus stays on the host, and typing would go to
+# the host's sink.
+# udev applies its rules (GROUP="input" for every input device in
+# Debian's 50-udev-default.rules) again at each event: a `udevadm trigger`
+# must not take the node from QEMU's group.
+udevadm trigger --action=change "$node"
+udev_settle
+check "after a udev change event the node is still group render" \
+	waitfor 5 sh -c "test \"\$(stat -c '%G %a' $node)\" = 'render 660'"
+
+evread_start "$T/sink1" -t 3000 "$host"
+type_key 0x04
+wait "$EVREAD_PID"
+check "while it is grabbed, the other program gets the typing" \
+	grep -q '^EV_KEY KEY_A 1$' "$T/grabber"
+check "and the host's sink gets nothing" sh -c "! grep -q '^EV_KEY' $T/sink1"
+check "vmplugd said it once, not at every retry (every 2 s)" \
+	test "$(grep -c 'is grabbed by another program' "$T/vmplugd.log")" = 1
+
+# The other program lets go: vmplugd retries every 2 s and takes it.
+wait "$grabber"
+check "let go: vmplugd opens and grabs the keyboard" \
+	wait_line 10 "$T/vmplugd.log" "input kbd: $ev (.*) opened and grabbed"
+evread_start "$T/sink2" -u KEY_B:0 -t 10000 "$host"
+type_key 0x05
+check "typing reaches the host's sink" wait "$EVREAD_PID"
+
+# qemu-group changed by a reload: the node follows.
+sed 's/^qemu-group = render$/qemu-group = kvm/' "$T/conf/vmplug.conf" >"$T/new.conf"
+cat "$T/new.conf" >"$T/conf/vmplug.conf"
+kill -HUP "$(cat "$T/vmplugd.pid")"
+check "reloaded" wait_line 20 "$T/vmplugd.log" "configuration reloaded"
+check "the VM's sink node is now group kvm" \
+	waitfor 10 sh -c "test \"\$(stat -c '%G %a' $node)\" = 'kvm 660'"
+
+vmplugd_stop TERM
+rm -f /run/udev/rules.d/60-vmplug.rules
+udevadm control --reload
