@@ -10,9 +10,9 @@ bench=$VMPLUG_BUILD/bench/hotplug-gadget
 [ -x "$bench" ] || skip "bench/hotplug-gadget is not built"
 [ -x "$NESTED_QEMU" ] || skip "no $NESTED_QEMU in the host's /usr"
 # How long it plugs and unplugs (about 3 s a plug, most of it the quiet vmplugd wants
-# between two): 25 s in make check; a run given more than the usual 150 s per scenario
+# between two): 10 s in make check; a run given more than the usual 150 s per scenario
 # (E2E_SCENARIO_TIMEOUT=300 tests/e2e/run ... 91) uses all but 40 s of it.
-seconds=25
+seconds=10
 if [ "${E2E_SCENARIO_TIMEOUT:-150}" -gt 150 ]; then
 	seconds=$((E2E_SCENARIO_TIMEOUT - 40))
 fi
