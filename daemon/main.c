@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
 #include "daemon/daemon.h"
@@ -36,6 +37,21 @@ static void usage(FILE *f)
 		"Signals: SIGHUP reloads the configuration, SIGTERM/SIGINT stop vmplugd.\n"
 		"See vmplugd(8) and vmplug.conf(5).\n",
 		VMPLUG_CONFDIR);
+}
+
+/* vmplugd holds an fd per VM, per input source and per sink (a few per VM
+ * with inputs): a couple of hundred VMs with four inputs each pass the
+ * usual soft limit of 1024. It uses epoll, never select(), so it may take
+ * all that the hard limit allows. */
+static void raise_fd_limit(void)
+{
+	struct rlimit rl;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) < 0 || rl.rlim_cur >= rl.rlim_max)
+		return;
+	rl.rlim_cur = rl.rlim_max;
+	if (setrlimit(RLIMIT_NOFILE, &rl) < 0)
+		log_debug("cannot raise the open files limit: %s", strerror(errno));
 }
 
 int main(int argc, char **argv)
@@ -113,6 +129,7 @@ int main(int argc, char **argv)
 	}
 	if (foreground && log_stderr_is_journal())
 		log_set_target(LOG_TARGET_JOURNAL);
+	raise_fd_limit();
 
 	/* Load the configuration before going to the background so that
 	 * errors reach the terminal and the exit code. */

@@ -92,6 +92,20 @@ kill -TERM "$bgpid" 2>/dev/null
 gone() { ! kill -0 "$bgpid" 2>/dev/null; }
 check "the background daemon stops on SIGTERM" wait_for 50 gone
 
+# The open files limit: vmplugd takes what the hard limit allows (an fd
+# per VM, source and sink add up past 1024 with a few hundred VMs). Not
+# under valgrind, which keeps the limit to itself.
+if [ "${VMPLUG_VALGRIND:-0}" != 1 ]; then
+	: >"$log"
+	prlimit --nofile=1024:8192 "$VMPLUGD" -f -c "$conf" 2>"$log" &
+	pid=$!
+	check "with a soft limit of 1024 open files, vmplugd starts" wait_log "vmplugd .* started with"
+	check "... and raises it to the hard limit" \
+		grep -Eq "^Max open files +8192 +8192 " "/proc/$pid/limits"
+	kill -TERM "$pid"
+	wait "$pid"
+fi
+
 # Every other good corpus config does the same: starts and says how many
 # VMs it parsed, reloads on SIGHUP, exits 0 on SIGTERM.
 for name in empty minimal syntax; do
