@@ -5,14 +5,10 @@
 # shellcheck source-path=SCRIPTDIR source=../lib.sh
 . "$E2E_DIR/lib.sh"
 
-ev=$(gadget_evdev)
-link=$(udev_prop "$ev" DEVLINKS | tr ' ' '\n' | grep '^/dev/input/by-id/.*-event-kbd$' | head -n 1)
-check "the gadget's evdev $ev has a by-id link: $link" test -n "$link" || exit 1
+kbd_source || exit 1
 
 # The project's udev rule gives the sink its by-id link and hides it from libinput.
-mkdir -p /run/udev/rules.d
-cp "$VMPLUG_SRC/data/60-vmplug.rules" /run/udev/rules.d/
-udevadm control --reload
+vmplug_rules_install
 
 # A host sink (what switching will use) gets its link but stays visible to the host.
 uinput-kbd -N vmplug-host-kbd KEY_A >"$T/host" 2>&1 &
@@ -26,25 +22,8 @@ check "a host sink stays visible to the host's libinput" \
 kill -TERM "$host"
 wait "$host"
 
-mkdir -p "$T/conf/vm.d" "$T/cache"
-cat >"$T/conf/vmplug.conf" <<CONF
-[daemon]
-cache-dir = $T/cache
-[input "kbd"]
-device = $link
-CONF
-cat >"$T/conf/vm.d/pc.conf" <<CONF
-[vm]
-qmp-socket = $T/pc.qmp
-inputs = kbd
-CONF
-
-input-proxy "$T/conf" >"$T/proxy.out" 2>"$T/proxy.log" &
-proxy=$!
-check "input-proxy starts" wait_line 20 "$T/proxy.out" '^ready$' || {
-	sed 's/^/  # /' "$T/proxy.log"
-	exit 1
-}
+input_proxy_conf "$link"
+input_proxy_start || exit 1
 sink=/dev/input/by-id/vmplug-pc-kbd
 check "the sink vmplug-pc-kbd has its link $sink" waitfor 10 is_char_dev "$sink" || exit 1
 udev_settle
@@ -79,8 +58,7 @@ wait "$EVREAD_PID"
 check "typing after the replug reaches the same sink" \
 	test "$(grep '^EV_KEY' "$T/replug" | tr '\n' ' ')" = "EV_KEY KEY_C 1 EV_KEY KEY_C 0 "
 
-kill -TERM "$proxy"
-check "input-proxy stops cleanly" wait "$proxy"
+kill -TERM "$PROXY_PID"
+check "input-proxy stops cleanly" wait "$PROXY_PID"
 check "without a service manager the sink goes with it" waitfor 5 is_gone "$sink"
-rm -f /run/udev/rules.d/60-vmplug.rules
-udevadm control --reload
+vmplug_rules_remove
