@@ -286,6 +286,13 @@ type_key() {
 
 # ---- evdev ----------------------------------------------------------------
 
+# key_events FILE: the EV_KEY lines of an evread log on one line, without
+# the kernel's autorepeat (value 2): a key held a little long on a busy
+# machine repeats, which is not what the scenarios check.
+key_events() {
+	grep '^EV_KEY' "$1" | grep -v ' 2$' | tr '\n' ' '
+}
+
 # evread_start FILE [EVREAD-OPTIONS...] DEVICE: start evread in the background,
 # output in FILE, and wait until it reads; its pid is in $EVREAD_PID.
 evread_start() {

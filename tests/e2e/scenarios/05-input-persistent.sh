@@ -16,7 +16,7 @@ host=$!
 wait_line 10 "$T/host" '^ready$'
 udev_settle
 hnode=$(sed -n 's/^node //p' "$T/host")
-check "a host sink gets its link too" is_char_dev /dev/input/by-id/vmplug-host-kbd
+check "a host sink gets its link too" waitfor 10 is_char_dev /dev/input/by-id/vmplug-host-kbd
 check "a host sink stays visible to the host's libinput" \
 	test -z "$(udev_prop "$hnode" LIBINPUT_IGNORE_DEVICE)"
 kill -TERM "$host"
@@ -38,7 +38,7 @@ check "evread reads the sink" evread_start "$T/typed" -u KEY_A:0 -t 10000 "$sink
 type_key 0x04
 wait "$EVREAD_PID"
 check "typing A on the keyboard reaches the sink" \
-	test "$(grep '^EV_KEY' "$T/typed" | tr '\n' ' ')" = "EV_KEY KEY_A 1 EV_KEY KEY_A 0 "
+	test "$(key_events "$T/typed")" = "EV_KEY KEY_A 1 EV_KEY KEY_A 0 "
 
 # Hold B, then pull the keyboard out.
 kbd_report 0 0x05
@@ -56,7 +56,7 @@ evread_start "$T/replug" -u KEY_C:0 -t 10000 "$sink"
 type_key 0x06
 wait "$EVREAD_PID"
 check "typing after the replug reaches the same sink" \
-	test "$(grep '^EV_KEY' "$T/replug" | tr '\n' ' ')" = "EV_KEY KEY_C 1 EV_KEY KEY_C 0 "
+	test "$(key_events "$T/replug")" = "EV_KEY KEY_C 1 EV_KEY KEY_C 0 "
 
 kill -TERM "$PROXY_PID"
 check "input-proxy stops cleanly" wait "$PROXY_PID"
