@@ -18,7 +18,21 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "tests/lib/qemu.h"
+
 #define CTL_TIMEOUT_MS 10000
+
+void bench_fail(const char *fmt, ...)
+{
+	va_list ap;
+
+	fprintf(stderr, "%s: ", program_invocation_short_name);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fputc('\n', stderr);
+	exit(1);
+}
 
 uint64_t bench_realtime_usec(void)
 {
@@ -341,6 +355,28 @@ uint64_t bench_event_time(const json_t *ev)
 	return s > 0 ? (uint64_t)s * USEC_PER_SEC + (uint64_t)us : 0;
 }
 
+uint64_t bench_qemu_deleted_at(struct qemu *q, const char *id, unsigned wait_ms)
+{
+	uint64_t end = now_usec() + wait_ms * USEC_PER_MSEC;
+
+	while (now_usec() < end) {
+		json_t *ev = qemu_next_event(q, wait_ms);
+		const char *dev = json_string_value(
+		    json_object_get(json_object_get(ev, "data"), "device"));
+		uint64_t t = 0;
+
+		if (ev &&
+		    streq(json_string_value(json_object_get(ev, "event")) ?: "",
+			  "DEVICE_DELETED") &&
+		    dev && streq(dev, id))
+			t = bench_event_time(ev);
+		json_decref(ev);
+		if (t || !ev)
+			return t;
+	}
+	return 0;
+}
+
 const char *bench_event_name(const json_t *ev)
 {
 	return json_string_value(json_object_get(ev, "event")) ?: "";
@@ -404,6 +440,21 @@ long bench_proc_status_kb(pid_t pid, const char *field)
 	free(v);
 	free(path);
 	return kb;
+}
+
+unsigned bench_proc_fd_count(pid_t pid)
+{
+	char *path = xasprintf("/proc/%d/fd", (int)pid);
+	DIR *d = opendir(path);
+	struct dirent *e;
+	unsigned n = 0;
+
+	while (d && (e = readdir(d)))
+		n += e->d_name[0] != '.';
+	if (d)
+		closedir(d);
+	free(path);
+	return n;
 }
 
 struct ctxt {

@@ -13,6 +13,10 @@
 
 #include "util/util.h"
 
+/* "PROGRAM: " and the message on stderr, then exit 1: a benchmark that
+ * cannot measure what it set out to stops. */
+NORETURN void bench_fail(const char *fmt, ...) PRINTF_LIKE(1, 2);
+
 /* CLOCK_REALTIME in microseconds: the clock of QMP event timestamps,
  * QEMU's trace lines and vmplugd's control events. */
 uint64_t bench_realtime_usec(void);
@@ -56,6 +60,10 @@ json_t *bench_ctl_call(struct bench_ctl *c, const char *command, json_t *args);
 json_t *bench_ctl_event(struct bench_ctl *c, unsigned timeout_ms);
 /* An event's timestamp in microseconds (CLOCK_REALTIME), 0 if it has none. */
 uint64_t bench_event_time(const json_t *ev);
+/* QEMU's timestamp (its check monitor, tests/lib/qemu.h) of DEVICE_DELETED
+ * for id, other events dropped; 0 if it did not come within wait_ms. */
+struct qemu;
+uint64_t bench_qemu_deleted_at(struct qemu *q, const char *id, unsigned wait_ms);
 /* The event's name, "" if none. */
 const char *bench_event_name(const json_t *ev);
 /* A string field of the event's data, "" if none. */
@@ -67,6 +75,8 @@ const char *bench_event_str(const json_t *ev, const char *key);
 uint64_t bench_proc_cpu_usec(pid_t pid);
 /* A "Name: N kB" field of /proc/PID/status in kB (VmHWM, VmRSS), -1 if none. */
 long bench_proc_status_kb(pid_t pid, const char *field);
+/* Open fds of pid (a leak shows as growth with size); 0 if it cannot be read. */
+unsigned bench_proc_fd_count(pid_t pid);
 /* Voluntary and involuntary context switches of every thread of pid. */
 void bench_proc_ctxt(pid_t pid, unsigned long long *voluntary, unsigned long long *involuntary);
 

@@ -43,20 +43,6 @@
 #define WAIT_MS 20000
 #define FLOOR_CALLS 5
 
-static NORETURN void fail(const char *fmt, ...) PRINTF_LIKE(1, 2);
-
-static void fail(const char *fmt, ...)
-{
-	va_list ap;
-
-	fprintf(stderr, "hotplug-gadget: ");
-	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
-	va_end(ap);
-	fputc('\n', stderr);
-	exit(1);
-}
-
 struct rig {
 	const char *udc_file; /* GADGET/UDC */
 	const char *udc;
@@ -74,12 +60,12 @@ static uint64_t write_udc(struct rig *r, const char *value)
 	ssize_t n;
 
 	if (fd < 0)
-		fail("%s: %s", r->udc_file, strerror(errno));
+		bench_fail("%s: %s", r->udc_file, strerror(errno));
 	t = bench_realtime_usec();
 	n = write(fd, value, strlen(value));
 	if (n < 0 || (size_t)n != strlen(value))
-		fail("writing \"%s\" to %s: %s", value, r->udc_file,
-		     n < 0 ? strerror(errno) : "short write");
+		bench_fail("writing \"%s\" to %s: %s", value, r->udc_file,
+			   n < 0 ? strerror(errno) : "short write");
 	close(fd);
 	return t;
 }
@@ -138,29 +124,6 @@ static uint64_t vmplugd_event(struct rig *r, const char *want, char **id)
 	return 0;
 }
 
-/* QEMU's timestamp of DEVICE_DELETED for id (other events are dropped). */
-static uint64_t deleted_at(struct rig *r, const char *id)
-{
-	uint64_t end = now_usec() + WAIT_MS * USEC_PER_MSEC;
-
-	while (now_usec() < end) {
-		json_t *ev = qemu_next_event(r->qemu, WAIT_MS);
-		const char *dev = json_string_value(
-		    json_object_get(json_object_get(ev, "data"), "device"));
-		uint64_t t = 0;
-
-		if (ev &&
-		    streq(json_string_value(json_object_get(ev, "event")) ?: "",
-			  "DEVICE_DELETED") &&
-		    dev && streq(dev, id))
-			t = bench_event_time(ev);
-		json_decref(ev);
-		if (t || !ev)
-			return t;
-	}
-	return 0;
-}
-
 static uint64_t query_status_usec(struct rig *r)
 {
 	uint64_t t0 = now_usec();
@@ -168,7 +131,7 @@ static uint64_t query_status_usec(struct rig *r)
 	uint64_t t = now_usec() - t0;
 
 	if (!ret)
-		fail("query-status: no answer");
+		bench_fail("query-status: no answer");
 	json_decref(ret);
 	return t;
 }
@@ -176,7 +139,7 @@ static uint64_t query_status_usec(struct rig *r)
 static uint64_t since(uint64_t t, uint64_t t0, const char *what)
 {
 	if (!t)
-		fail("no %s", what);
+		bench_fail("no %s", what);
 	return t > t0 ? t - t0 : 0;
 }
 
@@ -223,18 +186,18 @@ int main(int argc, char **argv)
 	if (!r.mon ||
 	    udev_monitor_filter_add_match_subsystem_devtype(r.mon, "usb", "usb_device") < 0 ||
 	    udev_monitor_enable_receiving(r.mon) < 0)
-		fail("cannot watch udev's events");
+		bench_fail("cannot watch udev's events");
 	r.ctl = bench_ctl_connect(pos[2]);
 	{
 		json_t *ok = r.ctl ? bench_ctl_call(r.ctl, "subscribe", NULL) : NULL;
 
 		if (!ok)
-			fail("cannot subscribe to vmplugd's events on %s", pos[2]);
+			bench_fail("cannot subscribe to vmplugd's events on %s", pos[2]);
 		json_decref(ok);
 	}
 	r.qemu = qemu_attach(pos[3], pos[4]);
 	if (!r.qemu)
-		fail("QEMU does not answer on %s", pos[4]);
+		bench_fail("QEMU does not answer on %s", pos[4]);
 
 	p_udev = xcalloc(max_plugs, sizeof(uint64_t));
 	p_att = xcalloc(max_plugs, sizeof(uint64_t));
@@ -269,8 +232,8 @@ int main(int argc, char **argv)
 		tu = udev_event(&r, "remove");
 		tv = vmplugd_event(&r, "USB_DETACHED", &id);
 		if (!tv || !id)
-			fail("no USB_DETACHED after unplug %u", n + 1);
-		tq = deleted_at(&r, id);
+			bench_fail("no USB_DETACHED after unplug %u", n + 1);
+		tq = bench_qemu_deleted_at(r.qemu, id, WAIT_MS);
 		u_udev[n] = since(tu, t0, "udev remove");
 		u_qdel[n] = since(tq, t0, "DEVICE_DELETED");
 		u_vdel[n] = since(tv, t0, "USB_DETACHED");

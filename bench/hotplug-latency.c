@@ -64,20 +64,6 @@ struct bench {
 	char *dir;
 };
 
-static NORETURN void fail(const char *fmt, ...) PRINTF_LIKE(1, 2);
-
-static void fail(const char *fmt, ...)
-{
-	va_list ap;
-
-	fprintf(stderr, "hotplug-latency: ");
-	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
-	va_end(ap);
-	fputc('\n', stderr);
-	exit(1);
-}
-
 /* Device numbers 2..127 in turn; an id comes back only long after its
  * detach completed. */
 static unsigned devnum(unsigned i)
@@ -90,7 +76,7 @@ static uint64_t uevent_sent(const char *what)
 	uint64_t t = bench_uevent_time();
 
 	if (!t)
-		fail("the testbed sent no uevent for %s", what);
+		bench_fail("the testbed sent no uevent for %s", what);
 	return t;
 }
 
@@ -267,29 +253,6 @@ static bool qemu_side_of(struct bench *b, unsigned want_bus, unsigned dev, const
 	return q->open && q->reply;
 }
 
-/* QEMU's timestamp of DEVICE_DELETED for id (other events are dropped). */
-static uint64_t deleted_at(struct bench *b, const char *id)
-{
-	uint64_t end = now_usec() + WAIT_MS * USEC_PER_MSEC;
-
-	while (now_usec() < end) {
-		json_t *ev = qemu_next_event(b->qemu, WAIT_MS);
-		const char *dev = json_string_value(
-		    json_object_get(json_object_get(ev, "data"), "device"));
-		uint64_t t = 0;
-
-		if (ev &&
-		    streq(json_string_value(json_object_get(ev, "event")) ?: "",
-			  "DEVICE_DELETED") &&
-		    dev && streq(dev, id))
-			t = bench_event_time(ev);
-		json_decref(ev);
-		if (t || !ev)
-			return t;
-	}
-	return 0;
-}
-
 static bool attached_in_qemu(struct bench *b, const char *id)
 {
 	char *path = xasprintf("/machine/peripheral/%s", id);
@@ -311,7 +274,7 @@ static uint64_t check_call_usec(struct bench *b, const char *cmd, json_t *args)
 	if (!r || !json_object_get(r, "return")) {
 		char *text = r ? json_dumps(r, JSON_COMPACT) : NULL;
 
-		fail("%s: %s", cmd, text ? text : "no answer");
+		bench_fail("%s: %s", cmd, text ? text : "no answer");
 	}
 	json_decref(r);
 	return t;
@@ -341,13 +304,13 @@ static void floor_cycle(struct bench *b, unsigned i, unsigned ports, struct samp
 						"floor", "bus", "xhci.0", "hostbus", 2, "hostaddr",
 						(int)dev));
 	if (!attached_in_qemu(b, "floor"))
-		fail("floor: QEMU did not open device 2-%u", dev);
+		bench_fail("floor: QEMU did not open device 2-%u", dev);
 	s->f_qs[i] = check_call_usec(b, "query-status", NULL);
 	t = bench_realtime_usec();
 	check_call_usec(b, "device_del", json_pack("{s:s}", "id", "floor"));
-	s->f_del[i] = deleted_at(b, "floor");
+	s->f_del[i] = bench_qemu_deleted_at(b->qemu, "floor", WAIT_MS);
 	if (!s->f_del[i])
-		fail("floor: no DEVICE_DELETED");
+		bench_fail("floor: no DEVICE_DELETED");
 	s->f_del[i] -= t;
 	unplug(b, port);
 	free(port);
@@ -393,29 +356,29 @@ static void vmplugd_cycle(struct bench *b, struct bench_ctl *ctl, unsigned i, un
 	t = plug(b, port, dev, VENDOR, &s->plugcall[i]);
 	tv = vmplugd_event(ctl, "USB_ATTACHED", id);
 	if (!tv)
-		fail("%s on %s: no USB_ATTACHED", id, port);
+		bench_fail("%s on %s: no USB_ATTACHED", id, port);
 	if (!qemu_side_of(b, 1, dev, id, &q))
-		fail("%s on %s: %s", id, port,
-		     !q.open ? "QEMU's trace never says it opened it"
-			     : "QEMU's trace has no successful reply to its device_add");
+		bench_fail("%s on %s: %s", id, port,
+			   !q.open ? "QEMU's trace never says it opened it"
+				   : "QEMU's trace has no successful reply to its device_add");
 	if (!attached_in_qemu(b, id))
-		fail("%s: QEMU says attached: false", id);
+		bench_fail("%s: QEMU says attached: false", id);
 	if (tv < t || q.cmd < t || q.open < t || q.reply < t)
-		fail("%s: attached before the uevent was sent?", id);
+		bench_fail("%s: attached before the uevent was sent?", id);
 	s->cmd[i] = q.cmd - t;
 	s->open[i] = q.open - t;
 	s->reply[i] = q.reply - t;
 	s->attached[i] = tv - t;
 	s->retries += q.tries - 1;
 	t = unplug(b, port);
-	tq = deleted_at(b, id);
+	tq = bench_qemu_deleted_at(b->qemu, id, WAIT_MS);
 	tv = vmplugd_event(ctl, "USB_DETACHED", id);
 	if (!tq || !tv)
-		fail("%s: %s", id, !tq ? "no DEVICE_DELETED" : "no USB_DETACHED");
+		bench_fail("%s: %s", id, !tq ? "no DEVICE_DELETED" : "no USB_DETACHED");
 	td = qemu_cmd_at(b, "device_del", id);
 	if (!td || td < t || tq < td)
-		fail("%s: QEMU's trace has no device_del between the uevent and DEVICE_DELETED",
-		     id);
+		bench_fail(
+		    "%s: QEMU's trace has no device_del between the uevent and DEVICE_DELETED", id);
 	s->del_cmd[i] = td - t;
 	s->qdel[i] = tq - t;
 	s->vdel[i] = tv - t;
@@ -437,7 +400,7 @@ static void wait_vm_up(struct bench_ctl *ctl)
 			return;
 		usleep(10000);
 	}
-	fail("vmplugd did not reach QEMU");
+	bench_fail("vmplugd did not reach QEMU");
 }
 
 int main(int argc, char **argv)
@@ -496,10 +459,10 @@ int main(int argc, char **argv)
 	b.qemu = qemu_start_args(b.dir, "vm", NULL, trace_args);
 	bench_fd_unpad();
 	if (!b.qemu)
-		fail("QEMU did not start");
+		bench_fail("QEMU did not start");
 	b.trace = fopen(b.qemu->stderr_path, "re");
 	if (!b.trace)
-		fail("%s: %s", b.qemu->stderr_path, strerror(errno));
+		bench_fail("%s: %s", b.qemu->stderr_path, strerror(errno));
 
 	bench_print_machine(stdout);
 	{
@@ -553,13 +516,13 @@ int main(int argc, char **argv)
 	}
 	vmplugd = bench_vmplugd_start(conf, sock, log, NULL);
 	if (vmplugd < 0)
-		fail("vmplugd did not start");
+		bench_fail("vmplugd did not start");
 	ctl = bench_ctl_connect(sock);
 	{
 		json_t *ok = ctl ? bench_ctl_call(ctl, "subscribe", NULL) : NULL;
 
 		if (!ok)
-			fail("cannot subscribe to vmplugd's events");
+			bench_fail("cannot subscribe to vmplugd's events");
 		json_decref(ok);
 	}
 	wait_vm_up(ctl);

@@ -45,20 +45,6 @@
 
 static const char *const input_names[INPUTS] = { "kbd0", "kbd1", "mouse0", "mouse1" };
 
-static NORETURN void fail(const char *fmt, ...) PRINTF_LIKE(1, 2);
-
-static void fail(const char *fmt, ...)
-{
-	va_list ap;
-
-	fprintf(stderr, "memory: ");
-	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
-	va_end(ap);
-	fputc('\n', stderr);
-	exit(1);
-}
-
 /* ------------------------------------------------------ the QMP peers */
 
 struct conn {
@@ -150,7 +136,7 @@ static pid_t start_peers(const char *dir, unsigned n)
 		l[i] = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
 		if (l[i] < 0 || bind(l[i], (struct sockaddr *)&sa, sizeof(sa)) < 0 ||
 		    listen(l[i], 4) < 0)
-			fail("%s: %s", sa.sun_path, strerror(errno));
+			bench_fail("%s: %s", sa.sun_path, strerror(errno));
 	}
 	pid = fork();
 	if (pid == 0) {
@@ -163,7 +149,7 @@ static pid_t start_peers(const char *dir, unsigned n)
 		close(l[i]);
 	free(l);
 	if (pid < 0)
-		fail("fork: %s", strerror(errno));
+		bench_fail("fork: %s", strerror(errno));
 	return pid;
 }
 
@@ -175,21 +161,6 @@ struct result {
 	unsigned fds, sinks, inputs_attached;
 	uint64_t cpu_ms, ready_ms;
 };
-
-static unsigned count_fds(pid_t pid)
-{
-	char *path = xasprintf("/proc/%d/fd", (int)pid);
-	DIR *d = opendir(path);
-	struct dirent *e;
-	unsigned n = 0;
-
-	while (d && (e = readdir(d)))
-		n += e->d_name[0] != '.';
-	if (d)
-		closedir(d);
-	free(path);
-	return n;
-}
 
 /* Every VM connected with nothing pending; counts the VMs' input
  * objects in QEMU. */
@@ -245,7 +216,7 @@ static void run_size(unsigned vms, struct result *res)
 	path = xasprintf("%s/vmplug.conf", conf);
 	f = fopen(path, "we");
 	if (!f)
-		fail("%s: %s", path, strerror(errno));
+		bench_fail("%s: %s", path, strerror(errno));
 	fprintf(f, "[daemon]\ncontrol-socket = %s\ncache-dir = %s/cache\n", sock, dir);
 	for (unsigned i = 0; i < INPUTS; i++)
 		fprintf(f, "[input \"%s\"]\ndevice = /dev/input/by-id/bench-%s-event-%s\n",
@@ -264,14 +235,14 @@ static void run_size(unsigned vms, struct result *res)
 	t0 = now_usec();
 	vmplugd = bench_vmplugd_start(conf, sock, log, env);
 	if (vmplugd < 0)
-		fail("vmplugd did not start (see %s)", log);
+		bench_fail("vmplugd did not start (see %s)", log);
 	ctl = bench_ctl_connect(sock);
 	if (!ctl)
-		fail("cannot reach vmplugd's control socket");
+		bench_fail("cannot reach vmplugd's control socket");
 	end = now_usec() + WAIT_MS * USEC_PER_MSEC;
 	while (!ready(ctl, vms, &res->inputs_attached)) {
 		if (now_usec() > end)
-			fail("vmplugd did not connect to every VM (see %s)", log);
+			bench_fail("vmplugd did not connect to every VM (see %s)", log);
 		usleep(20000);
 	}
 	res->ready_ms = (now_usec() - t0) / USEC_PER_MSEC;
@@ -281,7 +252,7 @@ static void run_size(unsigned vms, struct result *res)
 	res->rss_kb = bench_proc_status_kb(vmplugd, "VmRSS");
 	/* RSS less the pages of mapped files (libraries): vmplugd's own */
 	res->anon_kb = bench_proc_status_kb(vmplugd, "RssAnon");
-	res->fds = count_fds(vmplugd);
+	res->fds = bench_proc_fd_count(vmplugd);
 	res->cpu_ms = bench_proc_cpu_usec(vmplugd) / USEC_PER_MSEC;
 	bench_ctl_free(ctl);
 	if (bench_vmplugd_stop(vmplugd) != 0)

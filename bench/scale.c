@@ -107,20 +107,6 @@ struct result {
 	bool correct;
 };
 
-static NORETURN void fail(const char *fmt, ...) PRINTF_LIKE(1, 2);
-
-static void fail(const char *fmt, ...)
-{
-	va_list ap;
-
-	fprintf(stderr, "scale: ");
-	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
-	va_end(ap);
-	fputc('\n', stderr);
-	exit(1);
-}
-
 static uint64_t rng_state = 0x9e3779b97f4a7c15ULL;
 
 static uint64_t rng(void)
@@ -142,7 +128,7 @@ static unsigned take_devnum(struct run *r, unsigned bus)
 			return d;
 		}
 	}
-	fail("bus %u has no free device number", bus);
+	bench_fail("bus %u has no free device number", bus);
 }
 
 static void plug(struct run *r, struct slot *s)
@@ -272,8 +258,8 @@ static uint64_t wait_converged(struct run *r, uint64_t since)
 		if (r->attached + r->detached + r->failed == before && vmplugd_converged(r))
 			break;
 		if (now_usec() > end)
-			fail("vmplugd did not converge in %d s (see %s)",
-			     CONVERGE_TIMEOUT_MS / 1000, r->log);
+			bench_fail("vmplugd did not converge in %d s (see %s)",
+				   CONVERGE_TIMEOUT_MS / 1000, r->log);
 	}
 	return r->last_event > since ? r->last_event : since;
 }
@@ -293,7 +279,7 @@ static unsigned check_qemu(struct run *r, unsigned *seen)
 		size_t i;
 
 		if (!list)
-			fail("vm%03u: qom-list failed", v);
+			bench_fail("vm%03u: qom-list failed", v);
 		json_array_foreach(list, i, o) {
 			const char *name = json_string_value(json_object_get(o, "name")) ?: "";
 			const struct slot *s;
@@ -338,22 +324,6 @@ static unsigned check_qemu(struct run *r, unsigned *seen)
 		json_decref(list);
 	}
 	return wrong;
-}
-
-/* Open fds of a process (a leak shows as growth with size). */
-static unsigned count_fds(pid_t pid)
-{
-	char *path = xasprintf("/proc/%d/fd", (int)pid);
-	DIR *d = opendir(path);
-	struct dirent *e;
-	unsigned n = 0;
-
-	while (d && (e = readdir(d)))
-		n += e->d_name[0] != '.';
-	if (d)
-		closedir(d);
-	free(path);
-	return n;
 }
 
 static uint64_t self_cpu_usec(void)
@@ -404,7 +374,7 @@ static void start_qemus(struct run *r)
 
 		r->qemu[v] = qemu_start_args(r->dir, name, env, args);
 		if (!r->qemu[v])
-			fail("QEMU %s did not start", name);
+			bench_fail("QEMU %s did not start", name);
 		free(name);
 	}
 }
@@ -474,13 +444,13 @@ static void run_size(unsigned vms, unsigned per_vm, unsigned events, struct resu
 	t0 = bench_realtime_usec();
 	r.vmplugd = bench_vmplugd_start(r.conf, r.sock, r.log, env);
 	if (r.vmplugd < 0)
-		fail("vmplugd did not start");
+		bench_fail("vmplugd did not start");
 	r.ctl = bench_ctl_connect(r.sock);
 	{
 		json_t *ok = r.ctl ? bench_ctl_call(r.ctl, "subscribe", NULL) : NULL;
 
 		if (!ok)
-			fail("cannot subscribe to vmplugd's events");
+			bench_fail("cannot subscribe to vmplugd's events");
 		json_decref(ok);
 	}
 	t1 = wait_converged(&r, t0);
@@ -526,7 +496,7 @@ static void run_size(unsigned vms, unsigned per_vm, unsigned events, struct resu
 	res->attached = r.attached;
 	res->detached = r.detached;
 	res->failed = r.failed;
-	res->fds = count_fds(r.vmplugd);
+	res->fds = bench_proc_fd_count(r.vmplugd);
 	bench_ctl_free(r.ctl);
 	if (bench_vmplugd_stop(r.vmplugd) != 0)
 		fprintf(stderr, "scale: vmplugd did not exit cleanly (see %s)\n", r.log);
@@ -558,11 +528,11 @@ static void run_isolated(unsigned vms, unsigned per_vm, unsigned events, struct 
 	pid_t pid;
 
 	if (pipe(fds) < 0)
-		fail("pipe: %s", strerror(errno));
+		bench_fail("pipe: %s", strerror(errno));
 	fflush(stdout);
 	pid = fork();
 	if (pid < 0)
-		fail("fork: %s", strerror(errno));
+		bench_fail("fork: %s", strerror(errno));
 	if (pid == 0) {
 		close(fds[0]);
 		run_size(vms, per_vm, events, res);
@@ -570,7 +540,7 @@ static void run_isolated(unsigned vms, unsigned per_vm, unsigned events, struct 
 	}
 	close(fds[1]);
 	if (read(fds[0], res, sizeof(*res)) != (ssize_t)sizeof(*res))
-		fail("the run of %u VMs did not finish", vms);
+		bench_fail("the run of %u VMs did not finish", vms);
 	close(fds[0]);
 	waitpid(pid, &status, 0);
 }

@@ -286,6 +286,13 @@ type_key() {
 
 # ---- evdev ----------------------------------------------------------------
 
+# key_events FILE: the EV_KEY lines of an evread log on one line, without
+# the kernel's autorepeat (value 2): a key held a little long on a busy
+# machine repeats, which is not what the scenarios check.
+key_events() {
+	grep '^EV_KEY' "$1" | grep -v ' 2$' | tr '\n' ' '
+}
+
 # evread_start FILE [EVREAD-OPTIONS...] DEVICE: start evread in the background,
 # output in FILE, and wait until it reads; its pid is in $EVREAD_PID.
 evread_start() {
@@ -306,6 +313,61 @@ evdev_keys() {
 # keys_held DEV KEYS: for waitfor, does DEV hold exactly KEYS ("(none)" for none)?
 keys_held() {
 	[ "$(evdev_keys "$1")" = "$2" ]
+}
+
+# ---- the gadget keyboard as vmplug's input source ------------------------
+
+# kbd_source: the gadget keyboard's evdev node in $ev and its by-id link
+# (/dev/input/by-id/...-event-kbd, what a configuration names) in $link;
+# a FAIL and status 1 when it has no link.
+kbd_source() {
+	ev=$(gadget_evdev)
+	link=$(udev_prop "$ev" DEVLINKS | tr ' ' '\n' | grep '^/dev/input/by-id/.*-event-kbd$' | head -n 1)
+	check "the gadget's evdev $ev has a by-id link: $link" test -n "$link"
+}
+
+# vmplug_rules_install / vmplug_rules_remove: the project's udev rule (a
+# sink gets its by-id link and is hidden from the host's libinput) in
+# /run/udev/rules.d, udevd reloaded.
+vmplug_rules_install() {
+	mkdir -p /run/udev/rules.d
+	cp "$VMPLUG_SRC/data/60-vmplug.rules" /run/udev/rules.d/
+	udevadm control --reload
+}
+
+vmplug_rules_remove() {
+	rm -f /run/udev/rules.d/60-vmplug.rules
+	udevadm control --reload
+}
+
+# input_proxy_conf LINK: $T/conf for input-proxy: the cache in $T/cache,
+# the keyboard LINK as the input "kbd", and the VM pc with it.
+input_proxy_conf() {
+	mkdir -p "$T/conf/vm.d" "$T/cache"
+	cat >"$T/conf/vmplug.conf" <<CONF
+[daemon]
+cache-dir = $T/cache
+[input "kbd"]
+device = $1
+CONF
+	cat >"$T/conf/vm.d/pc.conf" <<CONF
+[vm]
+qmp-socket = $T/pc.qmp
+inputs = kbd
+CONF
+}
+
+# input_proxy_start: input-proxy on $T/conf in the background (its pid in
+# $PROXY_PID, stdout in $T/proxy.out, log in $T/proxy.log); checks that it
+# gets ready, status 1 (and its log) if not.
+input_proxy_start() {
+	input-proxy "$T/conf" >"$T/proxy.out" 2>"$T/proxy.log" &
+	# shellcheck disable=SC2034 # for the scenario
+	PROXY_PID=$!
+	check "input-proxy starts" wait_line 20 "$T/proxy.out" '^ready$' || {
+		sed 's/^/  # /' "$T/proxy.log"
+		return 1
+	}
 }
 
 # ---- nested QEMU ----------------------------------------------------------
@@ -349,6 +411,26 @@ nested_qemu_start() {
 		sed 's/^/  # qemu: /' "$T/$name.err"
 		return 1
 	fi
+}
+
+# nested_qemu_keys NAME: a QEMU without CPUs (-machine none) with the same
+# two monitors, running: it passes input events on (a stopped VM drops
+# them), and its trace ($T/NAME.err) shows each key it got (qemu_got).
+nested_qemu_keys() {
+	"$NESTED_QEMU" -name "$1" -machine none -display none -nodefaults -no-user-config \
+		-trace input_event_key_qcode \
+		-qmp "unix:$T/$1.qmp,server=on,wait=off" \
+		-chardev "socket,id=check,path=$T/$1.check,server=on,wait=off" \
+		-mon chardev=check,mode=control </dev/null >"$T/$1.out" 2>"$T/$1.err" &
+	echo $! >"$T/$1.pid"
+	check "QEMU answers QMP" qmp-client -t "$QMP_TIMEOUT" "$T/$1.check" || return 1
+	qmp "$1" cont >/dev/null
+}
+
+# qemu_got NAME KEY: the trace of nested_qemu_keys NAME shows KEY (a QEMU
+# qcode: a, b, ...) pressed and released.
+qemu_got() {
+	grep -q "key qcode $2, down 1" "$T/$1.err" && grep -q "key qcode $2, down 0" "$T/$1.err"
 }
 
 pid_gone() {
@@ -449,6 +531,32 @@ control-socket = $1/control.sock
 cache-dir = $1/cache
 CONF
 	chmod -R go-w "$1"
+}
+
+# vmplug_input_conf DIR LINK [LINE...]: vmplug_conf DIR, then the LINEs
+# (more of [daemon], or sections of their own) and the keyboard LINK as the
+# input "kbd".
+vmplug_input_conf() {
+	local dir=$1 link=$2
+	shift 2
+	vmplug_conf "$dir"
+	{
+		[ $# -eq 0 ] || printf '%s\n' "$@"
+		printf '[input "kbd"]\ndevice = %s\n' "$link"
+	} >>"$dir/vmplug.conf"
+}
+
+# vm_conf DIR NAME [LINE...]: DIR/vm.d/NAME.conf, the VM NAME on the QMP
+# socket $T/NAME.qmp (nested_qmp_socket NAME) with the input "kbd", the
+# LINEs added to its [vm] section.
+vm_conf() {
+	local file="$1/vm.d/$2.conf" name=$2
+	shift 2
+	{
+		printf '[vm]\nqmp-socket = %s\ninputs = kbd\n' "$(nested_qmp_socket "$name")"
+		[ $# -eq 0 ] || printf '%s\n' "$@"
+	} >"$file"
+	chmod go-w "$file"
 }
 
 # usb_ids NAME: the ids of the host devices QEMU NAME has really opened

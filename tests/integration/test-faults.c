@@ -432,19 +432,6 @@ static void set_mode(enum mode m)
 static UMockdevTestbed *tb;
 static struct input_manager *im;
 static struct watch *watcher;
-static int sink_peer = -1; /* "good"'s sink, read by the probe */
-static int host_peer = -1; /* the host's sink: idle without a router */
-
-static int pair_create(const char *name, const struct libevdev *caps, struct input_sink **out)
-{
-	int sv[2], *peer = startswith(name, "vmplug-host-") ? &host_peer : &sink_peer;
-
-	ck_assert_int_eq(socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv), 0);
-	ck_assert_int_eq(*peer, -1);
-	*peer = sv[1];
-	*out = input_sink_new_fd(name, sv[0], caps);
-	return 0;
-}
 
 static void on_usb_add(void *data, struct usb_device *d)
 {
@@ -526,10 +513,10 @@ static void *probe_main(void *arg)
 		if (write(probe.dev_fd, ev, sizeof(ev)) != (ssize_t)sizeof(ev))
 			break;
 		while (!atomic_load(&probe.stop)) {
-			struct pollfd p = { .fd = sink_peer, .events = POLLIN };
+			struct pollfd p = { .fd = fixture_sink_peer, .events = POLLIN };
 
 			if (poll(&p, 1, 50) == 1) {
-				n = recv(sink_peer, got, sizeof(got), MSG_DONTWAIT);
+				n = recv(fixture_sink_peer, got, sizeof(got), MSG_DONTWAIT);
 				break;
 			}
 		}
@@ -696,8 +683,8 @@ static void setup(void)
 	/* always armed: it also keeps run_until() polling QEMU */
 	ticker_reset();
 	/* the keyboard: found by the watcher's coldplug, opened, grabbed */
-	im = input_manager_new_with(loop, conf, NULL, NULL, pair_create);
-	ck_assert_int_ge(sink_peer, 0);
+	im = input_manager_new_with(loop, conf, NULL, NULL, fixture_sink_pair);
+	ck_assert_int_ge(fixture_sink_peer, 0);
 	watcher = watch_new(loop, &watch_hooks, im);
 	ck_assert_ptr_nonnull(watcher);
 	for (int i = 0; i < 500 && !input_manager_grabbed(im, "kbd"); i++)
@@ -711,8 +698,8 @@ static void teardown(void)
 	probe_stop();
 	watch_free(watcher);
 	input_manager_free(im);
-	closep(&sink_peer);
-	closep(&host_peer);
+	closep(&fixture_sink_peer);
+	closep(&fixture_host_peer);
 	g_object_unref(tb);
 	reconcile_free(rc);
 	rc = NULL;

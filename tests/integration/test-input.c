@@ -34,20 +34,6 @@
 
 /* ------------------------------------------------------------ fake sinks */
 
-static int sink_peer = -1;
-static int host_peer = -1; /* the host's sink: idle without a router */
-
-static int pair_create(const char *name, const struct libevdev *caps, struct input_sink **out)
-{
-	int sv[2], *peer = startswith(name, "vmplug-host-") ? &host_peer : &sink_peer;
-
-	ck_assert_int_eq(socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv), 0);
-	ck_assert_int_eq(*peer, -1);
-	*peer = sv[1];
-	*out = input_sink_new_fd(name, sv[0], caps);
-	return 0;
-}
-
 /* Frames received so far, as "KEY_A:1 SYN_REPORT" lines. */
 static char **frames;
 
@@ -56,7 +42,7 @@ static void drain_sink(void)
 	struct input_event ev[64];
 	ssize_t n;
 
-	while ((n = recv(sink_peer, ev, sizeof(ev), MSG_DONTWAIT)) > 0) {
+	while ((n = recv(fixture_sink_peer, ev, sizeof(ev), MSG_DONTWAIT)) > 0) {
 		char *s = fixture_events_text(ev, (size_t)n / sizeof(ev[0]));
 
 		strv_append(&frames, s);
@@ -152,8 +138,8 @@ static void world_start(struct world *w, const char *device)
 			       NULL);
 	free(global);
 	w->loop = loop_new();
-	w->m = input_manager_new_with(w->loop, w->conf, NULL, NULL, pair_create);
-	ck_assert_int_ge(sink_peer, 0);
+	w->m = input_manager_new_with(w->loop, w->conf, NULL, NULL, fixture_sink_pair);
+	ck_assert_int_ge(fixture_sink_peer, 0);
 	/* coldplug reports event5: the source opens it */
 	w->w = watch_new(w->loop, &watch_hooks, w->m);
 	ck_assert_ptr_nonnull(w->w);
@@ -168,8 +154,8 @@ static void world_stop(struct world *w)
 	loop_free(w->loop);
 	conf_free(w->conf);
 	g_object_unref(w->tb);
-	closep(&sink_peer);
-	closep(&host_peer);
+	closep(&fixture_sink_peer);
+	closep(&fixture_host_peer);
 	ck_assert_int_eq(system(cmd), 0);
 	free(cmd);
 	strv_free(frames);

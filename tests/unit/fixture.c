@@ -8,9 +8,11 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 
 #include "daemon/reconcile.h"
+#include "input/sink.h"
 #include "util/util.h"
 
 static void write_file(const char *path, const char *text)
@@ -175,4 +177,19 @@ char *fixture_events_text(const struct input_event *ev, size_t n)
 	s = words ? strv_join(words, " ") : xstrdup("");
 	strv_free(words);
 	return s;
+}
+
+int fixture_sink_peer = -1;
+int fixture_host_peer = -1;
+
+int fixture_sink_pair(const char *name, const struct libevdev *caps, struct input_sink **out)
+{
+	int sv[2],
+	    *peer = startswith(name, "vmplug-host-") ? &fixture_host_peer : &fixture_sink_peer;
+
+	ck_assert_int_eq(socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv), 0);
+	ck_assert_int_eq(*peer, -1);
+	*peer = sv[1];
+	*out = input_sink_new_fd(name, sv[0], caps);
+	return 0;
 }

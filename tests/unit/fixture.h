@@ -1,5 +1,6 @@
 /* Test fixtures shared by the unit tests: configurations written as text,
- * USB devices written as one-line descriptions. */
+ * USB devices written as one-line descriptions, input sinks on
+ * socketpairs. */
 #pragma once
 
 #include <linux/input.h>
@@ -29,3 +30,15 @@ void fixture_unplug(struct reconcile *rc, const char *desc);
 /* Input events as text, one word each: "MSC_SCAN:4 KEY_A:1 SYN_REPORT"
  * (EV_SYN events by their code's name alone). A new string. */
 char *fixture_events_text(const struct input_event *ev, size_t n);
+
+struct libevdev;
+struct input_sink;
+/* The sinks' other ends, to read what reaches them (-1: none yet): that of
+ * the VM's sink, and that of the host's ("vmplug-host-..."). One of each
+ * at a time; the test closes them. */
+extern int fixture_sink_peer;
+extern int fixture_host_peer;
+/* A sink factory for input_manager_new_with(): a sink on one end of a
+ * socketpair, the other end in fixture_sink_peer or fixture_host_peer
+ * (/dev/uinput is not there in tests). */
+int fixture_sink_pair(const char *name, const struct libevdev *caps, struct input_sink **out);

@@ -5,14 +5,10 @@
 # shellcheck source-path=SCRIPTDIR source=../lib.sh
 . "$E2E_DIR/lib.sh"
 
-ev=$(gadget_evdev)
-link=$(udev_prop "$ev" DEVLINKS | tr ' ' '\n' | grep '^/dev/input/by-id/.*-event-kbd$' | head -n 1)
-check "the gadget's evdev $ev has a by-id link: $link" test -n "$link" || exit 1
+kbd_source || exit 1
 
 # The project's udev rule gives the sink its by-id link and hides it from libinput.
-mkdir -p /run/udev/rules.d
-cp "$VMPLUG_SRC/data/60-vmplug.rules" /run/udev/rules.d/
-udevadm control --reload
+vmplug_rules_install
 
 # A host sink (what switching will use) gets its link but stays visible to the host.
 uinput-kbd -N vmplug-host-kbd KEY_A >"$T/host" 2>&1 &
@@ -20,31 +16,14 @@ host=$!
 wait_line 10 "$T/host" '^ready$'
 udev_settle
 hnode=$(sed -n 's/^node //p' "$T/host")
-check "a host sink gets its link too" is_char_dev /dev/input/by-id/vmplug-host-kbd
+check "a host sink gets its link too" waitfor 10 is_char_dev /dev/input/by-id/vmplug-host-kbd
 check "a host sink stays visible to the host's libinput" \
 	test -z "$(udev_prop "$hnode" LIBINPUT_IGNORE_DEVICE)"
 kill -TERM "$host"
 wait "$host"
 
-mkdir -p "$T/conf/vm.d" "$T/cache"
-cat >"$T/conf/vmplug.conf" <<CONF
-[daemon]
-cache-dir = $T/cache
-[input "kbd"]
-device = $link
-CONF
-cat >"$T/conf/vm.d/pc.conf" <<CONF
-[vm]
-qmp-socket = $T/pc.qmp
-inputs = kbd
-CONF
-
-input-proxy "$T/conf" >"$T/proxy.out" 2>"$T/proxy.log" &
-proxy=$!
-check "input-proxy starts" wait_line 20 "$T/proxy.out" '^ready$' || {
-	sed 's/^/  # /' "$T/proxy.log"
-	exit 1
-}
+input_proxy_conf "$link"
+input_proxy_start || exit 1
 sink=/dev/input/by-id/vmplug-pc-kbd
 check "the sink vmplug-pc-kbd has its link $sink" waitfor 10 is_char_dev "$sink" || exit 1
 udev_settle
@@ -59,7 +38,7 @@ check "evread reads the sink" evread_start "$T/typed" -u KEY_A:0 -t 10000 "$sink
 type_key 0x04
 wait "$EVREAD_PID"
 check "typing A on the keyboard reaches the sink" \
-	test "$(grep '^EV_KEY' "$T/typed" | tr '\n' ' ')" = "EV_KEY KEY_A 1 EV_KEY KEY_A 0 "
+	test "$(key_events "$T/typed")" = "EV_KEY KEY_A 1 EV_KEY KEY_A 0 "
 
 # Hold B, then pull the keyboard out.
 kbd_report 0 0x05
@@ -77,10 +56,9 @@ evread_start "$T/replug" -u KEY_C:0 -t 10000 "$sink"
 type_key 0x06
 wait "$EVREAD_PID"
 check "typing after the replug reaches the same sink" \
-	test "$(grep '^EV_KEY' "$T/replug" | tr '\n' ' ')" = "EV_KEY KEY_C 1 EV_KEY KEY_C 0 "
+	test "$(key_events "$T/replug")" = "EV_KEY KEY_C 1 EV_KEY KEY_C 0 "
 
-kill -TERM "$proxy"
-check "input-proxy stops cleanly" wait "$proxy"
+kill -TERM "$PROXY_PID"
+check "input-proxy stops cleanly" wait "$PROXY_PID"
 check "without a service manager the sink goes with it" waitfor 5 is_gone "$sink"
-rm -f /run/udev/rules.d/60-vmplug.rules
-udevadm control --reload
+vmplug_rules_remove

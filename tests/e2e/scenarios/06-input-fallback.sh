@@ -5,30 +5,11 @@
 # shellcheck source-path=SCRIPTDIR source=../lib.sh
 . "$E2E_DIR/lib.sh"
 
-ev=$(gadget_evdev)
-link=$(udev_prop "$ev" DEVLINKS | tr ' ' '\n' | grep '^/dev/input/by-id/.*-event-kbd$' | head -n 1)
-check "the gadget's evdev $ev has a by-id link: $link" test -n "$link" || exit 1
+kbd_source || exit 1
 gadget_unplug
 
-mkdir -p "$T/conf/vm.d" "$T/cache"
-cat >"$T/conf/vmplug.conf" <<CONF
-[daemon]
-cache-dir = $T/cache
-[input "kbd"]
-device = $link
-CONF
-cat >"$T/conf/vm.d/pc.conf" <<CONF
-[vm]
-qmp-socket = $T/pc.qmp
-inputs = kbd
-CONF
-
-input-proxy "$T/conf" >"$T/proxy.out" 2>"$T/proxy.log" &
-proxy=$!
-check "input-proxy starts" wait_line 20 "$T/proxy.out" '^ready$' || {
-	sed 's/^/  # /' "$T/proxy.log"
-	exit 1
-}
+input_proxy_conf "$link"
+input_proxy_start || exit 1
 node=$(sed -n 's/^sink vmplug-pc-kbd //p' "$T/proxy.out")
 check "the sink exists with no cache and no keyboard: $node" is_char_dev "$node" || exit 1
 check "it was made as the generic keyboard, chosen from the path" \
@@ -48,5 +29,5 @@ wait "$EVREAD_PID"
 check "typing reaches the fallback sink" grep -qx 'EV_KEY KEY_A 0' "$T/typed"
 check "now the cache is written" test -s "$T/cache/kbd.json"
 
-kill -TERM "$proxy"
-check "input-proxy stops cleanly" wait "$proxy"
+kill -TERM "$PROXY_PID"
+check "input-proxy stops cleanly" wait "$PROXY_PID"

@@ -9,37 +9,15 @@
 
 [ -x "$NESTED_QEMU" ] || skip "no $NESTED_QEMU in the host's /usr"
 
-ev=$(gadget_evdev)
-link=$(udev_prop "$ev" DEVLINKS | tr ' ' '\n' | grep '^/dev/input/by-id/.*-event-kbd$' | head -n 1)
-check "the gadget's evdev $ev has a by-id link: $link" test -n "$link" || exit 1
-mkdir -p /run/udev/rules.d
-cp "$VMPLUG_SRC/data/60-vmplug.rules" /run/udev/rules.d/
-udevadm control --reload
+kbd_source || exit 1
+vmplug_rules_install
 
-vmplug_conf "$T/conf"
-cat >>"$T/conf/vmplug.conf" <<CONF
-[input "kbd"]
-device = $link
-CONF
+vmplug_input_conf "$T/conf" "$link"
 # focus-on-start: the keyboard goes to vm1 rather than to the host
-cat >"$T/conf/vm.d/vm1.conf" <<CONF
-[vm]
-qmp-socket = $T/vm1.qmp
-inputs = kbd
-focus-on-start = yes
-CONF
-chmod go-w "$T/conf/vmplug.conf" "$T/conf/vm.d/vm1.conf"
+vm_conf "$T/conf" vm1 "focus-on-start = yes"
 
-# A machine without CPUs, running: QEMU then passes input events on (a
-# stopped VM drops them), and its trace shows each key it got.
-"$NESTED_QEMU" -name vm1 -machine none -display none -nodefaults -no-user-config \
-	-trace input_event_key_qcode \
-	-qmp "unix:$T/vm1.qmp,server=on,wait=off" \
-	-chardev "socket,id=check,path=$T/vm1.check,server=on,wait=off" \
-	-mon chardev=check,mode=control </dev/null >"$T/vm1.out" 2>"$T/vm1.err" &
-echo $! >"$T/vm1.pid"
-check "QEMU answers QMP" qmp-client -t "$QMP_TIMEOUT" "$T/vm1.check" || exit 1
-qmp vm1 cont >/dev/null
+# A machine without CPUs, running, whose trace shows each key it got.
+nested_qemu_keys vm1 || exit 1
 
 vmplugd_start "$T/conf" || exit 1
 sink=/dev/input/by-id/vmplug-vm1-kbd
@@ -49,16 +27,12 @@ check "the sink has its link $sink" waitfor 10 is_char_dev "$sink" || exit 1
 in_qemu() {
 	[ "$(qmp -r vm1 qom-get '{"path": "/objects/vmplug-in-kbd", "property": "evdev"}')" = "$sink" ]
 }
-# qemu_got KEY: QEMU's trace shows the key pressed and released
-qemu_got() {
-	grep -q "key qcode $1, down 1" "$T/vm1.err" && grep -q "key qcode $1, down 0" "$T/vm1.err"
-}
 
 check "vmplugd added input-linux vmplug-in-kbd on $sink" waitfor 30 in_qemu
 check "QEMU holds the sink: no one else can grab it" \
 	waitfor 10 sh -c "! evread -g -t 0 $sink >/dev/null 2>&1"
 type_key 0x04
-check "typing A on the keyboard reaches QEMU" waitfor 10 qemu_got a
+check "typing A on the keyboard reaches QEMU" waitfor 10 qemu_got vm1 a
 
 gadget_unplug
 check "unplugged: the sink stays" is_char_dev "$sink"
@@ -67,7 +41,7 @@ gadget_plug
 check "the replugged keyboard is opened again" \
 	waitfor 10 sh -c "test \$(grep -c 'opened and grabbed' $T/vmplugd.log) -ge 2"
 type_key 0x05
-check "after the replug, typing B reaches QEMU" waitfor 10 qemu_got b
+check "after the replug, typing B reaches QEMU" waitfor 10 qemu_got vm1 b
 
 # A restart without a service manager's fd store: the sink is made anew,
 # and vmplugd replaces QEMU's object that held the old one.
@@ -77,7 +51,7 @@ check "vmplugd restarted: it replaced QEMU's stale object" \
 	waitfor 30 grep -q "vm vm1: input .*vmplug-in-kbd: attached" "$T/vmplugd.log"
 check "the keyboard is opened again" waitfor 10 grep -q 'opened and grabbed' "$T/vmplugd.log"
 type_key 0x06
-check "after the restart, typing C reaches QEMU" waitfor 10 qemu_got c
+check "after the restart, typing C reaches QEMU" waitfor 10 qemu_got vm1 c
 
 # No cache and no keyboard: the sink is a generic keyboard, at once.
 vmplugd_stop TERM

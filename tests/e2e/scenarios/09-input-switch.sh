@@ -10,13 +10,9 @@
 
 [ -x "$NESTED_QEMU" ] || skip "no $NESTED_QEMU in the host's /usr"
 
-ev=$(gadget_evdev)
-link=$(udev_prop "$ev" DEVLINKS | tr ' ' '\n' | grep '^/dev/input/by-id/.*-event-kbd$' | head -n 1)
-check "the gadget's evdev $ev has a by-id link: $link" test -n "$link" || exit 1
+kbd_source || exit 1
 
-mkdir -p /run/udev/rules.d
-cp "$VMPLUG_SRC/data/60-vmplug.rules" /run/udev/rules.d/
-udevadm control --reload
+vmplug_rules_install
 
 nested_qemu_start a || exit 1
 nested_qemu_start b || exit 1
@@ -31,28 +27,10 @@ tr '\\0' '\\n' </proc/\$\$/environ | sort >$T/hook.\$n.env
 EOF
 chmod 755 "$T/hook"
 
-vmplug_conf "$T/conf"
-cat >>"$T/conf/vmplug.conf" <<CONF
-[switch]
-cycle = KEY_LEFTCTRL+KEY_RIGHTCTRL
-host = KEY_LEFTCTRL+KEY_LEFTALT+KEY_0
-on-switch = $T/hook
-[input "kbd"]
-device = $link
-CONF
-cat >"$T/conf/vm.d/a.conf" <<CONF
-[vm]
-qmp-socket = $(nested_qmp_socket a)
-inputs = kbd
-hotkey = KEY_LEFTCTRL+KEY_LEFTALT+KEY_1
-CONF
-cat >"$T/conf/vm.d/b.conf" <<CONF
-[vm]
-qmp-socket = $(nested_qmp_socket b)
-inputs = kbd
-hotkey = KEY_LEFTCTRL+KEY_LEFTALT+KEY_2
-CONF
-chmod go-w "$T/conf/vmplug.conf" "$T"/conf/vm.d/*.conf
+vmplug_input_conf "$T/conf" "$link" "[switch]" "cycle = KEY_LEFTCTRL+KEY_RIGHTCTRL" \
+	"host = KEY_LEFTCTRL+KEY_LEFTALT+KEY_0" "on-switch = $T/hook"
+vm_conf "$T/conf" a "hotkey = KEY_LEFTCTRL+KEY_LEFTALT+KEY_1"
+vm_conf "$T/conf" b "hotkey = KEY_LEFTCTRL+KEY_LEFTALT+KEY_2"
 
 vmplugd_start "$T/conf" -v || exit 1
 vmplugd=$(cat "$T/vmplugd.pid")
@@ -115,7 +93,7 @@ check "evread reads the host sink" evread_start "$T/host1" -u KEY_A:0 -t 10000 "
 type_key 0x04
 wait "$EVREAD_PID"
 check "typing on the host: the host sink gets it" \
-	test "$(grep '^EV_KEY' "$T/host1" | tr '\n' ' ')" = "EV_KEY KEY_A 1 EV_KEY KEY_A 0 "
+	test "$(key_events "$T/host1")" = "EV_KEY KEY_A 1 EV_KEY KEY_A 0 "
 check "a key held on the host is held on the host sink only" hold_b "$host"
 
 # The cycle chord (both Ctrl keys): nothing of it reaches the host sink.
@@ -175,5 +153,4 @@ kbd_report 0
 check "the sinks went with vmplugd (no service manager)" waitfor 5 is_gone "$host"
 
 nested_qemu_stop a
-rm -f /run/udev/rules.d/60-vmplug.rules
-udevadm control --reload
+vmplug_rules_remove

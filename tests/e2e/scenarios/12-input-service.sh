@@ -11,39 +11,17 @@
 grep -q '^#define HAVE_SYSTEMD 1' "$VMPLUG_BUILD/config.h" ||
 	skip "built without libsystemd: no sd_notify, no fd store"
 
-ev=$(gadget_evdev)
-link=$(udev_prop "$ev" DEVLINKS | tr ' ' '\n' | grep '^/dev/input/by-id/.*-event-kbd$' | head -n 1)
-check "the gadget's evdev $ev has a by-id link: $link" test -n "$link" || exit 1
-mkdir -p /run/udev/rules.d
-cp "$VMPLUG_SRC/data/60-vmplug.rules" /run/udev/rules.d/
-udevadm control --reload
+kbd_source || exit 1
+vmplug_rules_install
 
 # A hotkey on Scroll Lock (and right Ctrl): QEMU's scrolllock and
 # ctrl-scrolllock toggles clash with it, the default panic chord takes
 # left Ctrl and left Alt; meta-meta is free.
-vmplug_conf "$T/conf"
-cat >>"$T/conf/vmplug.conf" <<CONF
-[input "kbd"]
-device = $link
-CONF
-cat >"$T/conf/vm.d/vm1.conf" <<CONF
-[vm]
-qmp-socket = $T/vm1.qmp
-inputs = kbd
-hotkey = KEY_RIGHTCTRL+KEY_SCROLLLOCK
-focus-on-start = yes
-CONF
-chmod go-w "$T/conf/vmplug.conf" "$T/conf/vm.d/vm1.conf"
+vmplug_input_conf "$T/conf" "$link"
+vm_conf "$T/conf" vm1 "hotkey = KEY_RIGHTCTRL+KEY_SCROLLLOCK" "focus-on-start = yes"
 
-# A running machine without CPUs whose trace shows each key it got (as in 08).
-"$NESTED_QEMU" -name vm1 -machine none -display none -nodefaults -no-user-config \
-	-trace input_event_key_qcode \
-	-qmp "unix:$T/vm1.qmp,server=on,wait=off" \
-	-chardev "socket,id=check,path=$T/vm1.check,server=on,wait=off" \
-	-mon chardev=check,mode=control </dev/null >"$T/vm1.out" 2>"$T/vm1.err" &
-echo $! >"$T/vm1.pid"
-check "QEMU answers QMP" qmp-client -t "$QMP_TIMEOUT" "$T/vm1.check" || exit 1
-qmp vm1 cont >/dev/null
+# A running machine without CPUs whose trace shows each key it got.
+nested_qemu_keys vm1 || exit 1
 
 out=$T/svc.out
 svc-manager -n vmplug-vm1-kbd -n vmplug-host-kbd "$T/notify.sock" \
@@ -81,16 +59,13 @@ obj='"path": "/objects/vmplug-in-kbd"'
 in_qemu() {
 	[ "$(qmp -r vm1 qom-get "{$obj, \"property\": \"evdev\"}")" = "$sink" ]
 }
-qemu_got() {
-	grep -q "key qcode $1, down 1" "$T/vm1.err" && grep -q "key qcode $1, down 0" "$T/vm1.err"
-}
 check "vmplugd added input-linux vmplug-in-kbd on $sink" waitfor 30 in_qemu || exit 1
 toggle=$(qmp -r vm1 qom-get "{$obj, \"property\": \"grab-toggle\"}")
 check "its grab-toggle ($toggle) shares no key with the hotkey or the panic chord" \
 	test "$toggle" = meta-meta
 check "the keyboard is opened and grabbed" wait_line 20 "$T/vmplugd.log" 'opened and grabbed'
 type_key 0x04
-check "typing A reaches QEMU" waitfor 10 qemu_got a
+check "typing A reaches QEMU" waitfor 10 qemu_got vm1 a
 
 # A mark that only this object has: its repeat flipped from what vmplugd
 # gave it (repeat = yes, the default); a new object would have it on again.
@@ -122,12 +97,11 @@ check "vmplugd sees the VM running again" waitfor 30 sh -c \
 	"'$VMPLUG_BUILD/vmplugctl' -s '$T/conf/control.sock' status | grep -q '^vm1 .* running '"
 check "QEMU kept its object (the mark is still on it)" marked
 type_key 0x05
-check "after the restart, typing B reaches QEMU" waitfor 10 qemu_got b
+check "after the restart, typing B reaches QEMU" waitfor 10 qemu_got vm1 b
 check "QEMU still has the object (not replaced since)" marked
 
 stop_svc
 check "vmplugd stopped cleanly both times" \
 	test "$(grep '^svc exited' "$out" | tr '\n' ' ')" = "svc exited 0 svc exited 0 "
 nested_qemu_stop vm1
-rm -f /run/udev/rules.d/60-vmplug.rules
-udevadm control --reload
+vmplug_rules_remove

@@ -6,12 +6,8 @@
 # shellcheck source-path=SCRIPTDIR source=../lib.sh
 . "$E2E_DIR/lib.sh"
 
-ev=$(gadget_evdev)
-link=$(udev_prop "$ev" DEVLINKS | tr ' ' '\n' | grep '^/dev/input/by-id/.*-event-kbd$' | head -n 1)
-check "the gadget's evdev $ev has a by-id link: $link" test -n "$link" || exit 1
-mkdir -p /run/udev/rules.d
-cp "$VMPLUG_SRC/data/60-vmplug.rules" /run/udev/rules.d/
-udevadm control --reload
+kbd_source || exit 1
+vmplug_rules_install
 
 # Another program holds the keyboard (evtest --grab, a QEMU on the
 # physical device, ...).
@@ -19,19 +15,8 @@ evread_start "$T/grabber" -g -u KEY_A:0 -t 120000 "$ev"
 grabber=$EVREAD_PID
 check "the other program grabbed $ev" sh -c "! evread -g -t 0 $ev >/dev/null 2>&1"
 
-vmplug_conf "$T/conf"
-cat >>"$T/conf/vmplug.conf" <<CONF
-qemu-group = render
-[input "kbd"]
-device = $link
-CONF
-cat >"$T/conf/vm.d/vm1.conf" <<CONF
-[vm]
-qmp-socket = $T/vm1.qmp
-inputs = kbd
-focus-on-start = yes
-CONF
-chmod go-w "$T/conf/vmplug.conf" "$T/conf/vm.d/vm1.conf"
+vmplug_input_conf "$T/conf" "$link" "qemu-group = render"
+vm_conf "$T/conf" vm1 "focus-on-start = yes"
 
 vmplugd_start "$T/conf" || exit 1
 busy="input kbd: $ev is grabbed by another program (EVIOCGRAB: device busy), so vmplug cannot take it; \`fuser -v $ev\` names it"
@@ -84,5 +69,4 @@ check "the VM's sink node is now group kvm" \
 	waitfor 10 sh -c "test \"\$(stat -c '%G %a' $node)\" = 'kvm 660'"
 
 vmplugd_stop TERM
-rm -f /run/udev/rules.d/60-vmplug.rules
-udevadm control --reload
+vmplug_rules_remove
