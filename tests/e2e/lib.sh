@@ -559,6 +559,20 @@ vm_conf() {
 	chmod go-w "$file"
 }
 
+# usb_vm_conf DIR NAME [LINE...]: DIR/vm.d/NAME.conf, the VM NAME on the
+# QMP socket $T/NAME.qmp with its USB devices on xhci.0 and one rule,
+# "keyboard-port", for the gadget's port; the LINEs are added to the rule.
+usb_vm_conf() {
+	local file="$1/vm.d/$2.conf" name=$2
+	shift 2
+	{
+		printf '[vm]\nqmp-socket = %s\nusb-bus = xhci.0\n' "$(nested_qmp_socket "$name")"
+		printf '[usb "keyboard-port"]\nport = %s\n' "$(basename "$(gadget_sysfs)")"
+		[ $# -eq 0 ] || printf '%s\n' "$@"
+	} >"$file"
+	chmod go-w "$file"
+}
+
 # usb_ids NAME: the ids of the host devices QEMU NAME has really opened
 # (x-query-usb shows the gadget's product string only then), one per line.
 usb_ids() {

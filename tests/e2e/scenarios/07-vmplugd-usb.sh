@@ -9,14 +9,7 @@
 
 port=$(basename "$(gadget_sysfs)")
 vmplug_conf "$T/conf"
-cat >"$T/conf/vm.d/vm1.conf" <<CONF
-[vm]
-qmp-socket = $T/vm1.qmp
-usb-bus = xhci.0
-[usb "keyboard-port"]
-port = $port
-CONF
-chmod go-w "$T/conf/vm.d/vm1.conf"
+usb_vm_conf "$T/conf" vm1
 
 nested_qemu_start vm1 || exit 1
 vmplugd_start "$T/conf" || exit 1

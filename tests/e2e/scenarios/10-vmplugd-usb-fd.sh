@@ -9,17 +9,8 @@
 
 [ -x "$NESTED_QEMU" ] || skip "no $NESTED_QEMU in the host's /usr"
 
-port=$(basename "$(gadget_sysfs)")
 vmplug_conf "$T/conf"
-cat >"$T/conf/vm.d/vm1.conf" <<CONF
-[vm]
-qmp-socket = $T/vm1.qmp
-usb-bus = xhci.0
-[usb "keyboard-port"]
-port = $port
-attach-mode = fd
-CONF
-chmod go-w "$T/conf/vm.d/vm1.conf"
+usb_vm_conf "$T/conf" vm1 "attach-mode = fd"
 
 # QEMU closes the fds of a removed fd set only while the VM runs (a paused
 # one keeps them listed in query-fdsets): it runs until the fd sets are
