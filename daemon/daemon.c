@@ -225,7 +225,11 @@ static void on_input(void *data, const char *action, struct udev_device *dev)
 
 	input_manager_udev(d->input, action, dev);
 	update_status(d);
-	if (!d->control || !streq(action, "add") || !node || !startswith(node, "/dev/input/event"))
+	/* What identify waits for: an input node that was just plugged in,
+	 * not one found present by a scan (d->watch is NULL during the
+	 * first). */
+	if (!d->control || !streq(action, "add") || !node ||
+	    !startswith(node, "/dev/input/event") || !d->watch || watch_enumerating(d->watch))
 		return;
 	parent = udev_device_get_parent_with_subsystem_devtype(dev, "input", NULL);
 	if (parent)

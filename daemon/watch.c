@@ -25,6 +25,7 @@ struct watch {
 	struct watch_hooks hooks;
 	void *data;
 	bool udevd;
+	bool enumerating;   /* reporting what is present, not what was plugged */
 	char **usb_present; /* syspaths reported and not removed, for resync */
 };
 
@@ -201,6 +202,7 @@ static int enumerate(struct watch *w, bool resync)
 		udev_enumerate_unref(e);
 		return r;
 	}
+	w->enumerating = true;
 	udev_list_entry_foreach(entry, udev_enumerate_get_list_entry(e)) {
 		struct udev_device *dev = udev_device_new_from_syspath(
 		    w->udev, udev_list_entry_get_name(entry));
@@ -216,6 +218,7 @@ static int enumerate(struct watch *w, bool resync)
 		udev_device_unref(dev);
 	}
 	udev_enumerate_unref(e);
+	w->enumerating = false;
 	if (resync) {
 		char **old = strv_copy(w->usb_present);
 
@@ -340,4 +343,9 @@ void watch_free(struct watch *w)
 bool watch_uses_udevd(const struct watch *w)
 {
 	return w->udevd;
+}
+
+bool watch_enumerating(const struct watch *w)
+{
+	return w->enumerating;
 }

@@ -31,6 +31,10 @@ struct watch *watch_new(struct loop *loop, const struct watch_hooks *hooks, void
 void watch_free(struct watch *w);
 /* True when events come from udevd (with its properties and tags). */
 bool watch_uses_udevd(const struct watch *w);
+/* True while the hooks are called for devices found present (at start,
+ * the scan a second later, after lost events), which nobody just
+ * plugged in: their "add" is not news for identify. */
+bool watch_enumerating(const struct watch *w);
 
 /* The USB device as vmplug sees it, read from udev (and the device's
  * descriptors in sysfs for its interface classes). */

@@ -6,12 +6,18 @@
 . "$E2E_DIR/lib.sh"
 
 vmplug_conf "$T/conf"
-vmplugd_start "$T/conf" || exit 1
-gadget_unplug
+# identify from vmplugd's first moment (as soon as its socket is there):
+# the scan of present devices it makes a second after start is not a
+# device plugged in (the PS/2 keyboard was once the answer).
+"$VMPLUG_BUILD/vmplugd" -f -c "$T/conf" 2>>"$T/vmplugd.log" &
+echo $! >"$T/vmplugd.pid"
+waitfor 30 test -S "$T/conf/control.sock" || fail "vmplugd makes its control socket"
 "$VMPLUG_BUILD/vmplugctl" -s "$T/conf/control.sock" identify --timeout 60 \
 	>"$T/identify" 2>"$T/identify.err" &
 idp=$!
 wait_line 10 "$T/identify.err" "plug the device in now"
+sleep 1.5
+gadget_unplug
 gadget_plug
 check "identify answers once the keyboard is plugged in" wait "$idp"
 sed 's/^/  # /' "$T/identify"
