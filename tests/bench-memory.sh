@@ -16,6 +16,7 @@ for vms in 1 4; do
 	check "$vms VMs: peak RSS, RSS and fds" grep -Eq \
 		"^ +$vms VMs: peak RSS +[0-9]+ kB +RSS +[0-9]+ kB \(anonymous +[0-9]+ kB\) +[0-9]+ fds" "$out"
 done
-check "it reports the cost per VM" grep -Eq "^per VM beyond the first: [0-9.]+ kB" "$out"
+# (negative when the allocator had room already: RSS is measured, not modelled)
+check "it reports the cost per VM" grep -Eq "^per VM beyond the first: -?[0-9.]+ kB" "$out"
 [ "$TAP_FAILED" -eq 0 ] || sed 's/^/# /' "$out"
 done_testing
