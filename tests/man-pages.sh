@@ -12,6 +12,16 @@ for page in "$man5" "$man8" "$man1"; do
 	out=$(groff -man -ww -z "$page" 2>&1)
 	check "$(basename "$page") renders without warnings" test -z "$out"
 	[ -z "$out" ] || diag "$out"
+	# Installation paths come from configure and may be long (a package's
+	# build root, make distcheck's): each must be able to break after every
+	# slash, or the line holding it cannot be filled and groff warns.
+	in=$top_srcdir/man/$(basename "$page").in
+	bad=$(grep -n '@\(CONFDIR\|DOCDIR\|sbindir\|DBUSPOLICYDIR\)@' "$in" | cut -d: -f1 |
+		while read -r n; do
+			sed -n "${n}p" "$page" | grep -q '/\\:' || echo "line $n"
+		done | tr "\n" " ")
+	check "$(basename "$page"): installation paths can break at their slashes" test -z "$bad"
+	[ -z "$bad" ] || diag "no break points: $bad"
 done
 
 # Config keys: every entry of the key tables in conf/conf.c.
