@@ -321,6 +321,7 @@ static void advance(struct fake_peer *p)
 		case FAKE_END:
 		case FAKE_HANDSHAKE:
 		case FAKE_PAUSE:
+		case FAKE_SILENT: /* marks the connection used, above */
 			break;
 		}
 		p->step++;

@@ -35,6 +35,9 @@ enum fake_op {
 	FAKE_CLOSE,
 	/* stop here until fake_peer_resume() */
 	FAKE_PAUSE,
+	/* say nothing on this connection: a FAKE_ACCEPT after it waits for
+	 * the client to give up and connect again */
+	FAKE_SILENT,
 };
 
 struct fake_step {
