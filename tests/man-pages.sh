@@ -9,7 +9,11 @@ man8=$top_builddir/man/vmplugd.8
 man1=$top_builddir/man/vmplugctl.1
 
 for page in "$man5" "$man8" "$man1"; do
-	out=$(groff -man -ww -z "$page" 2>&1)
+	# Every warning but "cannot adjust line": an installation path longer
+	# than a line (make distcheck's prefix in a deep directory) leaves a
+	# line of nothing but path, which groff cannot justify and leaves
+	# ragged, as it should.
+	out=$(groff -man -ww -z "$page" 2>&1 | grep -v ': warning .*: cannot adjust line$')
 	check "$(basename "$page") renders without warnings" test -z "$out"
 	[ -z "$out" ] || diag "$out"
 	# Installation paths come from configure and may be long (a package's
