@@ -87,6 +87,7 @@ for file in "$E2E_DIR"/scenarios/[0-9]*.sh "$E2E_DIR"/scenarios/demo-*.sh; do
 	: >"$E2E_RESULTS"
 	echo "== $name"
 	start=$(uptime_s)
+	export E2E_START="$start"
 	status=0
 	if gadget_reset; then
 		run_scenario "$file" "$name"

@@ -33,13 +33,20 @@ log() {
 	echo "  # $*"
 }
 
+# at: "[S s]", the seconds since the scenario started, for the console
+# lines of results (where a slow scenario spends its time).
+at() {
+	[ -n "${E2E_START:-}" ] || return 0
+	echo "$E2E_START $(uptime_s)" | awk '{ printf " [%.1f s]", $2 - $1 }'
+}
+
 pass() {
-	echo "PASS $*"
+	echo "PASS $*$(at)"
 	echo "PASS $*" >>"$E2E_RESULTS"
 }
 
 fail() {
-	echo "FAIL $*"
+	echo "FAIL $*$(at)"
 	echo "FAIL $*" >>"$E2E_RESULTS"
 }
 
@@ -226,13 +233,19 @@ gadget_interface_driver() {
 	echo "${d##*/}"
 }
 
-# gadget_plug: bind the gadget to the UDC and wait until the host side has
-# enumerated it, usbhid has made its evdev node and udev is done with it.
+# gadget_plug [usb]: bind the gadget to the UDC and wait until the host side
+# has enumerated it, usbhid has made its evdev node and udev is done with it.
+# With "usb" the device is on its way to a VM (QEMU's usb-host takes it from
+# usbhid, so there may never be an evdev node): wait only for the USB device.
 gadget_plug() {
 	local udc
 	udc=$(gadget_udc) || return 1
 	echo "$udc" >"$GADGET/UDC" || return 1
-	waitfor 20 gadget_evdev_ready || return 1
+	if [ "${1:-}" = usb ]; then
+		waitfor 20 gadget_present || return 1
+	else
+		waitfor 20 gadget_evdev_ready || return 1
+	fi
 	udev_settle
 }
 
@@ -244,9 +257,9 @@ gadget_unplug() {
 	udev_settle
 }
 
-# gadget_replug: unplug, then plug in again (the device number changes).
+# gadget_replug [usb]: unplug, then plug in again (the device number changes).
 gadget_replug() {
-	gadget_unplug && gadget_plug
+	gadget_unplug && gadget_plug "$@"
 }
 
 # gadget_reset: a fresh gadget, plugged in and enumerated (run before each scenario).
@@ -303,6 +316,16 @@ evread_start() {
 	# shellcheck disable=SC2034 # for the scenario
 	EVREAD_PID=$!
 	wait_line 10 "$out" '^ready$'
+}
+
+# evread_stop: end the evread of evread_start, for a check that nothing
+# came: half a second for events still on their way, then SIGTERM (its
+# output is line-buffered, so what it read is in the file).
+evread_stop() {
+	sleep 0.5
+	kill "$EVREAD_PID" 2>/dev/null
+	wait "$EVREAD_PID" 2>/dev/null
+	return 0
 }
 
 # evdev_keys DEV: print the keys DEV holds down (EVIOCGKEY), e.g. "KEY_A", or "(none)".
@@ -502,6 +525,8 @@ vmplugd_start() {
 	shift
 	"$VMPLUG_BUILD/vmplugd" -f -c "$conf" "$@" 2>>"$T/vmplugd.log" &
 	echo $! >"$T/vmplugd.pid"
+	# (the socket first: a test is cheap, a vmplugctl call is not under TCG)
+	waitfor 30 test -S "$conf/control.sock"
 	if ! waitfor 30 vmplugd_answers "$conf"; then
 		fail "vmplugd starts"
 		sed 's/^/  # vmplugd: /' "$T/vmplugd.log"

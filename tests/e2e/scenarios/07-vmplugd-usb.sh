@@ -24,7 +24,7 @@ check "unplugged: detached (DEVICE_DELETED seen)" \
 	waitfor 30 grep -q "vm vm1: usb .*vmplug-usb-$bus-$dev: detached" "$T/vmplugd.log"
 check "QEMU no longer lists it" waitfor 10 usb_ids_are vm1 ""
 
-gadget_plug
+gadget_plug usb
 new=$(gadget_devnum)
 check "replugged with a new device number ($dev -> $new)" test "$new" != "$dev"
 check "replugged: attached again with the new address" \

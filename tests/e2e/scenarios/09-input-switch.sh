@@ -102,7 +102,8 @@ kbd_report 0x11
 kbd_report 0
 check "cycle: the focus goes to a" waitfor 10 focus_is a
 check "a key held now is held on a's sink only" hold_b "$sink_a"
-wait "$EVREAD_PID"
+# vmplugd handles events in order: the chord is behind it now.
+evread_stop
 check "the chord never reached the host sink" sh -c "! grep -q '^EV_KEY' $T/host2"
 check "the hook ran: from host to a, vm" hook_ran 1 host a vm
 

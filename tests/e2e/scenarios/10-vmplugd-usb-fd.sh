@@ -27,7 +27,7 @@ fdsets_of() {
 fdset_has() { [ "$(fdsets_of "$1")" -eq 1 ]; }
 fdset_gone() { [ "$(fdsets_of "$1")" -eq 0 ]; }
 check "through an fd set vmplugd passed" fdset_has "vmplug-usbfd-$bus-$dev"
-gadget_replug
+gadget_replug usb
 new=$(gadget_devnum)
 check "replugged, attached again with the new address" \
 	waitfor 30 usb_ids_are vm1 "vmplug-usbfd-$bus-$new "
@@ -42,7 +42,7 @@ check "and holds no fd set for it any more (remove-fd)" \
 	waitfor 10 fdset_gone "vmplug-usbfd-$bus-$new"
 qmp vm1 stop >/dev/null
 
-gadget_plug
+gadget_plug usb
 dev=$(gadget_devnum)
 check "plugged again: attached" waitfor 30 usb_ids_are vm1 "vmplug-usbfd-$bus-$dev "
 

@@ -45,7 +45,8 @@ check "after a udev change event the node is still group render" \
 
 evread_start "$T/sink1" -t 3000 "$host"
 type_key 0x04
-wait "$EVREAD_PID"
+waitfor 3 grep -q '^EV_KEY KEY_A 0$' "$T/grabber"
+evread_stop
 check "while it is grabbed, the other program gets the typing" \
 	grep -q '^EV_KEY KEY_A 1$' "$T/grabber"
 check "and the host's sink gets nothing" sh -c "! grep -q '^EV_KEY' $T/sink1"

@@ -64,7 +64,7 @@ show_log
 show_qemu
 
 say "Plugging it back in (the kernel gives it a new device number)..."
-gadget_plug
+gadget_plug usb
 check "attached again" waitfor 30 usb_ids_are demo "vmplug-usb-$(gadget_busnum)-$(gadget_devnum) " >/dev/null
 show_log
 show_qemu
