@@ -1128,32 +1128,44 @@ static bool chords_use(const struct conf *conf, unsigned short code)
 	return false;
 }
 
-/* QEMU's input-linux toggles its grab on a key combination of its own.
- * Pick one that shares no key with vmplug's chords, so a hotkey never
- * doubles as QEMU's toggle. */
+/* QEMU's input-linux toggles its grab on a key combination of its own
+ * (GrabToggleKeys), in QEMU's order of preference after its default. */
+static const struct grab_toggle {
+	const char *name;
+	unsigned short keys[3]; /* 0 ends */
+} grab_toggles[] = {
+	{ "scrolllock", { KEY_SCROLLLOCK } },
+	{ "ctrl-scrolllock", { KEY_LEFTCTRL, KEY_RIGHTCTRL, KEY_SCROLLLOCK } },
+	{ "meta-meta", { KEY_LEFTMETA, KEY_RIGHTMETA } },
+	{ "alt-alt", { KEY_LEFTALT, KEY_RIGHTALT } },
+	{ "shift-shift", { KEY_LEFTSHIFT, KEY_RIGHTSHIFT } },
+	{ "ctrl-ctrl", { KEY_LEFTCTRL, KEY_RIGHTCTRL } },
+};
+
+static bool toggle_clashes(const struct conf *conf, const struct grab_toggle *t)
+{
+	for (size_t k = 0; k < ARRAY_SIZE(t->keys) && t->keys[k]; k++)
+		if (chords_use(conf, t->keys[k]))
+			return true;
+	return false;
+}
+
+/* Pick the first toggle that shares no key with vmplug's chords, so a
+ * hotkey never doubles as QEMU's toggle. */
 const char *conf_grab_toggle(const struct conf *conf)
 {
-	static const struct {
-		const char *name;
-		unsigned short keys[3]; /* 0 ends */
-	} toggles[] = {
-		{ "scrolllock", { KEY_SCROLLLOCK } },
-		{ "ctrl-scrolllock", { KEY_LEFTCTRL, KEY_RIGHTCTRL, KEY_SCROLLLOCK } },
-		{ "meta-meta", { KEY_LEFTMETA, KEY_RIGHTMETA } },
-		{ "alt-alt", { KEY_LEFTALT, KEY_RIGHTALT } },
-		{ "shift-shift", { KEY_LEFTSHIFT, KEY_RIGHTSHIFT } },
-		{ "ctrl-ctrl", { KEY_LEFTCTRL, KEY_RIGHTCTRL } },
-	};
-
-	for (size_t t = 0; t < ARRAY_SIZE(toggles); t++) {
-		bool clash = false;
-
-		for (size_t k = 0; k < ARRAY_SIZE(toggles[t].keys) && toggles[t].keys[k]; k++)
-			clash |= chords_use(conf, toggles[t].keys[k]);
-		if (!clash)
-			return toggles[t].name;
-	}
+	for (size_t t = 0; t < ARRAY_SIZE(grab_toggles); t++)
+		if (!toggle_clashes(conf, &grab_toggles[t]))
+			return grab_toggles[t].name;
 	return "ctrl-ctrl";
+}
+
+bool conf_grab_toggle_clashes(const struct conf *conf, const char *name)
+{
+	for (size_t t = 0; t < ARRAY_SIZE(grab_toggles); t++)
+		if (streq(grab_toggles[t].name, name))
+			return toggle_clashes(conf, &grab_toggles[t]);
+	return false;
 }
 
 /* ------------------------------------------------------------------ loading */

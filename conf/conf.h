@@ -149,6 +149,8 @@ int conf_chord_parse(const char *s, struct conf_chord *out, char **bad);
  * that shares no key with the [switch] chords or any VM's hotkey;
  * "ctrl-ctrl" when every choice clashes. */
 const char *conf_grab_toggle(const struct conf *conf);
+/* Does the grab-toggle `name` share a key with those chords? */
+bool conf_grab_toggle_clashes(const struct conf *conf, const char *name);
 
 const char *conf_backend_name(enum conf_backend b);
 const char *conf_attach_mode_name(enum conf_attach_mode m);

@@ -96,6 +96,26 @@ static void on_hup(struct loop *loop, int signo, void *data)
 	daemon_reload(data, NULL);
 }
 
+/* QEMU's input-linux objects keep the grab toggle they were made with,
+ * chosen at start: say so when a reload's hotkeys clash with it. */
+static void warn_grab_toggle(const struct daemon *d, const struct conf *conf)
+{
+	const char *better;
+
+	if (!d->grab_toggle || !conf_grab_toggle_clashes(conf, d->grab_toggle))
+		return;
+	better = conf_grab_toggle(conf);
+	if (conf_grab_toggle_clashes(conf, better))
+		log_warning("a hotkey now shares a key with QEMU's grab toggle (%s): in a VM it "
+			    "also toggles QEMU's grab, and every toggle QEMU offers would clash",
+			    d->grab_toggle);
+	else
+		log_warning("a hotkey now shares a key with QEMU's grab toggle (%s, chosen when "
+			    "vmplugd started): in a VM it also toggles QEMU's grab; restart "
+			    "vmplugd to have %s chosen instead",
+			    d->grab_toggle, better);
+}
+
 int daemon_reload(struct daemon *d, char ***errors_out)
 {
 	char **errors = NULL;
@@ -120,6 +140,7 @@ int daemon_reload(struct daemon *d, char ***errors_out)
 	    !same(conf->daemon.control_group, d->conf->daemon.control_group))
 		log_warning("control-socket and control-group changes take effect when vmplugd "
 			    "restarts");
+	warn_grab_toggle(d, conf);
 	if (d->input)
 		input_manager_set_conf(d->input, conf);
 	if (d->focus)
