@@ -5,10 +5,7 @@
 . "$(dirname "$0")/lib/tap.sh"
 
 cores=$top_builddir/bench/cores
-make_scratch
-out=$SCRATCH/out
-"$cores" --short >"$out" 2>&1
-check "cores --short exits with status 0" test $? -eq 0
+bench_short cores
 for core in matcher reconciler router-mouse router-keyboard; do
 	check "it runs the $core" grep -Eq "^$core +[0-9]+ operations +[0-9.]+ ns/op" "$out"
 done

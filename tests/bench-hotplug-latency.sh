@@ -7,10 +7,7 @@
 bench=$top_builddir/bench/hotplug-latency
 [ -x "$bench" ] || skip_all "bench/hotplug-latency is not built (no umockdev)"
 [ -n "${QEMU_SYSTEM:-}" ] || skip_all "no QEMU to run (configure looks for qemu-system-x86_64)"
-make_scratch
-out=$SCRATCH/out
-"$bench" --short >"$out" 2>&1
-check "hotplug-latency --short exits with status 0" test $? -eq 0
+bench_short hotplug-latency
 check "it describes the machine" grep -q "^machine: .* cores, kernel " "$out"
 for what in "query-status round trip" "device_add round trip" "device_del to DEVICE_DELETED" \
 	"plug: QEMU has it open (attached: true)" "plug: QEMU replies to device_add" \

@@ -5,10 +5,7 @@
 . "$(dirname "$0")/lib/tap.sh"
 
 [ -n "${QEMU_SYSTEM:-}" ] || skip_all "no QEMU to run (configure looks for qemu-system-x86_64)"
-make_scratch
-out=$SCRATCH/out
-"$top_builddir/bench/idle" --short >"$out" 2>&1
-check "idle --short exits with status 0" test $? -eq 0
+bench_short idle
 check "it describes the machine" grep -q "^machine: .* cores, kernel " "$out"
 check "it names the QEMU and the VMs" grep -q "^QEMU [0-9.]* .* 2 VMs connected" "$out"
 check "it reports the idle window" grep -q "^vmplugd over 3 s idle with 2 VMs connected" "$out"

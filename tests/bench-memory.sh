@@ -6,10 +6,7 @@
 
 bench=$top_builddir/bench/memory
 [ -x "$bench" ] || skip_all "bench/memory is not built"
-make_scratch
-out=$SCRATCH/out
-"$bench" --short >"$out" 2>&1
-check "memory --short exits with status 0" test $? -eq 0
+bench_short memory
 check "it describes the machine" grep -q "^machine: .* cores, kernel " "$out"
 check "it says whether sinks could be made" grep -q "^/dev/uinput: " "$out"
 for vms in 1 4; do

@@ -5,10 +5,7 @@
 . "$(dirname "$0")/lib/tap.sh"
 
 [ -n "${QEMU_SYSTEM:-}" ] || skip_all "no QEMU to run (configure looks for qemu-system-x86_64)"
-make_scratch
-out=$SCRATCH/out
-"$top_builddir/bench/qmp-roundtrip" --short >"$out" 2>&1
-check "qmp-roundtrip --short exits with status 0" test $? -eq 0
+bench_short qmp-roundtrip
 check "it names the QEMU it measured" grep -q "^QEMU [0-9]*\.[0-9]*\.[0-9]* " "$out"
 for what in "query-status round trip" "device_add (port mode)" \
 	"device_del until DEVICE_DELETED" "device_add + DEVICE_DELETED"; do

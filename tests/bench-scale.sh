@@ -7,10 +7,7 @@
 bench=$top_builddir/bench/scale
 [ -x "$bench" ] || skip_all "bench/scale is not built (no umockdev)"
 [ -n "${QEMU_SYSTEM:-}" ] || skip_all "no QEMU to run (configure looks for qemu-system-x86_64)"
-make_scratch
-out=$SCRATCH/out
-"$bench" --short >"$out" 2>&1
-check "scale --short exits with status 0 (QEMU's final state is right)" test $? -eq 0
+bench_short scale "QEMU's final state is right"
 check "it describes the machine" grep -q "^machine: .* cores, kernel " "$out"
 for size in 1x 2x; do
 	check "$size: QEMU has exactly what the rules claim" bash -c \

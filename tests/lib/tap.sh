@@ -80,6 +80,16 @@ make_scratch() {
 	chmod 755 "$SCRATCH"
 	trap 'rm_scratch' EXIT
 }
+# bench_short NAME [WHAT]: in a scratch directory, run bench/NAME --short
+# with its output in $out, and check that it exits with status 0 (WHAT:
+# what that status also vouches for).
+bench_short() {
+	make_scratch
+	out=$SCRATCH/out
+	"$top_builddir/bench/$1" --short >"$out" 2>&1
+	check "$1 --short exits with status 0${2:+ ($2)}" test $? -eq 0
+}
+
 rm_scratch() {
 	if [ -n "${VMPLUG_KEEP_SCRATCH:-}" ]; then
 		echo "# kept $SCRATCH"
