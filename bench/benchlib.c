@@ -125,6 +125,16 @@ void bench_print_machine(FILE *f)
 	free(distro);
 }
 
+bool bench_have_qemu(const char *prog)
+{
+	if (!getenv("QEMU_SYSTEM"))
+		setenv("QEMU_SYSTEM", "/usr/bin/qemu-system-x86_64", 1);
+	if (qemu_binary())
+		return true;
+	fprintf(stderr, "%s: no QEMU at %s\n", prog, getenv("QEMU_SYSTEM"));
+	return false;
+}
+
 char *bench_vmplugd_path(void)
 {
 	const char *env = getenv("VMPLUGD");

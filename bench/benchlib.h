@@ -33,6 +33,11 @@ void bench_report_diff(const char *what, double median_us, double p99_us);
  * bench/RESULTS.md. */
 void bench_print_machine(FILE *f);
 
+/* The QEMU to run: $QEMU_SYSTEM, set to Debian's qemu-system-x86_64 when
+ * unset. False, said on stderr with prog's name, when it is not there
+ * (the benchmark then exits 77, "cannot run here"). */
+bool bench_have_qemu(const char *prog);
+
 /* The vmplugd binary: $VMPLUGD, else the one next to the bench/ folder
  * of the running program. A new string. */
 char *bench_vmplugd_path(void);

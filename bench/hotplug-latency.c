@@ -442,12 +442,8 @@ int main(int argc, char **argv)
 		fprintf(stderr, "hotplug-latency: --plugs must be positive, --ports 1 to 127\n");
 		return 2;
 	}
-	if (!getenv("QEMU_SYSTEM"))
-		setenv("QEMU_SYSTEM", "/usr/bin/qemu-system-x86_64", 1);
-	if (!qemu_binary()) {
-		fprintf(stderr, "hotplug-latency: no QEMU at %s\n", getenv("QEMU_SYSTEM"));
+	if (!bench_have_qemu("hotplug-latency"))
 		return 77;
-	}
 	bench_testbed_setup(argv);
 	log_set_level(LOG_LEVEL_WARNING);
 	setvbuf(stdout, NULL, _IOLBF, 0);

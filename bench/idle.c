@@ -205,12 +205,8 @@ int main(int argc, char **argv)
 		fprintf(stderr, "idle: --seconds must be positive, --vms 1 to 64\n");
 		return 2;
 	}
-	if (!getenv("QEMU_SYSTEM"))
-		setenv("QEMU_SYSTEM", "/usr/bin/qemu-system-x86_64", 1);
-	if (!qemu_binary()) {
-		fprintf(stderr, "idle: no QEMU at %s\n", getenv("QEMU_SYSTEM"));
+	if (!bench_have_qemu("idle"))
 		return 77;
-	}
 	log_set_level(LOG_LEVEL_WARNING);
 	setvbuf(stdout, NULL, _IOLBF, 0);
 	strace = use_strace ? find_strace() : NULL;

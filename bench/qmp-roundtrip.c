@@ -13,6 +13,7 @@
 #include <stdlib.h>
 
 #include "backends/backend.h"
+#include "bench/benchlib.h"
 #include "qmp/qmp.h"
 #include "tests/lib/qemu.h"
 #include "tests/lib/recorder.h"
@@ -156,12 +157,8 @@ int main(int argc, char **argv)
 		fprintf(stderr, "qmp-roundtrip: the iteration count must be positive\n");
 		return 2;
 	}
-	if (!getenv("QEMU_SYSTEM"))
-		setenv("QEMU_SYSTEM", "/usr/bin/qemu-system-x86_64", 1);
-	if (!qemu_binary()) {
-		fprintf(stderr, "qmp-roundtrip: no QEMU at %s\n", getenv("QEMU_SYSTEM"));
+	if (!bench_have_qemu("qmp-roundtrip"))
 		return 77;
-	}
 	log_set_level(LOG_LEVEL_WARNING);
 	dir = scratch_new("bench");
 	b.loop = loop_new();

@@ -619,12 +619,8 @@ int main(int argc, char **argv)
 			return 2;
 		}
 	}
-	if (!getenv("QEMU_SYSTEM"))
-		setenv("QEMU_SYSTEM", "/usr/bin/qemu-system-x86_64", 1);
-	if (!qemu_binary()) {
-		fprintf(stderr, "scale: no QEMU at %s\n", getenv("QEMU_SYSTEM"));
+	if (!bench_have_qemu("scale"))
 		return 77;
-	}
 	usbbed_reexec(argv);
 	if (geteuid() == 0 && unshare(CLONE_NEWNS) == 0 &&
 	    mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) == 0)
