@@ -14,7 +14,7 @@
 #include <stddef.h>
 
 #include "conf/conf.h"
-#include "daemon/loop.h"
+#include "loop/loop.h"
 
 #define BACKEND_ID_PREFIX "vmplug-"
 

@@ -8,7 +8,7 @@
  * nothing. DBUS_SYSTEM_BUS_ADDRESS points it at another bus (tests). */
 #pragma once
 
-#include "daemon/loop.h"
+#include "loop/loop.h"
 
 #define BUS_NAME "org.vmplug.Switch1"
 #define BUS_PATH "/org/vmplug/Switch1"

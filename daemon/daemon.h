@@ -6,7 +6,7 @@
 
 #include "conf/conf.h"
 #include "daemon/control.h"
-#include "daemon/loop.h"
+#include "loop/loop.h"
 #include "daemon/notify.h"
 #include "daemon/reconcile.h"
 #include "daemon/watch.h"

@@ -17,7 +17,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-#include "daemon/loop.h"
+#include "loop/loop.h"
 
 #define HOOK_PATH "PATH=/usr/sbin:/usr/bin:/sbin:/bin"
 

@@ -6,7 +6,7 @@
 
 #include <stdint.h>
 
-#include "daemon/loop.h"
+#include "loop/loop.h"
 
 /* READY=1: the configuration is loaded, the watcher runs and every sink
  * exists. Also ends a reload. */

@@ -8,7 +8,7 @@
 
 #include <libudev.h>
 
-#include "daemon/loop.h"
+#include "loop/loop.h"
 #include "usb/device.h"
 
 struct watch;

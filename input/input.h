@@ -20,7 +20,7 @@
 #include <stddef.h>
 
 #include "conf/conf.h"
-#include "daemon/loop.h"
+#include "loop/loop.h"
 
 struct input_manager;
 

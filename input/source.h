@@ -13,7 +13,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 
-#include "daemon/loop.h"
+#include "loop/loop.h"
 #include "input/frame.h"
 
 struct libevdev;

@@ -13,7 +13,7 @@
 #include <sys/un.h>
 #include <unistd.h>
 
-#include "daemon/dirwatch.h"
+#include "loop/dirwatch.h"
 #include "qmp/qmp-int.h"
 #include "util/list.h"
 #include "util/log.h"

@@ -17,7 +17,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-#include "daemon/loop.h"
+#include "loop/loop.h"
 
 #define QMP_MAX_MESSAGE (1024 * 1024)
 #define QMP_DEFAULT_TIMEOUT_USEC (5 * 1000000ULL)

@@ -19,7 +19,7 @@
 #include <sys/un.h>
 #include <unistd.h>
 
-#include "daemon/loop.h"
+#include "loop/loop.h"
 #include "qmp/qmp-int.h"
 #include "util/util.h"
 

@@ -8,7 +8,7 @@
 #include <jansson.h>
 #include <stdbool.h>
 
-#include "daemon/loop.h"
+#include "loop/loop.h"
 
 enum fake_op {
 	FAKE_END = 0,

@@ -4,7 +4,7 @@
 
 #include <stdbool.h>
 
-#include "daemon/loop.h"
+#include "loop/loop.h"
 #include "util/log.h"
 
 /* A new private directory under /tmp (mode 0755); aborts on failure. */

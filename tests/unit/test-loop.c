@@ -6,7 +6,7 @@
 #include <signal.h>
 #include <unistd.h>
 
-#include "daemon/loop.h"
+#include "loop/loop.h"
 #include "tests/unit/check-main.h"
 #include "util/util.h"
 

@@ -12,7 +12,7 @@
 #include <sys/un.h>
 #include <unistd.h>
 
-#include "daemon/dirwatch.h"
+#include "loop/dirwatch.h"
 #include "qmp/qmp-int.h"
 #include "qmp/qmp.h"
 #include "tests/lib/fake-qmp.h"

@@ -10,7 +10,7 @@
 #include <stdlib.h>
 
 #include "conf/conf.h"
-#include "daemon/loop.h"
+#include "loop/loop.h"
 #include "daemon/watch.h"
 #include "input/input.h"
 #include "util/log.h"

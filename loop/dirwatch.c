@@ -3,7 +3,7 @@
  * watch descriptor; the kernel watch is removed with the last of them. */
 #include "config.h"
 
-#include "daemon/dirwatch.h"
+#include "loop/dirwatch.h"
 
 #include <errno.h>
 #include <stdbool.h>

@@ -10,7 +10,7 @@
 
 #include <sys/inotify.h>
 
-#include "daemon/loop.h"
+#include "loop/loop.h"
 
 struct dirwatch;
 

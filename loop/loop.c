@@ -1,7 +1,7 @@
 /* The daemon's event loop: epoll + one timerfd + signalfd (see loop.h). */
 #include "config.h"
 
-#include "daemon/loop.h"
+#include "loop/loop.h"
 
 #include <errno.h>
 #include <signal.h>
