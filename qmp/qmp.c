@@ -97,7 +97,7 @@ struct qmp {
 	struct loop_timer *write_error_timer;
 	int write_error;
 
-	/* The socket's directory watched (daemon/dirwatch), or its nearest
+	/* The socket's directory watched (loop/dirwatch), or its nearest
 	 * existing ancestor while the directory does not exist; only while
 	 * not connected, so that files coming and going beside the socket
 	 * do not wake a connected client. */
