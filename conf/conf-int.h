@@ -87,6 +87,9 @@ struct conf_parser {
 	const char *global_file;
 	size_t sec_errors; /* errors before the current section began */
 	int vm_section_line;
+	/* conf_load_control_socket(): the syntax, [daemon]'s key names and
+	 * the value of control-socket are checked, nothing else */
+	bool socket_only;
 };
 
 /* Add "FILE:LINE: message" (line 0: "FILE: message") to p->errors. */

@@ -18,7 +18,7 @@
 /* What a configuration without vmplug.conf says. */
 static void set_defaults(struct conf *conf)
 {
-	conf->daemon.control_socket = xstrdup(VMPLUG_RUNDIR "/control.sock");
+	conf->daemon.control_socket = xstrdup(CONF_DEFAULT_CONTROL_SOCKET);
 	conf->daemon.cache_dir = xstrdup(VMPLUG_CACHEDIR);
 	conf->daemon.qemu_group = xstrdup("kvm");
 	conf->daemon.log_level = LOG_LEVEL_INFO;
@@ -169,6 +169,31 @@ out:
 	}
 	*out = conf;
 	return 0;
+}
+
+int conf_load_control_socket(const char *dir, char **path, char ***errors)
+{
+	static const struct conf_load_opts no_opts;
+	struct conf *conf = xnew(struct conf);
+	struct conf_parser p = { .conf = conf, .errors = errors, .socket_only = true };
+	char *global = xasprintf("%s/vmplug.conf", dir);
+	int r = 0;
+
+	*errors = xcalloc(1, sizeof(char *));
+	set_defaults(conf);
+	if (!check_dir(&p, dir, &no_opts))
+		r = access(dir, F_OK) < 0 && errno == ENOENT ? -ENOENT : -EINVAL;
+	else if (access(global, F_OK) == 0 || errno != ENOENT)
+		conf_parse_file(&p, global, &no_opts); /* an unreadable file is an error */
+	if (r == 0 && **errors)
+		r = -EINVAL;
+	if (r == 0)
+		*path = xstrdup(conf->daemon.control_socket);
+	free(p.linebuf);
+	free(p.sec_label);
+	free(global);
+	conf_free(conf);
+	return r;
 }
 
 int conf_load_text(const char *global, size_t global_len, const char *vm_text, size_t vm_len,

@@ -336,6 +336,8 @@ static int handler(void *user, const char *section, const char *name, const char
 	size_t i = 0;
 
 	(void)section; /* the reader tracks sections itself */
+	if (p->socket_only && p->kind != CONF_SEC_DAEMON)
+		return 1;
 	for (k = p->sec->keys; k->name; k++, i++)
 		if (streq(k->name, name))
 			break;
@@ -352,6 +354,8 @@ static int handler(void *user, const char *section, const char *name, const char
 		conf_error(p, "%s: empty value", name);
 		return 1;
 	}
+	if (p->socket_only && !streq(name, "control-socket"))
+		return 1;
 	k->fn(p, value);
 	return 1;
 }

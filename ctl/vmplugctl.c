@@ -584,17 +584,24 @@ static int run_monitor(struct ctl *c)
 	return EXIT_UNREACHABLE;
 }
 
-/* The socket: -s, else control-socket from the configuration, else the default. */
-static char *find_socket(const char *confdir)
+/* The socket when -s is not given: control-socket in DIR/vmplug.conf, read
+ * alone (the VM files are the daemon's business), else the default; a
+ * default DIR that does not exist means the default socket too. NULL
+ * once the reason is printed. */
+static char *find_socket(const char *confdir, bool confdir_given)
 {
-	struct conf *conf = NULL;
-	char **errors = NULL, *path;
+	char **errors = NULL, *path = NULL;
+	int r = conf_load_control_socket(confdir, &path, &errors);
 
-	if (conf_load(confdir, NULL, &conf, &errors) == 0) {
-		path = xstrdup(conf->daemon.control_socket);
-		conf_free(conf);
-	} else {
-		path = xstrdup(VMPLUG_RUNDIR "/control.sock");
+	if (r == -ENOENT && !confdir_given) {
+		path = xstrdup(CONF_DEFAULT_CONTROL_SOCKET);
+	} else if (r < 0) {
+		for (size_t i = 0; errors[i]; i++)
+			fprintf(stderr, "vmplugctl: %s\n", errors[i]);
+		fprintf(stderr,
+			"vmplugctl: cannot tell where vmplugd's control socket is from %s; give "
+			"it with -s\n",
+			confdir);
 	}
 	strv_free(errors);
 	return path;
@@ -613,6 +620,7 @@ int main(int argc, char **argv)
 	};
 	struct ctl c = { .fd = -1 };
 	const char *confdir = VMPLUG_CONFDIR, *cmd;
+	bool confdir_given = false;
 	char *socket_path = NULL;
 	unsigned long timeout = 30;
 	json_t *args = NULL, *ret = NULL;
@@ -628,6 +636,7 @@ int main(int argc, char **argv)
 			break;
 		case 'c':
 			confdir = optarg;
+			confdir_given = true;
 			break;
 		case 'j':
 			c.json = true;
@@ -709,8 +718,8 @@ int main(int argc, char **argv)
 		args = json_pack("{s:I}", "timeout", (json_int_t)timeout);
 
 	if (!c.socket)
-		c.socket = socket_path = find_socket(confdir);
-	r = ctl_open(&c);
+		c.socket = socket_path = find_socket(confdir, confdir_given);
+	r = c.socket ? ctl_open(&c) : EXIT_UNREACHABLE;
 	if (r == EXIT_OK) {
 		if (!execute) {
 			r = run_monitor(&c);
