@@ -183,8 +183,10 @@ int conf_load_control_socket(const char *dir, char **path, char ***errors)
 	set_defaults(conf);
 	if (!check_dir(&p, dir, &no_opts))
 		r = access(dir, F_OK) < 0 && errno == ENOENT ? -ENOENT : -EINVAL;
-	else if (access(global, F_OK) == 0 || errno != ENOENT)
-		conf_parse_file(&p, global, &no_opts); /* an unreadable file is an error */
+	else if ((access(global, F_OK) == 0 || errno != ENOENT) &&
+		 !conf_parse_file(&p, global, &no_opts) && access(global, R_OK) < 0 &&
+		 errno == EACCES)
+		r = -EACCES;
 	if (r == 0 && **errors)
 		r = -EINVAL;
 	if (r == 0)

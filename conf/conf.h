@@ -141,8 +141,8 @@ void conf_free(struct conf *conf);
  * headers, the key names in [daemon], and control-socket's value; the
  * other keys and the VM files are the daemon's business. 0 and *path (a
  * new string); else *errors as conf_load() gives them, and -ENOENT when
- * DIR does not exist, -EINVAL otherwise. *errors is set either way
- * (strv_free it). */
+ * DIR does not exist, -EACCES when vmplug.conf may not be read, -EINVAL
+ * otherwise. *errors is set either way (strv_free it). */
 int conf_load_control_socket(const char *dir, char **path, char ***errors);
 
 /* The effective configuration, normalized, one line per setting group /

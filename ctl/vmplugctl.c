@@ -601,14 +601,19 @@ static int run_monitor(struct ctl *c)
 
 /* The socket when -s is not given: control-socket in DIR/vmplug.conf, read
  * alone (the VM files are the daemon's business), else the default; a
- * default DIR that does not exist means the default socket too. NULL
- * once the reason is printed. */
+ * default DIR that does not exist means the default socket too, and so
+ * does a vmplug.conf this user may not read (said). NULL once the reason
+ * is printed. */
 static char *find_socket(const char *confdir, bool confdir_given)
 {
 	char **errors = NULL, *path = NULL;
 	int r = conf_load_control_socket(confdir, &path, &errors);
 
 	if (r == -ENOENT && !confdir_given) {
+		path = xstrdup(CONF_DEFAULT_CONTROL_SOCKET);
+	} else if (r == -EACCES) {
+		fprintf(stderr, "vmplugctl: %s; trying the default socket %s\n", errors[0],
+			CONF_DEFAULT_CONTROL_SOCKET);
 		path = xstrdup(CONF_DEFAULT_CONTROL_SOCKET);
 	} else if (r < 0) {
 		for (size_t i = 0; errors[i]; i++)

@@ -195,8 +195,16 @@ if [ "$(id -u)" = 0 ]; then
 	setpriv --reuid=1 --regid=1 --groups=100,65533 "$VMPLUGCTL" -s "$conf/control.sock" status >"$SCRATCH/out" 2>&1
 	check "other supplementary groups do not count" grep -q "uid 1 may not use vmplugd" "$SCRATCH/out"
 	chmod 0660 "$conf/control.sock"
+	# A member of the control group who may not read vmplug.conf: told
+	# so, and vmplugctl tries the default socket.
+	mkdir -m 0755 "$SCRATCH/private"
+	printf '[daemon]\ncontrol-socket = %s\n' "$conf/control.sock" >"$SCRATCH/private/vmplug.conf"
+	chmod 0600 "$SCRATCH/private/vmplug.conf"
+	setpriv --reuid=65534 --regid=65534 --clear-groups "$VMPLUGCTL" -c "$SCRATCH/private" status >"$SCRATCH/out" 2>&1
+	check "an unreadable vmplug.conf: said, and the default socket tried" grep -qx \
+		"vmplugctl: $SCRATCH/private/vmplug.conf: cannot open: Permission denied; trying the default socket /run/vmplug/control.sock" "$SCRATCH/out"
 else
-	for _ in 1 2 3 4 5 6 7 8; do skip "the permission checks need root"; done
+	for _ in 1 2 3 4 5 6 7 8 9; do skip "the permission checks need root"; done
 fi
 check "state-changing commands are logged with the peer's uid and pid" \
 	grep -q "control: uid 0 pid [0-9]*: attach beta 3-1" "$log"
