@@ -24,7 +24,8 @@ packages=(
 	# end-to-end tests: a Debian kernel booted under QEMU
 	busybox-static cpio kmod
 	# tests/package.sh: the Debian package, built and linted
-	dpkg-dev debhelper lintian
+	# (dpkg-buildpackage requires build-essential beside Build-Depends)
+	dpkg-dev debhelper lintian build-essential
 )
 
 # --demo: only what ./demo needs (build, QEMU, the throwaway guest).

@@ -7,8 +7,7 @@
 # those debian/README.source keeps; the package holds what `make install`
 # installs and nothing else, makes the group vmplug and enables the unit;
 # `apt-get purge` leaves nothing of it but the administrator's
-# /etc/vmplug. The .deb stays in BUILD/tests/package/ for the systemd
-# guest (tests/e2e/run --systemd).
+# /etc/vmplug. The .deb stays in BUILD/tests/package/.
 . "$(dirname "$0")/lib/tap.sh"
 
 [ "$(id -u)" = 0 ] || skip_all "needs root (a mount namespace, an overlay on /, chroot)"
