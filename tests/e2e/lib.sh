@@ -85,6 +85,16 @@ wait_line() {
 	waitfor "$1" grep -q -- "$3" "$2"
 }
 
+# matches STRING PATTERN: a line of STRING matches the grep PATTERN.
+matches() {
+	printf '%s\n' "$1" | grep -q -- "$2"
+}
+
+# lacks FILE PATTERN: FILE exists and no line of it matches the grep PATTERN.
+lacks() {
+	[ -f "$1" ] && ! grep -q -- "$2" "$1"
+}
+
 # is_char_dev PATH / is_gone PATH: for waitfor.
 is_char_dev() {
 	[ -c "$1" ]
@@ -318,14 +328,25 @@ evread_start() {
 	wait_line 10 "$out" '^ready$'
 }
 
-# evread_stop: end the evread of evread_start, for a check that nothing
-# came: half a second for events still on their way, then SIGTERM (its
-# output is line-buffered, so what it read is in the file).
+# evread_stop FILE: end the evread of evread_start (output in FILE), for a
+# check that nothing came: on SIGTERM it prints what the kernel had queued
+# for it and says "stopped". Status 1 if it had ended before (its time
+# limit or an error): then it did not see everything until now.
 evread_stop() {
-	sleep 0.5
-	kill "$EVREAD_PID" 2>/dev/null
-	wait "$EVREAD_PID" 2>/dev/null
-	return 0
+	kill -TERM "$EVREAD_PID" 2>/dev/null
+	wait "$EVREAD_PID"
+	grep -q '^stopped after [0-9]* events$' "$1"
+}
+
+# grab_refused DEV: another program's EVIOCGRAB of DEV fails with EBUSY
+# (someone holds the grab), not for any other reason.
+grab_refused() {
+	local err
+	err=$(evread -g -t 0 "$1" 2>&1 >/dev/null) && return 1
+	[ "$err" = "evread: EVIOCGRAB: Device or resource busy" ] || {
+		log "evread -g $1: ${err:-no error}"
+		return 1
+	}
 }
 
 # evdev_keys DEV: print the keys DEV holds down (EVIOCGKEY), e.g. "KEY_A", or "(none)".
@@ -534,16 +555,55 @@ vmplugd_start() {
 	fi
 }
 
-# vmplugd_stop [SIGNAL]: TERM by default (a clean exit), KILL for a crash.
+# vmplugd_stop [SIGNAL]: TERM by default, KILL for a crash. Checks how
+# it ended: SIGTERM, a clean exit (status 0) within 20 s; SIGKILL, killed
+# (status 137); and in both cases no sanitizer report in its log.
 vmplugd_stop() {
-	local pid
+	local pid sig=${1:-TERM} want=0 status
 	[ -f "$T/vmplugd.pid" ] || return 0
 	pid=$(cat "$T/vmplugd.pid")
 	rm -f "$T/vmplugd.pid"
-	kill "-${1:-TERM}" "$pid" 2>/dev/null
-	waitfor 10 pid_gone "$pid" || kill -KILL "$pid" 2>/dev/null
-	wait "$pid" 2>/dev/null
-	return 0
+	kill "-$sig" "$pid" 2>/dev/null
+	if ! waitfor 20 pid_gone "$pid"; then
+		log "vmplugd did not exit within 20 s of SIG$sig: killing it"
+		kill -KILL "$pid" 2>/dev/null
+	fi
+	wait "$pid"
+	status=$?
+	[ "$sig" = KILL ] && want=137
+	check "vmplugd ends with status $want on SIG$sig" test "$status" = "$want" ||
+		log "vmplugd's exit status: $status"
+	vmplugd_log_clean
+}
+
+# vmplugd_log_clean: check that vmplugd's log has no report of ASan,
+# LeakSanitizer or UBSan (a build with --enable-asan writes them there).
+vmplugd_log_clean() {
+	check "vmplugd's log has no sanitizer report" sanitizer_clean "$T/vmplugd.log"
+}
+
+# sanitizer_clean FILE: FILE holds no sanitizer report (else they are shown).
+sanitizer_clean() {
+	local re='ERROR: (Address|Leak|Memory|Thread)Sanitizer|runtime error:|SUMMARY: [A-Za-z]+Sanitizer'
+
+	[ -f "$1" ] || return 1
+	grep -E "$re" "$1" | sed 's/^/  # /'
+	! grep -q -E "$re" "$1"
+}
+
+# vmplugd_adopted VM LINE: after a restart, vmplugd took the one device
+# QEMU VM had as it was: the VM has 1 USB device and nothing pending (an
+# attach would be pending or done by now: the reconciler decides when the
+# VM's list comes back), and the attach LINE (a grep pattern), which the
+# vmplugd before the restart logged in $T/vmplugd.first.log, is not in the
+# new log.
+vmplugd_adopted() {
+	local row
+	row=$("$VMPLUG_BUILD/vmplugctl" -s "$T/conf/control.sock" status | grep "^$1 ")
+	check "vmplugd restarted: $1 has its device, nothing pending" \
+		matches "$row" "^$1 *qmp *running *1 *0 " || log "status: $row"
+	check "the first vmplugd logged its attach: $2" grep -q "$2" "$T/vmplugd.first.log"
+	check "vmplugd restarted: nothing attached again" lacks "$T/vmplugd.log" "$2"
 }
 
 # vmplug_conf DIR: a vmplug.conf with its control socket and cache in DIR
