@@ -591,19 +591,32 @@ sanitizer_clean() {
 	! grep -q -E "$re" "$1"
 }
 
-# vmplugd_adopted VM LINE: after a restart, vmplugd took the one device
-# QEMU VM had as it was: the VM has 1 USB device and nothing pending (an
-# attach would be pending or done by now: the reconciler decides when the
-# VM's list comes back), and the attach LINE (a grep pattern), which the
-# vmplugd before the restart logged in $T/vmplugd.first.log, is not in the
-# new log.
+# vmplugd_adopted VM ID: a vmplugd restarted with -v (its QMP traffic in
+# its log) took the one device QEMU VM had, ID, as it was. The reconciler
+# decides when the VM's list comes back, so once status answers after
+# "ready" anything it sent is in the log: no add-fd, no device_add, and
+# status shows ID attached, nothing pending.
 vmplugd_adopted() {
-	local row
-	row=$("$VMPLUG_BUILD/vmplugctl" -s "$T/conf/control.sock" status | grep "^$1 ")
-	check "vmplugd restarted: $1 has its device, nothing pending" \
-		matches "$row" "^$1 *qmp *running *1 *0 " || log "status: $row"
-	check "the first vmplugd logged its attach: $2" grep -q "$2" "$T/vmplugd.first.log"
-	check "vmplugd restarted: nothing attached again" lacks "$T/vmplugd.log" "$2"
+	local st
+	st=$("$VMPLUG_BUILD/vmplugctl" -s "$T/conf/control.sock" status)
+	check "vmplugd restarted: $1 has $2 attached, nothing pending" \
+		_one_attached "$st" "$1" "$2" || printf '%s\n' "$st" | sed 's/^/  # /'
+	check "vmplugd restarted: its QMP traffic is in its log" \
+		grep -q "vm $1: qmp -> {\"execute\":\"qom-list\"" "$T/vmplugd.log"
+	check "vmplugd restarted: nothing attached again (no add-fd, no device_add)" \
+		_sent_no_attach "$1"
+}
+
+# _sent_no_attach VM: vmplugd's log has no add-fd or device_add sent to VM.
+_sent_no_attach() {
+	lacks "$T/vmplugd.log" "vm $1: qmp -> {\"execute\":\"add-fd\"" &&
+		lacks "$T/vmplugd.log" "vm $1: qmp -> {\"execute\":\"device_add\""
+}
+
+# _one_attached STATUS VM ID: vmplugctl's STATUS shows VM running with one
+# USB device and nothing pending, and ID attached.
+_one_attached() {
+	matches "$1" "^$2 *qmp *running *1 *0 " && matches "$1" "^  $3 *attached "
 }
 
 # vmplug_conf DIR: a vmplug.conf with its control socket and cache in DIR

@@ -37,8 +37,8 @@ check "QEMU restarted: attached again" waitfor 30 usb_ids_are vm1 "vmplug-usb-$b
 
 vmplugd_stop KILL
 mv "$T/vmplugd.log" "$T/vmplugd.first.log"
-vmplugd_start "$T/conf" || exit 1
+vmplugd_start "$T/conf" -v || exit 1
 check "vmplugd restarted: learns what QEMU has" \
 	waitfor 30 grep -q "vm vm1: ready, 1 object" "$T/vmplugd.log"
 check "vmplugd restarted: nothing duplicated" usb_ids_are vm1 "vmplug-usb-$bus-$new "
-vmplugd_adopted vm1 "vm vm1: usb .*vmplug-usb-$bus-$new: attached"
+vmplugd_adopted vm1 "vmplug-usb-$bus-$new"

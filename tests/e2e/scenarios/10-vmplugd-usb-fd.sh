@@ -54,9 +54,9 @@ check "QEMU restarted: through one fd set" fdset_has "vmplug-usbfd-$bus-$dev"
 
 vmplugd_stop KILL
 mv "$T/vmplugd.log" "$T/vmplugd.first.log"
-vmplugd_start "$T/conf" || exit 1
+vmplugd_start "$T/conf" -v || exit 1
 check "vmplugd restarted: learns what QEMU has" \
 	waitfor 30 grep -q "vm vm1: ready, 1 object" "$T/vmplugd.log"
 check "vmplugd restarted: nothing duplicated" usb_ids_are vm1 "vmplug-usbfd-$bus-$dev "
 check "vmplugd restarted: still one fd set" fdset_has "vmplug-usbfd-$bus-$dev"
-vmplugd_adopted vm1 "vm vm1: usb .*vmplug-usbfd-$bus-$dev: attached"
+vmplugd_adopted vm1 "vmplug-usbfd-$bus-$dev"
