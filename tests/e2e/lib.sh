@@ -170,8 +170,7 @@ gadget_remove() {
 gadget_sysfs() {
 	local d
 	for d in /sys/bus/usb/devices/*; do
-		[ -f "$d/serial" ] || continue
-		if [ "$(cat "$d/serial")" = "$GADGET_SERIAL" ]; then
+		if [ "$(cat "$d/serial" 2>/dev/null)" = "$GADGET_SERIAL" ]; then
 			echo "$d"
 			return 0
 		fi
@@ -183,8 +182,19 @@ gadget_present() {
 	gadget_sysfs >/dev/null
 }
 
+# gadget_absent: no USB device of the gadget is left, not even one the
+# kernel is still removing (whose serial can no longer be read): under
+# TCG that takes a while, and a plug meanwhile would find the old one.
 gadget_absent() {
-	! gadget_sysfs >/dev/null
+	local d s
+	for d in /sys/bus/usb/devices/*; do
+		case ${d##*/} in
+		usb* | *:*) continue ;; # root hubs, interfaces
+		esac
+		s=$(cat "$d/serial" 2>/dev/null) && [ "$s" != "$GADGET_SERIAL" ] && continue
+		[ -e "$d" ] && return 1
+	done
+	return 0
 }
 
 gadget_busnum() {

@@ -17,7 +17,8 @@ bus=$(gadget_busnum)
 dev=$(gadget_devnum)
 check "the keyboard on port $port is attached as vmplug-usb-$bus-$dev" \
 	waitfor 30 usb_ids_are vm1 "vmplug-usb-$bus-$dev "
-check "vmplugd says so" grep -q "vm vm1: usb $port .*vmplug-usb-$bus-$dev: attached" "$T/vmplugd.log"
+check "vmplugd says so" \
+	waitfor 10 grep -q "vm vm1: usb $port .*vmplug-usb-$bus-$dev: attached" "$T/vmplugd.log"
 
 gadget_unplug
 check "unplugged: detached (DEVICE_DELETED seen)" \
