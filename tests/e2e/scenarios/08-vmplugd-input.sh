@@ -43,8 +43,10 @@ type_key 0x05
 check "after the replug, typing B reaches QEMU" waitfor 10 qemu_got vm1 b
 
 # A restart without a service manager's fd store: the sink is made anew,
-# and vmplugd replaces QEMU's object that held the old one.
+# and vmplugd replaces QEMU's object that held the old one. (Each vmplugd
+# gets a log of its own: the first one's lines would answer the checks.)
 vmplugd_stop TERM
+mv "$T/vmplugd.log" "$T/vmplugd.1.log"
 vmplugd_start "$T/conf" || exit 1
 check "vmplugd restarted: it replaced QEMU's stale object" \
 	waitfor 30 grep -q "vm vm1: input .*vmplug-in-kbd: attached" "$T/vmplugd.log"
@@ -54,6 +56,7 @@ check "after the restart, typing C reaches QEMU" waitfor 10 qemu_got vm1 c
 
 # No cache and no keyboard: the sink is a generic keyboard, at once.
 vmplugd_stop TERM
+mv "$T/vmplugd.log" "$T/vmplugd.2.log"
 rm -f "$T/conf/cache/kbd.json"
 gadget_unplug
 vmplugd_start "$T/conf" || exit 1
