@@ -23,6 +23,8 @@ packages=(
 	libvirt-daemon libvirt-daemon-driver-qemu libvirt-clients libxml2-utils
 	# end-to-end tests: a Debian kernel booted under QEMU
 	busybox-static cpio kmod
+	# make coverage (a build configured with --enable-coverage)
+	gcovr
 )
 
 # --demo: only what ./demo needs (build, QEMU, the throwaway guest).
