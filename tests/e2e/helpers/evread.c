@@ -11,7 +11,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
-#include <sys/signalfd.h>
 #include <unistd.h>
 
 #include <libevdev/libevdev.h>
@@ -200,12 +199,9 @@ int main(int argc, char **argv)
 	/* SIGTERM through a descriptor: read_events() finishes the queue first. */
 	sigemptyset(&term);
 	sigaddset(&term, SIGTERM);
-	sigprocmask(SIG_BLOCK, &term, NULL);
-	sigfd = signalfd(-1, &term, SFD_CLOEXEC);
-	if (sigfd < 0) {
-		fprintf(stderr, "evread: signalfd: %s\n", strerror(errno));
+	sigfd = signals_to_fd("evread", &term);
+	if (sigfd < 0)
 		return 1;
-	}
 
 	fd = open(argv[optind], O_RDONLY | O_NONBLOCK | O_CLOEXEC);
 	if (fd < 0) {
