@@ -18,7 +18,9 @@ GADGET_PRODUCT=0x0104		# Multifunction Composite Gadget
 GADGET_SERIAL=vmplug-e2e-0001
 GADGET_NAME="e2e keyboard"		# the evdev name is "vmplug e2e keyboard"
 NESTED_QEMU=${NESTED_QEMU:-/usr/bin/qemu-system-x86_64}
-QMP_TIMEOUT=${QMP_TIMEOUT:-20000}
+# A nested QEMU starting under TCG in a busy guest on a busy host took
+# over 20 s to answer: a wait, so a long one costs nothing when it works.
+QMP_TIMEOUT=${QMP_TIMEOUT:-60000}
 
 # ---- results -------------------------------------------------------------
 
@@ -80,9 +82,10 @@ waitfor() {
 	done
 }
 
-# wait_line SECONDS FILE PATTERN: wait until a line of FILE matches the grep PATTERN.
+# wait_line SECONDS FILE PATTERN: wait until a line of FILE (which may not
+# exist yet) matches the grep PATTERN.
 wait_line() {
-	waitfor "$1" grep -q -- "$3" "$2"
+	waitfor "$1" grep -qs -- "$3" "$2"
 }
 
 # matches STRING PATTERN: a line of STRING matches the grep PATTERN.
