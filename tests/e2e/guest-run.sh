@@ -25,7 +25,7 @@ for word in $cmdline; do
 		;;
 	esac
 done
-default_timeout=${E2E_SCENARIO_TIMEOUT:-150}
+default_timeout=${E2E_SCENARIO_TIMEOUT:-300}
 
 E2E_SCENARIO=runner
 T=/run/e2e/runner
