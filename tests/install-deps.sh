@@ -26,6 +26,8 @@ packages=(
 	# tests/package.sh: the Debian package, built and linted
 	# (dpkg-buildpackage requires build-essential beside Build-Depends)
 	dpkg-dev debhelper lintian build-essential
+	# make coverage (a build configured with --enable-coverage)
+	gcovr
 )
 
 # --demo: only what ./demo needs (build, QEMU, the throwaway guest).
