@@ -73,8 +73,14 @@ done
 # libvmplug_a-*.o). Sanitizer bookkeeping symbols are not ours.
 for d in "${folders[@]}"; do
 	case ${prefixes[$d]} in "(any"* | "(a program"* | "") continue ;; esac
-	objs=("$builddir/$d"/libvmplug_a-*.o)
-	if [ ! -e "${objs[0]}" ]; then
+	# (only those of sources that exist: an incremental build may keep the
+	# object of a file that moved)
+	objs=()
+	for o in "$builddir/$d"/libvmplug_a-*.o; do
+		name=${o##*/libvmplug_a-}
+		[ -e "$d/${name%.o}.c" ] && objs+=("$o")
+	done
+	if [ ${#objs[@]} -eq 0 ]; then
 		not_ok "$d/ exports only names with its prefixes (no objects in $builddir/$d: build first)"
 		continue
 	fi
