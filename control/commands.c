@@ -34,10 +34,11 @@ static json_t *hex4(int v)
 
 json_t *control_json_usb(const struct usb_device *d)
 {
-	return json_pack("{s:s,s:i,s:i,s:o,s:o,s:o,s:o,s:o,s:b}", "port", d->sysname, "bus",
+	return json_pack("{s:s,s:i,s:i,s:o,s:o,s:o,s:o,s:o,s:o,s:b}", "port", d->sysname, "bus",
 			 (int)d->bus, "devnum", (int)d->devnum, "vendor", hex4(d->vendor),
 			 "product", hex4(d->product), "serial", control_json_str(d->serial),
-			 "manufacturer", control_json_str(d->manufacturer), "product-name",
+			 "serial-udev", control_json_str(d->serial_udev), "manufacturer",
+			 control_json_str(d->manufacturer), "product-name",
 			 control_json_str(d->product_name), "hub", usb_device_is_hub(d));
 }
 
@@ -99,7 +100,7 @@ static void match_device(void *data, const struct control_device *info)
 
 	if (m->port ? !streq(m->port, d->sysname)
 		    : (d->vendor != m->vendor || d->product != m->product ||
-		       (m->serial && (!d->serial || !streq(d->serial, m->serial)))))
+		       (m->serial && !usb_device_serial_is(d, m->serial))))
 		return;
 	m->found = xrealloc(m->found, (m->n + 1) * sizeof(*m->found));
 	m->found[m->n++] = d;

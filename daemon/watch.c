@@ -104,7 +104,8 @@ struct usb_device *watch_usb_device_from_udev(struct udev_device *dev)
 	d->vendor = attr_hex(dev, "idVendor", "ID_VENDOR_ID");
 	d->product = attr_hex(dev, "idProduct", "ID_MODEL_ID");
 	d->device_class = attr_hex(dev, "bDeviceClass", NULL);
-	d->serial = attr_str(dev, "serial");
+	if ((v = udev_device_get_sysattr_value(dev, "serial")))
+		usb_device_set_serial(d, v);
 	d->manufacturer = attr_str(dev, "manufacturer");
 	d->product_name = attr_str(dev, "product");
 	udev_list_entry_foreach(e, udev_device_get_properties_list_entry(dev)) {

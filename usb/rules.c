@@ -32,7 +32,7 @@ bool usb_rule_matches(const struct conf_usb_rule *r, const struct usb_device *d,
 		return fail(missed, "vendor");
 	if (r->product >= 0 && r->product != d->product)
 		return fail(missed, "product");
-	if (r->serial && (!d->serial || !streq(r->serial, d->serial)))
+	if (r->serial && !usb_device_serial_is(d, r->serial))
 		return fail(missed, "serial");
 	for (size_t i = 0; i < r->n_props; i++)
 		if (!prop_matches(&r->props[i], d))

@@ -12,6 +12,24 @@
 
 #include "util/util.h"
 
+char *test_percent_decode(char *s)
+{
+	char *start = s, *o = s;
+
+	for (; *s; s++) {
+		if (s[0] == '%' && s[1] && s[2]) {
+			char hexbyte[3] = { s[1], s[2], 0 };
+
+			*o++ = (char)strtoul(hexbyte, NULL, 16);
+			s += 2;
+		} else {
+			*o++ = *s;
+		}
+	}
+	*o = '\0';
+	return start;
+}
+
 char *scratch_new(const char *tag)
 {
 	char *dir = xasprintf("/tmp/vmplug-%s.XXXXXX", tag);

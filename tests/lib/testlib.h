@@ -8,6 +8,10 @@
 #include "loop/loop.h"
 #include "util/log.h"
 
+/* Decode %XX escapes in place (how tests write a device's strings, any
+ * bytes at all, in one word); returns s. */
+char *test_percent_decode(char *s);
+
 /* A new private directory under /tmp (mode 0755); aborts on failure. */
 char *scratch_new(const char *tag);
 /* Remove dir and everything in it, then free the string. NULL is a no-op. */

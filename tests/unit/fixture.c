@@ -13,6 +13,7 @@
 
 #include "daemon/reconcile.h"
 #include "input/sink.h"
+#include "tests/lib/testlib.h"
 #include "util/util.h"
 
 static void write_file(const char *path, const char *text)
@@ -120,7 +121,7 @@ struct usb_device *fixture_usb(const char *desc)
 		} else if (streq(w, "pid")) {
 			d->product = (int)parse_hex(v);
 		} else if (streq(w, "serial")) {
-			d->serial = xstrdup(v);
+			usb_device_set_serial(d, test_percent_decode(v));
 		} else if (streq(w, "name")) {
 			d->product_name = xstrdup(v);
 		} else if (streq(w, "class")) {

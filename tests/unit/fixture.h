@@ -18,6 +18,7 @@ struct conf *fixture_conf(const char *global, ...) __attribute__((sentinel));
  *   "3-10.2 dev=5 vid=046d pid=0825 serial=X class=00 if=03,0e
  *    prop=ID_SERIAL_SHORT=0001 tag=uaccess name=Webcam"
  * The first word is the port path (sysname); the bus is taken from it;
+ * serial= is %XX-decoded (raw bytes, as sysfs would hold them);
  * the syspath is /sys/devices/pci0000:00/0000:00:14.0/usbBUS/... */
 struct usb_device *fixture_usb(const char *desc);
 

@@ -212,6 +212,105 @@ START_TEST(ids_serial_property_tag_and_interface_class)
 }
 END_TEST
 
+START_TEST(serial_as_udev_shows_it)
+{
+	/* What systemd's usb_id builtin (v252) puts in ID_SERIAL_SHORT. */
+	static const struct {
+		const char *raw, *udev;
+	} cases[] = {
+		{ "SER0001", "SER0001" },
+		{ "My Serial 01", "My_Serial_01" },
+		{ "  a   b  ", "a_b" },
+		{ "A/B(c)*", "A_B_c__" },
+		{ "#+-.:=@_", "#+-.:=@_" },
+		{ "x\\x41", "x\\x41" }, /* udev's own escape stands */
+		{ "x\\y\\", "x_y_" },
+		{ "a\x7f", "a_" },       /* DEL passes the first check */
+		{ "A,B", NULL },         /* a comma: no ID_SERIAL_SHORT at all */
+		{ "tab\there", NULL },   /* a control byte: likewise */
+		{ "caf\xc3\xa9", NULL }, /* beyond ASCII: likewise */
+		{ "", NULL },
+		{ "   ", NULL },
+	};
+
+	for (size_t i = 0; i < ARRAY_SIZE(cases); i++) {
+		char *got = usb_serial_udev(cases[i].raw);
+
+		if (cases[i].udev)
+			ck_assert_msg(got && streq(got, cases[i].udev), "'%s' gave '%s', not '%s'",
+				      cases[i].raw, got ? got : "(none)", cases[i].udev);
+		else
+			ck_assert_msg(!got, "'%s' gave '%s', not none", cases[i].raw, got);
+		free(got);
+	}
+}
+END_TEST
+
+START_TEST(serial_matches_raw_or_as_udev_shows_it)
+{
+	/* Serials as devices send them, each rule naming it once as sysfs
+	 * has it and once as udev's ID_SERIAL_SHORT shows it. */
+	struct conf *conf = fixture_conf(NULL, "pc",
+					 "[vm]\nqmp-socket = /run/pc.qmp\n"
+					 "[usb \"raw\"]\nserial = My Serial  01\n"
+					 "[usb \"udev\"]\nserial = My_Serial_01\n"
+					 "[usb \"slash-raw\"]\nserial = A/B(c)*\n"
+					 "[usb \"slash-udev\"]\nserial = A_B_c__\n"
+					 "[usb \"hex-udev\"]\nserial = x\\x41_\n",
+					 NULL);
+	const struct conf_vm *vm = &conf->vms[0];
+	struct usb_device *d;
+
+	/* inner spaces, a run of them and spaces at both ends */
+	d = fixture_usb("1-1 dev=2 serial=%20My%20Serial%20%2001%20");
+	ck_assert(usb_rule_matches(&vm->rules[1], d, NULL));
+	ck_assert(!usb_rule_matches(&vm->rules[3], d, NULL));
+	usb_device_free(d);
+	d = fixture_usb("1-1 dev=2 serial=My%20Serial%20%2001");
+	ck_assert(usb_rule_matches(&vm->rules[0], d, NULL));
+	ck_assert(usb_rule_matches(&vm->rules[1], d, NULL));
+	usb_device_free(d);
+	/* what udev does not allow in a name becomes '_' */
+	d = fixture_usb("1-1 dev=2 serial=A/B(c)*");
+	ck_assert(usb_rule_matches(&vm->rules[2], d, NULL));
+	ck_assert(usb_rule_matches(&vm->rules[3], d, NULL));
+	ck_assert(!usb_rule_matches(&vm->rules[1], d, NULL));
+	usb_device_free(d);
+	/* udev keeps a "\x" as it is, and turns DEL into '_' */
+	d = fixture_usb("1-1 dev=2 serial=x%5cx41%7f");
+	ck_assert(usb_rule_matches(&vm->rules[4], d, NULL));
+	usb_device_free(d);
+	/* a control byte: the raw form as vmplug shows it, \xHH; udev
+	 * gives none, and the copy keeps both forms */
+	d = fixture_usb("1-1 dev=2 serial=A%01B");
+	ck_assert_str_eq(d->serial, "A\\x01B");
+	ck_assert_ptr_null(d->serial_udev);
+	usb_device_free(d);
+	d = fixture_usb("1-1 dev=2 serial=%20x%20y");
+	struct usb_device *c = usb_device_copy(d);
+	usb_device_free(d);
+	ck_assert_str_eq(c->serial, "x y");
+	ck_assert_str_eq(c->serial_udev, "x_y");
+	ck_assert(usb_device_serial_is(c, "x y") && usb_device_serial_is(c, "x_y"));
+	ck_assert(!usb_device_serial_is(c, " x y"));
+	usb_device_free(c);
+	/* a serial udev drops (a comma) still matches as it is, never as
+	 * its look-alike */
+	conf_free(conf);
+	conf = fixture_conf(NULL, "pc",
+			    "[vm]\nqmp-socket = /run/pc.qmp\n"
+			    "[usb \"raw\"]\nserial = A,B\n"
+			    "[usb \"udev\"]\nserial = A_B\n",
+			    NULL);
+	vm = &conf->vms[0];
+	d = fixture_usb("1-1 dev=2 serial=A,B");
+	ck_assert(usb_rule_matches(&vm->rules[0], d, NULL));
+	ck_assert(!usb_rule_matches(&vm->rules[1], d, NULL));
+	usb_device_free(d);
+	conf_free(conf);
+}
+END_TEST
+
 START_TEST(conflicts_go_to_the_first_vm_in_file_name_order)
 {
 	struct conf *conf = fixture_conf(
@@ -255,6 +354,8 @@ static Suite *usb_suite(void)
 	tcase_add_test(tc, port_rule_claims_devices_behind_hubs_but_never_hubs);
 	tcase_add_test(tc, deny_wins_over_every_rule_of_the_vm);
 	tcase_add_test(tc, ids_serial_property_tag_and_interface_class);
+	tcase_add_test(tc, serial_as_udev_shows_it);
+	tcase_add_test(tc, serial_matches_raw_or_as_udev_shows_it);
 	tcase_add_test(tc, conflicts_go_to_the_first_vm_in_file_name_order);
 	tcase_add_test(tc, deny_of_one_vm_does_not_stop_another);
 	suite_add_tcase(s, tc);

@@ -1,0 +1,58 @@
+#!/bin/bash
+# USB rules as users write them, judged by vmplugd on a fake USB tree
+# (real libudev, umockdev): serials as sysfs has them and as udev's
+# ID_SERIAL_SHORT shows them, awkward ones included; seen through
+# vmplugctl explain and usb.
+. "$(dirname "$0")/lib/tap.sh"
+. "$(dirname "$0")/lib/bed.sh"
+make_scratch
+trap 'stop_vmplugd; rm_scratch' EXIT
+
+conf=$SCRATCH/conf
+log=$SCRATCH/vmplugd.log
+write_conf "$conf"
+cat >"$conf/vm.d/alpha.conf" <<'CONF'
+[vm]
+qmp-socket = /run/vmplug-test/alpha.qmp
+[usb "spaced-raw"]
+serial = My Serial  01
+[usb "spaced-udev"]
+serial = My_Serial_01
+[usb "odd-udev"]
+serial = A_B\x_1_
+[usb "comma-udev"]
+serial = A_B_C
+CONF
+cat >"$conf/vm.d/beta.conf" <<'CONF'
+[vm]
+qmp-socket = /run/vmplug-test/beta.qmp
+[usb "comma-raw"]
+serial = A\x01B,C
+CONF
+chmod go-w "$conf"/vm.d/*
+
+# %XX: the bytes sysfs holds, spaces at both ends and a control byte included
+plug 1-1 dev=2 vid=1234 pid=0001 serial=%20My%20Serial%20%2001%20
+plug 1-2 dev=3 vid=1234 pid=0002 serial=A/B%5cx%281%29
+plug 1-3 dev=4 vid=1234 pid=0003 serial=A%01B,C
+start_vmplugd "$conf" "$log" || bail "vmplugd did not start"
+ctl() { "$VMPLUGCTL" -s "$conf/control.sock" "$@"; }
+# matched PORT: the rules of every VM that match the device there
+matched() {
+	ctl --json explain "$1" |
+		jq -r '[.return.devices[0].vms[].rules[] | select(.matched) | .rule] | join(" ")'
+}
+
+check "a serial with spaces matches as sysfs has it and as udev shows it" \
+	test "$(matched 1-1)" = "spaced-raw spaced-udev"
+check "udev's form of odd characters matches, '\\x' kept" test "$(matched 1-2)" = "odd-udev"
+check "a serial udev drops (control byte, comma) matches only as it is" \
+	test "$(matched 1-3)" = "comma-raw"
+out=$(ctl --json usb)
+check "usb --json gives both forms" \
+	test "$(jq -r '.return.devices[] | select(.port=="1-1") | "\(.serial)|\(."serial-udev")"' <<<"$out")" = "My Serial  01|My_Serial_01"
+check "and none for a serial udev drops" \
+	test "$(jq -r '.return.devices[] | select(.port=="1-3") | "\(.serial)|\(."serial-udev")"' <<<"$out")" = 'A\x01B,C|null'
+check "explain VID:PID:SERIAL takes udev's form too" \
+	test "$(ctl explain 1234:0001:My_Serial_01)" = "$(ctl explain 1-1)"
+done_testing
