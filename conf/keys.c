@@ -359,28 +359,47 @@ static struct conf_usb_rule *cur_rule(struct conf_parser *p)
 	return &p->vm->rules[p->index];
 }
 
-/* BUS-PORT[.PORT]...: the sysfs name of a USB port, e.g. 3-10 or 1-1.4.2 */
+/* PORT[.PORT]...: the ports from the root hub down, each 1 to 255. */
+static bool valid_ports(char *s)
+{
+	unsigned long v;
+
+	for (char *part = s, *dot;; part = dot + 1) {
+		dot = strchr(part, '.');
+		if (dot)
+			*dot = '\0';
+		if (parse_uint(part, 10, 255, &v) < 0 || v == 0)
+			return false;
+		if (!dot)
+			return true;
+	}
+}
+
+/* BUS-PORT[.PORT]...: the sysfs name of a USB port, e.g. 3-10 or 1-1.4.2;
+ * or udev's ID_PATH of one, CONTROLLER-usb-0:PORT[.PORT]..., e.g.
+ * pci-0000:00:14.0-usb-0:10 (the controller as udev's path_id names it:
+ * a subsystem name first, no spaces). */
 static bool valid_port(const char *s)
 {
 	unsigned long v;
-	char *copy = xstrdup(s), *dash = strchr(copy, '-');
+	char *copy = xstrdup(s), *dash = strchr(copy, '-'), *usb;
 	bool ok = false;
 
+	if (isalpha((unsigned char)copy[0])) {
+		usb = strstr(copy, "-usb-0:");
+		for (char *next = usb; next; next = strstr(next + 1, "-usb-0:"))
+			usb = next;
+		if (!usb || usb == copy || strpbrk(copy, " \t"))
+			goto out;
+		ok = valid_ports(usb + strlen("-usb-0:"));
+		goto out;
+	}
 	if (!dash)
 		goto out;
 	*dash = '\0';
 	if (parse_uint(copy, 10, 255, &v) < 0 || v == 0)
 		goto out;
-	for (char *part = dash + 1, *dot;; part = dot + 1) {
-		dot = strchr(part, '.');
-		if (dot)
-			*dot = '\0';
-		if (parse_uint(part, 10, 255, &v) < 0 || v == 0)
-			goto out;
-		if (!dot)
-			break;
-	}
-	ok = true;
+	ok = valid_ports(dash + 1);
 out:
 	free(copy);
 	return ok;
@@ -392,7 +411,8 @@ static void key_port(struct conf_parser *p, const char *v)
 		conf_error(
 		    p,
 		    "port: '%s' is not a USB port path; write BUS-PORT[.PORT...] as in sysfs, "
-		    "e.g. 3-10 or 1-1.4 (see `vmplugctl identify`)",
+		    "e.g. 3-10 or 1-1.4, or udev's ID_PATH, e.g. pci-0000:00:14.0-usb-0:10 (see "
+		    "`vmplugctl identify`)",
 		    v);
 		return;
 	}

@@ -34,12 +34,17 @@ static json_t *hex4(int v)
 
 json_t *control_json_usb(const struct usb_device *d)
 {
-	return json_pack("{s:s,s:i,s:i,s:o,s:o,s:o,s:o,s:o,s:o,s:b}", "port", d->sysname, "bus",
-			 (int)d->bus, "devnum", (int)d->devnum, "vendor", hex4(d->vendor),
-			 "product", hex4(d->product), "serial", control_json_str(d->serial),
-			 "serial-udev", control_json_str(d->serial_udev), "manufacturer",
-			 control_json_str(d->manufacturer), "product-name",
-			 control_json_str(d->product_name), "hub", usb_device_is_hub(d));
+	char *id_path = usb_device_id_path(d);
+	json_t *o = json_pack(
+	    "{s:s,s:i,s:i,s:o,s:o,s:o,s:o,s:o,s:o,s:b}", "port", d->sysname, "bus", (int)d->bus,
+	    "devnum", (int)d->devnum, "vendor", hex4(d->vendor), "product", hex4(d->product),
+	    "serial", control_json_str(d->serial), "serial-udev", control_json_str(d->serial_udev),
+	    "manufacturer", control_json_str(d->manufacturer), "product-name",
+	    control_json_str(d->product_name), "hub", usb_device_is_hub(d));
+
+	json_object_set_new(o, "id-path", control_json_str(id_path));
+	free(id_path);
+	return o;
 }
 
 struct items_ctx {

@@ -45,33 +45,49 @@ static char *rule_name(const struct usb_device *d)
 	return xstrdup(name);
 }
 
-/* The [usb] text: a port rule, and the vendor/product(/serial) rule as a
- * commented alternative, each with a comment saying what it follows. */
+/* The [usb] text: a port rule (by udev's ID_PATH when the device has
+ * one: bus numbers follow the order controllers were probed in), and the
+ * vendor/product(/serial) rule as a commented alternative, each with a
+ * comment saying what it follows. */
 static char *usb_section(const struct usb_device *d)
 {
 	char *name = rule_name(d);
 	char *desc = usb_device_describe(d);
+	char *id_path = usb_device_id_path(d);
 	char *serial = d->serial ? xasprintf("# serial = %s\n", d->serial) : xstrdup("");
+	char *by_path = id_path ? xasprintf("# Named by its controller (udev's ID_PATH), it stays "
+					    "the same when the\n# USB buses are numbered "
+					    "differently after a reboot.\n")
+				: xstrdup("");
+	char *alt = id_path ? xasprintf("# or by bus number, as sysfs names it: port = %s\n",
+					d->sysname)
+			    : xstrdup("");
 	char *text;
 
-	text = xasprintf(
-	    "# %s: for a VM's file, vm.d/NAME.conf\n"
-	    "# By port: whatever is plugged into port %s%s. Stays the same when\n"
-	    "# the device is replugged there; tells identical devices apart by where\n"
-	    "# they are plugged in.\n"
-	    "[usb \"%s\"]\n"
-	    "port = %s\n"
-	    "\n"
-	    "# Or by identity: this device on any port. %s\n"
-	    "# [usb \"%s\"]\n"
-	    "# vendor = %04x\n"
-	    "# product = %04x\n"
-	    "%s",
-	    desc, d->sysname, usb_device_is_hub(d) ? " and behind this hub" : "", name, d->sysname,
-	    d->serial ? "Its serial number tells it apart\n# from identical devices."
-		      : "It has no serial number, so\n# identical devices would all match.",
-	    name, d->vendor & 0xffff, d->product & 0xffff, serial);
+	text = xasprintf("# %s: for a VM's file, vm.d/NAME.conf\n"
+			 "# By port: whatever is plugged into port %s%s. Stays the same when\n"
+			 "# the device is replugged there; tells identical devices apart by where\n"
+			 "# they are plugged in.\n"
+			 "%s"
+			 "[usb \"%s\"]\n"
+			 "port = %s\n"
+			 "%s"
+			 "\n"
+			 "# Or by identity: this device on any port. %s\n"
+			 "# [usb \"%s\"]\n"
+			 "# vendor = %04x\n"
+			 "# product = %04x\n"
+			 "%s",
+			 desc, d->sysname, usb_device_is_hub(d) ? " and behind this hub" : "",
+			 by_path, name, id_path ? id_path : d->sysname, alt,
+			 d->serial
+			     ? "Its serial number tells it apart\n# from identical devices."
+			     : "It has no serial number, so\n# identical devices would all match.",
+			 name, d->vendor & 0xffff, d->product & 0xffff, serial);
+	free(alt);
+	free(by_path);
 	free(serial);
+	free(id_path);
 	free(desc);
 	free(name);
 	return text;

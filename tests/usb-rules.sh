@@ -1,8 +1,9 @@
 #!/bin/bash
 # USB rules as users write them, judged by vmplugd on a fake USB tree
 # (real libudev, umockdev): serials as sysfs has them and as udev's
-# ID_SERIAL_SHORT shows them, awkward ones included; seen through
-# vmplugctl explain and usb.
+# ID_SERIAL_SHORT shows them, awkward ones included; ports named by their
+# controller as udev's ID_PATH names them; seen through vmplugctl explain
+# and usb.
 . "$(dirname "$0")/lib/tap.sh"
 . "$(dirname "$0")/lib/bed.sh"
 make_scratch
@@ -29,6 +30,12 @@ qmp-socket = /run/vmplug-test/beta.qmp
 [usb "comma-raw"]
 serial = A\x01B,C
 CONF
+cat >"$conf/vm.d/gamma.conf" <<'CONF'
+[vm]
+qmp-socket = /run/vmplug-test/gamma.qmp
+[usb "front"]
+port = pci-0000:00:14.0-usb-0:2
+CONF
 chmod go-w "$conf"/vm.d/*
 
 # %XX: the bytes sysfs holds, spaces at both ends and a control byte included
@@ -45,10 +52,16 @@ matched() {
 
 check "a serial with spaces matches as sysfs has it and as udev shows it" \
 	test "$(matched 1-1)" = "spaced-raw spaced-udev"
-check "udev's form of odd characters matches, '\\x' kept" test "$(matched 1-2)" = "odd-udev"
+check "udev's form of odd characters matches, '\\x' kept" test "$(matched 1-2)" = "odd-udev front"
 check "a serial udev drops (control byte, comma) matches only as it is" \
 	test "$(matched 1-3)" = "comma-raw"
+check "a port named by its controller, as udev's ID_PATH, matches that port only" \
+	test "$(matched 1-1)$(matched 1-3)" = "spaced-raw spaced-udevcomma-raw"
+plug 2-2.4 dev=5 vid=1234 pid=0004
+check "on each bus of the controller, and behind hubs" test "$(matched 2-2.4)" = "front"
 out=$(ctl --json usb)
+check "usb --json gives the ID_PATH" \
+	test "$(jq -r '.return.devices[] | select(.port=="2-2.4") | ."id-path"' <<<"$out")" = "pci-0000:00:14.0-usb-0:2.4"
 check "usb --json gives both forms" \
 	test "$(jq -r '.return.devices[] | select(.port=="1-1") | "\(.serial)|\(."serial-udev")"' <<<"$out")" = "My Serial  01|My_Serial_01"
 check "and none for a serial udev drops" \

@@ -3,6 +3,7 @@
 
 #include "usb/device.h"
 
+#include <ctype.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -239,6 +240,46 @@ bool usb_port_covers(const char *port, const char *sysname)
 	size_t len = strlen(port);
 
 	return strncmp(port, sysname, len) == 0 && (sysname[len] == '\0' || sysname[len] == '.');
+}
+
+/* A PCI address as sysfs names the device: DOMAIN:BUS:SLOT.FUNCTION in hex. */
+static bool is_pci_address(const char *s, size_t len)
+{
+	size_t i = 0, n;
+
+	for (n = 0; i < len && isxdigit((unsigned char)s[i]); i++)
+		n++;
+	if (n == 0 || i + 8 != len || s[i] != ':' || s[i + 3] != ':' || s[i + 6] != '.')
+		return false;
+	return isxdigit((unsigned char)s[i + 1]) && isxdigit((unsigned char)s[i + 2]) &&
+	       isxdigit((unsigned char)s[i + 4]) && isxdigit((unsigned char)s[i + 5]) &&
+	       isxdigit((unsigned char)s[i + 7]);
+}
+
+char *usb_device_id_path(const struct usb_device *d)
+{
+	const char *id = usb_device_prop(d, "ID_PATH"), *prev = NULL, *c;
+	size_t prev_len = 0;
+
+	if (id)
+		return xstrdup(id);
+	/* Without udevd: path_id names the nearest PCI device above the root
+	 * hub ("usbN" in the syspath), then "usb-0:" and the port path. */
+	for (c = d->syspath; c && *c;) {
+		const char *slash = strchr(c, '/');
+		size_t len = slash ? (size_t)(slash - c) : strlen(c);
+
+		if (len > 3 && strncmp(c, "usb", 3) == 0 && strspn(c + 3, "0123456789") == len - 3)
+			break;
+		prev = c;
+		prev_len = len;
+		c = slash ? slash + 1 : NULL;
+	}
+	if (!c || !*c || !prev || !is_pci_address(prev, prev_len))
+		return NULL;
+	if (usb_device_is_root_hub(d))
+		return xasprintf("pci-%.*s", (int)prev_len, prev);
+	return xasprintf("pci-%.*s-usb-0:%s", (int)prev_len, prev, usb_device_hostport(d));
 }
 
 char *usb_device_describe(const struct usb_device *d)

@@ -68,8 +68,16 @@ bool usb_device_is_root_hub(const struct usb_device *d);
 bool usb_device_is_hub(const struct usb_device *d);
 /* The port part QEMU calls hostport: "10.2" for "3-10.2"; NULL for a root hub. */
 const char *usb_device_hostport(const struct usb_device *d);
-/* True if the device sits at `port` ("3-10") or anywhere behind it. */
+/* True if the device sits at `port` ("3-10") or anywhere behind it;
+ * works as well on ID_PATHs (see usb_device_id_path()). */
 bool usb_port_covers(const char *port, const char *sysname);
+/* The device's place as udev's path_id names it, anchored on its
+ * controller rather than on the bus number ("pci-0000:00:14.0-usb-0:10.2";
+ * "pci-0000:00:14.0" for a root hub): udev's ID_PATH when the device has
+ * it, else worked out from the syspath when the controller is a PCI
+ * device, else NULL. Both root hubs (USB 2 and 3) of a controller have
+ * the same. A new string. */
+char *usb_device_id_path(const struct usb_device *d);
 
 /* "3-10.2 046d:0825 \"HD Webcam C270\"": for logs; a name over 64 bytes
  * is cut. Returns a new string. */

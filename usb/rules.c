@@ -3,6 +3,9 @@
 
 #include "usb/rules.h"
 
+#include <ctype.h>
+#include <stdlib.h>
+
 #include "util/util.h"
 
 static bool prop_matches(const struct conf_property *p, const struct usb_device *d)
@@ -16,6 +19,21 @@ static bool prop_matches(const struct conf_property *p, const struct usb_device 
 	return regexec(&p->regex, value, 0, NULL, 0) == 0;
 }
 
+/* port = is the sysfs port path ("3-10", a bus number first) or udev's
+ * ID_PATH ("pci-0000:00:14.0-usb-0:10", a subsystem name first). */
+static bool port_matches(const char *port, const struct usb_device *d)
+{
+	char *id;
+	bool ok;
+
+	if (isdigit((unsigned char)port[0]))
+		return usb_port_covers(port, d->sysname);
+	id = usb_device_id_path(d);
+	ok = id && usb_port_covers(port, id);
+	free(id);
+	return ok;
+}
+
 static bool fail(const char **missed, const char *key)
 {
 	if (missed)
@@ -26,7 +44,7 @@ static bool fail(const char **missed, const char *key)
 bool usb_rule_matches(const struct conf_usb_rule *r, const struct usb_device *d,
 		      const char **missed)
 {
-	if (r->port && !usb_port_covers(r->port, d->sysname))
+	if (r->port && !port_matches(r->port, d))
 		return fail(missed, "port");
 	if (r->vendor >= 0 && r->vendor != d->vendor)
 		return fail(missed, "vendor");

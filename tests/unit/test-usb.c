@@ -311,6 +311,70 @@ START_TEST(serial_matches_raw_or_as_udev_shows_it)
 }
 END_TEST
 
+START_TEST(controller_anchored_port_as_udev_id_path)
+{
+	/* the fixture's controller is the PCI device 0000:00:14.0 */
+	struct conf *conf = fixture_conf(NULL, "pc",
+					 "[vm]\nqmp-socket = /run/pc.qmp\n"
+					 "[usb \"desk\"]\nport = pci-0000:00:14.0-usb-0:10\n"
+					 "[usb \"card\"]\nport = pci-0000:03:00.0-usb-0:2.1\n",
+					 NULL);
+	const struct conf_vm *vm = &conf->vms[0];
+	static const struct {
+		const char *desc;
+		const char *id_path; /* NULL: none */
+		const char *owner_rule;
+	} cases[] = {
+		/* no ID_PATH from udev: worked out from the syspath */
+		{ "3-10 dev=2", "pci-0000:00:14.0-usb-0:10", "desk" },
+		{ "3-10.2 dev=3", "pci-0000:00:14.0-usb-0:10.2", "desk" },
+		{ "3-10.2.4 dev=4", "pci-0000:00:14.0-usb-0:10.2.4", "desk" },
+		/* the same port of the controller's other (USB 3) bus */
+		{ "4-10 dev=2", "pci-0000:00:14.0-usb-0:10", "desk" },
+		{ "3-1 dev=5", "pci-0000:00:14.0-usb-0:1", NULL },
+		{ "3-100 dev=6", "pci-0000:00:14.0-usb-0:100", NULL },
+		{ "3-1.10 dev=7", "pci-0000:00:14.0-usb-0:1.10", NULL },
+		/* udev's ID_PATH wins over the syspath */
+		{ "1-2.1 dev=8 prop=ID_PATH=pci-0000:03:00.0-usb-0:2.1",
+		  "pci-0000:03:00.0-usb-0:2.1", "card" },
+		{ "1-2.1.3 dev=9 prop=ID_PATH=pci-0000:03:00.0-usb-0:2.1.3",
+		  "pci-0000:03:00.0-usb-0:2.1.3", "card" },
+		{ "1-10 dev=9 prop=ID_PATH=pci-0000:03:00.0-usb-0:10", "pci-0000:03:00.0-usb-0:10",
+		  NULL },
+		{ "1-2.11 dev=9 prop=ID_PATH=pci-0000:03:00.0-usb-0:2.11",
+		  "pci-0000:03:00.0-usb-0:2.11", NULL },
+		/* a controller that is not on PCI, without udev: no ID_PATH */
+		{ "usb3 dev=1 class=09", "pci-0000:00:14.0", NULL },
+	};
+
+	for (size_t i = 0; i < ARRAY_SIZE(cases); i++) {
+		struct usb_device *d = fixture_usb(cases[i].desc);
+		const struct conf_usb_rule *rule = NULL;
+		char *id = usb_device_id_path(d);
+
+		ck_assert_msg(id && streq(id, cases[i].id_path), "%s: ID_PATH %s", cases[i].desc,
+			      id ? id : "(none)");
+		usb_vm_verdict(vm, d, &rule);
+		ck_assert_msg(cases[i].owner_rule ? rule && streq(rule->name, cases[i].owner_rule)
+						  : !rule,
+			      "%s: claimed by %s", cases[i].desc, rule ? rule->name : "(none)");
+		free(id);
+		usb_device_free(d);
+	}
+	{
+		struct usb_device *d = usb_device_new("/sys/devices/platform/xhci-hcd.0/usb1/1-1",
+						      "1-1");
+		const char *missed = NULL;
+
+		ck_assert_ptr_null(usb_device_id_path(d));
+		ck_assert(!usb_rule_matches(&vm->rules[0], d, &missed));
+		ck_assert_str_eq(missed, "port");
+		usb_device_free(d);
+	}
+	conf_free(conf);
+}
+END_TEST
+
 START_TEST(conflicts_go_to_the_first_vm_in_file_name_order)
 {
 	struct conf *conf = fixture_conf(
@@ -356,6 +420,7 @@ static Suite *usb_suite(void)
 	tcase_add_test(tc, ids_serial_property_tag_and_interface_class);
 	tcase_add_test(tc, serial_as_udev_shows_it);
 	tcase_add_test(tc, serial_matches_raw_or_as_udev_shows_it);
+	tcase_add_test(tc, controller_anchored_port_as_udev_id_path);
 	tcase_add_test(tc, conflicts_go_to_the_first_vm_in_file_name_order);
 	tcase_add_test(tc, deny_of_one_vm_does_not_stop_another);
 	suite_add_tcase(s, tc);

@@ -27,7 +27,17 @@ gadget_plug
 check "identify answers once the keyboard is plugged in" wait "$idp"
 sed 's/^/  # /' "$T/identify"
 port=$(basename "$(gadget_sysfs)")
-check "a [usb] section by port" grep -q "^port = $port\$" "$T/identify"
+# by the port on its controller when udev gives the device an ID_PATH,
+# the bus-numbered port as the alternative; else by the latter
+idpath=$(udevadm info --query=property --path="$(gadget_sysfs)" 2>/dev/null |
+	sed -n 's/^ID_PATH=//p')
+if [ -n "$idpath" ]; then
+	check "a [usb] section by udev's ID_PATH ($idpath)" grep -qxF "port = $idpath" "$T/identify"
+	check "the port by bus number as the alternative" \
+		grep -qxF "# or by bus number, as sysfs names it: port = $port" "$T/identify"
+else
+	check "a [usb] section by port" grep -q "^port = $port\$" "$T/identify"
+fi
 check "the identity rule, with the serial" grep -q "^# serial = $GADGET_SERIAL\$" "$T/identify"
 check "an [input \"kbd\"] section for its keyboard node" grep -q '^\[input "kbd"\]$' "$T/identify"
 check "by its stable /dev/input/by-id link" \
