@@ -80,7 +80,9 @@ struct conf_property {
 struct conf_usb_rule {
 	char *name;
 	bool deny;
-	char *port; /* "3-10": this port and everything behind it */
+	char *port; /* "3-10" or its ID_PATH: this port and everything behind it */
+	int bus;    /* 1..255 or -1 */
+	int devnum; /* 1..127 or -1: changes on every replug */
 	int vendor; /* 0..0xffff or -1 */
 	int product;
 	char *serial;

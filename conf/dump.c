@@ -43,6 +43,12 @@ static void put_chord(FILE *f, const char *key, const struct conf_chord *c)
 }
 
 /* " key=NNNN" zero-padded, nothing when unset (-1). */
+static void put_number(FILE *f, const char *key, int v)
+{
+	if (v >= 0)
+		fprintf(f, " %s=%d", key, v);
+}
+
 static void put_hex(FILE *f, const char *key, int v, int digits)
 {
 	if (v >= 0)
@@ -114,6 +120,8 @@ void conf_dump(const struct conf *conf, FILE *f)
 
 			fprintf(f, "vm %s %s %s", vm->name, r->deny ? "usb-deny" : "usb", r->name);
 			put(f, "port", r->port);
+			put_number(f, "bus", r->bus);
+			put_number(f, "device", r->devnum);
 			put_hex(f, "vendor", r->vendor, 4);
 			put_hex(f, "product", r->product, 4);
 			put(f, "serial", r->serial);

@@ -429,6 +429,29 @@ static void key_product(struct conf_parser *p, const char *v)
 	parse_hex(p, "product", v, 4, &cur_rule(p)->product);
 }
 
+/* A decimal number from 1 to max for key, or an error. */
+static void parse_number(struct conf_parser *p, const char *key, const char *v, unsigned long max,
+			 int *out)
+{
+	unsigned long n;
+
+	if (parse_uint(v, 10, max, &n) < 0 || n == 0) {
+		conf_error(p, "%s: '%s' is not a number from 1 to %lu", key, v, max);
+		return;
+	}
+	*out = (int)n;
+}
+
+static void key_bus(struct conf_parser *p, const char *v)
+{
+	parse_number(p, "bus", v, 255, &cur_rule(p)->bus);
+}
+
+static void key_devnum(struct conf_parser *p, const char *v)
+{
+	parse_number(p, "device", v, 127, &cur_rule(p)->devnum);
+}
+
 static void key_serial(struct conf_parser *p, const char *v)
 {
 	set_string(&cur_rule(p)->serial, v);
@@ -515,6 +538,8 @@ static void key_tag(struct conf_parser *p, const char *v)
 
 static const struct conf_key usb_keys[] = {
 	{ "port", key_port, false },
+	{ "bus", key_bus, false },
+	{ "device", key_devnum, false },
 	{ "vendor", key_vendor, false },
 	{ "product", key_product, false },
 	{ "serial", key_serial, false },
@@ -541,8 +566,8 @@ const size_t conf_n_section_types = ARRAY_SIZE(conf_section_types);
 /* A rule without one matches every device, which is never meant. */
 static bool rule_has_match_keys(const struct conf_usb_rule *r)
 {
-	return r->port || r->vendor >= 0 || r->product >= 0 || r->serial || r->n_props || r->tags ||
-	       r->interface_class >= 0;
+	return r->port || r->bus >= 0 || r->devnum >= 0 || r->vendor >= 0 || r->product >= 0 ||
+	       r->serial || r->n_props || r->tags || r->interface_class >= 0;
 }
 
 /* A [usb] or [usb-deny] section ended: it must match something. */
@@ -554,7 +579,8 @@ void conf_check_rule(struct conf_parser *p)
 	if (strv_len(*p->errors) == p->sec_errors && !rule_has_match_keys(r))
 		conf_error_at(p, r->origin.line,
 			      "%s has no match keys and would match every USB device; give port, "
-			      "vendor, product, serial, property, tag or interface-class",
+			      "bus, device, vendor, product, serial, property, tag or "
+			      "interface-class",
 			      p->sec_label);
 }
 

@@ -192,7 +192,7 @@ static void open_section(struct conf_parser *p, const struct conf_section_type *
 		r = xappend(&vm->rules, &vm->n_rules, sizeof(*r));
 		r->name = name ? xstrdup(name) : xasprintf("rule-%zu", vm->n_rules);
 		r->deny = t->kind == CONF_SEC_USB_DENY;
-		r->vendor = r->product = r->interface_class = -1;
+		r->vendor = r->product = r->interface_class = r->bus = r->devnum = -1;
 		r->origin.file = p->file;
 		r->origin.line = p->line;
 		p->index = vm->n_rules - 1;

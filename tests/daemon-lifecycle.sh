@@ -25,7 +25,7 @@ logged() { grep -q -- "$1" "$log"; }
 wait_log() { wait_for 100 logged "$1"; }
 
 check "starts and says so" wait_log "vmplugd .* started with $conf: 2 VM(s), 2 input(s)"
-check "logs each parsed VM" wait_for 50 bash -c 'grep -q "vm win10: backend qmp (/run/qemu/win10.qmp), 4 USB rules, 1 deny rules, inputs kbd,mouse" "$1" && grep -q "vm linux: backend libvirt" "$1"' _ "$log"
+check "logs each parsed VM" wait_for 50 bash -c 'grep -q "vm win10: backend qmp (/run/qemu/win10.qmp), 5 USB rules, 1 deny rules, inputs kbd,mouse" "$1" && grep -q "vm linux: backend libvirt" "$1"' _ "$log"
 
 cat >"$conf/vm.d/new.conf" <<'CONF'
 [vm]

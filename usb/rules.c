@@ -46,6 +46,10 @@ bool usb_rule_matches(const struct conf_usb_rule *r, const struct usb_device *d,
 {
 	if (r->port && !port_matches(r->port, d))
 		return fail(missed, "port");
+	if (r->bus >= 0 && (unsigned)r->bus != d->bus)
+		return fail(missed, "bus");
+	if (r->devnum >= 0 && (unsigned)r->devnum != d->devnum)
+		return fail(missed, "device");
 	if (r->vendor >= 0 && r->vendor != d->vendor)
 		return fail(missed, "vendor");
 	if (r->product >= 0 && r->product != d->product)

@@ -9,7 +9,7 @@
 #include "usb/device.h"
 
 /* True if every key of rule r matches d. Otherwise, if missed is given,
- * *missed names the first key that did not ("port", "vendor", "product",
+ * *missed names the first key that did not ("port", "bus", "device", "vendor", "product",
  * "serial", "property", "tag", "interface-class"). */
 bool usb_rule_matches(const struct conf_usb_rule *r, const struct usb_device *d,
 		      const char **missed);

@@ -375,6 +375,35 @@ START_TEST(controller_anchored_port_as_udev_id_path)
 }
 END_TEST
 
+START_TEST(bus_and_device_number)
+{
+	struct conf *conf = fixture_conf(NULL, "pc",
+					 "[vm]\nqmp-socket = /run/pc.qmp\n"
+					 "[usb \"exact\"]\nbus = 3\ndevice = 5\n"
+					 "[usb \"bus\"]\nbus = 4\n",
+					 NULL);
+	const struct conf_vm *vm = &conf->vms[0];
+	const char *missed;
+	struct usb_device *d = fixture_usb("3-10.2 dev=5");
+
+	ck_assert(usb_rule_matches(&vm->rules[0], d, NULL));
+	ck_assert(!usb_rule_matches(&vm->rules[1], d, &missed));
+	ck_assert_str_eq(missed, "bus");
+	usb_device_free(d);
+	/* replugged: a new device number, and the rule no longer matches */
+	d = fixture_usb("3-10.2 dev=6");
+	ck_assert(!usb_rule_matches(&vm->rules[0], d, &missed));
+	ck_assert_str_eq(missed, "device");
+	usb_device_free(d);
+	d = fixture_usb("4-1.1 dev=5");
+	ck_assert(!usb_rule_matches(&vm->rules[0], d, &missed));
+	ck_assert_str_eq(missed, "bus");
+	ck_assert(usb_rule_matches(&vm->rules[1], d, NULL));
+	usb_device_free(d);
+	conf_free(conf);
+}
+END_TEST
+
 START_TEST(conflicts_go_to_the_first_vm_in_file_name_order)
 {
 	struct conf *conf = fixture_conf(
@@ -421,6 +450,7 @@ static Suite *usb_suite(void)
 	tcase_add_test(tc, serial_as_udev_shows_it);
 	tcase_add_test(tc, serial_matches_raw_or_as_udev_shows_it);
 	tcase_add_test(tc, controller_anchored_port_as_udev_id_path);
+	tcase_add_test(tc, bus_and_device_number);
 	tcase_add_test(tc, conflicts_go_to_the_first_vm_in_file_name_order);
 	tcase_add_test(tc, deny_of_one_vm_does_not_stop_another);
 	suite_add_tcase(s, tc);
