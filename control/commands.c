@@ -322,6 +322,13 @@ static void cmd_query_usb(const struct control_call *call)
 	control_reply(call->cl, call->id, json_pack("{s:o}", "devices", sorted(ctx.list)));
 }
 
+/* One key of a rule into explain's "keys". */
+static void add_key(void *data, const char *key, const char *value, bool matched)
+{
+	json_array_append_new(
+	    data, json_pack("{s:s,s:s,s:b}", "key", key, "value", value, "matched", matched));
+}
+
 /* explain for one device: every VM's verdict, every rule's match or the
  * key that missed, and who gets it. */
 static json_t *explain_one(struct control *c, const struct usb_device *d)
@@ -344,11 +351,13 @@ static json_t *explain_one(struct control *c, const struct usb_device *d)
 		for (size_t j = 0; j < vm->n_rules; j++) {
 			const char *missed = NULL;
 			bool ok = usb_rule_matches(&vm->rules[j], d, &missed);
+			json_t *keys = json_array();
 
+			usb_rule_explain(&vm->rules[j], d, add_key, keys);
 			json_array_append_new(
-			    rules, json_pack("{s:s,s:b,s:b,s:o}", "rule", vm->rules[j].name, "deny",
-					     vm->rules[j].deny, "matched", ok, "missed",
-					     control_json_str(ok ? NULL : missed)));
+			    rules, json_pack("{s:s,s:b,s:b,s:o,s:o}", "rule", vm->rules[j].name,
+					     "deny", vm->rules[j].deny, "matched", ok, "missed",
+					     control_json_str(ok ? NULL : missed), "keys", keys));
 		}
 		json_array_append_new(vms, json_pack("{s:s,s:s,s:o}", "vm", vm->name, "verdict",
 						     verdicts[usb_vm_verdict(vm, d, NULL)], "rules",

@@ -43,7 +43,7 @@ static void usage(FILE *f)
 		"Commands:\n"
 		"  status                  the daemon, each VM and what it has attached\n"
 		"  usb                     every host USB device and where it goes\n"
-		"  explain DEVICE          which rules match DEVICE, and which key did not\n"
+		"  explain DEVICE          which rules match DEVICE, key by key\n"
 		"  attach VM DEVICE        give DEVICE to VM (until it is unplugged or the\n"
 		"                          configuration is reloaded)\n"
 		"  detach VM DEVICE        take DEVICE away from VM (likewise)\n"
@@ -468,8 +468,8 @@ static int cmd_explain(struct ctl *c, json_t *ret)
 			printf("goes to: nobody\n");
 		json_array_foreach(json_object_get(d, "vms"), j, vm) {
 			struct table t = { .cols = 2 };
-			json_t *r;
-			size_t k;
+			json_t *r, *key;
+			size_t k, l;
 
 			printf("%s: %s\n", jstr(vm, "vm"), jstr(vm, "verdict"));
 			json_array_foreach(json_object_get(vm, "rules"), k, r) {
@@ -484,6 +484,16 @@ static int cmd_explain(struct ctl *c, json_t *ret)
 				table_row(&t, head, verdict);
 				free(head);
 				free(verdict);
+				json_array_foreach(json_object_get(r, "keys"), l, key) {
+					char *line = xasprintf("  %s = %s", jstr(key, "key"),
+							       jstr(key, "value"));
+
+					table_row(&t, line,
+						  json_is_true(json_object_get(key, "matched"))
+						      ? "yes"
+						      : "no");
+					free(line);
+				}
 			}
 			if (t.rows)
 				table_print(&t, "  ");

@@ -404,6 +404,43 @@ START_TEST(bus_and_device_number)
 }
 END_TEST
 
+static void add_key(void *data, const char *key, const char *value, bool matched)
+{
+	char ***out = data;
+	char *s = xasprintf("%s = %s: %s", key, value, matched ? "yes" : "no");
+
+	strv_append(out, s);
+	free(s);
+}
+
+START_TEST(explain_reports_every_key)
+{
+	struct conf *conf = fixture_conf(
+	    NULL, "pc",
+	    "[vm]\nqmp-socket = /run/pc.qmp\n"
+	    "[usb \"all\"]\nport = 1-1\nbus = 1\ndevice = 5\nvendor = 046d\nproduct = 0825\n"
+	    "serial = A B\nproperty = ID_BUS=usb\nproperty = ID_MODEL~^Cam\ntag = uaccess\n"
+	    "tag = seat\ninterface-class = 0e\n",
+	    NULL);
+	struct usb_device *d = fixture_usb(
+	    "1-1.2 dev=6 vid=046d pid=0826 serial=A%20B prop=ID_BUS=usb prop=ID_MODEL=Webcam "
+	    "tag=uaccess if=03");
+	char **keys = NULL, *joined;
+
+	/* every key, in the order of the manual, not only the first miss */
+	ck_assert(!usb_rule_explain(&conf->vms[0].rules[0], d, add_key, &keys));
+	joined = strv_join(keys, "; ");
+	ck_assert_str_eq(joined, "port = 1-1: yes; bus = 1: yes; device = 5: no; "
+				 "vendor = 046d: yes; product = 0825: no; serial = A B: yes; "
+				 "property = ID_BUS=usb: yes; property = ID_MODEL~^Cam: no; "
+				 "tag = uaccess: yes; tag = seat: no; interface-class = 0e: no");
+	free(joined);
+	strv_free(keys);
+	usb_device_free(d);
+	conf_free(conf);
+}
+END_TEST
+
 START_TEST(conflicts_go_to_the_first_vm_in_file_name_order)
 {
 	struct conf *conf = fixture_conf(
@@ -451,6 +488,7 @@ static Suite *usb_suite(void)
 	tcase_add_test(tc, serial_matches_raw_or_as_udev_shows_it);
 	tcase_add_test(tc, controller_anchored_port_as_udev_id_path);
 	tcase_add_test(tc, bus_and_device_number);
+	tcase_add_test(tc, explain_reports_every_key);
 	tcase_add_test(tc, conflicts_go_to_the_first_vm_in_file_name_order);
 	tcase_add_test(tc, deny_of_one_vm_does_not_stop_another);
 	suite_add_tcase(s, tc);
