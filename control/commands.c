@@ -206,7 +206,37 @@ static void find_attached(void *data, const struct control_item *it)
 struct devices_ctx {
 	struct control *c;
 	json_t *list;
+	const struct usb_device **only; /* with their details; NULL: every device */
+	size_t n_only;
 };
+
+/* "03", or null for a class the device does not have (-1). */
+static json_t *hex2(int v)
+{
+	char buf[4];
+
+	if (v < 0)
+		return json_null();
+	snprintf(buf, sizeof(buf), "%02x", v & 0xff);
+	return json_string(buf);
+}
+
+/* What else a rule can match on: classes, udev properties and tags. */
+static void add_details(json_t *o, const struct usb_device *d)
+{
+	json_t *ifs = json_array(), *props = json_array(), *tags = json_array();
+
+	for (size_t i = 0; i < d->n_if_classes; i++)
+		json_array_append_new(ifs, hex2(d->if_classes[i]));
+	for (size_t i = 0; d->props && d->props[i]; i++)
+		json_array_append_new(props, json_string(d->props[i]));
+	for (size_t i = 0; d->tags && d->tags[i]; i++)
+		json_array_append_new(tags, json_string(d->tags[i]));
+	json_object_set_new(o, "device-class", hex2(d->device_class));
+	json_object_set_new(o, "interface-classes", ifs);
+	json_object_set_new(o, "properties", props);
+	json_object_set_new(o, "tags", tags);
+}
 
 /* One device in `usb`: who claims and denies it, who gets it and where it is. */
 static void add_device(void *data, const struct control_device *info)
@@ -214,10 +244,22 @@ static void add_device(void *data, const struct control_device *info)
 	struct devices_ctx *ctx = data;
 	struct control *c = ctx->c;
 	const struct conf *conf = c->ops->conf(c->data);
-	json_t *o = control_json_usb(info->dev), *claimed = json_array(), *denied = json_array();
-	struct attached_ctx a = { info->dev, NULL, json_array() };
+	json_t *o, *claimed, *denied;
+	struct attached_ctx a = { info->dev, NULL, NULL };
+	size_t i;
 
-	for (size_t i = 0; i < conf->n_vms; i++) {
+	for (i = 0; i < ctx->n_only && ctx->only[i] != info->dev; i++)
+		;
+	if (ctx->only && i == ctx->n_only)
+		return;
+	o = control_json_usb(info->dev);
+	claimed = json_array();
+	denied = json_array();
+	a.out = json_array();
+	if (ctx->only)
+		add_details(o, info->dev);
+
+	for (i = 0; i < conf->n_vms; i++) {
 		const struct conf_vm *vm = &conf->vms[i];
 
 		switch (usb_vm_verdict(vm, info->dev, NULL)) {
@@ -313,12 +355,24 @@ static void cmd_query_status(const struct control_call *call)
 				"input-released", st.input_released));
 }
 
-/* query-usb: every present device, who claims it and where it is. */
+/* query-usb: every present device, who claims it and where it is; with
+ * "device", the devices it names, with everything a rule can match on. */
 static void cmd_query_usb(const struct control_call *call)
 {
-	struct devices_ctx ctx = { call->c, json_array() };
+	struct devices_ctx ctx = { call->c, NULL, NULL, 0 };
+	const char *spec;
+	char *why = NULL;
 
+	if (!arg_string(call, "device", false, &spec))
+		return;
+	if (spec && resolve_device(call->c, spec, &ctx.only, &ctx.n_only, &why) < 0) {
+		control_reply_error(call->cl, call->id, "DeviceNotFound", "%s", why);
+		free(why);
+		return;
+	}
+	ctx.list = json_array();
 	call->c->ops->devices(call->c->data, add_device, &ctx);
+	free(ctx.only);
 	control_reply(call->cl, call->id, json_pack("{s:o}", "devices", sorted(ctx.list)));
 }
 

@@ -43,6 +43,7 @@ static void usage(FILE *f)
 		"Commands:\n"
 		"  status                  the daemon, each VM and what it has attached\n"
 		"  usb                     every host USB device and where it goes\n"
+		"  usb DEVICE              everything a rule can match on in DEVICE\n"
 		"  explain DEVICE          which rules match DEVICE, key by key\n"
 		"  attach VM DEVICE        give DEVICE to VM (until it is unplugged or the\n"
 		"                          configuration is reloaded)\n"
@@ -377,6 +378,98 @@ static char *join_array(json_t *a)
 	return s;
 }
 
+/* Where a device of query-usb goes: "alpha [desk]", "(denied by beta)"... */
+static char *goes_to(json_t *d)
+{
+	char *claimed = join_array(json_object_get(d, "claimed-by"));
+	char *denied = join_array(json_object_get(d, "denied-by"));
+	json_t *ov = json_object_get(d, "override");
+	char *goes;
+
+	if (json_is_true(json_object_get(d, "hub")))
+		goes = xstrdup("(hub: never)");
+	else if (json_is_object(ov))
+		goes = xasprintf("%s (by hand: %s)", jstr(d, "owner") ? jstr(d, "owner") : "-",
+				 jstr(ov, "action"));
+	else if (jstr(d, "owner") && json_array_size(json_object_get(d, "claimed-by")) > 1)
+		goes = xasprintf("%s [%s] (conflict: %s)", jstr(d, "owner"), jstr(d, "rule"),
+				 claimed);
+	else if (jstr(d, "owner"))
+		goes = xasprintf("%s [%s]", jstr(d, "owner"), jstr(d, "rule"));
+	else if (json_array_size(json_object_get(d, "denied-by")))
+		goes = xasprintf("(denied by %s)", denied);
+	else
+		goes = xstrdup("-");
+	free(claimed);
+	free(denied);
+	return goes;
+}
+
+/* "KEY = VALUE" on a line of its own, made printable (NULL: no line). */
+static void rule_line(const char *key, const char *value)
+{
+	char *v;
+
+	if (!value)
+		return;
+	v = xstrdup_printable(value);
+	printf("%s = %s\n", key, v);
+	free(v);
+}
+
+/* usb DEVICE: everything a rule can match on, as the lines of a rule. */
+static int cmd_usb_device(struct ctl *c, json_t *ret)
+{
+	json_t *d, *x;
+	size_t i, j;
+
+	json_array_foreach(json_object_get(ret, "devices"), i, d) {
+		char *id = ids(d), *goes = goes_to(d), *head, *num;
+		const char *serial = jstr(d, "serial"), *udev = jstr(d, "serial-udev");
+
+		if (i)
+			putchar('\n');
+		head = jstr(d, "product-name")
+			   ? xasprintf("%s %s \"%s\"", jstr(d, "port"), id, jstr(d, "product-name"))
+			   : xasprintf("%s %s", jstr(d, "port"), id);
+		num = xstrdup_printable(head);
+		puts(num);
+		free(num);
+		rule_line("port", jstr(d, "port"));
+		rule_line("port", jstr(d, "id-path"));
+		num = xasprintf("%d", (int)json_integer_value(json_object_get(d, "bus")));
+		rule_line("bus", num);
+		free(num);
+		num = xasprintf("%d", (int)json_integer_value(json_object_get(d, "devnum")));
+		rule_line("device", num);
+		free(num);
+		rule_line("vendor", jstr(d, "vendor"));
+		rule_line("product", jstr(d, "product"));
+		rule_line("serial", serial);
+		if (udev && !(serial && streq(serial, udev)))
+			rule_line("serial", udev);
+		json_array_foreach(json_object_get(d, "interface-classes"), j, x)
+			rule_line("interface-class", json_string_value(x));
+		json_array_foreach(json_object_get(d, "properties"), j, x)
+			rule_line("property", json_string_value(x));
+		json_array_foreach(json_object_get(d, "tags"), j, x)
+			rule_line("tag", json_string_value(x));
+		if (jstr(d, "device-class")) {
+			num = xstrdup_printable(jstr(d, "device-class"));
+			printf("# device class %s%s\n", num,
+			       json_is_true(json_object_get(d, "hub")) ? " (a hub)" : "");
+			free(num);
+		}
+		num = xstrdup_printable(goes);
+		printf("goes to: %s\n", num);
+		free(num);
+		free(head);
+		free(id);
+		free(goes);
+	}
+	return EXIT_OK;
+}
+
 static int cmd_usb(struct ctl *c, json_t *ret)
 {
 	struct table t = { .cols = 6 };
@@ -387,29 +480,12 @@ static int cmd_usb(struct ctl *c, json_t *ret)
 	json_array_foreach(devs, i, d) {
 		if (startswith(jstr(d, "port"), "usb"))
 			continue; /* root hubs: nothing to decide there */
-		char *id = ids(d), *goes, *attached, *claimed, *denied;
-		json_t *ov = json_object_get(d, "override");
+		char *id = ids(d), *goes, *attached;
 		json_t *att = json_object_get(d, "attached"), *a;
 		char **where = NULL;
 		size_t j;
 
-		claimed = join_array(json_object_get(d, "claimed-by"));
-		denied = join_array(json_object_get(d, "denied-by"));
-		if (json_is_true(json_object_get(d, "hub")))
-			goes = xstrdup("(hub: never)");
-		else if (json_is_object(ov))
-			goes = xasprintf("%s (by hand: %s)",
-					 jstr(d, "owner") ? jstr(d, "owner") : "-",
-					 jstr(ov, "action"));
-		else if (jstr(d, "owner") && json_array_size(json_object_get(d, "claimed-by")) > 1)
-			goes = xasprintf("%s [%s] (conflict: %s)", jstr(d, "owner"),
-					 jstr(d, "rule"), claimed);
-		else if (jstr(d, "owner"))
-			goes = xasprintf("%s [%s]", jstr(d, "owner"), jstr(d, "rule"));
-		else if (json_array_size(json_object_get(d, "denied-by")))
-			goes = xasprintf("(denied by %s)", denied);
-		else
-			goes = xstrdup("-");
+		goes = goes_to(d);
 		json_array_foreach(att, j, a) {
 			char *s = strcmp(jstr(a, "state"), "attached")
 				      ? xasprintf("%s (%s)", jstr(a, "vm"), jstr(a, "state"))
@@ -423,8 +499,6 @@ static int cmd_usb(struct ctl *c, json_t *ret)
 			  attached);
 		strv_free(where);
 		free(attached);
-		free(claimed);
-		free(denied);
 		free(goes);
 		free(id);
 	}
@@ -711,6 +785,10 @@ int main(int argc, char **argv)
 	} else if (streq(cmd, "usb")) {
 		execute = CONTROL_CMD_QUERY_USB;
 		print = cmd_usb;
+		if (argc - optind == 1) {
+			want = 1;
+			print = cmd_usb_device;
+		}
 	} else if (streq(cmd, "explain")) {
 		want = 1;
 		execute = CONTROL_CMD_EXPLAIN;
@@ -734,7 +812,9 @@ int main(int argc, char **argv)
 	}
 	if ((size_t)(argc - optind) != want) {
 		if (want == 0)
-			return usage_error("'%s' takes no arguments", cmd);
+			return usage_error(streq(cmd, "usb") ? "'%s' takes one DEVICE at most"
+							     : "'%s' takes no arguments",
+					   cmd);
 		if (streq(cmd, "switch"))
 			return usage_error("'%s' needs a TARGET: a VM, host or next", cmd);
 		return usage_error(

@@ -68,4 +68,31 @@ check "and none for a serial udev drops" \
 	test "$(jq -r '.return.devices[] | select(.port=="1-3") | "\(.serial)|\(."serial-udev")"' <<<"$out")" = 'A\x01B,C|null'
 check "explain VID:PID:SERIAL takes udev's form too" \
 	test "$(ctl explain 1234:0001:My_Serial_01)" = "$(ctl explain 1-1)"
+# usb DEVICE: everything a rule can match on, in the form a rule takes
+out=$(ctl usb 1-1)
+check "usb DEVICE exits 0" test $? -eq 0
+want='1-1 1234:0001
+port = 1-1
+port = pci-0000:00:14.0-usb-0:1
+bus = 1
+device = 2
+vendor = 1234
+product = 0001
+serial = My Serial  01
+serial = My_Serial_01
+interface-class = ff'
+check "usb DEVICE: port (both forms), numbers, ids, serial (both forms), classes" \
+	test "$(head -n 10 <<<"$out")" = "$want"
+check "every udev property" grep -qxF "property = PRODUCT=1234/1/100" <<<"$out"
+check "the device's class" grep -qxF "# device class 00" <<<"$out"
+check "and who gets it" grep -qxF "goes to: alpha [spaced-raw]" <<<"$out"
+out=$(ctl usb 1-3)
+check "a serial udev drops: one form, escaped" grep -qxF 'serial = A\x01B,C' <<<"$out"
+check "usb DEVICE --json: properties and tags as lists" \
+	test "$(ctl --json usb 1-1 | jq -r '.return.devices | length, (.[0].properties | index("DEVTYPE=usb_device") != null), (.[0].tags | type)')" = "1
+true
+array"
+ctl usb 9-9 2>"$SCRATCH/err"
+check "usb of a device that is not there exits 1" test $? -eq 1
+check "and says so" grep -q "no USB device matches '9-9'" "$SCRATCH/err"
 done_testing
