@@ -3,6 +3,7 @@
  * answers and events; identify is in identify.c. */
 #include "config.h"
 
+#include <ctype.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -91,6 +92,7 @@ static json_t *vm_json(struct control *c, const struct conf_vm *vm)
 
 struct match_ctx {
 	const char *port;
+	const char *id_path;
 	int vendor, product;
 	const char *serial;
 	const struct usb_device **found;
@@ -103,15 +105,22 @@ static void match_device(void *data, const struct control_device *info)
 	struct match_ctx *m = data;
 	const struct usb_device *d = info->dev;
 
-	if (m->port ? !streq(m->port, d->sysname)
-		    : (d->vendor != m->vendor || d->product != m->product ||
-		       (m->serial && !usb_device_serial_is(d, m->serial))))
+	if (m->id_path) {
+		char *id = usb_device_id_path(d);
+		bool same = id && streq(id, m->id_path);
+
+		free(id);
+		if (!same)
+			return;
+	} else if (m->port ? !streq(m->port, d->sysname)
+			   : (d->vendor != m->vendor || d->product != m->product ||
+			      (m->serial && !usb_device_serial_is(d, m->serial))))
 		return;
 	m->found = xrealloc(m->found, (m->n + 1) * sizeof(*m->found));
 	m->found[m->n++] = d;
 }
 
-/* DEVICE is a port path ("3-10.2"), VID:PID or VID:PID:SERIAL. On
+/* DEVICE is a port path ("3-10.2"), its ID_PATH, VID:PID or VID:PID:SERIAL. On
  * success *found is an array of the present devices it names. */
 static int resolve_device(struct control *c, const char *spec, const struct usb_device ***found,
 			  size_t *n, char **why)
@@ -121,7 +130,9 @@ static int resolve_device(struct control *c, const char *spec, const struct usb_
 	char **parts = NULL;
 	int r = 0;
 
-	if (strchr(spec, ':')) {
+	if (isalpha((unsigned char)spec[0]) && strstr(spec, "-usb-")) {
+		m.id_path = spec;
+	} else if (strchr(spec, ':')) {
 		parts = strv_split(spec, ":");
 		if (strv_len(parts) < 2 || strv_len(parts) > 3 ||
 		    parse_uint(parts[0], 16, 0xffff, &v) < 0) {
@@ -147,7 +158,7 @@ static int resolve_device(struct control *c, const char *spec, const struct usb_
 out:
 	if (r == -EINVAL)
 		*why = xasprintf("'%s' is not a device: give a port path (3-10.2), VID:PID or "
-				 "VID:PID:SERIAL",
+				 "VID:PID:SERIAL, or udev's ID_PATH",
 				 spec);
 	else if (r == -ENOENT)
 		*why = xasprintf("no USB device matches '%s' (see: vmplugctl usb)", spec);

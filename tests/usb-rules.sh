@@ -92,6 +92,8 @@ check "usb DEVICE --json: properties and tags as lists" \
 	test "$(ctl --json usb 1-1 | jq -r '.return.devices | length, (.[0].properties | index("DEVTYPE=usb_device") != null), (.[0].tags | type)')" = "1
 true
 array"
+check "DEVICE may be udev's ID_PATH" \
+	test "$(ctl usb pci-0000:00:14.0-usb-0:1)" = "$(ctl usb 1-1)"
 ctl usb 9-9 2>"$SCRATCH/err"
 check "usb of a device that is not there exits 1" test $? -eq 1
 check "and says so" grep -q "no USB device matches '9-9'" "$SCRATCH/err"
