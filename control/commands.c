@@ -22,14 +22,15 @@ json_t *control_json_str(const char *s)
 	return s ? json_string(s) : json_null();
 }
 
-/* "046d", or null for an id the device does not have (-1). */
-static json_t *hex4(int v)
+/* v in `digits` hex digits ("046d", "03"), or null for an id or class
+ * the device does not have (-1). */
+static json_t *hex(int v, int digits)
 {
 	char buf[8];
 
 	if (v < 0)
 		return json_null();
-	snprintf(buf, sizeof(buf), "%04x", v & 0xffff);
+	snprintf(buf, sizeof(buf), "%0*x", digits, v & 0xffff);
 	return json_string(buf);
 }
 
@@ -38,7 +39,7 @@ json_t *control_json_usb(const struct usb_device *d)
 	char *id_path = usb_device_id_path(d);
 	json_t *o = json_pack(
 	    "{s:s,s:i,s:i,s:o,s:o,s:o,s:o,s:o,s:o,s:b}", "port", d->sysname, "bus", (int)d->bus,
-	    "devnum", (int)d->devnum, "vendor", hex4(d->vendor), "product", hex4(d->product),
+	    "devnum", (int)d->devnum, "vendor", hex(d->vendor, 4), "product", hex(d->product, 4),
 	    "serial", control_json_str(d->serial), "serial-udev", control_json_str(d->serial_udev),
 	    "manufacturer", control_json_str(d->manufacturer), "product-name",
 	    control_json_str(d->product_name), "hub", usb_device_is_hub(d));
@@ -221,29 +222,18 @@ struct devices_ctx {
 	size_t n_only;
 };
 
-/* "03", or null for a class the device does not have (-1). */
-static json_t *hex2(int v)
-{
-	char buf[4];
-
-	if (v < 0)
-		return json_null();
-	snprintf(buf, sizeof(buf), "%02x", v & 0xff);
-	return json_string(buf);
-}
-
 /* What else a rule can match on: classes, udev properties and tags. */
 static void add_details(json_t *o, const struct usb_device *d)
 {
 	json_t *ifs = json_array(), *props = json_array(), *tags = json_array();
 
 	for (size_t i = 0; i < d->n_if_classes; i++)
-		json_array_append_new(ifs, hex2(d->if_classes[i]));
+		json_array_append_new(ifs, hex(d->if_classes[i], 2));
 	for (size_t i = 0; d->props && d->props[i]; i++)
 		json_array_append_new(props, json_string(d->props[i]));
 	for (size_t i = 0; d->tags && d->tags[i]; i++)
 		json_array_append_new(tags, json_string(d->tags[i]));
-	json_object_set_new(o, "device-class", hex2(d->device_class));
+	json_object_set_new(o, "device-class", hex(d->device_class, 2));
 	json_object_set_new(o, "interface-classes", ifs);
 	json_object_set_new(o, "properties", props);
 	json_object_set_new(o, "tags", tags);
