@@ -16,7 +16,7 @@
 void conf_error_at(struct conf_parser *p, int line, const char *fmt, ...)
 {
 	va_list ap;
-	char *msg, *full;
+	char *msg, *full, *shown;
 
 	va_start(ap, fmt);
 	if (vasprintf(&msg, fmt, ap) < 0)
@@ -26,7 +26,11 @@ void conf_error_at(struct conf_parser *p, int line, const char *fmt, ...)
 		full = xasprintf("%s:%d: %s", p->file, line, msg);
 	else
 		full = xasprintf("%s: %s", p->file, msg);
-	strv_append(p->errors, full);
+	/* Errors quote the files: one line each, whatever bytes they hold,
+	 * for the log, the terminal and the control socket's JSON. */
+	shown = xstrdup_printable(full);
+	strv_append(p->errors, shown);
+	free(shown);
 	free(full);
 	free(msg);
 }

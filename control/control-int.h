@@ -7,6 +7,7 @@
 #include <jansson.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/socket.h>
 #include <sys/types.h>
 
 #include "control/control.h"
@@ -98,6 +99,12 @@ struct control_waiter {
 	json_t *found;
 	char *found_syspath;
 };
+
+/* A client on fd (taken; non-blocking), whose peer had the credentials
+ * cred when it connected: greeted when it may use vmplugd, else told why
+ * not and closed. The listening socket's accepts come here, and the fuzz
+ * target's socketpairs (tests/fuzz/fuzz-control.c). */
+void control_client_add(struct control *c, int fd, const struct ucred *cred);
 
 /* Answer {"return": ret} (takes ret; NULL: {}), with the request's id. */
 void control_reply(struct control_client *cl, json_t *id, json_t *ret);

@@ -165,7 +165,7 @@ static void identified(struct control *c, json_t *ret, const char *usb_syspath)
 			json_decref(answer);
 			answer = json_deep_copy(w->found);
 			json_object_set(answer, "input", ret);
-			json_object_set_new(answer, "suggestion", json_string(both));
+			json_object_set_new(answer, "suggestion", control_json_str(both));
 			free(both);
 		}
 		control_reply(w->client, w->id, answer);
@@ -185,8 +185,8 @@ void control_identify_usb(struct control *c, const struct usb_device *dev)
 	if (!c || usb_device_is_root_hub(dev))
 		return;
 	text = usb_section(dev);
-	ret = json_pack("{s:s,s:o,s:s}", "kind", "usb", "device", control_json_usb(dev),
-			"suggestion", text);
+	ret = json_pack("{s:s,s:o,s:o}", "kind", "usb", "device", control_json_usb(dev),
+			"suggestion", control_json_str(text));
 	free(text);
 	if (!usb_device_has_if_class(dev, USB_CLASS_HID)) {
 		identified(c, ret, NULL);
@@ -225,9 +225,9 @@ void control_identify_input(struct control *c, struct udev_device *dev)
 			     udev_device_get_property_value(dev, "ID_INPUT_KEYBOARD") != NULL,
 			     udev_device_get_property_value(dev, "ID_INPUT_MOUSE") != NULL);
 	identified(c,
-		   json_pack("{s:s,s:s,s:o,s:o,s:s}", "kind", "input", "devnode", node, "by-id",
-			     control_json_str(link), "name", control_json_str(name), "suggestion",
-			     text),
+		   json_pack("{s:s,s:o,s:o,s:o,s:o}", "kind", "input", "devnode",
+			     control_json_str(node), "by-id", control_json_str(link), "name",
+			     control_json_str(name), "suggestion", control_json_str(text)),
 		   usb ? udev_device_get_syspath(usb) : NULL);
 	free(text);
 	free(link);

@@ -12,6 +12,7 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include "control/control-int.h"
 #include "control/control.h"
 #include "tests/lib/testlib.h"
 #include "tests/unit/check-main.h"
@@ -31,6 +32,8 @@ struct fake {
 	bool override_attach;
 	int override_r;
 	int reloads;
+	const char *reload_error; /* NULL: the default one */
+	const char *switch_why;   /* NULL: the default refusal */
 	char *switched_to;
 };
 
@@ -87,7 +90,8 @@ static int f_reload(void *data, char ***errors)
 
 	f->reloads++;
 	*errors = NULL;
-	strv_append(errors, "vm.d/a.conf:3: unknown key 'bogus' in [vm]");
+	strv_append(errors, f->reload_error ? f->reload_error
+					    : "vm.d/a.conf:3: unknown key 'bogus' in [vm]");
 	return -EINVAL;
 }
 
@@ -96,7 +100,7 @@ static int f_switch(void *data, const char *target, char **why)
 	struct fake *f = data;
 
 	if (streq(target, "nowhere")) {
-		*why = xstrdup("no VM named 'nowhere'");
+		*why = xstrdup(f->switch_why ? f->switch_why : "no VM named 'nowhere'");
 		return -ENOENT;
 	}
 	free(f->switched_to);
@@ -434,6 +438,109 @@ START_TEST(reload_and_switch_go_to_the_ops)
 }
 END_TEST
 
+/* Text vmplugd is handed, by the configuration, QEMU, libvirt, the
+ * kernel or a device, may hold bytes that are not UTF-8 and control
+ * characters: every reply and event still goes out, as valid JSON with
+ * the request's id, the bad bytes as \xNN, and vmplugd goes on. */
+#define BAD "\xff\xfe\x1b[31m\xc3"
+START_TEST(hostile_text_never_breaks_a_reply)
+{
+	struct bench b;
+	struct client cl, mon;
+	struct usb_device *dev = fixture_usb("3-4 dev=9 vid=0781 pid=5581 serial=S" BAD
+					     " name=Ultra" BAD);
+	json_t *r;
+
+	bench_init(&b);
+	b.f.reload_error = "vm.d/a.conf:3: unknown key '" BAD "' in [vm]";
+	b.f.switch_why = "refused: " BAD;
+	b.f.status.config_dir = "/etc/" BAD;
+	b.f.vm.last_error = "libvirt: " BAD;
+	b.f.item = (struct control_item){ .id = "vmplug-usb-3-7",
+					  .state = "retrying",
+					  .bus = 3,
+					  .devnum = 7,
+					  .dev = b.f.devs[0],
+					  .error = "QEMU: " BAD };
+	b.f.has_item = true;
+	free(b.f.devs[0]->serial);
+	b.f.devs[0]->serial = xstrdup(BAD);
+	client_open(&cl, &b);
+	client_open(&mon, &b);
+	json_decref(call(&mon, "{\"execute\": \"subscribe\"}"));
+
+	r = call(&cl, "{\"execute\": \"reload\", \"id\": 1}");
+	ck_assert_int_eq(json_integer_value(json_object_get(r, "id")), 1);
+	ck_assert_str_eq(str_at(r, "error", "class", NULL), "ConfigError");
+	ck_assert_msg(strstr(str_at(r, "error", "desc", NULL), "unknown key '\\xff\\xfe"), "%s",
+		      str_at(r, "error", "desc", NULL));
+	json_decref(r);
+	r = call(&cl, "{\"execute\": \"query-status\", \"id\": 2}");
+	ck_assert_int_eq(json_integer_value(json_object_get(r, "id")), 2);
+	ck_assert_str_eq(str_at(r, "return", "config-dir", NULL), "/etc/\\xff\\xfe\x1b[31m\\xc3");
+	ck_assert_str_eq(str_at(r, "return", "vms", "0", "last-error", NULL),
+			 "libvirt: \\xff\\xfe\x1b[31m\\xc3");
+	ck_assert_str_eq(str_at(r, "return", "vms", "0", "usb", "0", "error", NULL),
+			 "QEMU: \\xff\\xfe\x1b[31m\\xc3");
+	json_decref(r);
+	r = call(&cl, "{\"execute\": \"query-usb\", \"id\": 3}");
+	ck_assert_str_eq(str_at(r, "return", "devices", "0", "serial", NULL),
+			 "\\xff\\xfe\x1b[31m\\xc3");
+	json_decref(r);
+	r = call(&cl,
+		 "{\"execute\": \"explain\", \"arguments\": {\"device\": \"3-1\"}, \"id\": 4}");
+	ck_assert_str_eq(str_at(r, "return", "devices", "0", "device", "port", NULL), "3-1");
+	json_decref(r);
+	r = call(&cl, "{\"execute\": \"switch\", \"arguments\": {\"target\": \"nowhere\"}, "
+		      "\"id\": 5}");
+	ck_assert_str_eq(str_at(r, "error", "desc", NULL), "refused: \\xff\\xfe\x1b[31m\\xc3");
+	json_decref(r);
+	/* an attach that fails with QEMU's words */
+	b.f.has_item = false;
+	send_line(&cl, "{\"execute\": \"attach\", \"arguments\": {\"vm\": \"pc\", \"device\": "
+		       "\"3-1\"}, \"id\": 6}");
+	ck_assert_ptr_null(next(&cl, 100));
+	control_reconciled(b.c, &(struct control_event){ .change = CONTROL_USB_FAILED,
+							 .vm = "pc",
+							 .id = "id-3-7",
+							 .dev = b.f.devs[0],
+							 .msg = "QEMU: " BAD });
+	r = next(&cl, 2000);
+	ck_assert_ptr_nonnull(r);
+	ck_assert_int_eq(json_integer_value(json_object_get(r, "id")), 6);
+	ck_assert(strstr(str_at(r, "error", "desc", NULL), "attach failed: QEMU: \\xff"));
+	json_decref(r);
+	r = next(&mon, 2000);
+	ck_assert_ptr_nonnull(r);
+	ck_assert_str_eq(str_at(r, "data", "error", NULL), "QEMU: \\xff\\xfe\x1b[31m\\xc3");
+	ck_assert_str_eq(str_at(r, "data", "device", "serial", NULL), "\\xff\\xfe\x1b[31m\\xc3");
+	json_decref(r);
+	control_reconciled(b.c, &(struct control_event){
+				    .change = CONTROL_VM_GONE, .vm = "pc", .msg = "gone: " BAD });
+	r = next(&mon, 2000);
+	ck_assert_ptr_nonnull(r);
+	ck_assert_str_eq(str_at(r, "data", "reason", NULL), "gone: \\xff\\xfe\x1b[31m\\xc3");
+	json_decref(r);
+	/* identify: a device that names itself with such bytes */
+	send_line(&cl, "{\"execute\": \"identify\", \"id\": 7}");
+	ck_assert_ptr_null(next(&cl, 100));
+	control_identify_usb(b.c, dev);
+	r = next(&cl, 4000);
+	ck_assert_ptr_nonnull(r);
+	ck_assert_int_eq(json_integer_value(json_object_get(r, "id")), 7);
+	ck_assert_str_eq(str_at(r, "return", "device", "serial", NULL), "S\\xff\\xfe\x1b[31m\\xc3");
+	json_decref(r);
+	/* and the server goes on */
+	r = call(&cl, "{\"execute\": \"query-usb\", \"id\": 8}");
+	ck_assert_int_eq(json_integer_value(json_object_get(r, "id")), 8);
+	json_decref(r);
+	usb_device_free(dev);
+	close(cl.fd);
+	close(mon.fd);
+	bench_fini(&b);
+}
+END_TEST
+
 static Suite *control_suite(void)
 {
 	Suite *s = suite_create("control");
@@ -445,6 +552,7 @@ static Suite *control_suite(void)
 	tcase_add_test(tc, a_client_that_goes_takes_its_waiters);
 	tcase_add_test(tc, identify_answers_the_next_device);
 	tcase_add_test(tc, reload_and_switch_go_to_the_ops);
+	tcase_add_test(tc, hostile_text_never_breaks_a_reply);
 	suite_add_tcase(s, tc);
 	return s;
 }
