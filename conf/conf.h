@@ -149,6 +149,12 @@ int conf_load_control_socket(const char *dir, char **path, char ***errors);
  * rule (what `vmplugd --check-config` prints). */
 void conf_dump(const struct conf *conf, FILE *f);
 
+/* Whether the line "key = value" reads back as exactly that key and
+ * value: no control characters, no whitespace at either end of value,
+ * nothing that starts a comment, not too long. For configuration written
+ * for the user to paste (vmplugctl identify). */
+bool conf_line_writable(const char *key, const char *value);
+
 const struct conf_vm *conf_find_vm(const struct conf *conf, const char *name);
 const struct conf_input *conf_find_input(const struct conf *conf, const char *name);
 

@@ -47,6 +47,29 @@ bool conf_valid_name(const char *s)
 	return true;
 }
 
+/* Where the reader below ends a line's text: '#' or ';' at its start or
+ * after whitespace. */
+static char *comment_start(char *s)
+{
+	for (char *c = s; *c; c++)
+		if ((*c == '#' || *c == ';') && (c == s || isspace((unsigned char)c[-1])))
+			return c;
+	return NULL;
+}
+
+bool conf_line_writable(const char *key, const char *value)
+{
+	char *line = xasprintf("%s = %s", key, value);
+	bool ok = *value && !isspace((unsigned char)*value) &&
+		  !isspace((unsigned char)value[strlen(value) - 1]) && !comment_start(line) &&
+		  strlen(line) <= CONF_LINE_MAX;
+
+	for (const char *c = line; ok && *c; c++)
+		ok = (unsigned char)*c >= 0x20 && *c != 0x7f;
+	free(line);
+	return ok;
+}
+
 /* ----------------------------------------------------------- the machinery */
 
 /* Levenshtein distance, for "did you mean"; names over 62 characters are never near. */
@@ -277,7 +300,7 @@ static char *reader(char *str, int num, void *stream)
 {
 	struct conf_parser *p = stream;
 	ssize_t len;
-	char *s;
+	char *s, *c;
 
 	len = getline(&p->linebuf, &p->linecap, p->fp);
 	if (len < 0)
@@ -289,17 +312,14 @@ static char *reader(char *str, int num, void *stream)
 		s[--len] = '\0';
 	if (p->line == 1 && startswith(s, "\xEF\xBB\xBF"))
 		s += 3;
-	for (char *c = s; *c; c++) {
-		if ((*c == '#' || *c == ';') && (c == s || isspace((unsigned char)c[-1]))) {
-			*c = '\0';
-			break;
-		}
-	}
+	if ((c = comment_start(s)))
+		*c = '\0';
 	s = strstrip(s);
 	if (*s == '\0')
 		return str;
-	if ((int)strlen(s) >= num - 1) {
-		conf_error(p, "line too long (at most %d characters)", num - 2);
+	if ((int)strlen(s) >= num - 1 || strlen(s) > CONF_LINE_MAX) {
+		conf_error(p, "line too long (at most %d characters)",
+			   num - 2 < CONF_LINE_MAX ? num - 2 : CONF_LINE_MAX);
 		return str;
 	}
 	if (*s == '[') {

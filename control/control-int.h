@@ -127,6 +127,14 @@ void control_waiter_free(struct control_waiter *w);
 bool control_command_run(const struct control_call *call, const char *command);
 /* The identify command (identify.c). */
 void control_cmd_identify(const struct control_call *call);
+/* What identify suggests for a USB device, and for an input device (its
+ * event node, its /dev/input/by-id link or NULL, the name it gives
+ * itself or NULL, and what udev says it is): configuration text to
+ * paste, which reads back as the sections it shows whatever the device
+ * calls itself. New strings. */
+char *control_identify_usb_text(const struct usb_device *d);
+char *control_identify_input_text(const char *devnode, const char *by_id, const char *name,
+				  bool keyboard, bool mouse);
 
 /* JSON shared by the commands, the events and identify (commands.c). */
 json_t *control_json_str(const char *s); /* a string, or null */
