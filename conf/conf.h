@@ -75,6 +75,10 @@ struct conf_property {
 	regex_t regex; /* compiled when op == CONF_PROP_REGEX */
 };
 
+/* A regex runs on at most this many bytes of what a device says: a
+ * longer value never matches NAME~REGEX. */
+#define CONF_REGEX_SUBJECT_MAX 4096
+
 /* One [usb "name"] or [usb-deny "name"] section: it matches a device when
  * every key given matches. Unset fields: NULL / -1 / 0 elements. */
 struct conf_usb_rule {
