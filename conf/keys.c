@@ -748,6 +748,46 @@ void conf_check_vm(struct conf_parser *p)
 }
 
 /* Checks that need every file: input references and hotkey clashes. */
+/* VM i's sinks are named vmplug-VM-INPUT (input/): no two (VM, input)
+ * pairs may make the same name, and none may fall among the host's
+ * sinks, vmplug-host-INPUT, which the desktop sees. line: its inputs. */
+static void check_sink_names(struct conf_parser *p, size_t i, int line)
+{
+	const struct conf *conf = p->conf;
+	const struct conf_vm *vm = &conf->vms[i];
+
+	if (vm->inputs && vm->inputs[0] && startswith(vm->name, "host-")) {
+		conf_error_at(
+		    p, line,
+		    "inputs: the sinks of VM '%s' (vmplug-%s-INPUT) would be taken for the "
+		    "host's (vmplug-host-*), which the desktop sees: rename the VM file",
+		    vm->name, vm->name);
+		return;
+	}
+	for (size_t j = 0; vm->inputs && vm->inputs[j]; j++) {
+		char *name = xasprintf("%s-%s", vm->name, vm->inputs[j]);
+
+		for (size_t k = 0; k < i; k++) {
+			const struct conf_vm *other = &conf->vms[k];
+
+			for (size_t m = 0; other->inputs && other->inputs[m]; m++) {
+				char *theirs = xasprintf("%s-%s", other->name, other->inputs[m]);
+
+				if (streq(name, theirs))
+					conf_error_at(
+					    p, line,
+					    "inputs: input '%s' of VM '%s' and input '%s' "
+					    "of VM '%s' would both be the sink vmplug-%s: "
+					    "rename a VM file or an input",
+					    vm->inputs[j], vm->name, other->inputs[m], other->name,
+					    name);
+				free(theirs);
+			}
+		}
+		free(name);
+	}
+}
+
 void conf_check_cross(struct conf_parser *p, const struct conf_vm_lines *lines)
 {
 	struct conf *conf = p->conf;
@@ -777,6 +817,7 @@ void conf_check_cross(struct conf_parser *p, const struct conf_vm_lines *lines)
 			free(defined);
 			strv_free(names);
 		}
+		check_sink_names(p, i, lines[i].inputs);
 		if (!lines[i].hotkey)
 			continue;
 		for (size_t g = 0; g < ARRAY_SIZE(global); g++)
