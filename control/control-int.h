@@ -56,7 +56,7 @@ struct control_client {
 	size_t in_len;
 	bool discarding; /* skipping the rest of an oversized request */
 	char *out;
-	size_t out_len;
+	size_t out_len, out_cap;
 	bool subscribed;
 	bool closing; /* close once the output is flushed */
 	bool dead;    /* closed; freed by the reaper, never inside a callback chain */

@@ -76,7 +76,13 @@ static void queue_line(struct control_client *cl, char *text)
 		client_close(cl);
 		return;
 	}
-	cl->out = xrealloc(cl->out, cl->out_len + len + 1);
+	if (cl->out_len + len + 1 > cl->out_cap) {
+		/* doubled: a client that reads slowly costs O(1) a line, not a
+		 * copy of all it has not read yet */
+		cl->out_cap = 2 * cl->out_cap > cl->out_len + len + 1 ? 2 * cl->out_cap
+								      : cl->out_len + len + 1;
+		cl->out = xrealloc(cl->out, cl->out_cap);
+	}
 	memcpy(cl->out + cl->out_len, text, len);
 	cl->out[cl->out_len + len] = '\n';
 	cl->out_len += len + 1;

@@ -6,6 +6,7 @@
 #include "config.h"
 
 #include <errno.h>
+#include <poll.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <sys/socket.h>
@@ -440,6 +441,50 @@ START_TEST(reload_and_switch_go_to_the_ops)
 }
 END_TEST
 
+/* A client that sends requests and never reads the answers is dropped
+ * once 4 MiB wait for it (SECURITY.md); the others go on. */
+START_TEST(a_client_that_does_not_read_is_dropped)
+{
+	static const char req[] = "{\"execute\": \"query-usb\"}\n";
+	struct bench b;
+	struct client cl, other;
+	char batch[64 * sizeof(req)];
+	size_t sent = 0;
+	bool dropped = false;
+	json_t *r;
+
+	bench_init(&b);
+	client_open(&cl, &b);
+	client_open(&other, &b);
+	for (size_t i = 0; i < 64; i++)
+		memcpy(batch + i * (sizeof(req) - 1), req, sizeof(req) - 1);
+	/* bounded by what was sent, not by time: 4 MiB of answers and the
+	 * socket buffers take far fewer than 100 MiB of requests */
+	for (size_t round = 0; !dropped && sent < 100 * 1024 * 1024 && round < 1000000; round++) {
+		ssize_t n = send(cl.fd, batch, 64 * (sizeof(req) - 1), MSG_DONTWAIT | MSG_NOSIGNAL);
+
+		if (n > 0)
+			sent += (size_t)n;
+		else
+			ck_assert_msg(errno == EAGAIN || errno == EPIPE, "send: %s",
+				      strerror(errno));
+		while (loop_dispatch(b.loop, 0) > 0)
+			;
+		struct pollfd pfd = { .fd = cl.fd, .events = POLLIN };
+
+		if (poll(&pfd, 1, 0) == 1 && (pfd.revents & POLLHUP))
+			dropped = true;
+	}
+	ck_assert_msg(dropped, "still connected after %zu bytes of requests", sent);
+	r = call(&other, "{\"execute\": \"query-usb\", \"id\": 1}");
+	ck_assert_int_eq(json_integer_value(json_object_get(r, "id")), 1);
+	json_decref(r);
+	close(cl.fd);
+	close(other.fd);
+	bench_fini(&b);
+}
+END_TEST
+
 /* Text vmplugd is handed, by the configuration, QEMU, libvirt, the
  * kernel or a device, may hold bytes that are not UTF-8 and control
  * characters: every reply and event still goes out, as valid JSON with
@@ -564,7 +609,8 @@ static const char *const hostile_names[] = {
 	"[usb \"evil\"]",
 	"quote\" ]",
 	"\x1b]0;pwned\x07\x1b[2J",
-	"\xc2\x85next line \xc2\x9b" "2J",
+	"\xc2\x85next line \xc2\x9b"
+	"2J",
 	"\xff\xfe not UTF-8",
 	"a\\x0ab",
 	"AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"
@@ -638,8 +684,8 @@ START_TEST(identify_usb_text_reads_back_as_shown)
 		text = control_identify_usb_text(d);
 		conf = load_vm_file(text);
 		ck_assert_uint_eq(conf->n_vms, 1);
-		ck_assert_msg(conf->vms[0].n_rules == 1, "%zu rules from:\n%s", conf->vms[0].n_rules,
-			      text);
+		ck_assert_msg(conf->vms[0].n_rules == 1, "%zu rules from:\n%s",
+			      conf->vms[0].n_rules, text);
 		r = &conf->vms[0].rules[0];
 		ck_assert(!r->deny);
 		ck_assert_str_eq(r->port, "3-10.2");
@@ -716,6 +762,7 @@ static Suite *control_suite(void)
 	tcase_add_test(tc, identify_answers_the_next_device);
 	tcase_add_test(tc, reload_and_switch_go_to_the_ops);
 	tcase_add_test(tc, hostile_text_never_breaks_a_reply);
+	tcase_add_test(tc, a_client_that_does_not_read_is_dropped);
 	suite_add_tcase(s, tc);
 	tc = tcase_create("identify");
 	tcase_add_test(tc, identify_usb_text_reads_back_as_shown);
