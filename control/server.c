@@ -90,31 +90,12 @@ static void queue_line(struct control_client *cl, char *text)
 	flush(cl);
 }
 
-/* Send a message no request waits for (the greeting, an event); takes
- * obj, NULL when it could not be built (then it is logged and dropped). */
-static void send_message(struct control_client *cl, json_t *obj)
-{
-	char *text = obj ? json_dumps(obj, JSON_COMPACT) : NULL;
-
-	json_decref(obj);
-	if (cl->dead || cl->closing) {
-		free(text);
-		return;
-	}
-	if (!text) {
-		log_error("control: a message for client pid %d could not be encoded (a bug in "
-			  "vmplugd); dropped",
-			  (int)cl->pid);
-		return;
-	}
-	queue_line(cl, text);
-}
-
-/* Send the answer to the request id (may be NULL); takes obj, NULL when
- * it could not be built. An answer that cannot be built or encoded
+/* Send obj (taken; NULL when it could not be built) as a line. An answer
+ * to a request (answer; id may be NULL) that cannot be built or encoded
  * becomes an error saying so: the client is never left waiting, and
- * vmplugd never crashes on text it was handed. */
-static void send_answer(struct control_client *cl, json_t *obj, json_t *id)
+ * vmplugd never crashes on text it was handed. A message no request
+ * waits for (the greeting, an event) is then logged and dropped. */
+static void send_json(struct control_client *cl, json_t *obj, bool answer, json_t *id)
 {
 	char *text = obj ? json_dumps(obj, JSON_COMPACT) : NULL;
 
@@ -124,20 +105,24 @@ static void send_answer(struct control_client *cl, json_t *obj, json_t *id)
 		return;
 	}
 	if (!text) {
-		json_t *err = json_pack("{s:{s:s,s:s}}", "error", "class", "GenericError", "desc",
-					"vmplugd could not encode its answer; see its log");
+		json_t *err;
 
-		log_error("control: the answer for client pid %d could not be encoded (a bug in "
-			  "vmplugd); it gets an error instead",
-			  (int)cl->pid);
+		log_error(
+		    "control: %s for client pid %d could not be encoded (a bug in vmplugd); %s",
+		    answer ? "the answer" : "a message", (int)cl->pid,
+		    answer ? "it gets an error instead" : "dropped");
+		if (!answer)
+			return;
+		err = json_pack("{s:{s:s,s:s}}", "error", "class", "GenericError", "desc",
+				"vmplugd could not encode its answer; see its log");
 		if (err && id)
 			json_object_set(err, "id", id);
 		text = err ? json_dumps(err, JSON_COMPACT) : NULL;
 		json_decref(err);
-	}
-	if (!text) {
-		client_close(cl); /* out of memory: rather closed than waiting for ever */
-		return;
+		if (!text) {
+			client_close(cl); /* out of memory: rather closed than waiting for ever */
+			return;
+		}
 	}
 	queue_line(cl, text);
 }
@@ -148,7 +133,7 @@ void control_reply(struct control_client *cl, json_t *id, json_t *ret)
 
 	if (obj && id)
 		json_object_set(obj, "id", id);
-	send_answer(cl, obj, id);
+	send_json(cl, obj, true, id);
 }
 
 void control_reply_error(struct control_client *cl, json_t *id, const char *cls, const char *fmt,
@@ -166,7 +151,7 @@ void control_reply_error(struct control_client *cl, json_t *id, const char *cls,
 	if (obj && id)
 		json_object_set(obj, "id", id);
 	free(desc);
-	send_answer(cl, obj, id);
+	send_json(cl, obj, true, id);
 }
 
 /* An event's timestamp, as QMP gives it: wall-clock seconds and microseconds. */
@@ -194,7 +179,7 @@ void control_emit(struct control *c, const char *event, json_t *data)
 			continue;
 		obj = json_pack("{s:s,s:O,s:o}", "event", event, "data", data ? data : json_null(),
 				"timestamp", timestamp());
-		send_message(cl, obj);
+		send_json(cl, obj, false, NULL);
 	}
 	json_decref(data);
 }
@@ -499,7 +484,7 @@ void control_client_add(struct control *c, int fd, const struct ucred *cred)
 		flush(cl);
 		return;
 	}
-	send_message(cl, json_pack("{s:{s:s}}", "vmplug", "version", PACKAGE_VERSION));
+	send_json(cl, json_pack("{s:{s:s}}", "vmplug", "version", PACKAGE_VERSION), false, NULL);
 }
 
 /* A new client on the listening socket. */
