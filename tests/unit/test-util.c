@@ -138,6 +138,9 @@ START_TEST(printable_copies)
 		{ "\xc0\xaf", "\\xc0\\xaf" },          /* overlong */
 		{ "\xed\xa0\x80", "\\xed\\xa0\\x80" }, /* a surrogate */
 		{ "\xf4\x90\x80\x80", "\\xf4\\x90\\x80\\x80" },
+		{ "csi \xc2\x9b"
+		  "2J nbsp\xc2\xa0",
+		  "csi \\xc2\\x9b2J nbsp\xc2\xa0" }, /* C1 */
 		{ "", "" },
 	};
 
@@ -147,6 +150,40 @@ START_TEST(printable_copies)
 		ck_assert_str_eq(s, cases[i].out);
 		free(s);
 	}
+}
+END_TEST
+
+/* Only what JSON cannot carry, or every control but newlines; cut
+ * before a character that does not fit. */
+START_TEST(escape_modes)
+{
+	char buf[8];
+	char *s;
+
+	s = xstrescape("a\nb\x1b\xff", STR_ESCAPE_INVALID);
+	ck_assert_str_eq(s, "a\nb\x1b\\xff");
+	free(s);
+	s = xstrescape("a\nb\x1b\xff", STR_ESCAPE_CONTROL | STR_ESCAPE_KEEP_NEWLINE);
+	ck_assert_str_eq(s, "a\nb\\x1b\\xff");
+	free(s);
+	ck_assert_uint_eq(strescape(buf, sizeof(buf), "ab\x1b\xc3\xa9", STR_ESCAPE_CONTROL), 6);
+	ck_assert_str_eq(buf, "ab\\x1b");
+	ck_assert_uint_eq(strescape(buf, sizeof(buf), "abcd\xc3\xa9x", STR_ESCAPE_CONTROL), 7);
+	ck_assert_str_eq(buf, "abcd\xc3\xa9x");
+}
+END_TEST
+
+/* Whatever the arguments hold, a log line is one line of valid UTF-8
+ * without a control character: nothing can forge a line or drive the
+ * terminal of whoever reads the log. */
+START_TEST(log_lines_are_escaped)
+{
+	log_set_handler(capture, NULL);
+	log_warning("vm %s: %s", "pc",
+		    "QEMU says: bad\nvmplugd: error: forged \x1b[2J\xff\xc2\x9b");
+	ck_assert_str_eq(last, "vm pc: QEMU says: bad\\x0avmplugd: error: forged \\x1b[2J\\xff"
+			       "\\xc2\\x9b");
+	log_set_handler(NULL, NULL);
 }
 END_TEST
 
@@ -181,6 +218,8 @@ static Suite *util_suite(void)
 	tcase_add_test(tc, ratelimit_allows_burst_then_reports_suppressed);
 	tcase_add_test(tc, log_levels_filter);
 	tcase_add_test(tc, printable_copies);
+	tcase_add_test(tc, escape_modes);
+	tcase_add_test(tc, log_lines_are_escaped);
 	suite_add_tcase(s, tc);
 	return s;
 }
