@@ -426,6 +426,37 @@ START_TEST(attach_failures_are_retried_then_reported)
 }
 END_TEST
 
+/* A detach that fails (QEMU never confirmed it) is tried again after 1 s,
+ * 2 s and 4 s, then left as it is until a reload gives it new tries. */
+START_TEST(detach_failures_are_retried_then_left)
+{
+	start(fixture_conf(NULL, "pc", PC, NULL));
+	up("pc");
+	plug(CAM);
+	settle();
+	unplug(CAM);
+	for (unsigned i = 1; i <= 4; i++) {
+		ck_assert_uint_eq(count("pc", BACKEND_NULL_USB_DETACH), i);
+		backend_null_complete(vm("pc"), -ETIMEDOUT, "no DEVICE_DELETED from QEMU");
+		if (i < 4) {
+			ck_assert_uint_eq(scheduled, vnow + (USEC_PER_SEC << (i - 1)));
+			advance(USEC_PER_SEC << (i - 1));
+		}
+	}
+	ck_assert_uint_eq(scheduled, 0);
+	advance(3600 * USEC_PER_SEC);
+	ck_assert_uint_eq(count("pc", BACKEND_NULL_USB_DETACH), 4);
+	assert_items("pc", "vmplug-usb-3-5");
+	ck_assert(!logged("detached pc vmplug-usb-3-5"));
+	reconcile_set_conf(rc, conf);
+	ck_assert_uint_eq(count("pc", BACKEND_NULL_USB_DETACH), 5);
+	settle();
+	assert_items("pc", "");
+	ck_assert(logged("detached pc vmplug-usb-3-5"));
+	stop();
+}
+END_TEST
+
 START_TEST(conflicting_claims_go_to_the_first_vm)
 {
 	start(fixture_conf(NULL, "b", PC, "a",
@@ -1086,6 +1117,7 @@ static Suite *reconcile_suite(void)
 	tcase_add_test(tc, vm_gone_during_attach);
 	tcase_add_test(tc, daemon_restart_learns_from_the_vm);
 	tcase_add_test(tc, attach_failures_are_retried_then_reported);
+	tcase_add_test(tc, detach_failures_are_retried_then_left);
 	tcase_add_test(tc, conflicting_claims_go_to_the_first_vm);
 	tcase_add_test(tc, conflict_logged_once);
 	tcase_add_test(tc, hubs_are_never_attached);
