@@ -42,7 +42,7 @@
 #include <umockdev.h>
 
 #include "backends/backend.h"
-#include "daemon/reconcile.h"
+#include "reconcile/reconcile.h"
 #include "daemon/watch.h"
 #include "input/input-int.h"
 #include "qmp/qmp-int.h"

@@ -11,7 +11,7 @@
 #include <umockdev.h>
 
 #include "backends/backend.h"
-#include "daemon/reconcile.h"
+#include "reconcile/reconcile.h"
 #include "tests/integration/check-qemu.h"
 #include "tests/lib/recorder.h"
 #include "tests/lib/testlib.h"

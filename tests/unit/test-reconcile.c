@@ -8,7 +8,7 @@
 #include <stdlib.h>
 
 #include "backends/null.h"
-#include "daemon/reconcile.h"
+#include "reconcile/reconcile.h"
 #include "tests/lib/testlib.h"
 #include "tests/unit/check-main.h"
 #include "tests/unit/fixture.h"

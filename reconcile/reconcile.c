@@ -1,7 +1,7 @@
 /* The reconciler: desired vs actual, per VM (see reconcile.h). */
 #include "config.h"
 
-#include "daemon/reconcile.h"
+#include "reconcile/reconcile.h"
 
 #include <errno.h>
 #include <stdio.h>
