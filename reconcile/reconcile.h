@@ -15,6 +15,7 @@
 
 #include "backends/backend.h"
 #include "conf/conf.h"
+#include "reconcile/debounce.h"
 #include "usb/device.h"
 
 struct reconcile;
@@ -70,7 +71,7 @@ struct reconcile_hooks {
 	size_t (*vm_inputs)(void *data, const char *vm, struct reconcile_input **out);
 	/* QEMU's GrabToggleKeys for the input-linux objects (NULL: QEMU's). */
 	const char *grab_toggle;
-	/* Debounce flapping ports (see RECONCILE_FLAP_*); off: every new
+	/* Debounce flapping ports (reconcile/debounce.h); off: every new
 	 * device is attached at once, however often its port changes. */
 	bool debounce;
 };
@@ -81,19 +82,6 @@ void reconcile_inputs_free(struct reconcile_input *in, size_t n);
 #define RECONCILE_ATTACH_TRIES 4             /* then the device is reported failed */
 #define RECONCILE_RETRY_BASE_USEC 1000000ULL /* 1 s, doubling */
 #define RECONCILE_LIST_RETRY_USEC 100000ULL  /* 100 ms, doubling to 5 s */
-
-/* Debounce. A port "changes" when a device is removed from it or a new
- * device (a new bus/devnum) appears on it; changes less than
- * RECONCILE_FLAP_WINDOW_USEC apart form one burst. The first
- * RECONCILE_FLAP_FREE changes of a burst (plug, unplug, replug) act at
- * once; after that, a device that appears on the port is attached only
- * once the port has been quiet for a settle delay that starts at
- * RECONCILE_SETTLE_USEC and doubles with each further replug of the burst,
- * up to RECONCILE_SETTLE_MAX_USEC. Removals always act at once. */
-#define RECONCILE_FLAP_WINDOW_USEC 2000000ULL /* 2 s */
-#define RECONCILE_FLAP_FREE 3
-#define RECONCILE_SETTLE_USEC 200000ULL      /* 200 ms */
-#define RECONCILE_SETTLE_MAX_USEC 2000000ULL /* 2 s */
 
 /* conf is borrowed until the next reconcile_set_conf() or free. The
  * backends are created at once. */

@@ -46,6 +46,9 @@ char *strv_join(char *const *v, const char *sep);
 /* Strip leading and trailing whitespace in place; returns s (moved forward). */
 char *strstrip(char *s);
 bool startswith(const char *s, const char *prefix);
+/* FNV-1a of s: for lists of strings that share long prefixes (syspaths),
+ * compared by hash first and in full only on a match. */
+uint32_t str_hash(const char *s);
 /* A copy of s that is valid UTF-8 and one line: control characters
  * (newlines included), DEL and bytes that are not valid UTF-8 are written
  * as \xNN (the way udev escapes). For strings from devices and peers that

@@ -12,6 +12,11 @@ char *scratch_new(const char *tag);
 /* Remove dir and everything in it, then free the string. NULL is a no-op. */
 void scratch_remove(char *dir);
 
+/* The names of the files in dir that end in `suffix`, sorted; a new
+ * string vector. Exits the test program when dir cannot be read (a
+ * corpus that is not there is a broken build, not a pass). */
+char **list_dir(const char *dir, const char *suffix);
+
 /* Dispatch `loop` until cond(arg) is true or timeout_ms passed (a guard
  * against hangs, not a timing check). Returns cond's last value. */
 bool run_until(struct loop *loop, bool (*cond)(void *arg), void *arg, unsigned timeout_ms);

@@ -34,6 +34,17 @@ START_TEST(strv_split_join)
 }
 END_TEST
 
+/* FNV-1a: the published values, and syspaths that differ only at the end. */
+START_TEST(str_hash_is_fnv1a)
+{
+	ck_assert_uint_eq(str_hash(""), 0x811c9dc5u);
+	ck_assert_uint_eq(str_hash("a"), 0xe40c292cu);
+	ck_assert_uint_eq(str_hash("foobar"), 0xbf9cf968u);
+	ck_assert_uint_ne(str_hash("/sys/devices/pci0000:00/0000:00:14.0/usb3/3-10/3-10.2"),
+			  str_hash("/sys/devices/pci0000:00/0000:00:14.0/usb3/3-10/3-10.3"));
+}
+END_TEST
+
 START_TEST(parse_uint_bounds)
 {
 	unsigned long v = 7;
@@ -176,6 +187,7 @@ static Suite *util_suite(void)
 	TCase *tc = tcase_create("util");
 
 	tcase_add_test(tc, strv_split_join);
+	tcase_add_test(tc, str_hash_is_fnv1a);
 	tcase_add_test(tc, parse_uint_bounds);
 	tcase_add_test(tc, atomic_write_replaces_file);
 	tcase_add_test(tc, ratelimit_allows_burst_then_reports_suppressed);
