@@ -7,6 +7,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "tests/lib/testlib.h"
 #include "tests/unit/check-main.h"
 #include "util/log.h"
 #include "util/util.h"
@@ -42,6 +43,29 @@ START_TEST(str_hash_is_fnv1a)
 	ck_assert_uint_eq(str_hash("foobar"), 0xbf9cf968u);
 	ck_assert_uint_ne(str_hash("/sys/devices/pci0000:00/0000:00:14.0/usb3/3-10/3-10.2"),
 			  str_hash("/sys/devices/pci0000:00/0000:00:14.0/usb3/3-10/3-10.3"));
+}
+END_TEST
+
+/* The tests' scenario lists: the suffix's files only, in name order. */
+START_TEST(list_dir_sorts_by_name)
+{
+	char *dir = scratch_new("list-dir");
+	static const char *const files[] = { "b.scenario", "10.scenario", "a.scenario", "c.txt",
+					     ".hidden.scenario" };
+	char **names, *joined;
+
+	for (size_t i = 0; i < ARRAY_SIZE(files); i++) {
+		char *path = xasprintf("%s/%s", dir, files[i]);
+
+		ck_assert_int_eq(write_file_atomic(path, "", 0, 0644), 0);
+		free(path);
+	}
+	names = list_dir(dir, ".scenario");
+	joined = strv_join(names, " ");
+	ck_assert_str_eq(joined, "10.scenario a.scenario b.scenario");
+	free(joined);
+	strv_free(names);
+	scratch_remove(dir);
 }
 END_TEST
 
@@ -189,6 +213,7 @@ static Suite *util_suite(void)
 	tcase_add_test(tc, strv_split_join);
 	tcase_add_test(tc, str_hash_is_fnv1a);
 	tcase_add_test(tc, parse_uint_bounds);
+	tcase_add_test(tc, list_dir_sorts_by_name);
 	tcase_add_test(tc, atomic_write_replaces_file);
 	tcase_add_test(tc, ratelimit_allows_burst_then_reports_suppressed);
 	tcase_add_test(tc, log_levels_filter);
