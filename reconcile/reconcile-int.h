@@ -17,7 +17,6 @@
 #include "reconcile/reconcile.h"
 #include "util/list.h"
 #include "util/log.h"
-#include "util/util.h"
 
 /* ------------------------------------------------------------- index.c */
 
@@ -135,7 +134,7 @@ struct reconcile {
 
 static inline uint64_t reconcile_now(const struct reconcile *rc)
 {
-	return rc->hooks.now ? rc->hooks.now(rc->data) : now_usec();
+	return rc->hooks.now(rc->data);
 }
 
 static inline void reconcile_notify(struct reconcile *rc, const struct reconcile_event *ev)

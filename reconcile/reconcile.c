@@ -307,8 +307,11 @@ static const struct backend_events vm_events = {
 struct reconcile *reconcile_new(const struct conf *conf, const struct reconcile_hooks *hooks,
 				void *data)
 {
-	struct reconcile *rc = xnew(struct reconcile);
+	struct reconcile *rc;
 
+	if (!hooks->create_backend || !hooks->now)
+		abort(); /* a caller's mistake, not a condition to handle */
+	rc = xnew(struct reconcile);
 	rc->conf = conf;
 	rc->hooks = *hooks;
 	rc->data = data;

@@ -55,11 +55,13 @@ struct reconcile_input {
 };
 
 struct reconcile_hooks {
-	/* Create the backend for vm; events/evdata go to the backend's
+	/* Required: create the backend for vm; events/evdata go to the backend's
 	 * create(). NULL (errno set) if it cannot be created. */
 	struct backend_vm *(*create_backend)(void *data, const struct conf_vm *vm,
 					     const struct backend_events *events, void *evdata);
-	/* CLOCK_MONOTONIC microseconds (virtual in tests). */
+	/* Required: the time, in microseconds on a clock that never goes
+	 * back (CLOCK_MONOTONIC in vmplugd, virtual in tests). The
+	 * reconciler has no clock of its own. */
 	uint64_t (*now)(void *data);
 	/* The earliest deadline changed: call reconcile_tick() then (0: none). */
 	void (*schedule)(void *data, uint64_t deadline);

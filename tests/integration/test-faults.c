@@ -618,8 +618,14 @@ static void on_notify(void *data, const struct reconcile_event *ev)
 		up_count[i]++;
 }
 
+static uint64_t rc_now(void *data)
+{
+	return now_usec();
+}
+
 static const struct reconcile_hooks hooks = {
 	.create_backend = create_backend,
+	.now = rc_now,
 	.schedule = rc_schedule,
 	.notify = on_notify,
 	.debounce = true,
