@@ -1,10 +1,11 @@
 /* The QMP backend: USB through usb-host and input through input-linux on a
  * standalone QEMU, over the client in qmp/.
  *
- * How QEMU's answers map to completions (QEMU 7.2 texts):
- * - "failed to find host usb device B:A" right after a plug is a race with
- *   libusb's view of the bus: address mode retries it (ATTACH_TRIES tries
- *   within ATTACH_WINDOW_USEC), then completes with -ENODEV;
+ * How QEMU's answers map to completions (QEMU 7.2 texts); every one is
+ * reported, none is tried again here (the reconciler decides):
+ * - "failed to find host usb device B:A" (address mode; right after a
+ *   plug, QEMU's libusb may not have seen the device yet) and
+ *   DeviceNotFound complete with -ENODEV;
  * - "Duplicate device ID 'x'" and object-add's "attempt to add duplicate
  *   property 'x' ..." complete with -EEXIST;
  * - DeviceNotFound completes a detach successfully (already gone), and an
@@ -27,9 +28,6 @@
 #include "util/log.h"
 #include "util/util.h"
 
-#define ATTACH_TRIES 5
-#define ATTACH_FIRST_DELAY_USEC (100 * USEC_PER_MSEC)
-#define ATTACH_WINDOW_USEC (2 * USEC_PER_SEC)
 #define ID_MAX 128
 
 #define PERIPHERAL "/machine/peripheral"
@@ -89,11 +87,8 @@ struct op {
 	struct loop_timer *timer;
 
 	/* usb attach */
-	enum conf_attach_mode mode;
-	json_t *args; /* device_add's arguments, kept for retries */
-	unsigned tries;
-	uint64_t started;
-	int fdset; /* fd mode: the fdset add-fd created, -1 before */
+	json_t *args; /* fd mode: device_add's arguments, sent once add-fd answered */
+	int fdset;    /* fd mode: the fdset add-fd created, -1 before */
 
 	/* usb detach: device_del answered / DEVICE_DELETED seen */
 	bool acked;
@@ -145,7 +140,7 @@ static void leave(struct qmpb *b)
 
 /* --- ops --------------------------------------------------------------- */
 
-static void on_op_timer(struct loop_timer *t, void *data);
+static void on_delete_timeout(struct loop_timer *t, void *data);
 
 static struct op *op_new(struct qmpb *b, enum op_kind kind, const char *id, backend_done_fn done,
 			 void *data)
@@ -193,13 +188,6 @@ static void finish(struct op *op, int err, const char *msg)
 		op->done(op->data, err, msg);
 	}
 	op_free(op);
-}
-
-static void arm_op_timer(struct op *op, uint64_t usec)
-{
-	if (!op->timer)
-		op->timer = loop_timer_new(op->b->loop, on_op_timer, op);
-	loop_timer_arm_in(op->timer, usec);
 }
 
 /* Send a command on behalf of op; the reply goes to fn with op. */
@@ -363,43 +351,20 @@ static void cleanup_fdsets(struct qmpb *b, const char *id, int known)
 
 /* --- USB attach -------------------------------------------------------- */
 
-static void send_device_add(struct op *op);
-
 static void on_device_add(struct qmp *q, const struct qmp_reply *r, void *data)
 {
 	struct op *op = data;
 	struct qmpb *b = op->b;
-	uint64_t delay = ATTACH_FIRST_DELAY_USEC << (op->tries - 1);
 
 	enter(b);
 	op->inflight--;
-	if (r->err == -EREMOTEIO && op->mode == CONF_ATTACH_ADDRESS &&
-	    startswith(r->error_desc, "failed to find host usb device ") &&
-	    op->tries < ATTACH_TRIES && now_usec() + delay - op->started < ATTACH_WINDOW_USEC) {
-		/* Just plugged: libusb in QEMU may not list it yet. */
-		log_debug("vm %s: %s: %s; trying again in %llu ms", b->vm->name, op->id,
-			  r->error_desc, (unsigned long long)(delay / USEC_PER_MSEC));
-		arm_op_timer(op, delay);
-		goto out;
-	}
 	if (r->err && op->fdset >= 0)
 		cleanup_fdsets(b, op->id, op->fdset);
 	if (r->err)
 		log_debug("vm %s: device_add %s failed: %s", b->vm->name, op->id,
 			  r->error_desc ? r->error_desc : strerror(-r->err));
 	finish_reply(op, r);
-out:
 	leave(b);
-}
-
-static void send_device_add(struct op *op)
-{
-	int r;
-
-	op->tries++;
-	r = send_cmd(op, "device_add", json_incref(op->args), QMP_RET_ANY, -1, on_device_add, NULL);
-	if (r < 0)
-		finish(op, r, NULL);
 }
 
 static void on_add_fd(struct qmp *q, const struct qmp_reply *r, void *data)
@@ -408,6 +373,7 @@ static void on_add_fd(struct qmp *q, const struct qmp_reply *r, void *data)
 	struct qmpb *b = op->b;
 	json_t *fdset;
 	char *path;
+	int err;
 
 	enter(b);
 	op->inflight--;
@@ -427,7 +393,10 @@ static void on_add_fd(struct qmp *q, const struct qmp_reply *r, void *data)
 	path = xasprintf("/dev/fdset/%d", op->fdset);
 	json_object_set_new(op->args, "hostdevice", json_string(path));
 	free(path);
-	send_device_add(op);
+	err = send_cmd(op, "device_add", json_incref(op->args), QMP_RET_ANY, -1, on_device_add,
+		       NULL);
+	if (err < 0)
+		finish(op, err, NULL);
 out:
 	leave(b);
 }
@@ -469,19 +438,15 @@ static int qmpb_usb_attach(struct backend_vm *bv, const struct backend_usb_dev *
 		}
 	}
 	op = op_new(b, OP_USB_ATTACH, dev->id, done, data);
-	op->mode = dev->mode;
-	op->args = args;
-	op->started = now_usec();
 	if (fd >= 0) {
 		/* QEMU picks a free fdset (naming one would add to it if it
 		 * exists); the opaque tag finds it again after a restart. */
+		op->args = args;
 		r = send_cmd(op, "add-fd", json_pack("{s:s}", "opaque", dev->id), QMP_RET_OBJECT,
 			     fd, on_add_fd, NULL);
 		closep(&fd);
 	} else {
-		op->tries++;
-		r = send_cmd(op, "device_add", json_incref(args), QMP_RET_ANY, -1, on_device_add,
-			     NULL);
+		r = send_cmd(op, "device_add", args, QMP_RET_ANY, -1, on_device_add, NULL);
 	}
 	if (r < 0)
 		op_free(op);
@@ -511,7 +476,8 @@ static void on_device_del(struct qmp *q, const struct qmp_reply *r, void *data)
 		detached(op);
 	} else {
 		op->acked = true;
-		arm_op_timer(op, delete_timeout_usec);
+		op->timer = loop_timer_new(b->loop, on_delete_timeout, op);
+		loop_timer_arm_in(op->timer, delete_timeout_usec);
 	}
 	leave(b);
 }
@@ -832,19 +798,15 @@ static int qmpb_list(struct backend_vm *bv, backend_list_fn done, void *data)
 
 /* --- timers and QMP callbacks ------------------------------------------ */
 
-static void on_op_timer(struct loop_timer *t, void *data)
+static void on_delete_timeout(struct loop_timer *t, void *data)
 {
 	struct op *op = data;
 	struct qmpb *b = op->b;
 
 	enter(b);
-	if (op->kind == OP_USB_ATTACH) {
-		send_device_add(op);
-	} else if (op->kind == OP_USB_DETACH) {
-		log_warning("vm %s: QEMU sent no DEVICE_DELETED for %s within %.1f s", b->vm->name,
-			    op->id, (double)delete_timeout_usec / USEC_PER_SEC);
-		finish(op, -ETIMEDOUT, "no DEVICE_DELETED from QEMU");
-	}
+	log_warning("vm %s: QEMU sent no DEVICE_DELETED for %s within %.1f s", b->vm->name, op->id,
+		    (double)delete_timeout_usec / USEC_PER_SEC);
+	finish(op, -ETIMEDOUT, "no DEVICE_DELETED from QEMU");
 	leave(b);
 }
 

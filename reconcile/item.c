@@ -144,19 +144,39 @@ void reconcile_item_log(const struct rc_item *it, enum log_level level, const ch
 
 /* ---------------------------------------------------------------- retries */
 
-#define LIST_RETRY_MAX_USEC (5 * USEC_PER_SEC)
+/* When an operation that failed is tried again (reconcile.h says why
+ * these): after `first`, doubling up to `max`, `tries` tries in all (0:
+ * for ever). */
+struct retry {
+	uint64_t first;
+	uint64_t max;
+	unsigned tries;
+};
 
-static uint64_t backoff(unsigned failures)
+static const struct retry attach_retry = { RECONCILE_ATTACH_RETRY_USEC, UINT64_MAX,
+					   RECONCILE_ATTACH_TRIES };
+static const struct retry detach_retry = { RECONCILE_DETACH_RETRY_USEC, UINT64_MAX,
+					   RECONCILE_DETACH_TRIES };
+static const struct retry list_retry = { RECONCILE_LIST_RETRY_USEC, RECONCILE_LIST_RETRY_MAX_USEC,
+					 0 };
+
+/* After `failures` (1 or more) in a row: how long until the next try, 0
+ * when there is none. */
+static uint64_t retry_after(const struct retry *r, unsigned failures)
 {
-	unsigned shift = failures > 1 ? failures - 1 : 0;
+	unsigned shift = failures - 1;
+	uint64_t delay;
 
-	return RECONCILE_RETRY_BASE_USEC << (shift > 5 ? 5 : shift);
+	if (r->tries && failures >= r->tries)
+		return 0;
+	delay = r->first << (shift > 16 ? 16 : shift);
+	return delay > r->max ? r->max : delay;
 }
 
 bool reconcile_detach_due(const struct rc_item *it, uint64_t now)
 {
 	return (!it->retry_at || it->retry_at <= now) &&
-	       (it->failures < RECONCILE_ATTACH_TRIES || !it->error);
+	       (it->failures < detach_retry.tries || !it->error);
 }
 
 /* ------------------------------------------------------------ operations */
@@ -202,21 +222,27 @@ void reconcile_ops_drop(struct rc_vm *vm)
 /* An attach failed with err: try again later, or give up. */
 static void attach_failed(struct rc_item *it, int err, const char *msg)
 {
-	bool final;
+	uint64_t after;
+	bool quiet;
 
 	it->failures++;
 	reconcile_set_error(&it->error, err, msg);
-	final = it->failures >= RECONCILE_ATTACH_TRIES;
-	if (final) {
+	after = retry_after(&attach_retry, it->failures);
+	if (!after) {
 		it->state = RECONCILE_ITEM_FAILED;
 		it->retry_at = 0;
 		reconcile_item_log(it, LOG_LEVEL_ERROR, "attach failed, giving up", it->error);
-	} else {
-		it->state = RECONCILE_ITEM_RETRY;
-		it->retry_at = reconcile_now(it->vm->rc) + backoff(it->failures);
-		reconcile_item_log(it, LOG_LEVEL_WARNING, "attach failed, will retry", it->error);
+		reconcile_item_event(it, RECONCILE_USB_FAILED, err, it->error, true);
+		return;
 	}
-	reconcile_item_event(it, RECONCILE_USB_FAILED, err, it->error, final);
+	it->state = RECONCILE_ITEM_RETRY;
+	it->retry_at = reconcile_now(it->vm->rc) + after;
+	/* Not news: a device just plugged that QEMU does not see yet. */
+	quiet = err == -ENODEV && it->failures <= RECONCILE_ATTACH_QUIET;
+	reconcile_item_log(it, quiet ? LOG_LEVEL_DEBUG : LOG_LEVEL_WARNING,
+			   "attach failed, will retry", it->error);
+	if (!quiet)
+		reconcile_item_event(it, RECONCILE_USB_FAILED, err, it->error, false);
 }
 
 static void attach_done(void *data, int err, const char *msg)
@@ -340,8 +366,8 @@ static void detach_done(void *data, int err, const char *msg)
 	it->failures++;
 	reconcile_set_error(&it->error, err, msg);
 	it->state = RECONCILE_ITEM_ATTACHED;
-	if (it->failures < RECONCILE_ATTACH_TRIES) {
-		it->retry_at = reconcile_now(vm->rc) + backoff(it->failures);
+	if (retry_after(&detach_retry, it->failures)) {
+		it->retry_at = reconcile_now(vm->rc) + retry_after(&detach_retry, it->failures);
 		reconcile_item_log(it, LOG_LEVEL_WARNING, "detach failed, will retry", it->error);
 	} else {
 		it->retry_at = 0;
@@ -387,13 +413,9 @@ static void list_done(void *data, int err, const struct backend_list *list)
 	if (err == -ENOTCONN)
 		return;
 	if (err < 0) {
-		uint64_t delay = RECONCILE_LIST_RETRY_USEC
-				 << (vm->list_failures < 6 ? vm->list_failures : 6);
-
 		vm->list_failures++;
 		reconcile_set_error(&vm->last_error, err, NULL);
-		vm->list_retry_at = reconcile_now(rc) +
-				    (delay > LIST_RETRY_MAX_USEC ? LIST_RETRY_MAX_USEC : delay);
+		vm->list_retry_at = reconcile_now(rc) + retry_after(&list_retry, vm->list_failures);
 		/* Said once per connection; the retries go on quietly. */
 		log_msg(vm->list_failures == 1 ? LOG_LEVEL_WARNING : LOG_LEVEL_DEBUG,
 			"vm %s: cannot list its devices (%s); retrying", vm->params.name,

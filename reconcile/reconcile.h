@@ -80,10 +80,29 @@ struct reconcile_hooks {
 
 void reconcile_inputs_free(struct reconcile_input *in, size_t n);
 
-/* Bounds of the retry policy (exposed for tests and documentation). */
-#define RECONCILE_ATTACH_TRIES 4             /* then the device is reported failed */
-#define RECONCILE_RETRY_BASE_USEC 1000000ULL /* 1 s, doubling */
-#define RECONCILE_LIST_RETRY_USEC 100000ULL  /* 100 ms, doubling to 5 s */
+/* The retry policy. It is the reconciler's alone: a backend reports every
+ * failure with its errno and never tries again by itself (backend.h).
+ * - A failed attach is tried again after RECONCILE_ATTACH_RETRY_USEC,
+ *   doubling, RECONCILE_ATTACH_TRIES tries in all (the last one 12.7 s
+ *   after the first); then the item is FAILED (USB_FAILED `final`) until
+ *   the device is replugged, the configuration reloaded or the VM
+ *   restarted.
+ * - A device vmplugd heard of before QEMU's libusb saw it is refused with
+ *   -ENODEV for a few hundred milliseconds: the first
+ *   RECONCILE_ATTACH_QUIET failures with -ENODEV (retried within 1.5 s)
+ *   are logged at debug level only and reported to nobody.
+ * - A failed detach is tried again after RECONCILE_DETACH_RETRY_USEC,
+ *   doubling, RECONCILE_DETACH_TRIES tries in all; then the object stays
+ *   until a reload.
+ * - A failed list is asked again after RECONCILE_LIST_RETRY_USEC,
+ *   doubling up to RECONCILE_LIST_RETRY_MAX_USEC, while the VM is up. */
+#define RECONCILE_ATTACH_TRIES 8
+#define RECONCILE_ATTACH_RETRY_USEC 100000ULL /* 100 ms */
+#define RECONCILE_ATTACH_QUIET 4
+#define RECONCILE_DETACH_TRIES 4
+#define RECONCILE_DETACH_RETRY_USEC 1000000ULL   /* 1 s */
+#define RECONCILE_LIST_RETRY_USEC 100000ULL      /* 100 ms */
+#define RECONCILE_LIST_RETRY_MAX_USEC 5000000ULL /* 5 s */
 
 /* conf is borrowed until the next reconcile_set_conf() or free. The
  * backends are created at once. */

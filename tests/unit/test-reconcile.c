@@ -407,9 +407,10 @@ START_TEST(attach_failures_are_retried_then_reported)
 		ck_assert_uint_eq(count("pc", BACKEND_NULL_USB_ATTACH), (unsigned)i);
 		backend_null_complete(vm("pc"), -EIO, "failed to find host usb device 3:5");
 		if (i < RECONCILE_ATTACH_TRIES) {
-			/* backoff doubles: 1 s, 2 s, 4 s */
-			ck_assert_uint_eq(scheduled, vnow + (RECONCILE_RETRY_BASE_USEC << (i - 1)));
-			advance(RECONCILE_RETRY_BASE_USEC << (i - 1));
+			/* backoff doubles: 100 ms, 200 ms, ... 6.4 s */
+			ck_assert_uint_eq(scheduled,
+					  vnow + (RECONCILE_ATTACH_RETRY_USEC << (i - 1)));
+			advance(RECONCILE_ATTACH_RETRY_USEC << (i - 1));
 		}
 	}
 	ck_assert(logged("failed pc vmplug-usb-3-5 final"));
@@ -422,6 +423,40 @@ START_TEST(attach_failures_are_retried_then_reported)
 	plug("3-10.2 dev=6 vid=046d pid=0825");
 	settle();
 	assert_items("pc", "vmplug-usb-3-6");
+	stop();
+}
+END_TEST
+
+/* QEMU refuses a device its libusb has not seen yet (-ENODEV): tried
+ * again at once and soon, without a warning or an event for the first
+ * failures, as one policy with every other failure. */
+START_TEST(a_device_qemu_does_not_see_yet_is_retried_quietly)
+{
+	static const char *const refusal = "failed to find host usb device 3:5";
+
+	start(fixture_conf(NULL, "pc", PC, NULL));
+	up("pc");
+	log_capture_start(LOG_LEVEL_DEBUG);
+	plug(CAM);
+	for (unsigned i = 1; i <= RECONCILE_ATTACH_QUIET; i++) {
+		ck_assert_uint_eq(count("pc", BACKEND_NULL_USB_ATTACH), i);
+		backend_null_complete(vm("pc"), -ENODEV, refusal);
+		ck_assert_uint_eq(scheduled, vnow + (RECONCILE_ATTACH_RETRY_USEC << (i - 1)));
+		advance(RECONCILE_ATTACH_RETRY_USEC << (i - 1));
+	}
+	ck_assert(!logged("failed pc vmplug-usb-3-5"));
+	ck_assert_uint_eq(log_captured_count(LOG_LEVEL_WARNING), 0);
+	ck_assert_uint_eq(log_captured_count_text(refusal), RECONCILE_ATTACH_QUIET);
+	/* it still is not there 1.5 s after the plug: now it is said */
+	backend_null_complete(vm("pc"), -ENODEV, refusal);
+	ck_assert(logged("failed pc vmplug-usb-3-5"));
+	ck_assert_uint_eq(log_captured_count(LOG_LEVEL_WARNING), 1);
+	advance(RECONCILE_ATTACH_RETRY_USEC << RECONCILE_ATTACH_QUIET);
+	settle();
+	assert_items("pc", "vmplug-usb-3-5");
+	ck_assert(logged("attached pc vmplug-usb-3-5"));
+	ck_assert_uint_eq(count("pc", BACKEND_NULL_USB_ATTACH), RECONCILE_ATTACH_QUIET + 2);
+	log_capture_stop();
 	stop();
 }
 END_TEST
@@ -1117,6 +1152,7 @@ static Suite *reconcile_suite(void)
 	tcase_add_test(tc, vm_gone_during_attach);
 	tcase_add_test(tc, daemon_restart_learns_from_the_vm);
 	tcase_add_test(tc, attach_failures_are_retried_then_reported);
+	tcase_add_test(tc, a_device_qemu_does_not_see_yet_is_retried_quietly);
 	tcase_add_test(tc, detach_failures_are_retried_then_left);
 	tcase_add_test(tc, conflicting_claims_go_to_the_first_vm);
 	tcase_add_test(tc, conflict_logged_once);
