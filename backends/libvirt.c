@@ -45,6 +45,7 @@
 #include <libxml/parser.h>
 
 #include "backends/backend.h"
+#include "backends/base.h"
 #include "backends/libvirt-int.h"
 #include "util/list.h"
 #include "util/log.h"
@@ -775,25 +776,20 @@ enum op_kind {
 struct lvb;
 
 struct op {
-	struct list link; /* in lvb.ops */
+	struct backend_op base;
 	struct lvb *b;
 	enum op_kind kind;
 	unsigned long seq;
 	char *id;
-	backend_done_fn done;
-	backend_list_fn list_done;
-	void *data;
 	bool acked;   /* detach: libvirt accepted it */
 	bool removed; /* detach: DEVICE_REMOVED seen */
 	struct loop_timer *timer;
 };
 
 struct lvb {
-	struct backend_vm base;
+	struct backend_base base;
 	const struct conf_vm *vm;
 	struct loop *loop;
-	const struct backend_events *events;
-	void *data;
 	struct mailbox *mb;
 	struct worker *worker;
 	struct loop_source *src;
@@ -804,31 +800,15 @@ struct lvb {
 	uint64_t problem_logged;
 	bool mode_logged[CONF_ATTACH_PORT + 1];
 	unsigned long next_seq;
-	struct list ops;
-	/* A caller's callback may destroy the backend: it is freed when the
-	 * outermost entry from the loop returns. */
-	unsigned depth;
-	bool dead;
 };
 
 static struct lvb *from(const struct backend_vm *b)
 {
-	return container_of(b, struct lvb, base);
-}
-
-static void enter(struct lvb *b)
-{
-	b->depth++;
-}
-
-static void leave(struct lvb *b)
-{
-	if (--b->depth == 0 && b->dead)
-		free(b);
+	return container_of(b, struct lvb, base.vm);
 }
 
 static struct op *op_new(struct lvb *b, enum op_kind kind, const char *id, backend_done_fn done,
-			 void *data)
+			 backend_list_fn list_done, void *data)
 {
 	struct op *op = xnew(struct op);
 
@@ -836,37 +816,32 @@ static struct op *op_new(struct lvb *b, enum op_kind kind, const char *id, backe
 	op->kind = kind;
 	op->seq = ++b->next_seq;
 	op->id = id ? xstrdup(id) : NULL;
-	op->done = done;
-	op->data = data;
-	list_insert_tail(&b->ops, &op->link);
+	backend_op_add(&b->base, &op->base, done, list_done, data);
 	return op;
 }
 
-static void op_free(struct op *op)
+/* The backend_base's op_free: what an op owns. */
+static void op_release(struct backend_op *bop)
 {
-	list_remove(&op->link);
+	struct op *op = container_of(bop, struct op, base);
+
 	loop_timer_free(op->timer);
 	free(op->id);
 	free(op);
 }
 
-/* Complete op and free it; it leaves the list before the callback, so a
- * destroy() from inside the callback does not free it twice. */
+/* Complete op and free it. */
 static void finish(struct op *op, int err, const char *msg, const struct backend_list *list)
 {
-	list_remove(&op->link);
-	if (op->kind == OP_LIST)
-		op->list_done(op->data, err, err ? NULL : list);
-	else if (op->done)
-		op->done(op->data, err, err ? msg : NULL);
-	op_free(op);
+	backend_op_finish(&op->b->base, &op->base, err, msg, list);
 }
 
+/* The op that job `seq` was for, NULL when it finished already. */
 static struct op *find_op(struct lvb *b, unsigned long seq)
 {
 	struct op *op;
 
-	list_for_each(op, &b->ops, link)
+	list_for_each(op, &b->base.ops, base.link)
 		if (op->seq == seq)
 			return op;
 	return NULL;
@@ -885,8 +860,8 @@ static void note_problem(struct lvb *b, const char *why)
 	free(b->problem);
 	b->problem = xstrdup(why);
 	b->problem_logged = now;
-	if (b->events->vm_down)
-		b->events->vm_down(b->data, why);
+	if (b->base.events->vm_down)
+		b->base.events->vm_down(b->base.data, why);
 }
 
 static void go_down(struct lvb *b, const char *reason)
@@ -898,13 +873,11 @@ static void go_down(struct lvb *b, const char *reason)
 	b->problem_logged = now_usec();
 	/* Pending work fails first; a detach waiting for DEVICE_REMOVED
 	 * too: the device went with the domain. */
-	while (!list_empty(&b->ops) && !b->dead)
-		finish(container_of(b->ops.next, struct op, link), -ENOTCONN, NULL, NULL);
-	if (b->dead)
+	if (!backend_base_fail_all(&b->base))
 		return;
 	log_info("vm %s: domain %s gone (%s)", b->vm->name, b->mb->domain, reason);
-	if (b->events->vm_gone)
-		b->events->vm_gone(b->data, reason);
+	if (b->base.events->vm_gone)
+		b->base.events->vm_gone(b->base.data, reason);
 }
 
 static void on_state(struct lvb *b, const struct result *r)
@@ -918,7 +891,7 @@ static void on_state(struct lvb *b, const struct result *r)
 		go_down(b, r->text ? r->text : "stopped");
 	else if (b->up && r->dom_id != b->dom_id)
 		go_down(b, "restarted");
-	if (b->dead)
+	if (backend_base_dead(&b->base))
 		return;
 	if (!r->active) {
 		note_problem(b, r->text ? r->text : "not running");
@@ -931,8 +904,8 @@ static void on_state(struct lvb *b, const struct result *r)
 	b->up = true;
 	b->dom_id = r->dom_id;
 	log_info("vm %s: domain %s is running (id %u)", b->vm->name, b->mb->domain, r->dom_id);
-	if (b->events->vm_up)
-		b->events->vm_up(b->data);
+	if (b->base.events->vm_up)
+		b->base.events->vm_up(b->base.data);
 }
 
 static void on_detach_timer(struct loop_timer *t, void *data)
@@ -940,11 +913,11 @@ static void on_detach_timer(struct loop_timer *t, void *data)
 	struct op *op = data;
 	struct lvb *b = op->b;
 
-	enter(b);
+	backend_base_enter(&b->base);
 	log_warning("vm %s: libvirt sent no DEVICE_REMOVED for %s within %llu s", b->vm->name,
 		    op->id, (unsigned long long)(DETACH_TIMEOUT_USEC / USEC_PER_SEC));
 	finish(op, -ETIMEDOUT, "no DEVICE_REMOVED from libvirt", NULL);
-	leave(b);
+	backend_base_leave(&b->base);
 }
 
 static void on_done(struct lvb *b, const struct result *r)
@@ -970,7 +943,7 @@ static void on_removed(struct lvb *b, const char *id)
 {
 	struct op *op;
 
-	list_for_each(op, &b->ops, link) {
+	list_for_each(op, &b->base.ops, base.link) {
 		if (op->kind != OP_DETACH || op->removed || !streq(op->id, id))
 			continue;
 		op->removed = true;
@@ -981,8 +954,8 @@ static void on_removed(struct lvb *b, const char *id)
 	if (!b->up)
 		return;
 	log_info("vm %s: %s was removed from the domain by someone else", b->vm->name, id);
-	if (b->events->item_gone)
-		b->events->item_gone(b->data, id);
+	if (b->base.events->item_gone)
+		b->base.events->item_gone(b->base.data, id);
 }
 
 static void handle(struct lvb *b, struct result *r)
@@ -994,8 +967,8 @@ static void handle(struct lvb *b, struct result *r)
 		on_state(b, r);
 		break;
 	case RES_EVENT:
-		if (b->up && b->events->vm_event)
-			b->events->vm_event(b->data, r->text);
+		if (b->up && b->base.events->vm_event)
+			b->base.events->vm_event(b->base.data, r->text);
 		break;
 	case RES_DONE:
 		on_done(b, r);
@@ -1030,14 +1003,14 @@ static void on_mailbox(struct loop_source *src, int fd, uint32_t revents, void *
 		list_init(&b->mb->results);
 	}
 	pthread_mutex_unlock(&b->mb->lock);
-	enter(b);
+	backend_base_enter(&b->base);
 	list_for_each_safe(r, tmp, &batch, link) {
 		list_remove(&r->link);
-		if (!b->dead)
+		if (!backend_base_dead(&b->base))
 			handle(b, r);
 		result_free(r);
 	}
-	leave(b);
+	backend_base_leave(&b->base);
 }
 
 /* ------------------------------------------------------- the operations */
@@ -1061,7 +1034,7 @@ static int lvb_usb_attach(struct backend_vm *bv, const struct backend_usb_dev *d
 			 b->vm->name, conf_attach_mode_name(dev->mode));
 		b->mode_logged[dev->mode] = true;
 	}
-	op = op_new(b, OP_ATTACH, dev->id, done, data);
+	op = op_new(b, OP_ATTACH, dev->id, done, NULL, data);
 	push_job(b->mb, JOB_ATTACH, op->seq, xml);
 	free(xml);
 	return 0;
@@ -1076,7 +1049,7 @@ static int lvb_usb_detach(struct backend_vm *bv, const char *id, backend_done_fn
 		return -ENOTCONN;
 	if (!backend_libvirt_valid_id(id))
 		return -EINVAL;
-	op = op_new(b, OP_DETACH, id, done, data);
+	op = op_new(b, OP_DETACH, id, done, NULL, data);
 	push_job(b->mb, JOB_DETACH, op->seq, id);
 	return 0;
 }
@@ -1088,8 +1061,7 @@ static int lvb_list(struct backend_vm *bv, backend_list_fn done, void *data)
 
 	if (!b->up)
 		return -ENOTCONN;
-	op = op_new(b, OP_LIST, NULL, NULL, data);
-	op->list_done = done;
+	op = op_new(b, OP_LIST, NULL, NULL, done, data);
 	push_job(b->mb, JOB_LIST, op->seq, NULL);
 	return 0;
 }
@@ -1117,12 +1089,9 @@ static struct backend_vm *lvb_create(struct loop *loop, const struct conf_vm *vm
 	}
 	reap(0);
 	b = xnew(struct lvb);
-	b->base.ops = &backend_libvirt_ops;
+	backend_base_init(&b->base, &backend_libvirt_ops, events, data, op_release);
 	b->vm = vm;
 	b->loop = loop;
-	b->events = events;
-	b->data = data;
-	list_init(&b->ops);
 	b->mb = mailbox_new(vm);
 	if (!b->mb) {
 		r = -errno;
@@ -1138,7 +1107,7 @@ static struct backend_vm *lvb_create(struct loop *loop, const struct conf_vm *vm
 		r = -EAGAIN;
 		goto fail;
 	}
-	return &b->base;
+	return &b->base.vm;
 fail:
 	log_error("vm %s: cannot start the libvirt backend: %s", vm->name, strerror(-r));
 	loop_source_remove(b->src);
@@ -1156,11 +1125,8 @@ static void lvb_destroy(struct backend_vm *bv)
 	if (!bv)
 		return;
 	b = from(bv);
-	if (b->dead)
+	if (backend_base_dead(&b->base))
 		return;
-	b->dead = true;
-	while (!list_empty(&b->ops))
-		op_free(container_of(b->ops.next, struct op, link));
 	loop_source_remove(b->src);
 	/* The worker may be stuck in a call to a hung libvirtd: it is told
 	 * to quit and joined later, never waited for here. */
@@ -1174,8 +1140,7 @@ static void lvb_destroy(struct backend_vm *bv)
 	mailbox_unref(b->mb);
 	free(b->problem);
 	reap(0);
-	if (b->depth == 0)
-		free(b);
+	backend_base_destroy(&b->base);
 }
 
 const struct backend_ops backend_libvirt_ops = {

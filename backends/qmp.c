@@ -22,6 +22,7 @@
 #include <unistd.h>
 
 #include "backends/backend.h"
+#include "backends/base.h"
 #include "backends/qmp-int.h"
 #include "qmp/qmp.h"
 #include "util/list.h"
@@ -76,13 +77,10 @@ struct get {
 };
 
 struct op {
-	struct list link; /* in qmpb.ops */
+	struct backend_op base;
 	struct qmpb *b;
 	enum op_kind kind;
 	char *id;
-	backend_done_fn done;
-	backend_list_fn list_done;
-	void *data;
 	unsigned inflight; /* QMP commands sent for this op and not answered */
 	struct loop_timer *timer;
 
@@ -105,37 +103,19 @@ struct op {
 };
 
 struct qmpb {
-	struct backend_vm base;
+	struct backend_base base;
 	const struct conf_vm *vm;
 	struct loop *loop;
-	const struct backend_events *events;
-	void *data;
 	struct qmp *qmp;
 	bool up;
-	struct list ops;
 	/* A guest can send events in a loop (a reset loop): their log
 	 * lines are rate-limited. */
 	struct log_ratelimit rl;
-	/* A caller's callback may destroy the backend: it is freed when the
-	 * outermost entry from the loop returns. */
-	unsigned depth;
-	bool dead;
 };
 
 static struct qmpb *from(const struct backend_vm *b)
 {
-	return container_of(b, struct qmpb, base);
-}
-
-static void enter(struct qmpb *b)
-{
-	b->depth++;
-}
-
-static void leave(struct qmpb *b)
-{
-	if (--b->depth == 0 && b->dead)
-		free(b);
+	return container_of(b, struct qmpb, base.vm);
 }
 
 /* --- ops --------------------------------------------------------------- */
@@ -143,26 +123,25 @@ static void leave(struct qmpb *b)
 static void on_delete_timeout(struct loop_timer *t, void *data);
 
 static struct op *op_new(struct qmpb *b, enum op_kind kind, const char *id, backend_done_fn done,
-			 void *data)
+			 backend_list_fn list_done, void *data)
 {
 	struct op *op = xnew(struct op);
 
 	op->b = b;
 	op->kind = kind;
 	op->id = id ? xstrdup(id) : NULL;
-	op->done = done;
-	op->data = data;
 	op->fdset = -1;
 	list_init(&op->gets);
-	list_insert_tail(&b->ops, &op->link);
+	backend_op_add(&b->base, &op->base, done, list_done, data);
 	return op;
 }
 
-static void op_free(struct op *op)
+/* The backend_base's op_free: what an op owns. */
+static void op_release(struct backend_op *bop)
 {
+	struct op *op = container_of(bop, struct op, base);
 	struct get *g, *tmp;
 
-	list_remove(&op->link);
 	loop_timer_free(op->timer);
 	json_decref(op->args);
 	backend_list_free(op->list);
@@ -176,18 +155,16 @@ static void op_free(struct op *op)
 	free(op);
 }
 
-/* Complete op and free it. The op leaves the list before the callback, so
- * a destroy() from inside the callback does not free it twice. */
+/* Complete op (a list with what it gathered) and free it. */
 static void finish(struct op *op, int err, const char *msg)
 {
-	list_remove(&op->link);
-	if (op->kind == OP_LIST) {
-		if (op->list_done)
-			op->list_done(op->data, err, err ? NULL : op->list);
-	} else if (op->done) {
-		op->done(op->data, err, msg);
-	}
-	op_free(op);
+	backend_op_finish(&op->b->base, &op->base, err, msg, op->list);
+}
+
+/* Free op, which nobody is told about. */
+static void drop(struct op *op)
+{
+	backend_op_drop(&op->b->base, &op->base);
 }
 
 /* Send a command on behalf of op; the reply goes to fn with op. */
@@ -207,11 +184,11 @@ static int send_cmd(struct op *op, const char *command, json_t *args, enum qmp_r
 static int start_op(struct qmpb *b, enum op_kind kind, const char *id, backend_done_fn done,
 		    void *data, const char *command, json_t *args, qmp_reply_fn fn)
 {
-	struct op *op = op_new(b, kind, id, done, data);
+	struct op *op = op_new(b, kind, id, done, NULL, data);
 	int r = send_cmd(op, command, args, QMP_RET_ANY, -1, fn, NULL);
 
 	if (r < 0)
-		op_free(op);
+		drop(op);
 	return r;
 }
 
@@ -279,14 +256,14 @@ static void on_fdset_removed(struct qmp *q, const struct qmp_reply *r, void *dat
 	struct op *op = data;
 	struct qmpb *b = op->b;
 
-	enter(b);
+	backend_base_enter(&b->base);
 	op->inflight--;
 	if (r->err == -EREMOTEIO)
 		log_warning("vm %s: QEMU refused to remove fdset %d of %s: %s", b->vm->name,
 			    op->fdset, op->id, r->error_desc);
 	if (op->inflight == 0)
 		finish(op, 0, NULL);
-	leave(b);
+	backend_base_leave(&b->base);
 }
 
 static void remove_fdset(struct op *op, int fdset)
@@ -319,7 +296,7 @@ static void on_fdsets(struct qmp *q, const struct qmp_reply *r, void *data)
 	json_t *set;
 	size_t i;
 
-	enter(b);
+	backend_base_enter(&b->base);
 	op->inflight--;
 	json_array_foreach(r->ret, i, set) {
 		json_t *fdset = json_object_get(set, "fdset-id");
@@ -330,7 +307,7 @@ static void on_fdsets(struct qmp *q, const struct qmp_reply *r, void *data)
 	}
 	if (op->inflight == 0)
 		finish(op, 0, NULL);
-	leave(b);
+	backend_base_leave(&b->base);
 }
 
 /* Remove the fdsets add-fd made for `id` (their fds carry it as opaque),
@@ -339,14 +316,14 @@ static void on_fdsets(struct qmp *q, const struct qmp_reply *r, void *data)
  * the fdset of a new device that reuses the id. */
 static void cleanup_fdsets(struct qmpb *b, const char *id, int known)
 {
-	struct op *op = op_new(b, OP_FDSET_CLEANUP, id, NULL, NULL);
+	struct op *op = op_new(b, OP_FDSET_CLEANUP, id, NULL, NULL, NULL);
 
 	if (known >= 0)
 		remove_fdset(op, known);
 	else
 		send_cmd(op, "query-fdsets", NULL, QMP_RET_ARRAY, -1, on_fdsets, NULL);
 	if (op->inflight == 0)
-		op_free(op);
+		drop(op);
 }
 
 /* --- USB attach -------------------------------------------------------- */
@@ -356,7 +333,7 @@ static void on_device_add(struct qmp *q, const struct qmp_reply *r, void *data)
 	struct op *op = data;
 	struct qmpb *b = op->b;
 
-	enter(b);
+	backend_base_enter(&b->base);
 	op->inflight--;
 	if (r->err && op->fdset >= 0)
 		cleanup_fdsets(b, op->id, op->fdset);
@@ -364,7 +341,7 @@ static void on_device_add(struct qmp *q, const struct qmp_reply *r, void *data)
 		log_debug("vm %s: device_add %s failed: %s", b->vm->name, op->id,
 			  r->error_desc ? r->error_desc : strerror(-r->err));
 	finish_reply(op, r);
-	leave(b);
+	backend_base_leave(&b->base);
 }
 
 static void on_add_fd(struct qmp *q, const struct qmp_reply *r, void *data)
@@ -375,7 +352,7 @@ static void on_add_fd(struct qmp *q, const struct qmp_reply *r, void *data)
 	char *path;
 	int err;
 
-	enter(b);
+	backend_base_enter(&b->base);
 	op->inflight--;
 	if (r->err) {
 		finish_reply(op, r);
@@ -398,7 +375,7 @@ static void on_add_fd(struct qmp *q, const struct qmp_reply *r, void *data)
 	if (err < 0)
 		finish(op, err, NULL);
 out:
-	leave(b);
+	backend_base_leave(&b->base);
 }
 
 static int qmpb_usb_attach(struct backend_vm *bv, const struct backend_usb_dev *dev,
@@ -437,7 +414,7 @@ static int qmpb_usb_attach(struct backend_vm *bv, const struct backend_usb_dev *
 			return r;
 		}
 	}
-	op = op_new(b, OP_USB_ATTACH, dev->id, done, data);
+	op = op_new(b, OP_USB_ATTACH, dev->id, done, NULL, data);
 	if (fd >= 0) {
 		/* QEMU picks a free fdset (naming one would add to it if it
 		 * exists); the opaque tag finds it again after a restart. */
@@ -449,7 +426,7 @@ static int qmpb_usb_attach(struct backend_vm *bv, const struct backend_usb_dev *
 		r = send_cmd(op, "device_add", args, QMP_RET_ANY, -1, on_device_add, NULL);
 	}
 	if (r < 0)
-		op_free(op);
+		drop(op);
 	return r;
 }
 
@@ -466,7 +443,7 @@ static void on_device_del(struct qmp *q, const struct qmp_reply *r, void *data)
 	struct op *op = data;
 	struct qmpb *b = op->b;
 
-	enter(b);
+	backend_base_enter(&b->base);
 	op->inflight--;
 	if (r->err == -EREMOTEIO && streq(r->error_class, "DeviceNotFound")) {
 		detached(op);
@@ -479,7 +456,7 @@ static void on_device_del(struct qmp *q, const struct qmp_reply *r, void *data)
 		op->timer = loop_timer_new(b->loop, on_delete_timeout, op);
 		loop_timer_arm_in(op->timer, delete_timeout_usec);
 	}
-	leave(b);
+	backend_base_leave(&b->base);
 }
 
 /* usb_detach and input_detach: `command` with {"id": id}. */
@@ -504,7 +481,7 @@ static void device_deleted(struct qmpb *b, const char *id)
 {
 	struct op *op;
 
-	list_for_each(op, &b->ops, link) {
+	list_for_each(op, &b->base.ops, base.link) {
 		if (op->kind != OP_USB_DETACH || op->deleted || !streq(op->id, id))
 			continue;
 		op->deleted = true;
@@ -516,8 +493,8 @@ static void device_deleted(struct qmpb *b, const char *id)
 		return;
 	log_ratelimited(&b->rl, LOG_LEVEL_INFO, "vm %s: %s was removed from QEMU by someone else",
 			b->vm->name, id);
-	if (b->events->item_gone)
-		b->events->item_gone(b->data, id);
+	if (b->base.events->item_gone)
+		b->base.events->item_gone(b->base.data, id);
 }
 
 /* --- input ------------------------------------------------------------- */
@@ -527,13 +504,13 @@ static void on_object_add(struct qmp *q, const struct qmp_reply *r, void *data)
 	struct op *op = data;
 	struct qmpb *b = op->b;
 
-	enter(b);
+	backend_base_enter(&b->base);
 	op->inflight--;
 	if (r->err)
 		log_debug("vm %s: object-add %s failed: %s", b->vm->name, op->id,
 			  r->error_desc ? r->error_desc : strerror(-r->err));
 	finish_reply(op, r);
-	leave(b);
+	backend_base_leave(&b->base);
 }
 
 static int qmpb_input_attach(struct backend_vm *bv, const struct backend_input_dev *dev,
@@ -563,7 +540,7 @@ static void on_objects_after_refusal(struct qmp *q, const struct qmp_reply *r, v
 	json_t *entry;
 	size_t i;
 
-	enter(b);
+	backend_base_enter(&b->base);
 	op->inflight--;
 	if (r->err) {
 		finish(op, -EIO, op->refusal);
@@ -579,7 +556,7 @@ static void on_objects_after_refusal(struct qmp *q, const struct qmp_reply *r, v
 	}
 	finish(op, 0, NULL);
 out:
-	leave(b);
+	backend_base_leave(&b->base);
 }
 
 static void on_object_del(struct qmp *q, const struct qmp_reply *r, void *data)
@@ -588,7 +565,7 @@ static void on_object_del(struct qmp *q, const struct qmp_reply *r, void *data)
 	struct qmpb *b = op->b;
 	int err;
 
-	enter(b);
+	backend_base_enter(&b->base);
 	op->inflight--;
 	if (r->err != -EREMOTEIO) {
 		finish_reply(op, r);
@@ -602,7 +579,7 @@ static void on_object_del(struct qmp *q, const struct qmp_reply *r, void *data)
 	if (err < 0)
 		finish(op, err, NULL);
 out:
-	leave(b);
+	backend_base_leave(&b->base);
 }
 
 static int qmpb_input_detach(struct backend_vm *bv, const char *id, backend_done_fn done,
@@ -656,7 +633,7 @@ static void on_get(struct qmp *q, const struct qmp_reply *r, void *data)
 	struct qmpb *b = op->b;
 	struct backend_item *it = &op->list->items[g->item];
 
-	enter(b);
+	backend_base_enter(&b->base);
 	op->inflight--;
 	if (r->err == -EREMOTEIO && streq(r->error_class, "DeviceNotFound")) {
 		/* Removed between qom-list and qom-get. */
@@ -687,7 +664,7 @@ static void on_get(struct qmp *q, const struct qmp_reply *r, void *data)
 		}
 	}
 	list_settle(op);
-	leave(b);
+	backend_base_leave(&b->base);
 }
 
 static void get_prop(struct op *op, const char *dir, size_t item, enum prop prop)
@@ -755,9 +732,9 @@ static void on_peripherals(struct qmp *q, const struct qmp_reply *r, void *data)
 	struct op *op = data;
 	struct qmpb *b = op->b;
 
-	enter(b);
+	backend_base_enter(&b->base);
 	on_qom_list(op, r, PERIPHERAL, "child<usb-host>", BACKEND_ITEM_USB);
-	leave(b);
+	backend_base_leave(&b->base);
 }
 
 static void on_objects(struct qmp *q, const struct qmp_reply *r, void *data)
@@ -765,9 +742,9 @@ static void on_objects(struct qmp *q, const struct qmp_reply *r, void *data)
 	struct op *op = data;
 	struct qmpb *b = op->b;
 
-	enter(b);
+	backend_base_enter(&b->base);
 	on_qom_list(op, r, OBJECTS, "child<input-linux>", BACKEND_ITEM_INPUT);
-	leave(b);
+	backend_base_leave(&b->base);
 }
 
 static int qmpb_list(struct backend_vm *bv, backend_list_fn done, void *data)
@@ -778,8 +755,7 @@ static int qmpb_list(struct backend_vm *bv, backend_list_fn done, void *data)
 
 	if (!is_up(b))
 		return -ENOTCONN;
-	op = op_new(b, OP_LIST, NULL, NULL, data);
-	op->list_done = done;
+	op = op_new(b, OP_LIST, NULL, NULL, done, data);
 	op->list = xnew(struct backend_list);
 	r = send_cmd(op, "qom-list", json_pack("{s:s}", "path", PERIPHERAL), QMP_RET_ARRAY, -1,
 		     on_peripherals, NULL);
@@ -787,7 +763,7 @@ static int qmpb_list(struct backend_vm *bv, backend_list_fn done, void *data)
 		r = send_cmd(op, "qom-list", json_pack("{s:s}", "path", OBJECTS), QMP_RET_ARRAY, -1,
 			     on_objects, NULL);
 	if (r < 0 && op->inflight == 0) {
-		op_free(op);
+		drop(op);
 		return r;
 	}
 	/* The first went out: its reply settles the op with the error. */
@@ -803,11 +779,11 @@ static void on_delete_timeout(struct loop_timer *t, void *data)
 	struct op *op = data;
 	struct qmpb *b = op->b;
 
-	enter(b);
+	backend_base_enter(&b->base);
 	log_warning("vm %s: QEMU sent no DEVICE_DELETED for %s within %.1f s", b->vm->name, op->id,
 		    (double)delete_timeout_usec / USEC_PER_SEC);
 	finish(op, -ETIMEDOUT, "no DEVICE_DELETED from QEMU");
-	leave(b);
+	backend_base_leave(&b->base);
 }
 
 static void on_connected(struct qmp *q, void *data)
@@ -815,44 +791,39 @@ static void on_connected(struct qmp *q, void *data)
 	struct qmpb *b = data;
 	const struct qmp_version *v = qmp_version(q);
 
-	enter(b);
+	backend_base_enter(&b->base);
 	log_info("vm %s: connected to QEMU %d.%d.%d%s%s%s", b->vm->name, v->major, v->minor,
 		 v->micro, *v->package ? " (" : "", v->package, *v->package ? ")" : "");
 	b->up = true;
-	if (b->events->vm_up)
-		b->events->vm_up(b->data);
-	leave(b);
+	if (b->base.events->vm_up)
+		b->base.events->vm_up(b->base.data);
+	backend_base_leave(&b->base);
 }
 
 static void on_down(struct qmp *q, const char *why, void *data)
 {
 	struct qmpb *b = data;
 
-	enter(b);
-	if (b->events->vm_down)
-		b->events->vm_down(b->data, why);
-	leave(b);
+	backend_base_enter(&b->base);
+	if (b->base.events->vm_down)
+		b->base.events->vm_down(b->base.data, why);
+	backend_base_leave(&b->base);
 }
 
 static void on_disconnected(struct qmp *q, const char *reason, void *data)
 {
 	struct qmpb *b = data;
 
-	enter(b);
+	backend_base_enter(&b->base);
 	b->up = false;
 	/* Commands in flight have failed already; what is left waits for
 	 * a timer or an event that will not come. */
-	while (!list_empty(&b->ops) && !b->dead) {
-		struct op *op = container_of(b->ops.next, struct op, link);
-
-		finish(op, -ENOTCONN, NULL);
-	}
-	if (!b->dead) {
+	if (backend_base_fail_all(&b->base)) {
 		log_info("vm %s: QEMU gone (%s)", b->vm->name, reason);
-		if (b->events->vm_gone)
-			b->events->vm_gone(b->data, reason);
+		if (b->base.events->vm_gone)
+			b->base.events->vm_gone(b->base.data, reason);
 	}
-	leave(b);
+	backend_base_leave(&b->base);
 }
 
 static void on_event(struct qmp *q, const char *event, json_t *data, void *udata)
@@ -860,7 +831,7 @@ static void on_event(struct qmp *q, const char *event, json_t *data, void *udata
 	static const char *const lifecycle[] = { "SHUTDOWN", "RESET", "STOP", "RESUME" };
 	struct qmpb *b = udata;
 
-	enter(b);
+	backend_base_enter(&b->base);
 	if (streq(event, "DEVICE_DELETED")) {
 		json_t *dev = json_object_get(data, "device");
 
@@ -878,12 +849,12 @@ static void on_event(struct qmp *q, const char *event, json_t *data, void *udata
 				event, json_is_string(reason) ? " (" : "",
 				json_is_string(reason) ? json_string_value(reason) : "",
 				json_is_string(reason) ? ")" : "");
-		if (b->events->vm_event)
-			b->events->vm_event(b->data, event);
+		if (b->base.events->vm_event)
+			b->base.events->vm_event(b->base.data, event);
 		break;
 	}
 out:
-	leave(b);
+	backend_base_leave(&b->base);
 }
 
 /* --- the table --------------------------------------------------------- */
@@ -907,12 +878,10 @@ static struct backend_vm *qmpb_create(struct loop *loop, const struct conf_vm *v
 		return NULL;
 	}
 	b = xnew(struct qmpb);
+	backend_base_init(&b->base, &backend_qmp_ops, events, data, op_release);
 	b->vm = vm;
 	b->loop = loop;
-	b->events = events;
-	b->data = data;
 	b->rl = (struct log_ratelimit)LOG_RATELIMIT_INIT(10 * USEC_PER_SEC, 10);
-	list_init(&b->ops);
 	name = xasprintf("vm %s", vm->name);
 	opts.name = name;
 	b->qmp = qmp_new(loop, &opts, &qmp_callbacks, b);
@@ -926,8 +895,7 @@ static struct backend_vm *qmpb_create(struct loop *loop, const struct conf_vm *v
 		errno = saved;
 		return NULL;
 	}
-	b->base.ops = &backend_qmp_ops;
-	return &b->base;
+	return &b->base.vm;
 }
 
 static void qmpb_destroy(struct backend_vm *bv)
@@ -937,15 +905,11 @@ static void qmpb_destroy(struct backend_vm *bv)
 	if (!bv)
 		return;
 	b = from(bv);
-	if (b->dead)
+	if (backend_base_dead(&b->base))
 		return;
-	b->dead = true;
 	qmp_free(b->qmp);
 	b->qmp = NULL;
-	while (!list_empty(&b->ops))
-		op_free(container_of(b->ops.next, struct op, link));
-	if (b->depth == 0)
-		free(b);
+	backend_base_destroy(&b->base);
 }
 
 static bool qmpb_is_up(const struct backend_vm *bv)

@@ -15,6 +15,7 @@
 
 #include "loop/dirwatch.h"
 #include "qmp/qmp-int.h"
+#include "util/guard.h"
 #include "util/list.h"
 #include "util/log.h"
 #include "util/util.h"
@@ -109,8 +110,7 @@ struct qmp {
 
 	/* Callbacks may free the client: it is freed when the outermost
 	 * entry from the loop returns. */
-	unsigned depth;
-	bool freed;
+	struct guard guard;
 	/* Bumped whenever a connection ends, so code that ran a callback can
 	 * tell that the connection it was working on is gone. */
 	unsigned generation;
@@ -122,7 +122,7 @@ static void unwatch(struct qmp *q);
 
 static void enter(struct qmp *q)
 {
-	q->depth++;
+	guard_enter(&q->guard);
 }
 
 static void destroy(struct qmp *q);
@@ -130,11 +130,11 @@ static void destroy(struct qmp *q);
 /* Leave a loop entry; true if the client is gone and must not be touched. */
 static bool leave(struct qmp *q)
 {
-	if (--q->depth == 0 && q->freed) {
+	if (guard_leave(&q->guard)) {
 		destroy(q);
 		return true;
 	}
-	return q->freed;
+	return q->guard.dead;
 }
 
 static bool trace_on(const struct qmp *q)
@@ -233,7 +233,7 @@ static bool complete(struct qmp *q, struct cmd *c, const struct qmp_reply *r)
 	if (c->fn)
 		c->fn(q, r, c->data);
 	cmd_free(c);
-	return !q->freed;
+	return !q->guard.dead;
 }
 
 static void schedule_retry(struct qmp *q, enum retry how)
@@ -281,7 +281,7 @@ static bool drop(struct qmp *q, const char *reason, enum retry how)
 	loop_timer_disarm(q->timeout_timer);
 	if (was_ready && q->cb.disconnected) {
 		q->cb.disconnected(q, reason, q->data);
-		if (q->freed)
+		if (q->guard.dead)
 			return false;
 	}
 	/* A callback may already have started a new attempt. */
@@ -425,7 +425,7 @@ static bool attempt_failed(struct qmp *q, int err)
 			snprintf(why, sizeof(why), "cannot connect to %s: %s", q->path,
 				 connect_error_text(err));
 		q->cb.down(q, why, q->data);
-		if (q->freed)
+		if (q->guard.dead)
 			return false;
 	}
 	return true;
@@ -581,7 +581,7 @@ static bool handle_handshake(struct qmp *q, json_t *j, const struct qmp_msg *m)
 		  q->version.micro);
 	if (q->cb.connected)
 		q->cb.connected(q, q->data);
-	return !q->freed;
+	return !q->guard.dead;
 }
 
 /* One message from the peer; false if the connection or client is gone. */
@@ -608,7 +608,7 @@ static bool handle_message(struct qmp *q, json_t *j)
 			return false;
 		break;
 	}
-	return !q->freed && gen == q->generation;
+	return !q->guard.dead && gen == q->generation;
 }
 
 /* Everything the framer holds; false if the connection or client is gone. */
@@ -906,10 +906,11 @@ void qmp_free(struct qmp *q)
 {
 	int saved = errno;
 	struct cmd *c, *tmp;
+	bool destroy_now;
 
-	if (!q || q->freed)
+	if (!q || q->guard.dead)
 		return;
-	q->freed = true;
+	destroy_now = guard_kill(&q->guard);
 	close_connection(q);
 	q->state = ST_DISCONNECTED;
 	/* Watch the directory again before any new attempt, so that the
@@ -922,7 +923,7 @@ void qmp_free(struct qmp *q)
 	}
 	loop_timer_disarm(q->timeout_timer);
 	loop_timer_disarm(q->retry_timer);
-	if (q->depth == 0)
+	if (destroy_now)
 		destroy(q);
 	errno = saved;
 }

@@ -9,6 +9,7 @@
 
 #include "tests/lib/testlib.h"
 #include "tests/unit/check-main.h"
+#include "util/guard.h"
 #include "util/log.h"
 #include "util/util.h"
 
@@ -66,6 +67,27 @@ START_TEST(list_dir_sorts_by_name)
 	free(joined);
 	strv_free(names);
 	scratch_remove(dir);
+}
+END_TEST
+
+/* A free inside an entry waits for the outermost entry to end. */
+START_TEST(guard_defers_the_free_to_the_outermost_entry)
+{
+	struct guard g = { 0 };
+
+	guard_enter(&g);
+	guard_enter(&g);
+	ck_assert(!guard_kill(&g));
+	ck_assert(g.dead);
+	ck_assert(!guard_leave(&g));
+	ck_assert(guard_leave(&g));
+	/* outside any entry: at once */
+	g = (struct guard){ 0 };
+	ck_assert(guard_kill(&g));
+	/* entries that free nothing free nothing */
+	g = (struct guard){ 0 };
+	guard_enter(&g);
+	ck_assert(!guard_leave(&g));
 }
 END_TEST
 
@@ -213,6 +235,7 @@ static Suite *util_suite(void)
 	tcase_add_test(tc, strv_split_join);
 	tcase_add_test(tc, str_hash_is_fnv1a);
 	tcase_add_test(tc, parse_uint_bounds);
+	tcase_add_test(tc, guard_defers_the_free_to_the_outermost_entry);
 	tcase_add_test(tc, list_dir_sorts_by_name);
 	tcase_add_test(tc, atomic_write_replaces_file);
 	tcase_add_test(tc, ratelimit_allows_burst_then_reports_suppressed);
