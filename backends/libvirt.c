@@ -116,6 +116,7 @@ struct mailbox {
 	char *vm;
 };
 
+/* The loop side's reference; NULL with errno set when no eventfd. */
 static struct mailbox *mailbox_new(const struct conf_vm *vm)
 {
 	struct mailbox *mb = xnew(struct mailbox);
@@ -141,6 +142,7 @@ static struct mailbox *mailbox_new(const struct conf_vm *vm)
 	return mb;
 }
 
+/* One more holder (a worker, a registered event callback). */
 static void mailbox_ref(struct mailbox *mb)
 {
 	pthread_mutex_lock(&mb->lock);
@@ -148,12 +150,14 @@ static void mailbox_ref(struct mailbox *mb)
 	pthread_mutex_unlock(&mb->lock);
 }
 
+/* Free a job (ran, or dropped after quit). */
 static void job_free(struct job *j)
 {
 	free(j->text);
 	free(j);
 }
 
+/* Free a result (handled, or left when the mailbox goes). */
 static void result_free(struct result *r)
 {
 	free(r->text);
@@ -161,6 +165,7 @@ static void result_free(struct result *r)
 	free(r);
 }
 
+/* A holder lets go; the last one frees (also libvirt's free callback). */
 static void mailbox_unref(void *opaque)
 {
 	struct mailbox *mb = opaque;
@@ -200,6 +205,7 @@ static void queue_job(struct mailbox *mb, struct job *j)
 	pthread_mutex_unlock(&mb->lock);
 }
 
+/* Queue a job with a copy of text. */
 static void push_job(struct mailbox *mb, enum job_kind kind, unsigned long seq, const char *text)
 {
 	struct job *j = xnew(struct job);
@@ -223,6 +229,7 @@ static void post(struct mailbox *mb, struct result *r)
 	}
 }
 
+/* A result with a copy of text. */
 static struct result *result_new(enum result_kind kind, unsigned long seq, int err,
 				 const char *text)
 {
@@ -258,6 +265,7 @@ static pthread_t event_thread;
 static int event_quit;
 static pid_t init_pid; /* a forked child has none of these threads */
 
+/* The thread that runs libvirt's default event loop until exit. */
 static void *event_main(void *arg)
 {
 	while (!__atomic_load_n(&event_quit, __ATOMIC_ACQUIRE))
@@ -266,6 +274,7 @@ static void *event_main(void *arg)
 	return NULL;
 }
 
+/* A timeout that only wakes the event loop to see it must quit. */
 static void wake_event_loop(int timer, void *opaque)
 {
 	virEventRemoveTimeout(timer);
@@ -303,6 +312,7 @@ static void reap(uint64_t wait_usec)
 	pthread_mutex_unlock(&global_lock);
 }
 
+/* At exit: let workers close their connections, then stop the event thread. */
 static void shutdown_threads(void)
 {
 	if (getpid() != init_pid)
@@ -316,6 +326,7 @@ static void shutdown_threads(void)
 		pthread_join(event_thread, NULL);
 }
 
+/* libvirt's error handler: silent. */
 static void quiet_errors(void *data, virErrorPtr err)
 {
 	/* libvirt prints every error to stderr unless told otherwise; each
@@ -356,6 +367,7 @@ static const char *last_error(void)
 	return m ? m : "unknown libvirt error";
 }
 
+/* How the domain is, for the loop. */
 static struct result *state_result(bool connected, bool active, unsigned id, const char *why)
 {
 	struct result *r = result_new(RES_STATE, 0, 0, why);
@@ -366,6 +378,7 @@ static struct result *state_result(bool connected, bool active, unsigned id, con
 	return r;
 }
 
+/* libvirt's lifecycle event (event thread): the worker checks the state. */
 static void on_lifecycle(virConnectPtr conn, virDomainPtr dom, int event, int detail, void *opaque)
 {
 	static const char *const names[] = {
@@ -382,6 +395,7 @@ static void on_lifecycle(virConnectPtr conn, virDomainPtr dom, int event, int de
 		 event >= 0 && (size_t)event < ARRAY_SIZE(names) ? names[event] : NULL);
 }
 
+/* libvirt's DEVICE_REMOVED (event thread) for one of vmplug's aliases. */
 static void on_device_removed(virConnectPtr conn, virDomainPtr dom, const char *alias, void *opaque)
 {
 	struct mailbox *mb = opaque;
@@ -392,6 +406,7 @@ static void on_device_removed(virConnectPtr conn, virDomainPtr dom, const char *
 		push_job(mb, JOB_REMOVED, 0, alias);
 }
 
+/* libvirt closed the connection (event thread): the worker finds out why. */
 static void on_close(virConnectPtr conn, int reason, void *opaque)
 {
 	struct job *j = xnew(struct job);
@@ -401,6 +416,7 @@ static void on_close(virConnectPtr conn, int reason, void *opaque)
 	queue_job(opaque, j);
 }
 
+/* Drop the connection and its callbacks (worker). */
 static void disconnect(struct worker *w)
 {
 	if (!w->conn)
@@ -417,6 +433,7 @@ static void disconnect(struct worker *w)
 	w->conn = NULL;
 }
 
+/* When to connect again: 0.1 s doubling to 5 s. */
 static void retry_later(struct worker *w)
 {
 	uint64_t delay = RETRY_MIN_USEC << (w->failures < 6 ? w->failures : 6);
@@ -468,6 +485,7 @@ static virDomainPtr lookup(struct worker *w, int *err, char **why)
 	return NULL;
 }
 
+/* Post the domain's state (and the event that asked first). */
 static void query_state(struct worker *w, const char *event)
 {
 	virDomainPtr dom;
@@ -513,6 +531,7 @@ static int watch_events(struct worker *w, int event, void (*cb)(void))
 	return id;
 }
 
+/* Connect, register for events and post the domain's state. */
 static void try_connect(struct worker *w)
 {
 	struct mailbox *mb = w->mb;
@@ -572,6 +591,7 @@ static void complete(struct worker *w, struct result *r)
 		query_state(w, NULL);
 }
 
+/* JOB_ATTACH: attach the hostdev XML to the live domain. */
 static void do_attach(struct worker *w, struct job *j)
 {
 	struct result *r = result_new(RES_DONE, j->seq, 0, NULL);
@@ -586,6 +606,7 @@ static void do_attach(struct worker *w, struct job *j)
 	complete(w, r);
 }
 
+/* JOB_DETACH: detach the live hostdev with that alias, if there is one. */
 static void do_detach(struct worker *w, struct job *j)
 {
 	struct result *r = result_new(RES_DONE, j->seq, 0, NULL);
@@ -614,6 +635,7 @@ static void do_detach(struct worker *w, struct job *j)
 	complete(w, r);
 }
 
+/* JOB_LIST: vmplug's devices in the live domain XML. */
 static void do_list(struct worker *w, struct job *j)
 {
 	struct result *r = result_new(RES_LIST, j->seq, 0, NULL);
@@ -633,6 +655,7 @@ static void do_list(struct worker *w, struct job *j)
 	complete(w, r);
 }
 
+/* A virConnectCloseReason in words. */
 static const char *close_reason(int reason)
 {
 	switch (reason) {
@@ -648,6 +671,7 @@ static const char *close_reason(int reason)
 	return "unknown reason";
 }
 
+/* Run one job on the worker's connection (or fail it without one). */
 static void run_job(struct worker *w, struct job *j)
 {
 	struct result *r;
@@ -726,6 +750,7 @@ static struct job *next_job(struct worker *w, bool *quit)
 	return j;
 }
 
+/* A worker thread: jobs in order, connecting when it has no connection. */
 static void *worker_main(void *arg)
 {
 	struct worker *w = arg;
@@ -750,6 +775,7 @@ static void *worker_main(void *arg)
 	return NULL;
 }
 
+/* A worker thread for the mailbox; NULL if none could start. */
 static struct worker *start_worker(struct mailbox *mb)
 {
 	struct worker *w = xnew(struct worker);
@@ -802,11 +828,13 @@ struct lvb {
 	unsigned long next_seq;
 };
 
+/* The libvirt backend behind the interface's handle. */
 static struct lvb *from(const struct backend_vm *b)
 {
 	return container_of(b, struct lvb, base.vm);
 }
 
+/* An operation for a caller, matched to its job's result by seq. */
 static struct op *op_new(struct lvb *b, enum op_kind kind, const char *id, backend_done_fn done,
 			 backend_list_fn list_done, void *data)
 {
@@ -864,6 +892,7 @@ static void note_problem(struct lvb *b, const char *why)
 		b->base.events->vm_down(b->base.data, why);
 }
 
+/* The domain stopped or went: what was pending fails, then vm_gone. */
 static void go_down(struct lvb *b, const char *reason)
 {
 	b->up = false;
@@ -880,6 +909,7 @@ static void go_down(struct lvb *b, const char *reason)
 		b->base.events->vm_gone(b->base.data, reason);
 }
 
+/* The worker's report of the domain: up, gone, restarted, or why not up. */
 static void on_state(struct lvb *b, const struct result *r)
 {
 	bool was_connected = b->connected;
@@ -908,6 +938,7 @@ static void on_state(struct lvb *b, const struct result *r)
 		b->base.events->vm_up(b->base.data);
 }
 
+/* No DEVICE_REMOVED in time: the detach fails. */
 static void on_detach_timer(struct loop_timer *t, void *data)
 {
 	struct op *op = data;
@@ -920,6 +951,7 @@ static void on_detach_timer(struct loop_timer *t, void *data)
 	backend_base_leave(&b->base);
 }
 
+/* An attach or detach job ended; a detach then waits for DEVICE_REMOVED. */
 static void on_done(struct lvb *b, const struct result *r)
 {
 	struct op *op = find_op(b, r->seq);
@@ -939,6 +971,7 @@ static void on_done(struct lvb *b, const struct result *r)
 	loop_timer_arm_in(op->timer, DETACH_TIMEOUT_USEC);
 }
 
+/* DEVICE_REMOVED: a detach waiting for it, or removed by someone else. */
 static void on_removed(struct lvb *b, const char *id)
 {
 	struct op *op;
@@ -958,6 +991,7 @@ static void on_removed(struct lvb *b, const char *id)
 		b->base.events->item_gone(b->base.data, id);
 }
 
+/* One result from the worker, on the loop. */
 static void handle(struct lvb *b, struct result *r)
 {
 	struct op *op;
@@ -984,6 +1018,7 @@ static void handle(struct lvb *b, struct result *r)
 	}
 }
 
+/* The eventfd: take every result posted and handle them in order. */
 static void on_mailbox(struct loop_source *src, int fd, uint32_t revents, void *data)
 {
 	struct lvb *b = data;
@@ -1015,6 +1050,7 @@ static void on_mailbox(struct loop_source *src, int fd, uint32_t revents, void *
 
 /* ------------------------------------------------------- the operations */
 
+/* backend_ops.usb_attach: a JOB_ATTACH with the hostdev XML. */
 static int lvb_usb_attach(struct backend_vm *bv, const struct backend_usb_dev *dev,
 			  backend_done_fn done, void *data)
 {
@@ -1040,6 +1076,7 @@ static int lvb_usb_attach(struct backend_vm *bv, const struct backend_usb_dev *d
 	return 0;
 }
 
+/* backend_ops.usb_detach: a JOB_DETACH. */
 static int lvb_usb_detach(struct backend_vm *bv, const char *id, backend_done_fn done, void *data)
 {
 	struct lvb *b = from(bv);
@@ -1054,6 +1091,7 @@ static int lvb_usb_detach(struct backend_vm *bv, const char *id, backend_done_fn
 	return 0;
 }
 
+/* backend_ops.list: a JOB_LIST. */
 static int lvb_list(struct backend_vm *bv, backend_list_fn done, void *data)
 {
 	struct lvb *b = from(bv);
@@ -1066,11 +1104,13 @@ static int lvb_list(struct backend_vm *bv, backend_list_fn done, void *data)
 	return 0;
 }
 
+/* backend_ops.is_up. */
 static bool lvb_is_up(const struct backend_vm *bv)
 {
 	return from(bv)->up;
 }
 
+/* backend_ops.create: the mailbox, its eventfd on the loop, a worker. */
 static struct backend_vm *lvb_create(struct loop *loop, const struct conf_vm *vm,
 				     const struct backend_events *events, void *data)
 {
@@ -1118,6 +1158,7 @@ fail:
 	return NULL;
 }
 
+/* backend_ops.destroy: the worker is told to quit, never waited for. */
 static void lvb_destroy(struct backend_vm *bv)
 {
 	struct lvb *b;

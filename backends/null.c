@@ -58,6 +58,7 @@ static void pending_free(struct backend_op *op)
 	free(p);
 }
 
+/* backend_ops.create: an instance tests find by the VM's name. */
 static struct backend_vm *null_create(struct loop *loop, const struct conf_vm *vm,
 				      const struct backend_events *events, void *data)
 {
@@ -69,6 +70,7 @@ static struct backend_vm *null_create(struct loop *loop, const struct conf_vm *v
 	return &n->base.vm;
 }
 
+/* backend_ops.destroy. */
 static void null_destroy(struct backend_vm *b)
 {
 	struct backend_null *n;
@@ -86,6 +88,7 @@ static void null_destroy(struct backend_vm *b)
 	backend_base_destroy(&n->base);
 }
 
+/* backend_ops.is_up: what the test last set. */
 static bool null_is_up(const struct backend_vm *b)
 {
 	return container_of(b, const struct backend_null, base.vm)->up;
@@ -105,6 +108,7 @@ static struct pending *start(struct backend_null *n, enum backend_null_op op, co
 	return p;
 }
 
+/* backend_ops.usb_attach: recorded with the object it adds once completed. */
 static int null_usb_attach(struct backend_vm *b, const struct backend_usb_dev *dev,
 			   backend_done_fn done, void *data)
 {
@@ -122,6 +126,7 @@ static int null_usb_attach(struct backend_vm *b, const struct backend_usb_dev *d
 	return 0;
 }
 
+/* backend_ops.input_attach: likewise, an input object. */
 static int null_input_attach(struct backend_vm *b, const struct backend_input_dev *dev,
 			     backend_done_fn done, void *data)
 {
@@ -136,6 +141,7 @@ static int null_input_attach(struct backend_vm *b, const struct backend_input_de
 	return 0;
 }
 
+/* usb_detach and input_detach: recorded, the object goes once completed. */
 static int detach(struct backend_vm *b, enum backend_null_op op, const char *id,
 		  backend_done_fn done, void *data)
 {
@@ -147,16 +153,19 @@ static int detach(struct backend_vm *b, enum backend_null_op op, const char *id,
 	return 0;
 }
 
+/* backend_ops.usb_detach. */
 static int null_usb_detach(struct backend_vm *b, const char *id, backend_done_fn done, void *data)
 {
 	return detach(b, BACKEND_NULL_USB_DETACH, id, done, data);
 }
 
+/* backend_ops.input_detach. */
 static int null_input_detach(struct backend_vm *b, const char *id, backend_done_fn done, void *data)
 {
 	return detach(b, BACKEND_NULL_INPUT_DETACH, id, done, data);
 }
 
+/* backend_ops.list: a copy of the objects when completed. */
 static int null_list(struct backend_vm *b, backend_list_fn done, void *data)
 {
 	struct backend_null *n = backend_null_from(b);
@@ -179,6 +188,7 @@ const struct backend_ops backend_null_ops = {
 	.list = null_list,
 };
 
+/* The index of the VM's object with that id, -1 if none. */
 static ssize_t find_item(const struct backend_null *n, const char *id)
 {
 	for (size_t i = 0; i < n->items.n; i++)
@@ -187,6 +197,7 @@ static ssize_t find_item(const struct backend_null *n, const char *id)
 	return -1;
 }
 
+/* The VM loses object i (order is not kept). */
 static void drop_item(struct backend_null *n, size_t i)
 {
 	backend_item_clear(&n->items.items[i]);

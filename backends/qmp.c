@@ -113,6 +113,7 @@ struct qmpb {
 	struct log_ratelimit rl;
 };
 
+/* The QMP backend behind the interface's handle. */
 static struct qmpb *from(const struct backend_vm *b)
 {
 	return container_of(b, struct qmpb, base.vm);
@@ -122,6 +123,7 @@ static struct qmpb *from(const struct backend_vm *b)
 
 static void on_delete_timeout(struct loop_timer *t, void *data);
 
+/* An operation for a caller (or none: fdset cleanup), pending from now. */
 static struct op *op_new(struct qmpb *b, enum op_kind kind, const char *id, backend_done_fn done,
 			 backend_list_fn list_done, void *data)
 {
@@ -207,6 +209,7 @@ static int refusal_errno(const struct qmp_reply *r)
 	return -EIO;
 }
 
+/* Complete op with QEMU's answer to its last command. */
 static void finish_reply(struct op *op, const struct qmp_reply *r)
 {
 	finish(op, r->err ? refusal_errno(r) : 0, r->err == -EREMOTEIO ? r->error_desc : NULL);
@@ -244,6 +247,7 @@ static bool valid_hostport(const char *port)
 	return strspn(port, "0123456789.") == n;
 }
 
+/* Commands may be sent: vm_up was told and the client is connected. */
 static bool is_up(const struct qmpb *b)
 {
 	return b->up && qmp_is_connected(b->qmp);
@@ -251,6 +255,7 @@ static bool is_up(const struct qmpb *b)
 
 /* --- fdsets ------------------------------------------------------------ */
 
+/* remove-fd answered: the cleanup is over once every fdset is. */
 static void on_fdset_removed(struct qmp *q, const struct qmp_reply *r, void *data)
 {
 	struct op *op = data;
@@ -266,6 +271,7 @@ static void on_fdset_removed(struct qmp *q, const struct qmp_reply *r, void *dat
 	backend_base_leave(&b->base);
 }
 
+/* Ask QEMU to drop an fdset of ours (its fd closes with it). */
 static void remove_fdset(struct op *op, int fdset)
 {
 	json_t *args = json_pack("{s:i}", "fdset-id", fdset);
@@ -289,6 +295,7 @@ static bool fdset_is_ours(json_t *set, const char *id)
 	return false;
 }
 
+/* query-fdsets answered: remove the fdsets tagged with the op's id. */
 static void on_fdsets(struct qmp *q, const struct qmp_reply *r, void *data)
 {
 	struct op *op = data;
@@ -328,6 +335,7 @@ static void cleanup_fdsets(struct qmpb *b, const char *id, int known)
 
 /* --- USB attach -------------------------------------------------------- */
 
+/* device_add answered: the attach is over either way. */
 static void on_device_add(struct qmp *q, const struct qmp_reply *r, void *data)
 {
 	struct op *op = data;
@@ -344,6 +352,7 @@ static void on_device_add(struct qmp *q, const struct qmp_reply *r, void *data)
 	backend_base_leave(&b->base);
 }
 
+/* add-fd answered (fd mode): the device node is QEMU's, device_add it. */
 static void on_add_fd(struct qmp *q, const struct qmp_reply *r, void *data)
 {
 	struct op *op = data;
@@ -378,6 +387,7 @@ out:
 	backend_base_leave(&b->base);
 }
 
+/* backend_ops.usb_attach: device_add usb-host (after add-fd in fd mode). */
 static int qmpb_usb_attach(struct backend_vm *bv, const struct backend_usb_dev *dev,
 			   backend_done_fn done, void *data)
 {
@@ -432,12 +442,14 @@ static int qmpb_usb_attach(struct backend_vm *bv, const struct backend_usb_dev *
 
 /* --- USB detach -------------------------------------------------------- */
 
+/* The device is gone from QEMU: its fdsets go too, and the id is free. */
 static void detached(struct op *op)
 {
 	cleanup_fdsets(op->b, op->id, -1);
 	finish(op, 0, NULL);
 }
 
+/* device_del answered: done once DEVICE_DELETED came too. */
 static void on_device_del(struct qmp *q, const struct qmp_reply *r, void *data)
 {
 	struct op *op = data;
@@ -472,11 +484,13 @@ static int detach(struct backend_vm *bv, enum op_kind kind, const char *id, cons
 	return start_op(b, kind, id, done, data, command, json_pack("{s:s}", "id", id), fn);
 }
 
+/* backend_ops.usb_detach: device_del, then DEVICE_DELETED. */
 static int qmpb_usb_detach(struct backend_vm *bv, const char *id, backend_done_fn done, void *data)
 {
 	return detach(bv, OP_USB_DETACH, id, "device_del", on_device_del, done, data);
 }
 
+/* DEVICE_DELETED: a detach waiting for it, or a device removed by someone else. */
 static void device_deleted(struct qmpb *b, const char *id)
 {
 	struct op *op;
@@ -499,6 +513,7 @@ static void device_deleted(struct qmpb *b, const char *id)
 
 /* --- input ------------------------------------------------------------- */
 
+/* object-add answered: the input attach is over either way. */
 static void on_object_add(struct qmp *q, const struct qmp_reply *r, void *data)
 {
 	struct op *op = data;
@@ -513,6 +528,7 @@ static void on_object_add(struct qmp *q, const struct qmp_reply *r, void *data)
 	backend_base_leave(&b->base);
 }
 
+/* backend_ops.input_attach: object-add input-linux. */
 static int qmpb_input_attach(struct backend_vm *bv, const struct backend_input_dev *dev,
 			     backend_done_fn done, void *data)
 {
@@ -559,6 +575,7 @@ out:
 	backend_base_leave(&b->base);
 }
 
+/* object-del answered; a refusal is checked against /objects. */
 static void on_object_del(struct qmp *q, const struct qmp_reply *r, void *data)
 {
 	struct op *op = data;
@@ -582,6 +599,7 @@ out:
 	backend_base_leave(&b->base);
 }
 
+/* backend_ops.input_detach: object-del. */
 static int qmpb_input_detach(struct backend_vm *bv, const char *id, backend_done_fn done,
 			     void *data)
 {
@@ -612,6 +630,7 @@ static void list_settle(struct op *op)
 	finish(op, 0, NULL);
 }
 
+/* The list fails with err (the first error wins) once every answer is in. */
 static void list_fail(struct op *op, int err)
 {
 	if (!op->err)
@@ -626,6 +645,7 @@ static int positive_int(json_t *v)
 	return (int)json_integer_value(v);
 }
 
+/* A qom-get of a listed object answered: fill in its property. */
 static void on_get(struct qmp *q, const struct qmp_reply *r, void *data)
 {
 	struct get *g = data;
@@ -667,6 +687,7 @@ static void on_get(struct qmp *q, const struct qmp_reply *r, void *data)
 	backend_base_leave(&b->base);
 }
 
+/* Ask for one property of a listed object. */
 static void get_prop(struct op *op, const char *dir, size_t item, enum prop prop)
 {
 	struct get *g = xnew(struct get);
@@ -727,6 +748,7 @@ static void on_qom_list(struct op *op, const struct qmp_reply *r, const char *di
 	list_settle(op);
 }
 
+/* qom-list /machine/peripheral answered: vmplug's usb-host devices. */
 static void on_peripherals(struct qmp *q, const struct qmp_reply *r, void *data)
 {
 	struct op *op = data;
@@ -737,6 +759,7 @@ static void on_peripherals(struct qmp *q, const struct qmp_reply *r, void *data)
 	backend_base_leave(&b->base);
 }
 
+/* qom-list /objects answered: vmplug's input-linux objects. */
 static void on_objects(struct qmp *q, const struct qmp_reply *r, void *data)
 {
 	struct op *op = data;
@@ -747,6 +770,7 @@ static void on_objects(struct qmp *q, const struct qmp_reply *r, void *data)
 	backend_base_leave(&b->base);
 }
 
+/* backend_ops.list: both containers listed, then each object's properties. */
 static int qmpb_list(struct backend_vm *bv, backend_list_fn done, void *data)
 {
 	struct qmpb *b = from(bv);
@@ -774,6 +798,7 @@ static int qmpb_list(struct backend_vm *bv, backend_list_fn done, void *data)
 
 /* --- timers and QMP callbacks ------------------------------------------ */
 
+/* No DEVICE_DELETED in time: the detach fails (a later one is item_gone). */
 static void on_delete_timeout(struct loop_timer *t, void *data)
 {
 	struct op *op = data;
@@ -786,6 +811,7 @@ static void on_delete_timeout(struct loop_timer *t, void *data)
 	backend_base_leave(&b->base);
 }
 
+/* The QMP client is ready: so is the VM. */
 static void on_connected(struct qmp *q, void *data)
 {
 	struct qmpb *b = data;
@@ -800,6 +826,7 @@ static void on_connected(struct qmp *q, void *data)
 	backend_base_leave(&b->base);
 }
 
+/* Why QEMU cannot be reached, for the status (told once per reason). */
 static void on_down(struct qmp *q, const char *why, void *data)
 {
 	struct qmpb *b = data;
@@ -810,6 +837,7 @@ static void on_down(struct qmp *q, const char *why, void *data)
 	backend_base_leave(&b->base);
 }
 
+/* QEMU went away: what was pending fails, then vm_gone. */
 static void on_disconnected(struct qmp *q, const char *reason, void *data)
 {
 	struct qmpb *b = data;
@@ -826,6 +854,7 @@ static void on_disconnected(struct qmp *q, const char *reason, void *data)
 	backend_base_leave(&b->base);
 }
 
+/* QEMU's events: DEVICE_DELETED, and lifecycle events passed on. */
 static void on_event(struct qmp *q, const char *event, json_t *data, void *udata)
 {
 	static const char *const lifecycle[] = { "SHUTDOWN", "RESET", "STOP", "RESUME" };
@@ -866,6 +895,7 @@ static const struct qmp_callbacks qmp_callbacks = {
 	.event = on_event,
 };
 
+/* backend_ops.create: a QMP client on the VM's socket. */
 static struct backend_vm *qmpb_create(struct loop *loop, const struct conf_vm *vm,
 				      const struct backend_events *events, void *data)
 {
@@ -898,6 +928,7 @@ static struct backend_vm *qmpb_create(struct loop *loop, const struct conf_vm *v
 	return &b->base.vm;
 }
 
+/* backend_ops.destroy. */
 static void qmpb_destroy(struct backend_vm *bv)
 {
 	struct qmpb *b;
@@ -912,6 +943,7 @@ static void qmpb_destroy(struct backend_vm *bv)
 	backend_base_destroy(&b->base);
 }
 
+/* backend_ops.is_up. */
 static bool qmpb_is_up(const struct backend_vm *bv)
 {
 	return is_up(from(bv));

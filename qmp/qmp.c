@@ -120,6 +120,7 @@ static void attempt(struct qmp *q);
 static void update_watch(struct qmp *q);
 static void unwatch(struct qmp *q);
 
+/* Enter a loop entry (see leave()). */
 static void enter(struct qmp *q)
 {
 	guard_enter(&q->guard);
@@ -137,6 +138,7 @@ static bool leave(struct qmp *q)
 	return q->guard.dead;
 }
 
+/* Log every message: asked for, or the log level is debug. */
 static bool trace_on(const struct qmp *q)
 {
 	return q->trace || log_get_level() >= LOG_LEVEL_DEBUG;
@@ -159,6 +161,7 @@ static void trace(const struct qmp *q, const char *dir, const char *text, size_t
 		log_msg(level, "%s: qmp %s %.*s%s", q->name, dir, (int)len, text, extra);
 }
 
+/* The first deadline of the handshake and the commands, 0 if none. */
 static uint64_t earliest_deadline(const struct qmp *q)
 {
 	uint64_t earliest = 0;
@@ -194,6 +197,7 @@ static void ensure_timeout(struct qmp *q, uint64_t deadline)
 	}
 }
 
+/* Free a queued write and its fd. */
 static void out_free(struct out *o)
 {
 	list_remove(&o->link);
@@ -202,6 +206,7 @@ static void out_free(struct out *o)
 	free(o);
 }
 
+/* Close the socket and forget what belonged to the connection. */
 static void close_connection(struct qmp *q)
 {
 	struct out *o, *otmp;
@@ -219,6 +224,7 @@ static void close_connection(struct qmp *q)
 	loop_timer_disarm(q->write_error_timer);
 }
 
+/* Free a command once completed or dropped. */
 static void cmd_free(struct cmd *c)
 {
 	free(c->name);
@@ -236,6 +242,7 @@ static bool complete(struct qmp *q, struct cmd *c, const struct qmp_reply *r)
 	return !q->guard.dead;
 }
 
+/* Arm the next connection attempt the way `how` says. */
 static void schedule_retry(struct qmp *q, enum retry how)
 {
 	switch (how) {
@@ -290,6 +297,7 @@ static bool drop(struct qmp *q, const char *reason, enum retry how)
 	return true;
 }
 
+/* Write what the socket takes now; 0 or -errno. */
 static int flush(struct qmp *q)
 {
 	while (!list_empty(&q->out)) {
@@ -327,6 +335,7 @@ static int flush(struct qmp *q)
 	return 0;
 }
 
+/* A write failed earlier: drop the connection from the loop. */
 static void on_write_error(struct loop_timer *t, void *data)
 {
 	struct qmp *q = data;
@@ -376,6 +385,7 @@ static void send_message(struct qmp *q, json_t *msg, int fd)
 	send_text(q, line, fd);
 }
 
+/* Why connect() failed, in words that say what to do. */
 static const char *connect_error_text(int err)
 {
 	switch (err) {
@@ -433,6 +443,7 @@ static bool attempt_failed(struct qmp *q, int err)
 
 static void on_io(struct loop_source *src, int fd, uint32_t revents, void *data);
 
+/* Connected: wait for the greeting. */
 static void start_handshake(struct qmp *q)
 {
 	/* Connected: nothing to wait for in the directory until the
@@ -442,6 +453,7 @@ static void start_handshake(struct qmp *q)
 	loop_source_set_events(q->src, EPOLLIN);
 }
 
+/* Try to connect now (without blocking). */
 static void attempt(struct qmp *q)
 {
 	struct sockaddr_un sa = { .sun_family = AF_UNIX };
@@ -469,6 +481,7 @@ static void attempt(struct qmp *q)
 	ensure_timeout(q, q->handshake_deadline);
 }
 
+/* The retry timer: try to connect again. */
 static void on_retry(struct loop_timer *t, void *data)
 {
 	struct qmp *q = data;
@@ -478,6 +491,7 @@ static void on_retry(struct loop_timer *t, void *data)
 	leave(q);
 }
 
+/* The peer broke the protocol: say so and drop the connection. */
 static bool protocol_error(struct qmp *q, const char *what, const char *raw, size_t raw_len)
 {
 	char reason[256];
@@ -491,6 +505,7 @@ static bool protocol_error(struct qmp *q, const char *what, const char *raw, siz
 	return drop(q, reason, RETRY_BACKOFF);
 }
 
+/* The pending command with this id, NULL if none. */
 static struct cmd *find_cmd(struct qmp *q, uint64_t id)
 {
 	struct cmd *c;
@@ -501,6 +516,7 @@ static struct cmd *find_cmd(struct qmp *q, uint64_t id)
 	return NULL;
 }
 
+/* Is "return" of the type the command expects? */
 static bool ret_type_ok(enum qmp_ret_type t, json_t *ret)
 {
 	switch (t) {
@@ -514,6 +530,7 @@ static bool ret_type_ok(enum qmp_ret_type t, json_t *ret)
 	return false;
 }
 
+/* A reply: complete its command; false if the client or connection is gone. */
 static bool handle_reply(struct qmp *q, const struct qmp_msg *m)
 {
 	struct qmp_reply r = { 0 };
@@ -548,6 +565,7 @@ static bool handle_reply(struct qmp *q, const struct qmp_msg *m)
 	return complete(q, c, &r);
 }
 
+/* The greeting and the reply to qmp_capabilities. */
 static bool handle_handshake(struct qmp *q, json_t *j, const struct qmp_msg *m)
 {
 	uint64_t id;
@@ -645,6 +663,7 @@ static bool handle_input(struct qmp *q)
 	}
 }
 
+/* Read what the peer sent (one read per wake-up) and handle it. */
 static void read_input(struct qmp *q)
 {
 	char buf[READ_SIZE];
@@ -673,6 +692,7 @@ static void read_input(struct qmp *q)
 	}
 }
 
+/* The socket: connect finished, writable, or readable. */
 static void on_io(struct loop_source *src, int fd, uint32_t revents, void *data)
 {
 	struct qmp *q = data;
@@ -707,6 +727,7 @@ out:
 	leave(q);
 }
 
+/* A deadline passed: the handshake or a command timed out. */
 static void on_timeout(struct loop_timer *t, void *data)
 {
 	struct qmp *q = data;
@@ -780,6 +801,7 @@ static void unwatch(struct qmp *q)
 
 static void on_dirwatch(struct dirwatch *w, const struct inotify_event *ev, void *data);
 
+/* Watch the socket's directory, or its nearest existing ancestor. */
 static void update_watch(struct qmp *q)
 {
 	for (;;) {
@@ -805,6 +827,7 @@ static void update_watch(struct qmp *q)
 		log_debug("%s: %s does not exist yet; watching %s", q->name, q->dir, q->watched);
 }
 
+/* Something appeared in the watched directory: maybe the socket. */
 static void on_dirwatch(struct dirwatch *w, const struct inotify_event *ev, void *data)
 {
 	struct qmp *q = data;
@@ -888,6 +911,7 @@ struct qmp *qmp_new(struct loop *loop, const struct qmp_opts *opts, const struct
 	return q;
 }
 
+/* Release the client's memory (qmp_free did the rest). */
 static void destroy(struct qmp *q)
 {
 	loop_timer_free(q->timeout_timer);

@@ -30,6 +30,7 @@ struct reconcile_debounce *reconcile_debounce_new(void)
 	return db;
 }
 
+/* Forget a port (quiet for a window, or at the end). */
 static void port_free(struct port *p)
 {
 	list_remove(&p->link);

@@ -181,6 +181,7 @@ bool reconcile_detach_due(const struct rc_item *it, uint64_t now)
 
 /* ------------------------------------------------------------ operations */
 
+/* The callback data of one backend operation, tied to its item (if any). */
 static struct rc_op *op_new(struct rc_vm *vm, struct rc_item *item)
 {
 	struct rc_op *op = xnew(struct rc_op);
@@ -193,6 +194,7 @@ static struct rc_op *op_new(struct rc_vm *vm, struct rc_item *item)
 	return op;
 }
 
+/* The operation is over (its callback ran or never will). */
 static void op_free(struct rc_op *op)
 {
 	if (op->item)
@@ -245,6 +247,7 @@ static void attach_failed(struct rc_item *it, int err, const char *msg)
 		reconcile_item_event(it, RECONCILE_USB_FAILED, err, it->error, false);
 }
 
+/* The backend answered an attach: attached, to retry, or the VM went. */
 static void attach_done(void *data, int err, const char *msg)
 {
 	struct rc_op *op = data;
@@ -333,6 +336,7 @@ void reconcile_attach_input(struct rc_item *it, const struct reconcile_input *in
 	launched(it, op, vm->backend->ops->input_attach(vm->backend, &req, attach_done, op));
 }
 
+/* The backend answered a detach: the id and device are free, or retry. */
 static void detach_done(void *data, int err, const char *msg)
 {
 	struct rc_op *op = data;

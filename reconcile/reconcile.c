@@ -77,6 +77,7 @@ static void log_conflict(struct reconcile *rc, const struct rc_device *d)
 	free(desc);
 }
 
+/* Who gets the device under the current config and overrides. */
 static void judge(struct reconcile *rc, struct rc_device *d)
 {
 	d->owner = usb_owner(rc->conf, d->dev, &d->rule, &d->claimers);
@@ -133,6 +134,7 @@ struct rc_vm *reconcile_vm_find(const struct reconcile *rc, const char *name)
 	return NULL;
 }
 
+/* What the backend needs of a VM's config, kept across reloads. */
 static void copy_params(struct conf_vm *dst, const struct conf_vm *src)
 {
 	memset(dst, 0, sizeof(*dst));
@@ -145,6 +147,7 @@ static void copy_params(struct conf_vm *dst, const struct conf_vm *src)
 	dst->domain = src->domain ? xstrdup(src->domain) : NULL;
 }
 
+/* Free what copy_params() made. */
 static void free_params(struct conf_vm *p)
 {
 	free(p->name);
@@ -155,6 +158,7 @@ static void free_params(struct conf_vm *p)
 	free(p->domain);
 }
 
+/* Equal strings, or both NULL. */
 static bool same_str(const char *a, const char *b)
 {
 	return (!a && !b) || (a && b && streq(a, b));
@@ -168,6 +172,7 @@ static bool params_differ(const struct conf_vm *a, const struct conf_vm *b)
 	       !same_str(a->domain, b->domain);
 }
 
+/* The VM is down or its backend new: what it had is not known any more. */
 static void forget_state(struct rc_vm *vm)
 {
 	struct rc_item *it, *itmp;
@@ -180,6 +185,7 @@ static void forget_state(struct rc_vm *vm)
 	vm->list_retry_at = 0;
 }
 
+/* Destroy the VM's backend; its operations never complete. */
 static void backend_stop(struct rc_vm *vm)
 {
 	if (vm->backend)
@@ -190,6 +196,7 @@ static void backend_stop(struct rc_vm *vm)
 	forget_state(vm);
 }
 
+/* Make the VM's backend; a failure is logged and kept as its last error. */
 static void backend_start(struct rc_vm *vm)
 {
 	struct reconcile *rc = vm->rc;
@@ -202,6 +209,7 @@ static void backend_start(struct rc_vm *vm)
 	}
 }
 
+/* A VM of the configuration, its backend started. */
 static struct rc_vm *vm_new(struct reconcile *rc, const struct conf_vm *conf)
 {
 	struct rc_vm *vm = xnew(struct rc_vm);
@@ -217,6 +225,7 @@ static struct rc_vm *vm_new(struct reconcile *rc, const struct conf_vm *conf)
 	return vm;
 }
 
+/* The VM and its backend go (never from inside the backend's callback). */
 static void vm_free(struct rc_vm *vm)
 {
 	backend_stop(vm);
@@ -235,6 +244,7 @@ void reconcile_vm_retire(struct rc_vm *vm)
 	vm->rc->reap = true;
 }
 
+/* The backend reached the VM: list what it has before anything else. */
 static void on_vm_up(void *data)
 {
 	struct rc_vm *vm = data;
@@ -246,6 +256,7 @@ static void on_vm_up(void *data)
 	reconcile_reschedule(vm->rc);
 }
 
+/* The VM went away with everything it had. */
 static void on_vm_gone(void *data, const char *reason)
 {
 	struct rc_vm *vm = data;
@@ -263,6 +274,7 @@ static void on_vm_gone(void *data, const char *reason)
 	reconcile_reschedule(rc);
 }
 
+/* Why the VM is not up, for the status. */
 static void on_vm_down(void *data, const char *why)
 {
 	struct rc_vm *vm = data;
@@ -271,6 +283,7 @@ static void on_vm_down(void *data, const char *why)
 	reconcile_set_error(&vm->last_error, 0, why);
 }
 
+/* A lifecycle event of the VM, for debugging. */
 static void on_vm_event(void *data, const char *event)
 {
 	struct rc_vm *vm = data;
@@ -279,6 +292,7 @@ static void on_vm_event(void *data, const char *event)
 	log_debug("vm %s: %s", vm->params.name, event);
 }
 
+/* An object of vmplug's left the VM behind its back: pass again. */
 static void on_item_gone(void *data, const char *id)
 {
 	struct rc_vm *vm = data;

@@ -13,6 +13,7 @@
 #include <time.h>
 #include <unistd.h>
 
+/* Allocation failed: say how much, and abort. */
 static NORETURN void oom(size_t size)
 {
 	fprintf(stderr, "vmplug: out of memory allocating %zu bytes\n", size);
