@@ -22,12 +22,43 @@ static const struct {
 	{ CONF_ATTACH_PORT, BACKEND_ID_PREFIX "usbport-" },
 };
 
+/* Write v in decimal at p; the end. */
+static char *put_uint(char *p, unsigned v)
+{
+	char digits[10];
+	int n = 0;
+
+	do
+		digits[n++] = (char)('0' + v % 10);
+	while (v /= 10);
+	while (n)
+		*p++ = digits[--n];
+	return p;
+}
+
+const char *reconcile_usb_id_in(char buf[RC_USB_ID_MAX], const struct usb_device *dev,
+				enum conf_attach_mode mode)
+{
+	for (size_t i = 0; i < ARRAY_SIZE(id_prefixes); i++) {
+		size_t n = strlen(id_prefixes[i].prefix);
+		char *p = buf + n;
+
+		if (id_prefixes[i].mode != mode)
+			continue;
+		memcpy(buf, id_prefixes[i].prefix, n);
+		p = put_uint(p, dev->bus);
+		*p++ = '-';
+		*put_uint(p, dev->devnum) = '\0';
+		return buf;
+	}
+	abort();
+}
+
 char *reconcile_usb_id(const struct usb_device *dev, enum conf_attach_mode mode)
 {
-	for (size_t i = 0; i < ARRAY_SIZE(id_prefixes); i++)
-		if (id_prefixes[i].mode == mode)
-			return xasprintf("%s%u-%u", id_prefixes[i].prefix, dev->bus, dev->devnum);
-	abort();
+	char buf[RC_USB_ID_MAX];
+
+	return xstrdup(reconcile_usb_id_in(buf, dev, mode));
 }
 
 /* The host device an id of ours names: false if it is not one of our USB ids. */

@@ -15,16 +15,12 @@ static bool usb_wanted(const struct rc_vm *vm, const struct rc_item *it, uint64_
 	const struct rc_device *d = it->bus
 					? reconcile_index_at(&vm->rc->index, it->bus, it->devnum)
 					: NULL;
-	bool wanted;
-	char *id;
+	char id[RC_USB_ID_MAX];
 
 	if (!d || !vm->conf || d->owner != vm->conf || d->settle_at > t ||
 	    (it->syspath && !streq(it->syspath, d->dev->syspath)))
 		return false;
-	id = reconcile_usb_id(d->dev, d->mode);
-	wanted = streq(id, it->id);
-	free(id);
-	return wanted;
+	return streq(reconcile_usb_id_in(id, d->dev, d->mode), it->id);
 }
 
 static void pass_inputs(struct rc_vm *vm, uint64_t t);
@@ -45,11 +41,11 @@ static void pass_vm_once(struct rc_vm *vm)
 	}
 	/* Desired: every present device this VM owns. */
 	list_for_each(d, &rc->index.devices, link) {
-		char *id;
+		char id[RC_USB_ID_MAX];
 
 		if (!vm->conf || d->owner != vm->conf || d->settle_at > t)
 			continue;
-		id = reconcile_usb_id(d->dev, d->mode);
+		reconcile_usb_id_in(id, d->dev, d->mode);
 		it = reconcile_item_find(vm, id);
 		if (!it) {
 			if (!reconcile_items_hold(rc, d->dev->bus, d->dev->devnum, NULL))
@@ -58,7 +54,6 @@ static void pass_vm_once(struct rc_vm *vm)
 			   !reconcile_items_hold(rc, d->dev->bus, d->dev->devnum, it)) {
 			reconcile_attach(it, d);
 		}
-		free(id);
 	}
 	/* Actual but not desired: detach (or forget, if never attached). */
 	list_for_each_safe(it, itmp, &vm->items, link) {

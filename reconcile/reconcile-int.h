@@ -145,6 +145,14 @@ static inline void reconcile_notify(struct reconcile *rc, const struct reconcile
 
 /* -------------------------------------------------------------- item.c */
 
+/* Room for any id reconcile_usb_id() makes. */
+#define RC_USB_ID_MAX 48
+
+/* reconcile_usb_id() into buf, without printf or malloc: a pass makes
+ * one per device. Returns buf. */
+const char *reconcile_usb_id_in(char buf[RC_USB_ID_MAX], const struct usb_device *dev,
+				enum conf_attach_mode mode);
+
 struct rc_item *reconcile_item_find(const struct rc_vm *vm, const char *id);
 struct rc_item *reconcile_item_new(struct rc_vm *vm, const char *id, bool input);
 void reconcile_item_free(struct rc_item *it);

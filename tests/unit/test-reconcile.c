@@ -220,6 +220,35 @@ static bool logged(const char *event)
 #define PC "[vm]\nqmp-socket = /run/pc.qmp\n[usb \"desk\"]\nport = 3-10\n"
 #define CAM "3-10.2 dev=5 vid=046d pid=0825"
 
+/* The id names the host device instance and the attach mode. */
+START_TEST(usb_ids_name_the_device_and_the_mode)
+{
+	static const struct {
+		enum conf_attach_mode mode;
+		unsigned bus, devnum;
+		const char *id;
+	} cases[] = {
+		{ CONF_ATTACH_ADDRESS, 3, 5, "vmplug-usb-3-5" },
+		{ CONF_ATTACH_FD, 3, 5, "vmplug-usbfd-3-5" },
+		{ CONF_ATTACH_PORT, 3, 5, "vmplug-usbport-3-5" },
+		{ CONF_ATTACH_ADDRESS, 10, 127, "vmplug-usb-10-127" },
+		{ CONF_ATTACH_PORT, 4294967295u, 0, "vmplug-usbport-4294967295-0" },
+	};
+	struct usb_device *dev = fixture_usb(CAM);
+
+	for (size_t i = 0; i < ARRAY_SIZE(cases); i++) {
+		char *id;
+
+		dev->bus = cases[i].bus;
+		dev->devnum = cases[i].devnum;
+		id = reconcile_usb_id(dev, cases[i].mode);
+		ck_assert_str_eq(id, cases[i].id);
+		free(id);
+	}
+	usb_device_free(dev);
+}
+END_TEST
+
 START_TEST(coldplug_then_vm_up)
 {
 	start(fixture_conf(NULL, "pc", PC, NULL));
@@ -1140,6 +1169,7 @@ static Suite *reconcile_suite(void)
 	Suite *s = suite_create("reconcile");
 	TCase *tc = tcase_create("scenarios");
 
+	tcase_add_test(tc, usb_ids_name_the_device_and_the_mode);
 	tcase_add_test(tc, coldplug_then_vm_up);
 	tcase_add_test(tc, plug_and_unplug);
 	tcase_add_test(tc, replug_with_new_device_number);
