@@ -278,14 +278,22 @@ static void attach_failed(struct rc_item *it, int err, const char *msg)
 		reconcile_item_event(it, RECONCILE_USB_FAILED, err, it->error, false);
 }
 
-/* The backend answered an attach: attached, to retry, or the VM went. */
-static void attach_done(void *data, int err, const char *msg)
+/* The operation is over: its item, NULL when that is gone meanwhile
+ * (then there is nothing left to do). */
+static struct rc_item *op_end(struct rc_op *op)
 {
-	struct rc_op *op = data;
-	struct rc_vm *vm = op->vm;
 	struct rc_item *it = op->item;
 
 	op_free(op);
+	return it;
+}
+
+/* The backend answered an attach: attached, to retry, or the VM went. */
+static void attach_done(void *data, int err, const char *msg)
+{
+	struct rc_vm *vm = ((struct rc_op *)data)->vm;
+	struct rc_item *it = op_end(data);
+
 	if (!it)
 		return;
 	if (err == -ENOTCONN) {
@@ -319,6 +327,14 @@ static void launched(struct rc_item *it, struct rc_op *op, int r)
 		attach_failed(it, r, NULL);
 }
 
+/* The item is being attached: the callback data of its operation. */
+static struct rc_op *attaching(struct rc_item *it)
+{
+	it->state = RECONCILE_ITEM_ATTACHING;
+	it->retry_at = 0;
+	return op_new(it->vm, it);
+}
+
 void reconcile_attach(struct rc_item *it, const struct rc_device *d)
 {
 	struct rc_vm *vm = it->vm;
@@ -333,11 +349,8 @@ void reconcile_attach(struct rc_item *it, const struct rc_device *d)
 		.vendor = d->dev->vendor >= 0 ? (unsigned)d->dev->vendor : 0,
 		.product = d->dev->product >= 0 ? (unsigned)d->dev->product : 0,
 	};
-	struct rc_op *op;
+	struct rc_op *op = attaching(it);
 
-	op = op_new(vm, it);
-	it->state = RECONCILE_ITEM_ATTACHING;
-	it->retry_at = 0;
 	free(it->desc);
 	it->desc = usb_device_describe(d->dev);
 	free(it->syspath);
@@ -356,11 +369,8 @@ void reconcile_attach_input(struct rc_item *it, const struct reconcile_input *in
 		.repeat = in->repeat,
 		.grab_toggle = vm->rc->hooks.grab_toggle,
 	};
-	struct rc_op *op;
+	struct rc_op *op = attaching(it);
 
-	op = op_new(vm, it);
-	it->state = RECONCILE_ITEM_ATTACHING;
-	it->retry_at = 0;
 	free(it->evdev);
 	it->evdev = xstrdup(in->evdev);
 	reconcile_item_log(it, LOG_LEVEL_DEBUG, "attaching", in->evdev);
@@ -370,11 +380,9 @@ void reconcile_attach_input(struct rc_item *it, const struct reconcile_input *in
 /* The backend answered a detach: the id and device are free, or retry. */
 static void detach_done(void *data, int err, const char *msg)
 {
-	struct rc_op *op = data;
-	struct rc_vm *vm = op->vm;
-	struct rc_item *it = op->item;
+	struct rc_vm *vm = ((struct rc_op *)data)->vm;
+	struct rc_item *it = op_end(data);
 
-	op_free(op);
 	if (!it)
 		return;
 	if (err == 0 || err == -ENOTCONN) {

@@ -13,6 +13,7 @@
 #include "backends/backend.h"
 #include "reconcile/reconcile.h"
 #include "tests/integration/check-qemu.h"
+#include "tests/lib/rcloop.h"
 #include "tests/lib/recorder.h"
 #include "tests/lib/testlib.h"
 #include "tests/unit/fixture.h"
@@ -125,6 +126,19 @@ static void teardown(void)
 	g_object_unref(tb);
 }
 
+/* Has QEMU opened the host device of its usb-host `id`? */
+static bool qemu_opened(const char *id)
+{
+	char *path = xasprintf("/machine/peripheral/%s", id);
+	json_t *attached = qemu_check_return(
+	    qemu, "qom-get", json_pack("{s:s, s:s}", "path", path, "property", "attached"));
+	bool opened = json_is_true(attached);
+
+	json_decref(attached);
+	free(path);
+	return opened;
+}
+
 static void attach(enum conf_attach_mode mode, const char *devnode, struct rec_done *d)
 {
 	struct backend_usb_dev dev = { .id = "vmplug-usb-3-2",
@@ -144,7 +158,6 @@ START_TEST(address_mode_attaches)
 {
 	const struct backend_item *it;
 	struct rec_done d;
-	json_t *attached;
 
 	attach(CONF_ATTACH_ADDRESS, NULL, &d);
 	ck_assert_msg(d.err == 0, "attach: %s (QEMU's stderr: %s)", d.msg, qemu->stderr_path);
@@ -160,12 +173,7 @@ START_TEST(address_mode_attaches)
 	ck_assert_int_eq(it->addr, 5);
 	ck_assert_msg(it->attached, "QEMU did not open the device");
 	backend_list_free(d.list);
-	attached = qemu_check_return(qemu, "qom-get",
-				     json_pack("{s:s, s:s}", "path",
-					       "/machine/peripheral/vmplug-usb-3-2", "property",
-					       "attached"));
-	ck_assert(json_is_true(attached));
-	json_decref(attached);
+	ck_assert_msg(qemu_opened("vmplug-usb-3-2"), "QEMU did not open the device");
 
 	memset(&d, 0, sizeof(d));
 	ck_assert_int_eq(ops->usb_detach(backend, "vmplug-usb-3-2", rec_backend_done, &d), 0);
@@ -190,34 +198,9 @@ END_TEST
 
 /* ------------------------------------------------ through the reconciler */
 
-static struct reconcile *rc;
-static struct loop_timer *rc_timer;
+static struct rcloop *rcl;
 static struct conf *conf;
 static char **rc_events;
-
-static struct backend_vm *create_backend(void *data, const struct conf_vm *c,
-					 const struct backend_events *ev, void *evdata)
-{
-	return backend_find("qmp")->create(loop, c, ev, evdata);
-}
-
-static uint64_t rc_now(void *data)
-{
-	return now_usec();
-}
-
-static void rc_schedule(void *data, uint64_t deadline)
-{
-	if (deadline)
-		loop_timer_arm(rc_timer, deadline);
-	else
-		loop_timer_disarm(rc_timer);
-}
-
-static void on_rc_timer(struct loop_timer *t, void *data)
-{
-	reconcile_tick(rc);
-}
 
 /* "up", "attached ID", "failed ID" as the reconciler tells them. */
 static void on_rc_event(void *data, const struct reconcile_event *ev)
@@ -249,13 +232,6 @@ static bool refused(void *data)
  * the device yet. */
 static void setup_unplugged(void)
 {
-	static const struct reconcile_hooks hooks = {
-		.create_backend = create_backend,
-		.now = rc_now,
-		.schedule = rc_schedule,
-		.notify = on_rc_event,
-		.debounce = true,
-	};
 	char *text;
 
 	start_qemu(false);
@@ -267,16 +243,14 @@ static void setup_unplugged(void)
 	/* the trace shows every device_add */
 	setenv("VMPLUG_QMP_TRACE", "1", 1);
 	log_capture_start(LOG_LEVEL_INFO);
-	rc_timer = loop_timer_new(loop, on_rc_timer, NULL);
-	rc = reconcile_new(conf, &hooks, NULL);
+	rcl = rcloop_new(loop, conf, on_rc_event, NULL);
 	ck_assert(run_until(loop, rc_said, (char *)"up", WAIT_MS));
 }
 
 static void teardown_unplugged(void)
 {
-	reconcile_free(rc);
-	rc = NULL;
-	loop_timer_free(rc_timer);
+	rcloop_free(rcl);
+	rcl = NULL;
 	conf_free(conf);
 	strv_free(rc_events);
 	log_capture_stop();
@@ -289,21 +263,14 @@ static void teardown_unplugged(void)
  * sees it, and attached without a failure being reported. */
 START_TEST(attached_once_qemu_sees_it)
 {
-	json_t *attached;
-
-	fixture_plug(rc, "3-2 dev=5 vid=1234 pid=5678");
+	fixture_plug(rcl->rc, "3-2 dev=5 vid=1234 pid=5678");
 	ck_assert(run_until(loop, refused, NULL, WAIT_MS));
 	testbed_add(device);
 	umockdev_testbed_uevent(tb, DEVICE_SYSPATH, "add");
 	ck_assert_msg(run_until(loop, rc_said, (char *)"attached vmplug-usb-3-5", WAIT_MS),
 		      "not attached (QEMU's stderr: %s)", qemu->stderr_path);
 	ck_assert(!rc_said((char *)"failed vmplug-usb-3-5"));
-	attached = qemu_check_return(qemu, "qom-get",
-				     json_pack("{s:s, s:s}", "path",
-					       "/machine/peripheral/vmplug-usb-3-5", "property",
-					       "attached"));
-	ck_assert(json_is_true(attached));
-	json_decref(attached);
+	ck_assert_msg(qemu_opened("vmplug-usb-3-5"), "QEMU did not open the device");
 	printf("# device_add sent %u times\n",
 	       log_captured_count_text("qmp -> {\"execute\":\"device_add\""));
 	ck_assert_uint_ge(log_captured_count_text("qmp -> {\"execute\":\"device_add\""), 2);
