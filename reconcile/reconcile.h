@@ -7,7 +7,8 @@
  * functions below, work goes out through backends (created by a hook),
  * time comes from a hook, and the next deadline is announced through a
  * hook so the owner can arm one timer. Tests drive it with the null
- * backend on virtual time. */
+ * backend on virtual time. reconcile-int.h says how its files divide the
+ * work. */
 #pragma once
 
 #include <stdbool.h>
@@ -105,7 +106,8 @@ void reconcile_inputs_free(struct reconcile_input *in, size_t n);
 #define RECONCILE_LIST_RETRY_MAX_USEC 5000000ULL /* 5 s */
 
 /* conf is borrowed until the next reconcile_set_conf() or free. The
- * backends are created at once. */
+ * backends are created at once. The hooks create_backend and now are
+ * required (without them this aborts: a caller's mistake). */
 struct reconcile *reconcile_new(const struct conf *conf, const struct reconcile_hooks *hooks,
 				void *data);
 /* Destroys every backend (their pending callbacks are not called). */
