@@ -331,8 +331,8 @@ static void bench_reconciler(const struct conf *conf)
 
 static unsigned long written;
 
-static void rt_write(void *data, const char *source, const char *target,
-		     const struct input_event *ev, size_t n)
+static void rt_write(void *data, size_t source, size_t target, const struct input_event *ev,
+		     size_t n)
 {
 	written += n;
 }
@@ -352,7 +352,6 @@ static const struct input_router_hooks rt_hooks = {
 };
 
 struct frame {
-	const char *source;
 	struct input_event ev[6];
 	size_t n;
 };
@@ -366,35 +365,37 @@ struct frame {
 /* A gaming mouse at 8000 Hz: mostly motion, now and then a button or the
  * wheel (hi-res and classic in one frame). */
 static const struct frame mouse_frames[] = {
-	{ "mouse", { E(EV_REL, REL_X, 3), E(EV_REL, REL_Y, -2), SYN }, 3 },
-	{ "mouse", { E(EV_REL, REL_X, 1), SYN }, 2 },
-	{ "mouse", { E(EV_REL, REL_X, -4), E(EV_REL, REL_Y, 7), SYN }, 3 },
-	{ "mouse", { E(EV_REL, REL_Y, 1), SYN }, 2 },
-	{ "mouse", { E(EV_KEY, BTN_LEFT, 1), SYN }, 2 },
-	{ "mouse", { E(EV_REL, REL_X, 2), E(EV_REL, REL_Y, 2), SYN }, 3 },
-	{ "mouse", { E(EV_KEY, BTN_LEFT, 0), SYN }, 2 },
-	{ "mouse", { E(EV_REL, REL_WHEEL, 1), E(EV_REL, REL_WHEEL_HI_RES, 120), SYN }, 3 },
+	{ { E(EV_REL, REL_X, 3), E(EV_REL, REL_Y, -2), SYN }, 3 },
+	{ { E(EV_REL, REL_X, 1), SYN }, 2 },
+	{ { E(EV_REL, REL_X, -4), E(EV_REL, REL_Y, 7), SYN }, 3 },
+	{ { E(EV_REL, REL_Y, 1), SYN }, 2 },
+	{ { E(EV_KEY, BTN_LEFT, 1), SYN }, 2 },
+	{ { E(EV_REL, REL_X, 2), E(EV_REL, REL_Y, 2), SYN }, 3 },
+	{ { E(EV_KEY, BTN_LEFT, 0), SYN }, 2 },
+	{ { E(EV_REL, REL_WHEEL, 1), E(EV_REL, REL_WHEEL_HI_RES, 120), SYN }, 3 },
 };
 
 /* Typing, with shift, and a control key that may begin a chord: held
  * back, then delivered when C shows it is not one. */
 static const struct frame kbd_frames[] = {
-	{ "kbd", { E(EV_MSC, MSC_SCAN, 0x70004), E(EV_KEY, KEY_A, 1), SYN }, 3 },
-	{ "kbd", { E(EV_MSC, MSC_SCAN, 0x70004), E(EV_KEY, KEY_A, 0), SYN }, 3 },
-	{ "kbd", { E(EV_KEY, KEY_LEFTSHIFT, 1), SYN }, 2 },
-	{ "kbd", { E(EV_KEY, KEY_B, 1), SYN }, 2 },
-	{ "kbd", { E(EV_KEY, KEY_B, 0), SYN }, 2 },
-	{ "kbd", { E(EV_KEY, KEY_LEFTSHIFT, 0), SYN }, 2 },
-	{ "kbd", { E(EV_KEY, KEY_LEFTCTRL, 1), SYN }, 2 },
-	{ "kbd", { E(EV_KEY, KEY_C, 1), SYN }, 2 },
-	{ "kbd", { E(EV_KEY, KEY_C, 0), SYN }, 2 },
-	{ "kbd", { E(EV_KEY, KEY_LEFTCTRL, 0), SYN }, 2 },
+	{ { E(EV_MSC, MSC_SCAN, 0x70004), E(EV_KEY, KEY_A, 1), SYN }, 3 },
+	{ { E(EV_MSC, MSC_SCAN, 0x70004), E(EV_KEY, KEY_A, 0), SYN }, 3 },
+	{ { E(EV_KEY, KEY_LEFTSHIFT, 1), SYN }, 2 },
+	{ { E(EV_KEY, KEY_B, 1), SYN }, 2 },
+	{ { E(EV_KEY, KEY_B, 0), SYN }, 2 },
+	{ { E(EV_KEY, KEY_LEFTSHIFT, 0), SYN }, 2 },
+	{ { E(EV_KEY, KEY_LEFTCTRL, 1), SYN }, 2 },
+	{ { E(EV_KEY, KEY_C, 1), SYN }, 2 },
+	{ { E(EV_KEY, KEY_C, 0), SYN }, 2 },
+	{ { E(EV_KEY, KEY_LEFTCTRL, 0), SYN }, 2 },
 };
 
-__attribute__((noinline)) unsigned long run_router(struct input_router *r, const struct frame *f,
-						   size_t nf, unsigned long frames);
-__attribute__((noinline)) unsigned long run_router(struct input_router *r, const struct frame *f,
-						   size_t nf, unsigned long frames)
+__attribute__((noinline)) unsigned long run_router(struct input_router *r, size_t source,
+						   const struct frame *f, size_t nf,
+						   unsigned long frames);
+__attribute__((noinline)) unsigned long run_router(struct input_router *r, size_t source,
+						   const struct frame *f, size_t nf,
+						   unsigned long frames)
 {
 	uint64_t now = 5000000;
 
@@ -403,17 +404,18 @@ __attribute__((noinline)) unsigned long run_router(struct input_router *r, const
 		uint64_t next;
 
 		now += 125; /* 8000 frames/s */
-		next = input_router_frame(r, fr->source, true, fr->ev, fr->n, now);
+		next = input_router_frame(r, source, true, fr->ev, fr->n, now);
 		if (next && next <= now)
 			input_router_tick(r, now);
 	}
 	return frames;
 }
 
-static void bench_router(const struct conf *conf, const char *core, const struct frame *f,
-			 size_t nf, const char *what)
+static void bench_router(const struct conf *conf, const char *core, const char *source,
+			 const struct frame *f, size_t nf, const char *what)
 {
 	struct input_router *r = input_router_new(conf, &rt_hooks, NULL);
+	const struct conf_input *in = conf_find_input(conf, source);
 	unsigned long ops;
 	uint64_t t0;
 
@@ -422,7 +424,8 @@ static void bench_router(const struct conf *conf, const char *core, const struct
 		die("router: cannot focus vm0");
 	written = 0;
 	t0 = clock_ns();
-	ops = run_router(r, f, nf, 3000UL * scale);
+	/* the source's number, as the input manager has it from the configuration */
+	ops = run_router(r, (size_t)(in - conf->inputs), f, nf, 3000UL * scale);
 	report(core, ops, what, clock_ns() - t0);
 	if (!written)
 		die("router: nothing was written; the workload is wrong");
@@ -465,10 +468,10 @@ int main(int argc, char **argv)
 	if (want[1])
 		bench_reconciler(conf);
 	if (want[2])
-		bench_router(conf, "router-mouse", mouse_frames, ARRAY_SIZE(mouse_frames),
+		bench_router(conf, "router-mouse", "mouse", mouse_frames, ARRAY_SIZE(mouse_frames),
 			     "input_router_frame: gaming mouse, motion, buttons, wheel");
 	if (want[3])
-		bench_router(conf, "router-keyboard", kbd_frames, ARRAY_SIZE(kbd_frames),
+		bench_router(conf, "router-keyboard", "kbd", kbd_frames, ARRAY_SIZE(kbd_frames),
 			     "input_router_frame: typing, shift, a control key held back");
 	conf_free(conf);
 	return 0;

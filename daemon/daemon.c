@@ -278,7 +278,11 @@ static void on_rc_event(void *data, const struct reconcile_event *ev)
 
 	control_reconcile_event(d->control, ev);
 	update_status(d);
-	focus_reconcile_event(d->focus, ev);
+	/* the router's targets: VMs up and gone */
+	if (ev->type == RECONCILE_VM_UP)
+		input_manager_vm_up(d->input, ev->vm);
+	else if (ev->type == RECONCILE_VM_GONE)
+		input_manager_vm_down(d->input, ev->vm);
 }
 
 static void on_usb_remove(void *data, const char *syspath)
@@ -316,33 +320,24 @@ static void on_vm_sinks_changed(void *data, const char *vm)
 		reconcile_inputs_changed(d->rc, vm);
 }
 
-static void on_frame(void *data, struct input_manager *m, const char *source,
-		     const struct input_event *ev, size_t n)
+static void on_focus(void *data, const char *from, const char *to)
 {
 	struct daemon *d = data;
 
-	focus_frame(d->focus, m, source, ev, n);
-}
-
-static void on_source_closed(void *data, struct input_manager *m, const char *source)
-{
-	struct daemon *d = data;
-
-	focus_source_closed(d->focus, source);
+	focus_switched(d->focus, from, to);
 }
 
 static int start_input(struct daemon *d)
 {
 	static const struct input_manager_hooks hooks = {
 		.vm_sinks_changed = on_vm_sinks_changed,
-		.frame = on_frame,
-		.source_closed = on_source_closed,
+		.focus = on_focus,
 	};
 
-	d->focus = focus_new(d);
 	/* Before the watcher: its coldplug opens the sources, and every sink
 	 * exists before any VM is reconciled. */
 	d->input = input_manager_new(d->loop, d->conf, &hooks, d);
+	d->focus = focus_new(d);
 	return d->input ? 0 : -ENOMEM;
 }
 

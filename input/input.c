@@ -1,4 +1,5 @@
-/* The input manager: sources, their sinks, reload, status (see input.h). */
+/* The input manager: sources, their sinks, the router between them, reload,
+ * status (see input.h). */
 #include "config.h"
 
 #include "input/input.h"
@@ -19,6 +20,7 @@
 #include "util/util.h"
 
 #define SINK_PREFIX "vmplug-"
+#define NONE ((size_t)-1)
 
 struct msink {
 	char *vm; /* INPUT_ROUTER_HOST for the host's sink */
@@ -40,6 +42,9 @@ struct msource {
 	enum input_caps_origin origin;
 	struct msink *sinks; /* in VM file-name order */
 	size_t n_sinks;
+	size_t index;      /* the router's number for it (NONE: not told yet) */
+	struct msink **to; /* per router target: its sink, or NULL */
+	size_t n_to;
 	struct log_ratelimit rl;
 };
 
@@ -57,6 +62,10 @@ struct input_manager {
 	struct input_fdstore_entry *stored; /* fds from the store not adopted yet */
 	size_t n_stored;
 	bool ungrabbed; /* input_manager_set_grab(false) */
+	struct input_router *router;
+	struct loop_timer *router_timer; /* the router's next deadline */
+	struct msource **route;          /* by the router's source number */
+	size_t n_route;
 };
 
 const char *input_caps_origin_name(enum input_caps_origin origin)
@@ -79,6 +88,7 @@ static bool is_host(const char *vm)
 	return streq(vm, INPUT_ROUTER_HOST);
 }
 
+/* Tell the daemon that vm's QEMU objects need adding again. */
 static void notify(struct input_manager *m, const char *vm)
 {
 	if (m->hooks.vm_sinks_changed && !m->starting && !is_host(vm))
@@ -103,6 +113,7 @@ static struct msink *find_sink(struct msource *s, const char *vm)
 
 /* ------------------------------------------------------------------- sinks */
 
+/* The fd the service manager kept for sink name, taken out of the list; -1 if none. */
 static int take_stored(struct input_manager *m, const char *name)
 {
 	for (size_t i = 0; i < m->n_stored; i++) {
@@ -117,6 +128,7 @@ static int take_stored(struct input_manager *m, const char *name)
 	return -1;
 }
 
+/* Give a VM's sink node to qemu-group, so QEMU's input-linux can open it. */
 static void set_group(struct input_manager *m, const struct msource *s, struct msink *k)
 {
 	int r;
@@ -138,6 +150,7 @@ static void set_group(struct input_manager *m, const struct msource *s, struct m
 	}
 }
 
+/* Take k's node back from the fd store when it kept one that fits; true if so. */
 static bool adopt(struct input_manager *m, struct msource *s, struct msink *k)
 {
 	int fd = take_stored(m, k->name), r;
@@ -200,6 +213,7 @@ made:
 	return true;
 }
 
+/* A new sink of s for vm, made at once when it can be. */
 static void add_sink(struct input_manager *m, struct msource *s, const char *vm)
 {
 	struct msink *k = xappend(&s->sinks, &s->n_sinks, sizeof(*s->sinks));
@@ -222,8 +236,103 @@ static void destroy_sink(struct msink *k)
 	free(k->vm);
 }
 
+/* ------------------------------------------------------------------ router */
+
+/* After every call into the router: its next deadline on the timer. */
+static void schedule(struct input_manager *m, uint64_t deadline)
+{
+	if (deadline)
+		loop_timer_arm(m->router_timer, deadline);
+	else
+		loop_timer_disarm(m->router_timer);
+}
+
+/* A held-back key's time is up. */
+static void on_router_timer(struct loop_timer *t, void *data)
+{
+	struct input_manager *m = data;
+
+	schedule(m, input_router_tick(m->router, now_usec()));
+}
+
+/* Write a frame to k, the sink of source s; errors are logged here. */
+static int write_sink(struct msource *s, struct msink *k, const struct input_event *ev, size_t n)
+{
+	int r;
+
+	if (!k || !k->sink)
+		return -ENOENT;
+	r = input_sink_write(k->sink, ev, n);
+	if (r < 0)
+		log_ratelimited(&s->rl, LOG_LEVEL_WARNING, "input %s: vm %s: writing to %s: %s",
+				s->name, k->vm, k->name, strerror(-r));
+	return r;
+}
+
+/* The router's frame for (source, target): to that sink, found by number. */
+static void on_route_write(void *data, size_t source, size_t target, const struct input_event *ev,
+			   size_t n)
+{
+	struct input_manager *m = data;
+	struct msource *s = source < m->n_route ? m->route[source] : NULL;
+
+	/* a missing sink is no error: it could not be made, and said so */
+	if (s && target < s->n_to)
+		write_sink(s, s->to[target], ev, n);
+}
+
+/* The one way up: the focus moved. */
+static void on_route_focus(void *data, const char *from, const char *to)
+{
+	struct input_manager *m = data;
+
+	if (m->hooks.focus)
+		m->hooks.focus(m->data, from, to);
+}
+
+/* The router's panic, or the switch that ends it: every source at once. */
+static void on_route_grab(void *data, bool grab)
+{
+	input_manager_set_grab(data, grab);
+}
+
+static const struct input_router_hooks router_hooks = {
+	.write = on_route_write,
+	.focus = on_route_focus,
+	.grab = on_route_grab,
+};
+
+/* Point each of the router's targets at s's sink for it, in the router's
+ * numbering of now: names are looked up here, never per frame. */
+static void route_sinks(struct input_manager *m, struct msource *s)
+{
+	free(s->to);
+	s->n_to = input_router_n_targets(m->router);
+	s->to = xcalloc(s->n_to, sizeof(*s->to));
+	for (size_t t = 0; t < s->n_to; t++)
+		s->to[t] = find_sink(s, input_router_target_name(m->router, t));
+}
+
+/* The router took conf: the sources by its numbers, and their sinks. */
+static void route_all(struct input_manager *m, const struct conf *conf)
+{
+	free(m->route);
+	m->n_route = conf->n_inputs;
+	m->route = xcalloc(m->n_route ? m->n_route : 1, sizeof(*m->route));
+	for (size_t i = 0; i < m->n_route; i++) {
+		struct msource *s = find_source(m, conf->inputs[i].name);
+
+		if (!s)
+			continue; /* never: input_manager_set_conf made them all */
+		s->index = i;
+		m->route[i] = s;
+		route_sinks(m, s);
+	}
+}
+
 /* ----------------------------------------------------------------- sources */
 
+/* A source opened: warn of capabilities its sinks lack; make the sinks still missing. */
 static void on_opened(void *data, struct input_source *src, const struct libevdev *dev)
 {
 	struct msource *s = data;
@@ -253,26 +362,26 @@ static void on_opened(void *data, struct input_source *src, const struct libevde
 	}
 }
 
+/* A source's frame: to the router by number; it writes to the sinks. */
 static void on_frame(void *data, struct input_source *src, const struct input_event *ev, size_t n)
 {
 	struct msource *s = data;
 	struct input_manager *m = s->m;
 
-	if (m->hooks.frame)
-		m->hooks.frame(m->data, m, s->name, ev, n);
-	else
-		input_manager_forward(m, s->name, ev, n);
+	schedule(m, input_router_frame(m->router, s->index, input_source_grabbed(src), ev, n,
+				       now_usec()));
 }
 
-static void on_closed(void *data, struct input_source *src, const struct input_event *release,
-		      size_t n)
+/* A source went away: the router releases what it delivered, then every
+ * sink of it what it still holds. */
+static void on_closed(void *data, struct input_source *src)
 {
 	struct msource *s = data;
+	struct input_manager *m = s->m;
 
-	if (s->m->hooks.source_closed)
-		s->m->hooks.source_closed(s->m->data, s->m, s->name);
-	/* Each sink knows what it holds: with a router a key may have gone
-	 * to another sink than the one that is focused now. */
+	schedule(m, input_router_source_gone(m->router, s->index, now_usec()));
+	/* Each sink knows what it holds: a key may have gone to another
+	 * sink than the one that is focused now. */
 	for (size_t i = 0; i < s->n_sinks; i++) {
 		struct msink *k = &s->sinks[i];
 		int r;
@@ -292,6 +401,7 @@ static const struct input_source_hooks source_hooks = {
 	.closed = on_closed,
 };
 
+/* What s's sinks are made from: the cache, else a generic keyboard or mouse. */
 static void load_caps(struct input_manager *m, struct msource *s)
 {
 	enum input_cache_kind kind;
@@ -311,6 +421,7 @@ static void load_caps(struct input_manager *m, struct msource *s)
 		 s->name, m->cache_dir, input_cache_kind_name(kind), why);
 }
 
+/* A source for [input] in, with the capabilities its sinks start from. */
 static struct msource *add_source(struct input_manager *m, const struct conf_input *in)
 {
 	struct msource *s = xnew(struct msource);
@@ -321,6 +432,7 @@ static struct msource *add_source(struct input_manager *m, const struct conf_inp
 	s->grab_all = in->grab_all;
 	s->repeat = in->repeat;
 	s->rl = (struct log_ratelimit)LOG_RATELIMIT_INIT(10 * USEC_PER_SEC, 3);
+	s->index = NONE;
 	load_caps(m, s);
 	s->src = input_source_new(m->loop, s->name, s->device, m->cache_dir, &source_hooks, s);
 	input_source_set_grab(s->src, !m->ungrabbed);
@@ -329,12 +441,18 @@ static struct msource *add_source(struct input_manager *m, const struct conf_inp
 	return s;
 }
 
+/* Destroy s's sinks (releasing their keys), then s. */
 static void free_source(struct msource *s)
 {
+	struct input_manager *m = s->m;
+
+	if (s->index < m->n_route)
+		m->route[s->index] = NULL; /* the router forgets it at its reload */
 	/* Sinks first: releasing keys there must not wait for the source. */
 	for (size_t i = 0; i < s->n_sinks; i++)
 		destroy_sink(&s->sinks[i]);
 	free(s->sinks);
+	free(s->to);
 	input_source_free(s->src);
 	libevdev_free(s->caps);
 	free(s->device);
@@ -347,6 +465,7 @@ static bool vm_lists(const struct conf_vm *vm, const char *input)
 	return vm->inputs && strv_contains(vm->inputs, input);
 }
 
+/* Log where s goes, when that changed. */
 static void explain_targets(struct msource *s)
 {
 	char **vms = NULL, *list;
@@ -389,6 +508,19 @@ static bool keep_or_add(struct input_manager *m, struct msource *s, struct msink
 	return true;
 }
 
+/* Another device (or cache) for s: a new source object; the sinks, which
+ * QEMU holds, stay. */
+static void reopen(struct input_manager *m, struct msource *s, const char *device)
+{
+	on_closed(s, s->src);
+	input_source_free(s->src);
+	free(s->device);
+	s->device = xstrdup(device);
+	s->src = input_source_new(m->loop, s->name, s->device, m->cache_dir, &source_hooks, s);
+	input_source_set_grab(s->src, !m->ungrabbed);
+	log_info("input %s: now %s; it is opened when udev reports it", s->name, s->device);
+}
+
 /* Bring s's sinks in line with conf's VMs: remove, add, keep. */
 static void sync_sinks(struct input_manager *m, struct msource *s, const struct conf *conf)
 {
@@ -420,12 +552,14 @@ static void sync_sinks(struct input_manager *m, struct msource *s, const struct 
 		changed = true;
 	}
 	free(old);
+	route_sinks(m, s); /* the sinks moved */
 	if (changed || n_old == 0)
 		explain_targets(s);
 }
 
 /* ----------------------------------------------------------------- manager */
 
+/* Sinks the fd store kept that the configuration no longer has go for good. */
 static void drop_unclaimed(struct input_manager *m)
 {
 	for (size_t i = 0; i < m->n_stored; i++) {
@@ -457,6 +591,8 @@ struct input_manager *input_manager_new_with(struct loop *loop, const struct con
 	if (hooks)
 		m->hooks = *hooks;
 	m->data = data;
+	m->router = input_router_new(conf, &router_hooks, m);
+	m->router_timer = loop_timer_new(loop, on_router_timer, m);
 	m->cache_dir = xstrdup(conf->daemon.cache_dir);
 	m->qemu_group = xstrdup(conf->daemon.qemu_group);
 	m->n_stored = input_fdstore_take(SINK_PREFIX, &m->stored);
@@ -474,6 +610,8 @@ void input_manager_free(struct input_manager *m)
 {
 	if (!m)
 		return;
+	input_router_free(m->router);
+	loop_timer_free(m->router_timer);
 	for (size_t i = 0; i < m->n_sources; i++) {
 		struct msource *s = m->sources[i];
 
@@ -486,6 +624,7 @@ void input_manager_free(struct input_manager *m)
 		free_source(s);
 	}
 	free(m->sources);
+	free(m->route);
 	drop_unclaimed(m);
 	free(m->cache_dir);
 	free(m->qemu_group);
@@ -506,6 +645,14 @@ void input_manager_set_conf(struct input_manager *m, const struct conf *conf)
 			for (size_t j = 0; j < m->sources[i]->n_sinks; j++)
 				set_group(m, m->sources[i], &m->sources[i]->sinks[j]);
 	}
+	/* Sources on another device (or cache) first, while the router's
+	 * numbers still hold: it releases what they delivered. */
+	for (size_t i = 0; i < conf->n_inputs; i++) {
+		struct msource *s = find_source(m, conf->inputs[i].name);
+
+		if (s && (!streq(s->device, conf->inputs[i].device) || dir_changed))
+			reopen(m, s, conf->inputs[i].device);
+	}
 	/* Sources no longer configured go, with their sinks. */
 	for (size_t i = 0; i < m->n_sources;) {
 		struct msource *s = m->sources[i];
@@ -524,21 +671,8 @@ void input_manager_set_conf(struct input_manager *m, const struct conf *conf)
 		const struct conf_input *in = &conf->inputs[i];
 		struct msource *s = find_source(m, in->name);
 
-		if (!s) {
+		if (!s)
 			s = add_source(m, in);
-		} else if (!streq(s->device, in->device) || dir_changed) {
-			/* Another device (or cache): a new source object; the
-			 * sinks, which QEMU holds, stay. */
-			on_closed(s, s->src, NULL, 0);
-			input_source_free(s->src);
-			free(s->device);
-			s->device = xstrdup(in->device);
-			s->src = input_source_new(m->loop, s->name, s->device, m->cache_dir,
-						  &source_hooks, s);
-			input_source_set_grab(s->src, !m->ungrabbed);
-			log_info("input %s: now %s; it is opened when udev reports it", s->name,
-				 s->device);
-		}
 		if (s->grab_all != in->grab_all || s->repeat != in->repeat) {
 			s->grab_all = in->grab_all;
 			s->repeat = in->repeat;
@@ -547,6 +681,8 @@ void input_manager_set_conf(struct input_manager *m, const struct conf *conf)
 		}
 		sync_sinks(m, s, conf);
 	}
+	schedule(m, input_router_set_conf(m->router, conf, now_usec()));
+	route_all(m, conf);
 }
 
 void input_manager_udev(struct input_manager *m, const char *action, struct udev_device *dev)
@@ -571,17 +707,6 @@ void input_manager_udev(struct input_manager *m, const char *action, struct udev
 		input_source_udev(m->sources[i]->src, action, dev);
 }
 
-/* The one place that decides where a frame goes without a router. */
-int input_manager_forward(struct input_manager *m, const char *source, const struct input_event *ev,
-			  size_t n)
-{
-	struct msource *s = find_source(m, source);
-
-	if (!s || s->n_sinks == 0)
-		return -ENOENT;
-	return input_manager_sink_write(m, source, s->sinks[0].vm, ev, n);
-}
-
 void input_manager_set_grab(struct input_manager *m, bool grab)
 {
 	m->ungrabbed = !grab;
@@ -600,16 +725,41 @@ int input_manager_sink_write(struct input_manager *m, const char *source, const 
 			     const struct input_event *ev, size_t n)
 {
 	struct msource *s = find_source(m, source);
-	struct msink *k = s ? find_sink(s, vm) : NULL;
-	int r;
 
-	if (!k || !k->sink)
-		return -ENOENT;
-	r = input_sink_write(k->sink, ev, n);
-	if (r < 0)
-		log_ratelimited(&s->rl, LOG_LEVEL_WARNING, "input %s: vm %s: writing to %s: %s",
-				s->name, vm, k->name, strerror(-r));
+	return s ? write_sink(s, find_sink(s, vm), ev, n) : -ENOENT;
+}
+
+void input_manager_vm_up(struct input_manager *m, const char *vm)
+{
+	schedule(m, input_router_vm_up(m->router, vm, now_usec()));
+}
+
+void input_manager_vm_down(struct input_manager *m, const char *vm)
+{
+	schedule(m, input_router_vm_down(m->router, vm, now_usec()));
+}
+
+int input_manager_switch(struct input_manager *m, const char *target)
+{
+	int r = input_router_switch(m->router, target, now_usec());
+
+	schedule(m, input_router_next_deadline(m->router));
 	return r;
+}
+
+const char *input_manager_focus(const struct input_manager *m)
+{
+	return input_router_focus(m->router);
+}
+
+bool input_manager_switching(const struct input_manager *m)
+{
+	return input_router_switching(m->router);
+}
+
+bool input_manager_released(const struct input_manager *m)
+{
+	return input_router_released(m->router);
 }
 
 size_t input_manager_vm_sinks(struct input_manager *m, const char *vm, struct input_vm_sink **out)

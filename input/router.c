@@ -33,7 +33,8 @@ struct target {
 
 struct source {
 	char *name;
-	struct input_keys phys;      /* down on the device, as its frames said */
+	bool *to;               /* per target: it takes this source (worked out at configuration) */
+	struct input_keys phys; /* down on the device, as its frames said */
 	struct input_keys swallowed; /* down, delivered to nobody (chords) */
 	struct input_keys *held;     /* per target: delivered down, not released there */
 };
@@ -88,6 +89,7 @@ struct input_router {
 
 /* ---------------------------------------------------------------- lookups */
 
+/* Only a reload looks a source up by name: frames come by index. */
 static size_t find_source(const struct input_router *r, const char *name)
 {
 	for (size_t i = 0; i < r->n_sources; i++)
@@ -106,9 +108,7 @@ static size_t find_target(const struct input_router *r, const char *name)
 
 static bool takes(const struct input_router *r, size_t t, size_t s)
 {
-	if (t == HOST)
-		return r->n_targets > 1; /* host sinks exist when switching is used */
-	return strv_contains(r->targets[t].inputs, r->sources[s].name);
+	return r->sources[s].to[t];
 }
 
 /* Where source s goes now: the focus, or the host when the focused VM
@@ -120,6 +120,7 @@ static size_t dest(const struct input_router *r, size_t s)
 	return takes(r, HOST, s) ? HOST : NONE;
 }
 
+/* The target that has code down from source s (NONE: none). */
 static size_t holder(const struct input_router *r, size_t s, unsigned code)
 {
 	for (size_t t = 0; t < r->n_targets; t++)
@@ -128,6 +129,7 @@ static size_t holder(const struct input_router *r, size_t s, unsigned code)
 	return NONE;
 }
 
+/* Chords count keys from every source together. */
 static bool down_anywhere(const struct input_router *r, unsigned code)
 {
 	for (size_t s = 0; s < r->n_sources; s++)
@@ -151,6 +153,7 @@ static bool chord_has(const struct conf_chord *c, unsigned code)
 	return false;
 }
 
+/* Every key of c is down, on whichever source. */
 static bool chord_full(const struct input_router *r, const struct conf_chord *c)
 {
 	for (unsigned i = 0; i < c->n; i++)
@@ -159,6 +162,7 @@ static bool chord_full(const struct input_router *r, const struct conf_chord *c)
 	return c->n > 0;
 }
 
+/* Where code of source s is among the held-back keys (NONE: not held back). */
 static size_t find_pending(const struct input_router *r, size_t s, unsigned code)
 {
 	for (size_t i = 0; i < r->n_pending; i++)
@@ -182,12 +186,14 @@ static bool could_chord(const struct input_router *r, unsigned code)
 	return false;
 }
 
+/* A wheel turning ends a hold-back: no chord has one. */
 static bool is_wheel(const struct input_event *e)
 {
 	return e->type == EV_REL && (e->code == REL_WHEEL || e->code == REL_HWHEEL ||
 				     e->code == REL_WHEEL_HI_RES || e->code == REL_HWHEEL_HI_RES);
 }
 
+/* The chord's name for the log (buf for a VM's hotkey). */
 static const char *chord_what(const struct input_router *r, const struct chord *c, char *buf,
 			      size_t len)
 {
@@ -207,6 +213,7 @@ static const char *chord_what(const struct input_router *r, const struct chord *
 
 /* ----------------------------------------------------------------- output */
 
+/* Add e to the frame being built for target t. */
 static void out_push(struct input_router *r, size_t t, const struct input_event *e)
 {
 	struct outbuf *o = &r->out[t];
@@ -229,7 +236,7 @@ static void out_flush(struct input_router *r, size_t s)
 		if (o->n == 0)
 			continue;
 		out_push(r, t, &syn);
-		r->hooks.write(r->data, r->sources[s].name, r->targets[t].name, o->ev, o->n);
+		r->hooks.write(r->data, s, t, o->ev, o->n);
 		o->n = 0;
 	}
 }
@@ -254,7 +261,7 @@ static void deliver_key(struct input_router *r, size_t cur, size_t s, size_t t,
 		return;
 	}
 	ev[n++] = (struct input_event){ .type = EV_SYN, .code = SYN_REPORT };
-	r->hooks.write(r->data, r->sources[s].name, r->targets[t].name, ev, n);
+	r->hooks.write(r->data, s, t, ev, n);
 }
 
 /* Release on t everything source s holds there. */
@@ -266,7 +273,7 @@ static void release_held(struct input_router *r, size_t s, size_t t)
 
 	if (n == 0)
 		return;
-	r->hooks.write(r->data, r->sources[s].name, r->targets[t].name, ev, n);
+	r->hooks.write(r->data, s, t, ev, n);
 	memset(held, 0, sizeof(*held));
 	free(ev);
 }
@@ -288,6 +295,7 @@ static void flush_pending(struct input_router *r, size_t cur)
 
 /* ------------------------------------------------------------------ focus */
 
+/* Move the focus to t, releasing what stays behind, and say so. */
 static void set_focus(struct input_router *r, size_t t, const char *why)
 {
 	size_t old = r->focus;
@@ -309,6 +317,7 @@ static void set_focus(struct input_router *r, size_t t, const char *why)
 		r->hooks.focus(r->data, r->targets[old].name, r->targets[t].name);
 }
 
+/* The cycle hotkey's next stop: the next running VM after the focus, else the host. */
 static size_t next_target(const struct input_router *r)
 {
 	for (size_t t = r->focus + 1; t < r->n_targets; t++)
@@ -329,6 +338,7 @@ static void go(struct input_router *r, size_t t, const char *why)
 	set_focus(r, t, why);
 }
 
+/* Release everything everywhere and give the host its devices back, ungrabbed. */
 static void panic(struct input_router *r)
 {
 	size_t old = r->focus;
@@ -384,6 +394,7 @@ static void apply(struct input_router *r, size_t c)
 	}
 }
 
+/* Switches run once the frame that caused them is written. */
 static void after_event(struct input_router *r)
 {
 	if (r->panic_due) {
@@ -400,6 +411,7 @@ static void after_event(struct input_router *r)
 
 /* ----------------------------------------------------------------- chords */
 
+/* Count a panic chord; the third within the window makes the panic due. */
 static void panic_press(struct input_router *r, uint64_t now)
 {
 	size_t kept = 0;
@@ -446,6 +458,7 @@ static void recognise(struct input_router *r, unsigned code, uint64_t now)
 	r->hold_deadline = 0;
 }
 
+/* A key went up: which chords are still complete. */
 static void update_full(struct input_router *r)
 {
 	for (size_t c = 0; c < r->n_chords; c++)
@@ -474,6 +487,7 @@ static void check_latch(struct input_router *r)
 
 /* ------------------------------------------------------------------ frames */
 
+/* A press: chords first, then hold back, swallow or deliver it. */
 static void key_down(struct input_router *r, size_t s, bool forward, const struct input_event *scan,
 		     unsigned code, uint64_t now)
 {
@@ -515,6 +529,7 @@ static void key_down(struct input_router *r, size_t s, bool forward, const struc
 		deliver_key(r, s, s, t, scan, code, 1);
 }
 
+/* A release goes where the press went; it may end a tap or a chord. */
 static void key_up(struct input_router *r, size_t s, const struct input_event *scan, unsigned code)
 {
 	struct source *src = &r->sources[s];
@@ -533,6 +548,7 @@ static void key_up(struct input_router *r, size_t s, const struct input_event *s
 	check_latch(r);
 }
 
+/* A repeat goes where the press went, and nowhere else. */
 static void key_repeat(struct input_router *r, size_t s, bool forward,
 		       const struct input_event *scan, unsigned code)
 {
@@ -542,13 +558,12 @@ static void key_repeat(struct input_router *r, size_t s, bool forward,
 		deliver_key(r, s, s, t, scan, code, 2);
 }
 
-uint64_t input_router_frame(struct input_router *r, const char *source, bool grabbed,
+uint64_t input_router_frame(struct input_router *r, size_t s, bool grabbed,
 			    const struct input_event *ev, size_t n, uint64_t now)
 {
-	size_t s = find_source(r, source);
 	bool forward = grabbed && !r->released;
 
-	if (s == NONE)
+	if (s >= r->n_sources)
 		return input_router_next_deadline(r);
 	for (size_t i = 0; i < n; i++) {
 		const struct input_event *e = &ev[i], *scan = NULL;
@@ -582,12 +597,12 @@ uint64_t input_router_frame(struct input_router *r, const char *source, bool gra
 	return input_router_next_deadline(r);
 }
 
-uint64_t input_router_source_gone(struct input_router *r, const char *source, uint64_t now)
+uint64_t input_router_source_gone(struct input_router *r, size_t s, uint64_t now)
 {
-	size_t s = find_source(r, source), kept = 0;
+	size_t kept = 0;
 	struct source *src;
 
-	if (s == NONE)
+	if (s >= r->n_sources)
 		return input_router_next_deadline(r);
 	src = &r->sources[s];
 	for (size_t i = 0; i < r->n_pending; i++)
@@ -686,6 +701,21 @@ bool input_router_switching(const struct input_router *r)
 	return r->n_targets > 1;
 }
 
+size_t input_router_n_targets(const struct input_router *r)
+{
+	return r->n_targets;
+}
+
+const char *input_router_target_name(const struct input_router *r, size_t t)
+{
+	return t < r->n_targets ? r->targets[t].name : NULL;
+}
+
+const char *input_router_source_name(const struct input_router *r, size_t s)
+{
+	return s < r->n_sources ? r->sources[s].name : NULL;
+}
+
 /* ----------------------------------------------------------- configuration */
 
 static void free_targets(struct target *t, size_t n)
@@ -701,6 +731,7 @@ static void free_sources(struct source *s, size_t n)
 {
 	for (size_t i = 0; i < n; i++) {
 		free(s[i].name);
+		free(s[i].to);
 		free(s[i].held);
 	}
 	free(s);
@@ -713,6 +744,7 @@ static void free_chords(struct chord *c, size_t n)
 	free(c);
 }
 
+/* A configured chord (none when keys is empty) and what it does. */
 static void add_chord(struct input_router *r, const struct conf_chord *keys, enum action action,
 		      const char *vm)
 {
@@ -785,6 +817,11 @@ uint64_t input_router_set_conf(struct input_router *r, const struct conf *conf, 
 
 		s->name = xstrdup(conf->inputs[i].name);
 		s->held = xcalloc(r->n_targets, sizeof(*s->held));
+		s->to = xcalloc(r->n_targets, sizeof(*s->to));
+		/* The host's sinks exist when switching is used. */
+		s->to[HOST] = r->n_targets > 1;
+		for (size_t t = 1; t < r->n_targets; t++)
+			s->to[t] = strv_contains(r->targets[t].inputs, s->name);
 		for (size_t j = 0; j < n_old_s; j++)
 			if (streq(old_s[j].name, s->name))
 				o = &old_s[j];

@@ -10,6 +10,13 @@
  * a source goes to it when it is the host or lists the source, else to
  * the host (a VM without the mouse leaves the mouse on the host).
  *
+ * Frames travel by number, so no name is looked up per frame: source s
+ * is the configuration's [input] section s (conf->inputs[s]); target 0
+ * is the host, then come the VMs with inputs in file-name order. Both
+ * numberings change only with input_router_set_conf();
+ * input_router_source_name() and input_router_target_name() say which
+ * name a number has.
+ *
  * Hotkeys ([switch] cycle, host, panic; each VM's hotkey) are chords:
  *   - A chord is recognised when all its keys are down (keys from any
  *     source count); the chord is never delivered to any target; the
@@ -62,11 +69,10 @@ struct input_router;
 
 struct input_router_hooks {
 	/* Write one frame (events ending with SYN_REPORT; borrowed for the
-	 * call) to the sink of (source, target); target is a VM name or
-	 * INPUT_ROUTER_HOST. */
-	void (*write)(void *data, const char *source, const char *target,
-		      const struct input_event *ev, size_t n);
-	/* The focus moved (names as for write). */
+	 * call) to the sink of (source, target), both numbered as above. */
+	void (*write)(void *data, size_t source, size_t target, const struct input_event *ev,
+		      size_t n);
+	/* The focus moved: VM names or INPUT_ROUTER_HOST. */
 	void (*focus)(void *data, const char *from, const char *to);
 	/* Grab (true) or ungrab (false) every physical source. */
 	void (*grab)(void *data, bool grab);
@@ -86,12 +92,13 @@ void input_router_free(struct input_router *r);
  * focus to the host. */
 uint64_t input_router_set_conf(struct input_router *r, const struct conf *conf, uint64_t now);
 
-/* A frame of source (events up to SYN_REPORT). grabbed: whether the
- * source is grabbed (when not, the frame is only watched, see above). */
-uint64_t input_router_frame(struct input_router *r, const char *source, bool grabbed,
+/* A frame of source number source (events up to SYN_REPORT; an unknown
+ * number is ignored). grabbed: whether the source is grabbed (when not,
+ * the frame is only watched, see above). */
+uint64_t input_router_frame(struct input_router *r, size_t source, bool grabbed,
 			    const struct input_event *ev, size_t n, uint64_t now);
 /* source went away: what it held is released on the targets that have it. */
-uint64_t input_router_source_gone(struct input_router *r, const char *source, uint64_t now);
+uint64_t input_router_source_gone(struct input_router *r, size_t source, uint64_t now);
 /* vm came up (focus-on-start takes the focus, unless after a panic) or went
  * down (if focused, the focus goes to the host). */
 uint64_t input_router_vm_up(struct input_router *r, const char *vm, uint64_t now);
@@ -113,3 +120,9 @@ const char *input_router_focus(const struct input_router *r);
 bool input_router_released(const struct input_router *r);
 /* Some VM takes input: there is something to switch between. */
 bool input_router_switching(const struct input_router *r);
+
+/* The numbering (see above): how many targets, and the name of target t
+ * or source s (NULL when out of range), valid until the next reload. */
+size_t input_router_n_targets(const struct input_router *r);
+const char *input_router_target_name(const struct input_router *r, size_t t);
+const char *input_router_source_name(const struct input_router *r, size_t s);

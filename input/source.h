@@ -36,10 +36,9 @@ struct input_source_hooks {
 	void (*opened)(void *data, struct input_source *src, const struct libevdev *dev);
 	/* One complete frame, ending with SYN_REPORT (borrowed for the call). */
 	void (*frame)(void *data, struct input_source *src, const struct input_event *ev, size_t n);
-	/* The device went away or failed after being opened. release[0..n)
-	 * releases every key and button it held (n == 0: none). */
-	void (*closed)(void *data, struct input_source *src, const struct input_event *release,
-		       size_t n);
+	/* The device went away or failed after being opened; the keys and
+	 * buttons it held count as released. */
+	void (*closed)(void *data, struct input_source *src);
 };
 
 /* A source for [input "name"] with `device = device`, recording

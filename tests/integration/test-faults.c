@@ -660,6 +660,9 @@ static void setup(void)
 	/* the keyboard: found by the watcher's coldplug, opened, grabbed */
 	im = input_manager_new_with(loop, conf, NULL, NULL, fixture_sink_pair);
 	ck_assert_int_ge(fixture_sink_peer, 0);
+	/* the router sends the keyboard to good once good runs and has the focus */
+	input_manager_vm_up(im, "good");
+	ck_assert_int_eq(input_manager_switch(im, "good"), 0);
 	watcher = watch_new(loop, &watch_hooks, im);
 	ck_assert_ptr_nonnull(watcher);
 	for (int i = 0; i < 500 && !input_manager_grabbed(im, "kbd"); i++)

@@ -78,11 +78,13 @@ static struct sink *sink_of(struct run *run, const char *name)
 	return k;
 }
 
-static void on_write(void *data, const char *source, const char *target,
-		     const struct input_event *ev, size_t n)
+static void on_write(void *data, size_t source, size_t target, const struct input_event *ev,
+		     size_t n)
 {
 	struct run *run = data;
-	char *name = xasprintf("%s/%s", target, source), *text, *line;
+	char *name = xasprintf("%s/%s", input_router_target_name(run->r, target),
+			       input_router_source_name(run->r, source)),
+	     *text, *line;
 	struct sink *k = sink_of(run, name);
 
 	ck_assert_msg(n > 0 && ev[n - 1].type == EV_SYN && ev[n - 1].code == SYN_REPORT,
@@ -183,7 +185,7 @@ static void frame(struct run *run, size_t s, char **words)
 		n++;
 	}
 	ev[n++] = (struct input_event){ .type = EV_SYN, .code = SYN_REPORT };
-	input_router_frame(run->r, run->sources[s], run->grabbed[s], ev, n, run->now);
+	input_router_frame(run->r, s, run->grabbed[s], ev, n, run->now);
 }
 
 static void frame_text(struct run *run, size_t s, const char *text)
@@ -232,7 +234,7 @@ static void input_line(struct run *run, char **w)
 		do_switch(run, w[1]);
 	} else if (streq(w[0], "gone") && w[1] && source_index(run, w[1]) != (size_t)-1) {
 		memset(&run->phys[source_index(run, w[1])], 0, sizeof(*run->phys));
-		input_router_source_gone(run->r, w[1], run->now);
+		input_router_source_gone(run->r, source_index(run, w[1]), run->now);
 	} else if ((streq(w[0], "grab") || streq(w[0], "ungrab")) && w[1] &&
 		   source_index(run, w[1]) != (size_t)-1) {
 		run->grabbed[source_index(run, w[1])] = streq(w[0], "grab");

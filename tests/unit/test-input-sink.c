@@ -222,7 +222,16 @@ static char *changed_text(void)
 	return s;
 }
 
-static const struct input_manager_hooks hooks = { .vm_sinks_changed = on_changed };
+static void on_focus(void *data, const char *from, const char *to)
+{
+	char *line = xasprintf("focus %s -> %s", from, to);
+
+	strv_append(&changed, line);
+	free(line);
+}
+
+static const struct input_manager_hooks hooks = { .vm_sinks_changed = on_changed,
+						  .focus = on_focus };
 
 #define GLOBAL(dir)                                                                                \
 	"[daemon]\ncache-dir = " dir "\nqemu-group = no-such-group-here\n"                         \
@@ -236,7 +245,7 @@ static struct conf *conf_two_vms(void)
 			    "[vm]\nqmp-socket = /run/b.qmp\ninputs = kbd\n", NULL);
 }
 
-START_TEST(manager_makes_sinks_and_forwards_to_the_first_vm)
+START_TEST(manager_makes_sinks_and_writes_to_them)
 {
 	struct loop *loop = loop_new();
 	struct conf *conf = conf_two_vms();
@@ -276,15 +285,15 @@ START_TEST(manager_makes_sinks_and_forwards_to_the_first_vm)
 	ck_assert_int_eq(ss[1].caps, INPUT_CAPS_FALLBACK_MOUSE);
 	free(ss);
 
-	/* Without a router, a source shared by two VMs types into the first. */
-	ck_assert_int_eq(input_manager_forward(m, "kbd", press, ARRAY_SIZE(press)), 0);
+	ck_assert_int_eq(input_manager_sink_write(m, "kbd", "alpha", press, ARRAY_SIZE(press)), 0);
 	assert_frame(peer_of("vmplug-alpha-kbd"), "KEY_A:1 SYN_REPORT");
 	assert_frame(peer_of("vmplug-beta-kbd"), "");
 	ck_assert_int_eq(input_manager_sink_write(m, "kbd", "beta", press, ARRAY_SIZE(press)), 0);
 	assert_frame(peer_of("vmplug-beta-kbd"), "KEY_A:1 SYN_REPORT");
 	ck_assert_int_eq(input_manager_sink_write(m, "kbd", "host", press, ARRAY_SIZE(press)), 0);
 	assert_frame(peer_of("vmplug-host-kbd"), "KEY_A:1 SYN_REPORT");
-	ck_assert_int_eq(input_manager_forward(m, "nope", press, ARRAY_SIZE(press)), -ENOENT);
+	ck_assert_int_eq(input_manager_sink_write(m, "nope", "alpha", press, ARRAY_SIZE(press)),
+			 -ENOENT);
 	ck_assert_int_eq(input_manager_sink_write(m, "mouse", "beta", press, 2), -ENOENT);
 
 	/* At exit every sink gets its releases before it closes. */
@@ -388,6 +397,36 @@ START_TEST(reload_keeps_unchanged_sinks)
 }
 END_TEST
 
+/* The manager's router: VMs up and gone and the switch command go in, the
+ * focus hook comes out. */
+START_TEST(manager_switches_through_its_router)
+{
+	struct loop *loop = loop_new();
+	struct conf *conf = conf_two_vms();
+	struct input_manager *m = input_manager_new_with(loop, conf, &hooks, NULL, fake_create);
+	char *text;
+
+	ck_assert(input_manager_switching(m));
+	ck_assert_str_eq(input_manager_focus(m), "host");
+	ck_assert_int_eq(input_manager_switch(m, "alpha"), -EHOSTDOWN);
+	ck_assert_int_eq(input_manager_switch(m, "nope"), -ENOENT);
+	input_manager_vm_up(m, "alpha");
+	ck_assert_int_eq(input_manager_switch(m, "alpha"), 0);
+	ck_assert_str_eq(input_manager_focus(m), "alpha");
+	input_manager_vm_down(m, "alpha");
+	ck_assert_str_eq(input_manager_focus(m), "host");
+	ck_assert(!input_manager_released(m));
+	text = changed_text();
+	ck_assert_str_eq(text, "focus host -> alpha focus alpha -> host");
+	free(text);
+
+	input_manager_free(m);
+	conf_free(conf);
+	loop_free(loop);
+	made_free();
+}
+END_TEST
+
 START_TEST(sinks_that_cannot_be_made_are_shown)
 {
 	struct loop *loop = loop_new();
@@ -404,7 +443,7 @@ START_TEST(sinks_that_cannot_be_made_are_shown)
 	ck_assert_str_eq(ks[0].error,
 			 "No such file or directory (no /dev/uinput: modprobe uinput)");
 	free(ks);
-	ck_assert_int_eq(input_manager_forward(m, "kbd", NULL, 0), -ENOENT);
+	ck_assert_int_eq(input_manager_sink_write(m, "kbd", "alpha", NULL, 0), -ENOENT);
 	input_manager_free(m);
 	conf_free(conf);
 	loop_free(loop);
@@ -424,7 +463,8 @@ static Suite *sink_suite(void)
 	tcase_add_test(tc, adopt_refuses_what_is_not_uinput);
 	tcase_add_test(tc, set_group_needs_a_node);
 	suite_add_tcase(s, tc);
-	tcase_add_test(mgr, manager_makes_sinks_and_forwards_to_the_first_vm);
+	tcase_add_test(mgr, manager_makes_sinks_and_writes_to_them);
+	tcase_add_test(mgr, manager_switches_through_its_router);
 	tcase_add_test(mgr, reload_keeps_unchanged_sinks);
 	tcase_add_test(mgr, sinks_that_cannot_be_made_are_shown);
 	suite_add_tcase(s, mgr);
