@@ -14,7 +14,7 @@ while IFS= read -r f; do
 		not_ok "$f is formatted (run: clang-format -i $f)"
 		echo "$out" | head -n 20 | sed 's/^/# /'
 	fi
-done < <(find util loop conf daemon qmp usb input backends ctl bench tests \
+done < <(find util loop conf reconcile daemon control qmp usb input backends ctl bench tests \
 	\( -name '*.c' -o -name '*.h' \) -print 2>/dev/null | sort)
 [ "$n" -gt 0 ] || not_ok "found C sources to check"
 
