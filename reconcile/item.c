@@ -184,6 +184,8 @@ struct retry {
 	unsigned tries;
 };
 
+static const struct retry race_retry = { RECONCILE_ATTACH_RACE_USEC, UINT64_MAX,
+					 RECONCILE_ATTACH_QUIET + 1 };
 static const struct retry attach_retry = { RECONCILE_ATTACH_RETRY_USEC, UINT64_MAX,
 					   RECONCILE_ATTACH_TRIES };
 static const struct retry detach_retry = { RECONCILE_DETACH_RETRY_USEC, UINT64_MAX,
@@ -255,12 +257,17 @@ void reconcile_ops_drop(struct rc_vm *vm)
 /* An attach failed with err: try again later, or give up. */
 static void attach_failed(struct rc_item *it, int err, const char *msg)
 {
+	/* Not news: a device just plugged that QEMU does not see yet. */
+	bool quiet = err == -ENODEV && it->races == it->failures &&
+		     it->races < RECONCILE_ATTACH_QUIET;
 	uint64_t after;
-	bool quiet;
 
 	it->failures++;
+	if (quiet)
+		it->races++;
 	reconcile_set_error(&it->error, err, msg);
-	after = retry_after(&attach_retry, it->failures);
+	after = quiet ? retry_after(&race_retry, it->races)
+		      : retry_after(&attach_retry, it->failures - it->races);
 	if (!after) {
 		it->state = RECONCILE_ITEM_FAILED;
 		it->retry_at = 0;
@@ -270,8 +277,6 @@ static void attach_failed(struct rc_item *it, int err, const char *msg)
 	}
 	it->state = RECONCILE_ITEM_RETRY;
 	it->retry_at = reconcile_now(it->vm->rc) + after;
-	/* Not news: a device just plugged that QEMU does not see yet. */
-	quiet = err == -ENODEV && it->failures <= RECONCILE_ATTACH_QUIET;
 	reconcile_item_log(it, quiet ? LOG_LEVEL_DEBUG : LOG_LEVEL_WARNING,
 			   "attach failed, will retry", it->error);
 	if (!quiet)
@@ -305,6 +310,7 @@ static void attach_done(void *data, int err, const char *msg)
 		it->state = RECONCILE_ITEM_ATTACHED;
 		it->gen = vm->input_gen;
 		it->failures = 0;
+		it->races = 0;
 		it->retry_at = 0;
 		free(it->error);
 		it->error = NULL;

@@ -85,6 +85,7 @@ struct rc_item {
 	char *desc;           /* usb: the host device as it was when attached, for logs */
 	char *syspath;        /* usb: where that device was; NULL if found in QEMU */
 	unsigned failures;
+	unsigned races;    /* of those, attaches refused quietly (-ENODEV, reconcile.h) */
 	uint64_t retry_at; /* RETRY, or a detach to retry (ATTACHED) */
 	char *error;
 	struct rc_op *op;

@@ -383,6 +383,7 @@ void reconcile_set_conf(struct reconcile *rc, const struct conf *conf)
 		/* A new config deserves new tries. */
 		list_for_each(it, &vm->items, link) {
 			it->failures = 0;
+			it->races = 0;
 			if (it->state == RECONCILE_ITEM_FAILED) {
 				it->state = RECONCILE_ITEM_RETRY;
 				it->retry_at = 0;

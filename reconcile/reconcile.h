@@ -83,23 +83,25 @@ void reconcile_inputs_free(struct reconcile_input *in, size_t n);
 
 /* The retry policy. It is the reconciler's alone: a backend reports every
  * failure with its errno and never tries again by itself (backend.h).
- * - A failed attach is tried again after RECONCILE_ATTACH_RETRY_USEC,
- *   doubling, RECONCILE_ATTACH_TRIES tries in all (the last one 12.7 s
- *   after the first); then the item is FAILED (USB_FAILED `final`) until
- *   the device is replugged, the configuration reloaded or the VM
- *   restarted.
  * - A device vmplugd heard of before QEMU's libusb saw it is refused with
  *   -ENODEV for a few hundred milliseconds: the first
- *   RECONCILE_ATTACH_QUIET failures with -ENODEV (retried within 1.5 s)
- *   are logged at debug level only and reported to nobody.
+ *   RECONCILE_ATTACH_QUIET such failures in a row are tried again after
+ *   RECONCILE_ATTACH_RACE_USEC, doubling (the fifth try 1.5 s after the
+ *   first), logged at debug level only and reported to nobody.
+ * - Any other failed attach (and -ENODEV after those) is tried again
+ *   after RECONCILE_ATTACH_RETRY_USEC, doubling, and reported (USB_FAILED);
+ *   the RECONCILE_ATTACH_TRIES-th such failure is final: the item is
+ *   FAILED (USB_FAILED `final`) until the device is replugged, the
+ *   configuration reloaded or the VM restarted.
  * - A failed detach is tried again after RECONCILE_DETACH_RETRY_USEC,
  *   doubling, RECONCILE_DETACH_TRIES tries in all; then the object stays
  *   until a reload.
  * - A failed list is asked again after RECONCILE_LIST_RETRY_USEC,
  *   doubling up to RECONCILE_LIST_RETRY_MAX_USEC, while the VM is up. */
-#define RECONCILE_ATTACH_TRIES 8
-#define RECONCILE_ATTACH_RETRY_USEC 100000ULL /* 100 ms */
 #define RECONCILE_ATTACH_QUIET 4
+#define RECONCILE_ATTACH_RACE_USEC 100000ULL /* 100 ms */
+#define RECONCILE_ATTACH_TRIES 4
+#define RECONCILE_ATTACH_RETRY_USEC 1000000ULL /* 1 s */
 #define RECONCILE_DETACH_TRIES 4
 #define RECONCILE_DETACH_RETRY_USEC 1000000ULL   /* 1 s */
 #define RECONCILE_LIST_RETRY_USEC 100000ULL      /* 100 ms */
@@ -149,7 +151,7 @@ enum reconcile_item_state {
 	RECONCILE_ITEM_ATTACHED,
 	RECONCILE_ITEM_DETACHING,
 	RECONCILE_ITEM_RETRY,  /* attach failed, retried at retry_at */
-	RECONCILE_ITEM_FAILED, /* attach failed RECONCILE_ATTACH_TRIES times */
+	RECONCILE_ITEM_FAILED, /* attach failed for good (the retry policy above) */
 };
 
 struct reconcile_item_info {

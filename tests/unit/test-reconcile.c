@@ -436,7 +436,7 @@ START_TEST(attach_failures_are_retried_then_reported)
 		ck_assert_uint_eq(count("pc", BACKEND_NULL_USB_ATTACH), (unsigned)i);
 		backend_null_complete(vm("pc"), -EIO, "failed to find host usb device 3:5");
 		if (i < RECONCILE_ATTACH_TRIES) {
-			/* backoff doubles: 100 ms, 200 ms, ... 6.4 s */
+			/* backoff doubles: 1 s, 2 s, 4 s */
 			ck_assert_uint_eq(scheduled,
 					  vnow + (RECONCILE_ATTACH_RETRY_USEC << (i - 1)));
 			advance(RECONCILE_ATTACH_RETRY_USEC << (i - 1));
@@ -456,6 +456,26 @@ START_TEST(attach_failures_are_retried_then_reported)
 }
 END_TEST
 
+/* Only the libusb race is tried again at its quick pace: any other
+ * refusal waits a second, so a device that cannot be opened and leaves
+ * soon after (a flapping port) costs one device_add, not one per 100 ms. */
+START_TEST(other_refusals_wait_a_second)
+{
+	start(fixture_conf(NULL, "pc", PC, NULL));
+	up("pc");
+	plug(CAM);
+	backend_null_complete(vm("pc"), -EIO, "failed to open host usb device 3:5");
+	ck_assert_uint_eq(scheduled, vnow + USEC_PER_SEC);
+	advance(USEC_PER_SEC / 2);
+	ck_assert_uint_eq(count("pc", BACKEND_NULL_USB_ATTACH), 1);
+	unplug(CAM);
+	advance(10 * USEC_PER_SEC);
+	ck_assert_uint_eq(count("pc", BACKEND_NULL_USB_ATTACH), 1);
+	assert_items("pc", "");
+	stop();
+}
+END_TEST
+
 /* QEMU refuses a device its libusb has not seen yet (-ENODEV): tried
  * again at once and soon, without a warning or an event for the first
  * failures, as one policy with every other failure. */
@@ -470,8 +490,8 @@ START_TEST(a_device_qemu_does_not_see_yet_is_retried_quietly)
 	for (unsigned i = 1; i <= RECONCILE_ATTACH_QUIET; i++) {
 		ck_assert_uint_eq(count("pc", BACKEND_NULL_USB_ATTACH), i);
 		backend_null_complete(vm("pc"), -ENODEV, refusal);
-		ck_assert_uint_eq(scheduled, vnow + (RECONCILE_ATTACH_RETRY_USEC << (i - 1)));
-		advance(RECONCILE_ATTACH_RETRY_USEC << (i - 1));
+		ck_assert_uint_eq(scheduled, vnow + (RECONCILE_ATTACH_RACE_USEC << (i - 1)));
+		advance(RECONCILE_ATTACH_RACE_USEC << (i - 1));
 	}
 	ck_assert(!logged("failed pc vmplug-usb-3-5"));
 	ck_assert_uint_eq(log_captured_count(LOG_LEVEL_WARNING), 0);
@@ -480,7 +500,8 @@ START_TEST(a_device_qemu_does_not_see_yet_is_retried_quietly)
 	backend_null_complete(vm("pc"), -ENODEV, refusal);
 	ck_assert(logged("failed pc vmplug-usb-3-5"));
 	ck_assert_uint_eq(log_captured_count(LOG_LEVEL_WARNING), 1);
-	advance(RECONCILE_ATTACH_RETRY_USEC << RECONCILE_ATTACH_QUIET);
+	ck_assert_uint_eq(scheduled, vnow + RECONCILE_ATTACH_RETRY_USEC);
+	advance(RECONCILE_ATTACH_RETRY_USEC);
 	settle();
 	assert_items("pc", "vmplug-usb-3-5");
 	ck_assert(logged("attached pc vmplug-usb-3-5"));
@@ -1182,6 +1203,7 @@ static Suite *reconcile_suite(void)
 	tcase_add_test(tc, vm_gone_during_attach);
 	tcase_add_test(tc, daemon_restart_learns_from_the_vm);
 	tcase_add_test(tc, attach_failures_are_retried_then_reported);
+	tcase_add_test(tc, other_refusals_wait_a_second);
 	tcase_add_test(tc, a_device_qemu_does_not_see_yet_is_retried_quietly);
 	tcase_add_test(tc, detach_failures_are_retried_then_left);
 	tcase_add_test(tc, conflicting_claims_go_to_the_first_vm);
