@@ -5,6 +5,7 @@
 #include <fcntl.h>
 #include <linux/input.h>
 #include <poll.h>
+#include <signal.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -34,8 +35,11 @@ static void usage(FILE *f)
 		   "  -u CODE:VALUE  stop after the event CODE (e.g. KEY_A) with VALUE\n"
 		   "  -t MS          give up after MS milliseconds (default 5000)\n"
 		   "  -g             grab the device (EVIOCGRAB) while reading\n"
+		   "SIGTERM stops it once it has printed the events already queued for it\n"
+		   "(\"stopped after N events\").\n"
 		   "Exit status: 0 when a stop condition was met (or, with neither -n nor -u,\n"
-		   "at the time limit), 3 on timeout, 1 on errors, 2 on bad usage.\n");
+		   "at the time limit, or on SIGTERM), 3 on timeout, 1 on errors, 2 on bad\n"
+		   "usage.\n");
 }
 
 /* Parse "KEY_A:0" into an event type, code and value. */
@@ -100,16 +104,22 @@ static void print_event(const struct input_event *ev)
 	printf("%d\n", ev->value);
 }
 
-/* Read events until a stop condition or the deadline; returns 0, 1 on timeout, or -errno. */
-static int read_events(int fd, int max, const struct until *u, int64_t deadline, int *count)
+/* Read events until a stop condition, the deadline or SIGTERM (on sigfd);
+ * returns 0, 1 on timeout, 2 on SIGTERM once every queued event is
+ * printed, or -errno. */
+static int read_events(int fd, int sigfd, int max, const struct until *u, int64_t deadline,
+		       int *count)
 {
+	bool stopping = false;
+
 	for (;;) {
-		struct pollfd p = { .fd = fd, .events = POLLIN };
+		struct pollfd p[2] = { { .fd = fd, .events = POLLIN },
+				       { .fd = sigfd, .events = POLLIN } };
 		struct input_event ev;
 		ssize_t n;
 		int r;
 
-		r = poll(&p, 1, ms_left(deadline));
+		r = stopping ? 1 : poll(p, 2, ms_left(deadline));
 		if (r < 0) {
 			if (errno == EINTR)
 				continue;
@@ -117,8 +127,12 @@ static int read_events(int fd, int max, const struct until *u, int64_t deadline,
 		}
 		if (r == 0)
 			return 1;
+		if (p[1].revents & POLLIN)
+			stopping = true;
 		n = read(fd, &ev, sizeof(ev));
 		if (n < 0) {
+			if (errno == EAGAIN && stopping)
+				return 2;
 			if (errno == EINTR || errno == EAGAIN)
 				continue;
 			return -errno;
@@ -143,7 +157,8 @@ int main(int argc, char **argv)
 	int max = 0, timeout = 5000, count = 0;
 	char name[256] = "";
 	struct input_id id;
-	int opt, fd, r;
+	int opt, fd, sigfd, r;
+	sigset_t term;
 
 	while ((opt = getopt(argc, argv, "kgn:u:t:h")) != -1) {
 		switch (opt) {
@@ -181,6 +196,13 @@ int main(int argc, char **argv)
 	/* Output goes to files that scenarios poll: flush every line. */
 	setvbuf(stdout, NULL, _IOLBF, 0);
 
+	/* SIGTERM through a descriptor: read_events() finishes the queue first. */
+	sigemptyset(&term);
+	sigaddset(&term, SIGTERM);
+	sigfd = signals_to_fd("evread", &term);
+	if (sigfd < 0)
+		return 1;
+
 	fd = open(argv[optind], O_RDONLY | O_NONBLOCK | O_CLOEXEC);
 	if (fd < 0) {
 		fprintf(stderr, "evread: %s: %s\n", argv[optind], strerror(errno));
@@ -204,11 +226,16 @@ int main(int argc, char **argv)
 		print_keys(fd);
 	printf("ready\n");
 
-	r = read_events(fd, max, &until, now_ms() + timeout, &count);
+	r = read_events(fd, sigfd, max, &until, now_ms() + timeout, &count);
 	close(fd);
+	close(sigfd);
 	if (r < 0) {
 		fprintf(stderr, "evread: read: %s\n", strerror(-r));
 		return 1;
+	}
+	if (r == 2) {
+		printf("stopped after %d events\n", count);
+		return 0;
 	}
 	if (r == 1 && (max > 0 || until.set)) {
 		printf("timeout after %d events\n", count);
