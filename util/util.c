@@ -13,6 +13,7 @@
 #include <time.h>
 #include <unistd.h>
 
+/* Allocation failed: say how much, and abort. */
 static NORETURN void oom(size_t size)
 {
 	fprintf(stderr, "vmplug: out of memory allocating %zu bytes\n", size);
@@ -195,6 +196,15 @@ char *strstrip(char *s)
 bool startswith(const char *s, const char *prefix)
 {
 	return strncmp(s, prefix, strlen(prefix)) == 0;
+}
+
+uint32_t str_hash(const char *s)
+{
+	uint32_t h = 2166136261u;
+
+	for (; *s; s++)
+		h = (h ^ (unsigned char)*s) * 16777619u;
+	return h;
 }
 
 /* Length of the valid UTF-8 sequence at s (1 to 4), 0 if there is none:

@@ -61,6 +61,9 @@ enum str_escape {
 size_t strescape(char *out, size_t size, const char *s, unsigned how);
 /* The same, whole, in a new string; a string that is fine is copied as is. */
 char *xstrescape(const char *s, unsigned how);
+/* FNV-1a of s: for lists of strings that share long prefixes (syspaths),
+ * compared by hash first and in full only on a match. */
+uint32_t str_hash(const char *s);
 /* xstrescape(s, STR_ESCAPE_CONTROL): for strings from devices and peers
  * that go to logs, JSON or a terminal. */
 char *xstrdup_printable(const char *s);

@@ -7,7 +7,9 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "tests/lib/testlib.h"
 #include "tests/unit/check-main.h"
+#include "util/guard.h"
 #include "util/log.h"
 #include "util/util.h"
 
@@ -31,6 +33,61 @@ START_TEST(strv_split_join)
 	ck_assert_str_eq(j, "");
 	free(j);
 	strv_free(v);
+}
+END_TEST
+
+/* FNV-1a: the published values, and syspaths that differ only at the end. */
+START_TEST(str_hash_is_fnv1a)
+{
+	ck_assert_uint_eq(str_hash(""), 0x811c9dc5u);
+	ck_assert_uint_eq(str_hash("a"), 0xe40c292cu);
+	ck_assert_uint_eq(str_hash("foobar"), 0xbf9cf968u);
+	ck_assert_uint_ne(str_hash("/sys/devices/pci0000:00/0000:00:14.0/usb3/3-10/3-10.2"),
+			  str_hash("/sys/devices/pci0000:00/0000:00:14.0/usb3/3-10/3-10.3"));
+}
+END_TEST
+
+/* The tests' scenario lists: the suffix's files only, in name order. */
+START_TEST(list_dir_sorts_by_name)
+{
+	char *dir = scratch_new("list-dir");
+	static const char *const files[] = { "b.scenario", "10.scenario", "a.scenario", "c.txt",
+					     ".hidden.scenario" };
+	char **names, *joined;
+
+	for (size_t i = 0; i < ARRAY_SIZE(files); i++) {
+		char *path = xasprintf("%s/%s", dir, files[i]);
+
+		ck_assert_int_eq(write_file_atomic(path, "", 0, 0644), 0);
+		free(path);
+	}
+	names = list_dir(dir, ".scenario");
+	joined = strv_join(names, " ");
+	ck_assert_str_eq(joined, "10.scenario a.scenario b.scenario");
+	free(joined);
+	strv_free(names);
+	scratch_remove(dir);
+}
+END_TEST
+
+/* A free inside an entry waits for the outermost entry to end. */
+START_TEST(guard_defers_the_free_to_the_outermost_entry)
+{
+	struct guard g = { 0 };
+
+	guard_enter(&g);
+	guard_enter(&g);
+	ck_assert(!guard_kill(&g));
+	ck_assert(g.dead);
+	ck_assert(!guard_leave(&g));
+	ck_assert(guard_leave(&g));
+	/* outside any entry: at once */
+	g = (struct guard){ 0 };
+	ck_assert(guard_kill(&g));
+	/* entries that free nothing free nothing */
+	g = (struct guard){ 0 };
+	guard_enter(&g);
+	ck_assert(!guard_leave(&g));
 }
 END_TEST
 
@@ -213,7 +270,10 @@ static Suite *util_suite(void)
 	TCase *tc = tcase_create("util");
 
 	tcase_add_test(tc, strv_split_join);
+	tcase_add_test(tc, str_hash_is_fnv1a);
 	tcase_add_test(tc, parse_uint_bounds);
+	tcase_add_test(tc, guard_defers_the_free_to_the_outermost_entry);
+	tcase_add_test(tc, list_dir_sorts_by_name);
 	tcase_add_test(tc, atomic_write_replaces_file);
 	tcase_add_test(tc, ratelimit_allows_burst_then_reports_suppressed);
 	tcase_add_test(tc, log_levels_filter);
