@@ -4,7 +4,7 @@
  *   matcher     usb_owner() (usb/rules.c) for 512 devices against 8 VMs'
  *               rules (vendor/product, serial, port, property, deny by
  *               interface class); one operation = one device judged;
- *   reconciler  (daemon/reconcile.c, debounced as vmplugd runs it, on null
+ *   reconciler  (reconcile/, debounced as vmplugd runs it, on null
  *               backends and virtual time) 256 devices on distinct ports
  *               plugged, attached, unplugged and detached, in rounds; one
  *               operation = one event and the work it causes, completed;
@@ -32,7 +32,7 @@
 
 #include "backends/null.h"
 #include "conf/conf.h"
-#include "daemon/reconcile.h"
+#include "reconcile/reconcile.h"
 #include "input/router.h"
 #include "loop/loop.h"
 #include "usb/rules.h"

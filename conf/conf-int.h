@@ -25,6 +25,8 @@ int conf_load_text(const char *global, size_t global_len, const char *vm_text, s
 
 /* Section and input names: at most this long. */
 #define CONF_NAME_MAX 32
+/* A line: at most this long (comments and whitespace around it aside). */
+#define CONF_LINE_MAX 198
 
 enum conf_section_kind {
 	CONF_SEC_NONE,

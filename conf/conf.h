@@ -75,6 +75,10 @@ struct conf_property {
 	regex_t regex; /* compiled when op == CONF_PROP_REGEX */
 };
 
+/* A regex runs on at most this many bytes of what a device says: a
+ * longer value never matches NAME~REGEX. */
+#define CONF_REGEX_SUBJECT_MAX 4096
+
 /* One [usb "name"] or [usb-deny "name"] section: it matches a device when
  * every key given matches. Unset fields: NULL / -1 / 0 elements. */
 struct conf_usb_rule {
@@ -150,6 +154,12 @@ int conf_load_control_socket(const char *dir, char **path, char ***errors);
 /* The effective configuration, normalized, one line per setting group /
  * rule (what `vmplugd --check-config` prints). */
 void conf_dump(const struct conf *conf, FILE *f);
+
+/* Whether the line "key = value" reads back as exactly that key and
+ * value: no control characters, no whitespace at either end of value,
+ * nothing that starts a comment, not too long. For configuration written
+ * for the user to paste (vmplugctl identify). */
+bool conf_line_writable(const char *key, const char *value);
 
 const struct conf_vm *conf_find_vm(const struct conf *conf, const char *name);
 const struct conf_input *conf_find_input(const struct conf *conf, const char *name);

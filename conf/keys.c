@@ -6,6 +6,7 @@
 #include <errno.h>
 #include <regex.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "conf/conf-int.h"
 #include "util/util.h"
@@ -481,6 +482,158 @@ static void key_attach_mode(struct conf_parser *p, const char *v)
 		conf_error(p, "attach-mode: '%s' is not valid; valid: address, fd, port", v);
 }
 
+/* ------------------------------------------------- regular expressions */
+
+/* A limit on what glibc's regcomp() builds for a property regex, in
+ * nodes: it copies what a bounded repetition repeats ({n,m}: m times), so
+ * "((a{255}){255}){255}", 20 characters, would take minutes and gigabytes
+ * to compile. Real patterns ("^[0-9A-F]{16}$") use a few dozen. */
+#define REGEX_MAX_NODES 1000
+#define REGEX_CAP (1u << 30)
+
+struct regex_scan {
+	const char *p;
+	bool backref;
+};
+
+static size_t rx_add(size_t a, size_t b)
+{
+	return a + b > REGEX_CAP ? REGEX_CAP : a + b;
+}
+
+static size_t rx_mul(size_t a, size_t b)
+{
+	return b && a > REGEX_CAP / b ? REGEX_CAP : a * b;
+}
+
+/* A number of at most 5 digits at *p (RE_DUP_MAX is 32767), moved past. */
+static size_t rx_number(const char **p)
+{
+	size_t n = 0;
+
+	for (; isdigit((unsigned char)**p); (*p)++)
+		n = n < 100000 ? n * 10 + (size_t)(**p - '0') : n;
+	return n;
+}
+
+/* Past a bracket expression at s->p ('['): "[]a]", "[^]a]", "[[:alpha:]]". */
+static void rx_bracket(struct regex_scan *s)
+{
+	const char *p = s->p + 1;
+
+	if (*p == '^')
+		p++;
+	if (*p == ']')
+		p++;
+	while (*p && *p != ']') {
+		if (*p == '[' && (p[1] == ':' || p[1] == '.' || p[1] == '=')) {
+			char close[3] = { p[1], ']', '\0' };
+			const char *end = strstr(p + 2, close);
+
+			p = end ? end + 2 : p + 1;
+		} else {
+			p++;
+		}
+	}
+	s->p = *p ? p + 1 : p;
+}
+
+static size_t rx_alternatives(struct regex_scan *s);
+
+/* One atom and its repetitions: how many nodes they make. */
+static size_t rx_piece(struct regex_scan *s)
+{
+	size_t n = 1;
+
+	switch (*s->p) {
+	case '(':
+		s->p++;
+		n = rx_add(rx_alternatives(s), 1);
+		if (*s->p == ')')
+			s->p++;
+		break;
+	case '\\':
+		s->p++;
+		if (*s->p >= '1' && *s->p <= '9')
+			s->backref = true;
+		if (*s->p)
+			s->p++;
+		break;
+	case '[':
+		rx_bracket(s);
+		break;
+	default:
+		s->p++;
+	}
+	for (;;) {
+		const char *q = s->p + 1;
+		size_t lo, hi;
+
+		if (*s->p == '*' || *s->p == '?') {
+			s->p++;
+		} else if (*s->p == '+') {
+			s->p++;
+			n = rx_mul(n, 2);
+		} else if (*s->p == '{' && isdigit((unsigned char)*q)) {
+			hi = lo = rx_number(&q);
+			if (*q == ',') {
+				q++;
+				hi = isdigit((unsigned char)*q) ? rx_number(&q) : lo + 1;
+			}
+			if (*q != '}')
+				return n;
+			s->p = q + 1;
+			n = rx_mul(n, hi > lo ? hi : lo > 0 ? lo : 1);
+		} else {
+			return n;
+		}
+	}
+}
+
+static size_t rx_alternatives(struct regex_scan *s)
+{
+	size_t n = 0;
+
+	while (*s->p && *s->p != ')') {
+		if (*s->p == '|')
+			s->p++;
+		else
+			n = rx_add(n, rx_piece(s));
+	}
+	return n;
+}
+
+/* Whether a property regex may be compiled: not too large once its
+ * repetitions are expanded, and without back-references (with them,
+ * matching what a device says can take exponential time). Else an
+ * error names why. */
+static bool regex_acceptable(struct conf_parser *p, const char *re)
+{
+	struct regex_scan s = { .p = re };
+	size_t n = 0;
+
+	while (*s.p) {
+		n = rx_add(n, rx_alternatives(&s));
+		if (*s.p == ')')
+			s.p++;
+	}
+	if (s.backref) {
+		conf_error(p,
+			   "property: '%s': back-references (\\1 to \\9) are not allowed (matching "
+			   "them can take exponential time)",
+			   re);
+		return false;
+	}
+	if (n > REGEX_MAX_NODES) {
+		conf_error(p,
+			   "property: '%s' is too large once its repetitions are expanded (%s%zu "
+			   "nodes, at most %d; nested {n} bounds multiply)",
+			   re, n >= REGEX_CAP ? "over " : "", n, REGEX_MAX_NODES);
+		return false;
+	}
+	return true;
+}
+
 /* NAME=VALUE (exact) or NAME~ERE (compiled now, so a bad one is a config error). */
 static void key_property(struct conf_parser *p, const char *v)
 {
@@ -506,6 +659,11 @@ static void key_property(struct conf_parser *p, const char *v)
 	prop.name = xstrndup(v, namelen);
 	prop.value = xstrdup(v + namelen + 1);
 	if (prop.op == CONF_PROP_REGEX) {
+		if (!regex_acceptable(p, prop.value)) {
+			free(prop.name);
+			free(prop.value);
+			return;
+		}
 		rc = regcomp(&prop.regex, prop.value, REG_EXTENDED | REG_NOSUB);
 		if (rc != 0) {
 			char buf[256];
@@ -636,6 +794,46 @@ void conf_check_vm(struct conf_parser *p)
 }
 
 /* Checks that need every file: input references and hotkey clashes. */
+/* VM i's sinks are named vmplug-VM-INPUT (input/): no two (VM, input)
+ * pairs may make the same name, and none may fall among the host's
+ * sinks, vmplug-host-INPUT, which the desktop sees. line: its inputs. */
+static void check_sink_names(struct conf_parser *p, size_t i, int line)
+{
+	const struct conf *conf = p->conf;
+	const struct conf_vm *vm = &conf->vms[i];
+
+	if (vm->inputs && vm->inputs[0] && startswith(vm->name, "host-")) {
+		conf_error_at(
+		    p, line,
+		    "inputs: the sinks of VM '%s' (vmplug-%s-INPUT) would be taken for the "
+		    "host's (vmplug-host-*), which the desktop sees: rename the VM file",
+		    vm->name, vm->name);
+		return;
+	}
+	for (size_t j = 0; vm->inputs && vm->inputs[j]; j++) {
+		char *name = xasprintf("%s-%s", vm->name, vm->inputs[j]);
+
+		for (size_t k = 0; k < i; k++) {
+			const struct conf_vm *other = &conf->vms[k];
+
+			for (size_t m = 0; other->inputs && other->inputs[m]; m++) {
+				char *theirs = xasprintf("%s-%s", other->name, other->inputs[m]);
+
+				if (streq(name, theirs))
+					conf_error_at(
+					    p, line,
+					    "inputs: input '%s' of VM '%s' and input '%s' "
+					    "of VM '%s' would both be the sink vmplug-%s: "
+					    "rename a VM file or an input",
+					    vm->inputs[j], vm->name, other->inputs[m], other->name,
+					    name);
+				free(theirs);
+			}
+		}
+		free(name);
+	}
+}
+
 void conf_check_cross(struct conf_parser *p, const struct conf_vm_lines *lines)
 {
 	struct conf *conf = p->conf;
@@ -665,6 +863,7 @@ void conf_check_cross(struct conf_parser *p, const struct conf_vm_lines *lines)
 			free(defined);
 			strv_free(names);
 		}
+		check_sink_names(p, i, lines[i].inputs);
 		if (!lines[i].hotkey)
 			continue;
 		for (size_t g = 0; g < ARRAY_SIZE(global); g++)

@@ -16,7 +16,7 @@
 void conf_error_at(struct conf_parser *p, int line, const char *fmt, ...)
 {
 	va_list ap;
-	char *msg, *full;
+	char *msg, *full, *shown;
 
 	va_start(ap, fmt);
 	if (vasprintf(&msg, fmt, ap) < 0)
@@ -26,7 +26,11 @@ void conf_error_at(struct conf_parser *p, int line, const char *fmt, ...)
 		full = xasprintf("%s:%d: %s", p->file, line, msg);
 	else
 		full = xasprintf("%s: %s", p->file, msg);
-	strv_append(p->errors, full);
+	/* Errors quote the files: one line each, whatever bytes they hold,
+	 * for the log, the terminal and the control socket's JSON. */
+	shown = xstrdup_printable(full);
+	strv_append(p->errors, shown);
+	free(shown);
 	free(full);
 	free(msg);
 }
@@ -41,6 +45,29 @@ bool conf_valid_name(const char *s)
 		if (!isalnum((unsigned char)*c) && !strchr("_.-", *c))
 			return false;
 	return true;
+}
+
+/* Where the reader below ends a line's text: '#' or ';' at its start or
+ * after whitespace. */
+static char *comment_start(char *s)
+{
+	for (char *c = s; *c; c++)
+		if ((*c == '#' || *c == ';') && (c == s || isspace((unsigned char)c[-1])))
+			return c;
+	return NULL;
+}
+
+bool conf_line_writable(const char *key, const char *value)
+{
+	char *line = xasprintf("%s = %s", key, value);
+	bool ok = *value && !isspace((unsigned char)*value) &&
+		  !isspace((unsigned char)value[strlen(value) - 1]) && !comment_start(line) &&
+		  strlen(line) <= CONF_LINE_MAX;
+
+	for (const char *c = line; ok && *c; c++)
+		ok = (unsigned char)*c >= 0x20 && *c != 0x7f;
+	free(line);
+	return ok;
 }
 
 /* ----------------------------------------------------------- the machinery */
@@ -273,7 +300,7 @@ static char *reader(char *str, int num, void *stream)
 {
 	struct conf_parser *p = stream;
 	ssize_t len;
-	char *s;
+	char *s, *c;
 
 	len = getline(&p->linebuf, &p->linecap, p->fp);
 	if (len < 0)
@@ -285,17 +312,14 @@ static char *reader(char *str, int num, void *stream)
 		s[--len] = '\0';
 	if (p->line == 1 && startswith(s, "\xEF\xBB\xBF"))
 		s += 3;
-	for (char *c = s; *c; c++) {
-		if ((*c == '#' || *c == ';') && (c == s || isspace((unsigned char)c[-1]))) {
-			*c = '\0';
-			break;
-		}
-	}
+	if ((c = comment_start(s)))
+		*c = '\0';
 	s = strstrip(s);
 	if (*s == '\0')
 		return str;
-	if ((int)strlen(s) >= num - 1) {
-		conf_error(p, "line too long (at most %d characters)", num - 2);
+	if ((int)strlen(s) >= num - 1 || strlen(s) > CONF_LINE_MAX) {
+		conf_error(p, "line too long (at most %d characters)",
+			   num - 2 < CONF_LINE_MAX ? num - 2 : CONF_LINE_MAX);
 		return str;
 	}
 	if (*s == '[') {

@@ -19,7 +19,15 @@
 
 json_t *control_json_str(const char *s)
 {
-	return s ? json_string(s) : json_null();
+	char *valid;
+	json_t *j;
+
+	if (!s)
+		return json_null();
+	valid = xstrescape(s, STR_ESCAPE_INVALID);
+	j = json_string(valid);
+	free(valid);
+	return j;
 }
 
 /* v in `digits` hex digits ("046d", "03"), or null for an id or class
@@ -38,11 +46,11 @@ json_t *control_json_usb(const struct usb_device *d)
 {
 	char *id_path = usb_device_id_path(d);
 	json_t *o = json_pack(
-	    "{s:s,s:i,s:i,s:o,s:o,s:o,s:o,s:o,s:o,s:b}", "port", d->sysname, "bus", (int)d->bus,
-	    "devnum", (int)d->devnum, "vendor", hex(d->vendor, 4), "product", hex(d->product, 4),
-	    "serial", control_json_str(d->serial), "serial-udev", control_json_str(d->serial_udev),
-	    "manufacturer", control_json_str(d->manufacturer), "product-name",
-	    control_json_str(d->product_name), "hub", usb_device_is_hub(d));
+	    "{s:o,s:i,s:i,s:o,s:o,s:o,s:o,s:o,s:o,s:b}", "port", control_json_str(d->sysname),
+	    "bus", (int)d->bus, "devnum", (int)d->devnum, "vendor", hex(d->vendor, 4), "product",
+	    hex(d->product, 4), "serial", control_json_str(d->serial), "serial-udev",
+	    control_json_str(d->serial_udev), "manufacturer", control_json_str(d->manufacturer),
+	    "product-name", control_json_str(d->product_name), "hub", usb_device_is_hub(d));
 
 	json_object_set_new(o, "id-path", control_json_str(id_path));
 	free(id_path);
@@ -59,8 +67,9 @@ struct items_ctx {
 static void add_item(void *data, const struct control_item *it)
 {
 	struct items_ctx *ctx = data;
-	json_t *o = json_pack("{s:s,s:s,s:o,s:i}", "id", it->id, "state", it->state, "error",
-			      control_json_str(it->error), "failures", (int)it->failures);
+	json_t *o = json_pack("{s:o,s:o,s:o,s:i}", "id", control_json_str(it->id), "state",
+			      control_json_str(it->state), "error", control_json_str(it->error),
+			      "failures", (int)it->failures);
 
 	if (it->busy)
 		ctx->pending++;
@@ -82,11 +91,12 @@ static json_t *vm_json(struct control *c, const struct conf_vm *vm)
 
 	c->ops->vm(c->data, vm->name, &st);
 	c->ops->vm_items(c->data, vm->name, add_item, &ctx);
-	return json_pack("{s:s,s:s,s:s,s:s,s:o,s:o,s:o,s:i}", "name", vm->name, "backend",
-			 conf_backend_name(vm->backend), "target",
-			 vm->backend == CONF_BACKEND_QMP ? vm->qmp_socket : vm->uri, "state",
-			 st.state, "last-error", control_json_str(st.last_error), "usb", ctx.usb,
-			 "inputs", ctx.inputs, "pending", ctx.pending);
+	return json_pack(
+	    "{s:o,s:s,s:o,s:o,s:o,s:o,s:o,s:i}", "name", control_json_str(vm->name), "backend",
+	    conf_backend_name(vm->backend), "target",
+	    control_json_str(vm->backend == CONF_BACKEND_QMP ? vm->qmp_socket : vm->uri), "state",
+	    control_json_str(st.state), "last-error", control_json_str(st.last_error), "usb",
+	    ctx.usb, "inputs", ctx.inputs, "pending", ctx.pending);
 }
 
 /* ------------------------------------------------------------- devices */
@@ -211,8 +221,9 @@ static void find_attached(void *data, const struct control_item *it)
 
 	if (it->input || it->bus != a->dev->bus || it->devnum != a->dev->devnum)
 		return;
-	json_array_append_new(
-	    a->out, json_pack("{s:s,s:s,s:s}", "vm", a->vm, "id", it->id, "state", it->state));
+	json_array_append_new(a->out, json_pack("{s:o,s:o,s:o}", "vm", control_json_str(a->vm),
+						"id", control_json_str(it->id), "state",
+						control_json_str(it->state)));
 }
 
 struct devices_ctx {
@@ -230,9 +241,9 @@ static void add_details(json_t *o, const struct usb_device *d)
 	for (size_t i = 0; i < d->n_if_classes; i++)
 		json_array_append_new(ifs, hex(d->if_classes[i], 2));
 	for (size_t i = 0; d->props && d->props[i]; i++)
-		json_array_append_new(props, json_string(d->props[i]));
+		json_array_append_new(props, control_json_str(d->props[i]));
 	for (size_t i = 0; d->tags && d->tags[i]; i++)
-		json_array_append_new(tags, json_string(d->tags[i]));
+		json_array_append_new(tags, control_json_str(d->tags[i]));
 	json_object_set_new(o, "device-class", hex(d->device_class, 2));
 	json_object_set_new(o, "interface-classes", ifs);
 	json_object_set_new(o, "properties", props);
@@ -265,10 +276,10 @@ static void add_device(void *data, const struct control_device *info)
 
 		switch (usb_vm_verdict(vm, info->dev, NULL)) {
 		case USB_VERDICT_CLAIM:
-			json_array_append_new(claimed, json_string(vm->name));
+			json_array_append_new(claimed, control_json_str(vm->name));
 			break;
 		case USB_VERDICT_DENIED:
-			json_array_append_new(denied, json_string(vm->name));
+			json_array_append_new(denied, control_json_str(vm->name));
 			break;
 		case USB_VERDICT_NONE:
 			break;
@@ -276,16 +287,17 @@ static void add_device(void *data, const struct control_device *info)
 		a.vm = vm->name;
 		c->ops->vm_items(c->data, vm->name, find_attached, &a);
 	}
-	json_object_set_new(o, "owner", info->owner ? json_string(info->owner->name) : json_null());
-	json_object_set_new(o, "rule", info->rule ? json_string(info->rule->name) : json_null());
+	json_object_set_new(o, "owner", control_json_str(info->owner ? info->owner->name : NULL));
+	json_object_set_new(o, "rule", control_json_str(info->rule ? info->rule->name : NULL));
 	json_object_set_new(o, "mode", json_string(conf_attach_mode_name(info->mode)));
 	json_object_set_new(o, "claimed-by", claimed);
 	json_object_set_new(o, "denied-by", denied);
 	json_object_set_new(o, "attached", a.out);
 	json_object_set_new(o, "override",
-			    info->override ? json_pack("{s:s,s:s}", "action", info->override, "vm",
-						       info->override_vm)
-					   : json_null());
+			    info->override
+				? json_pack("{s:o,s:o}", "action", control_json_str(info->override),
+					    "vm", control_json_str(info->override_vm))
+				: json_null());
 	json_array_append_new(ctx->list, o);
 }
 
@@ -349,11 +361,11 @@ static void cmd_query_status(const struct control_call *call)
 		json_array_append_new(vms, vm_json(c, &conf->vms[i]));
 	c->ops->status(c->data, &st);
 	control_reply(call->cl, call->id,
-		      json_pack("{s:s,s:s,s:s,s:o,s:o,s:b}", "version", PACKAGE_VERSION,
-				"config-dir", st.config_dir, "udev", st.udevd ? "udevd" : "kernel",
-				"vms", vms, "focus",
-				st.switching ? json_string(st.focus) : json_null(),
-				"input-released", st.input_released));
+		      json_pack("{s:s,s:o,s:s,s:o,s:o,s:b}", "version", PACKAGE_VERSION,
+				"config-dir", control_json_str(st.config_dir), "udev",
+				st.udevd ? "udevd" : "kernel", "vms", vms, "focus",
+				control_json_str(st.switching ? st.focus : NULL), "input-released",
+				st.input_released));
 }
 
 /* query-usb: every present device, who claims it and where it is; with
@@ -410,17 +422,18 @@ static json_t *explain_one(struct control *c, const struct usb_device *d)
 
 			usb_rule_explain(&vm->rules[j], d, add_key, keys);
 			json_array_append_new(
-			    rules, json_pack("{s:s,s:b,s:b,s:o,s:o}", "rule", vm->rules[j].name,
-					     "deny", vm->rules[j].deny, "matched", ok, "missed",
+			    rules, json_pack("{s:o,s:b,s:b,s:o,s:o}", "rule",
+					     control_json_str(vm->rules[j].name), "deny",
+					     vm->rules[j].deny, "matched", ok, "missed",
 					     control_json_str(ok ? NULL : missed), "keys", keys));
 		}
-		json_array_append_new(vms, json_pack("{s:s,s:s,s:o}", "vm", vm->name, "verdict",
-						     verdicts[usb_vm_verdict(vm, d, NULL)], "rules",
-						     rules));
+		json_array_append_new(
+		    vms, json_pack("{s:o,s:s,s:o}", "vm", control_json_str(vm->name), "verdict",
+				   verdicts[usb_vm_verdict(vm, d, NULL)], "rules", rules));
 	}
 	return json_pack("{s:o,s:o,s:o,s:i,s:o}", "device", control_json_usb(d), "owner",
-			 owner ? json_string(owner->name) : json_null(), "rule",
-			 rule ? json_string(rule->name) : json_null(), "claimers", (int)claimers,
+			 control_json_str(owner ? owner->name : NULL), "rule",
+			 control_json_str(rule ? rule->name : NULL), "claimers", (int)claimers,
 			 "vms", vms);
 }
 
@@ -515,13 +528,15 @@ static void attach_or_detach(const struct control_call *call, bool attach)
 	c->ops->vm_items(c->data, vm, find_state, &st);
 	if (!vm_state.ready) {
 		control_reply(call->cl, call->id,
-			      json_pack("{s:s,s:s,s:s}", "vm", vm, "port", d->sysname, "state",
+			      json_pack("{s:o,s:o,s:s}", "vm", control_json_str(vm), "port",
+					control_json_str(d->sysname), "state",
 					attach ? "waiting for the VM" : "detached"));
 		return;
 	}
 	if (attach ? st.item && st.item->attached : !st.item) {
 		control_reply(call->cl, call->id,
-			      json_pack("{s:s,s:s,s:s}", "vm", vm, "port", d->sysname, "state",
+			      json_pack("{s:o,s:o,s:s}", "vm", control_json_str(vm), "port",
+					control_json_str(d->sysname), "state",
 					attach ? "attached" : "detached"));
 		return;
 	}
@@ -596,7 +611,8 @@ static void cmd_switch(const struct control_call *call)
 				    r == -ENOENT ? "VMNotFound" : "GenericError", "%s", why);
 	else
 		control_reply(call->cl, call->id,
-			      json_pack("{s:s,s:s}", "from", from, "to", st.focus));
+			      json_pack("{s:o,s:o}", "from", control_json_str(from), "to",
+					control_json_str(st.focus)));
 	free(why);
 	free(from);
 }
@@ -667,12 +683,14 @@ static void answer(struct control_waiter *w, const struct control_event *ev)
 {
 	if (w->kind == CONTROL_WAIT_ATTACH && ev->change == CONTROL_USB_ATTACHED)
 		control_reply(w->client, w->id,
-			      json_pack("{s:s,s:s,s:s,s:s}", "vm", w->vm, "port", w->port, "id",
-					w->usb_id, "state", "attached"));
+			      json_pack("{s:o,s:o,s:o,s:s}", "vm", control_json_str(w->vm), "port",
+					control_json_str(w->port), "id",
+					control_json_str(w->usb_id), "state", "attached"));
 	else if (w->kind == CONTROL_WAIT_DETACH && ev->change == CONTROL_USB_DETACHED)
 		control_reply(w->client, w->id,
-			      json_pack("{s:s,s:s,s:s,s:s}", "vm", w->vm, "port", w->port, "id",
-					w->usb_id, "state", "detached"));
+			      json_pack("{s:o,s:o,s:o,s:s}", "vm", control_json_str(w->vm), "port",
+					control_json_str(w->port), "id",
+					control_json_str(w->usb_id), "state", "detached"));
 	else if (w->kind == CONTROL_WAIT_ATTACH && ev->change == CONTROL_USB_FAILED)
 		control_reply_error(w->client, w->id, "GenericError", "vm %s: attach failed: %s%s",
 				    w->vm, ev->msg ? ev->msg : "unknown error",
@@ -690,9 +708,9 @@ void control_reconciled(struct control *c, const struct control_event *ev)
 
 	if (!c)
 		return;
-	data = json_pack("{s:s}", "vm", ev->vm);
+	data = json_pack("{s:o}", "vm", control_json_str(ev->vm));
 	if (ev->id)
-		json_object_set_new(data, "id", json_string(ev->id));
+		json_object_set_new(data, "id", control_json_str(ev->id));
 	if (ev->dev)
 		json_object_set_new(data, "device", control_json_usb(ev->dev));
 	if (ev->change == CONTROL_VM_GONE)

@@ -7,6 +7,7 @@
 #include <jansson.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/socket.h>
 #include <sys/types.h>
 
 #include "control/control.h"
@@ -55,7 +56,7 @@ struct control_client {
 	size_t in_len;
 	bool discarding; /* skipping the rest of an oversized request */
 	char *out;
-	size_t out_len;
+	size_t out_len, out_cap;
 	bool subscribed;
 	bool closing; /* close once the output is flushed */
 	bool dead;    /* closed; freed by the reaper, never inside a callback chain */
@@ -99,6 +100,12 @@ struct control_waiter {
 	char *found_syspath;
 };
 
+/* A client on fd (taken; non-blocking), whose peer had the credentials
+ * cred when it connected: greeted when it may use vmplugd, else told why
+ * not and closed. The listening socket's accepts come here, and the fuzz
+ * target's socketpairs (tests/fuzz/fuzz-control.c). */
+void control_client_add(struct control *c, int fd, const struct ucred *cred);
+
 /* Answer {"return": ret} (takes ret; NULL: {}), with the request's id. */
 void control_reply(struct control_client *cl, json_t *id, json_t *ret);
 /* Answer {"error": {"class": cls, "desc": ...}}, with the request's id. */
@@ -120,6 +127,14 @@ void control_waiter_free(struct control_waiter *w);
 bool control_command_run(const struct control_call *call, const char *command);
 /* The identify command (identify.c). */
 void control_cmd_identify(const struct control_call *call);
+/* What identify suggests for a USB device, and for an input device (its
+ * event node, its /dev/input/by-id link or NULL, the name it gives
+ * itself or NULL, and what udev says it is): configuration text to
+ * paste, which reads back as the sections it shows whatever the device
+ * calls itself. New strings. */
+char *control_identify_usb_text(const struct usb_device *d);
+char *control_identify_input_text(const char *devnode, const char *by_id, const char *name,
+				  bool keyboard, bool mouse);
 
 /* JSON shared by the commands, the events and identify (commands.c). */
 json_t *control_json_str(const char *s); /* a string, or null */

@@ -45,68 +45,102 @@ static char *rule_name(const struct usb_device *d)
 	return xstrdup(name);
 }
 
+/* "key = value", or, when value cannot be written so that it reads back
+ * the same (a device chose it), a comment saying so. A new string. */
+static char *key_line(const char *key, const char *value)
+{
+	char *shown;
+	char *line;
+
+	if (conf_line_writable(key, value))
+		return xasprintf("%s = %s", key, value);
+	shown = xstrdup_printable(value);
+	line = xasprintf("(%s \"%.40s%s\" cannot be written in vmplug.conf)", key, shown,
+			 strlen(shown) > 40 ? "..." : "");
+	free(shown);
+	return line;
+}
+
 /* The [usb] text: a port rule (by udev's ID_PATH when the device has
  * one: bus numbers follow the order controllers were probed in), and the
  * vendor/product(/serial) rule as a commented alternative, each with a
- * comment saying what it follows. */
-static char *usb_section(const struct usb_device *d)
+ * comment saying what it follows. What the device says goes into
+ * comments escaped (one line each), and into a key only when it reads
+ * back as it is: whatever a device calls itself, the text parses as
+ * these sections and no others. */
+char *control_identify_usb_text(const struct usb_device *d)
 {
 	char *name = rule_name(d);
-	char *desc = usb_device_describe(d);
+	char *desc = usb_device_describe(d), *shown = xstrdup_printable(desc);
+	char *port = xstrdup_printable(d->sysname);
 	char *id_path = usb_device_id_path(d);
-	char *serial = d->serial ? xasprintf("# serial = %s\n", d->serial) : xstrdup("");
-	char *by_path = id_path ? xasprintf("# Named by its controller (udev's ID_PATH), it stays "
-					    "the same when the\n# USB buses are numbered "
-					    "differently after a reboot.\n")
-				: xstrdup("");
-	char *alt = id_path ? xasprintf("# or by bus number, as sysfs names it: port = %s\n",
-					d->sysname)
+	bool by_path = id_path && conf_line_writable("port", id_path);
+	const char *where = by_path ? id_path : d->sysname;
+	char *port_line = key_line("port", where);
+	char *serial_line = d->serial ? key_line("serial", d->serial) : NULL;
+	char *serial = serial_line ? xasprintf("# %s\n", serial_line) : xstrdup("");
+	char *alt = by_path ? xasprintf("# or by bus number, as sysfs names it: port = %s\n", port)
 			    : xstrdup("");
+	const char *off = conf_line_writable("port", where) ? "" : "# ";
 	char *text;
 
-	text = xasprintf("# %s: for a VM's file, vm.d/NAME.conf\n"
-			 "# By port: whatever is plugged into port %s%s. Stays the same when\n"
-			 "# the device is replugged there; tells identical devices apart by where\n"
-			 "# they are plugged in.\n"
-			 "%s"
-			 "[usb \"%s\"]\n"
-			 "port = %s\n"
-			 "%s"
-			 "\n"
-			 "# Or by identity: this device on any port. %s\n"
-			 "# [usb \"%s\"]\n"
-			 "# vendor = %04x\n"
-			 "# product = %04x\n"
-			 "%s",
-			 desc, d->sysname, usb_device_is_hub(d) ? " and behind this hub" : "",
-			 by_path, name, id_path ? id_path : d->sysname, alt,
-			 d->serial
-			     ? "Its serial number tells it apart\n# from identical devices."
-			     : "It has no serial number, so\n# identical devices would all match.",
-			 name, d->vendor & 0xffff, d->product & 0xffff, serial);
+	text = xasprintf(
+	    "# %s: for a VM's file, vm.d/NAME.conf\n"
+	    "# By port: whatever is plugged into port %s%s. Stays the same when\n"
+	    "# the device is replugged there; tells identical devices apart by where\n"
+	    "# they are plugged in.\n"
+	    "%s"
+	    "%s[usb \"%s\"]\n"
+	    "%s%s\n"
+	    "%s"
+	    "\n"
+	    "# Or by identity: this device on any port. %s\n"
+	    "# [usb \"%s\"]\n"
+	    "# vendor = %04x\n"
+	    "# product = %04x\n"
+	    "%s",
+	    shown, port, usb_device_is_hub(d) ? " and behind this hub" : "",
+	    by_path ? "# Named by its controller (udev's ID_PATH), it stays the same "
+		      "when the\n# USB buses are numbered differently after a reboot.\n"
+		    : "",
+	    off, name, off, port_line, alt,
+	    d->serial ? "Its serial number tells it apart\n# from identical devices."
+		      : "It has no serial number, so\n# identical devices would all match.",
+	    name, d->vendor & 0xffff, d->product & 0xffff, serial);
 	free(alt);
-	free(by_path);
 	free(serial);
+	free(serial_line);
+	free(port_line);
 	free(id_path);
+	free(port);
+	free(shown);
 	free(desc);
 	free(name);
 	return text;
 }
 
-/* The [input] text for an event node, by its by-id link when it has one. */
-static char *input_section(const char *devnode, const char *by_id, const char *name, bool keyboard,
-			   bool mouse)
+/* The [input] text for an event node, by its by-id link when it has one
+ * that can be written as it is. */
+char *control_identify_input_text(const char *devnode, const char *by_id, const char *name,
+				  bool keyboard, bool mouse)
 {
 	const char *section = keyboard ? "kbd" : mouse ? "mouse" : "input";
+	const char *path = by_id && conf_line_writable("device", by_id) ? by_id : devnode;
+	char *shown = xstrdup_printable(name ? name : devnode);
+	char *device = key_line("device", path);
+	char *text;
 
-	return xasprintf("# %s: for vmplug.conf%s\n"
-			 "[input \"%s\"]\n"
-			 "device = %s\n"
-			 "# and in each VM file that should get it: inputs = %s\n",
-			 name ? name : devnode,
-			 by_id ? ""
-			       : "\n# No /dev/input/by-id link: this path may change on replug.",
-			 section, by_id ? by_id : devnode, section);
+	text = xasprintf(
+	    "# %s: for vmplug.conf%s\n"
+	    "[input \"%s\"]\n"
+	    "%s%s\n"
+	    "# and in each VM file that should get it: inputs = %s\n",
+	    shown,
+	    path != devnode ? "" : "\n# No /dev/input/by-id link: this path may change on replug.",
+	    section, conf_line_writable("device", path) ? "" : "# ", device, section);
+	free(device);
+	free(shown);
+	return text;
 }
 
 /* The /dev/input/by-id link among a device's DEVLINKS, if any. */
@@ -186,7 +220,7 @@ static void identified(struct control *c, json_t *ret, const char *usb_syspath)
 			json_decref(answer);
 			answer = json_deep_copy(w->found);
 			json_object_set(answer, "input", ret);
-			json_object_set_new(answer, "suggestion", json_string(both));
+			json_object_set_new(answer, "suggestion", control_json_str(both));
 			free(both);
 		}
 		control_reply(w->client, w->id, answer);
@@ -205,9 +239,9 @@ void control_identify_usb(struct control *c, const struct usb_device *dev)
 
 	if (!c || usb_device_is_root_hub(dev))
 		return;
-	text = usb_section(dev);
-	ret = json_pack("{s:s,s:o,s:s}", "kind", "usb", "device", control_json_usb(dev),
-			"suggestion", text);
+	text = control_identify_usb_text(dev);
+	ret = json_pack("{s:s,s:o,s:o}", "kind", "usb", "device", control_json_usb(dev),
+			"suggestion", control_json_str(text));
 	free(text);
 	if (!usb_device_has_if_class(dev, USB_CLASS_HID)) {
 		identified(c, ret, NULL);
@@ -242,13 +276,13 @@ void control_identify_input(struct control *c, struct udev_device *dev)
 		return;
 	link = by_id_link(dev);
 	usb = udev_device_get_parent_with_subsystem_devtype(dev, "usb", "usb_device");
-	text = input_section(node, link, name,
-			     udev_device_get_property_value(dev, "ID_INPUT_KEYBOARD") != NULL,
-			     udev_device_get_property_value(dev, "ID_INPUT_MOUSE") != NULL);
+	text = control_identify_input_text(
+	    node, link, name, udev_device_get_property_value(dev, "ID_INPUT_KEYBOARD") != NULL,
+	    udev_device_get_property_value(dev, "ID_INPUT_MOUSE") != NULL);
 	identified(c,
-		   json_pack("{s:s,s:s,s:o,s:o,s:s}", "kind", "input", "devnode", node, "by-id",
-			     control_json_str(link), "name", control_json_str(name), "suggestion",
-			     text),
+		   json_pack("{s:s,s:o,s:o,s:o,s:o}", "kind", "input", "devnode",
+			     control_json_str(node), "by-id", control_json_str(link), "name",
+			     control_json_str(name), "suggestion", control_json_str(text)),
 		   usb ? udev_device_get_syspath(usb) : NULL);
 	free(text);
 	free(link);

@@ -64,19 +64,11 @@ static void flush(struct control_client *cl)
 	loop_source_set_events(cl->src, cl->out_len ? EPOLLIN | EPOLLOUT : EPOLLIN);
 }
 
-/* Queue one JSON object as a line; takes obj. */
-static void send_json(struct control_client *cl, json_t *obj)
+/* Queue text (taken) as a line. */
+static void queue_line(struct control_client *cl, char *text)
 {
-	char *text;
-	size_t len;
+	size_t len = strlen(text);
 
-	if (cl->dead || cl->closing) {
-		json_decref(obj);
-		return;
-	}
-	text = json_dumps(obj, JSON_COMPACT);
-	len = strlen(text);
-	json_decref(obj);
 	if (cl->out_len + len + 1 > MAX_OUTPUT) {
 		log_warning("control: client pid %d does not read its replies; disconnecting it",
 			    (int)cl->pid);
@@ -84,7 +76,13 @@ static void send_json(struct control_client *cl, json_t *obj)
 		client_close(cl);
 		return;
 	}
-	cl->out = xrealloc(cl->out, cl->out_len + len + 1);
+	if (cl->out_len + len + 1 > cl->out_cap) {
+		/* doubled: a client that reads slowly costs O(1) a line, not a
+		 * copy of all it has not read yet */
+		cl->out_cap = 2 * cl->out_cap > cl->out_len + len + 1 ? 2 * cl->out_cap
+								      : cl->out_len + len + 1;
+		cl->out = xrealloc(cl->out, cl->out_cap);
+	}
 	memcpy(cl->out + cl->out_len, text, len);
 	cl->out[cl->out_len + len] = '\n';
 	cl->out_len += len + 1;
@@ -92,13 +90,50 @@ static void send_json(struct control_client *cl, json_t *obj)
 	flush(cl);
 }
 
+/* Send obj (taken; NULL when it could not be built) as a line. An answer
+ * to a request (answer; id may be NULL) that cannot be built or encoded
+ * becomes an error saying so: the client is never left waiting, and
+ * vmplugd never crashes on text it was handed. A message no request
+ * waits for (the greeting, an event) is then logged and dropped. */
+static void send_json(struct control_client *cl, json_t *obj, bool answer, json_t *id)
+{
+	char *text = obj ? json_dumps(obj, JSON_COMPACT) : NULL;
+
+	json_decref(obj);
+	if (cl->dead || cl->closing) {
+		free(text);
+		return;
+	}
+	if (!text) {
+		json_t *err;
+
+		log_error(
+		    "control: %s for client pid %d could not be encoded (a bug in vmplugd); %s",
+		    answer ? "the answer" : "a message", (int)cl->pid,
+		    answer ? "it gets an error instead" : "dropped");
+		if (!answer)
+			return;
+		err = json_pack("{s:{s:s,s:s}}", "error", "class", "GenericError", "desc",
+				"vmplugd could not encode its answer; see its log");
+		if (err && id)
+			json_object_set(err, "id", id);
+		text = err ? json_dumps(err, JSON_COMPACT) : NULL;
+		json_decref(err);
+		if (!text) {
+			client_close(cl); /* out of memory: rather closed than waiting for ever */
+			return;
+		}
+	}
+	queue_line(cl, text);
+}
+
 void control_reply(struct control_client *cl, json_t *id, json_t *ret)
 {
 	json_t *obj = json_pack("{s:o}", "return", ret ? ret : json_object());
 
-	if (id)
+	if (obj && id)
 		json_object_set(obj, "id", id);
-	send_json(cl, obj);
+	send_json(cl, obj, true, id);
 }
 
 void control_reply_error(struct control_client *cl, json_t *id, const char *cls, const char *fmt,
@@ -112,11 +147,11 @@ void control_reply_error(struct control_client *cl, json_t *id, const char *cls,
 	if (vasprintf(&desc, fmt, ap) < 0)
 		abort();
 	va_end(ap);
-	obj = json_pack("{s:{s:s,s:s}}", "error", "class", cls, "desc", desc);
-	if (id)
+	obj = json_pack("{s:{s:s,s:o}}", "error", "class", cls, "desc", control_json_str(desc));
+	if (obj && id)
 		json_object_set(obj, "id", id);
 	free(desc);
-	send_json(cl, obj);
+	send_json(cl, obj, true, id);
 }
 
 /* An event's timestamp, as QMP gives it: wall-clock seconds and microseconds. */
@@ -144,7 +179,7 @@ void control_emit(struct control *c, const char *event, json_t *data)
 			continue;
 		obj = json_pack("{s:s,s:O,s:o}", "event", event, "data", data ? data : json_null(),
 				"timestamp", timestamp());
-		send_json(cl, obj);
+		send_json(cl, obj, false, NULL);
 	}
 	json_decref(data);
 }
@@ -421,45 +456,49 @@ static bool allowed(struct control *c, int fd, const struct ucred *cred)
 	return ok;
 }
 
-/* A new client: greeted when it may talk to vmplugd, else told why not
- * and closed. */
-static void on_accept(struct loop_source *src, int fd, uint32_t revents, void *data)
+void control_client_add(struct control *c, int fd, const struct ucred *cred)
 {
 	static struct log_ratelimit rl = LOG_RATELIMIT_INIT(10 * USEC_PER_SEC, 5);
-	struct control *c = data;
+	struct control_client *cl = xnew(struct control_client);
+
+	cl->c = c;
+	cl->fd = fd;
+	cl->uid = cred->uid;
+	cl->pid = cred->pid;
+	list_insert_tail(&c->clients, &cl->link);
+	cl->src = loop_add_fd(c->loop, fd, EPOLLIN, on_client, cl);
+	if (!cl->src) {
+		client_close(cl);
+		return;
+	}
+	if (!allowed(c, fd, cred)) {
+		log_ratelimited(&rl, LOG_LEVEL_WARNING,
+				"control: refused uid %u pid %d: not root and not in group %s",
+				(unsigned)cred->uid, (int)cred->pid,
+				c->group ? c->group : "(none)");
+		control_reply_error(cl, NULL, "PermissionDenied",
+				    "uid %u may not use vmplugd: only root%s%s may",
+				    (unsigned)cred->uid, c->group ? " and members of group " : "",
+				    c->group ? c->group : "");
+		cl->closing = true;
+		flush(cl);
+		return;
+	}
+	send_json(cl, json_pack("{s:{s:s}}", "vmplug", "version", PACKAGE_VERSION), false, NULL);
+}
+
+/* A new client on the listening socket. */
+static void on_accept(struct loop_source *src, int fd, uint32_t revents, void *data)
+{
 	struct ucred cred = { 0 };
 	socklen_t len = sizeof(cred);
-	struct control_client *cl;
 	int cfd;
 
 	cfd = accept4(fd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
 	if (cfd < 0)
 		return;
 	getsockopt(cfd, SOL_SOCKET, SO_PEERCRED, &cred, &len);
-	cl = xnew(struct control_client);
-	cl->c = c;
-	cl->fd = cfd;
-	cl->uid = cred.uid;
-	cl->pid = cred.pid;
-	list_insert_tail(&c->clients, &cl->link);
-	cl->src = loop_add_fd(c->loop, cfd, EPOLLIN, on_client, cl);
-	if (!cl->src) {
-		client_close(cl);
-		return;
-	}
-	if (!allowed(c, cfd, &cred)) {
-		log_ratelimited(&rl, LOG_LEVEL_WARNING,
-				"control: refused uid %u pid %d: not root and not in group %s",
-				(unsigned)cred.uid, (int)cred.pid, c->group ? c->group : "(none)");
-		control_reply_error(cl, NULL, "PermissionDenied",
-				    "uid %u may not use vmplugd: only root%s%s may",
-				    (unsigned)cred.uid, c->group ? " and members of group " : "",
-				    c->group ? c->group : "");
-		cl->closing = true;
-		flush(cl);
-		return;
-	}
-	send_json(cl, json_pack("{s:{s:s}}", "vmplug", "version", PACKAGE_VERSION));
+	control_client_add(data, cfd, &cred);
 }
 
 /* ---------------------------------------------------------------- set-up */

@@ -113,7 +113,57 @@ static int ctl_connect(struct ctl *c)
 	return EXIT_OK;
 }
 
-/* The next JSON object from vmplugd, NULL when it closed the connection. */
+/* What vmplugd says is printed as text: every string in v is made
+ * printable where it is (control characters and bytes that are not
+ * UTF-8 as \xNN), so nothing printed below can drive the terminal or
+ * forge a line. An error's "desc" and identify's "suggestion" keep their
+ * newlines; every other string is one line. key: v's key, if any. */
+static void escape_strings(json_t *v, const char *key)
+{
+	const char *k;
+	json_t *x;
+	size_t i;
+
+	if (json_is_string(v)) {
+		bool lines = key && (streq(key, "desc") || streq(key, "suggestion"));
+		char *s = xstrescape(json_string_value(v),
+				     STR_ESCAPE_CONTROL | (lines ? STR_ESCAPE_KEEP_NEWLINE : 0));
+
+		json_string_set(v, s);
+		free(s);
+	} else if (json_is_object(v)) {
+		json_object_foreach(v, k, x)
+			escape_strings(x, k);
+	} else if (json_is_array(v)) {
+		json_array_foreach(v, i, x)
+			escape_strings(x, key);
+	}
+}
+
+/* An error from vmplugd on stderr: its first line after "vmplugctl: ",
+ * the others indented under it (a line of it can never pass for one of
+ * vmplugctl's own). */
+static void print_error(const char *desc)
+{
+	char *shown = xstrescape(desc ? desc : "(no description)",
+				 STR_ESCAPE_CONTROL | STR_ESCAPE_KEEP_NEWLINE);
+	const char *p = shown;
+
+	fputs("vmplugctl: ", stderr);
+	for (;;) {
+		size_t n = strcspn(p, "\n");
+
+		fprintf(stderr, "%.*s\n", (int)n, p);
+		if (!p[n])
+			break;
+		p += n + 1;
+		fputs("  ", stderr);
+	}
+	free(shown);
+}
+
+/* The next JSON object from vmplugd, NULL when it closed the connection;
+ * its strings escaped unless it is to be printed as JSON. */
 static json_t *ctl_read(struct ctl *c)
 {
 	for (;;) {
@@ -129,10 +179,14 @@ static json_t *ctl_read(struct ctl *c)
 			memmove(c->buf, nl + 1, c->len - linelen - 1);
 			c->len -= linelen + 1;
 			if (!obj) {
-				fprintf(stderr, "vmplugctl: vmplugd sent invalid JSON: %s\n",
-					err.text);
+				char *why = xstrdup_printable(err.text);
+
+				fprintf(stderr, "vmplugctl: vmplugd sent invalid JSON: %s\n", why);
+				free(why);
 				continue;
 			}
+			if (!c->json)
+				escape_strings(obj, NULL);
 			return obj;
 		}
 		n = read(c->fd, chunk, sizeof(chunk));
@@ -160,8 +214,7 @@ static int ctl_open(struct ctl *c)
 		return EXIT_UNREACHABLE;
 	}
 	if (json_object_get(greeting, "error")) {
-		fprintf(
-		    stderr, "vmplugctl: %s\n",
+		print_error(
 		    json_string_value(json_object_get(json_object_get(greeting, "error"), "desc")));
 		json_decref(greeting);
 		return EXIT_UNREACHABLE;
@@ -195,15 +248,14 @@ static int ctl_call(struct ctl *c, const char *cmd, json_t *args, json_t **ret)
 			continue;
 		}
 		if (c->json) {
-			char *out = json_dumps(resp, JSON_INDENT(2));
+			char *out = json_dumps(resp, JSON_INDENT(2) | JSON_ENSURE_ASCII);
 
 			puts(out);
 			free(out);
 		}
 		if (err) {
 			if (!c->json)
-				fprintf(stderr, "vmplugctl: %s\n",
-					json_string_value(json_object_get(err, "desc")));
+				print_error(json_string_value(json_object_get(err, "desc")));
 			json_decref(resp);
 			return EXIT_FAILED;
 		}
@@ -668,7 +720,7 @@ static int run_monitor(struct ctl *c)
 		fprintf(stderr, "vmplugctl: watching vmplugd's events (Ctrl-C to stop)\n");
 	while (!interrupted && (ev = ctl_read(c))) {
 		if (c->json) {
-			char *text = json_dumps(ev, JSON_COMPACT);
+			char *text = json_dumps(ev, JSON_COMPACT | JSON_ENSURE_ASCII);
 
 			puts(text);
 			free(text);
@@ -827,6 +879,8 @@ int main(int argc, char **argv)
 		args = json_pack("{s:s,s:s}", "vm", argv[optind], "device", argv[optind + 1]);
 	else if (streq(cmd, "identify"))
 		args = json_pack("{s:I}", "timeout", (json_int_t)timeout);
+	if (want && !args)
+		return usage_error("the arguments must be valid UTF-8");
 
 	if (!c.socket)
 		c.socket = socket_path = find_socket(confdir, confdir_given);

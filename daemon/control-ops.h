@@ -4,7 +4,7 @@
 #pragma once
 
 #include "control/control.h"
-#include "daemon/reconcile.h"
+#include "reconcile/reconcile.h"
 
 struct daemon;
 

@@ -195,6 +195,11 @@ static struct backend_vm *create_backend(void *data, const struct conf_vm *vm,
 	return ops->create(d->loop, vm, events, evdata);
 }
 
+static uint64_t rc_now(void *data)
+{
+	return now_usec();
+}
+
 static void rc_schedule(void *data, uint64_t deadline)
 {
 	struct daemon *d = data;
@@ -312,6 +317,7 @@ static int start_usb(struct daemon *d)
 	};
 	const struct reconcile_hooks rc_hooks = {
 		.create_backend = create_backend,
+		.now = rc_now,
 		.schedule = rc_schedule,
 		.notify = on_rc_event,
 		.vm_inputs = rc_vm_inputs,

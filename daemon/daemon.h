@@ -8,7 +8,7 @@
 #include "control/control.h"
 #include "loop/loop.h"
 #include "daemon/notify.h"
-#include "daemon/reconcile.h"
+#include "reconcile/reconcile.h"
 #include "daemon/watch.h"
 #include "input/input.h"
 

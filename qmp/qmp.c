@@ -15,6 +15,7 @@
 
 #include "loop/dirwatch.h"
 #include "qmp/qmp-int.h"
+#include "util/guard.h"
 #include "util/list.h"
 #include "util/log.h"
 #include "util/util.h"
@@ -109,8 +110,7 @@ struct qmp {
 
 	/* Callbacks may free the client: it is freed when the outermost
 	 * entry from the loop returns. */
-	unsigned depth;
-	bool freed;
+	struct guard guard;
 	/* Bumped whenever a connection ends, so code that ran a callback can
 	 * tell that the connection it was working on is gone. */
 	unsigned generation;
@@ -120,9 +120,10 @@ static void attempt(struct qmp *q);
 static void update_watch(struct qmp *q);
 static void unwatch(struct qmp *q);
 
+/* Enter a loop entry (see leave()). */
 static void enter(struct qmp *q)
 {
-	q->depth++;
+	guard_enter(&q->guard);
 }
 
 static void destroy(struct qmp *q);
@@ -130,13 +131,14 @@ static void destroy(struct qmp *q);
 /* Leave a loop entry; true if the client is gone and must not be touched. */
 static bool leave(struct qmp *q)
 {
-	if (--q->depth == 0 && q->freed) {
+	if (guard_leave(&q->guard)) {
 		destroy(q);
 		return true;
 	}
-	return q->freed;
+	return q->guard.dead;
 }
 
+/* Log every message: asked for, or the log level is debug. */
 static bool trace_on(const struct qmp *q)
 {
 	return q->trace || log_get_level() >= LOG_LEVEL_DEBUG;
@@ -159,6 +161,7 @@ static void trace(const struct qmp *q, const char *dir, const char *text, size_t
 		log_msg(level, "%s: qmp %s %.*s%s", q->name, dir, (int)len, text, extra);
 }
 
+/* The first deadline of the handshake and the commands, 0 if none. */
 static uint64_t earliest_deadline(const struct qmp *q)
 {
 	uint64_t earliest = 0;
@@ -194,6 +197,7 @@ static void ensure_timeout(struct qmp *q, uint64_t deadline)
 	}
 }
 
+/* Free a queued write and its fd. */
 static void out_free(struct out *o)
 {
 	list_remove(&o->link);
@@ -202,6 +206,7 @@ static void out_free(struct out *o)
 	free(o);
 }
 
+/* Close the socket and forget what belonged to the connection. */
 static void close_connection(struct qmp *q)
 {
 	struct out *o, *otmp;
@@ -219,6 +224,7 @@ static void close_connection(struct qmp *q)
 	loop_timer_disarm(q->write_error_timer);
 }
 
+/* Free a command once completed or dropped. */
 static void cmd_free(struct cmd *c)
 {
 	free(c->name);
@@ -233,9 +239,10 @@ static bool complete(struct qmp *q, struct cmd *c, const struct qmp_reply *r)
 	if (c->fn)
 		c->fn(q, r, c->data);
 	cmd_free(c);
-	return !q->freed;
+	return !q->guard.dead;
 }
 
+/* Arm the next connection attempt the way `how` says. */
 static void schedule_retry(struct qmp *q, enum retry how)
 {
 	switch (how) {
@@ -281,7 +288,7 @@ static bool drop(struct qmp *q, const char *reason, enum retry how)
 	loop_timer_disarm(q->timeout_timer);
 	if (was_ready && q->cb.disconnected) {
 		q->cb.disconnected(q, reason, q->data);
-		if (q->freed)
+		if (q->guard.dead)
 			return false;
 	}
 	/* A callback may already have started a new attempt. */
@@ -290,6 +297,7 @@ static bool drop(struct qmp *q, const char *reason, enum retry how)
 	return true;
 }
 
+/* Write what the socket takes now; 0 or -errno. */
 static int flush(struct qmp *q)
 {
 	while (!list_empty(&q->out)) {
@@ -327,6 +335,7 @@ static int flush(struct qmp *q)
 	return 0;
 }
 
+/* A write failed earlier: drop the connection from the loop. */
 static void on_write_error(struct loop_timer *t, void *data)
 {
 	struct qmp *q = data;
@@ -376,6 +385,7 @@ static void send_message(struct qmp *q, json_t *msg, int fd)
 	send_text(q, line, fd);
 }
 
+/* Why connect() failed, in words that say what to do. */
 static const char *connect_error_text(int err)
 {
 	switch (err) {
@@ -425,7 +435,7 @@ static bool attempt_failed(struct qmp *q, int err)
 			snprintf(why, sizeof(why), "cannot connect to %s: %s", q->path,
 				 connect_error_text(err));
 		q->cb.down(q, why, q->data);
-		if (q->freed)
+		if (q->guard.dead)
 			return false;
 	}
 	return true;
@@ -433,6 +443,7 @@ static bool attempt_failed(struct qmp *q, int err)
 
 static void on_io(struct loop_source *src, int fd, uint32_t revents, void *data);
 
+/* Connected: wait for the greeting. */
 static void start_handshake(struct qmp *q)
 {
 	/* Connected: nothing to wait for in the directory until the
@@ -442,6 +453,7 @@ static void start_handshake(struct qmp *q)
 	loop_source_set_events(q->src, EPOLLIN);
 }
 
+/* Try to connect now (without blocking). */
 static void attempt(struct qmp *q)
 {
 	struct sockaddr_un sa = { .sun_family = AF_UNIX };
@@ -469,6 +481,7 @@ static void attempt(struct qmp *q)
 	ensure_timeout(q, q->handshake_deadline);
 }
 
+/* The retry timer: try to connect again. */
 static void on_retry(struct loop_timer *t, void *data)
 {
 	struct qmp *q = data;
@@ -478,6 +491,7 @@ static void on_retry(struct loop_timer *t, void *data)
 	leave(q);
 }
 
+/* The peer broke the protocol: say so and drop the connection. */
 static bool protocol_error(struct qmp *q, const char *what, const char *raw, size_t raw_len)
 {
 	char reason[256];
@@ -491,6 +505,7 @@ static bool protocol_error(struct qmp *q, const char *what, const char *raw, siz
 	return drop(q, reason, RETRY_BACKOFF);
 }
 
+/* The pending command with this id, NULL if none. */
 static struct cmd *find_cmd(struct qmp *q, uint64_t id)
 {
 	struct cmd *c;
@@ -501,6 +516,7 @@ static struct cmd *find_cmd(struct qmp *q, uint64_t id)
 	return NULL;
 }
 
+/* Is "return" of the type the command expects? */
 static bool ret_type_ok(enum qmp_ret_type t, json_t *ret)
 {
 	switch (t) {
@@ -514,6 +530,7 @@ static bool ret_type_ok(enum qmp_ret_type t, json_t *ret)
 	return false;
 }
 
+/* A reply: complete its command; false if the client or connection is gone. */
 static bool handle_reply(struct qmp *q, const struct qmp_msg *m)
 {
 	struct qmp_reply r = { 0 };
@@ -548,6 +565,7 @@ static bool handle_reply(struct qmp *q, const struct qmp_msg *m)
 	return complete(q, c, &r);
 }
 
+/* The greeting and the reply to qmp_capabilities. */
 static bool handle_handshake(struct qmp *q, json_t *j, const struct qmp_msg *m)
 {
 	uint64_t id;
@@ -581,7 +599,7 @@ static bool handle_handshake(struct qmp *q, json_t *j, const struct qmp_msg *m)
 		  q->version.micro);
 	if (q->cb.connected)
 		q->cb.connected(q, q->data);
-	return !q->freed;
+	return !q->guard.dead;
 }
 
 /* One message from the peer; false if the connection or client is gone. */
@@ -608,7 +626,7 @@ static bool handle_message(struct qmp *q, json_t *j)
 			return false;
 		break;
 	}
-	return !q->freed && gen == q->generation;
+	return !q->guard.dead && gen == q->generation;
 }
 
 /* Everything the framer holds; false if the connection or client is gone. */
@@ -645,6 +663,7 @@ static bool handle_input(struct qmp *q)
 	}
 }
 
+/* Read what the peer sent (one read per wake-up) and handle it. */
 static void read_input(struct qmp *q)
 {
 	char buf[READ_SIZE];
@@ -673,6 +692,7 @@ static void read_input(struct qmp *q)
 	}
 }
 
+/* The socket: connect finished, writable, or readable. */
 static void on_io(struct loop_source *src, int fd, uint32_t revents, void *data)
 {
 	struct qmp *q = data;
@@ -707,6 +727,7 @@ out:
 	leave(q);
 }
 
+/* A deadline passed: the handshake or a command timed out. */
 static void on_timeout(struct loop_timer *t, void *data)
 {
 	struct qmp *q = data;
@@ -780,6 +801,7 @@ static void unwatch(struct qmp *q)
 
 static void on_dirwatch(struct dirwatch *w, const struct inotify_event *ev, void *data);
 
+/* Watch the socket's directory, or its nearest existing ancestor. */
 static void update_watch(struct qmp *q)
 {
 	for (;;) {
@@ -805,6 +827,7 @@ static void update_watch(struct qmp *q)
 		log_debug("%s: %s does not exist yet; watching %s", q->name, q->dir, q->watched);
 }
 
+/* Something appeared in the watched directory: maybe the socket. */
 static void on_dirwatch(struct dirwatch *w, const struct inotify_event *ev, void *data)
 {
 	struct qmp *q = data;
@@ -888,6 +911,7 @@ struct qmp *qmp_new(struct loop *loop, const struct qmp_opts *opts, const struct
 	return q;
 }
 
+/* Release the client's memory (qmp_free did the rest). */
 static void destroy(struct qmp *q)
 {
 	loop_timer_free(q->timeout_timer);
@@ -906,10 +930,11 @@ void qmp_free(struct qmp *q)
 {
 	int saved = errno;
 	struct cmd *c, *tmp;
+	bool destroy_now;
 
-	if (!q || q->freed)
+	if (!q || q->guard.dead)
 		return;
-	q->freed = true;
+	destroy_now = guard_kill(&q->guard);
 	close_connection(q);
 	q->state = ST_DISCONNECTED;
 	/* Watch the directory again before any new attempt, so that the
@@ -922,7 +947,7 @@ void qmp_free(struct qmp *q)
 	}
 	loop_timer_disarm(q->timeout_timer);
 	loop_timer_disarm(q->retry_timer);
-	if (q->depth == 0)
+	if (destroy_now)
 		destroy(q);
 	errno = saved;
 }

@@ -58,7 +58,7 @@ for o in $opts; do
 	check "vmplugd --help lists $o (in daemon/main.c)" grep -qx -- "$o" <<<"$help_opts"
 done
 # The environment variables vmplugd reads, and the signals it handles.
-vars=$(cat "$top_srcdir"/{daemon,util,conf,qmp,usb,input,backends}/*.c |
+vars=$(cat "$top_srcdir"/{daemon,control,util,loop,conf,reconcile,qmp,usb,input,backends}/*.c |
 	grep -o 'getenv("[A-Z_]*")' | sed 's/getenv("\(.*\)")/\1/' | sort -u)
 check "found the environment variables vmplugd reads" test -n "$vars"
 env_section=$(sed -n '/^\.SH ENVIRONMENT/,/^\.SH /p' "$man8")

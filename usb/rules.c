@@ -5,6 +5,7 @@
 
 #include <ctype.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "util/util.h"
 
@@ -16,6 +17,9 @@ static bool prop_matches(const struct conf_property *p, const struct usb_device 
 		return false;
 	if (p->op == CONF_PROP_EQUALS)
 		return streq(value, p->value);
+	/* the device chose the value: bound the work a match can take */
+	if (strnlen(value, CONF_REGEX_SUBJECT_MAX + 1) > CONF_REGEX_SUBJECT_MAX)
+		return false;
 	return regexec(&p->regex, value, 0, NULL, 0) == 0;
 }
 

@@ -13,6 +13,7 @@
 #include <time.h>
 #include <unistd.h>
 
+/* Allocation failed: say how much, and abort. */
 static NORETURN void oom(size_t size)
 {
 	fprintf(stderr, "vmplug: out of memory allocating %zu bytes\n", size);
@@ -197,6 +198,15 @@ bool startswith(const char *s, const char *prefix)
 	return strncmp(s, prefix, strlen(prefix)) == 0;
 }
 
+uint32_t str_hash(const char *s)
+{
+	uint32_t h = 2166136261u;
+
+	for (; *s; s++)
+		h = (h ^ (unsigned char)*s) * 16777619u;
+	return h;
+}
+
 /* Length of the valid UTF-8 sequence at s (1 to 4), 0 if there is none:
  * no overlong forms, no surrogates, nothing above U+10FFFF. */
 static size_t utf8_len(const unsigned char *s)
@@ -225,25 +235,56 @@ static size_t utf8_len(const unsigned char *s)
 	return n;
 }
 
-char *xstrdup_printable(const char *s)
+/* Whether the character at p (n bytes of valid UTF-8) is written escaped. */
+static bool escaped(const unsigned char *p, size_t n, unsigned how)
+{
+	if (n == 0)
+		return true; /* not UTF-8 */
+	if (!(how & STR_ESCAPE_CONTROL))
+		return false;
+	if (*p == '\n')
+		return !(how & STR_ESCAPE_KEEP_NEWLINE);
+	/* C0, DEL, and C1 (U+0080 to U+009F: a terminal may take U+009B for CSI) */
+	return *p < 0x20 || *p == 0x7f || (n == 2 && p[0] == 0xc2 && p[1] < 0xa0);
+}
+
+size_t strescape(char *out, size_t size, const char *s, unsigned how)
 {
 	const unsigned char *p = (const unsigned char *)s;
-	char *out = xmalloc(strlen(s) * 4 + 1), *o = out;
+	size_t o = 0;
 
 	while (*p) {
-		size_t n = utf8_len(p);
+		size_t n = utf8_len(p), bytes = n ? n : 1;
+		bool esc = escaped(p, n, how);
 
-		if (n == 0 || *p < 0x20 || *p == 0x7f) {
-			o += sprintf(o, "\\x%02x", *p);
-			p++;
-			continue;
+		if (o + (esc ? 4 * bytes : bytes) >= size)
+			break;
+		for (size_t i = 0; i < bytes; i++) {
+			if (esc) {
+				snprintf(out + o, 5, "\\x%02x", p[i]);
+				o += 4;
+			} else {
+				out[o++] = (char)p[i];
+			}
 		}
-		memcpy(o, p, n);
-		o += n;
-		p += n;
+		p += bytes;
 	}
-	*o = '\0';
+	out[o] = '\0';
+	return o;
+}
+
+char *xstrescape(const char *s, unsigned how)
+{
+	size_t size = strlen(s) * 4 + 1;
+	char *out = xmalloc(size);
+
+	strescape(out, size, s, how);
 	return out;
+}
+
+char *xstrdup_printable(const char *s)
+{
+	return xstrescape(s, STR_ESCAPE_CONTROL);
 }
 
 uint64_t now_usec(void)

@@ -46,10 +46,26 @@ char *strv_join(char *const *v, const char *sep);
 /* Strip leading and trailing whitespace in place; returns s (moved forward). */
 char *strstrip(char *s);
 bool startswith(const char *s, const char *prefix);
-/* A copy of s that is valid UTF-8 and one line: control characters
- * (newlines included), DEL and bytes that are not valid UTF-8 are written
- * as \xNN (the way udev escapes). For strings from devices and peers that
- * go to logs, JSON or a terminal; a string that is fine is copied as is. */
+/* What strescape() writes as \xNN (the way udev escapes). Bytes that are
+ * not valid UTF-8 always are: the text can then go into JSON. */
+enum str_escape {
+	STR_ESCAPE_INVALID = 0,
+	/* Control characters too (C0 with newlines, DEL, C1): the text is
+	 * one line that cannot move a terminal's cursor or start a log line. */
+	STR_ESCAPE_CONTROL = 1 << 0,
+	STR_ESCAPE_KEEP_NEWLINE = 1 << 1, /* with _CONTROL: '\n' stays */
+};
+/* s written into out (size > 0 bytes, NUL included) escaped as `how`
+ * (enum str_escape) says; cut before a character that does not fit. The
+ * length written. */
+size_t strescape(char *out, size_t size, const char *s, unsigned how);
+/* The same, whole, in a new string; a string that is fine is copied as is. */
+char *xstrescape(const char *s, unsigned how);
+/* FNV-1a of s: for lists of strings that share long prefixes (syspaths),
+ * compared by hash first and in full only on a match. */
+uint32_t str_hash(const char *s);
+/* xstrescape(s, STR_ESCAPE_CONTROL): for strings from devices and peers
+ * that go to logs, JSON or a terminal. */
 char *xstrdup_printable(const char *s);
 
 /* CLOCK_MONOTONIC in microseconds. */

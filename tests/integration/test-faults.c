@@ -42,12 +42,13 @@
 #include <umockdev.h>
 
 #include "backends/backend.h"
-#include "daemon/reconcile.h"
+#include "reconcile/reconcile.h"
 #include "daemon/watch.h"
 #include "input/input-int.h"
 #include "qmp/qmp-int.h"
 #include "tests/integration/check-qemu.h"
 #include "tests/integration/usbbed.h"
+#include "tests/lib/rcloop.h"
 #include "tests/lib/testlib.h"
 #include "tests/unit/fixture.h"
 #include "util/util.h"
@@ -584,8 +585,8 @@ static void probe_reset(void)
 static char *dir;
 static struct loop *loop;
 static struct conf *conf;
+static struct rcloop *rcl;
 static struct reconcile *rc;
-static struct loop_timer *rc_timer;
 static char *bad_sock;
 
 /* What the reconciler said, for waiting. */
@@ -594,25 +595,6 @@ static unsigned attached_count[2], detached_count[2], up_count[2];
 static int vm_index(const char *name)
 {
 	return streq(name, "bad") ? 0 : 1;
-}
-
-static struct backend_vm *create_backend(void *data, const struct conf_vm *vm,
-					 const struct backend_events *ev, void *evdata)
-{
-	return backend_find("qmp")->create(loop, vm, ev, evdata);
-}
-
-static void rc_schedule(void *data, uint64_t deadline)
-{
-	if (deadline)
-		loop_timer_arm(rc_timer, deadline);
-	else
-		loop_timer_disarm(rc_timer);
-}
-
-static void on_rc_timer(struct loop_timer *t, void *data)
-{
-	reconcile_tick(rc);
 }
 
 static void on_notify(void *data, const struct reconcile_event *ev)
@@ -626,13 +608,6 @@ static void on_notify(void *data, const struct reconcile_event *ev)
 	else if (ev->type == RECONCILE_VM_UP)
 		up_count[i]++;
 }
-
-static const struct reconcile_hooks hooks = {
-	.create_backend = create_backend,
-	.schedule = rc_schedule,
-	.notify = on_notify,
-	.debounce = true,
-};
 
 /* The loop's punctuality: a 5 ms timer and how late it fires. */
 static struct loop_timer *ticker;
@@ -686,9 +661,9 @@ static void setup(void)
 	memset(detached_count, 0, sizeof(detached_count));
 	memset(up_count, 0, sizeof(up_count));
 	log_capture_start(LOG_LEVEL_INFO);
-	rc_timer = loop_timer_new(loop, on_rc_timer, NULL);
 	ticker = loop_timer_new(loop, on_tick, NULL);
-	rc = reconcile_new(conf, &hooks, NULL);
+	rcl = rcloop_new(loop, conf, on_notify, NULL);
+	rc = rcl->rc;
 	/* always armed: it also keeps run_until() polling QEMU */
 	ticker_reset();
 	/* the keyboard: found by the watcher's coldplug, opened, grabbed */
@@ -713,9 +688,9 @@ static void teardown(void)
 	closep(&fixture_sink_peer);
 	closep(&fixture_host_peer);
 	g_object_unref(tb);
-	reconcile_free(rc);
+	rcloop_free(rcl);
+	rcl = NULL;
 	rc = NULL;
-	loop_timer_free(rc_timer);
 	loop_timer_free(ticker);
 	proxy_stop();
 	qemu_free(bad_qemu);

@@ -3,6 +3,7 @@
 
 #include "tests/lib/testlib.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <ftw.h>
 #include <stdio.h>
@@ -54,6 +55,33 @@ void scratch_remove(char *dir)
 		return;
 	nftw(dir, remove_one, 16, FTW_DEPTH | FTW_PHYS);
 	free(dir);
+}
+
+static int compare_names(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+char **list_dir(const char *dir, const char *suffix)
+{
+	DIR *d = opendir(dir);
+	char **names = xcalloc(1, sizeof(char *));
+	size_t n = strlen(suffix);
+	struct dirent *de;
+
+	if (!d) {
+		fprintf(stderr, "cannot open %s: %s\n", dir, strerror(errno));
+		exit(EXIT_FAILURE);
+	}
+	while ((de = readdir(d))) {
+		size_t len = strlen(de->d_name);
+
+		if (de->d_name[0] != '.' && len >= n && streq(de->d_name + len - n, suffix))
+			strv_append(&names, de->d_name);
+	}
+	closedir(d);
+	qsort(names, strv_len(names), sizeof(char *), compare_names);
+	return names;
 }
 
 unsigned test_wait_scale(void)

@@ -17,6 +17,11 @@ char *scratch_new(const char *tag);
 /* Remove dir and everything in it, then free the string. NULL is a no-op. */
 void scratch_remove(char *dir);
 
+/* The names of the files in dir that end in `suffix`, sorted; a new
+ * string vector. Exits the test program when dir cannot be read (a
+ * corpus that is not there is a broken build, not a pass). */
+char **list_dir(const char *dir, const char *suffix);
+
 /* The suite's wait factor, as in tests/lib/tap.sh: VMPLUG_WAIT_SCALE,
  * default 3 (tests/run-test makes it 10 under valgrind). Every wait for
  * something that should happen, and every real-time bound a test cannot

@@ -11,7 +11,7 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 
-#include "daemon/reconcile.h"
+#include "reconcile/reconcile.h"
 #include "input/sink.h"
 #include "tests/lib/testlib.h"
 #include "util/util.h"

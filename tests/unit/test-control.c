@@ -6,16 +6,20 @@
 #include "config.h"
 
 #include <errno.h>
+#include <poll.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <unistd.h>
 
+#include "conf/conf-int.h"
+#include "control/control-int.h"
 #include "control/control.h"
 #include "tests/lib/testlib.h"
 #include "tests/unit/check-main.h"
 #include "tests/unit/fixture.h"
+#include "usb/rules.h"
 #include "util/util.h"
 
 /* ------------------------------------------------------------ the daemon */
@@ -31,6 +35,8 @@ struct fake {
 	bool override_attach;
 	int override_r;
 	int reloads;
+	const char *reload_error; /* NULL: the default one */
+	const char *switch_why;   /* NULL: the default refusal */
 	char *switched_to;
 };
 
@@ -87,7 +93,8 @@ static int f_reload(void *data, char ***errors)
 
 	f->reloads++;
 	*errors = NULL;
-	strv_append(errors, "vm.d/a.conf:3: unknown key 'bogus' in [vm]");
+	strv_append(errors, f->reload_error ? f->reload_error
+					    : "vm.d/a.conf:3: unknown key 'bogus' in [vm]");
 	return -EINVAL;
 }
 
@@ -96,7 +103,7 @@ static int f_switch(void *data, const char *target, char **why)
 	struct fake *f = data;
 
 	if (streq(target, "nowhere")) {
-		*why = xstrdup("no VM named 'nowhere'");
+		*why = xstrdup(f->switch_why ? f->switch_why : "no VM named 'nowhere'");
 		return -ENOENT;
 	}
 	free(f->switched_to);
@@ -436,6 +443,315 @@ START_TEST(reload_and_switch_go_to_the_ops)
 }
 END_TEST
 
+/* A client that sends requests and never reads the answers is dropped
+ * once 4 MiB wait for it (SECURITY.md); the others go on. */
+START_TEST(a_client_that_does_not_read_is_dropped)
+{
+	static const char req[] = "{\"execute\": \"query-usb\"}\n";
+	struct bench b;
+	struct client cl, other;
+	char batch[64 * sizeof(req)];
+	size_t sent = 0;
+	bool dropped = false;
+	json_t *r;
+
+	bench_init(&b);
+	client_open(&cl, &b);
+	client_open(&other, &b);
+	for (size_t i = 0; i < 64; i++)
+		memcpy(batch + i * (sizeof(req) - 1), req, sizeof(req) - 1);
+	/* bounded by what was sent, not by time: 4 MiB of answers and the
+	 * socket buffers take far fewer than 100 MiB of requests */
+	for (size_t round = 0; !dropped && sent < 100 * 1024 * 1024 && round < 1000000; round++) {
+		ssize_t n = send(cl.fd, batch, 64 * (sizeof(req) - 1), MSG_DONTWAIT | MSG_NOSIGNAL);
+
+		if (n > 0)
+			sent += (size_t)n;
+		else
+			ck_assert_msg(errno == EAGAIN || errno == EPIPE, "send: %s",
+				      strerror(errno));
+		while (loop_dispatch(b.loop, 0) > 0)
+			;
+		struct pollfd pfd = { .fd = cl.fd, .events = POLLIN };
+
+		if (poll(&pfd, 1, 0) == 1 && (pfd.revents & POLLHUP))
+			dropped = true;
+	}
+	ck_assert_msg(dropped, "still connected after %zu bytes of requests", sent);
+	r = call(&other, "{\"execute\": \"query-usb\", \"id\": 1}");
+	ck_assert_int_eq(json_integer_value(json_object_get(r, "id")), 1);
+	json_decref(r);
+	close(cl.fd);
+	close(other.fd);
+	bench_fini(&b);
+}
+END_TEST
+
+/* Text vmplugd is handed, by the configuration, QEMU, libvirt, the
+ * kernel or a device, may hold bytes that are not UTF-8 and control
+ * characters: every reply and event still goes out, as valid JSON with
+ * the request's id, the bad bytes as \xNN, and vmplugd goes on. */
+#define BAD "\xff\xfe\x1b[31m\xc3"
+START_TEST(hostile_text_never_breaks_a_reply)
+{
+	struct bench b;
+	struct client cl, mon;
+	struct usb_device *dev = fixture_usb("3-4 dev=9 vid=0781 pid=5581 serial=S" BAD
+					     " name=Ultra" BAD);
+	json_t *r;
+
+	bench_init(&b);
+	b.f.reload_error = "vm.d/a.conf:3: unknown key '" BAD "' in [vm]";
+	b.f.switch_why = "refused: " BAD;
+	b.f.status.config_dir = "/etc/" BAD;
+	b.f.vm.last_error = "libvirt: " BAD;
+	b.f.item = (struct control_item){ .id = "vmplug-usb-3-7",
+					  .state = "retrying",
+					  .bus = 3,
+					  .devnum = 7,
+					  .dev = b.f.devs[0],
+					  .error = "QEMU: " BAD };
+	b.f.has_item = true;
+	free(b.f.devs[0]->serial);
+	b.f.devs[0]->serial = xstrdup(BAD);
+	client_open(&cl, &b);
+	client_open(&mon, &b);
+	json_decref(call(&mon, "{\"execute\": \"subscribe\"}"));
+
+	r = call(&cl, "{\"execute\": \"reload\", \"id\": 1}");
+	ck_assert_int_eq(json_integer_value(json_object_get(r, "id")), 1);
+	ck_assert_str_eq(str_at(r, "error", "class", NULL), "ConfigError");
+	ck_assert_msg(strstr(str_at(r, "error", "desc", NULL), "unknown key '\\xff\\xfe"), "%s",
+		      str_at(r, "error", "desc", NULL));
+	json_decref(r);
+	r = call(&cl, "{\"execute\": \"query-status\", \"id\": 2}");
+	ck_assert_int_eq(json_integer_value(json_object_get(r, "id")), 2);
+	ck_assert_str_eq(str_at(r, "return", "config-dir", NULL), "/etc/\\xff\\xfe\x1b[31m\\xc3");
+	ck_assert_str_eq(str_at(r, "return", "vms", "0", "last-error", NULL),
+			 "libvirt: \\xff\\xfe\x1b[31m\\xc3");
+	ck_assert_str_eq(str_at(r, "return", "vms", "0", "usb", "0", "error", NULL),
+			 "QEMU: \\xff\\xfe\x1b[31m\\xc3");
+	json_decref(r);
+	r = call(&cl, "{\"execute\": \"query-usb\", \"id\": 3}");
+	ck_assert_str_eq(str_at(r, "return", "devices", "0", "serial", NULL),
+			 "\\xff\\xfe\x1b[31m\\xc3");
+	json_decref(r);
+	r = call(&cl,
+		 "{\"execute\": \"explain\", \"arguments\": {\"device\": \"3-1\"}, \"id\": 4}");
+	ck_assert_str_eq(str_at(r, "return", "devices", "0", "device", "port", NULL), "3-1");
+	json_decref(r);
+	r = call(&cl, "{\"execute\": \"switch\", \"arguments\": {\"target\": \"nowhere\"}, "
+		      "\"id\": 5}");
+	ck_assert_str_eq(str_at(r, "error", "desc", NULL), "refused: \\xff\\xfe\x1b[31m\\xc3");
+	json_decref(r);
+	/* an attach that fails with QEMU's words */
+	b.f.has_item = false;
+	send_line(&cl, "{\"execute\": \"attach\", \"arguments\": {\"vm\": \"pc\", \"device\": "
+		       "\"3-1\"}, \"id\": 6}");
+	ck_assert_ptr_null(next(&cl, 100));
+	control_reconciled(b.c, &(struct control_event){ .change = CONTROL_USB_FAILED,
+							 .vm = "pc",
+							 .id = "id-3-7",
+							 .dev = b.f.devs[0],
+							 .msg = "QEMU: " BAD });
+	r = next(&cl, 2000);
+	ck_assert_ptr_nonnull(r);
+	ck_assert_int_eq(json_integer_value(json_object_get(r, "id")), 6);
+	ck_assert(strstr(str_at(r, "error", "desc", NULL), "attach failed: QEMU: \\xff"));
+	json_decref(r);
+	r = next(&mon, 2000);
+	ck_assert_ptr_nonnull(r);
+	ck_assert_str_eq(str_at(r, "data", "error", NULL), "QEMU: \\xff\\xfe\x1b[31m\\xc3");
+	ck_assert_str_eq(str_at(r, "data", "device", "serial", NULL), "\\xff\\xfe\x1b[31m\\xc3");
+	json_decref(r);
+	control_reconciled(b.c, &(struct control_event){
+				    .change = CONTROL_VM_GONE, .vm = "pc", .msg = "gone: " BAD });
+	r = next(&mon, 2000);
+	ck_assert_ptr_nonnull(r);
+	ck_assert_str_eq(str_at(r, "data", "reason", NULL), "gone: \\xff\\xfe\x1b[31m\\xc3");
+	json_decref(r);
+	/* identify: a device that names itself with such bytes */
+	send_line(&cl, "{\"execute\": \"identify\", \"id\": 7}");
+	ck_assert_ptr_null(next(&cl, 100));
+	control_identify_usb(b.c, dev);
+	r = next(&cl, 4000);
+	ck_assert_ptr_nonnull(r);
+	ck_assert_int_eq(json_integer_value(json_object_get(r, "id")), 7);
+	/* (a serial with an escape character in it cannot be matched by a
+	 * line of vmplug.conf: identify says so instead of writing it) */
+	ck_assert_msg(strstr(str_at(r, "return", "suggestion", NULL),
+			     "# (serial \"S\\xff\\xfe\\x1b[31m\\xc3\" cannot be written"),
+		      "%s", str_at(r, "return", "suggestion", NULL));
+	json_decref(r);
+	/* and the server goes on */
+	r = call(&cl, "{\"execute\": \"query-usb\", \"id\": 8}");
+	ck_assert_int_eq(json_integer_value(json_object_get(r, "id")), 8);
+	json_decref(r);
+	usb_device_free(dev);
+	close(cl.fd);
+	close(mon.fd);
+	bench_fini(&b);
+}
+END_TEST
+
+/* ------------------------------------------------------------ identify */
+
+/* What devices call themselves, meant to break out of a comment, start a
+ * section, cut a value short or drive the terminal. */
+static const char *const hostile_names[] = {
+	"Evil\n[vm]\nqmp-socket = /tmp/evil.qmp",
+	"Evil\r\n[input \"evil\"]\ndevice = /dev/input/event0",
+	"x # y",
+	"x ; y",
+	"#start",
+	";start",
+	" lead",
+	"trail ",
+	"=eq",
+	"[usb \"evil\"]",
+	"quote\" ]",
+	"\x1b]0;pwned\x07\x1b[2J",
+	"\xc2\x85next line \xc2\x9b"
+	"2J",
+	"\xff\xfe not UTF-8",
+	"a\\x0ab",
+	"AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"
+	"AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"
+	"AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA",
+	"Logitech Webcam C270",
+};
+
+/* A string as vmplugd reads it from sysfs (daemon/watch.c): trimmed,
+ * control characters and bytes that are not UTF-8 escaped. */
+static char *as_read(const char *s)
+{
+	char *copy = xstrdup(s), *out = xstrdup_printable(strstrip(copy));
+
+	free(copy);
+	return out;
+}
+
+/* The text with the identity rule's lines uncommented, as a user who
+ * prefers it would: from "# Or by identity" on. */
+static char *identity_rule(const char *text)
+{
+	const char *p = strstr(text, "# Or by identity");
+	char **lines, *out;
+	char **kept = NULL;
+
+	ck_assert_ptr_nonnull(p);
+	lines = strv_split(p, "\n");
+	for (size_t i = 0; lines[i]; i++)
+		if (startswith(lines[i], "# [usb") || startswith(lines[i], "# vendor =") ||
+		    startswith(lines[i], "# product =") || startswith(lines[i], "# serial ="))
+			strv_append(&kept, lines[i] + 2);
+	out = strv_join(kept, "\n");
+	strv_free(kept);
+	strv_free(lines);
+	return out;
+}
+
+/* VM file text: a [vm] section, then text. 0 and *out, or the errors. */
+static struct conf *load_vm_file(const char *text)
+{
+	char *vm = xasprintf("[vm]\nqmp-socket = /run/vm.qmp\n%s\n", text);
+	struct conf *conf = NULL;
+	char **errors = NULL;
+	int r = conf_load_text("", 0, vm, strlen(vm), &conf, &errors);
+
+	ck_assert_msg(r == 0, "identify's text does not load:\n%s\nfirst error: %s", vm,
+		      errors && errors[0] ? errors[0] : "?");
+	strv_free(errors);
+	free(vm);
+	return conf;
+}
+
+/* Whatever a USB device calls itself, what identify suggests reads back
+ * as exactly the port rule it shows, and its identity rule, uncommented,
+ * matches that device (without the serial when the serial cannot be
+ * written). Strings as vmplugd reads them, and raw. */
+START_TEST(identify_usb_text_reads_back_as_shown)
+{
+	for (size_t i = 0; i < 2 * ARRAY_SIZE(hostile_names); i++) {
+		const char *raw = hostile_names[i / 2];
+		struct usb_device *d = fixture_usb("3-10.2 dev=5 vid=046d pid=0825");
+		struct conf *conf;
+		const struct conf_usb_rule *r;
+		const char *missed = NULL;
+		char *text, *identity;
+
+		d->serial = i % 2 ? as_read(raw) : xstrdup(raw);
+		d->product_name = i % 2 ? as_read(raw) : xstrdup(raw);
+		d->manufacturer = xstrdup(raw);
+		text = control_identify_usb_text(d);
+		conf = load_vm_file(text);
+		ck_assert_uint_eq(conf->n_vms, 1);
+		ck_assert_msg(conf->vms[0].n_rules == 1, "%zu rules from:\n%s",
+			      conf->vms[0].n_rules, text);
+		r = &conf->vms[0].rules[0];
+		ck_assert(!r->deny);
+		ck_assert_str_eq(r->port, "3-10.2");
+		ck_assert_int_eq(r->vendor, -1);
+		ck_assert_ptr_null(r->serial);
+		ck_assert_uint_eq(r->n_props, 0);
+		conf_free(conf);
+
+		identity = identity_rule(text);
+		conf = load_vm_file(identity);
+		ck_assert_uint_eq(conf->vms[0].n_rules, 1);
+		r = &conf->vms[0].rules[0];
+		ck_assert_ptr_null(r->port);
+		ck_assert_int_eq(r->vendor, 0x046d);
+		ck_assert_msg(usb_rule_matches(r, d, &missed),
+			      "the identity rule misses the device on %s:\n%s", missed, identity);
+		if (i % 2 && conf_line_writable("serial", d->serial))
+			ck_assert_str_eq(r->serial, d->serial);
+		conf_free(conf);
+		free(identity);
+		free(text);
+		usb_device_free(d);
+	}
+}
+END_TEST
+
+/* The same for an input device: its name, whatever it is, stays in a
+ * comment, and the [input] section names its by-id link, or its event
+ * node when the link cannot be written. */
+START_TEST(identify_input_text_reads_back_as_shown)
+{
+	static const char *const links[] = {
+		"/dev/input/by-id/usb-Evil_#1-event-kbd",
+		"/dev/input/by-id/usb-a;b-event-kbd",
+		"/dev/input/by-id/usb-AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"
+		"AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"
+		"AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA-event-kbd",
+		NULL,
+	};
+
+	for (size_t i = 0; i < ARRAY_SIZE(hostile_names); i++) {
+		for (size_t j = 0; j < ARRAY_SIZE(links); j++) {
+			const char *link = links[j];
+			char *text = control_identify_input_text("/dev/input/event7", link,
+								 hostile_names[i], true, false);
+			struct conf *conf = NULL;
+			char **errors = NULL;
+			int r = conf_load_text(text, strlen(text), NULL, 0, &conf, &errors);
+
+			ck_assert_msg(r == 0, "identify's text does not load:\n%s\nfirst error: %s",
+				      text, errors && errors[0] ? errors[0] : "?");
+			ck_assert_uint_eq(conf->n_inputs, 1);
+			ck_assert_str_eq(conf->inputs[0].name, "kbd");
+			ck_assert_str_eq(conf->inputs[0].device,
+					 link && strlen(link) < 100 ? link : "/dev/input/event7");
+			ck_assert_uint_eq(conf->n_vms, 0);
+			strv_free(errors);
+			conf_free(conf);
+			free(text);
+		}
+	}
+}
+END_TEST
+
 static Suite *control_suite(void)
 {
 	Suite *s = suite_create("control");
@@ -447,6 +763,16 @@ static Suite *control_suite(void)
 	tcase_add_test(tc, a_client_that_goes_takes_its_waiters);
 	tcase_add_test(tc, identify_answers_the_next_device);
 	tcase_add_test(tc, reload_and_switch_go_to_the_ops);
+	tcase_add_test(tc, hostile_text_never_breaks_a_reply);
+	suite_add_tcase(s, tc);
+	tc = tcase_create("limits");
+	/* some 7000 answers built under ASan, on a busy machine */
+	tcase_set_timeout(tc, 120);
+	tcase_add_test(tc, a_client_that_does_not_read_is_dropped);
+	suite_add_tcase(s, tc);
+	tc = tcase_create("identify");
+	tcase_add_test(tc, identify_usb_text_reads_back_as_shown);
+	tcase_add_test(tc, identify_input_text_reads_back_as_shown);
 	suite_add_tcase(s, tc);
 	return s;
 }

@@ -31,7 +31,6 @@
  * any source, no sink may hold one. */
 #include "config.h"
 
-#include <dirent.h>
 #include <errno.h>
 #include <libevdev/libevdev.h>
 #include <stdio.h>
@@ -450,24 +449,6 @@ START_TEST(reload)
 }
 END_TEST
 
-static char **list_scenarios(void)
-{
-	DIR *d = opendir(ROUTER_SCENARIOS);
-	char **names = xcalloc(1, sizeof(char *));
-	struct dirent *de;
-
-	if (!d) {
-		fprintf(stderr, "cannot open %s: %s\n", ROUTER_SCENARIOS, strerror(errno));
-		exit(EXIT_FAILURE);
-	}
-	while ((de = readdir(d)))
-		if (de->d_name[0] != '.')
-			strv_append(&names, de->d_name);
-	closedir(d);
-	qsort(names, strv_len(names), sizeof(char *), (int (*)(const void *, const void *))strcmp);
-	return names;
-}
-
 static Suite *router_suite(void)
 {
 	Suite *s = suite_create("input-router");
@@ -484,7 +465,7 @@ int main(void)
 	int r;
 
 	log_set_level(LOG_LEVEL_ERROR);
-	scenarios = list_scenarios();
+	scenarios = list_dir(ROUTER_SCENARIOS, ".scenario");
 	r = run_suite(router_suite());
 	strv_free(scenarios);
 	return r;

@@ -8,7 +8,7 @@
 #include <stdlib.h>
 
 #include "backends/null.h"
-#include "daemon/reconcile.h"
+#include "reconcile/reconcile.h"
 #include "tests/lib/testlib.h"
 #include "tests/unit/check-main.h"
 #include "tests/unit/fixture.h"
@@ -220,6 +220,35 @@ static bool logged(const char *event)
 #define PC "[vm]\nqmp-socket = /run/pc.qmp\n[usb \"desk\"]\nport = 3-10\n"
 #define CAM "3-10.2 dev=5 vid=046d pid=0825"
 
+/* The id names the host device instance and the attach mode. */
+START_TEST(usb_ids_name_the_device_and_the_mode)
+{
+	static const struct {
+		enum conf_attach_mode mode;
+		unsigned bus, devnum;
+		const char *id;
+	} cases[] = {
+		{ CONF_ATTACH_ADDRESS, 3, 5, "vmplug-usb-3-5" },
+		{ CONF_ATTACH_FD, 3, 5, "vmplug-usbfd-3-5" },
+		{ CONF_ATTACH_PORT, 3, 5, "vmplug-usbport-3-5" },
+		{ CONF_ATTACH_ADDRESS, 10, 127, "vmplug-usb-10-127" },
+		{ CONF_ATTACH_PORT, 4294967295u, 0, "vmplug-usbport-4294967295-0" },
+	};
+	struct usb_device *dev = fixture_usb(CAM);
+
+	for (size_t i = 0; i < ARRAY_SIZE(cases); i++) {
+		char *id;
+
+		dev->bus = cases[i].bus;
+		dev->devnum = cases[i].devnum;
+		id = reconcile_usb_id(dev, cases[i].mode);
+		ck_assert_str_eq(id, cases[i].id);
+		free(id);
+	}
+	usb_device_free(dev);
+}
+END_TEST
+
 START_TEST(coldplug_then_vm_up)
 {
 	start(fixture_conf(NULL, "pc", PC, NULL));
@@ -408,8 +437,9 @@ START_TEST(attach_failures_are_retried_then_reported)
 		backend_null_complete(vm("pc"), -EIO, "failed to find host usb device 3:5");
 		if (i < RECONCILE_ATTACH_TRIES) {
 			/* backoff doubles: 1 s, 2 s, 4 s */
-			ck_assert_uint_eq(scheduled, vnow + (RECONCILE_RETRY_BASE_USEC << (i - 1)));
-			advance(RECONCILE_RETRY_BASE_USEC << (i - 1));
+			ck_assert_uint_eq(scheduled,
+					  vnow + (RECONCILE_ATTACH_RETRY_USEC << (i - 1)));
+			advance(RECONCILE_ATTACH_RETRY_USEC << (i - 1));
 		}
 	}
 	ck_assert(logged("failed pc vmplug-usb-3-5 final"));
@@ -422,6 +452,92 @@ START_TEST(attach_failures_are_retried_then_reported)
 	plug("3-10.2 dev=6 vid=046d pid=0825");
 	settle();
 	assert_items("pc", "vmplug-usb-3-6");
+	stop();
+}
+END_TEST
+
+/* Only the libusb race is tried again at its quick pace: any other
+ * refusal waits a second, so a device that cannot be opened and leaves
+ * soon after (a flapping port) costs one device_add, not one per 100 ms. */
+START_TEST(other_refusals_wait_a_second)
+{
+	start(fixture_conf(NULL, "pc", PC, NULL));
+	up("pc");
+	plug(CAM);
+	backend_null_complete(vm("pc"), -EIO, "failed to open host usb device 3:5");
+	ck_assert_uint_eq(scheduled, vnow + USEC_PER_SEC);
+	advance(USEC_PER_SEC / 2);
+	ck_assert_uint_eq(count("pc", BACKEND_NULL_USB_ATTACH), 1);
+	unplug(CAM);
+	advance(10 * USEC_PER_SEC);
+	ck_assert_uint_eq(count("pc", BACKEND_NULL_USB_ATTACH), 1);
+	assert_items("pc", "");
+	stop();
+}
+END_TEST
+
+/* QEMU refuses a device its libusb has not seen yet (-ENODEV): tried
+ * again at once and soon, without a warning or an event for the first
+ * failures, as one policy with every other failure. */
+START_TEST(a_device_qemu_does_not_see_yet_is_retried_quietly)
+{
+	static const char *const refusal = "failed to find host usb device 3:5";
+
+	start(fixture_conf(NULL, "pc", PC, NULL));
+	up("pc");
+	log_capture_start(LOG_LEVEL_DEBUG);
+	plug(CAM);
+	for (unsigned i = 1; i <= RECONCILE_ATTACH_QUIET; i++) {
+		ck_assert_uint_eq(count("pc", BACKEND_NULL_USB_ATTACH), i);
+		backend_null_complete(vm("pc"), -ENODEV, refusal);
+		ck_assert_uint_eq(scheduled, vnow + (RECONCILE_ATTACH_RACE_USEC << (i - 1)));
+		advance(RECONCILE_ATTACH_RACE_USEC << (i - 1));
+	}
+	ck_assert(!logged("failed pc vmplug-usb-3-5"));
+	ck_assert_uint_eq(log_captured_count(LOG_LEVEL_WARNING), 0);
+	ck_assert_uint_eq(log_captured_count_text(refusal), RECONCILE_ATTACH_QUIET);
+	/* it still is not there 1.5 s after the plug: now it is said */
+	backend_null_complete(vm("pc"), -ENODEV, refusal);
+	ck_assert(logged("failed pc vmplug-usb-3-5"));
+	ck_assert_uint_eq(log_captured_count(LOG_LEVEL_WARNING), 1);
+	ck_assert_uint_eq(scheduled, vnow + RECONCILE_ATTACH_RETRY_USEC);
+	advance(RECONCILE_ATTACH_RETRY_USEC);
+	settle();
+	assert_items("pc", "vmplug-usb-3-5");
+	ck_assert(logged("attached pc vmplug-usb-3-5"));
+	ck_assert_uint_eq(count("pc", BACKEND_NULL_USB_ATTACH), RECONCILE_ATTACH_QUIET + 2);
+	log_capture_stop();
+	stop();
+}
+END_TEST
+
+/* A detach that fails (QEMU never confirmed it) is tried again after 1 s,
+ * 2 s and 4 s, then left as it is until a reload gives it new tries. */
+START_TEST(detach_failures_are_retried_then_left)
+{
+	start(fixture_conf(NULL, "pc", PC, NULL));
+	up("pc");
+	plug(CAM);
+	settle();
+	unplug(CAM);
+	for (unsigned i = 1; i <= 4; i++) {
+		ck_assert_uint_eq(count("pc", BACKEND_NULL_USB_DETACH), i);
+		backend_null_complete(vm("pc"), -ETIMEDOUT, "no DEVICE_DELETED from QEMU");
+		if (i < 4) {
+			ck_assert_uint_eq(scheduled, vnow + (USEC_PER_SEC << (i - 1)));
+			advance(USEC_PER_SEC << (i - 1));
+		}
+	}
+	ck_assert_uint_eq(scheduled, 0);
+	advance(3600 * USEC_PER_SEC);
+	ck_assert_uint_eq(count("pc", BACKEND_NULL_USB_DETACH), 4);
+	assert_items("pc", "vmplug-usb-3-5");
+	ck_assert(!logged("detached pc vmplug-usb-3-5"));
+	reconcile_set_conf(rc, conf);
+	ck_assert_uint_eq(count("pc", BACKEND_NULL_USB_DETACH), 5);
+	settle();
+	assert_items("pc", "");
+	ck_assert(logged("detached pc vmplug-usb-3-5"));
 	stop();
 }
 END_TEST
@@ -1074,6 +1190,7 @@ static Suite *reconcile_suite(void)
 	Suite *s = suite_create("reconcile");
 	TCase *tc = tcase_create("scenarios");
 
+	tcase_add_test(tc, usb_ids_name_the_device_and_the_mode);
 	tcase_add_test(tc, coldplug_then_vm_up);
 	tcase_add_test(tc, plug_and_unplug);
 	tcase_add_test(tc, replug_with_new_device_number);
@@ -1086,6 +1203,9 @@ static Suite *reconcile_suite(void)
 	tcase_add_test(tc, vm_gone_during_attach);
 	tcase_add_test(tc, daemon_restart_learns_from_the_vm);
 	tcase_add_test(tc, attach_failures_are_retried_then_reported);
+	tcase_add_test(tc, other_refusals_wait_a_second);
+	tcase_add_test(tc, a_device_qemu_does_not_see_yet_is_retried_quietly);
+	tcase_add_test(tc, detach_failures_are_retried_then_left);
 	tcase_add_test(tc, conflicting_claims_go_to_the_first_vm);
 	tcase_add_test(tc, conflict_logged_once);
 	tcase_add_test(tc, hubs_are_never_attached);

@@ -4,6 +4,7 @@
 
 #include <errno.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "tests/unit/check-main.h"
 #include "tests/unit/fixture.h"
@@ -187,6 +188,25 @@ START_TEST(ids_serial_property_tag_and_interface_class)
 	ck_assert(!usb_rule_matches(&vm->rules[1], d, &missed));
 	ck_assert_str_eq(missed, "property");
 	usb_device_free(d);
+	/* a regex runs on at most CONF_REGEX_SUBJECT_MAX bytes of what the
+	 * device says: a longer value never matches */
+	for (size_t len = CONF_REGEX_SUBJECT_MAX; len <= CONF_REGEX_SUBJECT_MAX + 1; len++) {
+		char *value = xmalloc(len + 1);
+		char *desc;
+
+		memset(value, 'A', len);
+		memcpy(value, "0001", 4);
+		value[len] = '\0';
+		desc = xasprintf("2-2 dev=4 prop=ID_SERIAL_SHORT=%s prop=ID_BUS=usb tag=uaccess",
+				 value);
+		d = fixture_usb(desc);
+		ck_assert_uint_eq(strlen(usb_device_prop(d, "ID_SERIAL_SHORT")), len);
+		ck_assert(usb_rule_matches(&vm->rules[1], d, NULL) ==
+			  (len <= CONF_REGEX_SUBJECT_MAX));
+		usb_device_free(d);
+		free(desc);
+		free(value);
+	}
 
 	d = fixture_usb("1-4 dev=2 if=08");
 	ck_assert(!usb_rule_matches(&vm->rules[2], d, &missed));

@@ -7,7 +7,8 @@
  * functions below, work goes out through backends (created by a hook),
  * time comes from a hook, and the next deadline is announced through a
  * hook so the owner can arm one timer. Tests drive it with the null
- * backend on virtual time. */
+ * backend on virtual time. reconcile-int.h says how its files divide the
+ * work. */
 #pragma once
 
 #include <stdbool.h>
@@ -15,6 +16,7 @@
 
 #include "backends/backend.h"
 #include "conf/conf.h"
+#include "reconcile/debounce.h"
 #include "usb/device.h"
 
 struct reconcile;
@@ -54,11 +56,13 @@ struct reconcile_input {
 };
 
 struct reconcile_hooks {
-	/* Create the backend for vm; events/evdata go to the backend's
+	/* Required: create the backend for vm; events/evdata go to the backend's
 	 * create(). NULL (errno set) if it cannot be created. */
 	struct backend_vm *(*create_backend)(void *data, const struct conf_vm *vm,
 					     const struct backend_events *events, void *evdata);
-	/* CLOCK_MONOTONIC microseconds (virtual in tests). */
+	/* Required: the time, in microseconds on a clock that never goes
+	 * back (CLOCK_MONOTONIC in vmplugd, virtual in tests). The
+	 * reconciler has no clock of its own. */
 	uint64_t (*now)(void *data);
 	/* The earliest deadline changed: call reconcile_tick() then (0: none). */
 	void (*schedule)(void *data, uint64_t deadline);
@@ -70,33 +74,42 @@ struct reconcile_hooks {
 	size_t (*vm_inputs)(void *data, const char *vm, struct reconcile_input **out);
 	/* QEMU's GrabToggleKeys for the input-linux objects (NULL: QEMU's). */
 	const char *grab_toggle;
-	/* Debounce flapping ports (see RECONCILE_FLAP_*); off: every new
+	/* Debounce flapping ports (reconcile/debounce.h); off: every new
 	 * device is attached at once, however often its port changes. */
 	bool debounce;
 };
 
 void reconcile_inputs_free(struct reconcile_input *in, size_t n);
 
-/* Bounds of the retry policy (exposed for tests and documentation). */
-#define RECONCILE_ATTACH_TRIES 4             /* then the device is reported failed */
-#define RECONCILE_RETRY_BASE_USEC 1000000ULL /* 1 s, doubling */
-#define RECONCILE_LIST_RETRY_USEC 100000ULL  /* 100 ms, doubling to 5 s */
-
-/* Debounce. A port "changes" when a device is removed from it or a new
- * device (a new bus/devnum) appears on it; changes less than
- * RECONCILE_FLAP_WINDOW_USEC apart form one burst. The first
- * RECONCILE_FLAP_FREE changes of a burst (plug, unplug, replug) act at
- * once; after that, a device that appears on the port is attached only
- * once the port has been quiet for a settle delay that starts at
- * RECONCILE_SETTLE_USEC and doubles with each further replug of the burst,
- * up to RECONCILE_SETTLE_MAX_USEC. Removals always act at once. */
-#define RECONCILE_FLAP_WINDOW_USEC 2000000ULL /* 2 s */
-#define RECONCILE_FLAP_FREE 3
-#define RECONCILE_SETTLE_USEC 200000ULL      /* 200 ms */
-#define RECONCILE_SETTLE_MAX_USEC 2000000ULL /* 2 s */
+/* The retry policy. It is the reconciler's alone: a backend reports every
+ * failure with its errno and never tries again by itself (backend.h).
+ * - A device vmplugd heard of before QEMU's libusb saw it is refused with
+ *   -ENODEV for a few hundred milliseconds: the first
+ *   RECONCILE_ATTACH_QUIET such failures in a row are tried again after
+ *   RECONCILE_ATTACH_RACE_USEC, doubling (the fifth try 1.5 s after the
+ *   first), logged at debug level only and reported to nobody.
+ * - Any other failed attach (and -ENODEV after those) is tried again
+ *   after RECONCILE_ATTACH_RETRY_USEC, doubling, and reported (USB_FAILED);
+ *   the RECONCILE_ATTACH_TRIES-th such failure is final: the item is
+ *   FAILED (USB_FAILED `final`) until the device is replugged, the
+ *   configuration reloaded or the VM restarted.
+ * - A failed detach is tried again after RECONCILE_DETACH_RETRY_USEC,
+ *   doubling, RECONCILE_DETACH_TRIES tries in all; then the object stays
+ *   until a reload.
+ * - A failed list is asked again after RECONCILE_LIST_RETRY_USEC,
+ *   doubling up to RECONCILE_LIST_RETRY_MAX_USEC, while the VM is up. */
+#define RECONCILE_ATTACH_QUIET 4
+#define RECONCILE_ATTACH_RACE_USEC 100000ULL /* 100 ms */
+#define RECONCILE_ATTACH_TRIES 4
+#define RECONCILE_ATTACH_RETRY_USEC 1000000ULL /* 1 s */
+#define RECONCILE_DETACH_TRIES 4
+#define RECONCILE_DETACH_RETRY_USEC 1000000ULL   /* 1 s */
+#define RECONCILE_LIST_RETRY_USEC 100000ULL      /* 100 ms */
+#define RECONCILE_LIST_RETRY_MAX_USEC 5000000ULL /* 5 s */
 
 /* conf is borrowed until the next reconcile_set_conf() or free. The
- * backends are created at once. */
+ * backends are created at once. The hooks create_backend and now are
+ * required (without them this aborts: a caller's mistake). */
 struct reconcile *reconcile_new(const struct conf *conf, const struct reconcile_hooks *hooks,
 				void *data);
 /* Destroys every backend (their pending callbacks are not called). */
@@ -138,7 +151,7 @@ enum reconcile_item_state {
 	RECONCILE_ITEM_ATTACHED,
 	RECONCILE_ITEM_DETACHING,
 	RECONCILE_ITEM_RETRY,  /* attach failed, retried at retry_at */
-	RECONCILE_ITEM_FAILED, /* attach failed RECONCILE_ATTACH_TRIES times */
+	RECONCILE_ITEM_FAILED, /* attach failed for good (the retry policy above) */
 };
 
 struct reconcile_item_info {
