@@ -63,8 +63,7 @@ struct input_manager {
 	size_t n_stored;
 	bool ungrabbed; /* input_manager_set_grab(false) */
 	struct input_router *router;
-	struct loop_timer *router_timer; /* the router's next deadline */
-	struct msource **route;          /* by the router's source number */
+	struct msource **route; /* by the router's source number */
 	size_t n_route;
 };
 
@@ -238,23 +237,6 @@ static void destroy_sink(struct msink *k)
 
 /* ------------------------------------------------------------------ router */
 
-/* After every call into the router: its next deadline on the timer. */
-static void schedule(struct input_manager *m, uint64_t deadline)
-{
-	if (deadline)
-		loop_timer_arm(m->router_timer, deadline);
-	else
-		loop_timer_disarm(m->router_timer);
-}
-
-/* A held-back key's time is up. */
-static void on_router_timer(struct loop_timer *t, void *data)
-{
-	struct input_manager *m = data;
-
-	schedule(m, input_router_tick(m->router, now_usec()));
-}
-
 /* Write a frame to k, the sink of source s; errors are logged here. */
 static int write_sink(struct msource *s, struct msink *k, const struct input_event *ev, size_t n)
 {
@@ -368,8 +350,7 @@ static void on_frame(void *data, struct input_source *src, const struct input_ev
 	struct msource *s = data;
 	struct input_manager *m = s->m;
 
-	schedule(m, input_router_frame(m->router, s->index, input_source_grabbed(src), ev, n,
-				       now_usec()));
+	input_router_frame(m->router, s->index, input_source_grabbed(src), ev, n, now_usec());
 }
 
 /* A source went away: the router releases what it delivered, then every
@@ -379,7 +360,7 @@ static void on_closed(void *data, struct input_source *src)
 	struct msource *s = data;
 	struct input_manager *m = s->m;
 
-	schedule(m, input_router_source_gone(m->router, s->index, now_usec()));
+	input_router_source_gone(m->router, s->index);
 	/* Each sink knows what it holds: a key may have gone to another
 	 * sink than the one that is focused now. */
 	for (size_t i = 0; i < s->n_sinks; i++) {
@@ -592,7 +573,6 @@ struct input_manager *input_manager_new_with(struct loop *loop, const struct con
 		m->hooks = *hooks;
 	m->data = data;
 	m->router = input_router_new(conf, &router_hooks, m);
-	m->router_timer = loop_timer_new(loop, on_router_timer, m);
 	m->cache_dir = xstrdup(conf->daemon.cache_dir);
 	m->qemu_group = xstrdup(conf->daemon.qemu_group);
 	m->n_stored = input_fdstore_take(SINK_PREFIX, &m->stored);
@@ -611,7 +591,6 @@ void input_manager_free(struct input_manager *m)
 	if (!m)
 		return;
 	input_router_free(m->router);
-	loop_timer_free(m->router_timer);
 	for (size_t i = 0; i < m->n_sources; i++) {
 		struct msource *s = m->sources[i];
 
@@ -681,7 +660,7 @@ void input_manager_set_conf(struct input_manager *m, const struct conf *conf)
 		}
 		sync_sinks(m, s, conf);
 	}
-	schedule(m, input_router_set_conf(m->router, conf, now_usec()));
+	input_router_set_conf(m->router, conf);
 	route_all(m, conf);
 }
 
@@ -731,20 +710,17 @@ int input_manager_sink_write(struct input_manager *m, const char *source, const 
 
 void input_manager_vm_up(struct input_manager *m, const char *vm)
 {
-	schedule(m, input_router_vm_up(m->router, vm, now_usec()));
+	input_router_vm_up(m->router, vm);
 }
 
 void input_manager_vm_down(struct input_manager *m, const char *vm)
 {
-	schedule(m, input_router_vm_down(m->router, vm, now_usec()));
+	input_router_vm_down(m->router, vm);
 }
 
 int input_manager_switch(struct input_manager *m, const char *target)
 {
-	int r = input_router_switch(m->router, target, now_usec());
-
-	schedule(m, input_router_next_deadline(m->router));
-	return r;
+	return input_router_switch(m->router, target);
 }
 
 const char *input_manager_focus(const struct input_manager *m)

@@ -75,7 +75,6 @@ struct input_router {
 
 	struct pending pending[PENDING_MAX];
 	size_t n_pending;
-	uint64_t hold_deadline; /* 0: nothing held back */
 
 	bool latched;   /* a chord was recognised; its keys are not all released */
 	size_t latch;   /* that chord (NONE: forgotten by a reload) */
@@ -290,7 +289,6 @@ static void flush_pending(struct input_router *r, size_t cur)
 				    1);
 	}
 	r->n_pending = 0;
-	r->hold_deadline = 0;
 }
 
 /* ------------------------------------------------------------------ focus */
@@ -347,7 +345,6 @@ static void panic(struct input_router *r)
 		    "ungrabbed; a hotkey or `vmplugctl switch` takes them back",
 		    INPUT_ROUTER_PANIC_PRESSES);
 	r->n_pending = 0;
-	r->hold_deadline = 0;
 	r->latched = false;
 	r->due = NONE;
 	for (size_t s = 0; s < r->n_sources; s++) {
@@ -455,7 +452,6 @@ static void recognise(struct input_router *r, unsigned code, uint64_t now)
 	for (size_t i = 0; i < r->n_pending; i++)
 		set_key(&r->sources[r->pending[i].source].swallowed, r->pending[i].code, true);
 	r->n_pending = 0;
-	r->hold_deadline = 0;
 }
 
 /* A key went up: which chords are still complete. */
@@ -520,7 +516,6 @@ static void key_down(struct input_router *r, size_t s, bool forward, const struc
 			p->has_scan = true;
 			p->scan = *scan;
 		}
-		r->hold_deadline = now + INPUT_ROUTER_HOLD_USEC;
 		return;
 	}
 	flush_pending(r, s);
@@ -558,13 +553,13 @@ static void key_repeat(struct input_router *r, size_t s, bool forward,
 		deliver_key(r, s, s, t, scan, code, 2);
 }
 
-uint64_t input_router_frame(struct input_router *r, size_t s, bool grabbed,
-			    const struct input_event *ev, size_t n, uint64_t now)
+void input_router_frame(struct input_router *r, size_t s, bool grabbed,
+			const struct input_event *ev, size_t n, uint64_t now)
 {
 	bool forward = grabbed && !r->released;
 
 	if (s >= r->n_sources)
-		return input_router_next_deadline(r);
+		return;
 	for (size_t i = 0; i < n; i++) {
 		const struct input_event *e = &ev[i], *scan = NULL;
 
@@ -594,23 +589,20 @@ uint64_t input_router_frame(struct input_router *r, size_t s, bool grabbed,
 	}
 	out_flush(r, s);
 	after_event(r);
-	return input_router_next_deadline(r);
 }
 
-uint64_t input_router_source_gone(struct input_router *r, size_t s, uint64_t now)
+void input_router_source_gone(struct input_router *r, size_t s)
 {
 	size_t kept = 0;
 	struct source *src;
 
 	if (s >= r->n_sources)
-		return input_router_next_deadline(r);
+		return;
 	src = &r->sources[s];
 	for (size_t i = 0; i < r->n_pending; i++)
 		if (r->pending[i].source != s)
 			r->pending[kept++] = r->pending[i];
 	r->n_pending = kept;
-	if (kept == 0)
-		r->hold_deadline = 0;
 	for (size_t t = 0; t < r->n_targets; t++)
 		release_held(r, s, t);
 	memset(&src->phys, 0, sizeof(src->phys));
@@ -618,29 +610,16 @@ uint64_t input_router_source_gone(struct input_router *r, size_t s, uint64_t now
 	update_full(r);
 	check_latch(r);
 	after_event(r);
-	return input_router_next_deadline(r);
-}
-
-uint64_t input_router_tick(struct input_router *r, uint64_t now)
-{
-	if (r->hold_deadline && now >= r->hold_deadline)
-		flush_pending(r, NONE);
-	return input_router_next_deadline(r);
-}
-
-uint64_t input_router_next_deadline(const struct input_router *r)
-{
-	return r->hold_deadline;
 }
 
 /* ----------------------------------------------------------------- VMs */
 
-uint64_t input_router_vm_up(struct input_router *r, const char *vm, uint64_t now)
+void input_router_vm_up(struct input_router *r, const char *vm)
 {
 	size_t t = find_target(r, vm);
 
 	if (t == NONE || t == HOST)
-		return input_router_next_deadline(r);
+		return;
 	r->targets[t].running = true;
 	if (r->targets[t].focus_on_start) {
 		if (r->released)
@@ -650,24 +629,22 @@ uint64_t input_router_vm_up(struct input_router *r, const char *vm, uint64_t now
 		else
 			set_focus(r, t, "focus-on-start");
 	}
-	return input_router_next_deadline(r);
 }
 
-uint64_t input_router_vm_down(struct input_router *r, const char *vm, uint64_t now)
+void input_router_vm_down(struct input_router *r, const char *vm)
 {
 	size_t t = find_target(r, vm);
 
 	if (t == NONE || t == HOST)
-		return input_router_next_deadline(r);
+		return;
 	r->targets[t].running = false;
 	if (r->focus == t)
 		set_focus(r, HOST, "the focused VM went down");
 	for (size_t s = 0; s < r->n_sources; s++)
 		release_held(r, s, t);
-	return input_router_next_deadline(r);
 }
 
-int input_router_switch(struct input_router *r, const char *target, uint64_t now)
+int input_router_switch(struct input_router *r, const char *target)
 {
 	size_t t;
 
@@ -773,11 +750,9 @@ static void remap_pending(struct input_router *r, const struct source *old_s)
 			r->pending[kept++] = p;
 	}
 	r->n_pending = kept;
-	if (kept == 0)
-		r->hold_deadline = 0;
 }
 
-uint64_t input_router_set_conf(struct input_router *r, const struct conf *conf, uint64_t now)
+void input_router_set_conf(struct input_router *r, const struct conf *conf)
 {
 	struct target *old_t = r->targets;
 	struct source *old_s = r->sources;
@@ -869,7 +844,6 @@ uint64_t input_router_set_conf(struct input_router *r, const struct conf *conf, 
 		}
 	}
 	free(focus);
-	return input_router_next_deadline(r);
 }
 
 struct input_router *input_router_new(const struct conf *conf,
@@ -881,7 +855,7 @@ struct input_router *input_router_new(const struct conf *conf,
 	r->data = data;
 	r->latch = NONE;
 	r->due = NONE;
-	input_router_set_conf(r, conf, 0);
+	input_router_set_conf(r, conf);
 	return r;
 }
 
