@@ -26,6 +26,7 @@ struct msink {
 	char *vm; /* INPUT_ROUTER_HOST for the host's sink */
 	char *name;
 	struct input_sink *sink; /* NULL: could not be created (error says why) */
+	struct loop_source *io;  /* its readers setting lights */
 	char *error;
 	bool adopted;
 	bool stored;
@@ -172,6 +173,8 @@ static bool adopt(struct input_manager *m, struct msource *s, struct msink *k)
 	return true;
 }
 
+static void on_sink_readable(struct loop_source *io, int fd, uint32_t revents, void *data);
+
 /* Make the sink (when missing); true if it exists afterwards. */
 static bool make_sink(struct input_manager *m, struct msource *s, struct msink *k)
 {
@@ -209,6 +212,10 @@ static bool make_sink(struct input_manager *m, struct msource *s, struct msink *
 	}
 made:
 	set_group(m, s, k);
+	k->io = loop_add_fd(m->loop, input_sink_fd(k->sink), EPOLLIN, on_sink_readable, m);
+	if (!k->io)
+		log_warning("input %s: vm %s: cannot watch %s for its lock lights: %m", s->name,
+			    k->vm, k->name);
 	return true;
 }
 
@@ -225,6 +232,8 @@ static void add_sink(struct input_manager *m, struct msource *s, const char *vm)
 /* Release, take out of the store and destroy. */
 static void destroy_sink(struct msink *k)
 {
+	loop_source_remove(k->io);
+	k->io = NULL;
 	if (k->sink && k->stored) {
 		input_fdstore_remove(k->name);
 		input_sink_set_persistent(k->sink, false);
@@ -278,11 +287,67 @@ static void on_route_grab(void *data, bool grab)
 	input_manager_set_grab(data, grab);
 }
 
+/* Lock lights on s's device; one that is not open has none to show. */
+static void show_leds(struct msource *s, unsigned leds)
+{
+	int r = input_source_set_leds(s->src, leds);
+
+	if (r < 0 && r != -ENODEV)
+		log_ratelimited(&s->rl, LOG_LEVEL_WARNING,
+				"input %s: cannot set the lock lights of %s: %s", s->name,
+				input_source_devnode(s->src), strerror(-r));
+}
+
+/* The lights a source shows changed (the focus moved, or its target set
+ * them). */
+static void on_route_leds(void *data, size_t source, unsigned leds)
+{
+	struct input_manager *m = data;
+
+	if (source < m->n_route && m->route[source])
+		show_leds(m->route[source], leds);
+}
+
 static const struct input_router_hooks router_hooks = {
 	.write = on_route_write,
 	.focus = on_route_focus,
 	.grab = on_route_grab,
+	.leds = on_route_leds,
 };
+
+/* A sink's readers set its lights (the desktop on the host's sink, a
+ * guest through virtio-input-host on a VM's): the router hears of it by
+ * number, as of a frame. */
+static void on_sink_readable(struct loop_source *io, int fd, uint32_t revents, void *data)
+{
+	struct input_manager *m = data;
+
+	for (size_t i = 0; i < m->n_sources; i++) {
+		struct msource *s = m->sources[i];
+
+		for (size_t j = 0; j < s->n_sinks; j++) {
+			struct msink *k = &s->sinks[j];
+			unsigned leds;
+			int r;
+
+			if (k->io != io)
+				continue;
+			r = input_sink_read_leds(k->sink, &leds);
+			if (r < 0) {
+				log_warning("input %s: vm %s: reading %s: %s; its lock lights are "
+					    "no longer followed",
+					    s->name, k->vm, k->name, strerror(-r));
+				loop_source_remove(k->io);
+				k->io = NULL;
+				return;
+			}
+			for (size_t t = 0; r > 0 && t < s->n_to; t++)
+				if (s->to[t] == k)
+					input_router_sink_leds(m->router, s->index, t, leds);
+			return;
+		}
+	}
+}
 
 /* Point each of the router's targets at s's sink for it, in the router's
  * numbering of now: names are looked up here, never per frame. */
@@ -309,6 +374,10 @@ static void route_all(struct input_manager *m, const struct conf *conf)
 		s->index = i;
 		m->route[i] = s;
 		route_sinks(m, s);
+		for (size_t t = 0; t < s->n_to; t++)
+			if (s->to[t] && s->to[t]->sink)
+				input_router_sink_leds(m->router, i, t,
+						       input_sink_leds(s->to[t]->sink));
 	}
 }
 
@@ -342,6 +411,8 @@ static void on_opened(void *data, struct input_source *src, const struct libevde
 		if (make_sink(s->m, s, &s->sinks[i]))
 			notify(s->m, s->sinks[i].vm);
 	}
+	if (!input_manager_released(s->m))
+		show_leds(s, input_router_leds(s->m->router, s->index));
 }
 
 /* A source's frame: to the router by number; it writes to the sinks. */
@@ -596,6 +667,8 @@ void input_manager_free(struct input_manager *m)
 
 		/* Keep what the store holds: the next vmplugd takes it back. */
 		for (size_t j = 0; j < s->n_sinks; j++) {
+			loop_source_remove(s->sinks[j].io);
+			s->sinks[j].io = NULL;
 			input_sink_free(s->sinks[j].sink);
 			s->sinks[j].sink = NULL;
 			s->sinks[j].stored = false;

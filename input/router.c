@@ -4,6 +4,7 @@
 #include "input/router.h"
 
 #include <errno.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 
@@ -28,6 +29,7 @@ struct target {
 	char *name;
 	bool running; /* the host always is */
 	bool focus_on_start;
+	bool lights;   /* its sinks' readers set their lock lights (see router.h) */
 	char **inputs; /* a VM's sources; NULL for the host (it takes them all) */
 };
 
@@ -37,6 +39,8 @@ struct source {
 	struct input_keys phys; /* down on the device, as its frames said */
 	struct input_keys swallowed; /* down, delivered to nobody (chords) */
 	struct input_keys *held;     /* per target: delivered down, not released there */
+	unsigned *leds;              /* per target: the lights its sink was told to show */
+	unsigned shown;              /* the lights the device was last told to show */
 };
 
 struct chord {
@@ -117,6 +121,32 @@ static size_t dest(const struct input_router *r, size_t s)
 	if (takes(r, r->focus, s))
 		return r->focus;
 	return takes(r, HOST, s) ? HOST : NONE;
+}
+
+/* The lights source s shows: those of the target it goes to, when that
+ * target sets them; none otherwise. */
+static unsigned lights(const struct input_router *r, size_t s)
+{
+	size_t t = dest(r, s);
+
+	return t != NONE && r->targets[t].lights ? r->sources[s].leds[t] : 0;
+}
+
+/* Tell each source whose lights changed (not while the host has the
+ * devices after a panic: it sets their lights itself). */
+static void show_lights(struct input_router *r)
+{
+	if (r->released)
+		return;
+	for (size_t s = 0; s < r->n_sources; s++) {
+		unsigned l = lights(r, s);
+
+		if (l == r->sources[s].shown)
+			continue;
+		r->sources[s].shown = l;
+		if (r->hooks.leds)
+			r->hooks.leds(r->data, s, l);
+	}
 }
 
 /* The target that has code down from source s (NONE: none). */
@@ -313,6 +343,7 @@ static void set_focus(struct input_router *r, size_t t, const char *why)
 	log_info("input: focus %s -> %s (%s)", r->targets[old].name, r->targets[t].name, why);
 	if (r->hooks.focus)
 		r->hooks.focus(r->data, r->targets[old].name, r->targets[t].name);
+	show_lights(r);
 }
 
 /* The cycle hotkey's next stop: the next running VM after the focus, else the host. */
@@ -332,8 +363,12 @@ static void go(struct input_router *r, size_t t, const char *why)
 		log_info("input: taking the devices back from the host (%s)", why);
 		if (r->hooks.grab)
 			r->hooks.grab(r->data, true);
+		/* the host set the devices' lights itself meanwhile */
+		for (size_t s = 0; s < r->n_sources; s++)
+			r->sources[s].shown = UINT_MAX;
 	}
 	set_focus(r, t, why);
+	show_lights(r);
 }
 
 /* Release everything everywhere and give the host its devices back, ungrabbed. */
@@ -580,7 +615,9 @@ void input_router_frame(struct input_router *r, size_t s, bool grabbed,
 				key_repeat(r, s, forward, scan, e->code);
 			continue;
 		}
-		if (!forward)
+		/* Lights and sounds go to a device, never from one: these are
+		 * the echoes of what was set on it. */
+		if (!forward || e->type == EV_LED || e->type == EV_SND)
 			continue;
 		if (is_wheel(e))
 			flush_pending(r, s);
@@ -642,6 +679,19 @@ void input_router_vm_down(struct input_router *r, const char *vm)
 		set_focus(r, HOST, "the focused VM went down");
 	for (size_t s = 0; s < r->n_sources; s++)
 		release_held(r, s, t);
+}
+
+void input_router_sink_leds(struct input_router *r, size_t source, size_t target, unsigned leds)
+{
+	if (source >= r->n_sources || target >= r->n_targets)
+		return;
+	r->sources[source].leds[target] = leds;
+	show_lights(r);
+}
+
+unsigned input_router_leds(const struct input_router *r, size_t source)
+{
+	return source < r->n_sources ? lights(r, source) : 0;
 }
 
 int input_router_switch(struct input_router *r, const char *target)
@@ -710,6 +760,7 @@ static void free_sources(struct source *s, size_t n)
 		free(s[i].name);
 		free(s[i].to);
 		free(s[i].held);
+		free(s[i].leds);
 	}
 	free(s);
 }
@@ -764,7 +815,7 @@ void input_router_set_conf(struct input_router *r, const struct conf *conf)
 	strv_free(r->mute_vms);
 	r->mute_vms = NULL;
 	*(struct target *)xappend(&r->targets, &r->n_targets, sizeof(*r->targets)) =
-	    (struct target){ .name = xstrdup(INPUT_ROUTER_HOST), .running = true };
+	    (struct target){ .name = xstrdup(INPUT_ROUTER_HOST), .running = true, .lights = true };
 	for (size_t i = 0; i < conf->n_vms; i++) {
 		const struct conf_vm *vm = &conf->vms[i];
 		struct target *t;
@@ -792,6 +843,7 @@ void input_router_set_conf(struct input_router *r, const struct conf *conf)
 
 		s->name = xstrdup(conf->inputs[i].name);
 		s->held = xcalloc(r->n_targets, sizeof(*s->held));
+		s->leds = xcalloc(r->n_targets, sizeof(*s->leds));
 		s->to = xcalloc(r->n_targets, sizeof(*s->to));
 		/* The host's sinks exist when switching is used. */
 		s->to[HOST] = r->n_targets > 1;
@@ -804,10 +856,13 @@ void input_router_set_conf(struct input_router *r, const struct conf *conf)
 			continue;
 		s->phys = o->phys;
 		s->swallowed = o->swallowed;
+		s->shown = o->shown;
 		for (size_t t = 0; t < r->n_targets; t++)
 			for (size_t u = 0; u < n_old_t; u++)
-				if (streq(old_t[u].name, r->targets[t].name) && takes(r, t, i))
+				if (streq(old_t[u].name, r->targets[t].name) && takes(r, t, i)) {
 					s->held[t] = o->held[u];
+					s->leds[t] = o->leds[u];
+				}
 	}
 	remap_pending(r, old_s);
 
@@ -844,6 +899,7 @@ void input_router_set_conf(struct input_router *r, const struct conf *conf)
 		}
 	}
 	free(focus);
+	show_lights(r);
 }
 
 struct input_router *input_router_new(const struct conf *conf,

@@ -41,6 +41,14 @@
  *     nothing is forwarded any more. A hotkey or input_router_switch()
  *     takes them back (grab hook) and switches.
  *
+ * Lock lights follow the focus: each source shows the lights of the
+ * target it goes to, as that target's reader set them on its sink
+ * (input_router_sink_leds()), when the target sets lights at all: the
+ * host does (its desktop sets them on the host's sinks), and so does a VM
+ * whose sinks pass the guest's lights back (virtio-input-host); a VM
+ * whose sinks do not (QEMU's input-linux) shows none. After a panic the
+ * host sets the devices' lights itself until they are taken back.
+ *
  * No stuck keys: the router remembers which target each key and button
  * went to. A release goes to that target, wherever the focus is; a switch
  * releases on each old target everything still down there (the key's
@@ -75,6 +83,9 @@ struct input_router_hooks {
 	void (*focus)(void *data, const char *from, const char *to);
 	/* Grab (true) or ungrab (false) every physical source. */
 	void (*grab)(void *data, bool grab);
+	/* The lock lights source should show changed: a mask of LED codes
+	 * (bit LED_CAPSL is Caps Lock). May be NULL. */
+	void (*leds)(void *data, size_t source, unsigned leds);
 };
 
 /* A router for conf's sources, VMs and chords (conf is only read during
@@ -102,6 +113,13 @@ void input_router_source_gone(struct input_router *r, size_t source);
  * down (if focused, the focus goes to the host). */
 void input_router_vm_up(struct input_router *r, const char *vm);
 void input_router_vm_down(struct input_router *r, const char *vm);
+
+/* The reader of the sink of (source, target) set its lock lights (the
+ * desktop on the host's sink, QEMU's virtio-input-host for the guest on a
+ * VM's): leds is the mask of those on. */
+void input_router_sink_leds(struct input_router *r, size_t source, size_t target, unsigned leds);
+/* The lights source should show now (for a device just opened). */
+unsigned input_router_leds(const struct input_router *r, size_t source);
 
 /* Switch now (vmplugctl switch): target is a VM name, INPUT_ROUTER_HOST or
  * "next" (as the cycle hotkey). After a panic the sources are grabbed

@@ -31,6 +31,7 @@ struct input_sink {
 	bool persistent;
 	bool adopted;
 	struct input_keys keys;
+	unsigned leds;           /* set by its readers (EV_LED codes below 32) */
 	struct input_event *buf; /* the filtered frame */
 	size_t cap;
 };
@@ -227,6 +228,36 @@ int input_sink_release_all(struct input_sink *s)
 	memset(&s->keys, 0, sizeof(s->keys));
 	free(ev);
 	return r;
+}
+
+int input_sink_read_leds(struct input_sink *s, unsigned *leds)
+{
+	struct input_event ev[64];
+	unsigned old = s->leds;
+	ssize_t n;
+
+	do
+		n = read(s->fd, ev, sizeof(ev));
+	while (n < 0 && errno == EINTR);
+	if (n < 0)
+		return errno == EAGAIN ? 0 : -errno;
+	for (size_t i = 0; i < (size_t)n / sizeof(ev[0]); i++) {
+		if (ev[i].type != EV_LED || ev[i].code >= 32)
+			continue; /* sounds, force feedback requests, ... */
+		if (ev[i].value)
+			s->leds |= 1u << ev[i].code;
+		else
+			s->leds &= ~(1u << ev[i].code);
+	}
+	if (s->leds == old)
+		return 0;
+	*leds = s->leds;
+	return 1;
+}
+
+unsigned input_sink_leds(const struct input_sink *s)
+{
+	return s->leds;
 }
 
 void input_sink_set_persistent(struct input_sink *s, bool persistent)

@@ -297,6 +297,27 @@ type_key() {
 	done
 }
 
+# ---- the gadget keyboard's lock lights ---------------------------------------
+# What the host side sets on the keyboard's LEDs reaches the gadget as output
+# reports (one byte: bit 0 Num Lock, 1 Caps Lock, 2 Scroll Lock), read from
+# its /dev/hidgN: the lights a user would see.
+
+# gadget_leds_start FILE: log each LED report to FILE, one decimal byte a line
+# (from now on), in the background.
+gadget_leds_start() {
+	local hidg
+	hidg=$(gadget_hidg) || return 1
+	: >"$1"
+	(while :; do
+		dd if="$hidg" bs=8 count=1 2>/dev/null | od -An -tu1 | tr -d ' ' >>"$1" || exit 0
+	done) &
+}
+
+# gadget_leds_are FILE VALUE: for waitfor: the last LED report in FILE is VALUE.
+gadget_leds_are() {
+	[ "$(tail -n 1 "$1")" = "$2" ]
+}
+
 # ---- evdev ----------------------------------------------------------------
 
 # key_events FILE: the EV_KEY lines of an evread log on one line, without

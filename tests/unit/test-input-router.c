@@ -18,10 +18,13 @@
  *   switch alpha            (vmplugctl switch; "> switch alpha: ok" or an errno name)
  *   gone kbd                (the source went away)
  *   ungrab kbd, grab kbd    (the source's grab, as the manager would have it)
+ *   leds host/kbd NUML CAPSL  (the reader of that sink set these lights;
+ *                           "leds host/kbd" alone: none)
  *   idle                    (no sink holds a key)
  *
  * Outputs: "> TARGET/SOURCE: EVENTS" (without the SYN_REPORT that ends
- * every frame), "> focus: FROM -> TO", "> grab: on|off". The grab hook
+ * every frame), "> focus: FROM -> TO", "> grab: on|off", "> leds SOURCE:
+ * NUML CAPSL" (the lights the device must show now; "none"). The grab hook
  * grabs or ungrabs every source at once, as the manager does when no key
  * is held.
  *
@@ -129,10 +132,35 @@ static void on_grab(void *data, bool grab)
 	strv_append(&run->out, grab ? "grab: on" : "grab: off");
 }
 
+/* "NUML CAPSL" for a mask of LED codes, "none" for 0; a new string. */
+static char *leds_text(unsigned leds)
+{
+	char **names = NULL, *text;
+
+	for (unsigned code = 0; code <= LED_MAX && code < 32; code++)
+		if (leds & (1u << code))
+			strv_append(&names, libevdev_event_code_get_name(EV_LED, code) + 4);
+	text = names ? strv_join(names, " ") : xstrdup("none");
+	strv_free(names);
+	return text;
+}
+
+static void on_leds(void *data, size_t source, unsigned leds)
+{
+	struct run *run = data;
+	char *text = leds_text(leds);
+	char *line = xasprintf("leds %s: %s", input_router_source_name(run->r, source), text);
+
+	strv_append(&run->out, line);
+	free(line);
+	free(text);
+}
+
 static const struct input_router_hooks hooks = {
 	.write = on_write,
 	.focus = on_focus,
 	.grab = on_grab,
+	.leds = on_leds,
 };
 
 static size_t source_index(struct run *run, const char *name)
@@ -141,6 +169,33 @@ static size_t source_index(struct run *run, const char *name)
 		if (streq(run->sources[i], name))
 			return i;
 	return (size_t)-1;
+}
+
+/* "leds TARGET/SOURCE NAME...": the reader of that sink set these lights. */
+static void sink_leds(struct run *run, char **w)
+{
+	char *slash = strchr(w[1], '/');
+	size_t t, s = slash ? source_index(run, slash + 1) : (size_t)-1;
+	unsigned leds = 0;
+
+	ck_assert_msg(slash && s != (size_t)-1, "%s:%d: bad sink '%s'", run->file, run->line, w[1]);
+	for (t = 0; t < input_router_n_targets(run->r); t++)
+		if (strncmp(input_router_target_name(run->r, t), w[1], (size_t)(slash - w[1])) ==
+			0 &&
+		    input_router_target_name(run->r, t)[slash - w[1]] == '\0')
+			break;
+	ck_assert_msg(t < input_router_n_targets(run->r), "%s:%d: no target in '%s'", run->file,
+		      run->line, w[1]);
+	for (size_t i = 2; w[i]; i++) {
+		char *name = xasprintf("LED_%s", w[i]);
+		int code = libevdev_event_code_from_name(EV_LED, name);
+
+		ck_assert_msg(code >= 0 && code < 32, "%s:%d: bad LED '%s'", run->file, run->line,
+			      w[i]);
+		leds |= 1u << code;
+		free(name);
+	}
+	input_router_sink_leds(run->r, s, t, leds);
 }
 
 /* "KEY_A:1" and friends into an event. */
@@ -227,6 +282,8 @@ static void input_line(struct run *run, char **w)
 	} else if ((streq(w[0], "grab") || streq(w[0], "ungrab")) && w[1] &&
 		   source_index(run, w[1]) != (size_t)-1) {
 		run->grabbed[source_index(run, w[1])] = streq(w[0], "grab");
+	} else if (streq(w[0], "leds") && w[1]) {
+		sink_leds(run, w);
 	} else if (streq(w[0], "idle")) {
 		assert_idle(run);
 	} else {
