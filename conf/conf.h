@@ -13,6 +13,9 @@
 
 #define CONF_CHORD_MAX 6
 
+/* vmplugd's control socket when vmplug.conf does not say. */
+#define CONF_DEFAULT_CONTROL_SOCKET VMPLUG_RUNDIR "/control.sock"
+
 /* A hotkey chord: up to CONF_CHORD_MAX EV_KEY codes, all held at once. */
 struct conf_chord {
 	unsigned n;
@@ -131,6 +134,16 @@ int conf_load(const char *dir, const struct conf_load_opts *opts, struct conf **
 	      char ***errors);
 
 void conf_free(struct conf *conf);
+
+/* What vmplugctl needs: the control-socket of DIR/vmplug.conf, or the
+ * default when the file or the key is missing. Reads that file alone, and
+ * checks only what could hide the key: the file's syntax and section
+ * headers, the key names in [daemon], and control-socket's value; the
+ * other keys and the VM files are the daemon's business. 0 and *path (a
+ * new string); else *errors as conf_load() gives them, and -ENOENT when
+ * DIR does not exist, -EACCES when vmplug.conf may not be read, -EINVAL
+ * otherwise. *errors is set either way (strv_free it). */
+int conf_load_control_socket(const char *dir, char **path, char ***errors);
 
 /* The effective configuration, normalized, one line per setting group /
  * rule (what `vmplugd --check-config` prints). */

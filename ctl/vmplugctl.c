@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "conf/conf.h"
+#include "control/protocol.h"
 #include "util/util.h"
 
 enum {
@@ -68,6 +69,7 @@ static void usage(FILE *f)
 		VMPLUG_CONFDIR, VMPLUG_RUNDIR);
 }
 
+/* Print a usage error and the hint to --help; returns EXIT_USAGE. */
 static int PRINTF_LIKE(1, 2) usage_error(const char *fmt, ...)
 {
 	va_list ap;
@@ -82,6 +84,7 @@ static int PRINTF_LIKE(1, 2) usage_error(const char *fmt, ...)
 
 /* ------------------------------------------------------------ transport */
 
+/* Connect to c->socket, explaining a failure (exit status). */
 static int ctl_connect(struct ctl *c)
 {
 	struct sockaddr_un addr = { .sun_family = AF_UNIX };
@@ -141,6 +144,7 @@ static json_t *ctl_read(struct ctl *c)
 	}
 }
 
+/* Connect and read the greeting, or the refusal that replaces it (exit status). */
 static int ctl_open(struct ctl *c)
 {
 	json_t *greeting;
@@ -217,6 +221,7 @@ struct table {
 	size_t rows;
 };
 
+/* Add a row of t->cols strings (NULL shows as "-"), made printable. */
 static void table_row(struct table *t, ...)
 {
 	va_list ap;
@@ -234,6 +239,7 @@ static void table_row(struct table *t, ...)
 	t->rows++;
 }
 
+/* Print the rows in columns as wide as their widest cell, then empty t. */
 static void table_print(struct table *t, const char *indent)
 {
 	size_t *w = xcalloc(t->cols, sizeof(size_t));
@@ -264,11 +270,13 @@ static void table_print(struct table *t, const char *indent)
 	t->rows = 0;
 }
 
+/* A string member of o, NULL when absent or not a string. */
 static const char *jstr(json_t *o, const char *key)
 {
 	return json_string_value(json_object_get(o, key));
 }
 
+/* "VVVV:PPPP" of a device in vmplugd's JSON. */
 static char *ids(json_t *dev)
 {
 	const char *v = jstr(dev, "vendor"), *p = jstr(dev, "product");
@@ -278,6 +286,7 @@ static char *ids(json_t *dev)
 
 /* ------------------------------------------------------------- commands */
 
+/* A VM's items in status: USB devices, then inputs. */
 static void print_vm_usb(json_t *vm)
 {
 	struct table t = { .cols = 5 };
@@ -313,6 +322,7 @@ static void print_vm_usb(json_t *vm)
 	table_print(&t, "  ");
 }
 
+/* The printers below turn each command's reply into text (EXIT_* status). */
 static int cmd_status(struct ctl *c, json_t *ret)
 {
 	struct table t = { .cols = 6 };
@@ -353,6 +363,7 @@ static int cmd_status(struct ctl *c, json_t *ret)
 	return EXIT_OK;
 }
 
+/* "a,b": a JSON array of strings joined. */
 static char *join_array(json_t *a)
 {
 	char **v = NULL, *s;
@@ -483,6 +494,7 @@ static int cmd_explain(struct ctl *c, json_t *ret)
 	return EXIT_OK;
 }
 
+/* attach and detach: where the device stands now. */
 static int cmd_changed(struct ctl *c, json_t *ret)
 {
 	const char *state = jstr(ret, "state");
@@ -516,6 +528,7 @@ static int cmd_identify(struct ctl *c, json_t *ret)
 	return EXIT_OK;
 }
 
+/* One event as a line: time, name, and what it concerns. */
 static void print_event(json_t *ev)
 {
 	json_t *data = json_object_get(ev, "data"), *dev = json_object_get(data, "device");
@@ -548,16 +561,18 @@ static void print_event(json_t *ev)
 	putchar('\n');
 }
 
+/* SIGINT and SIGTERM end monitor cleanly. */
 static void on_sigint(int sig)
 {
 	interrupted = 1;
 }
 
+/* monitor: subscribe and print events until interrupted. */
 static int run_monitor(struct ctl *c)
 {
 	struct sigaction sa = { .sa_handler = on_sigint };
 	json_t *ret = NULL, *ev;
-	int r = ctl_call(c, "subscribe", NULL, &ret);
+	int r = ctl_call(c, CONTROL_CMD_SUBSCRIBE, NULL, &ret);
 
 	if (r != EXIT_OK)
 		return r;
@@ -584,17 +599,29 @@ static int run_monitor(struct ctl *c)
 	return EXIT_UNREACHABLE;
 }
 
-/* The socket: -s, else control-socket from the configuration, else the default. */
-static char *find_socket(const char *confdir)
+/* The socket when -s is not given: control-socket in DIR/vmplug.conf, read
+ * alone (the VM files are the daemon's business), else the default; a
+ * default DIR that does not exist means the default socket too, and so
+ * does a vmplug.conf this user may not read (said). NULL once the reason
+ * is printed. */
+static char *find_socket(const char *confdir, bool confdir_given)
 {
-	struct conf *conf = NULL;
-	char **errors = NULL, *path;
+	char **errors = NULL, *path = NULL;
+	int r = conf_load_control_socket(confdir, &path, &errors);
 
-	if (conf_load(confdir, NULL, &conf, &errors) == 0) {
-		path = xstrdup(conf->daemon.control_socket);
-		conf_free(conf);
-	} else {
-		path = xstrdup(VMPLUG_RUNDIR "/control.sock");
+	if (r == -ENOENT && !confdir_given) {
+		path = xstrdup(CONF_DEFAULT_CONTROL_SOCKET);
+	} else if (r == -EACCES) {
+		fprintf(stderr, "vmplugctl: %s; trying the default socket %s\n", errors[0],
+			CONF_DEFAULT_CONTROL_SOCKET);
+		path = xstrdup(CONF_DEFAULT_CONTROL_SOCKET);
+	} else if (r < 0) {
+		for (size_t i = 0; errors[i]; i++)
+			fprintf(stderr, "vmplugctl: %s\n", errors[i]);
+		fprintf(stderr,
+			"vmplugctl: cannot tell where vmplugd's control socket is from %s; give "
+			"it with -s\n",
+			confdir);
 	}
 	strv_free(errors);
 	return path;
@@ -613,6 +640,7 @@ int main(int argc, char **argv)
 	};
 	struct ctl c = { .fd = -1 };
 	const char *confdir = VMPLUG_CONFDIR, *cmd;
+	bool confdir_given = false;
 	char *socket_path = NULL;
 	unsigned long timeout = 30;
 	json_t *args = NULL, *ret = NULL;
@@ -628,6 +656,7 @@ int main(int argc, char **argv)
 			break;
 		case 'c':
 			confdir = optarg;
+			confdir_given = true;
 			break;
 		case 'j':
 			c.json = true;
@@ -667,28 +696,28 @@ int main(int argc, char **argv)
 	}
 	want = 0;
 	if (streq(cmd, "status")) {
-		execute = "query-status";
+		execute = CONTROL_CMD_QUERY_STATUS;
 		print = cmd_status;
 	} else if (streq(cmd, "usb")) {
-		execute = "query-usb";
+		execute = CONTROL_CMD_QUERY_USB;
 		print = cmd_usb;
 	} else if (streq(cmd, "explain")) {
 		want = 1;
-		execute = "explain";
+		execute = CONTROL_CMD_EXPLAIN;
 		print = cmd_explain;
 	} else if (streq(cmd, "attach") || streq(cmd, "detach")) {
 		want = 2;
-		execute = cmd;
+		execute = streq(cmd, "attach") ? CONTROL_CMD_ATTACH : CONTROL_CMD_DETACH;
 		print = cmd_changed;
 	} else if (streq(cmd, "reload")) {
-		execute = "reload";
+		execute = CONTROL_CMD_RELOAD;
 		print = cmd_reload;
 	} else if (streq(cmd, "switch")) {
 		want = 1;
-		execute = "switch";
+		execute = CONTROL_CMD_SWITCH;
 		print = cmd_switched;
 	} else if (streq(cmd, "identify")) {
-		execute = "identify";
+		execute = CONTROL_CMD_IDENTIFY;
 		print = cmd_identify;
 	} else if (!streq(cmd, "monitor")) {
 		return usage_error("unknown command '%s'", cmd);
@@ -709,8 +738,8 @@ int main(int argc, char **argv)
 		args = json_pack("{s:I}", "timeout", (json_int_t)timeout);
 
 	if (!c.socket)
-		c.socket = socket_path = find_socket(confdir);
-	r = ctl_open(&c);
+		c.socket = socket_path = find_socket(confdir, confdir_given);
+	r = c.socket ? ctl_open(&c) : EXIT_UNREACHABLE;
 	if (r == EXIT_OK) {
 		if (!execute) {
 			r = run_monitor(&c);

@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <unistd.h>
 
+#include "daemon/control-ops.h"
 #include "daemon/notify.h"
 #include "daemon/focus.h"
 #include "util/log.h"
@@ -153,7 +154,7 @@ int daemon_reload(struct daemon *d, char ***errors_out)
 	log_info("configuration reloaded: %zu VM(s), %zu input(s)", conf->n_vms, conf->n_inputs);
 	log_vms(conf);
 	control_emit(
-	    d->control, "CONFIG_RELOADED",
+	    d->control, CONTROL_EVENT_CONFIG_RELOADED,
 	    json_pack("{s:i,s:i}", "vms", (int)conf->n_vms, "inputs", (int)conf->n_inputs));
 	update_status(d);
 	notify_ready();
@@ -216,62 +217,28 @@ static void on_usb_add(void *data, struct usb_device *dev)
 	struct daemon *d = data;
 
 	if (!reconcile_find_device(d->rc, dev->syspath))
-		control_usb_plugged(d->control, dev);
+		control_identify_usb(d->control, dev);
 	reconcile_device_add(d->rc, dev);
-}
-
-/* The /dev/input/by-id link among a device's DEVLINKS, if any. */
-static char *by_id_link(struct udev_device *dev)
-{
-	const char *links = udev_device_get_property_value(dev, "DEVLINKS");
-	char **v, *found = NULL;
-
-	if (!links)
-		return NULL;
-	v = strv_split(links, " ");
-	for (size_t i = 0; v[i] && !found; i++)
-		if (startswith(v[i], "/dev/input/by-id/"))
-			found = xstrdup(v[i]);
-	strv_free(v);
-	return found;
 }
 
 static void on_input(void *data, const char *action, struct udev_device *dev)
 {
 	struct daemon *d = data;
-	const char *node = udev_device_get_devnode(dev);
-	struct udev_device *parent, *usb;
-	const char *name = NULL;
-	char *link;
 
 	input_manager_udev(d->input, action, dev);
 	update_status(d);
 	/* What identify waits for: an input node that was just plugged in,
 	 * not one found present by a scan (d->watch is NULL during the
 	 * first). */
-	if (!d->control || !streq(action, "add") || !node ||
-	    !startswith(node, "/dev/input/event") || !d->watch || watch_enumerating(d->watch))
-		return;
-	parent = udev_device_get_parent_with_subsystem_devtype(dev, "input", NULL);
-	if (parent)
-		name = udev_device_get_sysattr_value(parent, "name");
-	/* our own sinks are not something the user plugged in */
-	if (name && startswith(name, "vmplug-"))
-		return;
-	link = by_id_link(dev);
-	usb = udev_device_get_parent_with_subsystem_devtype(dev, "usb", "usb_device");
-	control_input_plugged(d->control, node, link, name,
-			      udev_device_get_property_value(dev, "ID_INPUT_KEYBOARD") != NULL,
-			      udev_device_get_property_value(dev, "ID_INPUT_MOUSE") != NULL,
-			      usb ? udev_device_get_syspath(usb) : NULL);
-	free(link);
+	if (streq(action, "add") && d->watch && !watch_enumerating(d->watch))
+		control_identify_input(d->control, dev);
 }
 
 static void on_rc_event(void *data, const struct reconcile_event *ev)
 {
 	struct daemon *d = data;
 
-	control_reconcile_event(d->control, ev);
+	daemon_control_reconciled(d->control, ev);
 	update_status(d);
 	/* the router's targets: VMs up and gone */
 	if (ev->type == RECONCILE_VM_UP)
@@ -366,7 +333,8 @@ static int start_control(struct daemon *d)
 {
 	const char *path = d->conf->daemon.control_socket;
 
-	d->control = control_new(d, path, d->conf->daemon.control_group);
+	d->control = control_new(d->loop, path, d->conf->daemon.control_group, &daemon_control_ops,
+				 d);
 	if (d->control)
 		return 0;
 	if (errno == EADDRINUSE)

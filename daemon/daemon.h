@@ -5,7 +5,7 @@
 #include <stdbool.h>
 
 #include "conf/conf.h"
-#include "daemon/control.h"
+#include "control/control.h"
 #include "loop/loop.h"
 #include "daemon/notify.h"
 #include "daemon/reconcile.h"

@@ -56,7 +56,8 @@ void focus_switched(struct focus *f, const char *from, const char *to)
 {
 	if (!f)
 		return;
-	control_emit(f->d->control, "INPUT_FOCUS", json_pack("{s:s,s:s}", "from", from, "to", to));
+	control_emit(f->d->control, CONTROL_EVENT_INPUT_FOCUS,
+		     json_pack("{s:s,s:s}", "from", from, "to", to));
 	hook_switched(f->hook, from, to, !streq(to, INPUT_ROUTER_HOST));
 	if (f->bus)
 		bus_switched(f->bus, from, to);

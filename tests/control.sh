@@ -115,7 +115,26 @@ printf '[vm]\nqmp-socket = /run/x.qmp\nbogus = 1\n' >"$conf/vm.d/bad.conf"
 ctl reload 2>"$SCRATCH/err"
 check "a failed reload exits 1" test $? -eq 1
 check "and lists the errors" grep -q "bad.conf:3: unknown key 'bogus'" "$SCRATCH/err"
+# vmplugctl reads its socket from vmplug.conf alone: a VM file's error
+# does not send it to the default socket.
+out=$("$VMPLUGCTL" -c "$conf" status 2>&1)
+check "vmplugctl -c finds the socket while a VM file has an error" grep -q "^VM " <<<"$out"
 rm "$conf/vm.d/bad.conf"
+
+# A configuration that cannot say where the socket is: a clear error.
+"$VMPLUGCTL" -c "$SCRATCH/nowhere" status 2>"$SCRATCH/err"
+check "-c with a directory that does not exist: exit 3" test $? -eq 3
+check "and the message names it" grep -qx \
+	"vmplugctl: $SCRATCH/nowhere: cannot read the configuration directory: No such file or directory" "$SCRATCH/err"
+mkdir "$SCRATCH/relative"
+printf '[daemon]\ncontrol-socket = run/vmplug.sock\n' >"$SCRATCH/relative/vmplug.conf"
+"$VMPLUGCTL" -c "$SCRATCH/relative" status 2>"$SCRATCH/err"
+check "a control-socket that is not an absolute path: exit 3" test $? -eq 3
+check "and the message gives the file and line" grep -qx \
+	"vmplugctl: $SCRATCH/relative/vmplug.conf:2: control-socket: 'run/vmplug.sock' is not an absolute path" "$SCRATCH/err"
+check "and says what to do" grep -q "give it with -s" "$SCRATCH/err"
+out=$("$VMPLUGCTL" -c "$SCRATCH/relative" -s "$conf/control.sock" status 2>&1)
+check "-s needs no configuration" grep -q "^VM " <<<"$out"
 
 # identify: the next device plugged in, with a section to paste.
 ctl identify --timeout 20 >"$SCRATCH/identify" 2>"$SCRATCH/identify.err" &
@@ -176,8 +195,16 @@ if [ "$(id -u)" = 0 ]; then
 	setpriv --reuid=1 --regid=1 --groups=100,65533 "$VMPLUGCTL" -s "$conf/control.sock" status >"$SCRATCH/out" 2>&1
 	check "other supplementary groups do not count" grep -q "uid 1 may not use vmplugd" "$SCRATCH/out"
 	chmod 0660 "$conf/control.sock"
+	# A member of the control group who may not read vmplug.conf: told
+	# so, and vmplugctl tries the default socket.
+	mkdir -m 0755 "$SCRATCH/private"
+	printf '[daemon]\ncontrol-socket = %s\n' "$conf/control.sock" >"$SCRATCH/private/vmplug.conf"
+	chmod 0600 "$SCRATCH/private/vmplug.conf"
+	setpriv --reuid=65534 --regid=65534 --clear-groups "$VMPLUGCTL" -c "$SCRATCH/private" status >"$SCRATCH/out" 2>&1
+	check "an unreadable vmplug.conf: said, and the default socket tried" grep -qx \
+		"vmplugctl: $SCRATCH/private/vmplug.conf: cannot open: Permission denied; trying the default socket /run/vmplug/control.sock" "$SCRATCH/out"
 else
-	for _ in 1 2 3 4 5 6 7 8; do skip "the permission checks need root"; done
+	for _ in 1 2 3 4 5 6 7 8 9; do skip "the permission checks need root"; done
 fi
 check "state-changing commands are logged with the peer's uid and pid" \
 	grep -q "control: uid 0 pid [0-9]*: attach beta 3-1" "$log"

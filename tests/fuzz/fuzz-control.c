@@ -6,8 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "daemon/control-int.h"
-#include "daemon/control.h"
+#include "control/control-int.h"
 #include "tests/fuzz/fuzz.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)

@@ -1,0 +1,234 @@
+/* identify: wait for the next device plugged in and answer with a
+ * configuration section for it, ready to paste: a [usb] rule, and for a
+ * keyboard or mouse an [input] section as well (see control.h). */
+#include "config.h"
+
+#include <ctype.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+#include "control/control-int.h"
+
+/* How long identify waits for the input node of a USB keyboard or mouse. */
+#define INPUT_NODE_WAIT_USEC (2 * USEC_PER_SEC)
+
+/* ------------------------------------------------------------ suggestions */
+
+/* A rule name from the product name ("hd-webcam-c270"), else
+ * "usb-VVVV-PPPP"; at most 32 characters, valid in a section name. */
+static char *rule_name(const struct usb_device *d)
+{
+	const char *src = d->product_name;
+	char name[33];
+	size_t n = 0;
+	bool dash = false;
+
+	for (const char *c = src; c && *c && n < sizeof(name) - 1; c++) {
+		if (isalnum((unsigned char)*c)) {
+			if (dash && n)
+				name[n++] = '-';
+			if (n < sizeof(name) - 1)
+				name[n++] = (char)tolower((unsigned char)*c);
+			dash = false;
+		} else {
+			dash = true;
+		}
+	}
+	name[n] = '\0';
+	if (n == 0)
+		return xasprintf("usb-%04x-%04x", d->vendor & 0xffff, d->product & 0xffff);
+	return xstrdup(name);
+}
+
+/* The [usb] text: a port rule, and the vendor/product(/serial) rule as a
+ * commented alternative, each with a comment saying what it follows. */
+static char *usb_section(const struct usb_device *d)
+{
+	char *name = rule_name(d);
+	char *desc = usb_device_describe(d);
+	char *serial = d->serial ? xasprintf("# serial = %s\n", d->serial) : xstrdup("");
+	char *text;
+
+	text = xasprintf(
+	    "# %s: for a VM's file, vm.d/NAME.conf\n"
+	    "# By port: whatever is plugged into port %s%s. Stays the same when\n"
+	    "# the device is replugged there; tells identical devices apart by where\n"
+	    "# they are plugged in.\n"
+	    "[usb \"%s\"]\n"
+	    "port = %s\n"
+	    "\n"
+	    "# Or by identity: this device on any port. %s\n"
+	    "# [usb \"%s\"]\n"
+	    "# vendor = %04x\n"
+	    "# product = %04x\n"
+	    "%s",
+	    desc, d->sysname, usb_device_is_hub(d) ? " and behind this hub" : "", name, d->sysname,
+	    d->serial ? "Its serial number tells it apart\n# from identical devices."
+		      : "It has no serial number, so\n# identical devices would all match.",
+	    name, d->vendor & 0xffff, d->product & 0xffff, serial);
+	free(serial);
+	free(desc);
+	free(name);
+	return text;
+}
+
+/* The [input] text for an event node, by its by-id link when it has one. */
+static char *input_section(const char *devnode, const char *by_id, const char *name, bool keyboard,
+			   bool mouse)
+{
+	const char *section = keyboard ? "kbd" : mouse ? "mouse" : "input";
+
+	return xasprintf("# %s: for vmplug.conf%s\n"
+			 "[input \"%s\"]\n"
+			 "device = %s\n"
+			 "# and in each VM file that should get it: inputs = %s\n",
+			 name ? name : devnode,
+			 by_id ? ""
+			       : "\n# No /dev/input/by-id link: this path may change on replug.",
+			 section, by_id ? by_id : devnode, section);
+}
+
+/* The /dev/input/by-id link among a device's DEVLINKS, if any. */
+static char *by_id_link(struct udev_device *dev)
+{
+	const char *links = udev_device_get_property_value(dev, "DEVLINKS");
+	char **v, *found = NULL;
+
+	if (!links)
+		return NULL;
+	v = strv_split(links, " ");
+	for (size_t i = 0; v[i] && !found; i++)
+		if (startswith(v[i], "/dev/input/by-id/"))
+			found = xstrdup(v[i]);
+	strv_free(v);
+	return found;
+}
+
+/* -------------------------------------------------------------- waiters */
+
+/* Nothing (or a USB device without its input node) came in time. */
+static void identify_expired(struct control_waiter *w)
+{
+	if (w->found)
+		control_reply(w->client, w->id,
+			      json_incref(w->found)); /* its input node did not come */
+	else
+		control_reply_error(w->client, w->id, "Timeout",
+				    "nothing was plugged in within the time given");
+}
+
+void control_cmd_identify(const struct control_call *call)
+{
+	json_t *t = json_object_get(call->args, "timeout");
+	json_int_t secs = 30;
+
+	if (t &&
+	    (!json_is_integer(t) || json_integer_value(t) < 1 || json_integer_value(t) > 3600)) {
+		control_reply_error(
+		    call->cl, call->id, "GenericError",
+		    "argument 'timeout' must be a number of seconds from 1 to 3600");
+		return;
+	}
+	if (t)
+		secs = json_integer_value(t);
+	control_waiter_new(call, CONTROL_WAIT_IDENTIFY, (uint64_t)secs * USEC_PER_SEC,
+			   identify_expired);
+}
+
+/* Answer the identify waiters that have found nothing yet (with ret), or,
+ * for an input node, those waiting for the input node of the USB device
+ * at usb_syspath (with both). Takes ret. */
+static void identified(struct control *c, json_t *ret, const char *usb_syspath)
+{
+	struct control_waiter *w, *tmp;
+	struct list done;
+
+	list_init(&done);
+	list_for_each_safe(w, tmp, &c->waiters, link) {
+		if (w->kind != CONTROL_WAIT_IDENTIFY)
+			continue;
+		if (w->found &&
+		    !(usb_syspath && w->found_syspath && streq(usb_syspath, w->found_syspath)))
+			continue;
+		list_remove(&w->link);
+		list_insert_tail(&done, &w->link);
+	}
+	list_for_each_safe(w, tmp, &done, link) {
+		json_t *answer = json_deep_copy(ret);
+
+		if (w->found) {
+			/* the USB device's answer, with its input node's section added */
+			char *both = xasprintf(
+			    "%s\n%s", json_string_value(json_object_get(w->found, "suggestion")),
+			    json_string_value(json_object_get(ret, "suggestion")));
+
+			json_decref(answer);
+			answer = json_deep_copy(w->found);
+			json_object_set(answer, "input", ret);
+			json_object_set_new(answer, "suggestion", json_string(both));
+			free(both);
+		}
+		control_reply(w->client, w->id, answer);
+		control_waiter_free(w);
+	}
+	json_decref(ret);
+}
+
+/* -------------------------------------------------------- the daemon's */
+
+void control_identify_usb(struct control *c, const struct usb_device *dev)
+{
+	struct control_waiter *w;
+	json_t *ret;
+	char *text;
+
+	if (!c || usb_device_is_root_hub(dev))
+		return;
+	text = usb_section(dev);
+	ret = json_pack("{s:s,s:o,s:s}", "kind", "usb", "device", control_json_usb(dev),
+			"suggestion", text);
+	free(text);
+	if (!usb_device_has_if_class(dev, USB_CLASS_HID)) {
+		identified(c, ret, NULL);
+		return;
+	}
+	/* A keyboard or mouse: its input node follows in a moment, and the
+	 * user probably wants an [input] section for it as well. */
+	list_for_each(w, &c->waiters, link) {
+		if (w->kind != CONTROL_WAIT_IDENTIFY || w->found)
+			continue;
+		w->found = json_incref(ret);
+		w->found_syspath = xstrdup(dev->syspath);
+		loop_timer_arm_in(w->timer, INPUT_NODE_WAIT_USEC);
+	}
+	json_decref(ret);
+}
+
+void control_identify_input(struct control *c, struct udev_device *dev)
+{
+	const char *node = udev_device_get_devnode(dev);
+	struct udev_device *parent, *usb;
+	const char *name = NULL;
+	char *link, *text;
+
+	if (!c || !node || !startswith(node, "/dev/input/event"))
+		return;
+	parent = udev_device_get_parent_with_subsystem_devtype(dev, "input", NULL);
+	if (parent)
+		name = udev_device_get_sysattr_value(parent, "name");
+	/* our own sinks are not something the user plugged in */
+	if (name && startswith(name, "vmplug-"))
+		return;
+	link = by_id_link(dev);
+	usb = udev_device_get_parent_with_subsystem_devtype(dev, "usb", "usb_device");
+	text = input_section(node, link, name,
+			     udev_device_get_property_value(dev, "ID_INPUT_KEYBOARD") != NULL,
+			     udev_device_get_property_value(dev, "ID_INPUT_MOUSE") != NULL);
+	identified(c,
+		   json_pack("{s:s,s:s,s:o,s:o,s:s}", "kind", "input", "devnode", node, "by-id",
+			     control_json_str(link), "name", control_json_str(name), "suggestion",
+			     text),
+		   usb ? udev_device_get_syspath(usb) : NULL);
+	free(text);
+	free(link);
+}
