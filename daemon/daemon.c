@@ -50,11 +50,6 @@ static void log_vms(const struct conf *conf)
 	}
 }
 
-static bool same(const char *a, const char *b)
-{
-	return (!a && !b) || (a && b && streq(a, b));
-}
-
 static void log_errors(char **errors)
 {
 	for (size_t i = 0; errors && errors[i]; i++)
@@ -97,26 +92,6 @@ static void on_hup(struct loop *loop, int signo, void *data)
 	daemon_reload(data, NULL);
 }
 
-/* QEMU's input-linux objects keep the grab toggle they were made with,
- * chosen at start: say so when a reload's hotkeys clash with it. */
-static void warn_grab_toggle(const struct daemon *d, const struct conf *conf)
-{
-	const char *better;
-
-	if (!d->grab_toggle || !conf_grab_toggle_clashes(conf, d->grab_toggle))
-		return;
-	better = conf_grab_toggle(conf);
-	if (conf_grab_toggle_clashes(conf, better))
-		log_warning("a hotkey now shares a key with QEMU's grab toggle (%s): in a VM it "
-			    "also toggles QEMU's grab, and every toggle QEMU offers would clash",
-			    d->grab_toggle);
-	else
-		log_warning("a hotkey now shares a key with QEMU's grab toggle (%s, chosen when "
-			    "vmplugd started): in a VM it also toggles QEMU's grab; restart "
-			    "vmplugd to have %s chosen instead",
-			    d->grab_toggle, better);
-}
-
 int daemon_reload(struct daemon *d, char ***errors_out)
 {
 	char **errors = NULL;
@@ -137,11 +112,10 @@ int daemon_reload(struct daemon *d, char ***errors_out)
 		return -EINVAL;
 	}
 	strv_free(errors);
-	if (!same(conf->daemon.control_socket, d->conf->daemon.control_socket) ||
-	    !same(conf->daemon.control_group, d->conf->daemon.control_group))
+	if (!streq_null(conf->daemon.control_socket, d->conf->daemon.control_socket) ||
+	    !streq_null(conf->daemon.control_group, d->conf->daemon.control_group))
 		log_warning("control-socket and control-group changes take effect when vmplugd "
 			    "restarts");
-	warn_grab_toggle(d, conf);
 	if (d->input)
 		input_manager_set_conf(d->input, conf);
 	if (d->focus)
@@ -267,6 +241,7 @@ static size_t rc_vm_inputs(void *data, const char *vm, struct reconcile_input **
 			.evdev = xstrdup(sinks[i].evdev),
 			.grab_all = sinks[i].grab_all,
 			.repeat = sinks[i].repeat,
+			.grab_toggle = sinks[i].grab_toggle,
 			.keep_existing = sinks[i].adopted,
 		};
 	}
@@ -315,7 +290,6 @@ static int start_usb(struct daemon *d)
 		.schedule = rc_schedule,
 		.notify = on_rc_event,
 		.vm_inputs = rc_vm_inputs,
-		.grab_toggle = d->grab_toggle,
 		.debounce = true,
 	};
 
@@ -364,7 +338,6 @@ int daemon_start(struct daemon *d)
 	if (start_control(d) < 0)
 		return -EADDRINUSE;
 	d->status = notify_status_new(d->loop, DAEMON_STATUS_INTERVAL_USEC);
-	d->grab_toggle = xstrdup(conf_grab_toggle(d->conf));
 	if (start_input(d) < 0)
 		return -ENOMEM;
 	r = start_usb(d);
@@ -383,7 +356,6 @@ void daemon_free(struct daemon *d)
 	watch_free(d->watch);
 	reconcile_free(d->rc);
 	input_manager_free(d->input);
-	free(d->grab_toggle);
 	loop_timer_free(d->rc_timer);
 	notify_status_free(d->status);
 	loop_free(d->loop);

@@ -655,7 +655,7 @@ static void start_input_attach(struct rc_item *it, const struct reconcile_input 
 		.evdev = in->evdev,
 		.grab_all = in->grab_all,
 		.repeat = in->repeat,
-		.grab_toggle = vm->rc->hooks.grab_toggle,
+		.grab_toggle = in->grab_toggle,
 	};
 	struct rc_op *op;
 

@@ -25,6 +25,7 @@
 struct msink {
 	char *vm; /* INPUT_ROUTER_HOST for the host's sink */
 	char *name;
+	const char *grab_toggle; /* the VM's (static; NULL for the host's) */
 	struct input_sink *sink; /* NULL: could not be created (error says why) */
 	struct loop_source *io;  /* its readers setting lights */
 	char *error;
@@ -544,18 +545,26 @@ static bool switching(const struct conf *conf)
 	return false;
 }
 
-/* Move the sink of vm from old (n_old) to s->sinks, or make it. */
+/* Move the sink of vm from old (n_old) to s->sinks, or make it; vm's
+ * grab toggle goes with it (a new one means new QEMU objects). */
 static bool keep_or_add(struct input_manager *m, struct msource *s, struct msink *old, size_t n_old,
-			const char *vm)
+			const char *vm, const char *grab_toggle)
 {
+	struct msink *k;
+
 	for (size_t i = 0; i < n_old; i++)
 		if (old[i].vm && streq(old[i].vm, vm)) {
-			*(struct msink *)xappend(&s->sinks, &s->n_sinks,
-						 sizeof(*s->sinks)) = old[i];
+			k = xappend(&s->sinks, &s->n_sinks, sizeof(*s->sinks));
+			*k = old[i];
 			old[i].vm = NULL; /* moved */
+			if (!streq_null(k->grab_toggle, grab_toggle)) {
+				k->grab_toggle = grab_toggle;
+				notify(m, vm);
+			}
 			return false;
 		}
 	add_sink(m, s, vm);
+	s->sinks[s->n_sinks - 1].grab_toggle = grab_toggle;
 	notify(m, vm);
 	return true;
 }
@@ -584,9 +593,10 @@ static void sync_sinks(struct input_manager *m, struct msource *s, const struct 
 	s->n_sinks = 0;
 	for (size_t v = 0; v < conf->n_vms; v++)
 		if (vm_lists(&conf->vms[v], s->name))
-			changed |= keep_or_add(m, s, old, n_old, conf->vms[v].name);
+			changed |= keep_or_add(m, s, old, n_old, conf->vms[v].name,
+					       conf->vms[v].grab_toggle);
 	if (switching(conf))
-		changed |= keep_or_add(m, s, old, n_old, INPUT_ROUTER_HOST);
+		changed |= keep_or_add(m, s, old, n_old, INPUT_ROUTER_HOST, NULL);
 	for (size_t i = 0; i < n_old; i++) {
 		if (!old[i].vm)
 			continue;
@@ -836,6 +846,7 @@ size_t input_manager_vm_sinks(struct input_manager *m, const char *vm, struct in
 		}
 		v[n].grab_all = s->grab_all;
 		v[n].repeat = s->repeat;
+		v[n].grab_toggle = k->grab_toggle;
 		v[n].adopted = k->adopted;
 		n++;
 	}

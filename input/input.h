@@ -33,8 +33,9 @@ struct input_manager_hooks {
 	 * a reload, a panic): VM names or INPUT_ROUTER_HOST. */
 	void (*focus)(void *data, const char *from, const char *to);
 	/* A sink of vm appeared, was replaced or went away (created late,
-	 * reload, grab-all or repeat changed): its QEMU input-linux objects
-	 * need adding again. May come more than once for one change. */
+	 * reload, grab-all, repeat or the VM's grab toggle changed): its QEMU
+	 * input-linux objects need adding again. May come more than once for
+	 * one change. */
 	void (*vm_sinks_changed)(void *data, const char *vm);
 };
 
@@ -84,7 +85,8 @@ struct input_vm_sink {
 	char *evdev;  /* /dev/input/by-id/vmplug-VM-SOURCE if it exists, else the devnode */
 	bool grab_all;
 	bool repeat;
-	bool adopted; /* the node outlived the previous vmplugd (fd store) */
+	const char *grab_toggle; /* the VM's (conf_vm), static */
+	bool adopted;            /* the node outlived the previous vmplugd (fd store) */
 };
 
 /* The sinks of vm that exist, in the order of its `inputs =`: the count,

@@ -4,6 +4,7 @@
 #include "input/router.h"
 
 #include <errno.h>
+#include <libevdev/libevdev.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -25,12 +26,24 @@ enum action {
 	ACT_PANIC,
 };
 
+/* What a target's sinks must never receive, so that QEMU's input-linux
+ * never sees its grab toggle complete (see router.h). */
+enum guard {
+	GUARD_NONE,
+	GUARD_KEY,  /* this key is never delivered */
+	GUARD_PAIR, /* these two keys are never down together */
+};
+
 struct target {
 	char *name;
 	bool running; /* the host always is */
 	bool focus_on_start;
 	bool lights;   /* its sinks' readers set their lock lights (see router.h) */
 	char **inputs; /* a VM's sources; NULL for the host (it takes them all) */
+	enum guard guard;
+	unsigned short guarded[2];
+	const char *toggle; /* QEMU's name for it, for the log */
+	bool guard_told;    /* the log said so once */
 };
 
 struct source {
@@ -270,6 +283,36 @@ static void out_flush(struct input_router *r, size_t s)
 	}
 }
 
+/* Would pressing code on t, from source s, complete QEMU's grab toggle
+ * on that sink? Said in the log once per configuration. */
+static bool guarded(struct input_router *r, size_t s, size_t t, unsigned code)
+{
+	struct target *tg = &r->targets[t];
+	const struct input_keys *held = &r->sources[s].held[t];
+	bool no;
+
+	switch (tg->guard) {
+	case GUARD_KEY:
+		no = code == tg->guarded[0];
+		break;
+	case GUARD_PAIR:
+		no = (code == tg->guarded[0] && input_keys_down(held, tg->guarded[1])) ||
+		     (code == tg->guarded[1] && input_keys_down(held, tg->guarded[0]));
+		break;
+	default:
+		return false;
+	}
+	if (no && !tg->guard_told) {
+		tg->guard_told = true;
+		log_info("input: vm %s: %s never reaches it%s: with it QEMU would toggle its grab "
+			 "(grab-toggle %s) and the VM would lose its keyboard",
+			 tg->name, libevdev_event_code_get_name(EV_KEY, code),
+			 tg->guard == GUARD_PAIR ? " while the other key of its pair is down" : "",
+			 tg->toggle);
+	}
+	return no;
+}
+
 /* Deliver a key event of source s to t: into the frame being routed when
  * s is its source (cur), else in a frame of its own. Key state follows. */
 static void deliver_key(struct input_router *r, size_t cur, size_t s, size_t t,
@@ -278,6 +321,9 @@ static void deliver_key(struct input_router *r, size_t cur, size_t s, size_t t,
 	struct input_event ev[3];
 	size_t n = 0;
 
+	/* Not delivered, so neither are its repeats and release. */
+	if (value == 1 && guarded(r, s, t, code))
+		return;
 	if (scan)
 		ev[n++] = *scan;
 	ev[n++] =
@@ -772,6 +818,35 @@ static void free_chords(struct chord *c, size_t n)
 	free(c);
 }
 
+/* What QEMU's input-linux takes as its grab toggle (GrabToggleKeys), and
+ * how the router keeps it from completing on a VM's sink:
+ *   - scrolllock, ctrl-scrolllock: QEMU never passes Scroll Lock to the
+ *     guest with these, so Scroll Lock is never delivered: nothing is
+ *     lost, and neither toggle can complete;
+ *   - meta-meta, alt-alt, shift-shift, ctrl-ctrl (the left and the right
+ *     key together): the second key of the pair is not delivered while
+ *     the first is down there. The guest never sees both keys of the
+ *     pair at once; each alone works as ever.
+ * No toggle (NULL): nothing is held back. */
+static void set_guard(struct target *t, const char *toggle)
+{
+	const unsigned short *keys = conf_grab_toggle_keys(toggle);
+
+	t->toggle = toggle;
+	t->guard = GUARD_NONE;
+	for (size_t i = 0; keys && keys[i]; i++)
+		if (keys[i] == KEY_SCROLLLOCK) {
+			t->guard = GUARD_KEY;
+			t->guarded[0] = KEY_SCROLLLOCK;
+			return;
+		}
+	if (keys && keys[0] && keys[1] && !keys[2]) {
+		t->guard = GUARD_PAIR;
+		t->guarded[0] = keys[0];
+		t->guarded[1] = keys[1];
+	}
+}
+
 /* A configured chord (none when keys is empty) and what it does. */
 static void add_chord(struct input_router *r, const struct conf_chord *keys, enum action action,
 		      const char *vm)
@@ -828,6 +903,7 @@ void input_router_set_conf(struct input_router *r, const struct conf *conf)
 		t->name = xstrdup(vm->name);
 		t->inputs = strv_copy(vm->inputs);
 		t->focus_on_start = vm->focus_on_start;
+		set_guard(t, vm->grab_toggle);
 		for (size_t j = 0; j < n_old_t; j++)
 			if (streq(old_t[j].name, vm->name))
 				t->running = old_t[j].running;

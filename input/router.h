@@ -41,6 +41,15 @@
  *     nothing is forwarded any more. A hotkey or input_router_switch()
  *     takes them back (grab hook) and switches.
  *
+ * QEMU's own grab toggle never completes on a VM's sink: its input-linux
+ * objects hand the device back to the host when they see it (and vmplug
+ * hides its sinks from the host, so that VM would have no keyboard).
+ * With a Scroll Lock toggle (the one vmplugd picks), Scroll Lock, which
+ * QEMU never passes to the guest then, is not delivered; with a pair
+ * (both Meta, Alt, Shift or Ctrl keys), the second key is not delivered
+ * while the first is down on that sink. The VM's conf_vm says which
+ * toggle it has.
+ *
  * Lock lights follow the focus: each source shows the lights of the
  * target it goes to, as that target's reader set them on its sink
  * (input_router_sink_leds()), when the target sets lights at all: the
