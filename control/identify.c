@@ -9,8 +9,13 @@
 
 #include "control/control-int.h"
 
-/* How long identify waits for the input node of a USB keyboard or mouse. */
-#define INPUT_NODE_WAIT_USEC (2 * USEC_PER_SEC)
+/* How long identify waits for the input node of a USB keyboard or mouse
+ * once the USB device is in. The node normally follows within a tenth of a
+ * second, but udev hands it over only after its rules for the USB device
+ * and the node have run, which takes seconds on a loaded host; the answer
+ * goes out as soon as the node comes, so only a HID device without one (a
+ * UPS, a game pad) waits all of this. */
+#define INPUT_NODE_WAIT_USEC (10 * USEC_PER_SEC)
 
 /* ------------------------------------------------------------ suggestions */
 

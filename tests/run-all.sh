@@ -108,7 +108,13 @@ if [ "$skip" -gt 0 ]; then
 fi
 if [ "$fail" -gt 0 ]; then
 	echo "failing tests:"
-	xargs -r grep -l -E "^:test-result: (FAIL|ERROR|XPASS)" <"$root/all-trs" | sed 's/^/  /'
+	xargs -r grep -l -E "^:test-result: (FAIL|ERROR|XPASS)" <"$root/all-trs" |
+		while read -r trs; do
+			echo "  $trs"
+			# the failing checks themselves, and what the test said about them
+			grep -E "^(not ok|Bail out!|# *FAIL|# *not ok)" "${trs%.trs}.log" |
+				head -n 20 | sed 's/^/    /'
+		done
 fi
 echo "total time $(($(date +%s) - t0))s"
 line="$pass passed, $fail failed"

@@ -14,7 +14,7 @@ export E2E_DIR="$VMPLUG_SRC/tests/e2e"
 export E2E_BIN="$VMPLUG_BUILD/tests/e2e/helpers"
 export E2E_LOGDIR="$VMPLUG_BUILD/tests/e2e/logs"
 export PATH="$E2E_BIN:$PATH"
-default_timeout=${E2E_SCENARIO_TIMEOUT:-150}
+default_timeout=${E2E_SCENARIO_TIMEOUT:-300}
 
 E2E_SCENARIO=runner
 T=/run/e2e/runner
