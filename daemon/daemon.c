@@ -257,11 +257,36 @@ static void on_vm_sinks_changed(void *data, const char *vm)
 		reconcile_inputs_changed(d->rc, vm);
 }
 
+/* [0]: vm's input objects, [1]: those of them attached */
+static void count_inputs(void *data, const struct reconcile_item_info *info)
+{
+	size_t *n = data;
+
+	n[0] += info->input;
+	n[1] += info->input && info->state == RECONCILE_ITEM_ATTACHED;
+}
+
+/* Are vm's input-linux objects in QEMU, all of them (so its sinks should
+ * be held)? */
+static bool inputs_attached(const struct daemon *d, const char *vm)
+{
+	enum reconcile_vm_state state;
+	size_t n[2] = { 0, 0 };
+
+	if (!d->rc || !reconcile_vm_info(d->rc, vm, &state, NULL) || state != RECONCILE_VM_READY)
+		return false;
+	reconcile_vm_items(d->rc, vm, count_inputs, n);
+	return n[0] > 0 && n[0] == n[1];
+}
+
 static void on_focus(void *data, const char *from, const char *to)
 {
 	struct daemon *d = data;
 
 	focus_switched(d->focus, from, to);
+	/* The focus is where QEMU's letting go of a sink would be felt. */
+	if (!streq(to, INPUT_ROUTER_HOST) && inputs_attached(d, to))
+		input_manager_check_held(d->input, to);
 }
 
 static int start_input(struct daemon *d)

@@ -31,6 +31,7 @@ struct msink {
 	char *error;
 	bool adopted;
 	bool stored;
+	bool told_let_go; /* QEMU let go of it: logged (input_manager_check_held) */
 };
 
 struct msource {
@@ -819,6 +820,31 @@ bool input_manager_switching(const struct input_manager *m)
 bool input_manager_released(const struct input_manager *m)
 {
 	return input_router_released(m->router);
+}
+
+size_t input_manager_check_held(struct input_manager *m, const char *vm)
+{
+	size_t n = 0;
+
+	for (size_t i = 0; i < m->n_sources; i++) {
+		struct msink *k = find_sink(m->sources[i], vm);
+
+		if (!k || !k->sink || input_sink_grabbed(k->sink) != 0) {
+			if (k)
+				k->told_let_go = false;
+			continue;
+		}
+		if (!k->told_let_go)
+			log_warning(
+			    "input %s: vm %s's QEMU has let go of %s (its grab toggle?) and "
+			    "gets no keys from it: adding its input-linux object again",
+			    m->sources[i]->name, vm, k->name);
+		k->told_let_go = true;
+		n++;
+	}
+	if (n)
+		notify(m, vm);
+	return n;
 }
 
 size_t input_manager_vm_sinks(struct input_manager *m, const char *vm, struct input_vm_sink **out)

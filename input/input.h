@@ -89,6 +89,13 @@ struct input_vm_sink {
 	bool adopted;            /* the node outlived the previous vmplugd (fd store) */
 };
 
+/* Once vm's QEMU objects are all added: a sink of vm that nobody holds
+ * grabbed was let go by QEMU (its input-linux grab toggle, typed some way
+ * the router did not see), so the VM gets no keys. Such a sink is logged
+ * (once until QEMU holds it again) and vm_sinks_changed asks for vm's
+ * objects again, which grab it anew. The number of such sinks. */
+size_t input_manager_check_held(struct input_manager *m, const char *vm);
+
 /* The sinks of vm that exist, in the order of its `inputs =`: the count,
  * and a new array in *out (NULL when 0; free with input_vm_sinks_free). */
 size_t input_manager_vm_sinks(struct input_manager *m, const char *vm, struct input_vm_sink **out);

@@ -291,6 +291,25 @@ const char *input_sink_devnode(const struct input_sink *s)
 	return s->devnode;
 }
 
+int input_sink_grabbed(const struct input_sink *s)
+{
+	int fd, r;
+
+	if (!s->devnode)
+		return -ENODEV;
+	fd = open(s->devnode, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	if (ioctl(fd, EVIOCGRAB, (void *)1) == 0) {
+		(void)ioctl(fd, EVIOCGRAB, (void *)0);
+		r = 0;
+	} else {
+		r = errno == EBUSY ? 1 : -errno;
+	}
+	close(fd);
+	return r;
+}
+
 const char *input_sink_syspath(const struct input_sink *s)
 {
 	return s->syspath;

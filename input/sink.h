@@ -70,6 +70,10 @@ int input_sink_set_group(struct input_sink *s, const char *group);
 const char *input_sink_name(const struct input_sink *s);
 /* /dev/input/eventN, or NULL (writer-only sink, or not found). */
 const char *input_sink_devnode(const struct input_sink *s);
+/* Does a reader hold the sink's node grabbed (EVIOCGRAB)? 1 if so, 0 if
+ * nobody does (a brief grab of our own succeeded and was let go), -errno
+ * (-ENODEV: no node). */
+int input_sink_grabbed(const struct input_sink *s);
 /* /sys/devices/virtual/input/inputN, or NULL. */
 const char *input_sink_syspath(const struct input_sink *s);
 /* The uinput fd (owned by the sink). */

@@ -7,7 +7,7 @@ out=$(mktemp /tmp/vmplug-e2e.XXXXXX)
 trap 'rm -f "$out"' EXIT
 
 status=0
-"$top_srcdir/tests/e2e/run" --build-dir "$top_builddir" >"$out" 2>&1 || status=$?
+TIMEOUT=${TIMEOUT:-1200} "$top_srcdir/tests/e2e/run" --build-dir "$top_builddir" >"$out" 2>&1 || status=$?
 sed 's/^/# /' "$out"
 if [ "$status" = 77 ]; then
 	skip_all "$(sed -n 's/^e2e: SKIP: //p' "$out" | head -n 1)"

@@ -1,8 +1,9 @@
 #!/bin/sh
 # Scenario: no key typed in a VM can complete QEMU's own grab toggle on vmplugd's sink: for every
 # toggle QEMU knows, with grab-all on and off, the toggle typed leaves QEMU holding the sink and
-# the next key reaching the VM (QEMU's key trace).
-# e2e-timeout: 300
+# the next key reaching the VM (QEMU's key trace); and a sink QEMU let go of some other way is
+# noticed when the focus moves there, and QEMU gets it back.
+# e2e-timeout: 600
 # shellcheck shell=dash
 # shellcheck source-path=SCRIPTDIR source=../lib.sh
 . "$E2E_DIR/lib.sh"
@@ -73,4 +74,32 @@ for grab_all in true false; do
 		usage=$((usage + 1))
 	done
 done
+# QEMU lets go of the sink some way the router cannot see: another
+# input-linux object of the same QEMU, with grab-all, sees its own toggle
+# (Scroll Lock, on a keyboard of its own) and takes QEMU's grab of every
+# object without grab-all (vmplugd's, now) with it. When the focus next
+# moves there, vmplugd notices and adds its object again.
+qemu_let_go() {
+	! qemu_holds_sink
+}
+ctl() {
+	"$VMPLUG_BUILD/vmplugctl" -s "$T/conf/control.sock" "$@" >/dev/null
+}
+uinput-kbd -N "vmplug e2e other" -t 200 KEY_SCROLLLOCK >"$T/other" 2>&1 &
+other=$!
+waitfor 20 grep -q ready "$T/other"
+other_node=$(sed -n 's/^node //p' "$T/other")
+check "QEMU takes another keyboard, with grab-all and Scroll Lock as its toggle" \
+	qmp vm1 object-add "{\"qom-type\": \"input-linux\", \"id\": \"other\", \"evdev\": \"$other_node\", \"grab_all\": true, \"grab-toggle\": \"scrolllock\"}" >/dev/null
+kill -USR1 "$other"
+check "Scroll Lock there makes QEMU let go of vmplugd's sink too" waitfor 20 qemu_let_go
+check "the focus moves to the host" ctl switch host
+check "and back to vm1" ctl switch vm1
+check "vmplugd notices that QEMU let go of the sink" \
+	wait_line 20 "$T/vmplugd.log" "vm vm1's QEMU has let go of vmplug-vm1-kbd"
+check "and QEMU holds it again" waitfor 30 qemu_holds_sink
+type_key 0x10
+check "the next key (m) reaches the VM" waitfor 10 qemu_got vm1 m
+check "said once" test "$(grep -c "has let go of" "$T/vmplugd.log")" -eq 1
+kill "$other" 2>/dev/null
 vmplug_rules_remove
