@@ -12,7 +12,10 @@
  *               mouse, hotkeys configured; one operation = one frame:
  *     router-mouse     motion (REL_X/REL_Y), buttons, wheel with hi-res;
  *     router-keyboard  keys, a modifier that could begin a chord (held
- *                      back until the next key), MSC_SCAN.
+ *                      back until the next key), MSC_SCAN;
+ *   timers      (loop/loop.c) 10,000 armed timers (debounces, retries,
+ *               waiting requests); one operation = one of them moved to a
+ *               new deadline and one loop pass that fires another.
  * Each workload runs in a function of its own (run_CORE), the one the
  * callgrind script collects; setup (configuration, devices) is outside.
  * Plain runs print the time per operation too, for what it is worth.
@@ -31,6 +34,7 @@
 #include "conf/conf.h"
 #include "daemon/reconcile.h"
 #include "input/router.h"
+#include "loop/loop.h"
 #include "usb/rules.h"
 #include "util/log.h"
 #include "util/util.h"
@@ -429,11 +433,65 @@ static void bench_router(const struct conf *conf, const char *core, const char *
 	input_router_free(r);
 }
 
+/* -------------------------------------------------------------- timers */
+
+#define TIMERS 10000
+
+static void on_bench_timer(struct loop_timer *t, void *data)
+{
+	(void)t;
+	(*(unsigned long *)data)++;
+}
+
+__attribute__((noinline)) unsigned long run_timers(struct loop *loop, struct loop_timer **idle,
+						   struct loop_timer *due, unsigned long passes);
+__attribute__((noinline)) unsigned long run_timers(struct loop *loop, struct loop_timer **idle,
+						   struct loop_timer *due, unsigned long passes)
+{
+	uint64_t later = now_usec() + 3600 * USEC_PER_SEC;
+
+	for (unsigned long i = 0; i < passes; i++) {
+		loop_timer_arm(idle[(i * 7919) % TIMERS], later + (i * 104729) % USEC_PER_SEC);
+		loop_timer_arm(due, 1); /* long past: fires in this pass */
+		if (loop_dispatch(loop, 0) < 1)
+			die("timers: the due timer did not fire");
+	}
+	return passes;
+}
+
+static void bench_timers(void)
+{
+	struct loop *loop = loop_new();
+	struct loop_timer **idle = xcalloc(TIMERS, sizeof(*idle));
+	unsigned long fired = 0, ops;
+	uint64_t later = now_usec() + 3600 * USEC_PER_SEC, t0;
+	struct loop_timer *due;
+
+	if (!loop)
+		die("timers: no loop");
+	for (unsigned i = 0; i < TIMERS; i++) {
+		idle[i] = loop_timer_new(loop, on_bench_timer, &fired);
+		loop_timer_arm(idle[i], later + (uint64_t)i * 1000);
+	}
+	due = loop_timer_new(loop, on_bench_timer, &fired);
+	t0 = clock_ns();
+	ops = run_timers(loop, idle, due, 200UL * scale);
+	report("timers", ops, "10,000 armed timers: one re-armed, one fired per pass",
+	       clock_ns() - t0);
+	if (fired != ops)
+		die("timers: a timer fired that was not due");
+	for (unsigned i = 0; i < TIMERS; i++)
+		loop_timer_free(idle[i]);
+	loop_timer_free(due);
+	free(idle);
+	loop_free(loop);
+}
+
 int main(int argc, char **argv)
 {
 	static const char *const all[] = { "matcher", "reconciler", "router-mouse",
-					   "router-keyboard" };
-	bool want[4] = { false };
+					   "router-keyboard", "timers" };
+	bool want[ARRAY_SIZE(all)] = { false };
 	bool any = false;
 	struct conf *conf;
 
@@ -444,19 +502,20 @@ int main(int argc, char **argv)
 			scale = 1;
 			continue;
 		}
-		for (size_t c = 0; c < 4; c++)
+		for (size_t c = 0; c < ARRAY_SIZE(all); c++)
 			if (streq(argv[i], all[c]))
 				want[c] = known = any = true;
 		if (!known) {
 			fprintf(stderr,
 				"usage: %s [--short] [matcher|reconciler|router-mouse|"
-				"router-keyboard]...\n",
+				"router-keyboard|timers]...\n",
 				argv[0]);
 			return 2;
 		}
 	}
 	if (!any)
-		want[0] = want[1] = want[2] = want[3] = true;
+		for (size_t c = 0; c < ARRAY_SIZE(all); c++)
+			want[c] = true;
 	log_set_level(LOG_LEVEL_ERROR);
 	setvbuf(stdout, NULL, _IOLBF, 0);
 	conf = make_conf();
@@ -470,6 +529,8 @@ int main(int argc, char **argv)
 	if (want[3])
 		bench_router(conf, "router-keyboard", "kbd", kbd_frames, ARRAY_SIZE(kbd_frames),
 			     "input_router_frame: typing, shift, a control key held back");
+	if (want[4])
+		bench_timers();
 	conf_free(conf);
 	return 0;
 }

@@ -137,10 +137,17 @@ out=$("$VMPLUGCTL" -c "$SCRATCH/relative" -s "$conf/control.sock" status 2>&1)
 check "-s needs no configuration" grep -q "^VM " <<<"$out"
 
 # identify: the next device plugged in, with a section to paste.
-ctl identify --timeout 20 >"$SCRATCH/identify" 2>"$SCRATCH/identify.err" &
+"$VMPLUGCTL" -s "$conf/control.sock" identify --timeout 20 \
+	>"$SCRATCH/identify" 2>"$SCRATCH/identify.err" &
 idp=$!
 wait_for 50 grep -q "plug the device in now" "$SCRATCH/identify.err"
-sleep 0.2
+# vmplugctl has sent its request once it waits in read() (syscall 0) for
+# the answer; a status round trip then shows that vmplugd has read it
+# too (one thread: a client ready to be read is read before a newer
+# client's request is).
+waits_for_answer() { [ "$(cut -d' ' -f1 "/proc/$idp/syscall" 2>/dev/null)" = 0 ]; }
+check "identify waits for its answer" wait_for 50 waits_for_answer
+ctl status >/dev/null
 plug 4-3 dev=7 vid=0781 pid=5581 serial=4C530001 name="Ultra"
 wait "$idp"
 check "identify exits 0 once a device is plugged in" test $? -eq 0
@@ -149,6 +156,7 @@ out=$(ctl identify --timeout 1 2>&1)
 check "identify times out with a clear message" grep -q "nothing was plugged in within the time given" <<<"$out"
 
 # Bad requests: an error reply each; other clients are not disturbed.
+# shellcheck disable=SC2094 # the requests end once socat has written the last answer
 {
 	printf '{"execute": "nope", "id": 7}\n'
 	printf 'not json\n'
@@ -157,7 +165,8 @@ check "identify times out with a clear message" grep -q "nothing was plugged in 
 	printf '{"execute": "explain", "arguments": "x"}\n'
 	head -c 70000 /dev/zero | tr '\0' 'x'
 	printf '\n{"execute": "query-status", "id": "after"}\n'
-	sleep 0.5
+	# (socat hangs up when this ends: not before the last answer)
+	wait_for 50 grep -qs '"id":"after"' "$SCRATCH/raw"
 } | socat - "UNIX-CONNECT:$conf/control.sock" >"$SCRATCH/raw" 2>&1
 check "an unknown command: CommandNotFound, with the request's id" \
 	grep -qF '{"error":{"class":"CommandNotFound","desc":"The command nope has not been found"},"id":7}' "$SCRATCH/raw"

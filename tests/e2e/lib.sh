@@ -18,7 +18,9 @@ GADGET_PRODUCT=0x0104		# Multifunction Composite Gadget
 GADGET_SERIAL=vmplug-e2e-0001
 GADGET_NAME="e2e keyboard"		# the evdev name is "vmplug e2e keyboard"
 NESTED_QEMU=${NESTED_QEMU:-/usr/bin/qemu-system-x86_64}
-QMP_TIMEOUT=${QMP_TIMEOUT:-20000}
+# A nested QEMU starting under TCG in a busy guest on a busy host took
+# over 20 s to answer: a wait, so a long one costs nothing when it works.
+QMP_TIMEOUT=${QMP_TIMEOUT:-60000}
 
 # ---- results -------------------------------------------------------------
 
@@ -80,9 +82,20 @@ waitfor() {
 	done
 }
 
-# wait_line SECONDS FILE PATTERN: wait until a line of FILE matches the grep PATTERN.
+# wait_line SECONDS FILE PATTERN: wait until a line of FILE (which may not
+# exist yet) matches the grep PATTERN.
 wait_line() {
-	waitfor "$1" grep -q -- "$3" "$2"
+	waitfor "$1" grep -qs -- "$3" "$2"
+}
+
+# matches STRING PATTERN: a line of STRING matches the grep PATTERN.
+matches() {
+	printf '%s\n' "$1" | grep -q -- "$2"
+}
+
+# lacks FILE PATTERN: FILE exists and no line of it matches the grep PATTERN.
+lacks() {
+	[ -f "$1" ] && ! grep -q -- "$2" "$1"
 }
 
 # is_char_dev PATH / is_gone PATH: for waitfor.
@@ -161,8 +174,7 @@ gadget_remove() {
 gadget_sysfs() {
 	local d
 	for d in /sys/bus/usb/devices/*; do
-		[ -f "$d/serial" ] || continue
-		if [ "$(cat "$d/serial")" = "$GADGET_SERIAL" ]; then
+		if [ "$(cat "$d/serial" 2>/dev/null)" = "$GADGET_SERIAL" ]; then
 			echo "$d"
 			return 0
 		fi
@@ -174,8 +186,19 @@ gadget_present() {
 	gadget_sysfs >/dev/null
 }
 
+# gadget_absent: no USB device of the gadget is left, not even one the
+# kernel is still removing (whose serial can no longer be read): under
+# TCG that takes a while, and a plug meanwhile would find the old one.
 gadget_absent() {
-	! gadget_sysfs >/dev/null
+	local d s
+	for d in /sys/bus/usb/devices/*; do
+		case ${d##*/} in
+		usb* | *:*) continue ;; # root hubs, interfaces
+		esac
+		s=$(cat "$d/serial" 2>/dev/null) && [ "$s" != "$GADGET_SERIAL" ] && continue
+		[ -e "$d" ] && return 1
+	done
+	return 0
 }
 
 gadget_busnum() {
@@ -399,14 +422,25 @@ evread_start() {
 	wait_line 10 "$out" '^ready$'
 }
 
-# evread_stop: end the evread of evread_start, for a check that nothing
-# came: half a second for events still on their way, then SIGTERM (its
-# output is line-buffered, so what it read is in the file).
+# evread_stop FILE: end the evread of evread_start (output in FILE), for a
+# check that nothing came: on SIGTERM it prints what the kernel had queued
+# for it and says "stopped". Status 1 if it had ended before (its time
+# limit or an error): then it did not see everything until now.
 evread_stop() {
-	sleep 0.5
-	kill "$EVREAD_PID" 2>/dev/null
-	wait "$EVREAD_PID" 2>/dev/null
-	return 0
+	kill -TERM "$EVREAD_PID" 2>/dev/null
+	wait "$EVREAD_PID"
+	grep -q '^stopped after [0-9]* events$' "$1"
+}
+
+# grab_refused DEV: another program's EVIOCGRAB of DEV fails with EBUSY
+# (someone holds the grab), not for any other reason.
+grab_refused() {
+	local err
+	err=$(evread -g -t 0 "$1" 2>&1 >/dev/null) && return 1
+	[ "$err" = "evread: EVIOCGRAB: Device or resource busy" ] || {
+		log "evread -g $1: ${err:-no error}"
+		return 1
+	}
 }
 
 # evdev_keys DEV: print the keys DEV holds down (EVIOCGKEY), e.g. "KEY_A", or "(none)".
@@ -618,16 +652,68 @@ vmplugd_start() {
 	fi
 }
 
-# vmplugd_stop [SIGNAL]: TERM by default (a clean exit), KILL for a crash.
+# vmplugd_stop [SIGNAL]: TERM by default, KILL for a crash. Checks how
+# it ended: SIGTERM, a clean exit (status 0) within 20 s; SIGKILL, killed
+# (status 137); and in both cases no sanitizer report in its log.
 vmplugd_stop() {
-	local pid
+	local pid sig=${1:-TERM} want=0 status
 	[ -f "$T/vmplugd.pid" ] || return 0
 	pid=$(cat "$T/vmplugd.pid")
 	rm -f "$T/vmplugd.pid"
-	kill "-${1:-TERM}" "$pid" 2>/dev/null
-	waitfor 10 pid_gone "$pid" || kill -KILL "$pid" 2>/dev/null
-	wait "$pid" 2>/dev/null
-	return 0
+	kill "-$sig" "$pid" 2>/dev/null
+	if ! waitfor 20 pid_gone "$pid"; then
+		log "vmplugd did not exit within 20 s of SIG$sig: killing it"
+		kill -KILL "$pid" 2>/dev/null
+	fi
+	wait "$pid"
+	status=$?
+	[ "$sig" = KILL ] && want=137
+	check "vmplugd ends with status $want on SIG$sig" test "$status" = "$want" ||
+		log "vmplugd's exit status: $status"
+	vmplugd_log_clean
+}
+
+# vmplugd_log_clean: check that vmplugd's log has no report of ASan,
+# LeakSanitizer or UBSan (a build with --enable-asan writes them there).
+vmplugd_log_clean() {
+	check "vmplugd's log has no sanitizer report" sanitizer_clean "$T/vmplugd.log"
+}
+
+# sanitizer_clean FILE: FILE holds no sanitizer report (else they are shown).
+sanitizer_clean() {
+	local re='ERROR: (Address|Leak|Memory|Thread)Sanitizer|runtime error:|SUMMARY: [A-Za-z]+Sanitizer'
+
+	[ -f "$1" ] || return 1
+	grep -E "$re" "$1" | sed 's/^/  # /'
+	! grep -q -E "$re" "$1"
+}
+
+# vmplugd_adopted VM ID: a vmplugd restarted with -v (its QMP traffic in
+# its log) took the one device QEMU VM had, ID, as it was. The reconciler
+# decides when the VM's list comes back, so once status answers after
+# "ready" anything it sent is in the log: no add-fd, no device_add, and
+# status shows ID attached, nothing pending.
+vmplugd_adopted() {
+	local st
+	st=$("$VMPLUG_BUILD/vmplugctl" -s "$T/conf/control.sock" status)
+	check "vmplugd restarted: $1 has $2 attached, nothing pending" \
+		_one_attached "$st" "$1" "$2" || printf '%s\n' "$st" | sed 's/^/  # /'
+	check "vmplugd restarted: its QMP traffic is in its log" \
+		grep -q "vm $1: qmp -> {\"execute\":\"qom-list\"" "$T/vmplugd.log"
+	check "vmplugd restarted: nothing attached again (no add-fd, no device_add)" \
+		_sent_no_attach "$1"
+}
+
+# _sent_no_attach VM: vmplugd's log has no add-fd or device_add sent to VM.
+_sent_no_attach() {
+	lacks "$T/vmplugd.log" "vm $1: qmp -> {\"execute\":\"add-fd\"" &&
+		lacks "$T/vmplugd.log" "vm $1: qmp -> {\"execute\":\"device_add\""
+}
+
+# _one_attached STATUS VM ID: vmplugctl's STATUS shows VM running with one
+# USB device and nothing pending, and ID attached.
+_one_attached() {
+	matches "$1" "^$2 *qmp *running *1 *0 " && matches "$1" "^  $3 *attached "
 }
 
 # vmplug_conf DIR: a vmplug.conf with its control socket and cache in DIR

@@ -3,6 +3,7 @@
 
 #include "tests/lib/testlib.h"
 
+#include <errno.h>
 #include <ftw.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -37,9 +38,31 @@ void scratch_remove(char *dir)
 	free(dir);
 }
 
-bool run_until(struct loop *loop, bool (*cond)(void *arg), void *arg, unsigned timeout_ms)
+unsigned test_wait_scale(void)
 {
-	uint64_t end = now_usec() + timeout_ms * USEC_PER_MSEC;
+	const char *env = getenv("VMPLUG_WAIT_SCALE");
+	char *end;
+	unsigned long v;
+
+	if (!env || !*env)
+		return 3;
+	errno = 0;
+	v = strtoul(env, &end, 10);
+	if (errno || *end || v < 1 || v > 1000) {
+		fprintf(stderr, "VMPLUG_WAIT_SCALE=%s: want a whole number from 1 to 1000\n", env);
+		abort();
+	}
+	return (unsigned)v;
+}
+
+uint64_t test_scaled_usec(uint64_t usec)
+{
+	return usec * test_wait_scale();
+}
+
+static bool run_until_usec(struct loop *loop, bool (*cond)(void *arg), void *arg, uint64_t usec)
+{
+	uint64_t end = now_usec() + usec;
 
 	while (!cond(arg)) {
 		uint64_t now = now_usec();
@@ -52,6 +75,11 @@ bool run_until(struct loop *loop, bool (*cond)(void *arg), void *arg, unsigned t
 	return true;
 }
 
+bool run_until(struct loop *loop, bool (*cond)(void *arg), void *arg, unsigned timeout_ms)
+{
+	return run_until_usec(loop, cond, arg, test_scaled_usec(timeout_ms * USEC_PER_MSEC));
+}
+
 static bool never(void *arg)
 {
 	return false;
@@ -59,7 +87,7 @@ static bool never(void *arg)
 
 void run_for(struct loop *loop, unsigned ms)
 {
-	run_until(loop, never, NULL, ms);
+	run_until_usec(loop, never, NULL, ms * USEC_PER_MSEC);
 }
 
 static char **captured;

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <stdbool.h>
+#include <stdint.h>
 
 #include "loop/loop.h"
 #include "util/log.h"
@@ -12,10 +13,20 @@ char *scratch_new(const char *tag);
 /* Remove dir and everything in it, then free the string. NULL is a no-op. */
 void scratch_remove(char *dir);
 
-/* Dispatch `loop` until cond(arg) is true or timeout_ms passed (a guard
- * against hangs, not a timing check). Returns cond's last value. */
+/* The suite's wait factor, as in tests/lib/tap.sh: VMPLUG_WAIT_SCALE,
+ * default 3 (tests/run-test makes it 10 under valgrind). Every wait for
+ * something that should happen, and every real-time bound a test cannot
+ * avoid, is multiplied by it, so a loaded machine slows the tests down
+ * instead of failing them. */
+unsigned test_wait_scale(void);
+/* usec times test_wait_scale(). */
+uint64_t test_scaled_usec(uint64_t usec);
+
+/* Dispatch `loop` until cond(arg) is true or timeout_ms (times the wait
+ * factor) passed: a guard against hangs, not a timing check. Returns
+ * cond's last value. */
 bool run_until(struct loop *loop, bool (*cond)(void *arg), void *arg, unsigned timeout_ms);
-/* Dispatch `loop` for ms milliseconds. */
+/* Dispatch `loop` for ms milliseconds (not scaled). */
 void run_for(struct loop *loop, unsigned ms);
 
 /* Capture every log line at `level` or more important from now on (the

@@ -321,7 +321,7 @@ START_TEST(peer_never_answers)
 	start_client(60 * USEC_PER_SEC, 1000, 1000);
 	ck_assert(run_until(loop, is_connected, NULL, WAIT_MS));
 	/* a has a short timeout of its own; b waits for the default minute. */
-	ck_assert_int_eq(send_cmd("a", &a, QMP_RET_ANY, 50 * USEC_PER_MSEC), 0);
+	ck_assert_int_eq(send_cmd("a", &a, QMP_RET_ANY, test_scaled_usec(50 * USEC_PER_MSEC)), 0);
 	ck_assert_int_eq(send_cmd("b", &b, QMP_RET_ANY, 0), 0);
 	ck_assert(run_until(loop, rec_reply_done, &b, WAIT_MS));
 	ck_assert_str_eq(rec.order, "up a:-110 b:-107 gone ");
@@ -343,16 +343,21 @@ START_TEST(finished_command_deadline_is_harmless)
 		{ FAKE_END },
 	};
 	struct rec_reply a = { .tag = "a" }, b = { .tag = "b" };
+	/* short, but long enough for the peer's reply on a slow machine */
+	uint64_t a_timeout = test_scaled_usec(30 * USEC_PER_MSEC), a_deadline, now;
 
 	peer = fake_peer_new(loop, sock, script);
 	start_client(60 * USEC_PER_SEC, 1000, 1000);
 	ck_assert(run_until(loop, is_connected, NULL, WAIT_MS));
 	/* a's short deadline passes after its reply, while b is pending:
 	 * nothing times out. */
-	ck_assert_int_eq(send_cmd("a", &a, QMP_RET_ANY, 30 * USEC_PER_MSEC), 0);
+	a_deadline = now_usec() + a_timeout;
+	ck_assert_int_eq(send_cmd("a", &a, QMP_RET_ANY, a_timeout), 0);
 	ck_assert(run_until(loop, rec_reply_done, &a, WAIT_MS));
 	ck_assert_int_eq(send_cmd("b", &b, QMP_RET_ANY, 0), 0);
-	run_for(loop, 100);
+	/* until well past a's deadline */
+	now = now_usec();
+	run_for(loop, (unsigned)((a_deadline > now ? a_deadline - now : 0) / USEC_PER_MSEC) + 100);
 	ck_assert(!b.done);
 	fake_peer_resume(peer);
 	ck_assert(run_until(loop, rec_reply_done, &b, WAIT_MS));
@@ -370,14 +375,19 @@ START_TEST(greeting_missing)
 		{ FAKE_HANDSHAKE },
 		{ FAKE_END },
 	};
+	/* short, but long enough for a handshake on a slow machine */
+	uint64_t timeout = test_scaled_usec(300 * USEC_PER_MSEC);
+	char *said = xasprintf("did not complete the QMP handshake within %.1f s (no greeting); "
+			       "reconnecting",
+			       (double)timeout / USEC_PER_SEC);
 
 	log_capture_start(LOG_LEVEL_INFO);
 	peer = fake_peer_new(loop, sock, script);
-	start_client(300 * USEC_PER_MSEC, 1000, 1000);
+	start_client(timeout, 1000, 1000);
 	ck_assert(run_until(loop, is_connected, NULL, WAIT_MS));
 	ck_assert_uint_eq(fake_peer_connections(peer), 2);
-	ck_assert_ptr_nonnull(log_captured_find("did not complete the QMP handshake within 0.3 s "
-						"(no greeting); reconnecting"));
+	ck_assert_msg(log_captured_find(said), "not logged: %s", said);
+	free(said);
 	/* Never connected, so never disconnected. */
 	ck_assert_int_eq(rec.gone, 0);
 	ck_assert_int_eq(rec.up, 1);
@@ -765,7 +775,7 @@ static void make_stale_socket(void)
  * how much later depends on the machine's load and is not checked. */
 static void next_retry_delays(uint64_t *out, size_t n)
 {
-	uint64_t give_up = now_usec() + 30 * USEC_PER_SEC, last_at = 0, at = 0, d;
+	uint64_t give_up = now_usec() + test_scaled_usec(30 * USEC_PER_SEC), last_at = 0, at = 0, d;
 	size_t i = 0;
 
 	d = qmp_retry_delay(client, &at);

@@ -5,6 +5,7 @@
 #include <fcntl.h>
 #include <linux/input.h>
 #include <poll.h>
+#include <signal.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -38,8 +39,11 @@ static void usage(FILE *f)
 		   "  -w CODE:VALUE  write this event (e.g. LED_CAPSL:1) to the device, as a\n"
 		   "                 desktop or QEMU sets lights; all -w in one frame, before\n"
 		   "                 \"ready\" (after the grab with -g)\n"
+		   "SIGTERM stops it once it has printed the events already queued for it\n"
+		   "(\"stopped after N events\").\n"
 		   "Exit status: 0 when a stop condition was met (or, with neither -n nor -u,\n"
-		   "at the time limit), 3 on timeout, 1 on errors, 2 on bad usage.\n");
+		   "at the time limit, or on SIGTERM), 3 on timeout, 1 on errors, 2 on bad\n"
+		   "usage.\n");
 }
 
 #define MAX_WRITES 16
@@ -106,16 +110,22 @@ static void print_event(const struct input_event *ev)
 	printf("%d\n", ev->value);
 }
 
-/* Read events until a stop condition or the deadline; returns 0, 1 on timeout, or -errno. */
-static int read_events(int fd, int max, const struct until *u, int64_t deadline, int *count)
+/* Read events until a stop condition, the deadline or SIGTERM (on sigfd);
+ * returns 0, 1 on timeout, 2 on SIGTERM once every queued event is
+ * printed, or -errno. */
+static int read_events(int fd, int sigfd, int max, const struct until *u, int64_t deadline,
+		       int *count)
 {
+	bool stopping = false;
+
 	for (;;) {
-		struct pollfd p = { .fd = fd, .events = POLLIN };
+		struct pollfd p[2] = { { .fd = fd, .events = POLLIN },
+				       { .fd = sigfd, .events = POLLIN } };
 		struct input_event ev;
 		ssize_t n;
 		int r;
 
-		r = poll(&p, 1, ms_left(deadline));
+		r = stopping ? 1 : poll(p, 2, ms_left(deadline));
 		if (r < 0) {
 			if (errno == EINTR)
 				continue;
@@ -123,8 +133,12 @@ static int read_events(int fd, int max, const struct until *u, int64_t deadline,
 		}
 		if (r == 0)
 			return 1;
+		if (p[1].revents & POLLIN)
+			stopping = true;
 		n = read(fd, &ev, sizeof(ev));
 		if (n < 0) {
+			if (errno == EAGAIN && stopping)
+				return 2;
 			if (errno == EINTR || errno == EAGAIN)
 				continue;
 			return -errno;
@@ -151,7 +165,8 @@ int main(int argc, char **argv)
 	int max = 0, timeout = 5000, count = 0;
 	char name[256] = "";
 	struct input_id id;
-	int opt, fd, r;
+	int opt, fd, sigfd, r;
+	sigset_t term;
 
 	while ((opt = getopt(argc, argv, "kgw:n:u:t:h")) != -1) {
 		switch (opt) {
@@ -204,6 +219,13 @@ int main(int argc, char **argv)
 	/* Output goes to files that scenarios poll: flush every line. */
 	setvbuf(stdout, NULL, _IOLBF, 0);
 
+	/* SIGTERM through a descriptor: read_events() finishes the queue first. */
+	sigemptyset(&term);
+	sigaddset(&term, SIGTERM);
+	sigfd = signals_to_fd("evread", &term);
+	if (sigfd < 0)
+		return 1;
+
 	fd = open(argv[optind], (n_writes ? O_RDWR : O_RDONLY) | O_NONBLOCK | O_CLOEXEC);
 	if (fd < 0) {
 		fprintf(stderr, "evread: %s: %s\n", argv[optind], strerror(errno));
@@ -237,11 +259,16 @@ int main(int argc, char **argv)
 		print_keys(fd);
 	printf("ready\n");
 
-	r = read_events(fd, max, &until, now_ms() + timeout, &count);
+	r = read_events(fd, sigfd, max, &until, now_ms() + timeout, &count);
 	close(fd);
+	close(sigfd);
 	if (r < 0) {
 		fprintf(stderr, "evread: read: %s\n", strerror(-r));
 		return 1;
+	}
+	if (r == 2) {
+		printf("stopped after %d events\n", count);
+		return 0;
 	}
 	if (r == 1 && (max > 0 || until.set)) {
 		printf("timeout after %d events\n", count);

@@ -103,5 +103,6 @@ check "QEMU still has the object (not replaced since)" marked
 stop_svc
 check "vmplugd stopped cleanly both times" \
 	test "$(grep '^svc exited' "$out" | tr '\n' ' ')" = "svc exited 0 svc exited 0 "
+vmplugd_log_clean
 nested_qemu_stop vm1
 vmplug_rules_remove

@@ -28,7 +28,7 @@ qemu_has() {
 		[ "$(qmp -r vm1 qom-get "{$o, \"property\": \"grab_all\"}" 2>/dev/null)" = "$2" ]
 }
 qemu_holds_sink() {
-	! evread -g -t 0 "$sink" >/dev/null 2>&1
+	grab_refused "$sink"
 }
 # type_toggle TOGGLE: type it as a user would (modifier bits: 0x01 left
 # Ctrl, 0x02 left Shift, 0x04 left Alt, 0x08 left Meta, 0x10.. the right ones).
@@ -80,7 +80,7 @@ done
 # object without grab-all (vmplugd's, now) with it. When the focus next
 # moves there, vmplugd notices and adds its object again.
 qemu_let_go() {
-	! qemu_holds_sink
+	evread -g -t 0 "$sink" >/dev/null 2>&1
 }
 ctl() {
 	"$VMPLUG_BUILD/vmplugctl" -s "$T/conf/control.sock" "$@" >/dev/null
