@@ -1,5 +1,5 @@
-/* Hotkey chords ("KEY_A+KEY_B") and the grab toggle for QEMU's
- * input-linux objects that shares no key with them. */
+/* Hotkey chords ("KEY_A+KEY_B"), the default cycle chord, and the grab
+ * toggle of each VM's input-linux objects, which shares no key with them. */
 #include "config.h"
 
 #include <errno.h>
@@ -102,7 +102,7 @@ static bool chords_use(const struct conf *conf, unsigned short code)
  * (GrabToggleKeys), in QEMU's order of preference after its default. */
 static const struct grab_toggle {
 	const char *name;
-	unsigned short keys[3]; /* 0 ends */
+	unsigned short keys[4]; /* 0 ends */
 } grab_toggles[] = {
 	{ "scrolllock", { KEY_SCROLLLOCK } },
 	{ "ctrl-scrolllock", { KEY_LEFTCTRL, KEY_RIGHTCTRL, KEY_SCROLLLOCK } },
@@ -131,10 +131,49 @@ const char *conf_grab_toggle(const struct conf *conf)
 	return "ctrl-ctrl";
 }
 
-bool conf_grab_toggle_clashes(const struct conf *conf, const char *name)
+const char *conf_grab_toggle_name(const char *name)
 {
 	for (size_t t = 0; t < ARRAY_SIZE(grab_toggles); t++)
 		if (streq(grab_toggles[t].name, name))
-			return toggle_clashes(conf, &grab_toggles[t]);
-	return false;
+			return grab_toggles[t].name;
+	return NULL;
+}
+
+const unsigned short *conf_grab_toggle_keys(const char *name)
+{
+	for (size_t t = 0; name && t < ARRAY_SIZE(grab_toggles); t++)
+		if (streq(grab_toggles[t].name, name))
+			return grab_toggles[t].keys;
+	return NULL;
+}
+
+/* Both Ctrl keys cycle unless the configuration says otherwise, or uses
+ * them for another chord. */
+static void default_cycle(struct conf *conf)
+{
+	struct conf_chord c;
+
+	conf_chord_parse(CONF_DEFAULT_CYCLE, &c, NULL);
+	if (conf_chord_eq(&c, &conf->sw.host) || conf_chord_eq(&c, &conf->sw.panic))
+		return;
+	for (size_t i = 0; i < conf->n_vms; i++)
+		if (conf_chord_eq(&c, &conf->vms[i].hotkey))
+			return;
+	conf->sw.cycle = c;
+}
+
+void conf_resolve_chords(struct conf *conf, bool cycle_set)
+{
+	if (!cycle_set)
+		default_cycle(conf);
+	for (size_t i = 0; i < conf->n_vms; i++) {
+		struct conf_vm *vm = &conf->vms[i];
+
+		if (vm->grab_toggle)
+			continue; /* grab-toggle = */
+		else if (vm->backend == CONF_BACKEND_QMP)
+			vm->grab_toggle = conf_grab_toggle(conf);
+		else
+			vm->grab_toggle = "ctrl-ctrl"; /* QEMU's, which libvirt keeps */
+	}
 }

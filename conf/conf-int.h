@@ -63,7 +63,7 @@ extern const size_t conf_n_section_types;
 
 /* Lines of keys that later checks point at. */
 struct conf_vm_lines {
-	int qmp_socket, uri, domain, inputs, hotkey, usb_bus;
+	int qmp_socket, uri, domain, inputs, hotkey, usb_bus, grab_toggle;
 };
 
 struct conf_parser {
@@ -86,6 +86,7 @@ struct conf_parser {
 	size_t index; /* into conf->inputs or vm->rules */
 	bool seen_daemon, seen_switch, seen_vm;
 	int switch_line;
+	bool cycle_set; /* [switch] cycle was given (none included) */
 	const char *global_file;
 	size_t sec_errors; /* errors before the current section began */
 	int vm_section_line;
@@ -121,3 +122,6 @@ void conf_check_cross(struct conf_parser *p, const struct conf_vm_lines *lines);
 
 /* Same keys, in any order (chord.c); an empty chord equals nothing. */
 bool conf_chord_eq(const struct conf_chord *a, const struct conf_chord *b);
+/* Once every file is read, before the checks across files (chord.c): the
+ * default cycle chord unless cycle_set, and each VM's grab toggle. */
+void conf_resolve_chords(struct conf *conf, bool cycle_set);

@@ -152,6 +152,7 @@ int conf_load(const char *dir, const struct conf_load_opts *opts, struct conf **
 			conf_check_vm(&p);
 		lines[i] = p.vm_lines;
 	}
+	conf_resolve_chords(conf, p.cycle_set);
 	conf_check_cross(&p, lines);
 done:
 	if (**errors)
@@ -226,6 +227,7 @@ int conf_load_text(const char *global, size_t global_len, const char *vm_text, s
 		conf_check_vm(&p);
 		lines[0] = p.vm_lines;
 	}
+	conf_resolve_chords(conf, p.cycle_set);
 	conf_check_cross(&p, lines);
 	free(p.linebuf);
 	free(p.sec_label);

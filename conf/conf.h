@@ -36,8 +36,12 @@ struct conf_daemon {
 	enum log_level log_level;
 };
 
+/* The [switch] cycle chord when vmplug.conf names none (and no other
+ * chord uses these keys): both Ctrl keys, as QEMU's own toggle. */
+#define CONF_DEFAULT_CYCLE "KEY_LEFTCTRL+KEY_RIGHTCTRL"
+
 struct conf_switch {
-	struct conf_chord cycle; /* n == 0: not configured */
+	struct conf_chord cycle; /* n == 0: none (cycle = none, or the default was taken) */
 	struct conf_chord host;
 	struct conf_chord panic;    /* default KEY_LEFTCTRL+KEY_LEFTALT+KEY_BACKSPACE */
 	char **on_switch;           /* argv (argv[0] absolute), NULL if none */
@@ -109,6 +113,10 @@ struct conf_vm {
 	char **inputs; /* names of [input] sections, NULL-terminated, may be NULL */
 	struct conf_chord hotkey;
 	bool focus_on_start;
+	/* The grab toggle of its input-linux objects (a GrabToggleKeys name,
+	 * static): grab-toggle =, else the one vmplugd picks for QMP VMs
+	 * (conf_grab_toggle) and QEMU's default for libvirt. */
+	const char *grab_toggle;
 	struct conf_origin backend_origin;
 	struct conf_usb_rule *rules; /* in file order; deny rules included */
 	size_t n_rules;
@@ -174,8 +182,11 @@ int conf_chord_parse(const char *s, struct conf_chord *out, char **bad);
  * that shares no key with the [switch] chords or any VM's hotkey;
  * "ctrl-ctrl" when every choice clashes. */
 const char *conf_grab_toggle(const struct conf *conf);
-/* Does the grab-toggle `name` share a key with those chords? */
-bool conf_grab_toggle_clashes(const struct conf *conf, const char *name);
+/* QEMU's name for a grab toggle (static), NULL if QEMU has none such. */
+const char *conf_grab_toggle_name(const char *name);
+/* The keys of QEMU's grab toggle name, 0-terminated (ctrl-scrolllock:
+ * either Ctrl key with Scroll Lock); NULL for an unknown name or NULL. */
+const unsigned short *conf_grab_toggle_keys(const char *name);
 
 const char *conf_backend_name(enum conf_backend b);
 const char *conf_attach_mode_name(enum conf_attach_mode m);

@@ -114,6 +114,8 @@ void conf_dump(const struct conf *conf, FILE *f)
 		put_strv(f, "inputs", vm->inputs, ",");
 		put_chord(f, "hotkey", &vm->hotkey);
 		put(f, "focus-on-start", vm->focus_on_start ? "yes" : "no");
+		if (vm->inputs)
+			put(f, "grab-toggle", vm->grab_toggle);
 		fputc('\n', f);
 		for (size_t j = 0; j < vm->n_rules; j++) {
 			const struct conf_usb_rule *r = &vm->rules[j];

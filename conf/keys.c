@@ -173,9 +173,15 @@ static const struct conf_key daemon_keys[] = {
 
 /* ------------------------------------------------------------ [switch] keys */
 
+/* A chord, or none: no cycle chord at all (not even the default). */
 static void key_cycle(struct conf_parser *p, const char *v)
 {
-	chord_parse_report(p, "cycle", v, &p->conf->sw.cycle);
+	if (streq(v, "none")) {
+		p->conf->sw.cycle = (struct conf_chord){ 0 };
+		p->cycle_set = true;
+	} else if (chord_parse_report(p, "cycle", v, &p->conf->sw.cycle)) {
+		p->cycle_set = true;
+	}
 }
 
 static void key_host(struct conf_parser *p, const char *v)
@@ -292,6 +298,21 @@ static void key_usb_bus(struct conf_parser *p, const char *v)
 	p->vm_lines.usb_bus = p->line;
 }
 
+static void key_grab_toggle(struct conf_parser *p, const char *v)
+{
+	const char *name = conf_grab_toggle_name(v);
+
+	if (!name) {
+		conf_error(p,
+			   "grab-toggle: '%s' is not one of QEMU's; valid: scrolllock, "
+			   "ctrl-scrolllock, meta-meta, alt-alt, shift-shift, ctrl-ctrl",
+			   v);
+		return;
+	}
+	p->vm->grab_toggle = name;
+	p->vm_lines.grab_toggle = p->line;
+}
+
 static void key_uri(struct conf_parser *p, const char *v)
 {
 	set_string(&p->vm->uri, v);
@@ -341,15 +362,11 @@ static void key_focus_on_start(struct conf_parser *p, const char *v)
 }
 
 static const struct conf_key vm_keys[] = {
-	{ "backend", key_backend, false },
-	{ "qmp-socket", key_qmp_socket, false },
-	{ "usb-bus", key_usb_bus, false },
-	{ "inputs", key_inputs, false },
-	{ "hotkey", key_hotkey, false },
-	{ "focus-on-start", key_focus_on_start, false },
-	{ "uri", key_uri, false },
-	{ "domain", key_domain, false },
-	{ NULL, NULL, false },
+	{ "backend", key_backend, false },         { "qmp-socket", key_qmp_socket, false },
+	{ "usb-bus", key_usb_bus, false },         { "inputs", key_inputs, false },
+	{ "hotkey", key_hotkey, false },           { "focus-on-start", key_focus_on_start, false },
+	{ "grab-toggle", key_grab_toggle, false }, { "uri", key_uri, false },
+	{ "domain", key_domain, false },           { NULL, NULL, false },
 };
 
 /* ------------------------------------------------------ [usb] / [usb-deny] */

@@ -50,11 +50,6 @@ static void log_vms(const struct conf *conf)
 	}
 }
 
-static bool same(const char *a, const char *b)
-{
-	return (!a && !b) || (a && b && streq(a, b));
-}
-
 static void log_errors(char **errors)
 {
 	for (size_t i = 0; errors && errors[i]; i++)
@@ -97,26 +92,6 @@ static void on_hup(struct loop *loop, int signo, void *data)
 	daemon_reload(data, NULL);
 }
 
-/* QEMU's input-linux objects keep the grab toggle they were made with,
- * chosen at start: say so when a reload's hotkeys clash with it. */
-static void warn_grab_toggle(const struct daemon *d, const struct conf *conf)
-{
-	const char *better;
-
-	if (!d->grab_toggle || !conf_grab_toggle_clashes(conf, d->grab_toggle))
-		return;
-	better = conf_grab_toggle(conf);
-	if (conf_grab_toggle_clashes(conf, better))
-		log_warning("a hotkey now shares a key with QEMU's grab toggle (%s): in a VM it "
-			    "also toggles QEMU's grab, and every toggle QEMU offers would clash",
-			    d->grab_toggle);
-	else
-		log_warning("a hotkey now shares a key with QEMU's grab toggle (%s, chosen when "
-			    "vmplugd started): in a VM it also toggles QEMU's grab; restart "
-			    "vmplugd to have %s chosen instead",
-			    d->grab_toggle, better);
-}
-
 int daemon_reload(struct daemon *d, char ***errors_out)
 {
 	char **errors = NULL;
@@ -137,11 +112,10 @@ int daemon_reload(struct daemon *d, char ***errors_out)
 		return -EINVAL;
 	}
 	strv_free(errors);
-	if (!same(conf->daemon.control_socket, d->conf->daemon.control_socket) ||
-	    !same(conf->daemon.control_group, d->conf->daemon.control_group))
+	if (!streq_null(conf->daemon.control_socket, d->conf->daemon.control_socket) ||
+	    !streq_null(conf->daemon.control_group, d->conf->daemon.control_group))
 		log_warning("control-socket and control-group changes take effect when vmplugd "
 			    "restarts");
-	warn_grab_toggle(d, conf);
 	if (d->input)
 		input_manager_set_conf(d->input, conf);
 	if (d->focus)
@@ -272,6 +246,7 @@ static size_t rc_vm_inputs(void *data, const char *vm, struct reconcile_input **
 			.evdev = xstrdup(sinks[i].evdev),
 			.grab_all = sinks[i].grab_all,
 			.repeat = sinks[i].repeat,
+			.grab_toggle = sinks[i].grab_toggle,
 			.keep_existing = sinks[i].adopted,
 		};
 	}
@@ -287,11 +262,36 @@ static void on_vm_sinks_changed(void *data, const char *vm)
 		reconcile_inputs_changed(d->rc, vm);
 }
 
+/* [0]: vm's input objects, [1]: those of them attached */
+static void count_inputs(void *data, const struct reconcile_item_info *info)
+{
+	size_t *n = data;
+
+	n[0] += info->input;
+	n[1] += info->input && info->state == RECONCILE_ITEM_ATTACHED;
+}
+
+/* Are vm's input-linux objects in QEMU, all of them (so its sinks should
+ * be held)? */
+static bool inputs_attached(const struct daemon *d, const char *vm)
+{
+	enum reconcile_vm_state state;
+	size_t n[2] = { 0, 0 };
+
+	if (!d->rc || !reconcile_vm_info(d->rc, vm, &state, NULL) || state != RECONCILE_VM_READY)
+		return false;
+	reconcile_vm_items(d->rc, vm, count_inputs, n);
+	return n[0] > 0 && n[0] == n[1];
+}
+
 static void on_focus(void *data, const char *from, const char *to)
 {
 	struct daemon *d = data;
 
 	focus_switched(d->focus, from, to);
+	/* The focus is where QEMU's letting go of a sink would be felt. */
+	if (!streq(to, INPUT_ROUTER_HOST) && inputs_attached(d, to))
+		input_manager_check_held(d->input, to);
 }
 
 static int start_input(struct daemon *d)
@@ -321,7 +321,6 @@ static int start_usb(struct daemon *d)
 		.schedule = rc_schedule,
 		.notify = on_rc_event,
 		.vm_inputs = rc_vm_inputs,
-		.grab_toggle = d->grab_toggle,
 		.debounce = true,
 	};
 
@@ -370,7 +369,6 @@ int daemon_start(struct daemon *d)
 	if (start_control(d) < 0)
 		return -EADDRINUSE;
 	d->status = notify_status_new(d->loop, DAEMON_STATUS_INTERVAL_USEC);
-	d->grab_toggle = xstrdup(conf_grab_toggle(d->conf));
 	if (start_input(d) < 0)
 		return -ENOMEM;
 	r = start_usb(d);
@@ -389,7 +387,6 @@ void daemon_free(struct daemon *d)
 	watch_free(d->watch);
 	reconcile_free(d->rc);
 	input_manager_free(d->input);
-	free(d->grab_toggle);
 	loop_timer_free(d->rc_timer);
 	notify_status_free(d->status);
 	loop_free(d->loop);

@@ -29,8 +29,7 @@ struct daemon {
 	struct watch *watch;
 	struct control *control;
 	struct input_manager *input;
-	struct focus *focus; /* where the keyboard and mouse go */
-	char *grab_toggle;
+	struct focus *focus;          /* where the keyboard and mouse go */
 	struct notify_status *status; /* the service manager's status line */
 };
 

@@ -25,10 +25,13 @@
 struct msink {
 	char *vm; /* INPUT_ROUTER_HOST for the host's sink */
 	char *name;
+	const char *grab_toggle; /* the VM's (static; NULL for the host's) */
 	struct input_sink *sink; /* NULL: could not be created (error says why) */
+	struct loop_source *io;  /* its readers setting lights */
 	char *error;
 	bool adopted;
 	bool stored;
+	bool told_let_go; /* QEMU let go of it: logged (input_manager_check_held) */
 };
 
 struct msource {
@@ -63,8 +66,7 @@ struct input_manager {
 	size_t n_stored;
 	bool ungrabbed; /* input_manager_set_grab(false) */
 	struct input_router *router;
-	struct loop_timer *router_timer; /* the router's next deadline */
-	struct msource **route;          /* by the router's source number */
+	struct msource **route; /* by the router's source number */
 	size_t n_route;
 };
 
@@ -173,6 +175,8 @@ static bool adopt(struct input_manager *m, struct msource *s, struct msink *k)
 	return true;
 }
 
+static void on_sink_readable(struct loop_source *io, int fd, uint32_t revents, void *data);
+
 /* Make the sink (when missing); true if it exists afterwards. */
 static bool make_sink(struct input_manager *m, struct msource *s, struct msink *k)
 {
@@ -210,6 +214,10 @@ static bool make_sink(struct input_manager *m, struct msource *s, struct msink *
 	}
 made:
 	set_group(m, s, k);
+	k->io = loop_add_fd(m->loop, input_sink_fd(k->sink), EPOLLIN, on_sink_readable, m);
+	if (!k->io)
+		log_warning("input %s: vm %s: cannot watch %s for its lock lights: %m", s->name,
+			    k->vm, k->name);
 	return true;
 }
 
@@ -226,6 +234,8 @@ static void add_sink(struct input_manager *m, struct msource *s, const char *vm)
 /* Release, take out of the store and destroy. */
 static void destroy_sink(struct msink *k)
 {
+	loop_source_remove(k->io);
+	k->io = NULL;
 	if (k->sink && k->stored) {
 		input_fdstore_remove(k->name);
 		input_sink_set_persistent(k->sink, false);
@@ -237,23 +247,6 @@ static void destroy_sink(struct msink *k)
 }
 
 /* ------------------------------------------------------------------ router */
-
-/* After every call into the router: its next deadline on the timer. */
-static void schedule(struct input_manager *m, uint64_t deadline)
-{
-	if (deadline)
-		loop_timer_arm(m->router_timer, deadline);
-	else
-		loop_timer_disarm(m->router_timer);
-}
-
-/* A held-back key's time is up. */
-static void on_router_timer(struct loop_timer *t, void *data)
-{
-	struct input_manager *m = data;
-
-	schedule(m, input_router_tick(m->router, now_usec()));
-}
 
 /* Write a frame to k, the sink of source s; errors are logged here. */
 static int write_sink(struct msource *s, struct msink *k, const struct input_event *ev, size_t n)
@@ -296,11 +289,67 @@ static void on_route_grab(void *data, bool grab)
 	input_manager_set_grab(data, grab);
 }
 
+/* Lock lights on s's device; one that is not open has none to show. */
+static void show_leds(struct msource *s, unsigned leds)
+{
+	int r = input_source_set_leds(s->src, leds);
+
+	if (r < 0 && r != -ENODEV)
+		log_ratelimited(&s->rl, LOG_LEVEL_WARNING,
+				"input %s: cannot set the lock lights of %s: %s", s->name,
+				input_source_devnode(s->src), strerror(-r));
+}
+
+/* The lights a source shows changed (the focus moved, or its target set
+ * them). */
+static void on_route_leds(void *data, size_t source, unsigned leds)
+{
+	struct input_manager *m = data;
+
+	if (source < m->n_route && m->route[source])
+		show_leds(m->route[source], leds);
+}
+
 static const struct input_router_hooks router_hooks = {
 	.write = on_route_write,
 	.focus = on_route_focus,
 	.grab = on_route_grab,
+	.leds = on_route_leds,
 };
+
+/* A sink's readers set its lights (the desktop on the host's sink, a
+ * guest through virtio-input-host on a VM's): the router hears of it by
+ * number, as of a frame. */
+static void on_sink_readable(struct loop_source *io, int fd, uint32_t revents, void *data)
+{
+	struct input_manager *m = data;
+
+	for (size_t i = 0; i < m->n_sources; i++) {
+		struct msource *s = m->sources[i];
+
+		for (size_t j = 0; j < s->n_sinks; j++) {
+			struct msink *k = &s->sinks[j];
+			unsigned leds;
+			int r;
+
+			if (k->io != io)
+				continue;
+			r = input_sink_read_leds(k->sink, &leds);
+			if (r < 0) {
+				log_warning("input %s: vm %s: reading %s: %s; its lock lights are "
+					    "no longer followed",
+					    s->name, k->vm, k->name, strerror(-r));
+				loop_source_remove(k->io);
+				k->io = NULL;
+				return;
+			}
+			for (size_t t = 0; r > 0 && t < s->n_to; t++)
+				if (s->to[t] == k)
+					input_router_sink_leds(m->router, s->index, t, leds);
+			return;
+		}
+	}
+}
 
 /* Point each of the router's targets at s's sink for it, in the router's
  * numbering of now: names are looked up here, never per frame. */
@@ -327,6 +376,10 @@ static void route_all(struct input_manager *m, const struct conf *conf)
 		s->index = i;
 		m->route[i] = s;
 		route_sinks(m, s);
+		for (size_t t = 0; t < s->n_to; t++)
+			if (s->to[t] && s->to[t]->sink)
+				input_router_sink_leds(m->router, i, t,
+						       input_sink_leds(s->to[t]->sink));
 	}
 }
 
@@ -360,6 +413,8 @@ static void on_opened(void *data, struct input_source *src, const struct libevde
 		if (make_sink(s->m, s, &s->sinks[i]))
 			notify(s->m, s->sinks[i].vm);
 	}
+	if (!input_manager_released(s->m))
+		show_leds(s, input_router_leds(s->m->router, s->index));
 }
 
 /* A source's frame: to the router by number; it writes to the sinks. */
@@ -368,8 +423,7 @@ static void on_frame(void *data, struct input_source *src, const struct input_ev
 	struct msource *s = data;
 	struct input_manager *m = s->m;
 
-	schedule(m, input_router_frame(m->router, s->index, input_source_grabbed(src), ev, n,
-				       now_usec()));
+	input_router_frame(m->router, s->index, input_source_grabbed(src), ev, n, now_usec());
 }
 
 /* A source went away: the router releases what it delivered, then every
@@ -379,7 +433,7 @@ static void on_closed(void *data, struct input_source *src)
 	struct msource *s = data;
 	struct input_manager *m = s->m;
 
-	schedule(m, input_router_source_gone(m->router, s->index, now_usec()));
+	input_router_source_gone(m->router, s->index);
 	/* Each sink knows what it holds: a key may have gone to another
 	 * sink than the one that is focused now. */
 	for (size_t i = 0; i < s->n_sinks; i++) {
@@ -492,18 +546,26 @@ static bool switching(const struct conf *conf)
 	return false;
 }
 
-/* Move the sink of vm from old (n_old) to s->sinks, or make it. */
+/* Move the sink of vm from old (n_old) to s->sinks, or make it; vm's
+ * grab toggle goes with it (a new one means new QEMU objects). */
 static bool keep_or_add(struct input_manager *m, struct msource *s, struct msink *old, size_t n_old,
-			const char *vm)
+			const char *vm, const char *grab_toggle)
 {
+	struct msink *k;
+
 	for (size_t i = 0; i < n_old; i++)
 		if (old[i].vm && streq(old[i].vm, vm)) {
-			*(struct msink *)xappend(&s->sinks, &s->n_sinks,
-						 sizeof(*s->sinks)) = old[i];
+			k = xappend(&s->sinks, &s->n_sinks, sizeof(*s->sinks));
+			*k = old[i];
 			old[i].vm = NULL; /* moved */
+			if (!streq_null(k->grab_toggle, grab_toggle)) {
+				k->grab_toggle = grab_toggle;
+				notify(m, vm);
+			}
 			return false;
 		}
 	add_sink(m, s, vm);
+	s->sinks[s->n_sinks - 1].grab_toggle = grab_toggle;
 	notify(m, vm);
 	return true;
 }
@@ -532,9 +594,10 @@ static void sync_sinks(struct input_manager *m, struct msource *s, const struct 
 	s->n_sinks = 0;
 	for (size_t v = 0; v < conf->n_vms; v++)
 		if (vm_lists(&conf->vms[v], s->name))
-			changed |= keep_or_add(m, s, old, n_old, conf->vms[v].name);
+			changed |= keep_or_add(m, s, old, n_old, conf->vms[v].name,
+					       conf->vms[v].grab_toggle);
 	if (switching(conf))
-		changed |= keep_or_add(m, s, old, n_old, INPUT_ROUTER_HOST);
+		changed |= keep_or_add(m, s, old, n_old, INPUT_ROUTER_HOST, NULL);
 	for (size_t i = 0; i < n_old; i++) {
 		if (!old[i].vm)
 			continue;
@@ -592,7 +655,6 @@ struct input_manager *input_manager_new_with(struct loop *loop, const struct con
 		m->hooks = *hooks;
 	m->data = data;
 	m->router = input_router_new(conf, &router_hooks, m);
-	m->router_timer = loop_timer_new(loop, on_router_timer, m);
 	m->cache_dir = xstrdup(conf->daemon.cache_dir);
 	m->qemu_group = xstrdup(conf->daemon.qemu_group);
 	m->n_stored = input_fdstore_take(SINK_PREFIX, &m->stored);
@@ -611,12 +673,13 @@ void input_manager_free(struct input_manager *m)
 	if (!m)
 		return;
 	input_router_free(m->router);
-	loop_timer_free(m->router_timer);
 	for (size_t i = 0; i < m->n_sources; i++) {
 		struct msource *s = m->sources[i];
 
 		/* Keep what the store holds: the next vmplugd takes it back. */
 		for (size_t j = 0; j < s->n_sinks; j++) {
+			loop_source_remove(s->sinks[j].io);
+			s->sinks[j].io = NULL;
 			input_sink_free(s->sinks[j].sink);
 			s->sinks[j].sink = NULL;
 			s->sinks[j].stored = false;
@@ -681,7 +744,7 @@ void input_manager_set_conf(struct input_manager *m, const struct conf *conf)
 		}
 		sync_sinks(m, s, conf);
 	}
-	schedule(m, input_router_set_conf(m->router, conf, now_usec()));
+	input_router_set_conf(m->router, conf);
 	route_all(m, conf);
 }
 
@@ -731,20 +794,17 @@ int input_manager_sink_write(struct input_manager *m, const char *source, const 
 
 void input_manager_vm_up(struct input_manager *m, const char *vm)
 {
-	schedule(m, input_router_vm_up(m->router, vm, now_usec()));
+	input_router_vm_up(m->router, vm);
 }
 
 void input_manager_vm_down(struct input_manager *m, const char *vm)
 {
-	schedule(m, input_router_vm_down(m->router, vm, now_usec()));
+	input_router_vm_down(m->router, vm);
 }
 
 int input_manager_switch(struct input_manager *m, const char *target)
 {
-	int r = input_router_switch(m->router, target, now_usec());
-
-	schedule(m, input_router_next_deadline(m->router));
-	return r;
+	return input_router_switch(m->router, target);
 }
 
 const char *input_manager_focus(const struct input_manager *m)
@@ -760,6 +820,31 @@ bool input_manager_switching(const struct input_manager *m)
 bool input_manager_released(const struct input_manager *m)
 {
 	return input_router_released(m->router);
+}
+
+size_t input_manager_check_held(struct input_manager *m, const char *vm)
+{
+	size_t n = 0;
+
+	for (size_t i = 0; i < m->n_sources; i++) {
+		struct msink *k = find_sink(m->sources[i], vm);
+
+		if (!k || !k->sink || input_sink_grabbed(k->sink) != 0) {
+			if (k)
+				k->told_let_go = false;
+			continue;
+		}
+		if (!k->told_let_go)
+			log_warning(
+			    "input %s: vm %s's QEMU has let go of %s (its grab toggle?) and "
+			    "gets no keys from it: adding its input-linux object again",
+			    m->sources[i]->name, vm, k->name);
+		k->told_let_go = true;
+		n++;
+	}
+	if (n)
+		notify(m, vm);
+	return n;
 }
 
 size_t input_manager_vm_sinks(struct input_manager *m, const char *vm, struct input_vm_sink **out)
@@ -787,6 +872,7 @@ size_t input_manager_vm_sinks(struct input_manager *m, const char *vm, struct in
 		}
 		v[n].grab_all = s->grab_all;
 		v[n].repeat = s->repeat;
+		v[n].grab_toggle = k->grab_toggle;
 		v[n].adopted = k->adopted;
 		n++;
 	}

@@ -33,8 +33,9 @@ struct input_manager_hooks {
 	 * a reload, a panic): VM names or INPUT_ROUTER_HOST. */
 	void (*focus)(void *data, const char *from, const char *to);
 	/* A sink of vm appeared, was replaced or went away (created late,
-	 * reload, grab-all or repeat changed): its QEMU input-linux objects
-	 * need adding again. May come more than once for one change. */
+	 * reload, grab-all, repeat or the VM's grab toggle changed): its QEMU
+	 * input-linux objects need adding again. May come more than once for
+	 * one change. */
 	void (*vm_sinks_changed)(void *data, const char *vm);
 };
 
@@ -84,8 +85,16 @@ struct input_vm_sink {
 	char *evdev;  /* /dev/input/by-id/vmplug-VM-SOURCE if it exists, else the devnode */
 	bool grab_all;
 	bool repeat;
-	bool adopted; /* the node outlived the previous vmplugd (fd store) */
+	const char *grab_toggle; /* the VM's (conf_vm), static */
+	bool adopted;            /* the node outlived the previous vmplugd (fd store) */
 };
+
+/* Once vm's QEMU objects are all added: a sink of vm that nobody holds
+ * grabbed was let go by QEMU (its input-linux grab toggle, typed some way
+ * the router did not see), so the VM gets no keys. Such a sink is logged
+ * (once until QEMU holds it again) and vm_sinks_changed asks for vm's
+ * objects again, which grab it anew. The number of such sinks. */
+size_t input_manager_check_held(struct input_manager *m, const char *vm);
 
 /* The sinks of vm that exist, in the order of its `inputs =`: the count,
  * and a new array in *out (NULL when 0; free with input_vm_sinks_free). */

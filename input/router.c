@@ -4,6 +4,8 @@
 #include "input/router.h"
 
 #include <errno.h>
+#include <libevdev/libevdev.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 
@@ -24,11 +26,24 @@ enum action {
 	ACT_PANIC,
 };
 
+/* What a target's sinks must never receive, so that QEMU's input-linux
+ * never sees its grab toggle complete (see router.h). */
+enum guard {
+	GUARD_NONE,
+	GUARD_KEY,  /* this key is never delivered */
+	GUARD_PAIR, /* these two keys are never down together */
+};
+
 struct target {
 	char *name;
 	bool running; /* the host always is */
 	bool focus_on_start;
+	bool lights;   /* its sinks' readers set their lock lights (see router.h) */
 	char **inputs; /* a VM's sources; NULL for the host (it takes them all) */
+	enum guard guard;
+	unsigned short guarded[2];
+	const char *toggle; /* QEMU's name for it, for the log */
+	bool guard_told;    /* the log said so once */
 };
 
 struct source {
@@ -37,6 +52,8 @@ struct source {
 	struct input_keys phys; /* down on the device, as its frames said */
 	struct input_keys swallowed; /* down, delivered to nobody (chords) */
 	struct input_keys *held;     /* per target: delivered down, not released there */
+	unsigned *leds;              /* per target: the lights its sink was told to show */
+	unsigned shown;              /* the lights the device was last told to show */
 };
 
 struct chord {
@@ -75,7 +92,6 @@ struct input_router {
 
 	struct pending pending[PENDING_MAX];
 	size_t n_pending;
-	uint64_t hold_deadline; /* 0: nothing held back */
 
 	bool latched;   /* a chord was recognised; its keys are not all released */
 	size_t latch;   /* that chord (NONE: forgotten by a reload) */
@@ -118,6 +134,32 @@ static size_t dest(const struct input_router *r, size_t s)
 	if (takes(r, r->focus, s))
 		return r->focus;
 	return takes(r, HOST, s) ? HOST : NONE;
+}
+
+/* The lights source s shows: those of the target it goes to, when that
+ * target sets them; none otherwise. */
+static unsigned lights(const struct input_router *r, size_t s)
+{
+	size_t t = dest(r, s);
+
+	return t != NONE && r->targets[t].lights ? r->sources[s].leds[t] : 0;
+}
+
+/* Tell each source whose lights changed (not while the host has the
+ * devices after a panic: it sets their lights itself). */
+static void show_lights(struct input_router *r)
+{
+	if (r->released)
+		return;
+	for (size_t s = 0; s < r->n_sources; s++) {
+		unsigned l = lights(r, s);
+
+		if (l == r->sources[s].shown)
+			continue;
+		r->sources[s].shown = l;
+		if (r->hooks.leds)
+			r->hooks.leds(r->data, s, l);
+	}
 }
 
 /* The target that has code down from source s (NONE: none). */
@@ -241,6 +283,36 @@ static void out_flush(struct input_router *r, size_t s)
 	}
 }
 
+/* Would pressing code on t, from source s, complete QEMU's grab toggle
+ * on that sink? Said in the log once per configuration. */
+static bool guarded(struct input_router *r, size_t s, size_t t, unsigned code)
+{
+	struct target *tg = &r->targets[t];
+	const struct input_keys *held = &r->sources[s].held[t];
+	bool no;
+
+	switch (tg->guard) {
+	case GUARD_KEY:
+		no = code == tg->guarded[0];
+		break;
+	case GUARD_PAIR:
+		no = (code == tg->guarded[0] && input_keys_down(held, tg->guarded[1])) ||
+		     (code == tg->guarded[1] && input_keys_down(held, tg->guarded[0]));
+		break;
+	default:
+		return false;
+	}
+	if (no && !tg->guard_told) {
+		tg->guard_told = true;
+		log_info("input: vm %s: %s never reaches it%s: with it QEMU would toggle its grab "
+			 "(grab-toggle %s) and the VM would lose its keyboard",
+			 tg->name, libevdev_event_code_get_name(EV_KEY, code),
+			 tg->guard == GUARD_PAIR ? " while the other key of its pair is down" : "",
+			 tg->toggle);
+	}
+	return no;
+}
+
 /* Deliver a key event of source s to t: into the frame being routed when
  * s is its source (cur), else in a frame of its own. Key state follows. */
 static void deliver_key(struct input_router *r, size_t cur, size_t s, size_t t,
@@ -249,6 +321,9 @@ static void deliver_key(struct input_router *r, size_t cur, size_t s, size_t t,
 	struct input_event ev[3];
 	size_t n = 0;
 
+	/* Not delivered, so neither are its repeats and release. */
+	if (value == 1 && guarded(r, s, t, code))
+		return;
 	if (scan)
 		ev[n++] = *scan;
 	ev[n++] =
@@ -290,7 +365,6 @@ static void flush_pending(struct input_router *r, size_t cur)
 				    1);
 	}
 	r->n_pending = 0;
-	r->hold_deadline = 0;
 }
 
 /* ------------------------------------------------------------------ focus */
@@ -315,6 +389,7 @@ static void set_focus(struct input_router *r, size_t t, const char *why)
 	log_info("input: focus %s -> %s (%s)", r->targets[old].name, r->targets[t].name, why);
 	if (r->hooks.focus)
 		r->hooks.focus(r->data, r->targets[old].name, r->targets[t].name);
+	show_lights(r);
 }
 
 /* The cycle hotkey's next stop: the next running VM after the focus, else the host. */
@@ -334,8 +409,12 @@ static void go(struct input_router *r, size_t t, const char *why)
 		log_info("input: taking the devices back from the host (%s)", why);
 		if (r->hooks.grab)
 			r->hooks.grab(r->data, true);
+		/* the host set the devices' lights itself meanwhile */
+		for (size_t s = 0; s < r->n_sources; s++)
+			r->sources[s].shown = UINT_MAX;
 	}
 	set_focus(r, t, why);
+	show_lights(r);
 }
 
 /* Release everything everywhere and give the host its devices back, ungrabbed. */
@@ -347,7 +426,6 @@ static void panic(struct input_router *r)
 		    "ungrabbed; a hotkey or `vmplugctl switch` takes them back",
 		    INPUT_ROUTER_PANIC_PRESSES);
 	r->n_pending = 0;
-	r->hold_deadline = 0;
 	r->latched = false;
 	r->due = NONE;
 	for (size_t s = 0; s < r->n_sources; s++) {
@@ -455,7 +533,6 @@ static void recognise(struct input_router *r, unsigned code, uint64_t now)
 	for (size_t i = 0; i < r->n_pending; i++)
 		set_key(&r->sources[r->pending[i].source].swallowed, r->pending[i].code, true);
 	r->n_pending = 0;
-	r->hold_deadline = 0;
 }
 
 /* A key went up: which chords are still complete. */
@@ -520,7 +597,6 @@ static void key_down(struct input_router *r, size_t s, bool forward, const struc
 			p->has_scan = true;
 			p->scan = *scan;
 		}
-		r->hold_deadline = now + INPUT_ROUTER_HOLD_USEC;
 		return;
 	}
 	flush_pending(r, s);
@@ -558,13 +634,13 @@ static void key_repeat(struct input_router *r, size_t s, bool forward,
 		deliver_key(r, s, s, t, scan, code, 2);
 }
 
-uint64_t input_router_frame(struct input_router *r, size_t s, bool grabbed,
-			    const struct input_event *ev, size_t n, uint64_t now)
+void input_router_frame(struct input_router *r, size_t s, bool grabbed,
+			const struct input_event *ev, size_t n, uint64_t now)
 {
 	bool forward = grabbed && !r->released;
 
 	if (s >= r->n_sources)
-		return input_router_next_deadline(r);
+		return;
 	for (size_t i = 0; i < n; i++) {
 		const struct input_event *e = &ev[i], *scan = NULL;
 
@@ -585,7 +661,9 @@ uint64_t input_router_frame(struct input_router *r, size_t s, bool grabbed,
 				key_repeat(r, s, forward, scan, e->code);
 			continue;
 		}
-		if (!forward)
+		/* Lights and sounds go to a device, never from one: these are
+		 * the echoes of what was set on it. */
+		if (!forward || e->type == EV_LED || e->type == EV_SND)
 			continue;
 		if (is_wheel(e))
 			flush_pending(r, s);
@@ -594,23 +672,20 @@ uint64_t input_router_frame(struct input_router *r, size_t s, bool grabbed,
 	}
 	out_flush(r, s);
 	after_event(r);
-	return input_router_next_deadline(r);
 }
 
-uint64_t input_router_source_gone(struct input_router *r, size_t s, uint64_t now)
+void input_router_source_gone(struct input_router *r, size_t s)
 {
 	size_t kept = 0;
 	struct source *src;
 
 	if (s >= r->n_sources)
-		return input_router_next_deadline(r);
+		return;
 	src = &r->sources[s];
 	for (size_t i = 0; i < r->n_pending; i++)
 		if (r->pending[i].source != s)
 			r->pending[kept++] = r->pending[i];
 	r->n_pending = kept;
-	if (kept == 0)
-		r->hold_deadline = 0;
 	for (size_t t = 0; t < r->n_targets; t++)
 		release_held(r, s, t);
 	memset(&src->phys, 0, sizeof(src->phys));
@@ -618,29 +693,16 @@ uint64_t input_router_source_gone(struct input_router *r, size_t s, uint64_t now
 	update_full(r);
 	check_latch(r);
 	after_event(r);
-	return input_router_next_deadline(r);
-}
-
-uint64_t input_router_tick(struct input_router *r, uint64_t now)
-{
-	if (r->hold_deadline && now >= r->hold_deadline)
-		flush_pending(r, NONE);
-	return input_router_next_deadline(r);
-}
-
-uint64_t input_router_next_deadline(const struct input_router *r)
-{
-	return r->hold_deadline;
 }
 
 /* ----------------------------------------------------------------- VMs */
 
-uint64_t input_router_vm_up(struct input_router *r, const char *vm, uint64_t now)
+void input_router_vm_up(struct input_router *r, const char *vm)
 {
 	size_t t = find_target(r, vm);
 
 	if (t == NONE || t == HOST)
-		return input_router_next_deadline(r);
+		return;
 	r->targets[t].running = true;
 	if (r->targets[t].focus_on_start) {
 		if (r->released)
@@ -650,24 +712,35 @@ uint64_t input_router_vm_up(struct input_router *r, const char *vm, uint64_t now
 		else
 			set_focus(r, t, "focus-on-start");
 	}
-	return input_router_next_deadline(r);
 }
 
-uint64_t input_router_vm_down(struct input_router *r, const char *vm, uint64_t now)
+void input_router_vm_down(struct input_router *r, const char *vm)
 {
 	size_t t = find_target(r, vm);
 
 	if (t == NONE || t == HOST)
-		return input_router_next_deadline(r);
+		return;
 	r->targets[t].running = false;
 	if (r->focus == t)
 		set_focus(r, HOST, "the focused VM went down");
 	for (size_t s = 0; s < r->n_sources; s++)
 		release_held(r, s, t);
-	return input_router_next_deadline(r);
 }
 
-int input_router_switch(struct input_router *r, const char *target, uint64_t now)
+void input_router_sink_leds(struct input_router *r, size_t source, size_t target, unsigned leds)
+{
+	if (source >= r->n_sources || target >= r->n_targets)
+		return;
+	r->sources[source].leds[target] = leds;
+	show_lights(r);
+}
+
+unsigned input_router_leds(const struct input_router *r, size_t source)
+{
+	return source < r->n_sources ? lights(r, source) : 0;
+}
+
+int input_router_switch(struct input_router *r, const char *target)
 {
 	size_t t;
 
@@ -733,6 +806,7 @@ static void free_sources(struct source *s, size_t n)
 		free(s[i].name);
 		free(s[i].to);
 		free(s[i].held);
+		free(s[i].leds);
 	}
 	free(s);
 }
@@ -742,6 +816,35 @@ static void free_chords(struct chord *c, size_t n)
 	for (size_t i = 0; i < n; i++)
 		free(c[i].vm);
 	free(c);
+}
+
+/* What QEMU's input-linux takes as its grab toggle (GrabToggleKeys), and
+ * how the router keeps it from completing on a VM's sink:
+ *   - scrolllock, ctrl-scrolllock: QEMU never passes Scroll Lock to the
+ *     guest with these, so Scroll Lock is never delivered: nothing is
+ *     lost, and neither toggle can complete;
+ *   - meta-meta, alt-alt, shift-shift, ctrl-ctrl (the left and the right
+ *     key together): the second key of the pair is not delivered while
+ *     the first is down there. The guest never sees both keys of the
+ *     pair at once; each alone works as ever.
+ * No toggle (NULL): nothing is held back. */
+static void set_guard(struct target *t, const char *toggle)
+{
+	const unsigned short *keys = conf_grab_toggle_keys(toggle);
+
+	t->toggle = toggle;
+	t->guard = GUARD_NONE;
+	for (size_t i = 0; keys && keys[i]; i++)
+		if (keys[i] == KEY_SCROLLLOCK) {
+			t->guard = GUARD_KEY;
+			t->guarded[0] = KEY_SCROLLLOCK;
+			return;
+		}
+	if (keys && keys[0] && keys[1] && !keys[2]) {
+		t->guard = GUARD_PAIR;
+		t->guarded[0] = keys[0];
+		t->guarded[1] = keys[1];
+	}
 }
 
 /* A configured chord (none when keys is empty) and what it does. */
@@ -773,11 +876,9 @@ static void remap_pending(struct input_router *r, const struct source *old_s)
 			r->pending[kept++] = p;
 	}
 	r->n_pending = kept;
-	if (kept == 0)
-		r->hold_deadline = 0;
 }
 
-uint64_t input_router_set_conf(struct input_router *r, const struct conf *conf, uint64_t now)
+void input_router_set_conf(struct input_router *r, const struct conf *conf)
 {
 	struct target *old_t = r->targets;
 	struct source *old_s = r->sources;
@@ -789,7 +890,7 @@ uint64_t input_router_set_conf(struct input_router *r, const struct conf *conf, 
 	strv_free(r->mute_vms);
 	r->mute_vms = NULL;
 	*(struct target *)xappend(&r->targets, &r->n_targets, sizeof(*r->targets)) =
-	    (struct target){ .name = xstrdup(INPUT_ROUTER_HOST), .running = true };
+	    (struct target){ .name = xstrdup(INPUT_ROUTER_HOST), .running = true, .lights = true };
 	for (size_t i = 0; i < conf->n_vms; i++) {
 		const struct conf_vm *vm = &conf->vms[i];
 		struct target *t;
@@ -802,6 +903,7 @@ uint64_t input_router_set_conf(struct input_router *r, const struct conf *conf, 
 		t->name = xstrdup(vm->name);
 		t->inputs = strv_copy(vm->inputs);
 		t->focus_on_start = vm->focus_on_start;
+		set_guard(t, vm->grab_toggle);
 		for (size_t j = 0; j < n_old_t; j++)
 			if (streq(old_t[j].name, vm->name))
 				t->running = old_t[j].running;
@@ -817,6 +919,7 @@ uint64_t input_router_set_conf(struct input_router *r, const struct conf *conf, 
 
 		s->name = xstrdup(conf->inputs[i].name);
 		s->held = xcalloc(r->n_targets, sizeof(*s->held));
+		s->leds = xcalloc(r->n_targets, sizeof(*s->leds));
 		s->to = xcalloc(r->n_targets, sizeof(*s->to));
 		/* The host's sinks exist when switching is used. */
 		s->to[HOST] = r->n_targets > 1;
@@ -829,10 +932,13 @@ uint64_t input_router_set_conf(struct input_router *r, const struct conf *conf, 
 			continue;
 		s->phys = o->phys;
 		s->swallowed = o->swallowed;
+		s->shown = o->shown;
 		for (size_t t = 0; t < r->n_targets; t++)
 			for (size_t u = 0; u < n_old_t; u++)
-				if (streq(old_t[u].name, r->targets[t].name) && takes(r, t, i))
+				if (streq(old_t[u].name, r->targets[t].name) && takes(r, t, i)) {
 					s->held[t] = o->held[u];
+					s->leds[t] = o->leds[u];
+				}
 	}
 	remap_pending(r, old_s);
 
@@ -869,7 +975,7 @@ uint64_t input_router_set_conf(struct input_router *r, const struct conf *conf, 
 		}
 	}
 	free(focus);
-	return input_router_next_deadline(r);
+	show_lights(r);
 }
 
 struct input_router *input_router_new(const struct conf *conf,
@@ -881,7 +987,7 @@ struct input_router *input_router_new(const struct conf *conf,
 	r->data = data;
 	r->latch = NONE;
 	r->due = NONE;
-	input_router_set_conf(r, conf, 0);
+	input_router_set_conf(r, conf);
 	return r;
 }
 

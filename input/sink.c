@@ -31,6 +31,7 @@ struct input_sink {
 	bool persistent;
 	bool adopted;
 	struct input_keys keys;
+	unsigned leds;           /* set by its readers (EV_LED codes below 32) */
 	struct input_event *buf; /* the filtered frame */
 	size_t cap;
 };
@@ -229,6 +230,36 @@ int input_sink_release_all(struct input_sink *s)
 	return r;
 }
 
+int input_sink_read_leds(struct input_sink *s, unsigned *leds)
+{
+	struct input_event ev[64];
+	unsigned old = s->leds;
+	ssize_t n;
+
+	do
+		n = read(s->fd, ev, sizeof(ev));
+	while (n < 0 && errno == EINTR);
+	if (n < 0)
+		return errno == EAGAIN ? 0 : -errno;
+	for (size_t i = 0; i < (size_t)n / sizeof(ev[0]); i++) {
+		if (ev[i].type != EV_LED || ev[i].code >= 32)
+			continue; /* sounds, force feedback requests, ... */
+		if (ev[i].value)
+			s->leds |= 1u << ev[i].code;
+		else
+			s->leds &= ~(1u << ev[i].code);
+	}
+	if (s->leds == old)
+		return 0;
+	*leds = s->leds;
+	return 1;
+}
+
+unsigned input_sink_leds(const struct input_sink *s)
+{
+	return s->leds;
+}
+
 void input_sink_set_persistent(struct input_sink *s, bool persistent)
 {
 	s->persistent = persistent;
@@ -258,6 +289,25 @@ const char *input_sink_name(const struct input_sink *s)
 const char *input_sink_devnode(const struct input_sink *s)
 {
 	return s->devnode;
+}
+
+int input_sink_grabbed(const struct input_sink *s)
+{
+	int fd, r;
+
+	if (!s->devnode)
+		return -ENODEV;
+	fd = open(s->devnode, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	if (ioctl(fd, EVIOCGRAB, (void *)1) == 0) {
+		(void)ioctl(fd, EVIOCGRAB, (void *)0);
+		r = 0;
+	} else {
+		r = errno == EBUSY ? 1 : -errno;
+	}
+	close(fd);
+	return r;
 }
 
 const char *input_sink_syspath(const struct input_sink *s)

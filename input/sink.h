@@ -50,6 +50,15 @@ int input_sink_write(struct input_sink *s, const struct input_event *ev, size_t 
  * one write). 0 (also when nothing was down) or -errno. */
 int input_sink_release_all(struct input_sink *s);
 
+/* Read what the device's readers set on it (the desktop, or QEMU's
+ * virtio-input-host for its guest, writing EV_LED to the event node; the
+ * kernel hands those to the uinput descriptor): at most one read(). 1 and
+ * *leds (a mask of LED codes, bit LED_CAPSL for Caps Lock) when its lights
+ * changed; 0 when they did not (or nothing was there); -errno. */
+int input_sink_read_leds(struct input_sink *s, unsigned *leds);
+/* The lights its readers set, as last read (input_sink_read_leds). */
+unsigned input_sink_leds(const struct input_sink *s);
+
 /* The device survives input_sink_free (its fd is in the fd store). */
 void input_sink_set_persistent(struct input_sink *s, bool persistent);
 
@@ -61,6 +70,10 @@ int input_sink_set_group(struct input_sink *s, const char *group);
 const char *input_sink_name(const struct input_sink *s);
 /* /dev/input/eventN, or NULL (writer-only sink, or not found). */
 const char *input_sink_devnode(const struct input_sink *s);
+/* Does a reader hold the sink's node grabbed (EVIOCGRAB)? 1 if so, 0 if
+ * nobody does (a brief grab of our own succeeded and was let go), -errno
+ * (-ENODEV: no node). */
+int input_sink_grabbed(const struct input_sink *s);
 /* /sys/devices/virtual/input/inputN, or NULL. */
 const char *input_sink_syspath(const struct input_sink *s);
 /* The uinput fd (owned by the sink). */

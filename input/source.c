@@ -372,6 +372,33 @@ void input_source_set_grab(struct input_source *src, bool grab)
 	settle(src);
 }
 
+int input_source_set_leds(struct input_source *src, unsigned leds)
+{
+	struct input_event ev[33];
+	size_t n = 0;
+	ssize_t w;
+
+	if (!src->evdev)
+		return -ENODEV;
+	/* Every light, not only those that seem to differ: what vmplugd read
+	 * back of its last write may be behind, and the kernel passes on
+	 * only the lights that change anyway. */
+	for (unsigned code = 0; code < 32 && code <= LED_MAX; code++)
+		if (libevdev_has_event_code(src->evdev, EV_LED, code))
+			ev[n++] = (struct input_event){ .type = EV_LED,
+							.code = (unsigned short)code,
+							.value = !!(leds & (1u << code)) };
+	if (n == 0)
+		return 0;
+	ev[n++] = (struct input_event){ .type = EV_SYN, .code = SYN_REPORT };
+	do
+		w = write(src->fd, ev, n * sizeof(ev[0]));
+	while (w < 0 && errno == EINTR);
+	if (w < 0)
+		return -errno;
+	return (size_t)w == n * sizeof(ev[0]) ? 0 : -EIO;
+}
+
 int input_source_open(struct input_source *src, const char *devnode)
 {
 	set_absent(src);

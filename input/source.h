@@ -65,6 +65,13 @@ int input_source_open(struct input_source *src, const char *devnode);
  * retries while another program holds the grab. */
 void input_source_set_grab(struct input_source *src, bool grab);
 
+/* Show these lock lights (a mask of LED codes, bit LED_CAPSL for Caps
+ * Lock) on the device: EV_LED for each light it has, in one write (the
+ * kernel passes on those that change). 0 (also when it has no lights);
+ * -ENODEV when it is not open; -errno from write() (EBADF: opened
+ * read-only). */
+int input_source_set_leds(struct input_source *src, unsigned leds);
+
 const char *input_source_name(const struct input_source *src);
 /* The configured path. */
 const char *input_source_device(const struct input_source *src);

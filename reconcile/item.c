@@ -373,7 +373,7 @@ void reconcile_attach_input(struct rc_item *it, const struct reconcile_input *in
 		.evdev = in->evdev,
 		.grab_all = in->grab_all,
 		.repeat = in->repeat,
-		.grab_toggle = vm->rc->hooks.grab_toggle,
+		.grab_toggle = in->grab_toggle,
 	};
 	struct rc_op *op = attaching(it);
 

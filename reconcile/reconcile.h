@@ -48,6 +48,7 @@ struct reconcile_input {
 	char *evdev; /* the sink's node, as QEMU should open it */
 	bool grab_all;
 	bool repeat;
+	const char *grab_toggle; /* QEMU's GrabToggleKeys name (static), NULL: QEMU's */
 	/* The sink survived from an earlier vmplugd (fd store): an object
 	 * QEMU already has for it still works and is kept. Otherwise such an
 	 * object points at a node that died with the old vmplugd and is
@@ -72,8 +73,6 @@ struct reconcile_hooks {
 	 * array in *out (the reconciler frees it with reconcile_inputs_free).
 	 * NULL: no inputs are managed. */
 	size_t (*vm_inputs)(void *data, const char *vm, struct reconcile_input **out);
-	/* QEMU's GrabToggleKeys for the input-linux objects (NULL: QEMU's). */
-	const char *grab_toggle;
 	/* Debounce flapping ports (reconcile/debounce.h); off: every new
 	 * device is attached at once, however often its port changes. */
 	bool debounce;

@@ -164,6 +164,7 @@ gadget_create() {
 gadget_remove() {
 	[ -d "$GADGET" ] || return 0
 	gadget_unplug
+	gadget_remove_mouse
 	rm -f "$GADGET/configs/c.1/hid.usb0"
 	rmdir "$GADGET/configs/c.1/strings/0x409" "$GADGET/configs/c.1" \
 		"$GADGET/functions/hid.usb0" "$GADGET/strings/0x409" "$GADGET"
@@ -217,11 +218,14 @@ gadget_usbnode() {
 	printf '/dev/bus/usb/%03d/%03d\n' "$(cat "$d/busnum")" "$(cat "$d/devnum")"
 }
 
-# gadget_evdev: print the /dev/input/eventN node usbhid made for the gadget.
+# gadget_evdev [INTERFACE]: print the /dev/input/eventN node usbhid made for
+# the gadget's interface (default 1.0, the keyboard; 1.1 is the mouse of
+# gadget_add_mouse).
 gadget_evdev() {
 	local d e
 	d=$(gadget_sysfs) || return 1
 	d=$(readlink -f "$d")
+	d="$d/${d##*/}:${1:-1.0}"
 	for e in /sys/class/input/event*; do
 		case $(readlink -f "$e") in
 		"$d"/*)
@@ -290,6 +294,62 @@ gadget_reset() {
 	gadget_remove && gadget_create && gadget_plug
 }
 
+# ---- a mouse beside the keyboard -------------------------------------------
+# A second HID function in the same gadget (interface 1.1): five buttons, X,
+# Y, the wheel and the horizontal wheel (AC Pan), 8 bits each, so the host
+# side's evdev has REL_WHEEL and REL_HWHEEL with their high-resolution events.
+GADGET_MOUSE_DESC='\005\001\011\002\241\001\011\001\241\000\005\011\031\001\051\005\025\000'\
+'\045\001\225\005\165\001\201\002\225\001\165\003\201\001\005\001\011\060\011\061\011\070'\
+'\025\201\045\177\165\010\225\003\201\006\005\014\012\070\002\225\001\201\006\300\300'
+
+# gadget_add_mouse: add the mouse function and plug the gadget in again; wait
+# until both evdev nodes are there.
+gadget_add_mouse() {
+	local f=$GADGET/functions/hid.usb1
+	gadget_unplug || return 1
+	mkdir "$f" || return 1
+	echo 0 >"$f/protocol"
+	echo 0 >"$f/subclass"
+	echo 5 >"$f/report_length"
+	# shellcheck disable=SC2059 # the descriptor is a printf format of octal escapes
+	printf "$GADGET_MOUSE_DESC" >"$f/report_desc"
+	ln -s "$f" "$GADGET/configs/c.1/"
+	gadget_plug && waitfor 20 gadget_mouse_evdev_ready && udev_settle
+}
+
+# gadget_remove_mouse: take the mouse function out (the gadget unplugged).
+gadget_remove_mouse() {
+	[ -d "$GADGET/functions/hid.usb1" ] || return 0
+	rm -f "$GADGET/configs/c.1/hid.usb1"
+	rmdir "$GADGET/functions/hid.usb1"
+}
+
+gadget_mouse_evdev_ready() {
+	local e
+	e=$(gadget_evdev 1.1) && [ -c "$e" ]
+}
+
+# mouse_report BUTTONS X Y [WHEEL [PAN]]: send one mouse report (buttons: bit
+# 0 left, 1 right, 2 middle; the others -127..127).
+mouse_report() {
+	local dev fmt="" v
+	dev=$(cat "$GADGET/functions/hid.usb1/dev") || return 1
+	dev="/dev/$(sed -n 's/^DEVNAME=//p' "/sys/dev/char/$dev/uevent")"
+	for v in "$1" "$2" "$3" "${4:-0}" "${5:-0}"; do
+		fmt="$fmt$(printf '\\%03o' $(((v + 256) % 256)))"
+	done
+	# shellcheck disable=SC2016 # expanded by the inner shell
+	timeout -s KILL 5 sh -c 'printf "$1" >"$2"' report "$fmt" "$dev"
+}
+
+# mouse_source: the mouse's evdev node in $mev and its by-id link
+# (...-event-mouse) in $mlink; a FAIL and status 1 when it has none.
+mouse_source() {
+	mev=$(gadget_evdev 1.1)
+	mlink=$(udev_prop "$mev" DEVLINKS | tr ' ' '\n' | grep '^/dev/input/by-id/.*-event-mouse$' | head -n 1)
+	check "the gadget mouse's evdev $mev has a by-id link: $mlink" test -n "$mlink"
+}
+
 # ---- typing on the gadget keyboard ----------------------------------------
 
 # kbd_report MODIFIERS [USAGE...]: send one 8-byte boot keyboard report (up to six
@@ -318,6 +378,27 @@ type_key() {
 	for u in "$@"; do
 		kbd_report 0 "$u" && kbd_report 0 || return 1
 	done
+}
+
+# ---- the gadget keyboard's lock lights ---------------------------------------
+# What the host side sets on the keyboard's LEDs reaches the gadget as output
+# reports (one byte: bit 0 Num Lock, 1 Caps Lock, 2 Scroll Lock), read from
+# its /dev/hidgN: the lights a user would see.
+
+# gadget_leds_start FILE: log each LED report to FILE, one decimal byte a line
+# (from now on), in the background.
+gadget_leds_start() {
+	local hidg
+	hidg=$(gadget_hidg) || return 1
+	: >"$1"
+	(while :; do
+		dd if="$hidg" bs=8 count=1 2>/dev/null | od -An -tu1 | tr -d ' ' >>"$1" || exit 0
+	done) &
+}
+
+# gadget_leds_are FILE VALUE: for waitfor: the last LED report in FILE is VALUE.
+gadget_leds_are() {
+	[ "$(tail -n 1 "$1")" = "$2" ]
 }
 
 # ---- evdev ----------------------------------------------------------------
@@ -470,18 +551,21 @@ nested_qemu_start() {
 	fi
 }
 
-# nested_qemu_keys NAME: a QEMU without CPUs (-machine none) with the same
-# two monitors, running: it passes input events on (a stopped VM drops
-# them), and its trace ($T/NAME.err) shows each key it got (qemu_got).
+# nested_qemu_keys NAME [QEMU-ARGS...]: a QEMU without CPUs (-machine none)
+# with the same two monitors, running: it passes input events on (a stopped
+# VM drops them), and its trace ($T/NAME.err) shows each key it got
+# (qemu_got); more -trace in QEMU-ARGS show more.
 nested_qemu_keys() {
-	"$NESTED_QEMU" -name "$1" -machine none -display none -nodefaults -no-user-config \
-		-trace input_event_key_qcode \
-		-qmp "unix:$T/$1.qmp,server=on,wait=off" \
-		-chardev "socket,id=check,path=$T/$1.check,server=on,wait=off" \
-		-mon chardev=check,mode=control </dev/null >"$T/$1.out" 2>"$T/$1.err" &
-	echo $! >"$T/$1.pid"
-	check "QEMU answers QMP" qmp-client -t "$QMP_TIMEOUT" "$T/$1.check" || return 1
-	qmp "$1" cont >/dev/null
+	local name=$1
+	shift
+	"$NESTED_QEMU" -name "$name" -machine none -display none -nodefaults -no-user-config \
+		-trace input_event_key_qcode "$@" \
+		-qmp "unix:$T/$name.qmp,server=on,wait=off" \
+		-chardev "socket,id=check,path=$T/$name.check,server=on,wait=off" \
+		-mon chardev=check,mode=control </dev/null >"$T/$name.out" 2>"$T/$name.err" &
+	echo $! >"$T/$name.pid"
+	check "QEMU answers QMP" qmp-client -t "$QMP_TIMEOUT" "$T/$name.check" || return 1
+	qmp "$name" cont >/dev/null
 }
 
 # qemu_got NAME KEY: the trace of nested_qemu_keys NAME shows KEY (a QEMU

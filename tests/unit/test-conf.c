@@ -418,8 +418,6 @@ static const char *grab_toggle_for(const char *cycle, const char *host, const ch
 	}
 	r = conf_grab_toggle(&conf);
 	ck_assert_ptr_nonnull(r);
-	/* what it picks never clashes, unless everything does */
-	ck_assert(!conf_grab_toggle_clashes(&conf, r) || streq(r, "ctrl-ctrl"));
 	return r;
 }
 
@@ -451,26 +449,6 @@ START_TEST(grab_toggle_avoids_the_hotkeys)
 	ck_assert_str_eq(
 	    grab_toggle_for("KEY_LEFTCTRL+KEY_RIGHTCTRL", "KEY_LEFTALT+KEY_0", panic, shift),
 	    "ctrl-ctrl");
-}
-END_TEST
-
-/* What a reload checks: whether the toggle chosen at start now clashes. */
-START_TEST(grab_toggle_clashes)
-{
-	struct conf_vm vm = { 0 };
-	struct conf conf = { .vms = &vm, .n_vms = 1 };
-
-	ck_assert(!conf_grab_toggle_clashes(&conf, "scrolllock"));
-	set_chord("KEY_SCROLLLOCK+KEY_1", &vm.hotkey);
-	ck_assert(conf_grab_toggle_clashes(&conf, "scrolllock"));
-	ck_assert(conf_grab_toggle_clashes(&conf, "ctrl-scrolllock"));
-	ck_assert(!conf_grab_toggle_clashes(&conf, "meta-meta"));
-	/* one key of a pair is a clash */
-	set_chord("KEY_RIGHTMETA+KEY_1", &conf.sw.host);
-	ck_assert(conf_grab_toggle_clashes(&conf, "meta-meta"));
-	ck_assert(!conf_grab_toggle_clashes(&conf, "alt-alt"));
-	/* a name QEMU does not have clashes with nothing */
-	ck_assert(!conf_grab_toggle_clashes(&conf, "bogus"));
 }
 END_TEST
 
@@ -595,7 +573,6 @@ static Suite *conf_suite(void)
 	tcase_add_test(tc2, chords_round_trip);
 	tcase_add_test(tc2, regex_property_compiled);
 	tcase_add_test(tc2, grab_toggle_avoids_the_hotkeys);
-	tcase_add_test(tc2, grab_toggle_clashes);
 	tcase_add_test(tc2, control_socket_default_and_configured);
 	tcase_add_test(tc2, control_socket_ignores_the_rest);
 	tcase_add_test(tc2, control_socket_errors);

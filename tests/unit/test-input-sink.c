@@ -5,6 +5,7 @@
 #include "config.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <libevdev/libevdev.h>
 #include <signal.h>
 #include <stdio.h>
@@ -133,6 +134,45 @@ START_TEST(write_errors_keep_state)
 	close(peer);
 	ck_assert_int_eq(input_sink_write(s, press, ARRAY_SIZE(press)), -EPIPE);
 	ck_assert_uint_eq(input_keys_count(input_sink_keys(s)), 0);
+	input_sink_free(s);
+}
+END_TEST
+
+/* What the device's readers set comes back on the uinput descriptor:
+ * the lock lights are followed, the rest (sounds) ignored. */
+START_TEST(lights_set_by_its_readers)
+{
+	struct input_event caps_on[] = { EV(EV_LED, LED_CAPSL, 1), EV(EV_LED, LED_NUML, 1) };
+	struct input_event bell[] = { EV(EV_SND, SND_BELL, 1) };
+	struct input_event caps_off[] = { EV(EV_LED, LED_CAPSL, 0) };
+	struct input_sink *s;
+	unsigned leds = 0;
+	int sv[2], peer;
+
+	/* non-blocking, as /dev/uinput is opened */
+	ck_assert_int_eq(socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC | SOCK_NONBLOCK, 0, sv),
+			 0);
+	peer = sv[1];
+	s = input_sink_new_fd("vmplug-host-kbd", sv[0], NULL);
+	ck_assert_uint_eq(input_sink_leds(s), 0);
+	ck_assert_int_eq(input_sink_read_leds(s, &leds), 0); /* nothing there */
+	ck_assert_int_eq(write(peer, caps_on, sizeof(caps_on)), sizeof(caps_on));
+	ck_assert_int_eq(input_sink_read_leds(s, &leds), 1);
+	ck_assert_uint_eq(leds, (1u << LED_CAPSL) | (1u << LED_NUML));
+	ck_assert_int_eq(write(peer, bell, sizeof(bell)), sizeof(bell));
+	ck_assert_int_eq(input_sink_read_leds(s, &leds), 0);
+	ck_assert_int_eq(write(peer, caps_on, sizeof(caps_on)), sizeof(caps_on));
+	ck_assert_int_eq(input_sink_read_leds(s, &leds), 0); /* no change */
+	ck_assert_int_eq(write(peer, caps_off, sizeof(caps_off)), sizeof(caps_off));
+	ck_assert_int_eq(input_sink_read_leds(s, &leds), 1);
+	ck_assert_uint_eq(leds, 1u << LED_NUML);
+	ck_assert_uint_eq(input_sink_leds(s), 1u << LED_NUML);
+	input_sink_free(s);
+	close(peer);
+
+	/* A descriptor that cannot be read says so. */
+	s = input_sink_new_fd("vmplug-host-kbd", open("/dev/null", O_WRONLY | O_CLOEXEC), NULL);
+	ck_assert_int_eq(input_sink_read_leds(s, &leds), -EBADF);
 	input_sink_free(s);
 }
 END_TEST
@@ -460,6 +500,7 @@ static Suite *sink_suite(void)
 	tcase_add_test(tc, frame_in_one_write_and_repeats);
 	tcase_add_test(tc, release_all_and_free_release);
 	tcase_add_test(tc, write_errors_keep_state);
+	tcase_add_test(tc, lights_set_by_its_readers);
 	tcase_add_test(tc, adopt_refuses_what_is_not_uinput);
 	tcase_add_test(tc, set_group_needs_a_node);
 	suite_add_tcase(s, tc);

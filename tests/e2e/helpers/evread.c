@@ -28,19 +28,25 @@ struct until {
 
 static void usage(FILE *f)
 {
-	fprintf(f, "usage: evread [-k] [-g] [-n COUNT] [-u CODE:VALUE] [-t MS] DEVICE\n"
+	fprintf(f, "usage: evread [-k] [-g] [-w CODE:VALUE]... [-n COUNT] [-u CODE:VALUE] [-t MS] "
+		   "DEVICE\n"
 		   "Prints DEVICE's name and ids, with -k the keys held down (EVIOCGKEY),\n"
 		   "then \"ready\" and one line per event (\"EV_KEY KEY_A 1\").\n"
 		   "  -n COUNT       stop after COUNT events other than EV_SYN\n"
 		   "  -u CODE:VALUE  stop after the event CODE (e.g. KEY_A) with VALUE\n"
 		   "  -t MS          give up after MS milliseconds (default 5000)\n"
 		   "  -g             grab the device (EVIOCGRAB) while reading\n"
+		   "  -w CODE:VALUE  write this event (e.g. LED_CAPSL:1) to the device, as a\n"
+		   "                 desktop or QEMU sets lights; all -w in one frame, before\n"
+		   "                 \"ready\" (after the grab with -g)\n"
 		   "SIGTERM stops it once it has printed the events already queued for it\n"
 		   "(\"stopped after N events\").\n"
 		   "Exit status: 0 when a stop condition was met (or, with neither -n nor -u,\n"
 		   "at the time limit, or on SIGTERM), 3 on timeout, 1 on errors, 2 on bad\n"
 		   "usage.\n");
 }
+
+#define MAX_WRITES 16
 
 /* Parse "KEY_A:0" into an event type, code and value. */
 static int parse_until(const char *arg, struct until *u)
@@ -153,6 +159,8 @@ static int read_events(int fd, int sigfd, int max, const struct until *u, int64_
 int main(int argc, char **argv)
 {
 	struct until until = { .set = false };
+	struct input_event writes[MAX_WRITES + 1];
+	size_t n_writes = 0;
 	bool want_keys = false, grab = false;
 	int max = 0, timeout = 5000, count = 0;
 	char name[256] = "";
@@ -160,7 +168,7 @@ int main(int argc, char **argv)
 	int opt, fd, sigfd, r;
 	sigset_t term;
 
-	while ((opt = getopt(argc, argv, "kgn:u:t:h")) != -1) {
+	while ((opt = getopt(argc, argv, "kgw:n:u:t:h")) != -1) {
 		switch (opt) {
 		case 'k':
 			want_keys = true;
@@ -168,6 +176,21 @@ int main(int argc, char **argv)
 		case 'g':
 			grab = true;
 			break;
+		case 'w': {
+			struct until w;
+
+			if (n_writes == MAX_WRITES || parse_until(optarg, &w) < 0) {
+				fprintf(stderr, "evread: bad -w '%s' (want e.g. LED_CAPSL:1)\n",
+					optarg);
+				return 2;
+			}
+			writes[n_writes++] = (struct input_event){
+				.type = (unsigned short)w.type,
+				.code = (unsigned short)w.code,
+				.value = w.value,
+			};
+			break;
+		}
 		case 'n':
 			if (parse_uint(optarg, &max) < 0)
 				goto bad_usage;
@@ -203,7 +226,7 @@ int main(int argc, char **argv)
 	if (sigfd < 0)
 		return 1;
 
-	fd = open(argv[optind], O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+	fd = open(argv[optind], (n_writes ? O_RDWR : O_RDONLY) | O_NONBLOCK | O_CLOEXEC);
 	if (fd < 0) {
 		fprintf(stderr, "evread: %s: %s\n", argv[optind], strerror(errno));
 		return 1;
@@ -221,6 +244,16 @@ int main(int argc, char **argv)
 		fprintf(stderr, "evread: EVIOCGRAB: %s\n", strerror(errno));
 		close(fd);
 		return 1;
+	}
+	if (n_writes) {
+		size_t len = (n_writes + 1) * sizeof(writes[0]);
+
+		writes[n_writes] = (struct input_event){ .type = EV_SYN, .code = SYN_REPORT };
+		if (write(fd, writes, len) != (ssize_t)len) {
+			fprintf(stderr, "evread: write: %s\n", strerror(errno));
+			close(fd);
+			return 1;
+		}
 	}
 	if (want_keys)
 		print_keys(fd);
