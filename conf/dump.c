@@ -49,6 +49,7 @@ static void put_number(FILE *f, const char *key, int v)
 		fprintf(f, " %s=%d", key, v);
 }
 
+/* " key=VVVV" in hex, zero-padded to digits, nothing when unset (-1). */
 static void put_hex(FILE *f, const char *key, int v, int digits)
 {
 	if (v >= 0)

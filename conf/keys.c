@@ -215,6 +215,7 @@ static void key_on_switch(struct conf_parser *p, const char *v)
 	p->conf->sw.on_switch = argv;
 }
 
+/* How many seconds an on-switch program may run before it is killed, 1 to 3600. */
 static void key_on_switch_timeout(struct conf_parser *p, const char *v)
 {
 	unsigned long n;
@@ -268,6 +269,7 @@ static const struct conf_key input_keys[] = {
 
 /* ---------------------------------------------------------------- [vm] keys */
 
+/* qmp or libvirt; its line is kept for errors about the VM's backend. */
 static void key_backend(struct conf_parser *p, const char *v)
 {
 	if (streq(v, "qmp"))
@@ -279,6 +281,7 @@ static void key_backend(struct conf_parser *p, const char *v)
 	p->vm->backend_origin.line = p->line;
 }
 
+/* An absolute path; its line is kept for the later checks (vm_lines). */
 static void key_qmp_socket(struct conf_parser *p, const char *v)
 {
 	set_path(p, "qmp-socket", v, &p->vm->qmp_socket);
@@ -298,6 +301,7 @@ static void key_usb_bus(struct conf_parser *p, const char *v)
 	p->vm_lines.usb_bus = p->line;
 }
 
+/* One of QEMU's GrabToggleKeys values; its line is kept for the later checks. */
 static void key_grab_toggle(struct conf_parser *p, const char *v)
 {
 	const char *name = conf_grab_toggle_name(v);
@@ -313,12 +317,14 @@ static void key_grab_toggle(struct conf_parser *p, const char *v)
 	p->vm_lines.grab_toggle = p->line;
 }
 
+/* libvirt's connection URI; its line is kept for the later checks. */
 static void key_uri(struct conf_parser *p, const char *v)
 {
 	set_string(&p->vm->uri, v);
 	p->vm_lines.uri = p->line;
 }
 
+/* libvirt's domain name; its line is kept for the later checks. */
 static void key_domain(struct conf_parser *p, const char *v)
 {
 	set_string(&p->vm->domain, v);
@@ -350,6 +356,7 @@ static void key_inputs(struct conf_parser *p, const char *v)
 	p->vm_lines.inputs = p->line;
 }
 
+/* The chord that moves the keyboard and mouse to this VM; its line is kept for later checks. */
 static void key_hotkey(struct conf_parser *p, const char *v)
 {
 	if (chord_parse_report(p, "hotkey", v, &p->vm->hotkey))
@@ -465,6 +472,7 @@ static void key_bus(struct conf_parser *p, const char *v)
 	parse_number(p, "bus", v, 255, &cur_rule(p)->bus);
 }
 
+/* The "device" key: the device number on its bus, 1 to 127. */
 static void key_devnum(struct conf_parser *p, const char *v)
 {
 	parse_number(p, "device", v, 127, &cur_rule(p)->devnum);
@@ -480,6 +488,7 @@ static void key_interface_class(struct conf_parser *p, const char *v)
 	parse_hex(p, "interface-class", v, 2, &cur_rule(p)->interface_class);
 }
 
+/* How the device is given to QEMU: address, fd or port; not in a deny rule. */
 static void key_attach_mode(struct conf_parser *p, const char *v)
 {
 	struct conf_usb_rule *r = cur_rule(p);
@@ -513,11 +522,13 @@ struct regex_scan {
 	bool backref;
 };
 
+/* Node counts saturate at REGEX_CAP, so nested bounds cannot overflow. */
 static size_t rx_add(size_t a, size_t b)
 {
 	return a + b > REGEX_CAP ? REGEX_CAP : a + b;
 }
 
+/* As rx_add(), for a repetition. */
 static size_t rx_mul(size_t a, size_t b)
 {
 	return b && a > REGEX_CAP / b ? REGEX_CAP : a * b;
@@ -607,6 +618,7 @@ static size_t rx_piece(struct regex_scan *s)
 	}
 }
 
+/* Pieces up to ')' or the end, every branch of '|' counted: an upper bound. */
 static size_t rx_alternatives(struct regex_scan *s)
 {
 	size_t n = 0;
@@ -699,6 +711,7 @@ static void key_property(struct conf_parser *p, const char *v)
 	*(struct conf_property *)xappend(&r->props, &r->n_props, sizeof(prop)) = prop;
 }
 
+/* A udev tag name, added to the rule's list: the key may be given more than once. */
 static void key_tag(struct conf_parser *p, const char *v)
 {
 	for (const char *c = v; *c; c++) {

@@ -523,6 +523,7 @@ static int cmd_usb_device(struct ctl *c, json_t *ret)
 	return EXIT_OK;
 }
 
+/* usb: one row per device (root hubs left out), where it goes and where it is. */
 static int cmd_usb(struct ctl *c, json_t *ret)
 {
 	struct table t = { .cols = 6 };
@@ -564,6 +565,7 @@ static int cmd_usb(struct ctl *c, json_t *ret)
 	return EXIT_OK;
 }
 
+/* explain DEVICE: who gets it, and for each VM every rule and key that matched or not. */
 static int cmd_explain(struct ctl *c, json_t *ret)
 {
 	json_t *devs = json_object_get(ret, "devices"), *d;
@@ -642,6 +644,7 @@ static int cmd_changed(struct ctl *c, json_t *ret)
 	return EXIT_OK;
 }
 
+/* switch: where the keyboard and mouse went, or that they were there already. */
 static int cmd_switched(struct ctl *c, json_t *ret)
 {
 	if (streq(jstr(ret, "from"), jstr(ret, "to")))
@@ -659,6 +662,7 @@ static int cmd_reload(struct ctl *c, json_t *ret)
 	return EXIT_OK;
 }
 
+/* identify: the daemon's suggested rule for what was plugged in, as is. */
 static int cmd_identify(struct ctl *c, json_t *ret)
 {
 	fputs(jstr(ret, "suggestion"), stdout);

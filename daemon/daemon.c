@@ -14,6 +14,7 @@
 #include "util/log.h"
 #include "util/util.h"
 
+/* conf_load() as a pointer: NULL when the configuration has errors. */
 static struct conf *load(const char *confdir, bool check_owner, char ***errors)
 {
 	struct conf_load_opts opts = { .check_owner = check_owner };
@@ -24,6 +25,7 @@ static struct conf *load(const char *confdir, bool check_owner, char ***errors)
 	return conf;
 }
 
+/* The configured log level, raised by each -v, at most debug. */
 static void apply_log_level(struct daemon *d)
 {
 	int level = (int)d->conf->daemon.log_level + d->opts.verbose;
@@ -33,6 +35,7 @@ static void apply_log_level(struct daemon *d)
 	log_set_level((enum log_level)level);
 }
 
+/* One line per VM at (re)load, so the log says what the daemon is working with. */
 static void log_vms(const struct conf *conf)
 {
 	for (size_t i = 0; i < conf->n_vms; i++) {
@@ -56,6 +59,7 @@ static void log_errors(char **errors)
 		log_error("config: %s", errors[i]);
 }
 
+/* SIGTERM/SIGINT: tell the service manager and leave the loop. */
 static void on_quit_signal(struct loop *loop, int signo, void *data)
 {
 	log_info("%s received, exiting", strsignal(signo));
@@ -87,6 +91,7 @@ static void update_status(struct daemon *d)
 	free(line);
 }
 
+/* SIGHUP reloads the configuration, as systemctl reload does. */
 static void on_hup(struct loop *loop, int signo, void *data)
 {
 	daemon_reload(data, NULL);
@@ -156,6 +161,7 @@ struct daemon *daemon_new(const struct daemon_opts *opts)
 	return d;
 }
 
+/* The reconciler's backend factory: QMP or libvirt, as the VM's backend key says. */
 static struct backend_vm *create_backend(void *data, const struct conf_vm *vm,
 					 const struct backend_events *events, void *evdata)
 {
@@ -174,6 +180,7 @@ static uint64_t rc_now(void *data)
 	return now_usec();
 }
 
+/* The reconciler asks to be ticked at deadline (0: not at all). */
 static void rc_schedule(void *data, uint64_t deadline)
 {
 	struct daemon *d = data;
@@ -191,6 +198,7 @@ static void on_rc_timer(struct loop_timer *t, void *data)
 	reconcile_tick(d->rc);
 }
 
+/* A device new to the reconciler is also what identify waits for. */
 static void on_usb_add(void *data, struct usb_device *dev)
 {
 	struct daemon *d = data;
@@ -200,6 +208,7 @@ static void on_usb_add(void *data, struct usb_device *dev)
 	reconcile_device_add(d->rc, dev);
 }
 
+/* An input node came or went: the input manager opens or closes its source. */
 static void on_input(void *data, const char *action, struct udev_device *dev)
 {
 	struct daemon *d = data;
@@ -213,6 +222,7 @@ static void on_input(void *data, const char *action, struct udev_device *dev)
 		control_identify_input(d->control, dev);
 }
 
+/* A reconciler event: tell control clients, update the status, add or drop router targets. */
 static void on_rc_event(void *data, const struct reconcile_event *ev)
 {
 	struct daemon *d = data;
@@ -233,6 +243,7 @@ static void on_usb_remove(void *data, const char *syspath)
 	reconcile_device_remove(d->rc, syspath);
 }
 
+/* The input-linux objects the reconciler must put in vm: one per sink, copied for it. */
 static size_t rc_vm_inputs(void *data, const char *vm, struct reconcile_input **out)
 {
 	struct daemon *d = data;
@@ -254,6 +265,7 @@ static size_t rc_vm_inputs(void *data, const char *vm, struct reconcile_input **
 	return n;
 }
 
+/* vm's sinks came or went: the reconciler adds or removes its input-linux objects. */
 static void on_vm_sinks_changed(void *data, const char *vm)
 {
 	struct daemon *d = data;
@@ -284,6 +296,8 @@ static bool inputs_attached(const struct daemon *d, const char *vm)
 	return n[0] > 0 && n[0] == n[1];
 }
 
+/* The router moved the focus: tell clients, on-switch and D-Bus, and check
+ * that the VM it went to still holds its sinks. */
 static void on_focus(void *data, const char *from, const char *to)
 {
 	struct daemon *d = data;
@@ -294,6 +308,7 @@ static void on_focus(void *data, const char *from, const char *to)
 		input_manager_check_held(d->input, to);
 }
 
+/* The input manager and focus: before the watcher, whose first scan opens the sources. */
 static int start_input(struct daemon *d)
 {
 	static const struct input_manager_hooks hooks = {
@@ -308,6 +323,7 @@ static int start_input(struct daemon *d)
 	return d->input ? 0 : -ENOMEM;
 }
 
+/* The reconciler and the udev watcher, whose first scan reports what is present. */
 static int start_usb(struct daemon *d)
 {
 	static const struct watch_hooks watch_hooks = {
@@ -334,6 +350,7 @@ static int start_usb(struct daemon *d)
 	return 0;
 }
 
+/* The control socket; EADDRINUSE means another vmplugd answers there, and says so. */
 static int start_control(struct daemon *d)
 {
 	const char *path = d->conf->daemon.control_socket;

@@ -52,6 +52,7 @@ struct hook *hook_new(struct loop *loop)
 	return h;
 }
 
+/* Forget the finished or failed run, keeping argv and where the focus went (h->to). */
 static void end_run(struct hook *h)
 {
 	loop_timer_free(h->timer);
@@ -93,6 +94,7 @@ bool hook_running(const struct hook *h)
 	return h->pid > 0;
 }
 
+/* Log how the program ended, and how long it took. */
 static void on_exit_status(struct hook *h, int status)
 {
 	uint64_t ms = (now_usec() - h->started) / USEC_PER_MSEC;
@@ -141,6 +143,7 @@ static void on_sigchld(struct loop *loop, int signo, void *data)
 	}
 }
 
+/* The program overran on-switch-timeout: kill its process group; on_sigchld() logs it. */
 static void on_timeout(struct loop_timer *t, void *data)
 {
 	struct hook *h = data;
@@ -149,6 +152,7 @@ static void on_timeout(struct loop_timer *t, void *data)
 	kill(-h->pid, SIGKILL);
 }
 
+/* A fixed environment, not vmplugd's: PATH and the VMPLUG_* of the switch. */
 static char **environment(const char *from, const char *to, bool to_vm)
 {
 	char **env = NULL, *s;
@@ -164,6 +168,7 @@ static char **environment(const char *from, const char *to, bool to_vm)
 	return env;
 }
 
+/* Run argv in its own process group: stdin /dev/null, stdout to our stderr, in /. */
 static int spawn(char *const *argv, char **env, pid_t *pid)
 {
 	posix_spawn_file_actions_t fa;
@@ -191,6 +196,7 @@ static int spawn(char *const *argv, char **env, pid_t *pid)
 	return -r;
 }
 
+/* Run the program for one switch, with a timer that kills it after the timeout. */
 static void start(struct hook *h, const char *from, const char *to, bool to_vm)
 {
 	char **env;

@@ -21,6 +21,7 @@ struct notify_status {
 	char *want;         /* what it should show */
 };
 
+/* Only a service manager (NOTIFY_SOCKET) reads the status: without one, keep none. */
 static bool manager(void)
 {
 #ifdef HAVE_SYSTEMD
@@ -30,6 +31,7 @@ static bool manager(void)
 #endif
 }
 
+/* sd_notify, whose failure is not worth more than a debug line. */
 static void tell(const char *msg)
 {
 #ifdef HAVE_SYSTEMD
@@ -55,6 +57,7 @@ void notify_stopping(void)
 	tell("STOPPING=1");
 }
 
+/* Send the wanted status line unless it is what is already shown. */
 static void flush(struct notify_status *s)
 {
 	char *msg;

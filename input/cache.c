@@ -30,6 +30,7 @@ static json_t *code_json(unsigned type, unsigned code)
 	return json_integer(code);
 }
 
+/* An event type's key in the file: its name, or its number when libevdev has none. */
 static char *type_key(unsigned type)
 {
 	const char *name = libevdev_event_type_get_name(type);
@@ -113,6 +114,7 @@ struct parse {
 	char *error;
 };
 
+/* Record the first error only, and return -EINVAL. */
 static int fail(struct parse *p, const char *fmt, ...) PRINTF_LIKE(2, 3);
 static int fail(struct parse *p, const char *fmt, ...)
 {
@@ -165,16 +167,19 @@ static int parse_code(json_t *v, int max, int (*from_name)(unsigned, const char 
 	return -1;
 }
 
+/* libevdev's code lookup in the shape parse_code() takes. */
 static int code_from_name(unsigned type, const char *name)
 {
 	return libevdev_event_code_from_name(type, name);
 }
 
+/* The same for properties, which have no type. */
 static int prop_from_name(unsigned type, const char *name)
 {
 	return libevdev_property_from_name(name);
 }
 
+/* An "events" key as a type: its name, or a number libevdev knows; -1 if neither. */
 static int type_from_key(const char *key)
 {
 	unsigned long n;
@@ -187,6 +192,7 @@ static int type_from_key(const char *key)
 	return -1;
 }
 
+/* EV_ABS: each code with its range, which libevdev needs to enable it. */
 static int parse_abs(struct parse *p, struct libevdev *dev, json_t *codes)
 {
 	const char *key;
@@ -232,6 +238,7 @@ static int parse_abs(struct parse *p, struct libevdev *dev, json_t *codes)
 	return 0;
 }
 
+/* EV_REP: the delay and period, both required. */
 static int parse_rep(struct parse *p, struct libevdev *dev, json_t *v)
 {
 	int delay, period;
@@ -247,6 +254,7 @@ static int parse_rep(struct parse *p, struct libevdev *dev, json_t *v)
 	return 0;
 }
 
+/* A type whose codes are a plain list (keys, buttons, relative axes, ...). */
 static int parse_list(struct parse *p, struct libevdev *dev, const char *key, unsigned type,
 		      json_t *codes)
 {
@@ -272,6 +280,7 @@ static int parse_list(struct parse *p, struct libevdev *dev, const char *key, un
 	return 0;
 }
 
+/* The whole file into dev; the first error found is in p->error. */
 static int parse_root(struct parse *p, json_t *root, struct libevdev *dev)
 {
 	json_t *v, *events, *props, *id;
@@ -433,6 +442,7 @@ struct missing {
 	unsigned named, more;
 };
 
+/* Name one more missing code, only counting those past MISSING_NAMED. */
 static void missing_add(struct missing *m, const char *name)
 {
 	char *s;
@@ -447,6 +457,7 @@ static void missing_add(struct missing *m, const char *name)
 	m->cur = s;
 }
 
+/* End the type being listed: keep its part unless nothing was missing. */
 static void missing_flush(struct missing *m, const char *label)
 {
 	if (m->cur && !streq(m->cur, label))
@@ -515,6 +526,7 @@ char *input_cache_path(const char *dir, const char *source)
 	return xasprintf("%s/%s.json", dir, source);
 }
 
+/* A regular file of at most INPUT_CACHE_MAX_SIZE, NUL-terminated. */
 static int read_file(const char *path, char **out, size_t *len)
 {
 	struct stat st;
@@ -609,6 +621,7 @@ int input_cache_save(const char *dir, const char *source, const struct libevdev 
 
 /* ---------------------------------------------------------------- fallbacks */
 
+/* Case-insensitive substring (not a whole word); false for a NULL s. */
 static bool contains_word(const char *s, const char *word)
 {
 	return s && strcasestr(s, word);

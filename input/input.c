@@ -514,6 +514,7 @@ static void free_source(struct msource *s)
 	free(s);
 }
 
+/* Does vm name input in its inputs =? */
 static bool vm_lists(const struct conf_vm *vm, const char *input)
 {
 	return vm->inputs && strv_contains(vm->inputs, input);

@@ -122,6 +122,7 @@ static size_t find_target(const struct input_router *r, const char *name)
 	return NONE;
 }
 
+/* Does target t take source s at all (its configuration, focus aside)? */
 static bool takes(const struct input_router *r, size_t t, size_t s)
 {
 	return r->sources[s].to[t];
@@ -180,6 +181,7 @@ static bool down_anywhere(const struct input_router *r, unsigned code)
 	return false;
 }
 
+/* Mark code down or up in keys through input_keys_update(), as an event would. */
 static void set_key(struct input_keys *keys, unsigned code, bool down)
 {
 	struct input_event e = { .type = EV_KEY, .code = (unsigned short)code, .value = down };

@@ -36,6 +36,7 @@ struct input_sink {
 	size_t cap;
 };
 
+/* The struct alone, shared by creating and adopting a sink: caps copied and named name. */
 static struct input_sink *sink_new(const char *name, int fd, const struct libevdev *caps)
 {
 	struct input_sink *s = xnew(struct input_sink);
@@ -172,6 +173,7 @@ void input_sink_free(struct input_sink *s)
 	free(s);
 }
 
+/* Write the whole frame at once; a short write counts as an error. */
 static int write_frame(struct input_sink *s, const struct input_event *ev, size_t n)
 {
 	size_t len = n * sizeof(*ev);

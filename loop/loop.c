@@ -131,11 +131,13 @@ static void reap(struct loop *loop)
 
 /* ------------------------------------------------------------ the heap */
 
+/* Earlier deadline first; equal deadlines in the order they were armed. */
 static bool fires_before(const struct loop_timer *a, const struct loop_timer *b)
 {
 	return a->deadline < b->deadline || (a->deadline == b->deadline && a->order < b->order);
 }
 
+/* Store t at i and remember i in t, so heap_remove() needs no search. */
 static void heap_put(struct loop *loop, size_t i, struct loop_timer *t)
 {
 	loop->heap[i] = t;
@@ -172,6 +174,7 @@ static void sift_down(struct loop *loop, size_t i)
 	heap_put(loop, i, t);
 }
 
+/* Add t at the end and sift it up, growing the heap by doubling. */
 static void heap_insert(struct loop *loop, struct loop_timer *t)
 {
 	if (loop->heap_len == loop->heap_cap) {
@@ -182,6 +185,7 @@ static void heap_insert(struct loop *loop, struct loop_timer *t)
 	sift_up(loop, t->heap_index);
 }
 
+/* Take t from anywhere in the heap: the last timer fills its slot and is sifted into place. */
 static void heap_remove(struct loop *loop, struct loop_timer *t)
 {
 	size_t i = t->heap_index;
@@ -386,6 +390,7 @@ static int dispatch_timers(struct loop *loop)
 	return n;
 }
 
+/* Run the handler of each signal read from the signalfd; returns how many ran. */
 static int dispatch_signals(struct loop *loop)
 {
 	struct signalfd_siginfo si;
