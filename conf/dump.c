@@ -42,7 +42,7 @@ static void put_chord(FILE *f, const char *key, const struct conf_chord *c)
 	free(s);
 }
 
-/* " key=NNNN" zero-padded, nothing when unset (-1). */
+/* " key=N", nothing when unset (-1). */
 static void put_number(FILE *f, const char *key, int v)
 {
 	if (v >= 0)
