@@ -501,6 +501,9 @@ static void attach_or_detach(const struct control_call *call, bool attach)
 
 	if (!arg_string(call, "vm", true, &vm) || !arg_string(call, "device", true, &spec))
 		return;
+	/* before anything is changed: a request refused changes nothing */
+	if (!control_may_wait(call))
+		return;
 	if (!conf_find_vm(c->ops->conf(c->data), vm)) {
 		control_reply_error(call->cl, call->id, "VMNotFound",
 				    "no VM named '%s' (see: vmplugctl status)", vm);

@@ -42,8 +42,13 @@ struct control {
 	gid_t gid;
 	bool have_gid;
 	struct list clients;
+	size_t n_clients; /* open ones: closed ones wait for the reaper */
 	struct list waiters;
+	size_t n_waiting;
 	struct loop_timer *reaper;
+	/* accept() ran out of fds: the listening socket rests a moment
+	 * instead of waking the loop again and again */
+	struct loop_timer *accept_pause;
 };
 
 /* A connected client. */
@@ -58,8 +63,9 @@ struct control_client {
 	char *out;
 	size_t out_len, out_cap;
 	bool subscribed;
-	bool closing; /* close once the output is flushed */
-	bool dead;    /* closed; freed by the reaper, never inside a callback chain */
+	bool closing;     /* close once the output is flushed */
+	bool dead;        /* closed; freed by the reaper, never inside a callback chain */
+	size_t n_waiting; /* its requests on c->waiters */
 	uid_t uid;
 	pid_t pid;
 };
@@ -114,6 +120,10 @@ void control_reply_error(struct control_client *cl, json_t *id, const char *cls,
 /* Log a state-changing request with the peer's uid and pid. */
 void control_log_request(const struct control_call *call, const char *what);
 
+/* May call's request wait for its answer? If not (CONTROL_MAX_WAITING*),
+ * it has been answered with a TooManyRequests error. Commands that may
+ * answer later ask before they do anything. */
+bool control_may_wait(const struct control_call *call);
 /* A waiter for call, answered by `expired` after usec unless answered
  * before; on c->waiters. */
 struct control_waiter *control_waiter_new(const struct control_call *call, enum control_wait kind,

@@ -186,6 +186,8 @@ void control_cmd_identify(const struct control_call *call)
 	}
 	if (t)
 		secs = json_integer_value(t);
+	if (!control_may_wait(call))
+		return;
 	control_waiter_new(call, CONTROL_WAIT_IDENTIFY, (uint64_t)secs * USEC_PER_SEC,
 			   identify_expired);
 }

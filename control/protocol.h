@@ -9,6 +9,15 @@
 
 /* A request is at most this long (its newline aside). */
 #define CONTROL_MAX_REQUEST (64 * 1024)
+/* vmplugd serves at most this many clients at once; one more is told so
+ * ({"error": {"class": "TooManyClients"}} instead of the greeting) and
+ * closed. */
+#define CONTROL_MAX_CLIENTS 64
+/* Requests whose answer comes later (attach, detach, identify) may wait at
+ * most this many per client and this many in all; past either, a request
+ * that could wait gets {"error": {"class": "TooManyRequests"}} at once. */
+#define CONTROL_MAX_WAITING_PER_CLIENT 16
+#define CONTROL_MAX_WAITING 256
 
 /* Commands, with their arguments. */
 #define CONTROL_CMD_QUERY_STATUS "query-status"

@@ -32,6 +32,7 @@ static void client_close(struct control_client *cl)
 	if (cl->dead)
 		return;
 	cl->dead = true;
+	cl->c->n_clients--;
 	list_for_each_safe(w, tmp, &cl->c->waiters, link)
 		if (w->client == cl)
 			control_waiter_free(w);
@@ -193,6 +194,8 @@ void control_log_request(const struct control_call *call, const char *what)
 
 void control_waiter_free(struct control_waiter *w)
 {
+	w->c->n_waiting--;
+	w->client->n_waiting--;
 	list_remove(&w->link);
 	loop_timer_free(w->timer);
 	json_decref(w->id);
@@ -216,10 +219,31 @@ static void on_waiter_timeout(struct loop_timer *t, void *data)
 	control_waiter_free(w);
 }
 
+bool control_may_wait(const struct control_call *call)
+{
+	if (call->cl->n_waiting >= CONTROL_MAX_WAITING_PER_CLIENT) {
+		control_reply_error(call->cl, call->id, "TooManyRequests",
+				    "%d requests of this client wait for their answer already; "
+				    "wait for one of them first",
+				    CONTROL_MAX_WAITING_PER_CLIENT);
+		return false;
+	}
+	if (call->c->n_waiting >= CONTROL_MAX_WAITING) {
+		control_reply_error(call->cl, call->id, "TooManyRequests",
+				    "%d requests wait for their answer already; try again later",
+				    CONTROL_MAX_WAITING);
+		return false;
+	}
+	return true;
+}
+
 struct control_waiter *control_waiter_new(const struct control_call *call, enum control_wait kind,
 					  uint64_t usec, void (*expired)(struct control_waiter *w))
 {
 	struct control_waiter *w = xnew(struct control_waiter);
+
+	call->c->n_waiting++;
+	call->cl->n_waiting++;
 
 	w->c = call->c;
 	w->client = call->cl;
@@ -376,8 +400,8 @@ static void on_client(struct loop_source *src, int fd, uint32_t revents, void *d
 		client_close(cl);
 		return;
 	}
-	if (n < 0)
-		return;
+	if (n < 0 || cl->closing)
+		return; /* a client being closed (refused, or told why) is not heard */
 	cl->in = xrealloc(cl->in, cl->in_len + (size_t)n + 1);
 	memcpy(cl->in + cl->in_len, buf, (size_t)n);
 	cl->in_len += (size_t)n;
@@ -465,6 +489,7 @@ void control_client_add(struct control *c, int fd, const struct ucred *cred)
 	cl->fd = fd;
 	cl->uid = cred->uid;
 	cl->pid = cred->pid;
+	c->n_clients++;
 	list_insert_tail(&c->clients, &cl->link);
 	cl->src = loop_add_fd(c->loop, fd, EPOLLIN, on_client, cl);
 	if (!cl->src) {
@@ -484,21 +509,61 @@ void control_client_add(struct control *c, int fd, const struct ucred *cred)
 		flush(cl);
 		return;
 	}
+	/* root is never turned away: whoever fills the slots, the
+	 * administrator can still see and steer */
+	if (cred->uid != 0 && c->n_clients > CONTROL_MAX_CLIENTS) {
+		log_ratelimited(&rl, LOG_LEVEL_WARNING,
+				"control: refused uid %u pid %d: %d clients connected already",
+				(unsigned)cred->uid, (int)cred->pid, CONTROL_MAX_CLIENTS);
+		control_reply_error(cl, NULL, "TooManyClients",
+				    "vmplugd serves %d clients at once; try again later",
+				    CONTROL_MAX_CLIENTS);
+		cl->closing = true;
+		flush(cl);
+		return;
+	}
 	send_json(cl, json_pack("{s:{s:s}}", "vmplug", "version", PACKAGE_VERSION), false, NULL);
+}
+
+/* The listening socket listens again after a pause (see on_accept). */
+static void on_accept_pause_end(struct loop_timer *t, void *data)
+{
+	struct control *c = data;
+
+	loop_source_set_events(c->src, EPOLLIN);
 }
 
 /* A new client on the listening socket. */
 static void on_accept(struct loop_source *src, int fd, uint32_t revents, void *data)
 {
-	struct ucred cred = { 0 };
+	static struct log_ratelimit rl = LOG_RATELIMIT_INIT(10 * USEC_PER_SEC, 1);
+	/* nobody until the kernel says who it is */
+	struct ucred cred = { .pid = 0, .uid = (uid_t)-1, .gid = (gid_t)-1 };
+	struct control *c = data;
 	socklen_t len = sizeof(cred);
 	int cfd;
 
 	cfd = accept4(fd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
-	if (cfd < 0)
+	if (cfd < 0) {
+		if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM) {
+			/* the client stays queued; accepting again at once would
+			 * only fail again, as fast as the loop can spin */
+			log_ratelimited(&rl, LOG_LEVEL_WARNING,
+					"control: cannot accept a client: %s; trying again in a "
+					"second",
+					strerror(errno));
+			loop_source_set_events(c->src, 0);
+			loop_timer_arm_in(c->accept_pause, USEC_PER_SEC);
+		}
 		return;
-	getsockopt(cfd, SOL_SOCKET, SO_PEERCRED, &cred, &len);
-	control_client_add(data, cfd, &cred);
+	}
+	if (getsockopt(cfd, SOL_SOCKET, SO_PEERCRED, &cred, &len) < 0 || len != sizeof(cred)) {
+		log_warning("control: a client whose credentials cannot be read is refused: %s",
+			    strerror(errno));
+		close(cfd);
+		return;
+	}
+	control_client_add(c, cfd, &cred);
 }
 
 /* ---------------------------------------------------------------- set-up */
@@ -550,6 +615,7 @@ struct control *control_new(struct loop *loop, const char *path, const char *gro
 	c->path = xstrdup(path);
 	c->group = group ? xstrdup(group) : NULL;
 	c->reaper = loop_timer_new(loop, on_reap, c);
+	c->accept_pause = loop_timer_new(loop, on_accept_pause_end, c);
 	list_init(&c->clients);
 	list_init(&c->waiters);
 	if (slash && slash != dir) {
@@ -600,6 +666,7 @@ void control_free(struct control *c)
 	list_for_each_safe(cl, tmp, &c->clients, link)
 		client_free(cl);
 	loop_timer_free(c->reaper);
+	loop_timer_free(c->accept_pause);
 	loop_source_remove(c->src);
 	if (c->fd >= 0) {
 		closep(&c->fd);

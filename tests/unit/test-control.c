@@ -6,9 +6,11 @@
 #include "config.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <poll.h>
 #include <stdarg.h>
 #include <stdlib.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <unistd.h>
@@ -754,6 +756,217 @@ START_TEST(identify_input_text_reads_back_as_shown)
 }
 END_TEST
 
+/* ------------------------------------------------------------ bounds */
+
+/* A client of c on a socketpair, as if it had connected with cred; the
+ * greeting (or the refusal) is left to read. */
+static void client_as(struct client *cl, struct bench *b, uid_t uid, gid_t gid)
+{
+	int sv[2];
+
+	ck_assert_int_eq(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv), 0);
+	ck_assert_int_eq(fcntl(sv[1], F_SETFL, O_NONBLOCK), 0);
+	cl->b = b;
+	cl->len = 0;
+	cl->fd = sv[0];
+	control_client_add(b->c, sv[1], &(struct ucred){ .pid = getpid(), .uid = uid, .gid = gid });
+}
+
+/* The error class of the next line, or NULL; the line is dropped. */
+static char *next_error_class(struct client *cl)
+{
+	json_t *r = next(cl, 2000);
+	char *cls;
+
+	ck_assert_ptr_nonnull(r);
+	cls = str_at(r, "error", "class", NULL) ? xstrdup(str_at(r, "error", "class", NULL)) : NULL;
+	json_decref(r);
+	return cls;
+}
+
+/* Is the client's connection closed by vmplugd (EOF after what is queued)? */
+static bool closed_by_server(void *arg)
+{
+	struct client *cl = arg;
+	char buf[4096];
+	ssize_t n;
+
+	while ((n = recv(cl->fd, buf, sizeof(buf), MSG_DONTWAIT)) > 0)
+		;
+	return n == 0;
+}
+
+/* Requests that answer later are bounded per client and in all: past
+ * either bound, a request gets TooManyRequests at once, with its id, and
+ * changes nothing; answered ones make room again. */
+START_TEST(waiting_requests_are_bounded)
+{
+	enum { N = CONTROL_MAX_WAITING / CONTROL_MAX_WAITING_PER_CLIENT + 1 };
+	struct client *cl = xcalloc(N, sizeof(*cl)); /* 64 KiB each: not on the stack */
+	struct bench b;
+	struct usb_device *dev = fixture_usb("3-4 dev=9 vid=0781 pid=5581 name=Ultra");
+	char *cls;
+	json_t *r;
+
+	bench_init(&b);
+	for (size_t i = 0; i < N; i++)
+		client_open(&cl[i], &b);
+	for (int i = 0; i < CONTROL_MAX_WAITING_PER_CLIENT; i++)
+		send_line(&cl[0], "{\"execute\": \"identify\"}");
+	ck_assert_ptr_null(next(&cl[0], 200));
+	r = call(&cl[0], "{\"execute\": \"identify\", \"id\": 17}");
+	ck_assert_str_eq(str_at(r, "error", "class", NULL), "TooManyRequests");
+	ck_assert_int_eq(json_integer_value(json_object_get(r, "id")), 17);
+	json_decref(r);
+	r = call(&cl[0], "{\"execute\": \"attach\", \"arguments\": {\"vm\": \"pc\", \"device\": "
+			 "\"3-1\"}}");
+	ck_assert_str_eq(str_at(r, "error", "class", NULL), "TooManyRequests");
+	ck_assert_ptr_null(b.f.override_vm); /* refused before anything changed */
+	json_decref(r);
+	/* the other clients fill the overall bound; the last one is refused */
+	for (size_t i = 1; i + 1 < N; i++)
+		for (int k = 0; k < CONTROL_MAX_WAITING_PER_CLIENT; k++)
+			send_line(&cl[i], "{\"execute\": \"identify\"}");
+	run_for(b.loop, 200);
+	r = call(&cl[N - 1], "{\"execute\": \"identify\"}");
+	ck_assert_str_eq(str_at(r, "error", "class", NULL), "TooManyRequests");
+	json_decref(r);
+	/* a device answers every waiter, which makes room again */
+	control_identify_usb(b.c, dev);
+	for (size_t i = 0; i + 1 < N; i++)
+		for (int k = 0; k < CONTROL_MAX_WAITING_PER_CLIENT; k++) {
+			cls = next_error_class(&cl[i]);
+			ck_assert_ptr_null(cls);
+		}
+	send_line(&cl[N - 1], "{\"execute\": \"identify\"}");
+	ck_assert_ptr_null(next(&cl[N - 1], 200)); /* it waits now */
+	for (size_t i = 0; i < N; i++)
+		close(cl[i].fd);
+	free(cl);
+	usb_device_free(dev);
+	bench_fini(&b);
+}
+END_TEST
+
+/* At most CONTROL_MAX_CLIENTS clients at once: one more is told so and
+ * closed; root is never turned away, and a client that leaves makes room. */
+START_TEST(clients_are_bounded)
+{
+	struct client *cl = xcalloc(CONTROL_MAX_CLIENTS, sizeof(*cl)), extra, admin;
+	struct bench b;
+	char *cls;
+	json_t *r;
+
+	bench_init(&b);
+	control_free(b.c);
+	b.c = control_new(b.loop, b.path, "root", &fake_ops, &b.f); /* members: gid 0 */
+	ck_assert_ptr_nonnull(b.c);
+	for (size_t i = 0; i < CONTROL_MAX_CLIENTS; i++) {
+		client_as(&cl[i], &b, 1000, 0);
+		r = next(&cl[i], 2000);
+		ck_assert_ptr_nonnull(json_object_get(r, "vmplug")); /* greeted */
+		json_decref(r);
+	}
+	client_as(&extra, &b, 1000, 0);
+	cls = next_error_class(&extra);
+	ck_assert_str_eq(cls, "TooManyClients");
+	free(cls);
+	ck_assert(run_until(b.loop, closed_by_server, &extra, 2000));
+	close(extra.fd);
+	client_as(&admin, &b, 0, 0);
+	r = next(&admin, 2000);
+	ck_assert_ptr_nonnull(json_object_get(r, "vmplug"));
+	json_decref(r);
+	/* one leaves (and root's stays): the next one is served */
+	close(cl[0].fd);
+	close(admin.fd);
+	run_for(b.loop, 100);
+	client_as(&cl[0], &b, 1000, 0);
+	r = next(&cl[0], 2000);
+	ck_assert_ptr_nonnull(json_object_get(r, "vmplug"));
+	json_decref(r);
+	for (size_t i = 0; i < CONTROL_MAX_CLIENTS; i++)
+		close(cl[i].fd);
+	free(cl);
+	bench_fini(&b);
+}
+END_TEST
+
+/* A client refused by its credentials is never heard, even while its
+ * refusal is still queued (its socket full): what it sends is not run. */
+START_TEST(a_refused_client_is_not_heard)
+{
+	struct bench b;
+	int sv[2];
+	char junk[4096] = { 0 };
+
+	bench_init(&b);
+	ck_assert_int_eq(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv), 0);
+	ck_assert_int_eq(fcntl(sv[1], F_SETFL, O_NONBLOCK), 0);
+	/* vmplugd's side cannot send: the refusal waits in its buffer */
+	while (send(sv[1], junk, sizeof(junk), MSG_DONTWAIT | MSG_NOSIGNAL) > 0)
+		;
+	control_client_add(b.c, sv[1],
+			   &(struct ucred){ .pid = getpid(), .uid = 1000, .gid = 1000 });
+	ck_assert_int_eq(write_all(sv[0], "{\"execute\": \"reload\"}\n", 22), 0);
+	run_for(b.loop, 200);
+	ck_assert_int_eq(b.f.reloads, 0);
+	close(sv[0]);
+	run_for(b.loop, 100);
+	bench_fini(&b);
+}
+END_TEST
+
+/* accept() out of file descriptors does not spin the loop: the listening
+ * socket rests, and the client waiting in the queue is served once fds
+ * are free again. */
+START_TEST(accept_out_of_fds_does_not_spin)
+{
+	struct bench b;
+	struct client cl;
+	struct sockaddr_un addr = { .sun_family = AF_UNIX };
+	struct rlimit old, low;
+	int fill[512], n = 0, passes = 0;
+	json_t *r;
+
+	bench_init(&b);
+	strcpy(addr.sun_path, b.path);
+	cl.b = &b;
+	cl.len = 0;
+	cl.fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	ck_assert_int_eq(connect(cl.fd, (struct sockaddr *)&addr, sizeof(addr)), 0);
+	ck_assert_int_eq(getrlimit(RLIMIT_NOFILE, &old), 0);
+	low = old;
+	low.rlim_cur = (rlim_t)cl.fd + ARRAY_SIZE(fill) / 2;
+	ck_assert_int_eq(setrlimit(RLIMIT_NOFILE, &low), 0);
+	while (n < (int)ARRAY_SIZE(fill) && (fill[n] = dup(0)) >= 0)
+		n++;
+	ck_assert_int_eq(errno, EMFILE);
+	/* a second of passes that each wait 20 ms for something to do: a loop
+	 * that spins runs one for every accept that fails */
+	for (int i = 0; i < 40; i++)
+		if (loop_dispatch(b.loop, 20) > 0)
+			passes++;
+	ck_assert_msg(passes <= 4, "%d passes with work in 40 (the loop spins)", passes);
+	while (n > 0)
+		close(fill[--n]);
+	ck_assert_int_eq(setrlimit(RLIMIT_NOFILE, &old), 0);
+	/* valgrind keeps the lowered limit as its own (its fds sit above it),
+	 * so the client can be served only outside it */
+	if (getenv("VMPLUG_VALGRIND") && streq(getenv("VMPLUG_VALGRIND"), "1")) {
+		close(cl.fd);
+		bench_fini(&b);
+		return;
+	}
+	r = next(&cl, 5000);
+	ck_assert_ptr_nonnull(r);
+	ck_assert_ptr_nonnull(json_object_get(r, "vmplug"));
+	json_decref(r);
+	close(cl.fd);
+	bench_fini(&b);
+}
+END_TEST
+
 static Suite *control_suite(void)
 {
 	Suite *s = suite_create("control");
@@ -771,6 +984,10 @@ static Suite *control_suite(void)
 	/* some 7000 answers built under ASan, on a busy machine */
 	tcase_set_timeout(tc, 120);
 	tcase_add_test(tc, a_client_that_does_not_read_is_dropped);
+	tcase_add_test(tc, waiting_requests_are_bounded);
+	tcase_add_test(tc, clients_are_bounded);
+	tcase_add_test(tc, a_refused_client_is_not_heard);
+	tcase_add_test(tc, accept_out_of_fds_does_not_spin);
 	suite_add_tcase(s, tc);
 	tc = tcase_create("identify");
 	tcase_add_test(tc, identify_usb_text_reads_back_as_shown);
