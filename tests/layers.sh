@@ -42,6 +42,19 @@ else
 	diag "$out"
 fi
 
+# verdict TEXT DETAIL [BAD...]: ok TEXT when nothing is bad, else not ok
+# "TEXT DETAIL" with each bad place as a diagnostic.
+verdict() {
+	local text=$1 detail=$2
+	shift 2
+	if [ $# -eq 0 ]; then
+		ok "$text"
+	else
+		not_ok "$text${detail:+ $detail}"
+		diag "$@"
+	fi
+}
+
 # allowed DIR TARGET: TARGET ("x/y.h") may be included from DIR.
 allowed() {
 	local a
@@ -61,12 +74,7 @@ for d in "${folders[@]}"; do
 		allowed "$d" "$target" || bad+=("$file:$line: includes $target")
 	done < <(grep -H -n -o '^[[:space:]]*#[[:space:]]*include[[:space:]]*"[a-z]*/[^"]*"' \
 		"$d"/*.[ch] 2>/dev/null | sed -E 's/^([^:]*):([0-9]+):.*"([^"]*)"$/\1:\2:\3/')
-	if [ ${#bad[@]} -eq 0 ]; then
-		ok "$d/ includes only what its row allows"
-	else
-		not_ok "$d/ includes only what its row allows (${allows[$d]:-nothing})"
-		diag "${bad[@]}"
-	fi
+	verdict "$d/ includes only what its row allows" "(${allows[$d]:-nothing})" "${bad[@]}"
 done
 
 # Exported names: the library's objects of each folder (automake names them
@@ -94,11 +102,6 @@ for d in "${folders[@]}"; do
 	done < <(nm -A -g --defined-only "${objs[@]}" |
 		awk '$2 ~ /^[BDGRSTVW]$/ && $3 !~ /^__(odr_)?asan|^__sancov|^__llvm|^__gcov/ {
 			sub(/:.*/, "", $1); print $1, $3 }')
-	if [ ${#bad[@]} -eq 0 ]; then
-		ok "$d/ exports only names with its prefixes (${prefixes[$d]% })"
-	else
-		not_ok "$d/ exports only names with its prefixes (${prefixes[$d]% })"
-		diag "${bad[@]}"
-	fi
+	verdict "$d/ exports only names with its prefixes (${prefixes[$d]% })" "" "${bad[@]}"
 done
 done_testing
