@@ -192,7 +192,7 @@ static void on_slow(struct loop_timer *t, void *data)
 	advance(p);
 }
 
-/* arg with $N replaced by the Nth id of this connection. */
+/* arg with $N (N from 1) replaced by the Nth id of this connection. */
 static char *substitute(struct fake_peer *p, const char *arg)
 {
 	size_t len = 0, cap = strlen(arg) + 1;
@@ -202,11 +202,12 @@ static char *substitute(struct fake_peer *p, const char *arg)
 		char *id = NULL;
 
 		if (c[0] == '$' && c[1] >= '1' && c[1] <= '9') {
-			size_t n = (size_t)(c[1] - '1');
+			char *end;
+			size_t n = (size_t)strtoul(c + 1, &end, 10) - 1;
 
 			id = n < p->n_ids ? json_dumps(p->ids[n], JSON_ENCODE_ANY)
 					  : xstrdup("null");
-			c++;
+			c = end - 1;
 		}
 		if (id) {
 			cap += strlen(id);

@@ -26,7 +26,7 @@ enum fake_op {
 	FAKE_EXPECT_FD,
 	/* send `arg` (a JSON object) with the last expected command's id */
 	FAKE_REPLY,
-	/* send `arg` as is, with $1..$9 replaced by the id of the Nth command
+	/* send `arg` as is, with $1..$32 replaced by the id of the Nth command
 	 * expected on this connection (qmp_capabilities is $1) */
 	FAKE_SEND,
 	/* like FAKE_SEND, one byte per loop pass */
