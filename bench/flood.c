@@ -62,25 +62,6 @@ static char *flood_text(size_t *len)
 	return s;
 }
 
-/* Answer a command the way an empty QEMU does. */
-static void answer(int fd, json_t *cmd)
-{
-	const char *what = json_string_value(json_object_get(cmd, "execute")) ?: "";
-	json_t *reply = json_object();
-	char *text;
-
-	json_object_set_new(reply, "return",
-			    streq(what, "qom-list") || streq(what, "query-fdsets") ? json_array()
-										   : json_object());
-	if (json_object_get(cmd, "id"))
-		json_object_set(reply, "id", json_object_get(cmd, "id"));
-	text = json_dumps(reply, JSON_COMPACT);
-	json_decref(reply);
-	if (write_all(fd, text, strlen(text)) < 0 || write_all(fd, "\r\n", 2) < 0)
-		_exit(1);
-	free(text);
-}
-
 /* Serve the QMP socket until killed; flood from SIGUSR1 to SIGUSR2. */
 static volatile sig_atomic_t flooding;
 
@@ -91,9 +72,6 @@ static void on_usr(int sig)
 
 static NORETURN void serve_qemu(int listener)
 {
-	static const char greeting[] =
-	    "{\"QMP\": {\"version\": {\"qemu\": {\"micro\": 22, \"minor\": 2, \"major\": 7}, "
-	    "\"package\": \"\"}, \"capabilities\": [\"oob\"]}}\r\n";
 	struct qmp_framer *framer = qmp_framer_new(QMP_MAX_MESSAGE);
 	size_t flood_len, flood_off = 0;
 	char *flood = flood_text(&flood_len);
@@ -117,7 +95,8 @@ static NORETURN void serve_qemu(int listener)
 			qmp_framer_reset(framer);
 			json_array_clear(pending);
 			flood_off = 0;
-			if (fd >= 0 && write_all(fd, greeting, strlen(greeting)) < 0)
+			if (fd >= 0 &&
+			    write_all(fd, bench_qmp_greeting, strlen(bench_qmp_greeting)) < 0)
 				closep(&fd);
 			continue;
 		}
@@ -145,7 +124,8 @@ static NORETURN void serve_qemu(int listener)
 			size_t i;
 
 			json_array_foreach(pending, i, j)
-				answer(fd, j);
+				if (bench_qmp_answer(fd, j) < 0)
+					_exit(1);
 			json_array_clear(pending);
 			flood_off = 0;
 		}
@@ -249,7 +229,7 @@ int main(int argc, char **argv)
 	char *dir = scratch_new("bench-flood");
 	char *conf = xasprintf("%s/conf", dir), *vmd = xasprintf("%s/conf/vm.d", dir);
 	char *sock = xasprintf("%s/control.sock", dir), *log = xasprintf("%s/vmplugd.log", dir);
-	char *qmp = xasprintf("%s/vm0.qmp", dir), *path, *const env[] = { NULL };
+	char *qmp = xasprintf("%s/vm0.qmp", dir), *path;
 	struct sockaddr_un sa = { .sun_family = AF_UNIX };
 	unsigned n = 2000;
 	pid_t qemu, flooder, vmplugd;
@@ -287,12 +267,7 @@ int main(int argc, char **argv)
 		bench_fail("%s: %s", qmp, strerror(errno));
 	qemu = spawn(run_qemu, &listener);
 	close(listener);
-	vmplugd = bench_vmplugd_start(conf, sock, log, env);
-	if (vmplugd < 0)
-		bench_fail("vmplugd did not start (see %s)", log);
-	ctl = bench_ctl_connect(sock);
-	if (!ctl)
-		bench_fail("cannot reach vmplugd's control socket");
+	ctl = bench_vmplugd_up(conf, sock, log, &vmplugd);
 	end = now_usec() + WAIT_MS * USEC_PER_MSEC;
 	while (!vm_running(ctl)) {
 		if (now_usec() > end)
@@ -319,10 +294,7 @@ int main(int argc, char **argv)
 		fprintf(stderr, "flood: vmplugd did not exit cleanly (see %s)\n", log);
 	kill(qemu, SIGKILL);
 	waitpid(qemu, NULL, 0);
-	if (!getenv("BENCH_KEEP"))
-		scratch_remove(dir);
-	else
-		free(dir);
+	bench_scratch_done(dir);
 	free(conf);
 	free(vmd);
 	free(sock);
