@@ -278,6 +278,7 @@ START_TEST(scrambled_and_bogus_ids)
 			replies = next;
 		}
 	}
+	log_capture_start(LOG_LEVEL_INFO);
 	script[1 + SCRAMBLED] = (struct fake_step){ FAKE_SEND, replies };
 	script[2 + SCRAMBLED] = (struct fake_step){ FAKE_EXPECT, "z" };
 	script[3 + SCRAMBLED] = (struct fake_step){ FAKE_REPLY, "{\"return\": 26}" };
@@ -298,6 +299,7 @@ START_TEST(scrambled_and_bogus_ids)
 	ck_assert_ptr_null(fake_peer_error(peer));
 	ck_assert_int_eq(fake_peer_connections(peer), 1);
 	ck_assert_int_eq(rec.gone, 0);
+	ck_assert_ptr_nonnull(log_captured_find("vm test: QEMU replied to an unknown id 0;"));
 	fake_peer_free(peer);
 	peer = NULL;
 	free(replies);
