@@ -98,6 +98,13 @@ struct backend_list {
 	size_t n;
 };
 
+/* The most objects of vmplug's a list takes from a VM: far above what a
+ * real VM has (a few USB devices and inputs; one USB bus addresses 127),
+ * low enough that a compromised QEMU listing as many as a message holds
+ * costs little; the rest are ignored, and the backend says so once per
+ * connection. */
+#define BACKEND_LIST_MAX 256
+
 /* Deep copy of src into dst (whose old contents are not freed). */
 void backend_item_copy(struct backend_item *dst, const struct backend_item *src);
 /* Free what the item owns and zero it. */

@@ -111,6 +111,8 @@ struct qmpb {
 	/* A guest can send events in a loop (a reset loop): their log
 	 * lines are rate-limited. */
 	struct log_ratelimit rl;
+	/* A list past BACKEND_LIST_MAX was said, on this connection. */
+	bool said_capped;
 };
 
 /* The QMP backend behind the interface's handle. */
@@ -710,8 +712,8 @@ static void get_prop(struct op *op, const char *dir, size_t item, enum prop prop
 static void on_qom_list(struct op *op, const struct qmp_reply *r, const char *dir, const char *type,
 			enum backend_item_kind kind)
 {
+	size_t i, ignored = 0;
 	json_t *entry;
-	size_t i;
 
 	op->inflight--;
 	if (r->err == -EREMOTEIO && streq(r->error_class, "DeviceNotFound")) {
@@ -734,6 +736,10 @@ static void on_qom_list(struct op *op, const struct qmp_reply *r, const char *di
 		if (!json_is_string(name) || !json_is_string(t) ||
 		    !valid_id(json_string_value(name)) || !streq(json_string_value(t), type))
 			continue;
+		if (op->list->n >= BACKEND_LIST_MAX) {
+			ignored++;
+			continue;
+		}
 		backend_list_add(op->list, kind, json_string_value(name));
 		item = op->list->n - 1;
 		if (kind == BACKEND_ITEM_INPUT) {
@@ -744,6 +750,12 @@ static void on_qom_list(struct op *op, const struct qmp_reply *r, const char *di
 			get_prop(op, dir, item, PROP_HOSTPORT);
 			get_prop(op, dir, item, PROP_ATTACHED);
 		}
+	}
+	if (ignored && !op->b->said_capped) {
+		op->b->said_capped = true;
+		log_warning("vm %s: QEMU lists more than %d of vmplug's objects (%zu more in %s); "
+			    "ignoring those",
+			    op->b->vm->name, BACKEND_LIST_MAX, ignored, dir);
 	}
 	list_settle(op);
 }
@@ -821,6 +833,7 @@ static void on_connected(struct qmp *q, void *data)
 	log_info("vm %s: connected to QEMU %d.%d.%d%s%s%s", b->vm->name, v->major, v->minor,
 		 v->micro, *v->package ? " (" : "", v->package, *v->package ? ")" : "");
 	b->up = true;
+	b->said_capped = false;
 	if (b->base.events->vm_up)
 		b->base.events->vm_up(b->base.data);
 	backend_base_leave(&b->base);

@@ -15,7 +15,13 @@
  *                      back until the next key), MSC_SCAN;
  *   timers      (loop/loop.c) 10,000 armed timers (debounces, retries,
  *               waiting requests); one operation = one of them moved to a
- *               new deadline and one loop pass that fires another.
+ *               new deadline and one loop pass that fires another;
+ *   qmp-10, qmp-10000
+ *               (qmp/qmp.c) a connected client with 10 or 10,000
+ *               commands pending, answered by a peer in this process in
+ *               a scrambled order; one operation = one reply written,
+ *               read, matched and completed, and one new command sent
+ *               and read back by the peer.
  * Each workload runs in a function of its own (run_CORE), the one the
  * callgrind script collects; setup (configuration, devices) is outside.
  * Plain runs print the time per operation too, for what it is worth.
@@ -27,14 +33,18 @@
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/un.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "backends/null.h"
 #include "conf/conf.h"
 #include "reconcile/reconcile.h"
 #include "input/router.h"
 #include "loop/loop.h"
+#include "qmp/qmp.h"
 #include "usb/rules.h"
 #include "util/log.h"
 #include "util/util.h"
@@ -487,10 +497,131 @@ static void bench_timers(void)
 	loop_free(loop);
 }
 
+/* ----------------------------------------------------------------- qmp */
+
+static unsigned long qmp_replies;
+static bool qmp_up;
+
+static void on_qmp_connected(struct qmp *q, void *data)
+{
+	qmp_up = true;
+}
+
+static void on_qmp_reply(struct qmp *q, const struct qmp_reply *r, void *data)
+{
+	if (r->err)
+		die("qmp: a command failed");
+	qmp_replies++;
+}
+
+/* Read and discard what the client sent (its commands). */
+static void qmp_drain(int fd)
+{
+	char buf[65536];
+
+	while (recv(fd, buf, sizeof(buf), MSG_DONTWAIT) > 0)
+		;
+}
+
+/* Write one reply to `id` and run the loop until the client matched it. */
+static void qmp_answer(struct loop *loop, int peer, uint64_t id)
+{
+	unsigned long before = qmp_replies;
+	char reply[64];
+	int n = snprintf(reply, sizeof(reply), "{\"return\": {}, \"id\": %llu}\r\n",
+			 (unsigned long long)id);
+
+	if (write(peer, reply, (size_t)n) != n)
+		die("qmp: cannot write a reply");
+	while (qmp_replies == before)
+		if (loop_dispatch(loop, 1000) < 0)
+			die("qmp: the loop failed");
+}
+
+__attribute__((noinline)) unsigned long run_qmp(struct loop *loop, struct qmp *q, int peer,
+						uint64_t *pending, size_t n_pending,
+						uint64_t *next_id, unsigned long ops);
+__attribute__((noinline)) unsigned long run_qmp(struct loop *loop, struct qmp *q, int peer,
+						uint64_t *pending, size_t n_pending,
+						uint64_t *next_id, unsigned long ops)
+{
+	for (unsigned long i = 0; i < ops; i++) {
+		/* a pending command, anywhere in the sending order */
+		size_t k = (size_t)((i * 7919 + 104729) % n_pending);
+
+		qmp_answer(loop, peer, pending[k]);
+		if (qmp_command(q, "query-status", NULL, NULL, on_qmp_reply, NULL) < 0)
+			die("qmp: cannot send");
+		pending[k] = (*next_id)++;
+		qmp_drain(peer);
+	}
+	return ops;
+}
+
+static void bench_qmp(const char *core, size_t n_pending)
+{
+	static const char greeting[] = "{\"QMP\": {\"version\": {\"qemu\": {\"micro\": 0, "
+				       "\"minor\": 2, \"major\": 7}, \"package\": \"\"}, "
+				       "\"capabilities\": []}}\r\n";
+	static const struct qmp_callbacks cb = { .connected = on_qmp_connected };
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	char dir[] = "/tmp/vmplug-bench-qmp-XXXXXX";
+	uint64_t *pending = xcalloc(n_pending, sizeof(*pending)), next_id, t0;
+	struct loop *loop = loop_new();
+	struct qmp_opts opts = { .name = "bench", .timeout_usec = 3600 * USEC_PER_SEC };
+	unsigned long ops;
+	struct qmp *q;
+	char *what;
+	int lfd, peer;
+
+	if (!loop || !mkdtemp(dir))
+		die("qmp: setup failed");
+	snprintf(sa.sun_path, sizeof(sa.sun_path), "%s/qmp.sock", dir);
+	lfd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (lfd < 0 || bind(lfd, (struct sockaddr *)&sa, sizeof(sa)) < 0 || listen(lfd, 1) < 0)
+		die("qmp: cannot listen");
+	opts.socket_path = sa.sun_path;
+	qmp_up = false;
+	q = qmp_new(loop, &opts, &cb, NULL);
+	if (!q)
+		die("qmp: qmp_new failed");
+	loop_dispatch(loop, 1000); /* the first attempt connects */
+	peer = accept4(lfd, NULL, NULL, SOCK_CLOEXEC);
+	if (peer < 0 || write(peer, greeting, strlen(greeting)) < 0)
+		die("qmp: no connection");
+	/* qmp_capabilities is the client's first id, 1 */
+	if (write(peer, "{\"return\": {}, \"id\": 1}\r\n", 25) != 25)
+		die("qmp: cannot write");
+	while (!qmp_up)
+		if (loop_dispatch(loop, 1000) < 0)
+			die("qmp: no handshake");
+	next_id = 2;
+	for (size_t k = 0; k < n_pending; k++) {
+		if (qmp_command(q, "query-status", NULL, NULL, on_qmp_reply, NULL) < 0)
+			die("qmp: cannot send");
+		pending[k] = next_id++;
+		qmp_drain(peer);
+	}
+	t0 = clock_ns();
+	ops = run_qmp(loop, q, peer, pending, n_pending, &next_id, 500UL * scale);
+	what = xasprintf("%zu commands pending, one answered in a scrambled order and one sent",
+			 n_pending);
+	report(core, ops, what, clock_ns() - t0);
+	free(what);
+	qmp_free(q);
+	close(peer);
+	close(lfd);
+	unlink(sa.sun_path);
+	rmdir(dir);
+	free(pending);
+	loop_free(loop);
+}
+
 int main(int argc, char **argv)
 {
-	static const char *const all[] = { "matcher", "reconciler", "router-mouse",
-					   "router-keyboard", "timers" };
+	static const char *const all[] = { "matcher",         "reconciler", "router-mouse",
+					   "router-keyboard", "timers",     "qmp-10",
+					   "qmp-10000" };
 	bool want[ARRAY_SIZE(all)] = { false };
 	bool any = false;
 	struct conf *conf;
@@ -508,7 +639,7 @@ int main(int argc, char **argv)
 		if (!known) {
 			fprintf(stderr,
 				"usage: %s [--short] [matcher|reconciler|router-mouse|"
-				"router-keyboard|timers]...\n",
+				"router-keyboard|timers|qmp-10|qmp-10000]...\n",
 				argv[0]);
 			return 2;
 		}
@@ -531,6 +662,10 @@ int main(int argc, char **argv)
 			     "input_router_frame: typing, shift, a control key held back");
 	if (want[4])
 		bench_timers();
+	if (want[5])
+		bench_qmp("qmp-10", 10);
+	if (want[6])
+		bench_qmp("qmp-10000", 10000);
 	conf_free(conf);
 	return 0;
 }

@@ -49,6 +49,7 @@ enum retry {
 
 struct cmd {
 	struct list link;
+	struct cmd *hnext; /* the next in its bucket of the id table */
 	uint64_t id;
 	char *name;
 	uint64_t deadline;
@@ -86,7 +87,11 @@ struct qmp {
 	struct loop_source *src;
 	struct qmp_framer *framer;
 	struct list cmds; /* struct cmd, in sending order */
-	struct list out;  /* struct out, not yet fully written */
+	/* The same commands by id (see table_add()): 2^table_bits buckets. */
+	struct cmd **table;
+	unsigned table_bits;
+	size_t n_cmds;
+	struct list out; /* struct out, not yet fully written */
 	uint64_t next_id;
 	uint64_t caps_id;
 	uint64_t handshake_deadline;
@@ -224,6 +229,77 @@ static void close_connection(struct qmp *q)
 	loop_timer_disarm(q->write_error_timer);
 }
 
+/* --- pending commands by id ----------------------------------------- *
+ * A reply is matched to its command in O(1) whatever the peer sends: the
+ * ids are ours (sequential), the peer only echoes them, so a lookup of any
+ * number walks one bucket holding commands we sent, and the table grows
+ * with them (at most one per bucket on average) and shrinks when they
+ * complete. Fibonacci hashing spreads the ids so that which commands the
+ * peer leaves unanswered cannot pile them into one bucket. */
+#define TABLE_MIN_BITS 4
+
+/* The bucket of `id`. */
+static size_t table_slot(const struct qmp *q, uint64_t id)
+{
+	return (size_t)((id * UINT64_C(0x9e3779b97f4a7c15)) >> (64 - q->table_bits));
+}
+
+/* Rehash every pending command into 2^bits buckets. */
+static void table_resize(struct qmp *q, unsigned bits)
+{
+	size_t old_size = q->table ? (size_t)1 << q->table_bits : 0;
+	struct cmd **old = q->table;
+
+	q->table = xcalloc((size_t)1 << bits, sizeof(*q->table));
+	q->table_bits = bits;
+	for (size_t i = 0; i < old_size; i++) {
+		struct cmd *c = old[i], *next;
+
+		for (; c; c = next) {
+			size_t s = table_slot(q, c->id);
+
+			next = c->hnext;
+			c->hnext = q->table[s];
+			q->table[s] = c;
+		}
+	}
+	free(old);
+}
+
+static void table_add(struct qmp *q, struct cmd *c)
+{
+	size_t s;
+
+	if (q->n_cmds >= (size_t)1 << q->table_bits)
+		table_resize(q, q->table_bits + 1);
+	s = table_slot(q, c->id);
+	c->hnext = q->table[s];
+	q->table[s] = c;
+	q->n_cmds++;
+}
+
+static void table_remove(struct qmp *q, struct cmd *c)
+{
+	struct cmd **pp = &q->table[table_slot(q, c->id)];
+
+	while (*pp != c)
+		pp = &(*pp)->hnext;
+	*pp = c->hnext;
+	q->n_cmds--;
+	if (q->table_bits > TABLE_MIN_BITS && q->n_cmds < ((size_t)1 << q->table_bits) / 8)
+		table_resize(q, q->table_bits - 1);
+}
+
+/* The pending command with this id, NULL if none. */
+static struct cmd *find_cmd(struct qmp *q, uint64_t id)
+{
+	struct cmd *c = q->table[table_slot(q, id)];
+
+	while (c && c->id != id)
+		c = c->hnext;
+	return c;
+}
+
 /* Free a command once completed or dropped. */
 static void cmd_free(struct cmd *c)
 {
@@ -231,11 +307,18 @@ static void cmd_free(struct cmd *c)
 	free(c);
 }
 
-/* Take c off the list and complete it; false if the client was freed by
- * the callback. */
-static bool complete(struct qmp *q, struct cmd *c, const struct qmp_reply *r)
+/* Take c off the list and the table. */
+static void cmd_forget(struct qmp *q, struct cmd *c)
 {
 	list_remove(&c->link);
+	table_remove(q, c);
+}
+
+/* Forget c and complete it; false if the client was freed by the
+ * callback. */
+static bool complete(struct qmp *q, struct cmd *c, const struct qmp_reply *r)
+{
+	cmd_forget(q, c);
 	if (c->fn)
 		c->fn(q, r, c->data);
 	cmd_free(c);
@@ -503,17 +586,6 @@ static bool protocol_error(struct qmp *q, const char *what, const char *raw, siz
 			raw ? ": '" : "", raw ? (int)raw_len : 0, raw ? raw : "", raw ? "'" : "");
 	snprintf(reason, sizeof(reason), "protocol error: %s", what);
 	return drop(q, reason, RETRY_BACKOFF);
-}
-
-/* The pending command with this id, NULL if none. */
-static struct cmd *find_cmd(struct qmp *q, uint64_t id)
-{
-	struct cmd *c;
-
-	list_for_each(c, &q->cmds, link)
-		if (c->id == id)
-			return c;
-	return NULL;
 }
 
 /* Is "return" of the type the command expects? */
@@ -900,6 +972,7 @@ struct qmp *qmp_new(struct loop *loop, const struct qmp_opts *opts, const struct
 	q->rl = (struct log_ratelimit)LOG_RATELIMIT_INIT(60 * USEC_PER_SEC, 5);
 	q->framer = qmp_framer_new(QMP_MAX_MESSAGE);
 	list_init(&q->cmds);
+	table_resize(q, TABLE_MIN_BITS);
 	list_init(&q->out);
 	q->timeout_timer = loop_timer_new(loop, on_timeout, q);
 	q->retry_timer = loop_timer_new(loop, on_retry, q);
@@ -919,6 +992,7 @@ static void destroy(struct qmp *q)
 	loop_timer_free(q->write_error_timer);
 	unwatch(q);
 	qmp_framer_free(q->framer);
+	free(q->table);
 	free(q->name);
 	free(q->path);
 	free(q->dir);
@@ -942,7 +1016,7 @@ void qmp_free(struct qmp *q)
 	 * missed. */
 	update_watch(q);
 	list_for_each_safe(c, tmp, &q->cmds, link) {
-		list_remove(&c->link);
+		cmd_forget(q, c);
 		cmd_free(c);
 	}
 	loop_timer_disarm(q->timeout_timer);
@@ -997,6 +1071,7 @@ int qmp_command(struct qmp *q, const char *command, json_t *args,
 	c->fn = fn;
 	c->data = data;
 	list_insert_tail(&q->cmds, &c->link);
+	table_add(q, c);
 	send_message(q, qmp_build_command(command, args, c->id), fd);
 	ensure_timeout(q, c->deadline);
 	return 0;

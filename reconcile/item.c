@@ -137,7 +137,8 @@ bool reconcile_items_hold(const struct reconcile *rc, unsigned bus, unsigned dev
 	list_for_each(vm, &rc->vms, link)
 		list_for_each(it, &vm->items, link)
 			if (it != self && !it->input && it->bus == bus && it->devnum == devnum &&
-			    it->state != RECONCILE_ITEM_RETRY && it->state != RECONCILE_ITEM_FAILED)
+			    it->state != RECONCILE_ITEM_RETRY &&
+			    it->state != RECONCILE_ITEM_FAILED && !reconcile_detach_given_up(it))
 				return true;
 	return false;
 }
@@ -210,6 +211,12 @@ bool reconcile_detach_due(const struct rc_item *it, uint64_t now)
 {
 	return (!it->retry_at || it->retry_at <= now) &&
 	       (it->failures < detach_retry.tries || !it->error);
+}
+
+bool reconcile_detach_given_up(const struct rc_item *it)
+{
+	return it->state == RECONCILE_ITEM_ATTACHED && it->error &&
+	       it->failures >= detach_retry.tries;
 }
 
 /* ------------------------------------------------------------ operations */
@@ -419,8 +426,19 @@ static void detach_done(void *data, int err, const char *msg)
 		it->retry_at = reconcile_now(vm->rc) + retry_after(&detach_retry, it->failures);
 		reconcile_item_log(it, LOG_LEVEL_WARNING, "detach failed, will retry", it->error);
 	} else {
+		const struct rc_device *d = it->bus ? reconcile_index_at(&vm->rc->index, it->bus,
+									 it->devnum)
+						    : NULL;
+
 		it->retry_at = 0;
 		reconcile_item_log(it, LOG_LEVEL_ERROR, "detach failed, giving up", it->error);
+		/* No longer in the way of the device's owner (see
+		 * reconcile_detach_given_up()). */
+		if (d) {
+			vm->dirty = true;
+			reconcile_pass_address(vm->rc, it->bus, it->devnum, d->owner);
+			return;
+		}
 	}
 	reconcile_pass_vm(vm);
 }

@@ -160,9 +160,16 @@ void reconcile_item_free(struct rc_item *it);
 /* The present host device an item names, NULL if none. */
 const struct usb_device *reconcile_item_device(const struct rc_item *it);
 /* Is the host device bus/devnum held by an item other than `self`, in
- * any VM? Then it is not attached again until that item is gone. */
+ * any VM? Then it is not attached again until that item is gone, or its
+ * detach has given up. */
 bool reconcile_items_hold(const struct reconcile *rc, unsigned bus, unsigned devnum,
 			  const struct rc_item *self);
+/* The item's detach failed RECONCILE_DETACH_TRIES times and is not tried
+ * again. It no longer keeps the device it names from the device's owner:
+ * which host device an object holds is only what its VM reports, and a
+ * compromised QEMU can name any address; if it really holds the device,
+ * the owner's attach fails and is retried by the attach policy. */
+bool reconcile_detach_given_up(const struct rc_item *it);
 void reconcile_item_event(struct rc_item *it, enum reconcile_event_type type, int err,
 			  const char *msg, bool final);
 void reconcile_item_log(const struct rc_item *it, enum log_level level, const char *what,

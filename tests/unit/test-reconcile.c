@@ -542,6 +542,53 @@ START_TEST(detach_failures_are_retried_then_left)
 }
 END_TEST
 
+/* A compromised QEMU can report a vmplug- usb-host object naming any host
+ * device: VM a, which claims nothing, says it holds the camera b's rules
+ * claim, and refuses every detach. While a's detach is being tried b
+ * waits (a QEMU that really holds a device must let go first); once it
+ * has given up, what a reports no longer keeps the device from b. */
+START_TEST(a_lying_vm_cannot_keep_a_device_from_its_owner)
+{
+	const struct backend_item lie = { .kind = BACKEND_ITEM_USB,
+					  .id = (char *)"vmplug-usb-3-5",
+					  .bus = 3,
+					  .addr = 5,
+					  .attached = true };
+	const char *id;
+
+	start(fixture_conf(NULL, "a", "[vm]\nqmp-socket = /run/a.qmp\n", "b", PC, NULL));
+	plug(CAM);
+	backend_null_add_item(vm("a"), &lie);
+	backend_null_set_up(vm("a"), true, NULL);
+	backend_null_complete(vm("a"), 0, NULL); /* the list, with the lie */
+	backend_null_set_up(vm("b"), true, NULL);
+	backend_null_complete(vm("b"), 0, NULL); /* the list */
+	for (unsigned i = 1; i <= RECONCILE_DETACH_TRIES; i++) {
+		ck_assert_int_eq(backend_null_pending_op(vm("a"), 0, &id), BACKEND_NULL_USB_DETACH);
+		ck_assert_str_eq(id, "vmplug-usb-3-5");
+		/* b does not take it while a's detach may still succeed */
+		ck_assert_uint_eq(count("b", BACKEND_NULL_USB_ATTACH), 0);
+		backend_null_complete(vm("a"), -EIO, "refused");
+		if (i < RECONCILE_DETACH_TRIES)
+			advance(USEC_PER_SEC << (i - 1));
+	}
+	ck_assert_uint_eq(count("a", BACKEND_NULL_USB_DETACH), RECONCILE_DETACH_TRIES);
+	ck_assert_uint_eq(backend_null_pending(vm("b")), 1);
+	ck_assert_int_eq(backend_null_pending_op(vm("b"), 0, &id), BACKEND_NULL_USB_ATTACH);
+	ck_assert_str_eq(id, "vmplug-usb-3-5");
+	settle();
+	assert_items("b", "vmplug-usb-3-5");
+	ck_assert(logged("attached b vmplug-usb-3-5"));
+	/* Nothing undoes it: not time, not another event for the device. */
+	advance(3600 * USEC_PER_SEC);
+	settle();
+	assert_items("b", "vmplug-usb-3-5");
+	ck_assert_uint_eq(count("b", BACKEND_NULL_USB_DETACH), 0);
+	ck_assert_uint_eq(count("a", BACKEND_NULL_USB_DETACH), RECONCILE_DETACH_TRIES);
+	stop();
+}
+END_TEST
+
 START_TEST(conflicting_claims_go_to_the_first_vm)
 {
 	start(fixture_conf(NULL, "b", PC, "a",
@@ -1232,6 +1279,7 @@ static Suite *reconcile_suite(void)
 	tcase_add_test(tc, other_refusals_wait_a_second);
 	tcase_add_test(tc, a_device_qemu_does_not_see_yet_is_retried_quietly);
 	tcase_add_test(tc, detach_failures_are_retried_then_left);
+	tcase_add_test(tc, a_lying_vm_cannot_keep_a_device_from_its_owner);
 	tcase_add_test(tc, conflicting_claims_go_to_the_first_vm);
 	tcase_add_test(tc, conflict_logged_once);
 	tcase_add_test(tc, hubs_are_never_attached);
