@@ -51,15 +51,8 @@ cat >>"$conf/vmplug.conf" <<CONF
 [switch]
 on-switch = $bin/hook
 on-switch-timeout = 2
-[input "kbd"]
-device = /dev/input/by-id/vmplug-test-no-such-kbd
 CONF
-cat >"$conf/vm.d/alpha.conf" <<CONF
-[vm]
-qmp-socket = $SCRATCH/alpha.qmp
-inputs = kbd
-CONF
-chmod go-w "$conf"/vm.d/* "$conf/vmplug.conf"
+kbd_vm_conf "$conf" alpha
 line=$(grep -n '^on-switch =' "$conf/vmplug.conf" | cut -d: -f1)
 
 # ------------------------------------------------------------ at load
