@@ -105,8 +105,8 @@ else
 	check "the unit has a watchdog" grep -q "^WatchdogSec=[1-9]" "$unit"
 	check "the unit bounds tasks, memory and files" \
 		sh -c 'grep -q "^TasksMax=[1-9]" "$1" && grep -q "^MemoryMax=[1-9]" "$1" && grep -q "^LimitNOFILE=[1-9]" "$1"' _ "$unit"
-	check "the unit keeps only CAP_CHOWN and CAP_DAC_OVERRIDE" \
-		grep -qx "CapabilityBoundingSet=CAP_CHOWN CAP_DAC_OVERRIDE" "$unit"
+	check "the unit keeps only CAP_CHOWN, CAP_DAC_OVERRIDE and CAP_FOWNER" \
+		grep -qx "CapabilityBoundingSet=CAP_CHOWN CAP_DAC_OVERRIDE CAP_FOWNER" "$unit"
 	check "the unit gives no I2C bus (the ddcutil drop-in does)" \
 		sh -c '! grep -q "char-i2c" "$1" && grep -qx "DeviceAllow=char-i2c rw" "$2"' _ "$unit" \
 		"$root$docdir/examples/systemd/vmplugd.service.d/ddcutil.conf"
