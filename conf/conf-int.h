@@ -93,6 +93,8 @@ struct conf_parser {
 	/* conf_load_control_socket(): the syntax, [daemon]'s key names and
 	 * the value of control-socket are checked, nothing else */
 	bool socket_only;
+	/* conf_load_opts.check_owner: programs named must be root's too */
+	bool check_owner;
 };
 
 /* Add "FILE:LINE: message" (line 0: "FILE: message") to p->errors. */

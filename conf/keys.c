@@ -194,10 +194,12 @@ static void key_panic(struct conf_parser *p, const char *v)
 	chord_parse_report(p, "panic", v, &p->conf->sw.panic);
 }
 
-/* A command line split into argv (no shell), its program an absolute path. */
+/* A command line split into argv (no shell), its program an absolute path
+ * that only root can change (when vmplugd runs as root). */
 static void key_on_switch(struct conf_parser *p, const char *v)
 {
-	char **argv;
+	char **argv, *why = NULL;
+	int r;
 
 	if (split_argv(v, &argv) < 0) {
 		conf_error(p, "on-switch: unterminated \" in '%s'", v);
@@ -211,6 +213,14 @@ static void key_on_switch(struct conf_parser *p, const char *v)
 		strv_free(argv);
 		return;
 	}
+	/* (a program not there yet is judged before each run instead) */
+	if (p->check_owner && (r = path_check_trusted(argv[0], 0, &why)) < 0 && r != -ENOENT) {
+		conf_error(p, "on-switch: refusing to run %s: %s", argv[0], why);
+		free(why);
+		strv_free(argv);
+		return;
+	}
+	free(why);
 	strv_free(p->conf->sw.on_switch);
 	p->conf->sw.on_switch = argv;
 }

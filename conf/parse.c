@@ -429,6 +429,7 @@ bool conf_parse_file(struct conf_parser *p, const char *path, const struct conf_
 	bool ok = true;
 
 	p->file = conf_remember_file(p->conf, path);
+	p->check_owner = opts->check_owner;
 	p->fp = fopen(path, "re");
 	if (!p->fp) {
 		conf_error_at(p, 0, "cannot open: %s", strerror(errno));

@@ -386,6 +386,7 @@ int daemon_start(struct daemon *d)
 	if (start_control(d) < 0)
 		return -EADDRINUSE;
 	d->status = notify_status_new(d->loop, DAEMON_STATUS_INTERVAL_USEC);
+	d->watchdog = notify_watchdog_new(d->loop);
 	if (start_input(d) < 0)
 		return -ENOMEM;
 	r = start_usb(d);
@@ -406,6 +407,7 @@ void daemon_free(struct daemon *d)
 	input_manager_free(d->input);
 	loop_timer_free(d->rc_timer);
 	notify_status_free(d->status);
+	notify_watchdog_free(d->watchdog);
 	loop_free(d->loop);
 	conf_free(d->conf);
 	free(d);

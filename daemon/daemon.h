@@ -29,8 +29,9 @@ struct daemon {
 	struct watch *watch;
 	struct control *control;
 	struct input_manager *input;
-	struct focus *focus;          /* where the keyboard and mouse go */
-	struct notify_status *status; /* the service manager's status line */
+	struct focus *focus;              /* where the keyboard and mouse go */
+	struct notify_status *status;     /* the service manager's status line */
+	struct notify_watchdog *watchdog; /* WATCHDOG=1 from the loop, when asked for */
 };
 
 /* The status line changes at most this often (sd_notify STATUS=). */

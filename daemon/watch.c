@@ -11,8 +11,10 @@
 #include "util/log.h"
 #include "util/util.h"
 
-/* A storm of events must not overflow the socket: the kernel drops
- * what does not fit (ENOBUFS) and we would have to resync. */
+/* A storm of events should not overflow the socket: the kernel drops
+ * what does not fit (ENOBUFS) and we resync with a full rescan. Without
+ * CAP_NET_ADMIN (the unit does not give it) the buffer grows only as far
+ * as net.core.rmem_max, and the rescan is what keeps vmplugd right. */
 #define RECEIVE_BUFFER (16 * 1024 * 1024)
 /* When the start-up scan is checked once more (see watch_new()). */
 #define RESCAN_USEC (1 * USEC_PER_SEC)

@@ -46,14 +46,8 @@ cat >>"$conf/vmplug.conf" <<CONF
 cycle = KEY_LEFTCTRL+KEY_RIGHTCTRL
 on-switch = $SCRATCH/hook first "second word"
 on-switch-timeout = 3
-[input "kbd"]
-device = /dev/input/by-id/vmplug-test-no-such-kbd
 CONF
-cat >"$conf/vm.d/alpha.conf" <<CONF
-[vm]
-qmp-socket = $SCRATCH/alpha.qmp
-inputs = kbd
-CONF
+kbd_vm_conf "$conf" alpha
 cat >"$conf/vm.d/beta.conf" <<CONF
 [vm]
 qmp-socket = $SCRATCH/beta.qmp

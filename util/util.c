@@ -405,3 +405,74 @@ out:
 	free(tmp);
 	return r;
 }
+
+/* One step of path_check_trusted(): st (of path) is safe, or *why says why not. */
+static bool trusted_inode(const char *path, const struct stat *st, uid_t owner, char **why)
+{
+	bool dir = S_ISDIR(st->st_mode);
+	const char *what = dir ? "directory" : "file";
+
+	if (st->st_uid != 0 && st->st_uid != owner) {
+		*why = xasprintf(
+		    "%s %s is not owned by root (owner uid %u); fix with: chown root: %s", what,
+		    path, (unsigned)st->st_uid, path);
+		return false;
+	}
+	if ((st->st_mode & (S_IWGRP | S_IWOTH)) &&
+	    !(dir && (st->st_mode & S_ISVTX) && st->st_uid == 0)) {
+		*why = xasprintf("%s %s is writable by group or others (mode %04o); fix with: "
+				 "chmod go-w %s",
+				 what, path, (unsigned)(st->st_mode & 07777), path);
+		return false;
+	}
+	return true;
+}
+
+int path_check_trusted(const char *path, uid_t owner, char **why)
+{
+	char *real = realpath(path, NULL), *slash;
+	struct stat st;
+	int r = 0;
+
+	*why = NULL;
+	if (!real) {
+		r = -errno;
+		*why = xasprintf("cannot resolve %s: %s", path, strerror(errno));
+		return r;
+	}
+	if (stat(real, &st) < 0) {
+		r = -errno;
+		*why = xasprintf("cannot stat %s: %s", real, strerror(errno));
+		goto out;
+	}
+	if (!S_ISREG(st.st_mode)) {
+		r = -EACCES;
+		*why = xasprintf("%s is not a regular file", real);
+		goto out;
+	}
+	if (!trusted_inode(real, &st, owner, why)) {
+		r = -EPERM;
+		goto out;
+	}
+	/* each directory up to /: cut the last component, then check */
+	while ((slash = strrchr(real, '/'))) {
+		if (slash == real)
+			slash[1] = '\0';
+		else
+			*slash = '\0';
+		if (stat(real, &st) < 0) {
+			r = -errno;
+			*why = xasprintf("cannot stat %s: %s", real, strerror(errno));
+			goto out;
+		}
+		if (!trusted_inode(real, &st, owner, why)) {
+			r = -EPERM;
+			goto out;
+		}
+		if (streq(real, "/"))
+			break;
+	}
+out:
+	free(real);
+	return r;
+}

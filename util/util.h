@@ -92,3 +92,12 @@ int mkdir_p(const char *path, unsigned mode);
 /* Write data to path atomically: temp file in the same directory, fsync,
  * rename. 0 or -errno. */
 int write_file_atomic(const char *path, const void *data, size_t len, unsigned mode);
+
+/* Whether root may run the program at path, the way sshd judges an
+ * AuthorizedKeysCommand: its real path, a regular file, and every
+ * directory from there up to / are owned by root (or by `owner`) and not
+ * writable by group or others. A directory with the sticky bit (/tmp)
+ * may be writable by all when root owns it: nobody else can rename or
+ * remove root's entries there. 0, or -errno and *why (a new string: what
+ * is wrong, naming the file, and the fix). */
+int path_check_trusted(const char *path, uid_t owner, char **why);

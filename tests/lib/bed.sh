@@ -40,6 +40,21 @@ CONF
 	chmod -R go-w "$dir"
 }
 
+# kbd_vm_conf DIR NAME: an [input "kbd"] on a device that is never there,
+# and VM NAME (QMP on $SCRATCH/NAME.qmp) taking it: what switching needs.
+kbd_vm_conf() {
+	cat >>"$1/vmplug.conf" <<CONF
+[input "kbd"]
+device = /dev/input/by-id/vmplug-test-no-such-kbd
+CONF
+	cat >"$1/vm.d/$2.conf" <<CONF
+[vm]
+qmp-socket = $SCRATCH/$2.qmp
+inputs = kbd
+CONF
+	chmod go-w "$1/vmplug.conf" "$1/vm.d/$2.conf"
+}
+
 # start_vmplugd CONFDIR LOG [ARGS]: in the foreground, in the background
 # of this shell; waits until its control socket answers.
 start_vmplugd() {
