@@ -511,33 +511,112 @@ START_TEST(a_device_qemu_does_not_see_yet_is_retried_quietly)
 }
 END_TEST
 
+/* The VM's items as `vmplugctl status` shows them, one "ID STATE
+ * FAILURES ERROR" line each, joined by '|' ("" for none). */
+static void collect_status(void *data, const struct reconcile_item_info *info)
+{
+	char ***out = data;
+	char *line = xasprintf("%s %s %u %s", info->id, reconcile_item_state_name(info->state),
+			       info->failures, info->error ? info->error : "-");
+
+	strv_append(out, line);
+	free(line);
+}
+
+static char *item_status(const char *name)
+{
+	char **lines = NULL, *s;
+
+	reconcile_vm_items(rc, name, collect_status, &lines);
+	s = strv_join(lines, "|");
+	strv_free(lines);
+	return s;
+}
+
+#define assert_status(name, expected)                                                              \
+	do {                                                                                       \
+		char *_s = item_status(name);                                                      \
+		ck_assert_str_eq(_s, expected);                                                    \
+		free(_s);                                                                          \
+	} while (0)
+
 /* A detach that fails (QEMU never confirmed it) is tried again after 1 s,
- * 2 s and 4 s, then left as it is until a reload gives it new tries. */
+ * 2 s and 4 s, then left as it is until a reload gives it new tries; the
+ * log says each failure with QEMU's reason, and that it gave up, and the
+ * status shows the device still attached with the reason and the count. */
 START_TEST(detach_failures_are_retried_then_left)
 {
+	static const char *const why = "no DEVICE_DELETED from QEMU";
+
 	start(fixture_conf(NULL, "pc", PC, NULL));
 	up("pc");
 	plug(CAM);
 	settle();
+	log_capture_start(LOG_LEVEL_INFO);
 	unplug(CAM);
 	for (unsigned i = 1; i <= 4; i++) {
 		ck_assert_uint_eq(count("pc", BACKEND_NULL_USB_DETACH), i);
-		backend_null_complete(vm("pc"), -ETIMEDOUT, "no DEVICE_DELETED from QEMU");
+		backend_null_complete(vm("pc"), -ETIMEDOUT, why);
+		ck_assert_uint_eq(log_captured_count_text("detach failed, will retry: no "
+							  "DEVICE_DELETED from QEMU"),
+				  i < 4 ? i : 3);
 		if (i < 4) {
 			ck_assert_uint_eq(scheduled, vnow + (USEC_PER_SEC << (i - 1)));
 			advance(USEC_PER_SEC << (i - 1));
 		}
 	}
+	ck_assert_uint_eq(log_captured_count(LOG_LEVEL_WARNING), 3);
+	ck_assert_uint_eq(log_captured_count(LOG_LEVEL_ERROR), 1);
+	ck_assert_ptr_nonnull(log_captured_find("vm pc: usb 3-10.2 046d:0825 vmplug-usb-3-5: "
+						"detach failed, "
+						"giving up: no DEVICE_DELETED from QEMU"));
+	assert_status("pc", "vmplug-usb-3-5 attached 4 no DEVICE_DELETED from QEMU");
 	ck_assert_uint_eq(scheduled, 0);
 	advance(3600 * USEC_PER_SEC);
 	ck_assert_uint_eq(count("pc", BACKEND_NULL_USB_DETACH), 4);
 	assert_items("pc", "vmplug-usb-3-5");
 	ck_assert(!logged("detached pc vmplug-usb-3-5"));
+	ck_assert_uint_eq(log_captured_count(LOG_LEVEL_ERROR), 1);
 	reconcile_set_conf(rc, conf);
 	ck_assert_uint_eq(count("pc", BACKEND_NULL_USB_DETACH), 5);
 	settle();
 	assert_items("pc", "");
+	assert_status("pc", "");
 	ck_assert(logged("detached pc vmplug-usb-3-5"));
+	log_capture_stop();
+	stop();
+}
+END_TEST
+
+/* A detach the backend refuses at once (it cannot send the command) is
+ * a failed detach like the others: the log names the refusal, the status
+ * keeps the device attached with the reason, and it is tried again after
+ * 1 s without waiting for another event. */
+START_TEST(a_detach_refused_at_once_is_reported_and_tried_again)
+{
+	start(fixture_conf(NULL, "pc", PC, NULL));
+	up("pc");
+	plug(CAM);
+	settle();
+	log_capture_start(LOG_LEVEL_INFO);
+	backend_null_refuse_next(vm("pc"), -ENOBUFS);
+	unplug(CAM);
+	ck_assert_uint_eq(count("pc", BACKEND_NULL_USB_DETACH), 0);
+	ck_assert_uint_eq(backend_null_pending(vm("pc")), 0);
+	ck_assert_uint_eq(log_captured_count(LOG_LEVEL_WARNING), 1);
+	ck_assert_ptr_nonnull(log_captured_find("vm pc: usb 3-10.2 046d:0825 vmplug-usb-3-5: "
+						"detach failed, will retry: No buffer space "
+						"available"));
+	assert_items("pc", "vmplug-usb-3-5");
+	assert_status("pc", "vmplug-usb-3-5 attached 1 No buffer space available");
+	ck_assert(!logged("detached pc vmplug-usb-3-5"));
+	ck_assert_uint_eq(scheduled, vnow + USEC_PER_SEC);
+	advance(USEC_PER_SEC);
+	ck_assert_uint_eq(count("pc", BACKEND_NULL_USB_DETACH), 1);
+	settle();
+	assert_items("pc", "");
+	ck_assert(logged("detached pc vmplug-usb-3-5"));
+	log_capture_stop();
 	stop();
 }
 END_TEST
@@ -1206,6 +1285,7 @@ static Suite *reconcile_suite(void)
 	tcase_add_test(tc, other_refusals_wait_a_second);
 	tcase_add_test(tc, a_device_qemu_does_not_see_yet_is_retried_quietly);
 	tcase_add_test(tc, detach_failures_are_retried_then_left);
+	tcase_add_test(tc, a_detach_refused_at_once_is_reported_and_tried_again);
 	tcase_add_test(tc, conflicting_claims_go_to_the_first_vm);
 	tcase_add_test(tc, conflict_logged_once);
 	tcase_add_test(tc, hubs_are_never_attached);
