@@ -21,9 +21,20 @@ static char **events;
 static struct reconcile *rc;
 static struct conf *conf;
 
+/* The VM whose backend cannot be created (NULL: none), and the socket
+ * the last backend was created for. */
+static const char *refuse_create;
+static char *created_for;
+
 static struct backend_vm *create_null(void *data, const struct conf_vm *vm,
 				      const struct backend_events *ev, void *evdata)
 {
+	if (refuse_create && streq(vm->name, refuse_create)) {
+		errno = EMFILE;
+		return NULL;
+	}
+	free(created_for);
+	created_for = vm->qmp_socket ? xstrdup(vm->qmp_socket) : NULL;
 	return backend_null_ops.create(NULL, vm, ev, evdata);
 }
 
@@ -126,6 +137,9 @@ static void stop(void)
 	reconcile_free(rc);
 	conf_free(conf);
 	strv_free(events);
+	free(created_for);
+	created_for = NULL;
+	refuse_create = NULL;
 	ck_assert_ptr_null(backend_null_last());
 }
 
@@ -763,6 +777,80 @@ START_TEST(reload_detaches_unclaimed_and_attaches_claimed)
 }
 END_TEST
 
+/* A VM whose backend cannot be created: the log and the status say why,
+ * the other VMs carry on, and a reload tries again. */
+START_TEST(a_backend_that_cannot_be_created_is_reported_and_retried_on_reload)
+{
+	enum reconcile_vm_state st;
+	const char *err;
+
+	log_capture_start(LOG_LEVEL_INFO);
+	refuse_create = "pc";
+	start(fixture_conf(NULL, "pc", PC, "tv",
+			   "[vm]\nqmp-socket = /run/tv.qmp\n[usb]\nport = 1-1\n", NULL));
+	ck_assert_ptr_nonnull(
+	    log_captured_find("vm pc: cannot start the qmp backend: Too many open files"));
+	ck_assert_ptr_null(backend_null_find("pc"));
+	ck_assert(reconcile_vm_info(rc, "pc", &st, &err));
+	ck_assert_str_eq(reconcile_vm_state_name(st), "down");
+	ck_assert_str_eq(err, "Too many open files");
+	/* the other VM works, and a device for pc waits */
+	up("tv");
+	plug(CAM);
+	plug("1-1 dev=2 vid=abcd pid=0001");
+	settle();
+	assert_items("tv", "vmplug-usb-1-2");
+	assert_status("pc", "");
+	/* a reload with the same configuration tries again */
+	refuse_create = NULL;
+	reconcile_set_conf(rc, conf);
+	up("pc");
+	assert_items("pc", "vmplug-usb-3-5");
+	ck_assert(reconcile_vm_info(rc, "pc", &st, &err));
+	ck_assert_str_eq(reconcile_vm_state_name(st), "running");
+	log_capture_stop();
+	stop();
+}
+END_TEST
+
+/* A reload that changes a connected VM's QMP socket: the old connection
+ * is dropped with what it knew, the new socket is used, and the devices
+ * the VM claims are attached there. */
+START_TEST(a_reload_that_moves_the_socket_reconnects_and_the_devices_follow)
+{
+	struct conf *next;
+	enum reconcile_vm_state st;
+	const char *err;
+
+	start(fixture_conf(NULL, "pc", PC, NULL));
+	up("pc");
+	plug(CAM);
+	settle();
+	assert_items("pc", "vmplug-usb-3-5");
+	ck_assert_str_eq(created_for, "/run/pc.qmp");
+	log_capture_start(LOG_LEVEL_INFO);
+	next = fixture_conf(NULL, "pc", "[vm]\nqmp-socket = /run/pc2.qmp\n[usb]\nport = 3-10\n",
+			    NULL);
+	reconcile_set_conf(rc, next);
+	conf_free(conf);
+	conf = next;
+	ck_assert_ptr_nonnull(log_captured_find("vm pc: how to reach it changed; reconnecting"));
+	ck_assert_str_eq(created_for, "/run/pc2.qmp");
+	/* the VM's only backend is the new one (the old one had the device),
+	 * and until it is up the VM is down with nothing known */
+	assert_items("pc", "");
+	ck_assert(reconcile_vm_info(rc, "pc", &st, &err));
+	ck_assert_str_eq(reconcile_vm_state_name(st), "down");
+	assert_status("pc", "");
+	up("pc");
+	assert_items("pc", "vmplug-usb-3-5");
+	ck_assert_uint_eq(count("pc", BACKEND_NULL_USB_ATTACH), 1);
+	ck_assert_str_eq(events[strv_len(events) - 1], "attached pc vmplug-usb-3-5");
+	log_capture_stop();
+	stop();
+}
+END_TEST
+
 START_TEST(device_moving_between_vms_waits_for_the_detach)
 {
 	struct conf *next;
@@ -1293,6 +1381,8 @@ static Suite *reconcile_suite(void)
 	tcase_add_test(tc, reload_detaches_unclaimed_and_attaches_claimed);
 	tcase_add_test(tc, device_moving_between_vms_waits_for_the_detach);
 	tcase_add_test(tc, list_failure_is_retried);
+	tcase_add_test(tc, a_backend_that_cannot_be_created_is_reported_and_retried_on_reload);
+	tcase_add_test(tc, a_reload_that_moves_the_socket_reconnects_and_the_devices_follow);
 	tcase_add_test(tc, status_queries);
 	tcase_add_test(tc, manual_overrides_last_until_the_device_leaves_or_a_reload);
 	tcase_add_test(tc, input_objects_follow_the_sinks);
