@@ -554,6 +554,35 @@ static char *item_status(const char *name)
 		free(_s);                                                                          \
 	} while (0)
 
+/* The usual race: the first device_add comes before QEMU's libusb has
+ * seen the device, the quick retry 100 ms later succeeds. The user sees
+ * the device attached, and no warning, no failure event. */
+START_TEST(a_device_qemu_sees_on_the_quick_retry_is_attached_without_a_word)
+{
+	start(fixture_conf(NULL, "pc", PC, NULL));
+	up("pc");
+	log_capture_start(LOG_LEVEL_INFO);
+	plug(CAM);
+	backend_null_complete(vm("pc"), -ENODEV, "failed to find host usb device 3:5");
+	assert_items("pc", "");
+	assert_status("pc", "vmplug-usb-3-5 retrying 1 failed to find host usb device 3:5");
+	ck_assert_uint_eq(scheduled, vnow + RECONCILE_ATTACH_RACE_USEC);
+	advance(RECONCILE_ATTACH_RACE_USEC);
+	ck_assert_uint_eq(count("pc", BACKEND_NULL_USB_ATTACH), 2);
+	settle();
+	assert_items("pc", "vmplug-usb-3-5");
+	assert_status("pc", "vmplug-usb-3-5 attached 0 -");
+	ck_assert_str_eq(events[strv_len(events) - 1], "attached pc vmplug-usb-3-5");
+	ck_assert(!logged("failed pc vmplug-usb-3-5"));
+	ck_assert_uint_eq(log_captured_count(LOG_LEVEL_WARNING), 0);
+	ck_assert_uint_eq(log_captured_count(LOG_LEVEL_ERROR), 0);
+	ck_assert_uint_eq(log_captured_count_text("vmplug-usb-3-5: attached"), 1);
+	ck_assert_uint_eq(scheduled, 0);
+	log_capture_stop();
+	stop();
+}
+END_TEST
+
 /* A detach that fails (QEMU never confirmed it) is tried again after 1 s,
  * 2 s and 4 s, then left as it is until a reload gives it new tries; the
  * log says each failure with QEMU's reason, and that it gave up, and the
@@ -1372,6 +1401,7 @@ static Suite *reconcile_suite(void)
 	tcase_add_test(tc, attach_failures_are_retried_then_reported);
 	tcase_add_test(tc, other_refusals_wait_a_second);
 	tcase_add_test(tc, a_device_qemu_does_not_see_yet_is_retried_quietly);
+	tcase_add_test(tc, a_device_qemu_sees_on_the_quick_retry_is_attached_without_a_word);
 	tcase_add_test(tc, detach_failures_are_retried_then_left);
 	tcase_add_test(tc, a_detach_refused_at_once_is_reported_and_tried_again);
 	tcase_add_test(tc, conflicting_claims_go_to_the_first_vm);
