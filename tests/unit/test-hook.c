@@ -113,11 +113,6 @@ END_TEST
 /* The hook's own failures, as the log tells them: a program that cannot
  * be run (named, with the reason) leaves the hook ready for the next
  * switch; a program killed by a signal is named with the signal. */
-static bool logged_text(void *text)
-{
-	return log_captured_find(text) != NULL;
-}
-
 START_TEST(a_program_that_cannot_run_is_named_and_the_next_switch_runs)
 {
 	char *dir = scratch_new("hook");
@@ -137,7 +132,7 @@ START_TEST(a_program_that_cannot_run_is_named_and_the_next_switch_runs)
 	hook_set(h, (char *const *)touch, 5 * USEC_PER_SEC);
 	hook_switched(h, "pc", "host", false);
 	ck_assert(run_until(loop, done, finished, 10000));
-	ck_assert(run_until(loop, logged_text,
+	ck_assert(run_until(loop, log_captured_has,
 			    (char *)"on-switch: /usr/bin/touch (pc -> host) exited with status 0",
 			    10000));
 	hook_free(h);
@@ -159,7 +154,7 @@ START_TEST(a_program_killed_by_a_signal_is_named_with_it)
 	hook_set(h, (char *const *)argv, 30 * USEC_PER_SEC);
 	hook_switched(h, "host", "pc", true);
 	ck_assert(run_until(
-	    loop, logged_text,
+	    loop, log_captured_has,
 	    (char *)"on-switch: /bin/sh (host -> pc) was killed by signal 9 (Killed)", 10000));
 	ck_assert_uint_eq(log_captured_count(LOG_LEVEL_WARNING), 1);
 	hook_free(h);

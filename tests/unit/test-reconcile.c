@@ -214,12 +214,14 @@ static char *items(const char *name)
 	return s;
 }
 
-#define assert_items(name, expected)                                                               \
+/* expr, a string the caller frees, is expected. */
+#define assert_made_str(expr, expected)                                                            \
 	do {                                                                                       \
-		char *_s = items(name);                                                            \
+		char *_s = (expr);                                                                 \
 		ck_assert_str_eq(_s, expected);                                                    \
 		free(_s);                                                                          \
 	} while (0)
+#define assert_items(name, expected) assert_made_str(items(name), expected)
 
 static unsigned count(const char *name, enum backend_null_op op)
 {
@@ -547,12 +549,7 @@ static char *item_status(const char *name)
 	return s;
 }
 
-#define assert_status(name, expected)                                                              \
-	do {                                                                                       \
-		char *_s = item_status(name);                                                      \
-		ck_assert_str_eq(_s, expected);                                                    \
-		free(_s);                                                                          \
-	} while (0)
+#define assert_status(name, expected) assert_made_str(item_status(name), expected)
 
 /* The usual race: the first device_add comes before QEMU's libusb has
  * seen the device, the quick retry 100 ms later succeeds. The user sees
