@@ -21,6 +21,7 @@ struct backend_null {
 	struct list link; /* in `instances` */
 	char *name;
 	bool up;
+	int refuse; /* the next operation's refusal at once, 0 for none */
 	struct backend_list items;
 	unsigned counts[BACKEND_NULL_LIST + 1];
 };
@@ -94,6 +95,20 @@ static bool null_is_up(const struct backend_vm *b)
 	return container_of(b, const struct backend_null, base.vm)->up;
 }
 
+/* The refusal the test asked for, once (0: none). */
+static int refusal(struct backend_null *n)
+{
+	int err = n->refuse;
+
+	n->refuse = 0;
+	return err;
+}
+
+void backend_null_refuse_next(struct backend_null *n, int err)
+{
+	n->refuse = err;
+}
+
 /* Record an operation the test completes later. */
 static struct pending *start(struct backend_null *n, enum backend_null_op op, const char *id,
 			     backend_done_fn done, backend_list_fn list_done, void *data)
@@ -114,9 +129,12 @@ static int null_usb_attach(struct backend_vm *b, const struct backend_usb_dev *d
 {
 	struct backend_null *n = backend_null_from(b);
 	struct pending *p;
+	int err = refusal(n);
 
 	if (!n->up)
 		return -ENOTCONN;
+	if (err)
+		return err;
 	p = start(n, BACKEND_NULL_USB_ATTACH, dev->id, done, NULL, data);
 	p->item.kind = BACKEND_ITEM_USB;
 	p->item.bus = (int)dev->bus;
@@ -132,9 +150,12 @@ static int null_input_attach(struct backend_vm *b, const struct backend_input_de
 {
 	struct backend_null *n = backend_null_from(b);
 	struct pending *p;
+	int err = refusal(n);
 
 	if (!n->up)
 		return -ENOTCONN;
+	if (err)
+		return err;
 	p = start(n, BACKEND_NULL_INPUT_ATTACH, dev->id, done, NULL, data);
 	p->item.kind = BACKEND_ITEM_INPUT;
 	p->item.evdev = xstrdup(dev->evdev);
@@ -146,9 +167,12 @@ static int detach(struct backend_vm *b, enum backend_null_op op, const char *id,
 		  backend_done_fn done, void *data)
 {
 	struct backend_null *n = backend_null_from(b);
+	int err = refusal(n);
 
 	if (!n->up)
 		return -ENOTCONN;
+	if (err)
+		return err;
 	start(n, op, id, done, NULL, data);
 	return 0;
 }
@@ -169,9 +193,12 @@ static int null_input_detach(struct backend_vm *b, const char *id, backend_done_
 static int null_list(struct backend_vm *b, backend_list_fn done, void *data)
 {
 	struct backend_null *n = backend_null_from(b);
+	int err = refusal(n);
 
 	if (!n->up)
 		return -ENOTCONN;
+	if (err)
+		return err;
 	start(n, BACKEND_NULL_LIST, NULL, NULL, done, data);
 	return 0;
 }

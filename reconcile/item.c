@@ -390,6 +390,35 @@ void reconcile_attach_input(struct rc_item *it, const struct reconcile_input *in
 	launched(it, op, vm->backend->ops->input_attach(vm->backend, &req, attach_done, op));
 }
 
+/* A detach failed with err (the object is still there): try again later,
+ * or give up and let the device's owner have it (true: passes were run). */
+static bool detach_failed(struct rc_item *it, int err, const char *msg)
+{
+	struct rc_vm *vm = it->vm;
+	const struct rc_device *d;
+	uint64_t after;
+
+	it->failures++;
+	reconcile_set_error(&it->error, err, msg);
+	it->state = RECONCILE_ITEM_ATTACHED;
+	after = retry_after(&detach_retry, it->failures);
+	if (after) {
+		it->retry_at = reconcile_now(vm->rc) + after;
+		reconcile_item_log(it, LOG_LEVEL_WARNING, "detach failed, will retry", it->error);
+		return false;
+	}
+	it->retry_at = 0;
+	reconcile_item_log(it, LOG_LEVEL_ERROR, "detach failed, giving up", it->error);
+	/* No longer in the way of the device's owner (see
+	 * reconcile_detach_given_up()). */
+	d = it->bus ? reconcile_index_at(&vm->rc->index, it->bus, it->devnum) : NULL;
+	if (!d)
+		return false;
+	vm->dirty = true;
+	reconcile_pass_address(vm->rc, it->bus, it->devnum, d->owner);
+	return true;
+}
+
 /* The backend answered a detach: the id and device are free, or retry. */
 static void detach_done(void *data, int err, const char *msg)
 {
@@ -419,27 +448,8 @@ static void detach_done(void *data, int err, const char *msg)
 		}
 		return;
 	}
-	it->failures++;
-	reconcile_set_error(&it->error, err, msg);
-	it->state = RECONCILE_ITEM_ATTACHED;
-	if (retry_after(&detach_retry, it->failures)) {
-		it->retry_at = reconcile_now(vm->rc) + retry_after(&detach_retry, it->failures);
-		reconcile_item_log(it, LOG_LEVEL_WARNING, "detach failed, will retry", it->error);
-	} else {
-		const struct rc_device *d = it->bus ? reconcile_index_at(&vm->rc->index, it->bus,
-									 it->devnum)
-						    : NULL;
-
-		it->retry_at = 0;
-		reconcile_item_log(it, LOG_LEVEL_ERROR, "detach failed, giving up", it->error);
-		/* No longer in the way of the device's owner (see
-		 * reconcile_detach_given_up()). */
-		if (d) {
-			vm->dirty = true;
-			reconcile_pass_address(vm->rc, it->bus, it->devnum, d->owner);
-			return;
-		}
-	}
+	if (detach_failed(it, err, msg))
+		return;
 	reconcile_pass_vm(vm);
 }
 
@@ -461,9 +471,8 @@ void reconcile_detach(struct rc_item *it)
 		if (r == -ENOTCONN) {
 			reconcile_item_free(it);
 		} else {
-			it->state = RECONCILE_ITEM_ATTACHED;
-			reconcile_set_error(&it->error, r, NULL);
-			reconcile_item_log(it, LOG_LEVEL_ERROR, "cannot detach", it->error);
+			detach_failed(it, r, NULL);
+			reconcile_reschedule(vm->rc);
 		}
 	}
 }

@@ -372,8 +372,10 @@ void reconcile_set_conf(struct reconcile *rc, const struct conf *conf)
 				vm_free(vm);
 			continue;
 		}
-		if (params_differ(&vm->params, c)) {
-			log_info("vm %s: how to reach it changed; reconnecting", c->name);
+		/* A backend that could not be created is tried again too. */
+		if (!vm->backend || params_differ(&vm->params, c)) {
+			if (vm->backend)
+				log_info("vm %s: how to reach it changed; reconnecting", c->name);
 			backend_stop(vm);
 			free_params(&vm->params);
 			copy_params(&vm->params, c);

@@ -4,10 +4,11 @@
 # Coldplug, plug and unplug, replug with a new device number, identical
 # devices on two ports to two VMs, a hub on a claimed port, a device
 # plugged in before its VM starts, QEMU killed and restarted, vmplugd
-# killed and restarted: every time each VM ends with exactly what its
-# rules claim. vmplugctl on running VMs: attach and detach (by port and by
-# VID:PID:SERIAL), monitor's events (attach and detach in order; VM up and
-# gone, failed attaches with QEMU's reason) and status's last error.
+# killed and restarted, a reload that moves a VM to another QMP socket:
+# every time each VM ends with exactly what its rules claim. vmplugctl on
+# running VMs: attach and detach (by port and by VID:PID:SERIAL),
+# monitor's events (attach and detach in order; VM up and gone, failed
+# attaches with QEMU's reason) and status's last error.
 . "$(dirname "$0")/lib/tap.sh"
 . "$(dirname "$0")/lib/bed.sh"
 make_scratch
@@ -245,6 +246,25 @@ out=$(ctl status)
 check "status: the VM in words, with its last error" grep -qxF "gamma (down): $down_why" <<<"$out"
 kill -INT "$mon" "$monj"
 wait "$mon" "$monj"
+
+# A reload that moves a connected VM to another QMP socket (its QEMU
+# restarted elsewhere, say): vmplugd lets go of the old socket, uses the
+# new one, and the devices the VM claims are attached there.
+# QEMU serves one client per QMP socket: another one gets no greeting
+# (qmp-client's exit status 3, timeout) while vmplugd holds it.
+qmp_free() { "$QMP_CLIENT" -t 2000 -r "$SCRATCH/$1.qmp" query-status >/dev/null 2>&1; }
+qmp_free beta
+check "beta's QMP socket is vmplugd's while it is connected" test $? -eq 3
+qemu_start delta
+sed -i "s|^qmp-socket = .*|qmp-socket = $SCRATCH/delta.qmp|" "$conf/vm.d/beta.conf"
+ctl reload >/dev/null
+check "reload that moves the socket: vmplugd says it reconnects" \
+	grep -q "vm beta: how to reach it changed; reconnecting" "$log"
+check "and the devices beta claims are attached in the QEMU at the new socket" \
+	usb_in_qemu_is delta "vmplug-usb-2-4 attached=true hostaddr=4"
+check "and the old socket is let go" wait_for 50 qmp_free beta
+beta_state() { ctl --json status | jq -r '.return.vms[] | select(.name == "beta") | .state'; }
+check "status: beta running again" wait_output 50 running "beta's state" beta_state
 
 stop_vmplugd
 check "vmplugd exits cleanly (valgrind: no errors, no leaks)" test $? -eq 0

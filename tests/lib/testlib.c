@@ -198,3 +198,8 @@ const char *log_captured_find(const char *text)
 			return captured[i];
 	return NULL;
 }
+
+bool log_captured_has(void *text)
+{
+	return log_captured_find(text) != NULL;
+}

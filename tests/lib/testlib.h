@@ -50,3 +50,5 @@ unsigned log_captured_count(enum log_level level);
 unsigned log_captured_count_text(const char *text);
 /* The first captured line containing `text`, NULL if none. */
 const char *log_captured_find(const char *text);
+/* Whether a captured line contains text (a char *): a run_until() condition. */
+bool log_captured_has(void *text);

@@ -386,6 +386,48 @@ START_TEST(fd_mode_bad_add_fd_reply)
 }
 END_TEST
 
+/* QEMU refuses the remove-fd after a detach (the fdset went meanwhile):
+ * the detach still succeeded, the log says which fdset QEMU kept and
+ * why, and the connection carries on. */
+START_TEST(remove_fd_refused)
+{
+	static const struct fake_step script[] = {
+		{ FAKE_HANDSHAKE },
+		{ FAKE_EXPECT, "device_del" },
+		{ FAKE_REPLY, "{\"return\": {}}" },
+		{ FAKE_SEND, "{\"event\": \"DEVICE_DELETED\", \"data\": {\"device\": \"vmplug-a\", "
+			     "\"path\": \"/machine/peripheral/vmplug-a\"}}" },
+		{ FAKE_EXPECT, "query-fdsets" },
+		{ FAKE_REPLY, "{\"return\": [{\"fdset-id\": 4, \"fds\": [{\"fd\": 3, \"opaque\": "
+			      "\"vmplug-a\"}]}]}" },
+		{ FAKE_EXPECT, "remove-fd" },
+		{ FAKE_REPLY, "{\"error\": {\"class\": \"GenericError\", \"desc\": \"File "
+			      "descriptor named 'fdset-id:4' not found\"}}" },
+		/* the next detach is answered as usual */
+		{ FAKE_EXPECT, "device_del" },
+		{ FAKE_REPLY, "{\"return\": {}}" },
+		{ FAKE_SEND,
+		  "{\"event\": \"DEVICE_DELETED\", \"data\": {\"device\": \"vmplug-b\"}}" },
+		{ FAKE_EXPECT, "query-fdsets" },
+		{ FAKE_REPLY, "{\"return\": []}" },
+		{ FAKE_END },
+	};
+
+	start(script);
+	ck_assert_int_eq(ops->usb_detach(backend, "vmplug-a", rec_backend_done, done("detach")), 0);
+	ck_assert(run_until(loop, rec_noted, (char *)"detach:", WAIT_MS));
+	ck_assert(run_until(loop, log_captured_has, (char *)"refused", WAIT_MS));
+	ck_assert_ptr_nonnull(log_captured_find("vm t: QEMU refused to remove fdset 4 of vmplug-a: "
+						"File descriptor named 'fdset-id:4' not found"));
+	ck_assert_uint_eq(log_captured_count(LOG_LEVEL_WARNING), 1);
+	ck_assert_int_eq(ops->usb_detach(backend, "vmplug-b", rec_backend_done, done("again")), 0);
+	ck_assert(run_until(loop, peer_done, NULL, WAIT_MS));
+	ck_assert(run_until(loop, rec_noted, (char *)"again:", WAIT_MS));
+	ck_assert_str_eq(rec.order, "up detach:0 again:0 ");
+	ck_assert_ptr_null(fake_peer_error(peer));
+}
+END_TEST
+
 START_TEST(pending_fail_before_gone)
 {
 	static const struct fake_step script[] = {
@@ -519,6 +561,7 @@ static Suite *suite(void)
 	tcase_add_test(tc, list_of_containers_not_made_yet);
 	tcase_add_test(tc, list_fails_on_other_errors);
 	tcase_add_test(tc, fd_mode_bad_add_fd_reply);
+	tcase_add_test(tc, remove_fd_refused);
 	tcase_add_test(tc, pending_fail_before_gone);
 	tcase_add_test(tc, detach_times_out_without_device_deleted);
 	tcase_add_test(tc, destroy_from_callbacks);

@@ -446,7 +446,8 @@ START_TEST(reload_and_switch_go_to_the_ops)
 END_TEST
 
 /* A client that sends requests and never reads the answers is dropped
- * once 4 MiB wait for it (SECURITY.md); the others go on. */
+ * once 4 MiB wait for it (SECURITY.md), and the log says which one; the
+ * others go on. */
 START_TEST(a_client_that_does_not_read_is_dropped)
 {
 	static const char req[] = "{\"execute\": \"query-usb\"}\n";
@@ -458,6 +459,7 @@ START_TEST(a_client_that_does_not_read_is_dropped)
 	json_t *r;
 
 	bench_init(&b);
+	log_capture_start(LOG_LEVEL_WARNING);
 	client_open(&cl, &b);
 	client_open(&other, &b);
 	for (size_t i = 0; i < 64; i++)
@@ -480,12 +482,21 @@ START_TEST(a_client_that_does_not_read_is_dropped)
 			dropped = true;
 	}
 	ck_assert_msg(dropped, "still connected after %zu bytes of requests", sent);
+	{
+		char *said = xasprintf("control: client pid %d does not read its replies; "
+				       "disconnecting it",
+				       (int)getpid());
+
+		ck_assert_uint_eq(log_captured_count_text(said), 1);
+		free(said);
+	}
 	r = call(&other, "{\"execute\": \"query-usb\", \"id\": 1}");
 	ck_assert_int_eq(json_integer_value(json_object_get(r, "id")), 1);
 	json_decref(r);
 	close(cl.fd);
 	close(other.fd);
 	bench_fini(&b);
+	log_capture_stop();
 }
 END_TEST
 
