@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "input/cache.h"
+#include "tests/lib/testlib.h"
 #include "tests/unit/check-main.h"
 #include "util/log.h"
 #include "util/util.h"
@@ -296,13 +297,11 @@ END_TEST
  * untouched. */
 START_TEST(fifo_and_link_are_not_followed)
 {
-	char dir[] = "/tmp/vmplug-cache-XXXXXX";
-	char *path, *elsewhere, *text, *want;
 	struct libevdev *dev = parse_file("good/desk-kbd.json"), *back = NULL;
+	char *dir = scratch_new("cache"), *path, *elsewhere, *text, *want;
 	struct stat st;
 	size_t len;
 
-	ck_assert_ptr_nonnull(mkdtemp(dir));
 	path = input_cache_path(dir, "desk-kbd");
 	elsewhere = xasprintf("%s/elsewhere", dir);
 	want = input_cache_format(dev, "desk-kbd");
@@ -336,9 +335,7 @@ START_TEST(fifo_and_link_are_not_followed)
 	log_set_handler(NULL, NULL);
 	strv_free(logged);
 	logged = NULL;
-	text = xasprintf("rm -rf %s", dir);
-	ck_assert_int_eq(system(text), 0);
-	free(text);
+	scratch_remove(dir);
 	free(want);
 	free(elsewhere);
 	free(path);
@@ -359,11 +356,9 @@ START_TEST(untrusted_directory_is_refused)
 		{ 0770, 0, "it is writable by its group (mode 0770)" },
 		{ 0755, 65534, "it is owned by uid 65534, not root" },
 	};
-	char dir[] = "/tmp/vmplug-cache-XXXXXX";
 	struct libevdev *dev = parse_file("good/desk-kbd.json"), *back = NULL;
-	char *path, *text, *msg;
+	char *dir = scratch_new("cache"), *path, *msg;
 
-	ck_assert_ptr_nonnull(mkdtemp(dir));
 	path = input_cache_path(dir, "desk-kbd");
 	ck_assert_int_eq(input_cache_save(dir, "desk-kbd", dev), 0);
 	logged = NULL;
@@ -387,9 +382,7 @@ START_TEST(untrusted_directory_is_refused)
 	log_set_handler(NULL, NULL);
 	strv_free(logged);
 	logged = NULL;
-	text = xasprintf("rm -rf %s", dir);
-	ck_assert_int_eq(system(text), 0);
-	free(text);
+	scratch_remove(dir);
 	free(path);
 	libevdev_free(dev);
 }

@@ -17,6 +17,7 @@
 #include "input/cache.h"
 #include "input/input-int.h"
 #include "input/sink.h"
+#include "tests/lib/testlib.h"
 #include "tests/unit/check-main.h"
 #include "tests/unit/fixture.h"
 #include "util/log.h"
@@ -197,13 +198,11 @@ END_TEST
  * /dev/zero for another device. */
 START_TEST(a_link_counts_only_when_it_leads_to_the_sink)
 {
-	char dir[] = "/tmp/vmplug-by-id-XXXXXX";
-	char *link, *got;
+	char *dir = scratch_new("by-id"), *link, *got;
 	struct input_sink *s;
 	struct stat st;
 	int peer, fd;
 
-	ck_assert_ptr_nonnull(mkdtemp(dir));
 	link = xasprintf("%s/vmplug-pc-kbd", dir);
 	ck_assert_int_eq(stat("/dev/null", &st), 0);
 	s = pair_sink("vmplug-pc-kbd", NULL, &peer);
@@ -242,8 +241,7 @@ START_TEST(a_link_counts_only_when_it_leads_to_the_sink)
 	ck_assert_str_eq(got, "/dev/null");
 	free(got);
 
-	ck_assert_int_eq(unlink(link), 0);
-	ck_assert_int_eq(rmdir(dir), 0);
+	scratch_remove(dir);
 	free(link);
 	input_sink_free(s);
 	close(peer);
