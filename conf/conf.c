@@ -20,7 +20,6 @@ static void set_defaults(struct conf *conf)
 {
 	conf->daemon.control_socket = xstrdup(CONF_DEFAULT_CONTROL_SOCKET);
 	conf->daemon.cache_dir = xstrdup(VMPLUG_CACHEDIR);
-	conf->daemon.qemu_group = xstrdup("kvm");
 	conf->daemon.log_level = LOG_LEVEL_INFO;
 	conf->sw.on_switch_timeout = 10;
 	conf_chord_parse("KEY_LEFTCTRL+KEY_LEFTALT+KEY_BACKSPACE", &conf->sw.panic, NULL);
@@ -278,6 +277,8 @@ void conf_free(struct conf *conf)
 		free(vm->usb_bus);
 		free(vm->uri);
 		free(vm->domain);
+		free(vm->qemu_user);
+		free(vm->qemu_group);
 		strv_free(vm->inputs);
 		for (size_t j = 0; j < vm->n_rules; j++)
 			usb_rule_free(&vm->rules[j]);

@@ -32,7 +32,7 @@ struct conf_daemon {
 	char *control_socket;
 	char *control_group;
 	char *cache_dir;
-	char *qemu_group;
+	char *qemu_group; /* no longer used (sinks belong to each VM's QEMU): NULL unless set */
 	enum log_level log_level;
 };
 
@@ -117,6 +117,10 @@ struct conf_vm {
 	 * static): grab-toggle =, else the one vmplugd picks for QMP VMs
 	 * (conf_grab_toggle) and QEMU's default for libvirt. */
 	const char *grab_toggle;
+	/* Who may open its input sinks: qemu-user owns them, qemu-group may
+	 * read and write them; NULL: root alone (see input_sink_owner_of). */
+	char *qemu_user;
+	char *qemu_group;
 	struct conf_origin backend_origin;
 	struct conf_usb_rule *rules; /* in file order; deny rules included */
 	size_t n_rules;

@@ -112,6 +112,8 @@ void conf_dump(const struct conf *conf, FILE *f)
 		put(f, "usb-bus", vm->usb_bus);
 		put(f, "uri", vm->uri);
 		put(f, "domain", vm->domain);
+		put(f, "qemu-user", vm->qemu_user);
+		put(f, "qemu-group", vm->qemu_group);
 		put_strv(f, "inputs", vm->inputs, ",");
 		put_chord(f, "hotkey", &vm->hotkey);
 		put(f, "focus-on-start", vm->focus_on_start ? "yes" : "no");

@@ -325,6 +325,16 @@ static void key_uri(struct conf_parser *p, const char *v)
 }
 
 /* libvirt's domain name; its line is kept for the later checks. */
+static void key_vm_qemu_user(struct conf_parser *p, const char *v)
+{
+	set_string(&p->vm->qemu_user, v);
+}
+
+static void key_vm_qemu_group(struct conf_parser *p, const char *v)
+{
+	set_string(&p->vm->qemu_group, v);
+}
+
 static void key_domain(struct conf_parser *p, const char *v)
 {
 	set_string(&p->vm->domain, v);
@@ -369,11 +379,18 @@ static void key_focus_on_start(struct conf_parser *p, const char *v)
 }
 
 static const struct conf_key vm_keys[] = {
-	{ "backend", key_backend, false },         { "qmp-socket", key_qmp_socket, false },
-	{ "usb-bus", key_usb_bus, false },         { "inputs", key_inputs, false },
-	{ "hotkey", key_hotkey, false },           { "focus-on-start", key_focus_on_start, false },
-	{ "grab-toggle", key_grab_toggle, false }, { "uri", key_uri, false },
-	{ "domain", key_domain, false },           { NULL, NULL, false },
+	{ "backend", key_backend, false },
+	{ "qmp-socket", key_qmp_socket, false },
+	{ "usb-bus", key_usb_bus, false },
+	{ "inputs", key_inputs, false },
+	{ "hotkey", key_hotkey, false },
+	{ "focus-on-start", key_focus_on_start, false },
+	{ "grab-toggle", key_grab_toggle, false },
+	{ "uri", key_uri, false },
+	{ "domain", key_domain, false },
+	{ "qemu-user", key_vm_qemu_user, false },
+	{ "qemu-group", key_vm_qemu_group, false },
+	{ NULL, NULL, false },
 };
 
 /* ------------------------------------------------------ [usb] / [usb-deny] */

@@ -427,9 +427,19 @@ static json_t *explain_one(struct control *c, const struct usb_device *d)
 					     vm->rules[j].deny, "matched", ok, "missed",
 					     control_json_str(ok ? NULL : missed), "keys", keys));
 		}
-		json_array_append_new(
-		    vms, json_pack("{s:o,s:s,s:o}", "vm", control_json_str(vm->name), "verdict",
-				   verdicts[usb_vm_verdict(vm, d, NULL)], "rules", rules));
+		const struct conf_usb_rule *why = NULL;
+		enum usb_verdict v = usb_vm_verdict(vm, d, &why);
+		json_t *o = json_pack("{s:o,s:s,s:o}", "vm", control_json_str(vm->name), "verdict",
+				      verdicts[v], "rules", rules);
+
+		/* a deny rule holds against every request: say which and where */
+		if (v == USB_VERDICT_DENIED)
+			json_object_set_new(o, "deny-rule",
+					    json_pack("{s:o,s:o,s:i}", "rule",
+						      control_json_str(why->name), "file",
+						      control_json_str(why->origin.file), "line",
+						      why->origin.line));
+		json_array_append_new(vms, o);
 	}
 	return json_pack("{s:o,s:o,s:o,s:i,s:o}", "device", control_json_usb(d), "owner",
 			 control_json_str(owner ? owner->name : NULL), "rule",
@@ -486,6 +496,24 @@ static void wait_expired(struct control_waiter *w)
 			    (unsigned long long)(WAIT_USEC / USEC_PER_SEC));
 }
 
+/* An attach refused because a [usb-deny] rule of vm matches d: said to
+ * the client and logged, naming the rule and where it is written. */
+static void reply_denied(const struct control_call *call, const struct conf_vm *vm,
+			 const struct usb_device *d)
+{
+	const struct conf_usb_rule *rule = NULL;
+
+	usb_vm_verdict(vm, d, &rule);
+	log_warning("control: uid %u pid %d: attach %s %s refused: denied by [usb-deny \"%s\"] "
+		    "at %s:%d",
+		    (unsigned)call->cl->uid, (int)call->cl->pid, vm->name, d->sysname, rule->name,
+		    rule->origin.file, rule->origin.line);
+	control_reply_error(call->cl, call->id, "DeviceDenied",
+			    "vm %s: %s is denied by [usb-deny \"%s\"] at %s:%d; no request can "
+			    "attach it, only a change to the configuration",
+			    vm->name, d->sysname, rule->name, rule->origin.file, rule->origin.line);
+}
+
 /* attach and detach: the override, then an answer at once when the VM
  * is down or already as asked, else when the reconciler reports it. */
 static void attach_or_detach(const struct control_call *call, bool attach)
@@ -519,6 +547,10 @@ static void attach_or_detach(const struct control_call *call, bool attach)
 	control_log_request(call, what);
 	free(what);
 	r = c->ops->override(c->data, d, vm, attach);
+	if (r == -EPERM) {
+		reply_denied(call, conf_find_vm(c->ops->conf(c->data), vm), d);
+		return;
+	}
 	if (r == -EINVAL) {
 		control_reply_error(
 		    call->cl, call->id, "GenericError",

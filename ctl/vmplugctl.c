@@ -597,10 +597,16 @@ static int cmd_explain(struct ctl *c, json_t *ret)
 			printf("goes to: nobody\n");
 		json_array_foreach(json_object_get(d, "vms"), j, vm) {
 			struct table t = { .cols = 2 };
-			json_t *r, *key;
+			json_t *r, *key, *deny = json_object_get(vm, "deny-rule");
 			size_t k, l;
 
-			printf("%s: %s\n", jstr(vm, "vm"), jstr(vm, "verdict"));
+			if (deny)
+				printf("%s: denied by [usb-deny \"%s\"] at %s:%d; no request can "
+				       "attach it, only the configuration\n",
+				       jstr(vm, "vm"), jstr(deny, "rule"), jstr(deny, "file"),
+				       (int)json_integer_value(json_object_get(deny, "line")));
+			else
+				printf("%s: %s\n", jstr(vm, "vm"), jstr(vm, "verdict"));
 			json_array_foreach(json_object_get(vm, "rules"), k, r) {
 				char *head = xasprintf(
 				    "[%s \"%s\"]",

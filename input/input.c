@@ -25,6 +25,8 @@ struct msink {
 	char *vm; /* INPUT_ROUTER_HOST for the host's sink */
 	char *name;
 	const char *grab_toggle; /* the VM's (static; NULL for the host's) */
+	char *qemu_user;         /* the VM's qemu-user and qemu-group (NULL: not set) */
+	char *qemu_group;
 	struct input_sink *sink; /* NULL: could not be created (error says why) */
 	struct loop_source *io;  /* its readers setting lights */
 	char *error;
@@ -55,8 +57,7 @@ struct input_manager {
 	struct input_manager_hooks hooks;
 	void *data;
 	char *cache_dir;
-	char *qemu_group;
-	bool group_warned;
+	bool global_group_warned; /* [daemon] qemu-group, which no longer applies */
 	struct msource **sources;
 	size_t n_sources;
 	input_sink_create_fn create_sink;
@@ -129,26 +130,35 @@ static int take_stored(struct input_manager *m, const char *name)
 	return -1;
 }
 
-/* Give a VM's sink node to qemu-group, so QEMU's input-linux can open it. */
-static void set_group(struct input_manager *m, const struct msource *s, struct msink *k)
+static char *dup_or_null(const char *s)
 {
+	return s ? xstrdup(s) : NULL;
+}
+
+/* Give a VM's sink node to that VM's QEMU alone (qemu-user, qemu-group),
+ * root's alone when the VM names neither. */
+static void set_owner(const struct msource *s, struct msink *k)
+{
+	struct input_sink_owner o;
+	const char *missing = NULL;
 	int r;
 
 	/* The host's sinks are for the desktop: udev's permissions stay. */
 	if (!k->sink || !input_sink_devnode(k->sink) || is_host(k->vm))
 		return;
-	r = input_sink_set_group(k->sink, m->qemu_group);
-	if (r == -ENOENT) {
-		if (!m->group_warned)
-			log_warning("input: qemu-group '%s' does not exist; sink nodes keep their "
-				    "group, so QEMU must run as root or be given access otherwise "
-				    "(set qemu-group = in [daemon])",
-				    m->qemu_group);
-		m->group_warned = true;
-	} else if (r < 0) {
-		log_warning("input %s: vm %s: cannot give %s (%s) to group %s: %s", s->name, k->vm,
-			    input_sink_devnode(k->sink), k->name, m->qemu_group, strerror(-r));
+	r = input_sink_owner_of(k->qemu_user, k->qemu_group, &o, &missing);
+	if (r < 0) {
+		/* root's alone rather than anything wider */
+		o = (struct input_sink_owner){ 0, 0, 0600 };
+		log_warning("input %s: vm %s: qemu-user or qemu-group '%s' does not exist; %s "
+			    "stays root's alone (mode 600)",
+			    s->name, k->vm, missing, k->name);
 	}
+	r = input_sink_set_owner(k->sink, &o);
+	if (r < 0)
+		log_warning("input %s: vm %s: cannot give %s (%s) to uid %u gid %u mode %o: %s",
+			    s->name, k->vm, input_sink_devnode(k->sink), k->name, (unsigned)o.uid,
+			    (unsigned)o.gid, (unsigned)o.mode, strerror(-r));
 }
 
 /* Take k's node back from the fd store when it kept one that fits; true if so. */
@@ -212,7 +222,7 @@ static bool make_sink(struct input_manager *m, struct msource *s, struct msink *
 			    s->name, k->vm, k->name, strerror(-r));
 	}
 made:
-	set_group(m, s, k);
+	set_owner(s, k);
 	k->io = loop_add_fd(m->loop, input_sink_fd(k->sink), EPOLLIN, on_sink_readable, m);
 	if (!k->io)
 		log_warning("input %s: vm %s: cannot watch %s for its lock lights: %m", s->name,
@@ -220,13 +230,16 @@ made:
 	return true;
 }
 
-/* A new sink of s for vm, made at once when it can be. */
-static void add_sink(struct input_manager *m, struct msource *s, const char *vm)
+/* A new sink of s for vm (NULL: the host), made at once when it can be. */
+static void add_sink(struct input_manager *m, struct msource *s, const struct conf_vm *vm)
 {
 	struct msink *k = xappend(&s->sinks, &s->n_sinks, sizeof(*s->sinks));
 
-	k->vm = xstrdup(vm);
-	k->name = xasprintf(SINK_PREFIX "%s-%s", vm, s->name);
+	k->vm = xstrdup(vm ? vm->name : INPUT_ROUTER_HOST);
+	k->name = xasprintf(SINK_PREFIX "%s-%s", k->vm, s->name);
+	k->grab_toggle = vm ? vm->grab_toggle : NULL;
+	k->qemu_user = vm ? dup_or_null(vm->qemu_user) : NULL;
+	k->qemu_group = vm ? dup_or_null(vm->qemu_group) : NULL;
 	make_sink(m, s, k);
 }
 
@@ -243,6 +256,8 @@ static void destroy_sink(struct msink *k)
 	free(k->error);
 	free(k->name);
 	free(k->vm);
+	free(k->qemu_user);
+	free(k->qemu_group);
 }
 
 /* ------------------------------------------------------------------ router */
@@ -549,24 +564,33 @@ static bool switching(const struct conf *conf)
 /* Move the sink of vm from old (n_old) to s->sinks, or make it; vm's
  * grab toggle goes with it (a new one means new QEMU objects). */
 static bool keep_or_add(struct input_manager *m, struct msource *s, struct msink *old, size_t n_old,
-			const char *vm, const char *grab_toggle)
+			const struct conf_vm *vm)
 {
+	const char *name = vm ? vm->name : INPUT_ROUTER_HOST;
+	const char *grab_toggle = vm ? vm->grab_toggle : NULL;
 	struct msink *k;
 
 	for (size_t i = 0; i < n_old; i++)
-		if (old[i].vm && streq(old[i].vm, vm)) {
+		if (old[i].vm && streq(old[i].vm, name)) {
 			k = xappend(&s->sinks, &s->n_sinks, sizeof(*s->sinks));
 			*k = old[i];
 			old[i].vm = NULL; /* moved */
 			if (!streq_null(k->grab_toggle, grab_toggle)) {
 				k->grab_toggle = grab_toggle;
-				notify(m, vm);
+				notify(m, name);
+			}
+			if (vm && (!streq_null(k->qemu_user, vm->qemu_user) ||
+				   !streq_null(k->qemu_group, vm->qemu_group))) {
+				free(k->qemu_user);
+				free(k->qemu_group);
+				k->qemu_user = dup_or_null(vm->qemu_user);
+				k->qemu_group = dup_or_null(vm->qemu_group);
+				set_owner(s, k);
 			}
 			return false;
 		}
 	add_sink(m, s, vm);
-	s->sinks[s->n_sinks - 1].grab_toggle = grab_toggle;
-	notify(m, vm);
+	notify(m, name);
 	return true;
 }
 
@@ -594,10 +618,9 @@ static void sync_sinks(struct input_manager *m, struct msource *s, const struct 
 	s->n_sinks = 0;
 	for (size_t v = 0; v < conf->n_vms; v++)
 		if (vm_lists(&conf->vms[v], s->name))
-			changed |= keep_or_add(m, s, old, n_old, conf->vms[v].name,
-					       conf->vms[v].grab_toggle);
+			changed |= keep_or_add(m, s, old, n_old, &conf->vms[v]);
 	if (switching(conf))
-		changed |= keep_or_add(m, s, old, n_old, INPUT_ROUTER_HOST, NULL);
+		changed |= keep_or_add(m, s, old, n_old, NULL);
 	for (size_t i = 0; i < n_old; i++) {
 		if (!old[i].vm)
 			continue;
@@ -656,7 +679,6 @@ struct input_manager *input_manager_new_with(struct loop *loop, const struct con
 	m->data = data;
 	m->router = input_router_new(conf, &router_hooks, m);
 	m->cache_dir = xstrdup(conf->daemon.cache_dir);
-	m->qemu_group = xstrdup(conf->daemon.qemu_group);
 	m->n_stored = input_fdstore_take(SINK_PREFIX, &m->stored);
 	if (m->n_stored)
 		log_info("input: the service manager kept %zu sink(s) across the restart",
@@ -690,7 +712,6 @@ void input_manager_free(struct input_manager *m)
 	free(m->route);
 	drop_unclaimed(m);
 	free(m->cache_dir);
-	free(m->qemu_group);
 	free(m);
 }
 
@@ -700,14 +721,11 @@ void input_manager_set_conf(struct input_manager *m, const struct conf *conf)
 
 	free(m->cache_dir);
 	m->cache_dir = xstrdup(conf->daemon.cache_dir);
-	if (!streq(m->qemu_group, conf->daemon.qemu_group)) {
-		free(m->qemu_group);
-		m->qemu_group = xstrdup(conf->daemon.qemu_group);
-		m->group_warned = false;
-		for (size_t i = 0; i < m->n_sources; i++)
-			for (size_t j = 0; j < m->sources[i]->n_sinks; j++)
-				set_group(m, m->sources[i], &m->sources[i]->sinks[j]);
-	}
+	if (conf->daemon.qemu_group && !m->global_group_warned)
+		log_warning("config: qemu-group in [daemon] no longer applies: a VM's sinks are "
+			    "root's alone (mode 600) unless its [vm] section sets qemu-user or "
+			    "qemu-group; move the setting there (vmplug.conf(5))");
+	m->global_group_warned = conf->daemon.qemu_group != NULL;
 	/* Sources on another device (or cache) first, while the router's
 	 * numbers still hold: it releases what they delivered. */
 	for (size_t i = 0; i < conf->n_inputs; i++) {
@@ -754,14 +772,14 @@ void input_manager_udev(struct input_manager *m, const char *action, struct udev
 
 	if (devnode && !streq(action, "remove")) {
 		/* udev sets the mode and group of new nodes from its rules:
-		 * our sinks' group goes on after that. */
+		 * our sinks' owner goes on after that. */
 		for (size_t i = 0; i < m->n_sources; i++)
 			for (size_t j = 0; j < m->sources[i]->n_sinks; j++) {
 				struct msink *k = &m->sources[i]->sinks[j];
 
 				if (k->sink && input_sink_devnode(k->sink) &&
 				    streq(input_sink_devnode(k->sink), devnode)) {
-					set_group(m, m->sources[i], k);
+					set_owner(m->sources[i], k);
 					return;
 				}
 			}

@@ -10,6 +10,7 @@
 #include <libevdev/libevdev-uinput.h>
 #include <libevdev/libevdev.h>
 #include <linux/uinput.h>
+#include <pwd.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <sys/ioctl.h>
@@ -298,18 +299,40 @@ void input_sink_set_persistent(struct input_sink *s, bool persistent)
 	s->persistent = persistent;
 }
 
-int input_sink_set_group(struct input_sink *s, const char *group)
+int input_sink_owner_of(const char *user, const char *group, struct input_sink_owner *o,
+			const char **missing)
 {
-	struct group *g;
+	struct input_sink_owner r = { 0, 0, 0600 };
 
+	if (user) {
+		struct passwd *pw = getpwnam(user);
+
+		if (!pw) {
+			*missing = user;
+			return -ENOENT;
+		}
+		r.uid = pw->pw_uid;
+	}
+	if (group) {
+		struct group *g = getgrnam(group);
+
+		if (!g) {
+			*missing = group;
+			return -ENOENT;
+		}
+		r.gid = g->gr_gid;
+		r.mode = 0660;
+	}
+	*o = r;
+	return 0;
+}
+
+int input_sink_set_owner(struct input_sink *s, const struct input_sink_owner *o)
+{
 	if (!s->devnode)
 		return -ENODEV;
-	g = getgrnam(group);
-	if (!g)
-		return -ENOENT;
-	if (chown(s->devnode, (uid_t)-1, g->gr_gid) < 0)
-		return -errno;
-	if (chmod(s->devnode, 0660) < 0)
+	if (chmod(s->devnode, 0600) < 0 || chown(s->devnode, o->uid, o->gid) < 0 ||
+	    chmod(s->devnode, o->mode) < 0)
 		return -errno;
 	return 0;
 }

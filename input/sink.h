@@ -63,10 +63,25 @@ unsigned input_sink_leds(const struct input_sink *s);
 /* The device survives input_sink_free (its fd is in the fd store). */
 void input_sink_set_persistent(struct input_sink *s, bool persistent);
 
-/* chown the device node to group `group` and chmod it 0660, so QEMU
- * running as that group opens it. 0; -ENOENT if there is no such group;
- * -ENODEV if the sink has no node; -errno from chown/chmod. */
-int input_sink_set_group(struct input_sink *s, const char *group);
+/* Who may open a VM's sink node. */
+struct input_sink_owner {
+	uid_t uid;
+	gid_t gid;
+	mode_t mode;
+};
+
+/* The owner of a VM's sink node for its qemu-user and qemu-group (either
+ * may be NULL): the user owns it (else root), the group may read and
+ * write it (mode 0660) when one is given, else nobody but the owner
+ * (0600); neither: root's alone. 0 and *o; -ENOENT and *missing (the
+ * name) when the user or the group does not exist. */
+int input_sink_owner_of(const char *user, const char *group, struct input_sink_owner *o,
+			const char **missing);
+
+/* Give the device node to o: its mode narrowed to 0600 first, so that
+ * nobody gains access on the way, then chown, then o's mode. 0; -ENODEV
+ * if the sink has no node; -errno from chown/chmod. */
+int input_sink_set_owner(struct input_sink *s, const struct input_sink_owner *o);
 
 const char *input_sink_name(const struct input_sink *s);
 /* /dev/input/eventN, or NULL (writer-only sink, or not found). */

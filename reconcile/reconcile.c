@@ -592,6 +592,10 @@ int reconcile_override(struct reconcile *rc, const char *syspath, const char *vm
 		return -ESRCH;
 	if (override == RECONCILE_OVERRIDE_ATTACH && usb_device_is_hub(d->dev))
 		return -EINVAL;
+	/* a deny rule holds against every request: only a reload lifts it */
+	if (override == RECONCILE_OVERRIDE_ATTACH && vm &&
+	    usb_vm_verdict(conf_find_vm(rc->conf, vm), d->dev, NULL) == USB_VERDICT_DENIED)
+		return -EPERM;
 	free(d->override_vm);
 	d->override = override;
 	d->override_vm = override != RECONCILE_OVERRIDE_NONE ? xstrdup(vm) : NULL;

@@ -195,10 +195,11 @@ size_t reconcile_devices(const struct reconcile *rc,
 const struct usb_device *reconcile_find_device(const struct reconcile *rc, const char *syspath);
 
 /* A manual decision for one device, kept until the device leaves or the
- * configuration is reloaded: ATTACH gives it to vm whatever the rules say
- * (in the mode of vm's claiming rule, else address), DETACH keeps it from
- * vm, NONE returns to the rules. 0, -ENOENT (no such device), -ESRCH (no
- * such VM), -EINVAL (hubs are never attached). */
+ * configuration is reloaded: ATTACH gives it to vm whatever its [usb]
+ * rules say (in the mode of vm's claiming rule, else address), but never
+ * against one of vm's [usb-deny] rules; DETACH keeps it from vm, NONE
+ * returns to the rules. 0, -ENOENT (no such device), -ESRCH (no such VM),
+ * -EINVAL (hubs are never attached), -EPERM (a deny rule of vm matches it). */
 int reconcile_override(struct reconcile *rc, const char *syspath, const char *vm,
 		       enum reconcile_override override);
 

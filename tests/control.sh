@@ -91,6 +91,16 @@ check "attach to an unknown VM exits 1" test $? -eq 1
 check "and names the problem" grep -q "no VM named 'gamma'" "$SCRATCH/err"
 ctl attach alpha 1-1 2>"$SCRATCH/err"
 check "a hub cannot be attached" grep -q "1-1 is a hub: hubs are never attached" "$SCRATCH/err"
+# A deny rule holds against every request; only the configuration lifts it.
+ctl attach alpha 1-1.3 2>"$SCRATCH/err"
+check "attach against a deny rule exits 1" test $? -eq 1
+check "and names the rule and where it is written" grep -qF \
+	"vm alpha: 1-1.3 is denied by [usb-deny \"receiver\"] at $conf/vm.d/alpha.conf:7; no request can attach it, only a change to the configuration" "$SCRATCH/err"
+check "the refusal is logged with who asked" \
+	grep -q "control: uid 0 pid [0-9]*: attach alpha 1-1.3 refused: denied by \[usb-deny \"receiver\"\]" "$log"
+out=$(ctl --json usb)
+check "and records no override" \
+	test "$(jq -c '.return.devices[] | select(.port=="1-1.3") | [.owner, .override]' <<<"$out")" = '[null,null]'
 ctl attach alpha 046d: 2>"$SCRATCH/err"
 check "an incomplete VID:PID is refused" test $? -eq 1
 plug 2-2 dev=3 vid=1234 pid=5678

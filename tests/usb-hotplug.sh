@@ -163,6 +163,30 @@ out=$(ctl status)
 check "status: both VMs running, and what each has" \
 	grep -q "^alpha  qmp      running  1    0 " <<<"$out"
 
+# A deny rule holds against vmplugctl attach to a running QEMU: only the
+# configuration lifts it.
+cat >"$conf/vm.d/beta.conf" <<CONF
+[vm]
+qmp-socket = $SCRATCH/beta.qmp
+[usb "back"]
+port = 2-1.3
+[usb-deny "key"]
+vendor = 1234
+product = 0005
+CONF
+chmod go-w "$conf/vm.d/beta.conf"
+ctl reload >/dev/null
+plug 2-1.7 dev=9 vid=1234 pid=0005
+ctl attach beta 2-1.7 2>"$SCRATCH/err"
+check "vmplugctl attach against the VM's deny rule exits 1" test $? -eq 1
+check "and names the rule, its file and line" grep -qF \
+	"vm beta: 2-1.7 is denied by [usb-deny \"key\"] at $conf/vm.d/beta.conf:5" "$SCRATCH/err"
+check "QEMU does not get the device" usb_in_qemu_is beta "vmplug-usb-2-4 attached=true hostaddr=4"
+out=$(ctl explain 2-1.7)
+check "explain says no request can attach it" grep -qF \
+	"beta: denied by [usb-deny \"key\"] at $conf/vm.d/beta.conf:5; no request can attach it" <<<"$out"
+unplug 2-1.7
+
 # Failures and VM lifecycle as subscribers and status see them: gamma's
 # QEMU has no such USB bus, so it refuses every attach.
 cat >"$conf/vm.d/gamma.conf" <<CONF

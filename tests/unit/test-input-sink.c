@@ -6,7 +6,9 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <grp.h>
 #include <libevdev/libevdev.h>
+#include <pwd.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -248,15 +250,56 @@ START_TEST(a_link_counts_only_when_it_leads_to_the_sink)
 }
 END_TEST
 
-START_TEST(set_group_needs_a_node)
+START_TEST(set_owner_needs_a_node)
 {
+	struct input_sink_owner o = { 0, 0, 0600 };
 	struct input_sink *s;
 	int peer;
 
 	s = pair_sink("vmplug-pc-kbd", NULL, &peer);
-	ck_assert_int_eq(input_sink_set_group(s, "root"), -ENODEV);
+	ck_assert_int_eq(input_sink_set_owner(s, &o), -ENODEV);
 	input_sink_free(s);
 	close(peer);
+}
+END_TEST
+
+/* A VM's sink belongs to its QEMU alone: root's (0600) when the VM names
+ * nobody, the user's when it names one, its group's (0660) only when it
+ * names a group; never a group shared by default. */
+START_TEST(a_vm_sink_belongs_to_its_qemu_alone)
+{
+	struct input_sink_owner o;
+	const char *missing = NULL;
+	struct passwd *pw = getpwnam("nobody");
+	struct group *gr = getgrnam("nogroup");
+
+	ck_assert_ptr_nonnull(pw); /* Debian's base-passwd has both */
+	ck_assert_ptr_nonnull(gr);
+	ck_assert_int_eq(input_sink_owner_of(NULL, NULL, &o, &missing), 0);
+	ck_assert_uint_eq(o.uid, 0);
+	ck_assert_uint_eq(o.gid, 0);
+	ck_assert_uint_eq(o.mode, 0600);
+	ck_assert_int_eq(input_sink_owner_of("nobody", NULL, &o, &missing), 0);
+	ck_assert_uint_eq(o.uid, pw->pw_uid);
+	ck_assert_uint_eq(o.gid, 0);
+	ck_assert_uint_eq(o.mode, 0600);
+	ck_assert_int_eq(input_sink_owner_of(NULL, "nogroup", &o, &missing), 0);
+	ck_assert_uint_eq(o.uid, 0);
+	ck_assert_uint_eq(o.gid, gr->gr_gid);
+	ck_assert_uint_eq(o.mode, 0660);
+	ck_assert_int_eq(input_sink_owner_of("nobody", "nogroup", &o, &missing), 0);
+	ck_assert_uint_eq(o.uid, pw->pw_uid);
+	ck_assert_uint_eq(o.gid, gr->gr_gid);
+	ck_assert_uint_eq(o.mode, 0660);
+	/* a name that does not exist: said, and nothing written */
+	o.mode = 0777;
+	ck_assert_int_eq(input_sink_owner_of("no-such-user-here", "nogroup", &o, &missing),
+			 -ENOENT);
+	ck_assert_str_eq(missing, "no-such-user-here");
+	ck_assert_int_eq(input_sink_owner_of("nobody", "no-such-group-here", &o, &missing),
+			 -ENOENT);
+	ck_assert_str_eq(missing, "no-such-group-here");
+	ck_assert_uint_eq(o.mode, 0777);
 }
 END_TEST
 
@@ -560,7 +603,8 @@ static Suite *sink_suite(void)
 	tcase_add_test(tc, write_errors_keep_state);
 	tcase_add_test(tc, lights_set_by_its_readers);
 	tcase_add_test(tc, adopt_refuses_what_is_not_uinput);
-	tcase_add_test(tc, set_group_needs_a_node);
+	tcase_add_test(tc, set_owner_needs_a_node);
+	tcase_add_test(tc, a_vm_sink_belongs_to_its_qemu_alone);
 	tcase_add_test(tc, a_link_counts_only_when_it_leads_to_the_sink);
 	suite_add_tcase(s, tc);
 	tcase_add_test(mgr, manager_makes_sinks_and_writes_to_them);

@@ -824,6 +824,32 @@ START_TEST(manual_overrides_last_until_the_device_leaves_or_a_reload)
 }
 END_TEST
 
+START_TEST(no_request_attaches_against_a_deny_rule)
+{
+	struct usb_device *cam = fixture_usb(CAM);
+
+	start(fixture_conf(NULL, "pc", PC, "vault",
+			   "[vm]\nqmp-socket = /run/v.qmp\n[usb-deny \"cam\"]\nvendor = 046d\n",
+			   NULL));
+	up("pc");
+	up("vault");
+	plug(CAM);
+	settle();
+	assert_items("pc", "vmplug-usb-3-5");
+	ck_assert_int_eq(reconcile_override(rc, cam->syspath, "vault", RECONCILE_OVERRIDE_ATTACH),
+			 -EPERM);
+	settle();
+	assert_items("vault", "");
+	/* refused, it changed nothing: pc keeps the device its rule claims */
+	assert_items("pc", "vmplug-usb-3-5");
+	/* keeping it from the denying VM is no override of the rule */
+	ck_assert_int_eq(reconcile_override(rc, cam->syspath, "vault", RECONCILE_OVERRIDE_DETACH),
+			 0);
+	usb_device_free(cam);
+	stop();
+}
+END_TEST
+
 START_TEST(a_device_number_come_round_on_another_port_is_attached_anew)
 {
 	const struct backend_list *l;
@@ -1215,6 +1241,7 @@ static Suite *reconcile_suite(void)
 	tcase_add_test(tc, list_failure_is_retried);
 	tcase_add_test(tc, status_queries);
 	tcase_add_test(tc, manual_overrides_last_until_the_device_leaves_or_a_reload);
+	tcase_add_test(tc, no_request_attaches_against_a_deny_rule);
 	tcase_add_test(tc, input_objects_follow_the_sinks);
 	tcase_add_test(tc, inherited_input_objects_are_replaced_unless_their_node_survived);
 	suite_add_tcase(s, tc);
