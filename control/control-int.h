@@ -8,6 +8,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/types.h>
 
 #include "control/control.h"
@@ -38,6 +39,7 @@ struct control {
 	int fd;
 	struct loop_source *src;
 	char *path;
+	struct stat bound; /* the socket file made at path (removed at exit only if still it) */
 	char *group;
 	gid_t gid;
 	bool have_gid;

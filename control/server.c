@@ -568,37 +568,78 @@ static void on_accept(struct loop_source *src, int fd, uint32_t revents, void *d
 
 /* ---------------------------------------------------------------- set-up */
 
-/* A listening socket at path (its file replaced unless a live vmplugd
- * answers there): the fd, or -errno. */
-static int listen_on(const char *path)
+/* What a file of this mode is, for an error message. */
+static const char *file_kind(mode_t mode)
+{
+	if (S_ISREG(mode))
+		return "a regular file";
+	if (S_ISDIR(mode))
+		return "a directory";
+	if (S_ISLNK(mode))
+		return "a symbolic link";
+	return "not a socket";
+}
+
+/* A listening socket at path, mode 0600, or 0660 and group gid when
+ * have_gid: the fd, or -errno. A socket file left by a vmplugd that died
+ * is replaced; one that answers belongs to a running vmplugd
+ * (-EADDRINUSE); anything else there is left alone (-EEXIST, logged).
+ * The mode and owner are set before listen(): until then a connect() is
+ * refused, so nobody connects through a looser mode. *bound says which
+ * file is ours. */
+static int listen_on(const char *path, bool have_gid, gid_t gid, struct stat *bound)
 {
 	struct sockaddr_un addr = { .sun_family = AF_UNIX };
-	int fd, probe;
+	struct stat st;
+	mode_t old_mask;
+	int fd, r;
 
 	if (strlen(path) >= sizeof(addr.sun_path))
 		return -ENAMETOOLONG;
 	strcpy(addr.sun_path, path);
-	/* A socket file left by a vmplugd that died is replaced; one that
-	 * answers belongs to a running vmplugd. */
-	probe = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	if (probe >= 0) {
-		int r = connect(probe, (struct sockaddr *)&addr, sizeof(addr));
-
-		close(probe);
-		if (r == 0)
-			return -EADDRINUSE;
+	if (lstat(path, &st) == 0) {
+		if (!S_ISSOCK(st.st_mode)) {
+			log_error(
+			    "control: %s is %s, not a socket: refusing to replace it (move it "
+			    "away, or set control-socket to another path)",
+			    path, file_kind(st.st_mode));
+			return -EEXIST;
+		}
+		fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+		if (fd >= 0) {
+			r = connect(fd, (struct sockaddr *)&addr, sizeof(addr));
+			close(fd);
+			if (r == 0)
+				return -EADDRINUSE;
+		}
+		unlink(path);
+	} else if (errno != ENOENT) {
+		return -errno;
 	}
-	unlink(path);
 	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
 	if (fd < 0)
 		return -errno;
-	if (bind(fd, (struct sockaddr *)&addr, sizeof(addr)) < 0 || listen(fd, 16) < 0) {
-		int r = -errno;
-
-		close(fd);
-		return r;
-	}
+	/* Born 0600: never, even before the chmod, open to others. */
+	old_mask = umask(0177);
+	r = bind(fd, (struct sockaddr *)&addr, sizeof(addr));
+	umask(old_mask);
+	if (r < 0)
+		goto fail;
+	if (chmod(path, have_gid ? 0660 : 0600) < 0 ||
+	    (have_gid && chown(path, 0, gid) < 0 && geteuid() == 0))
+		goto fail_bound;
+	if (lstat(path, bound) < 0 || listen(fd, 16) < 0)
+		goto fail_bound;
 	return fd;
+fail_bound:
+	r = -errno;
+	unlink(path);
+	close(fd);
+	return r;
+fail:
+	r = -errno;
+	close(fd);
+	return r;
 }
 
 struct control *control_new(struct loop *loop, const char *path, const char *group,
@@ -623,13 +664,6 @@ struct control *control_new(struct loop *loop, const char *path, const char *gro
 		mkdir_p(dir, 0755);
 	}
 	free(dir);
-	r = listen_on(path);
-	if (r < 0) {
-		control_free(c);
-		errno = -r;
-		return NULL;
-	}
-	c->fd = r;
 	if (group) {
 		struct group *g = getgrnam(group);
 
@@ -642,10 +676,13 @@ struct control *control_new(struct loop *loop, const char *path, const char *gro
 				    group, path);
 		}
 	}
-	if (chmod(path, c->have_gid ? 0660 : 0600) < 0 ||
-	    (c->have_gid && chown(path, 0, c->gid) < 0 && geteuid() == 0))
-		log_warning("control: cannot set the owner and mode of %s: %s", path,
-			    strerror(errno));
+	r = listen_on(path, c->have_gid, c->gid, &c->bound);
+	if (r < 0) {
+		control_free(c);
+		errno = -r;
+		return NULL;
+	}
+	c->fd = r;
 	c->src = loop_add_fd(loop, c->fd, EPOLLIN, on_accept, c);
 	if (!c->src) {
 		r = errno;
@@ -669,8 +706,13 @@ void control_free(struct control *c)
 	loop_timer_free(c->accept_pause);
 	loop_source_remove(c->src);
 	if (c->fd >= 0) {
+		struct stat st;
+
 		closep(&c->fd);
-		unlink(c->path);
+		/* only the socket we made: not what replaced it since */
+		if (lstat(c->path, &st) == 0 && S_ISSOCK(st.st_mode) &&
+		    st.st_dev == c->bound.st_dev && st.st_ino == c->bound.st_ino)
+			unlink(c->path);
 	}
 	free(c->path);
 	free(c->group);

@@ -8,7 +8,6 @@
 #include <errno.h>
 #include <libevdev/libevdev.h>
 #include <stdlib.h>
-#include <sys/stat.h>
 #include <unistd.h>
 
 #include "input/cache.h"
@@ -874,21 +873,13 @@ size_t input_manager_vm_sinks(struct input_manager *m, const char *vm, struct in
 	for (size_t i = 0; i < m->n_sources; i++) {
 		struct msource *s = m->sources[i];
 		struct msink *k = find_sink(s, vm);
-		struct stat st;
-		char *link;
 
 		if (!k || !k->sink || !input_sink_devnode(k->sink))
 			continue;
 		v = xrealloc(v, (n + 1) * sizeof(*v));
-		link = xasprintf("/dev/input/by-id/%s", k->name);
 		v[n].id = xasprintf("vmplug-in-%s", s->name);
 		v[n].source = xstrdup(s->name);
-		if (stat(link, &st) == 0 && S_ISCHR(st.st_mode)) {
-			v[n].evdev = link;
-		} else {
-			v[n].evdev = xstrdup(input_sink_devnode(k->sink));
-			free(link);
-		}
+		v[n].evdev = input_sink_link(k->sink, "/dev/input/by-id");
 		v[n].grab_all = s->grab_all;
 		v[n].repeat = s->repeat;
 		v[n].grab_toggle = k->grab_toggle;

@@ -15,6 +15,7 @@
 #include <stdlib.h>
 #include <sys/ioctl.h>
 #include <sys/stat.h>
+#include <sys/sysmacros.h>
 #include <unistd.h>
 
 #include "input/cache.h"
@@ -27,6 +28,7 @@ struct input_sink {
 	struct libevdev_uinput *uidev; /* NULL for writer-only and adopted sinks */
 	struct libevdev *caps;
 	char *devnode;
+	dev_t rdev; /* its event node's device number, as the kernel says (sysfs) */
 	char *syspath;
 	bool repeats;
 	bool persistent;
@@ -52,6 +54,8 @@ static struct input_sink *sink_new(const char *name, int fd, const struct libevd
 	return s;
 }
 
+static void find_node(struct input_sink *s);
+
 int input_sink_create(const char *name, const struct libevdev *caps, struct input_sink **out)
 {
 	struct input_sink *s;
@@ -71,10 +75,10 @@ int input_sink_create(const char *name, const struct libevdev *caps, struct inpu
 		input_sink_free(s);
 		return r;
 	}
-	if ((v = libevdev_uinput_get_devnode(s->uidev)))
-		s->devnode = xstrdup(v);
-	if ((v = libevdev_uinput_get_syspath(s->uidev)))
+	if ((v = libevdev_uinput_get_syspath(s->uidev))) {
 		s->syspath = xstrdup(v);
+		find_node(s);
+	}
 	*out = s;
 	return 0;
 }
@@ -97,22 +101,49 @@ static char *read_attr(const char *dir, const char *attr)
 	return xstrdup(buf);
 }
 
-/* /dev/input/eventN of the input device at syspath, or NULL. */
-static char *find_devnode(const char *syspath)
+/* The device number in a sysfs `dev` attribute ("13:67"); 0 if unreadable. */
+static dev_t read_devnum(const char *dir)
 {
-	DIR *d = opendir(syspath);
+	char buf[32];
+	ssize_t n = read_small_file(dir, "dev", buf, sizeof(buf) - 1);
+	unsigned maj, min;
+
+	if (n < 0)
+		return 0;
+	buf[n] = '\0';
+	if (sscanf(buf, "%u:%u", &maj, &min) != 2)
+		return 0;
+	return makedev(maj, min);
+}
+
+/* The sink's event node, from what the kernel says of its own device
+ * (s->syspath's eventN and its device number): /dev/input/eventN when
+ * that node is the device, else none (logged). */
+static void find_node(struct input_sink *s)
+{
+	DIR *d = opendir(s->syspath);
 	struct dirent *e;
-	char *node = NULL;
+	char *dir = NULL;
 
 	if (!d)
-		return NULL;
+		return;
 	while ((e = readdir(d)))
 		if (startswith(e->d_name, "event")) {
-			node = xasprintf("/dev/input/%s", e->d_name);
+			dir = xasprintf("%s/%s", s->syspath, e->d_name);
+			s->devnode = xasprintf("/dev/input/%s", e->d_name);
 			break;
 		}
 	closedir(d);
-	return node;
+	if (!dir)
+		return;
+	s->rdev = read_devnum(dir);
+	free(dir);
+	if (s->rdev && input_sink_is_node(s, s->devnode) == 1)
+		return;
+	log_warning("input: %s: %s is not the node of %s; the sink is left without a node", s->name,
+		    s->devnode, s->syspath);
+	free(s->devnode);
+	s->devnode = NULL;
 }
 
 int input_sink_adopt(int fd, const char *name, const struct libevdev *caps, struct input_sink **out)
@@ -136,7 +167,7 @@ int input_sink_adopt(int fd, const char *name, const struct libevdev *caps, stru
 	s = sink_new(name, fd, caps);
 	s->adopted = true;
 	s->syspath = syspath;
-	s->devnode = find_devnode(syspath);
+	find_node(s);
 	*out = s;
 	return 0;
 }
@@ -333,6 +364,43 @@ int input_sink_grabbed(const struct input_sink *s)
 	}
 	close(fd);
 	return r;
+}
+
+void input_sink_set_node(struct input_sink *s, const char *devnode, dev_t rdev)
+{
+	free(s->devnode);
+	s->devnode = xstrdup(devnode);
+	s->rdev = rdev;
+}
+
+int input_sink_is_node(const struct input_sink *s, const char *path)
+{
+	struct stat st;
+
+	if (!s->rdev)
+		return -ENODEV;
+	if (stat(path, &st) < 0)
+		return -errno;
+	return S_ISCHR(st.st_mode) && st.st_rdev == s->rdev;
+}
+
+char *input_sink_link(const struct input_sink *s, const char *by_id_dir)
+{
+	char *link;
+	int r;
+
+	if (!s->devnode)
+		return NULL;
+	link = xasprintf("%s/%s", by_id_dir, s->name);
+	r = input_sink_is_node(s, link);
+	if (r == 1)
+		return link;
+	if (r == 0)
+		log_warning("input: %s leads to another device than the sink's node %s: "
+			    "another device calls itself %s; using %s",
+			    link, s->devnode, s->name, s->devnode);
+	free(link);
+	return xstrdup(s->devnode);
 }
 
 const char *input_sink_syspath(const struct input_sink *s)

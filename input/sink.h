@@ -90,6 +90,21 @@ const char *input_sink_devnode(const struct input_sink *s);
  * nobody does (a brief grab of our own succeeded and was let go), -errno
  * (-ENODEV: no node). */
 int input_sink_grabbed(const struct input_sink *s);
+/* Is path (links followed) the sink's own node: a character device with
+ * the device number the kernel gave the sink's event node? 1 if so, 0 if
+ * it is something else (another device, a file), -errno when it cannot
+ * be looked at, -ENODEV when the sink has no node. Whatever names itself
+ * like a sink (a USB device, another program's uinput device) may own a
+ * path that looks like the sink's; this tells them apart. */
+int input_sink_is_node(const struct input_sink *s, const char *path);
+/* The path QEMU should open for the sink: by_id_dir/NAME when it leads
+ * to the sink's own node (input_sink_is_node), else the node itself
+ * (logged when the link leads elsewhere). NULL when the sink has no
+ * node. A new string. */
+char *input_sink_link(const struct input_sink *s, const char *by_id_dir);
+/* Give a sink made elsewhere (input_sink_new_fd) its node: devnode and
+ * its device number. */
+void input_sink_set_node(struct input_sink *s, const char *devnode, dev_t rdev);
 /* /sys/devices/virtual/input/inputN, or NULL. */
 const char *input_sink_syspath(const struct input_sink *s);
 /* The uinput fd (owned by the sink). */

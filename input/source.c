@@ -212,6 +212,8 @@ static void update_cache(struct input_source *src)
 		free(more);
 		free(less);
 	}
+	if (r == -EPERM)
+		goto out; /* the directory is refused: said by input_cache_load */
 	r = input_cache_save(src->cache_dir, src->name, src->caps);
 	if (r < 0)
 		log_error("input %s: cannot write the capability cache %s: %s", src->name, path,

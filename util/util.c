@@ -6,6 +6,7 @@
 #include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <inttypes.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -380,12 +381,20 @@ int mkdir_p(const char *path, unsigned mode)
 	return r;
 }
 
-int write_file_atomic(const char *path, const void *data, size_t len, unsigned mode)
+int write_file_atomic_at(int dirfd, const char *name, const void *data, size_t len, unsigned mode)
 {
-	char *tmp = xasprintf("%s.tmp.XXXXXX", path);
-	int fd, r;
+	char *tmp = NULL;
+	int fd = -1, r;
 
-	fd = mkostemp(tmp, O_CLOEXEC);
+	/* mkostemp has no *at form: a name of our own, made exclusively */
+	for (unsigned i = 0; fd < 0 && i < 100; i++) {
+		free(tmp);
+		tmp = xasprintf("%s.tmp.%u.%" PRIu64 ".%u", name, (unsigned)getpid(), now_usec(),
+				i);
+		fd = openat(dirfd, tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+		if (fd < 0 && errno != EEXIST)
+			break;
+	}
 	if (fd < 0) {
 		r = -errno;
 		goto out;
@@ -393,14 +402,12 @@ int write_file_atomic(const char *path, const void *data, size_t len, unsigned m
 	r = write_all(fd, data, len);
 	if (r == 0 && fchmod(fd, mode) < 0)
 		r = -errno;
-	if (r == 0 && fsync(fd) < 0)
-		r = -errno;
 	if (close(fd) < 0 && r == 0)
 		r = -errno;
-	if (r == 0 && rename(tmp, path) < 0)
+	if (r == 0 && renameat(dirfd, tmp, dirfd, name) < 0)
 		r = -errno;
 	if (r < 0)
-		unlink(tmp);
+		unlinkat(dirfd, tmp, 0);
 out:
 	free(tmp);
 	return r;
@@ -475,4 +482,9 @@ int path_check_trusted(const char *path, uid_t owner, char **why)
 out:
 	free(real);
 	return r;
+}
+
+int write_file_atomic(const char *path, const void *data, size_t len, unsigned mode)
+{
+	return write_file_atomic_at(AT_FDCWD, path, data, len, mode);
 }

@@ -89,9 +89,14 @@ ssize_t read_small_file(const char *dir, const char *name, void *buf, size_t siz
 /* Create directory path and its parents with mode; 0 or -errno. */
 int mkdir_p(const char *path, unsigned mode);
 
-/* Write data to path atomically: temp file in the same directory, fsync,
- * rename. 0 or -errno. */
+/* Write data to path atomically: a temp file in the same directory,
+ * renamed over path, so a reader sees the old file or the new one, never
+ * a part. No fsync (it can block for seconds on a busy disk): after a
+ * power loss the file may be empty, which its readers must take as no
+ * file. 0 or -errno. */
 int write_file_atomic(const char *path, const void *data, size_t len, unsigned mode);
+/* The same for name in the directory dirfd (AT_FDCWD: path as above). */
+int write_file_atomic_at(int dirfd, const char *name, const void *data, size_t len, unsigned mode);
 
 /* Whether root may run the program at path, the way sshd judges an
  * AuthorizedKeysCommand: its real path, a regular file, and every

@@ -289,6 +289,20 @@ gadget_replug() {
 	gadget_unplug && gadget_plug "$@"
 }
 
+# gadget_rename NAME: unplug the gadget, have it call itself NAME (no
+# manufacturer string, so usbhid names its evdev NAME alone), plug it in.
+gadget_rename() {
+	gadget_unplug || return 1
+	echo "" >"$GADGET/strings/0x409/manufacturer"
+	echo "$1" >"$GADGET/strings/0x409/product"
+	gadget_plug
+}
+
+# evdev_name DEV: print the name the input device behind DEV gives itself.
+evdev_name() {
+	cat "/sys/class/input/${1##*/}/device/name"
+}
+
 # gadget_reset: a fresh gadget, plugged in and enumerated (run before each scenario).
 gadget_reset() {
 	gadget_remove && gadget_create && gadget_plug

@@ -10,9 +10,14 @@
 #include <poll.h>
 #include <stdarg.h>
 #include <stdlib.h>
+#include <grp.h>
+#include <signal.h>
+#include <stdio.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/un.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "conf/conf-int.h"
@@ -22,6 +27,7 @@
 #include "tests/unit/check-main.h"
 #include "tests/unit/fixture.h"
 #include "usb/rules.h"
+#include "util/log.h"
 #include "util/util.h"
 
 /* ------------------------------------------------------------ the daemon */
@@ -978,6 +984,146 @@ START_TEST(accept_out_of_fds_does_not_spin)
 }
 END_TEST
 
+static char *logged_text;
+
+static void log_discard(enum log_level level, const char *msg, void *data)
+{
+}
+
+static void log_capture(enum log_level level, const char *msg, void *data)
+{
+	char *more = xasprintf("%s%s\n", logged_text ? logged_text : "", msg);
+
+	free(logged_text);
+	logged_text = more;
+}
+
+/* Whatever sits at the configured path and is not a socket (a file, a
+ * directory, a link to a file) is refused and left as it was. */
+START_TEST(a_non_socket_at_the_path_is_left_alone)
+{
+	static const char *const kinds[] = { "a regular file", "a directory", "a symbolic link" };
+	struct loop *loop = loop_new();
+	char *dir = scratch_new("control"), *path = xasprintf("%s/control.sock", dir);
+	char *target = xasprintf("%s/target", dir), *want, buf[64];
+	struct stat st;
+	ssize_t n;
+	int fd;
+
+	fd = open(target, O_WRONLY | O_CREAT | O_CLOEXEC, 0644);
+	ck_assert_int_ge(fd, 0);
+	ck_assert_int_eq(write_all(fd, "precious", 8), 0);
+	close(fd);
+	log_set_handler(log_capture, NULL);
+	for (size_t i = 0; i < ARRAY_SIZE(kinds); i++) {
+		if (i == 0)
+			ck_assert_int_eq(link(target, path), 0);
+		else if (i == 1)
+			ck_assert_int_eq(mkdir(path, 0755), 0);
+		else
+			ck_assert_int_eq(symlink(target, path), 0);
+		errno = 0;
+		ck_assert_ptr_null(control_new(loop, path, NULL, &fake_ops, NULL));
+		ck_assert_int_eq(errno, EEXIST);
+		want = xasprintf("control: %s is %s, not a socket: refusing to replace it", path,
+				 kinds[i]);
+		ck_assert_msg(logged_text && strstr(logged_text, want), "logged: %s",
+			      logged_text ? logged_text : "");
+		free(want);
+		ck_assert_int_eq(lstat(path, &st), 0);
+		ck_assert(i == 0   ? S_ISREG(st.st_mode)
+			  : i == 1 ? S_ISDIR(st.st_mode)
+				   : S_ISLNK(st.st_mode));
+		if (i == 1)
+			ck_assert_int_eq(rmdir(path), 0);
+		else
+			ck_assert_int_eq(unlink(path), 0);
+	}
+	log_set_handler(NULL, NULL);
+	free(logged_text);
+	logged_text = NULL;
+	fd = open(target, O_RDONLY | O_CLOEXEC);
+	n = read(fd, buf, sizeof(buf));
+	close(fd);
+	ck_assert_int_eq(n, 8);
+	ck_assert(memcmp(buf, "precious", 8) == 0);
+
+	/* A socket file left behind by a vmplugd that died is replaced. */
+	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	{
+		struct sockaddr_un addr = { .sun_family = AF_UNIX };
+
+		snprintf(addr.sun_path, sizeof(addr.sun_path), "%s", path);
+		ck_assert_int_eq(bind(fd, (struct sockaddr *)&addr, sizeof(addr)), 0);
+	}
+	close(fd);
+	struct control *c = control_new(loop, path, NULL, &fake_ops, NULL);
+
+	ck_assert_ptr_nonnull(c);
+	/* At exit, what replaced our socket meanwhile stays. */
+	ck_assert_int_eq(rename(target, path), 0);
+	control_free(c);
+	ck_assert_int_eq(lstat(path, &st), 0);
+	ck_assert(S_ISREG(st.st_mode));
+
+	free(target);
+	free(path);
+	scratch_remove(dir);
+	loop_free(loop);
+}
+END_TEST
+
+/* Another user connecting as fast as it can while the socket is made
+ * never gets in: the socket is 0600 (root's, no group here) before it
+ * listens. The daemon's umask is whatever it was started with: here 0. */
+START_TEST(nobody_connects_before_the_mode_is_set)
+{
+	struct loop *loop = loop_new();
+	char *dir = scratch_new("control"), *path = xasprintf("%s/control.sock", dir);
+	struct sockaddr_un addr = { .sun_family = AF_UNIX };
+	mode_t old = umask(0);
+	int status, tries = 0;
+	pid_t pid;
+
+	snprintf(addr.sun_path, sizeof(addr.sun_path), "%s", path);
+	log_set_handler(log_discard, NULL);
+	pid = fork();
+	ck_assert_int_ge(pid, 0);
+	if (pid == 0) {
+		if (setgroups(0, NULL) < 0 || setgid(65534) < 0 || setuid(65534) < 0)
+			_exit(2);
+		for (;;) {
+			int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+
+			if (connect(fd, (struct sockaddr *)&addr, sizeof(addr)) == 0)
+				_exit(1);
+			close(fd);
+		}
+	}
+	for (int i = 0; i < 1000; i++) {
+		struct control *c = control_new(loop, path, NULL, &fake_ops, NULL);
+
+		ck_assert_ptr_nonnull(c);
+		control_free(c);
+		if (waitpid(pid, &status, WNOHANG) == pid)
+			break;
+		tries++;
+	}
+	umask(old);
+	log_set_handler(NULL, NULL);
+	if (tries == 1000) {
+		kill(pid, SIGKILL);
+		ck_assert_int_eq(waitpid(pid, &status, 0), pid);
+	}
+	ck_assert_msg(WIFSIGNALED(status), "the other user %s after %d sockets",
+		      WIFEXITED(status) && WEXITSTATUS(status) == 1 ? "connected" : "failed",
+		      tries);
+	free(path);
+	scratch_remove(dir);
+	loop_free(loop);
+}
+END_TEST
+
 static Suite *control_suite(void)
 {
 	Suite *s = suite_create("control");
@@ -999,6 +1145,11 @@ static Suite *control_suite(void)
 	tcase_add_test(tc, clients_are_bounded);
 	tcase_add_test(tc, a_refused_client_is_not_heard);
 	tcase_add_test(tc, accept_out_of_fds_does_not_spin);
+	suite_add_tcase(s, tc);
+	tc = tcase_create("socket");
+	tcase_add_test(tc, a_non_socket_at_the_path_is_left_alone);
+	tcase_add_test_if(tc, nobody_connects_before_the_mode_is_set, geteuid() == 0,
+			  "needs root to be another user");
 	suite_add_tcase(s, tc);
 	tc = tcase_create("identify");
 	tcase_add_test(tc, identify_usb_text_reads_back_as_shown);

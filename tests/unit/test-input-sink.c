@@ -13,11 +13,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "input/cache.h"
 #include "input/input-int.h"
 #include "input/sink.h"
+#include "tests/lib/testlib.h"
 #include "tests/unit/check-main.h"
 #include "tests/unit/fixture.h"
 #include "util/log.h"
@@ -189,6 +191,62 @@ START_TEST(adopt_refuses_what_is_not_uinput)
 	ck_assert_ptr_null(s);
 	close(sv[0]);
 	close(sv[1]);
+}
+END_TEST
+
+/* The link a sink's name gets is QEMU's way to the sink only when it
+ * leads to the sink's own node: anything can call itself vmplug-pc-kbd
+ * and own a link of that name. /dev/null stands for the sink's node,
+ * /dev/zero for another device. */
+START_TEST(a_link_counts_only_when_it_leads_to_the_sink)
+{
+	char *dir = scratch_new("by-id"), *link, *got;
+	struct input_sink *s;
+	struct stat st;
+	int peer, fd;
+
+	link = xasprintf("%s/vmplug-pc-kbd", dir);
+	ck_assert_int_eq(stat("/dev/null", &st), 0);
+	s = pair_sink("vmplug-pc-kbd", NULL, &peer);
+	ck_assert_int_eq(input_sink_is_node(s, "/dev/null"), -ENODEV);
+	ck_assert_ptr_null(input_sink_link(s, dir));
+	input_sink_set_node(s, "/dev/null", st.st_rdev);
+
+	/* no link: the node */
+	ck_assert_int_eq(input_sink_is_node(s, link), -ENOENT);
+	got = input_sink_link(s, dir);
+	ck_assert_str_eq(got, "/dev/null");
+	free(got);
+	/* a link to another device */
+	ck_assert_int_eq(symlink("/dev/zero", link), 0);
+	ck_assert_int_eq(input_sink_is_node(s, link), 0);
+	got = input_sink_link(s, dir);
+	ck_assert_str_eq(got, "/dev/null");
+	free(got);
+	/* a link to the sink's node */
+	ck_assert_int_eq(unlink(link), 0);
+	ck_assert_int_eq(symlink("/dev/null", link), 0);
+	ck_assert_int_eq(input_sink_is_node(s, link), 1);
+	got = input_sink_link(s, dir);
+	ck_assert_str_eq(got, link);
+	free(got);
+	/* a file, and a FIFO (looked at, never opened) */
+	ck_assert_int_eq(unlink(link), 0);
+	fd = open(link, O_CREAT | O_WRONLY | O_CLOEXEC, 0600);
+	ck_assert_int_ge(fd, 0);
+	close(fd);
+	ck_assert_int_eq(input_sink_is_node(s, link), 0);
+	ck_assert_int_eq(unlink(link), 0);
+	ck_assert_int_eq(mkfifo(link, 0600), 0);
+	ck_assert_int_eq(input_sink_is_node(s, link), 0);
+	got = input_sink_link(s, dir);
+	ck_assert_str_eq(got, "/dev/null");
+	free(got);
+
+	scratch_remove(dir);
+	free(link);
+	input_sink_free(s);
+	close(peer);
 }
 END_TEST
 
@@ -547,6 +605,7 @@ static Suite *sink_suite(void)
 	tcase_add_test(tc, adopt_refuses_what_is_not_uinput);
 	tcase_add_test(tc, set_owner_needs_a_node);
 	tcase_add_test(tc, a_vm_sink_belongs_to_its_qemu_alone);
+	tcase_add_test(tc, a_link_counts_only_when_it_leads_to_the_sink);
 	suite_add_tcase(s, tc);
 	tcase_add_test(mgr, manager_makes_sinks_and_writes_to_them);
 	tcase_add_test(mgr, manager_switches_through_its_router);

@@ -58,6 +58,27 @@ wait "$EVREAD_PID"
 check "typing after the replug reaches the same sink" \
 	test "$(key_events "$T/replug")" = "EV_KEY KEY_C 1 EV_KEY KEY_C 0 "
 
+# A real device that names itself like a sink gets neither a sink's link
+# nor a sink's treatment: the rule is for vmplug's virtual devices only.
+node=$(readlink -f "$sink")
+no_link_to() {
+	local l
+	for l in /dev/input/by-id/vmplug-*; do
+		[ "$(readlink -f "$l")" != "$1" ] || return 1
+	done
+}
+for name in vmplug-pc-kbd vmplug-host-kbd; do
+	check "the keyboard plugs in as $name" gadget_rename "$name" || break
+	fake=$(gadget_evdev)
+	check "its evdev $fake calls itself $name" test "$(evdev_name "$fake")" = "$name"
+	check "it has no link of a sink" \
+		sh -c "! udevadm info --query=property --name=$fake | grep -q '^DEVLINKS=.*/vmplug-'"
+	check "no sink's link leads to it" no_link_to "$fake"
+	check "it is not hidden from the host's libinput" \
+		test -z "$(udev_prop "$fake" LIBINPUT_IGNORE_DEVICE)"
+done
+check "the sink's link still leads to the sink" test "$(readlink -f "$sink")" = "$node"
+
 kill -TERM "$PROXY_PID"
 check "input-proxy stops cleanly" wait "$PROXY_PID"
 check "without a service manager the sink goes with it" waitfor 5 is_gone "$sink"
