@@ -542,7 +542,9 @@ static bool attempt_failed(struct qmp *q, int err, const char *refusal)
 /* May a file (the socket or its directory) be trusted not to be replaced
  * by someone else? Owned by root or the peer's user, and writable by
  * nobody else (by its group only when that is root's), as OpenSSH's
- * StrictModes. Puts why not in `buf` and returns false. */
+ * StrictModes. A root-owned sticky directory (/tmp) may be writable by
+ * all: nobody else can rename or remove the socket there. Puts why not
+ * in `buf` and returns false. */
 static bool file_trusted(const struct qmp *q, const char *what, const char *path, char *buf,
 			 size_t size)
 {
@@ -555,6 +557,8 @@ static bool file_trusted(const struct qmp *q, const char *what, const char *path
 	if (st.st_uid != 0 && st.st_uid != q->peer_uid)
 		snprintf(buf, size, "%s %s is owned by uid %u, not root%s", what, path,
 			 (unsigned)st.st_uid, q->peer_uid ? " or the QEMU user" : "");
+	else if (S_ISDIR(st.st_mode) && (st.st_mode & S_ISVTX) && st.st_uid == 0)
+		return true;
 	else if ((st.st_mode & S_IWOTH) || ((st.st_mode & S_IWGRP) && st.st_gid != 0))
 		snprintf(buf, size, "%s %s is writable by %s (mode %04o)", what, path,
 			 (st.st_mode & S_IWOTH) ? "others" : "its group", st.st_mode & 07777);
@@ -588,7 +592,9 @@ static bool peer_trusted(struct qmp *q, char *buf, size_t size)
 	}
 	snprintf(dir, sizeof(dir), "%s", q->path);
 	slash = strrchr(dir, '/');
-	if (slash == dir)
+	if (!slash)
+		snprintf(dir, sizeof(dir), ".");
+	else if (slash == dir)
 		slash[1] = '\0';
 	else
 		*slash = '\0';

@@ -53,14 +53,17 @@ stop_vmplugd
 
 # A socket in a directory anyone may write could be replaced by another
 # QEMU's (or anyone's) socket.
-chmod 1777 "$SCRATCH"
+chmod 0777 "$SCRATCH"
 : >"$log"
 start_vmplugd "$conf" "$log" || bail "vmplugd did not start"
-why="refusing QEMU on $SCRATCH/peer.qmp: directory $SCRATCH is writable by others (mode 1777)"
+why="refusing QEMU on $SCRATCH/peer.qmp: directory $SCRATCH is writable by others (mode 0777)"
 check "a socket in a world-writable directory is refused" \
 	wait_output 100 "down $why" "peer's state and last-error" vm_status
-chmod 755 "$SCRATCH"
-check "and accepted once the directory is fixed" \
+# Root's sticky directory (/tmp): nobody else can replace the socket.
+chown 0:0 "$SCRATCH"
+chmod 1777 "$SCRATCH"
+check "and accepted once the directory is root's and sticky, as /tmp" \
 	wait_output 100 "running null" "peer's state and last-error" vm_status
+chmod 755 "$SCRATCH"
 
 done_testing
