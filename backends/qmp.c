@@ -17,6 +17,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <pwd.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <unistd.h>
@@ -927,6 +928,17 @@ static struct backend_vm *qmpb_create(struct loop *loop, const struct conf_vm *v
 	b->rl = (struct log_ratelimit)LOG_RATELIMIT_INIT(10 * USEC_PER_SEC, 10);
 	name = xasprintf("vm %s", vm->name);
 	opts.name = name;
+	/* Its qemu-user may serve the QMP socket besides root. */
+	if (vm->qemu_user) {
+		struct passwd *pw = getpwnam(vm->qemu_user);
+
+		if (pw)
+			opts.peer_uid = pw->pw_uid;
+		else
+			log_warning("vm %s: qemu-user '%s' does not exist; only a QEMU run by "
+				    "root may serve %s",
+				    vm->name, vm->qemu_user, vm->qmp_socket);
+	}
 	b->qmp = qmp_new(loop, &opts, &qmp_callbacks, b);
 	free(name);
 	if (!b->qmp) {

@@ -8,6 +8,7 @@
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -110,7 +111,10 @@ struct qmp {
 	struct dirwatch *watch;
 	char *watched;
 
+	uid_t peer_uid;
+	/* Why the last attempt failed: an errno, or PEER_REFUSED and why. */
 	int last_connect_error;
+	char *last_refusal;
 	struct log_ratelimit rl;
 
 	/* Callbacks may free the client: it is freed when the outermost
@@ -468,6 +472,9 @@ static void send_message(struct qmp *q, json_t *msg, int fd)
 	send_text(q, line, fd);
 }
 
+/* last_connect_error for a peer check that failed (not an errno). */
+#define PEER_REFUSED (-1)
+
 /* Why connect() failed, in words that say what to do. */
 static const char *connect_error_text(int err)
 {
@@ -481,31 +488,39 @@ static const char *connect_error_text(int err)
 	}
 }
 
-/* A failed attempt. Missing sockets wait for inotify; the rest retry with
- * backoff. A VM that is simply down is not an error: it is logged once
- * when the reason changes, and every repeat is rate-limited. */
-static bool attempt_failed(struct qmp *q, int err)
+/* A failed attempt: err is an errno, or PEER_REFUSED with `refusal` saying
+ * why. Missing sockets wait for inotify; the rest retry with backoff (a
+ * refused peer too: the right QEMU may replace it). A VM that is simply
+ * down is not an error: it is logged once when the reason changes, and
+ * every repeat is rate-limited. */
+static bool attempt_failed(struct qmp *q, int err, const char *refusal)
 {
 	bool missing = err == ENOENT || err == ENOTDIR;
-	bool changed = err != q->last_connect_error;
-	char reason[160], why[PATH_MAX + 160];
+	bool changed = err != q->last_connect_error ||
+		       (refusal && !streq(refusal, q->last_refusal ? q->last_refusal : ""));
+	const char *text = refusal ? refusal : connect_error_text(err);
+	char reason[PATH_MAX + 160], why[2 * PATH_MAX + 160];
 
 	if (changed) {
 		if (missing)
 			log_debug("%s: %s does not exist; waiting for QEMU to create it", q->name,
 				  q->path);
+		else if (refusal)
+			log_warning("%s: refusing QEMU on %s: %s; retrying", q->name, q->path,
+				    refusal);
 		else if (err == ECONNREFUSED || err == EAGAIN)
-			log_info("%s: cannot connect to %s: %s; retrying", q->name, q->path,
-				 connect_error_text(err));
+			log_info("%s: cannot connect to %s: %s; retrying", q->name, q->path, text);
 		else
 			log_warning("%s: cannot connect to %s: %s; retrying", q->name, q->path,
-				    connect_error_text(err));
+				    text);
 	} else if (!missing && log_ratelimit_allow(&q->rl, now_usec())) {
-		log_debug("%s: still cannot connect to %s: %s", q->name, q->path,
-			  connect_error_text(err));
+		log_debug("%s: still %s %s: %s", q->name,
+			  refusal ? "refusing QEMU on" : "cannot connect to", q->path, text);
 	}
 	q->last_connect_error = err;
-	snprintf(reason, sizeof(reason), "connect: %s", connect_error_text(err));
+	free(q->last_refusal);
+	q->last_refusal = refusal ? xstrdup(refusal) : NULL;
+	snprintf(reason, sizeof(reason), "%s: %s", refusal ? "refused" : "connect", text);
 	update_watch(q);
 	/* Without a watch (inotify refused it) a missing socket is polled. */
 	if (!drop(q, reason, missing && q->watch ? RETRY_WATCH : RETRY_BACKOFF))
@@ -515,13 +530,76 @@ static bool attempt_failed(struct qmp *q, int err)
 			snprintf(why, sizeof(why), "QEMU is not running: %s does not exist",
 				 q->path);
 		else
-			snprintf(why, sizeof(why), "cannot connect to %s: %s", q->path,
-				 connect_error_text(err));
+			snprintf(why, sizeof(why), "%s %s: %s",
+				 refusal ? "refusing QEMU on" : "cannot connect to", q->path, text);
 		q->cb.down(q, why, q->data);
 		if (q->guard.dead)
 			return false;
 	}
 	return true;
+}
+
+/* May a file (the socket or its directory) be trusted not to be replaced
+ * by someone else? Owned by root or the peer's user, and writable by
+ * nobody else (by its group only when that is root's), as OpenSSH's
+ * StrictModes. A root-owned sticky directory (/tmp) may be writable by
+ * all: nobody else can rename or remove the socket there. Puts why not
+ * in `buf` and returns false. */
+static bool file_trusted(const struct qmp *q, const char *what, const char *path, char *buf,
+			 size_t size)
+{
+	struct stat st;
+
+	if (stat(path, &st) < 0) {
+		snprintf(buf, size, "cannot stat %s %s: %s", what, path, strerror(errno));
+		return false;
+	}
+	if (st.st_uid != 0 && st.st_uid != q->peer_uid)
+		snprintf(buf, size, "%s %s is owned by uid %u, not root%s", what, path,
+			 (unsigned)st.st_uid, q->peer_uid ? " or the QEMU user" : "");
+	else if (S_ISDIR(st.st_mode) && (st.st_mode & S_ISVTX) && st.st_uid == 0)
+		return true;
+	else if ((st.st_mode & S_IWOTH) || ((st.st_mode & S_IWGRP) && st.st_gid != 0))
+		snprintf(buf, size, "%s %s is writable by %s (mode %04o)", what, path,
+			 (st.st_mode & S_IWOTH) ? "others" : "its group", st.st_mode & 07777);
+	else
+		return true;
+	return false;
+}
+
+/* Before anything is sent (in fd mode, a root-opened device): is the peer
+ * root or the VM's QEMU user, on a socket nobody else could have put
+ * there? Puts why not in `buf` and returns false. */
+static bool peer_trusted(struct qmp *q, char *buf, size_t size)
+{
+	struct ucred cred;
+	socklen_t len = sizeof(cred);
+	char dir[PATH_MAX];
+	char *slash;
+
+	if (getsockopt(q->fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) < 0) {
+		snprintf(buf, size, "cannot tell who serves it: %s", strerror(errno));
+		return false;
+	}
+	if (cred.uid != 0 && cred.uid != q->peer_uid) {
+		if (q->peer_uid)
+			snprintf(buf, size, "its QMP server runs as uid %u, not root or uid %u",
+				 (unsigned)cred.uid, (unsigned)q->peer_uid);
+		else
+			snprintf(buf, size, "its QMP server runs as uid %u, not root",
+				 (unsigned)cred.uid);
+		return false;
+	}
+	snprintf(dir, sizeof(dir), "%s", q->path);
+	slash = strrchr(dir, '/');
+	if (!slash)
+		snprintf(dir, sizeof(dir), ".");
+	else if (slash == dir)
+		slash[1] = '\0';
+	else
+		*slash = '\0';
+	return file_trusted(q, "directory", dir, buf, size) &&
+	       file_trusted(q, "socket", q->path, buf, size);
 }
 
 static void on_io(struct loop_source *src, int fd, uint32_t revents, void *data);
@@ -547,16 +625,16 @@ static void attempt(struct qmp *q)
 	memcpy(sa.sun_path, q->path, strlen(q->path) + 1);
 	q->fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	if (q->fd < 0) {
-		attempt_failed(q, errno);
+		attempt_failed(q, errno, NULL);
 		return;
 	}
 	if (connect(q->fd, (struct sockaddr *)&sa, sizeof(sa)) < 0 && errno != EINPROGRESS) {
-		attempt_failed(q, errno);
+		attempt_failed(q, errno, NULL);
 		return;
 	}
 	q->src = loop_add_fd(q->loop, q->fd, EPOLLOUT, on_io, q);
 	if (!q->src) {
-		attempt_failed(q, errno);
+		attempt_failed(q, errno, NULL);
 		return;
 	}
 	q->state = ST_CONNECTING;
@@ -667,6 +745,8 @@ static bool handle_handshake(struct qmp *q, json_t *j, const struct qmp_msg *m)
 	}
 	q->state = ST_READY;
 	q->last_connect_error = 0;
+	free(q->last_refusal);
+	q->last_refusal = NULL;
 	log_debug("%s: QMP connected to QEMU %d.%d.%d", q->name, q->version.major, q->version.minor,
 		  q->version.micro);
 	if (q->cb.connected)
@@ -773,11 +853,14 @@ static void on_io(struct loop_source *src, int fd, uint32_t revents, void *data)
 	if (q->state == ST_CONNECTING) {
 		int err = 0;
 		socklen_t len = sizeof(err);
+		char why[2 * PATH_MAX];
 
 		if (getsockopt(q->fd, SOL_SOCKET, SO_ERROR, &err, &len) < 0)
 			err = errno;
 		if (err)
-			attempt_failed(q, err);
+			attempt_failed(q, err, NULL);
+		else if (!peer_trusted(q, why, sizeof(why)))
+			attempt_failed(q, PEER_REFUSED, why);
 		else
 			start_handshake(q);
 		goto out;
@@ -953,6 +1036,7 @@ struct qmp *qmp_new(struct loop *loop, const struct qmp_opts *opts, const struct
 	q->loop = loop;
 	q->name = xstrdup(opts->name);
 	q->path = xstrdup(opts->socket_path);
+	q->peer_uid = opts->peer_uid;
 	slash = strrchr(q->path, '/');
 	q->dir = slash == q->path ? xstrdup("/") : xstrndup(q->path, (size_t)(slash - q->path));
 	q->base = xstrdup(slash + 1);
@@ -995,6 +1079,7 @@ static void destroy(struct qmp *q)
 	free(q->table);
 	free(q->name);
 	free(q->path);
+	free(q->last_refusal);
 	free(q->dir);
 	free(q->base);
 	free(q);

@@ -145,6 +145,7 @@ static void copy_params(struct conf_vm *dst, const struct conf_vm *src)
 	dst->usb_bus = src->usb_bus ? xstrdup(src->usb_bus) : NULL;
 	dst->uri = src->uri ? xstrdup(src->uri) : NULL;
 	dst->domain = src->domain ? xstrdup(src->domain) : NULL;
+	dst->qemu_user = src->qemu_user ? xstrdup(src->qemu_user) : NULL;
 }
 
 /* Free what copy_params() made. */
@@ -156,6 +157,7 @@ static void free_params(struct conf_vm *p)
 	free(p->usb_bus);
 	free(p->uri);
 	free(p->domain);
+	free(p->qemu_user);
 }
 
 /* Equal strings, or both NULL. */
@@ -169,7 +171,7 @@ static bool params_differ(const struct conf_vm *a, const struct conf_vm *b)
 {
 	return a->backend != b->backend || !same_str(a->qmp_socket, b->qmp_socket) ||
 	       !same_str(a->usb_bus, b->usb_bus) || !same_str(a->uri, b->uri) ||
-	       !same_str(a->domain, b->domain);
+	       !same_str(a->domain, b->domain) || !same_str(a->qemu_user, b->qemu_user);
 }
 
 /* The VM is down or its backend new: what it had is not known any more. */
