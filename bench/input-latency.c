@@ -299,6 +299,14 @@ static void report_line(const char *what, uint64_t *v, size_t n)
 	       (double)bench_pct(v, n, 1.0), n);
 }
 
+/* How many frames a run at rate sends: an even number, so that every
+ * key pressed is released and the next run starts with none down (the
+ * kernel would drop its first press as a repeat of the state). */
+static size_t frames_at(double seconds, unsigned rate)
+{
+	return ((size_t)(seconds * rate) + 1) & ~(size_t)1;
+}
+
 static void bench_device(enum kind kind, const unsigned *rates, size_t n_rates, double seconds,
 			 bool realtime)
 {
@@ -329,7 +337,7 @@ static void bench_device(enum kind kind, const unsigned *rates, size_t n_rates, 
 	for (size_t i = 0; i < n_rates; i++) {
 		struct gen g = { .kind = kind, .fd = ufd, .rate = rates[i] };
 
-		g.frames = (size_t)(seconds * rates[i]);
+		g.frames = frames_at(seconds, rates[i]);
 		g.sent = xcalloc(g.frames, sizeof(uint64_t));
 		measure(&g, direct, &floor[i]);
 		free(g.sent);
@@ -381,7 +389,7 @@ static void bench_device(enum kind kind, const unsigned *rates, size_t n_rates, 
 		struct gen g = { .kind = kind, .fd = ufd, .rate = rates[i] };
 		uint64_t cpu0 = bench_proc_cpu_usec(vmplugd), t0 = now_usec();
 
-		g.frames = (size_t)(seconds * rates[i]);
+		g.frames = frames_at(seconds, rates[i]);
 		g.sent = xcalloc(g.frames, sizeof(uint64_t));
 		measure(&g, sink, &thru[i]);
 		cpu[i] = bench_proc_cpu_usec(vmplugd) - cpu0;
@@ -393,7 +401,7 @@ static void bench_device(enum kind kind, const unsigned *rates, size_t n_rates, 
 		fprintf(stderr, "input-latency: vmplugd did not exit cleanly (see %s)\n", log);
 
 	for (size_t i = 0; i < n_rates; i++) {
-		size_t sent = (size_t)(seconds * rates[i]);
+		size_t sent = frames_at(seconds, rates[i]);
 
 		to_usec(&floor[i]);
 		to_usec(&thru[i]);
