@@ -8,6 +8,9 @@
  *               backends and virtual time) 256 devices on distinct ports
  *               plugged, attached, unplugged and detached, in rounds; one
  *               operation = one event and the work it causes, completed;
+ *   reconciler-16, reconciler-2048
+ *               the same with 16 or 2,048 devices: what an event costs
+ *               must not grow with the devices present;
  *   router      (input/router.c) a focused VM with a keyboard and a gaming
  *               mouse, hotkeys configured; one operation = one frame:
  *     router-mouse     motion (REL_X/REL_Y), buttons, wheel with hi-res;
@@ -51,7 +54,7 @@
 
 #define VMS 8
 #define DEVICES 512
-#define RC_DEVICES 256
+#define RC_DEVICES 256 /* reconciler; reconciler-16 and reconciler-2048 have as many as they say */
 
 static unsigned scale = 10; /* --short: 1 */
 static volatile uint64_t sink;
@@ -269,22 +272,22 @@ static void advance(struct reconcile *rc, uint64_t usec)
 __attribute__((noinline)) unsigned long run_reconciler(const struct conf *conf,
 						       struct reconcile *rc,
 						       struct usb_device ***devs, char **syspaths,
-						       unsigned rounds);
+						       unsigned rounds, unsigned n);
 __attribute__((noinline)) unsigned long run_reconciler(const struct conf *conf,
 						       struct reconcile *rc,
 						       struct usb_device ***devs, char **syspaths,
-						       unsigned rounds)
+						       unsigned rounds, unsigned n)
 {
 	unsigned long ops = 0;
 
 	for (unsigned r = 0; r < rounds; r++) {
-		for (unsigned k = 0; k < RC_DEVICES; k++) {
+		for (unsigned k = 0; k < n; k++) {
 			reconcile_device_add(rc, devs[r][k]);
 			settle(conf);
 			advance(rc, 1000);
 			ops++;
 		}
-		for (unsigned k = 0; k < RC_DEVICES; k++) {
+		for (unsigned k = 0; k < n; k++) {
 			reconcile_device_remove(rc, syspaths[k]);
 			settle(conf);
 			advance(rc, 1000);
@@ -296,7 +299,8 @@ __attribute__((noinline)) unsigned long run_reconciler(const struct conf *conf,
 	return ops;
 }
 
-static void bench_reconciler(const struct conf *conf)
+/* n devices plugged and unplugged in rounds; reported as core. */
+static void bench_reconciler(const struct conf *conf, const char *core, unsigned n)
 {
 	unsigned rounds = (scale + 1) / 2, attached = 0;
 	struct usb_device ***devs = xcalloc(rounds, sizeof(*devs));
@@ -310,24 +314,24 @@ static void bench_reconciler(const struct conf *conf)
 		backend_null_set_up(backend_null_find(conf->vms[i].name), true, NULL);
 	settle(conf);
 	for (unsigned r = 0; r < rounds; r++) {
-		devs[r] = xcalloc(RC_DEVICES, sizeof(**devs));
-		for (unsigned k = 0; k < RC_DEVICES; k++)
+		devs[r] = xcalloc(n, sizeof(**devs));
+		for (unsigned k = 0; k < n; k++)
 			devs[r][k] = make_device(k, r);
 	}
 	/* The reconciler owns a device once added: its port (the same in
 	 * every round) is kept apart to unplug it by. */
-	for (unsigned k = 0; k < RC_DEVICES; k++)
+	for (unsigned k = 0; k < n; k++)
 		strv_append(&syspaths, devs[0][k]->syspath);
 	for (unsigned r = 0; r < rounds; r++)
-		for (unsigned k = 0; k < RC_DEVICES; k++)
+		for (unsigned k = 0; k < n; k++)
 			if (usb_owner(conf, devs[r][k], NULL, NULL))
 				attached++;
 	t0 = clock_ns();
-	ops = run_reconciler(conf, rc, devs, syspaths, rounds);
+	ops = run_reconciler(conf, rc, devs, syspaths, rounds, n);
 	what = xasprintf("%u rounds of %u plugs and %u unplugs on distinct ports, %u attaches, "
 			 "%u VMs, null backends",
-			 rounds, RC_DEVICES, RC_DEVICES, attached, VMS);
-	report("reconciler", ops, what, clock_ns() - t0);
+			 rounds, n, n, attached, VMS);
+	report(core, ops, what, clock_ns() - t0);
 	free(what);
 	for (size_t i = 0; i < conf->n_vms; i++)
 		if (backend_null_count(backend_null_find(conf->vms[i].name),
@@ -619,9 +623,9 @@ static void bench_qmp(const char *core, size_t n_pending)
 
 int main(int argc, char **argv)
 {
-	static const char *const all[] = { "matcher",         "reconciler", "router-mouse",
-					   "router-keyboard", "timers",     "qmp-10",
-					   "qmp-10000" };
+	static const char *const all[] = { "matcher",         "reconciler",    "router-mouse",
+					   "router-keyboard", "timers",        "qmp-10",
+					   "qmp-10000",       "reconciler-16", "reconciler-2048" };
 	bool want[ARRAY_SIZE(all)] = { false };
 	bool any = false;
 	struct conf *conf;
@@ -639,7 +643,8 @@ int main(int argc, char **argv)
 		if (!known) {
 			fprintf(stderr,
 				"usage: %s [--short] [matcher|reconciler|router-mouse|"
-				"router-keyboard|timers|qmp-10|qmp-10000]...\n",
+				"router-keyboard|timers|qmp-10|qmp-10000|reconciler-16|"
+				"reconciler-2048]...\n",
 				argv[0]);
 			return 2;
 		}
@@ -653,7 +658,7 @@ int main(int argc, char **argv)
 	if (want[0])
 		bench_matcher(conf);
 	if (want[1])
-		bench_reconciler(conf);
+		bench_reconciler(conf, "reconciler", RC_DEVICES);
 	if (want[2])
 		bench_router(conf, "router-mouse", "mouse", mouse_frames, ARRAY_SIZE(mouse_frames),
 			     "input_router_frame: gaming mouse, motion, buttons, wheel");
@@ -666,6 +671,10 @@ int main(int argc, char **argv)
 		bench_qmp("qmp-10", 10);
 	if (want[6])
 		bench_qmp("qmp-10000", 10000);
+	if (want[7])
+		bench_reconciler(conf, "reconciler-16", 16);
+	if (want[8])
+		bench_reconciler(conf, "reconciler-2048", 2048);
 	conf_free(conf);
 	return 0;
 }
