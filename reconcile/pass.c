@@ -17,7 +17,7 @@ static bool usb_wanted(const struct rc_vm *vm, const struct rc_item *it, uint64_
 					: NULL;
 	char id[RC_USB_ID_MAX];
 
-	if (!d || !vm->conf || d->owner != vm->conf || d->settle_at > t ||
+	if (!d || !vm->conf || d->owner != vm->conf || rc_at(&d->settle) > t ||
 	    (it->syspath && !streq(it->syspath, d->dev->syspath)))
 		return false;
 	return streq(reconcile_usb_id_in(id, d->dev, d->mode), it->id);
@@ -34,23 +34,24 @@ static void pass_vm_once(struct rc_vm *vm)
 	uint64_t t = reconcile_now(rc);
 
 	if (vm->state != RECONCILE_VM_READY) {
-		if (vm->state == RECONCILE_VM_LISTING && !vm->list_pending && vm->list_retry_at &&
-		    vm->list_retry_at <= t)
+		if (vm->state == RECONCILE_VM_LISTING && !vm->list_pending &&
+		    rc_at(&vm->list_retry) && rc_at(&vm->list_retry) <= t)
 			reconcile_list(vm);
 		return;
 	}
 	/* Desired: every present device this VM owns. */
-	list_for_each(d, &rc->index.devices, link) {
+	list_for_each(d, &vm->owned, owned_link) {
 		char id[RC_USB_ID_MAX];
 
-		if (!vm->conf || d->owner != vm->conf || d->settle_at > t)
+		if (!vm->conf || d->owner != vm->conf || rc_at(&d->settle) > t)
 			continue;
 		reconcile_usb_id_in(id, d->dev, d->mode);
-		it = reconcile_item_find(vm, id);
+		it = d->dev->bus ? reconcile_item_at(vm, d->dev->bus, d->dev->devnum, id)
+				 : reconcile_item_find(vm, id);
 		if (!it) {
 			if (!reconcile_items_hold(rc, d->dev->bus, d->dev->devnum, NULL))
 				reconcile_attach(reconcile_item_new(vm, id, false), d);
-		} else if (it->state == RECONCILE_ITEM_RETRY && it->retry_at <= t &&
+		} else if (it->state == RECONCILE_ITEM_RETRY && rc_at(&it->retry) <= t &&
 			   !reconcile_items_hold(rc, d->dev->bus, d->dev->devnum, it)) {
 			reconcile_attach(it, d);
 		}
@@ -103,7 +104,7 @@ static void pass_inputs(struct rc_vm *vm, uint64_t t)
 		it = reconcile_item_find(vm, in[i].id);
 		if (!it)
 			reconcile_attach_input(reconcile_item_new(vm, in[i].id, true), &in[i]);
-		else if (it->state == RECONCILE_ITEM_RETRY && it->retry_at <= t)
+		else if (it->state == RECONCILE_ITEM_RETRY && rc_at(&it->retry) <= t)
 			reconcile_attach_input(it, &in[i]);
 	}
 	list_for_each_safe(it, itmp, &vm->items, link) {
@@ -146,35 +147,70 @@ static void maybe_retire(struct rc_vm *vm)
 	reconcile_vm_retire(vm);
 }
 
-/* Pass every VM marked dirty; a pass asked for during a pass (a backend
- * that completes at once) runs in the same loop. */
+void reconcile_mark(struct rc_vm *vm)
+{
+	if (vm->dirty)
+		return;
+	vm->dirty = true;
+	list_insert_tail(&vm->rc->dirty, &vm->dirty_link);
+}
+
+/* Creation order, the order passes run in whatever order VMs were marked. */
+static int by_seq(const void *a, const void *b)
+{
+	const struct rc_vm *x = *(struct rc_vm *const *)a, *y = *(struct rc_vm *const *)b;
+
+	return x->seq < y->seq ? -1 : x->seq > y->seq;
+}
+
+/* Pass every VM marked dirty, in creation order; a pass asked for during
+ * a pass (a backend that completes at once) runs in the same loop. Only
+ * the marked VMs are visited, not every VM. */
 void reconcile_run_passes(struct reconcile *rc)
 {
-	struct rc_vm *vm, *tmp;
+	struct rc_vm *vm, **due = NULL;
+	size_t n, cap = 0;
 
 	if (rc->in_pass) {
 		rc->again = true;
 		return;
 	}
 	rc->in_pass = true;
-	do {
-		rc->again = false;
-		list_for_each_safe(vm, tmp, &rc->vms, link) {
-			if (vm->dead || !vm->dirty)
-				continue;
+	while (!list_empty(&rc->dirty)) {
+		n = 0;
+		while (!list_empty(&rc->dirty)) {
+			vm = container_of(rc->dirty.next, struct rc_vm, dirty_link);
+			list_remove(&vm->dirty_link);
 			vm->dirty = false;
+			if (vm->dead)
+				continue;
+			if (n == cap) {
+				cap = cap ? 2 * cap : 8;
+				due = xrealloc(due, cap * sizeof(*due));
+			}
+			due[n++] = vm;
+		}
+		if (n > 1)
+			qsort(due, n, sizeof(*due), by_seq);
+		for (size_t i = 0; i < n; i++) {
+			vm = due[i];
+			/* a VM freed meanwhile is not in due: only ticks free VMs */
+			if (vm->dead)
+				continue;
 			rc->vm_passes++;
 			pass_vm_once(vm);
 			maybe_retire(vm);
 		}
-	} while (rc->again);
+	}
+	free(due);
+	rc->again = false;
 	rc->in_pass = false;
 	reconcile_reschedule(rc);
 }
 
 void reconcile_pass_vm(struct rc_vm *vm)
 {
-	vm->dirty = true;
+	reconcile_mark(vm);
 	reconcile_run_passes(vm->rc);
 }
 
@@ -183,28 +219,18 @@ void reconcile_pass_all(struct reconcile *rc)
 	struct rc_vm *vm;
 
 	list_for_each(vm, &rc->vms, link)
-		vm->dirty = true;
+		reconcile_mark(vm);
 	reconcile_run_passes(rc);
-}
-
-/* Does vm hold an item for the host device at bus/devnum? */
-static bool holds_address(const struct rc_vm *vm, unsigned bus, unsigned devnum)
-{
-	const struct rc_item *it;
-
-	list_for_each(it, &vm->items, link)
-		if (!it->input && it->bus == bus && it->devnum == devnum)
-			return true;
-	return false;
 }
 
 void reconcile_mark_address(struct reconcile *rc, unsigned bus, unsigned devnum)
 {
-	struct rc_vm *vm;
+	uint32_t h = reconcile_addr_hash(bus, devnum);
+	struct rc_item *it;
 
-	list_for_each(vm, &rc->vms, link)
-		if (holds_address(vm, bus, devnum))
-			vm->dirty = true;
+	hash_for_each_match(it, &rc->items_by_addr, h,
+			    by_addr) if (!it->input && it->bus == bus && it->devnum == devnum)
+	    reconcile_mark(it->vm);
 }
 
 /* Not every VM: with many VMs and devices, a pass of all per uevent made
@@ -212,36 +238,29 @@ void reconcile_mark_address(struct reconcile *rc, unsigned bus, unsigned devnum)
 void reconcile_pass_address(struct reconcile *rc, unsigned bus, unsigned devnum,
 			    const struct conf_vm *owner)
 {
-	struct rc_vm *vm;
+	struct rc_vm *vm = owner ? reconcile_vm_of(rc, owner) : NULL;
 
-	list_for_each(vm, &rc->vms, link)
-		if ((owner && vm->conf == owner) || holds_address(vm, bus, devnum))
-			vm->dirty = true;
+	if (vm)
+		reconcile_mark(vm);
+	reconcile_mark_address(rc, bus, devnum);
 	reconcile_run_passes(rc);
 }
 
 /* ------------------------------------------------------------- deadlines */
 
+void reconcile_deadline_set(struct reconcile *rc, struct rc_deadline *d, uint64_t at)
+{
+	if (at != d->node.key || !at)
+		heap_arm(&rc->deadlines, &d->node, at);
+}
+
 uint64_t reconcile_next_deadline(const struct reconcile *rc)
 {
-	const struct rc_vm *vm;
-	const struct rc_item *it;
-	const struct rc_device *d;
-	uint64_t best = 0;
+	const struct heap_node *top = heap_top(&rc->deadlines);
 
 	if (rc->reap)
 		return 1; /* as soon as possible */
-	list_for_each(vm, &rc->vms, link) {
-		if (vm->list_retry_at && (!best || vm->list_retry_at < best))
-			best = vm->list_retry_at;
-		list_for_each(it, &vm->items, link)
-			if (it->retry_at && (!best || it->retry_at < best))
-				best = it->retry_at;
-	}
-	list_for_each(d, &rc->index.devices, link)
-		if (d->settle_at && (!best || d->settle_at < best))
-			best = d->settle_at;
-	return best;
+	return top ? top->key : 0;
 }
 
 void reconcile_reschedule(struct reconcile *rc)
