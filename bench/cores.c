@@ -16,6 +16,14 @@
  *     router-mouse     motion (REL_X/REL_Y), buttons, wheel with hi-res;
  *     router-keyboard  keys, a modifier that could begin a chord (held
  *                      back until the next key), MSC_SCAN;
+ *   path-mouse, path-keyboard
+ *               the user-space path of the same frames through vmplugd
+ *               (input/): each event fed to the source's frame as it
+ *               comes from libevdev, the frame timed and routed, and the
+ *               router's frames written to the sinks (input_sink_write()
+ *               to /dev/null: the write(2) itself is the kernel's); one
+ *               operation = one frame. Not in it: libevdev_next_event()
+ *               and epoll, which need a real evdev device;
  *   timers      (loop/loop.c) 10,000 armed timers (debounces, retries,
  *               waiting requests); one operation = one of them moved to a
  *               new deadline and one loop pass that fires another;
@@ -34,6 +42,8 @@
 #include "config.h"
 
 #include <errno.h>
+#include <fcntl.h>
+#include <libevdev/libevdev.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <sys/socket.h>
@@ -45,7 +55,9 @@
 #include "backends/null.h"
 #include "conf/conf.h"
 #include "reconcile/reconcile.h"
+#include "input/frame.h"
 #include "input/router.h"
+#include "input/sink.h"
 #include "loop/loop.h"
 #include "qmp/qmp.h"
 #include "usb/rules.h"
@@ -447,6 +459,77 @@ static void bench_router(const struct conf *conf, const char *core, const char *
 	input_router_free(r);
 }
 
+/* ---------------------------------------------------------------- path */
+
+/* The sinks of the path core, by target (as the input manager has them). */
+static struct input_sink *path_sinks[VMS + 1];
+
+static void path_write(void *data, size_t source, size_t target, const struct input_event *ev,
+		       size_t n)
+{
+	if (target < ARRAY_SIZE(path_sinks) && path_sinks[target] &&
+	    input_sink_write(path_sinks[target], ev, n) == 0)
+		written += n;
+}
+
+static const struct input_router_hooks path_hooks = {
+	.write = path_write,
+	.focus = rt_focus,
+	.grab = rt_grab,
+};
+
+__attribute__((noinline)) unsigned long run_path(struct input_router *r, size_t source,
+						 struct input_frame *in, const struct frame *f,
+						 size_t nf, unsigned long frames);
+__attribute__((noinline)) unsigned long run_path(struct input_router *r, size_t source,
+						 struct input_frame *in, const struct frame *f,
+						 size_t nf, unsigned long frames)
+{
+	for (unsigned long i = 0; i < frames; i++) {
+		const struct frame *fr = &f[i % nf];
+
+		for (size_t k = 0; k < fr->n; k++)
+			if (input_frame_feed(in, LIBEVDEV_READ_STATUS_SUCCESS, &fr->ev[k])) {
+				input_router_frame(r, source, true, in->ev, in->n, now_usec());
+				input_frame_reset(in);
+			}
+	}
+	return frames;
+}
+
+static void bench_path(const struct conf *conf, const char *core, const char *source,
+		       const struct frame *f, size_t nf, const char *what)
+{
+	struct input_router *r = input_router_new(conf, &path_hooks, NULL);
+	const struct conf_input *in = conf_find_input(conf, source);
+	struct input_frame frame = { 0 };
+	unsigned long ops;
+	uint64_t t0;
+
+	for (size_t t = 0; t < input_router_n_targets(r) && t < ARRAY_SIZE(path_sinks); t++) {
+		char *name = xasprintf("vmplug-%s-%s", input_router_target_name(r, t), source);
+
+		path_sinks[t] = input_sink_new_fd(name, open("/dev/null", O_WRONLY | O_CLOEXEC),
+						  NULL);
+		free(name);
+	}
+	input_router_vm_up(r, "vm0");
+	if (input_router_switch(r, "vm0") < 0)
+		die("path: cannot focus vm0");
+	written = 0;
+	t0 = clock_ns();
+	ops = run_path(r, (size_t)(in - conf->inputs), &frame, f, nf, 3000UL * scale);
+	report(core, ops, what, clock_ns() - t0);
+	if (!written)
+		die("path: nothing was written; the workload is wrong");
+	input_frame_clear(&frame);
+	for (size_t t = 0; t < ARRAY_SIZE(path_sinks); t++) {
+		input_sink_free(path_sinks[t]);
+		path_sinks[t] = NULL;
+	}
+	input_router_free(r);
+}
+
 /* -------------------------------------------------------------- timers */
 
 #define TIMERS 10000
@@ -625,7 +708,8 @@ int main(int argc, char **argv)
 {
 	static const char *const all[] = { "matcher",         "reconciler",    "router-mouse",
 					   "router-keyboard", "timers",        "qmp-10",
-					   "qmp-10000",       "reconciler-16", "reconciler-2048" };
+					   "qmp-10000",       "reconciler-16", "reconciler-2048",
+					   "path-mouse",      "path-keyboard" };
 	bool want[ARRAY_SIZE(all)] = { false };
 	bool any = false;
 	struct conf *conf;
@@ -644,7 +728,7 @@ int main(int argc, char **argv)
 			fprintf(stderr,
 				"usage: %s [--short] [matcher|reconciler|router-mouse|"
 				"router-keyboard|timers|qmp-10|qmp-10000|reconciler-16|"
-				"reconciler-2048]...\n",
+				"reconciler-2048|path-mouse|path-keyboard]...\n",
 				argv[0]);
 			return 2;
 		}
@@ -675,6 +759,12 @@ int main(int argc, char **argv)
 		bench_reconciler(conf, "reconciler-16", 16);
 	if (want[8])
 		bench_reconciler(conf, "reconciler-2048", 2048);
+	if (want[9])
+		bench_path(conf, "path-mouse", "mouse", mouse_frames, ARRAY_SIZE(mouse_frames),
+			   "source frame, router, sink write: gaming mouse");
+	if (want[10])
+		bench_path(conf, "path-keyboard", "kbd", kbd_frames, ARRAY_SIZE(kbd_frames),
+			   "source frame, router, sink write: typing");
 	conf_free(conf);
 	return 0;
 }
