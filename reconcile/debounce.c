@@ -65,11 +65,11 @@ static struct port *port_get(struct reconcile_debounce *db, const char *syspath,
 	struct port *p, *tmp, *found = NULL;
 	uint32_t h = str_hash(syspath);
 
-	hash_for_each_match(p, &db->by_path, h, by_path) if (streq(p->syspath, syspath))
-	{
-		found = p;
-		break;
-	}
+	hash_for_each_match(p, &db->by_path, h, by_path)
+		if (streq(p->syspath, syspath)) {
+			found = p;
+			break;
+		}
 	list_for_each_safe(p, tmp, &db->ports, link) {
 		if (now - p->last_change <= RECONCILE_FLAP_WINDOW_USEC)
 			break;

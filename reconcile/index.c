@@ -17,8 +17,9 @@ struct rc_device *reconcile_index_find(const struct rc_index *ix, const char *sy
 	uint32_t h = str_hash(syspath);
 	struct rc_device *d;
 
-	hash_for_each_match(d, &ix->by_path, h,
-			    by_path) if (streq(d->dev->syspath, syspath)) return d;
+	hash_for_each_match(d, &ix->by_path, h, by_path)
+		if (streq(d->dev->syspath, syspath))
+			return d;
 	return NULL;
 }
 

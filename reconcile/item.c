@@ -82,9 +82,9 @@ struct rc_item *reconcile_item_at(const struct rc_vm *vm, unsigned bus, unsigned
 	uint32_t h = reconcile_addr_hash(bus, devnum);
 	struct rc_item *it;
 
-	hash_for_each_match(it, &vm->rc->items_by_addr, h,
-			    by_addr) if (it->vm == vm && it->bus == bus && it->devnum == devnum &&
-					 streq(it->id, id)) return it;
+	hash_for_each_match(it, &vm->rc->items_by_addr, h, by_addr)
+		if (it->vm == vm && it->bus == bus && it->devnum == devnum && streq(it->id, id))
+			return it;
 	return NULL;
 }
 
@@ -167,11 +167,11 @@ bool reconcile_items_hold(const struct reconcile *rc, unsigned bus, unsigned dev
 	uint32_t h = reconcile_addr_hash(bus, devnum);
 	struct rc_item *it;
 
-	hash_for_each_match(
-	    it, &rc->items_by_addr, h,
-	    by_addr) if (it != self && !it->input && it->bus == bus && it->devnum == devnum &&
-			 it->state != RECONCILE_ITEM_RETRY && it->state != RECONCILE_ITEM_FAILED &&
-			 !reconcile_detach_given_up(it)) return true;
+	hash_for_each_match(it, &rc->items_by_addr, h, by_addr)
+		if (it != self && !it->input && it->bus == bus && it->devnum == devnum &&
+		    it->state != RECONCILE_ITEM_RETRY && it->state != RECONCILE_ITEM_FAILED &&
+		    !reconcile_detach_given_up(it))
+			return true;
 	return false;
 }
 

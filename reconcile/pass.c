@@ -228,9 +228,9 @@ void reconcile_mark_address(struct reconcile *rc, unsigned bus, unsigned devnum)
 	uint32_t h = reconcile_addr_hash(bus, devnum);
 	struct rc_item *it;
 
-	hash_for_each_match(it, &rc->items_by_addr, h,
-			    by_addr) if (!it->input && it->bus == bus && it->devnum == devnum)
-	    reconcile_mark(it->vm);
+	hash_for_each_match(it, &rc->items_by_addr, h, by_addr)
+		if (!it->input && it->bus == bus && it->devnum == devnum)
+			reconcile_mark(it->vm);
 }
 
 /* Not every VM: with many VMs and devices, a pass of all per uevent made

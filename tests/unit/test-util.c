@@ -277,7 +277,9 @@ static struct entry *hash_find(const struct hash *h, unsigned key)
 {
 	struct entry *e;
 
-	hash_for_each_match(e, h, key % 7, link) if (e->key == key) return e;
+	hash_for_each_match(e, h, key % 7, link)
+		if (e->key == key)
+			return e;
 	return NULL;
 }
 
