@@ -337,9 +337,13 @@ static void attach_done(void *data, int err, const char *msg)
 {
 	struct rc_vm *vm = ((struct rc_op *)data)->vm;
 	struct rc_item *it = op_end(data);
+	unsigned bus, devnum;
 
 	if (!it)
 		return;
+	/* what it can change is at its address (a USB item's) */
+	bus = it->input ? 0 : it->bus;
+	devnum = it->devnum;
 	if (err == -ENOTCONN) {
 		/* The VM went away; vm_gone follows and clears everything. */
 		reconcile_item_free(it);
@@ -356,7 +360,8 @@ static void attach_done(void *data, int err, const char *msg)
 		reconcile_item_log(it, LOG_LEVEL_INFO, "attached", NULL);
 		reconcile_item_event(it, RECONCILE_USB_ATTACHED, 0, NULL, false);
 	}
-	reconcile_pass_vm(vm);
+	reconcile_mark_at(vm, bus, devnum);
+	reconcile_run_passes(vm->rc);
 }
 
 /* The backend's answer to starting an attach: on a refusal at once, the
@@ -446,7 +451,7 @@ static bool detach_failed(struct rc_item *it, int err, const char *msg)
 	d = it->bus ? reconcile_index_at(&vm->rc->index, it->bus, it->devnum) : NULL;
 	if (!d)
 		return false;
-	reconcile_mark(vm);
+	reconcile_mark_at(vm, it->bus, it->devnum);
 	reconcile_pass_address(vm->rc, it->bus, it->devnum, d->owner);
 	return true;
 }
@@ -470,10 +475,10 @@ static void detach_done(void *data, int err, const char *msg)
 		reconcile_item_free(it);
 		/* The id and the host device are free again: the VM that owns
 		 * the device there may want them. */
-		reconcile_mark(vm);
 		if (!input && bus) {
 			const struct rc_device *d = reconcile_index_at(&vm->rc->index, bus, devnum);
 
+			reconcile_mark_at(vm, bus, devnum);
 			reconcile_pass_address(vm->rc, bus, devnum, d ? d->owner : NULL);
 		} else {
 			reconcile_pass_vm(vm);

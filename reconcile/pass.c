@@ -25,57 +25,111 @@ static bool usb_wanted(const struct rc_vm *vm, const struct rc_item *it, uint64_
 
 static void pass_inputs(struct rc_vm *vm, uint64_t t);
 
-/* Bring one VM's USB devices to what the config says. */
-static void pass_vm_once(struct rc_vm *vm)
+/* Desired: d, which vm owns, is attached unless another item holds it. */
+static void want_device(struct rc_vm *vm, struct rc_device *d, uint64_t t)
 {
 	struct reconcile *rc = vm->rc;
+	char id[RC_USB_ID_MAX];
+	struct rc_item *it;
+
+	if (!vm->conf || d->owner != vm->conf || rc_at(&d->settle) > t)
+		return;
+	reconcile_usb_id_in(id, d->dev, d->mode);
+	it = d->dev->bus ? reconcile_item_at(vm, d->dev->bus, d->dev->devnum, id)
+			 : reconcile_item_find(vm, id);
+	if (!it) {
+		if (!reconcile_items_hold(rc, d->dev->bus, d->dev->devnum, NULL))
+			reconcile_attach(reconcile_item_new(vm, id, false), d);
+	} else if (it->state == RECONCILE_ITEM_RETRY && rc_at(&it->retry) <= t &&
+		   !reconcile_items_hold(rc, d->dev->bus, d->dev->devnum, it)) {
+		reconcile_attach(it, d);
+	}
+}
+
+/* Actual but not desired: detach the USB item (or forget it, if never
+ * attached). Frees nothing but it. */
+static void check_item(struct rc_vm *vm, struct rc_item *it, uint64_t t)
+{
+	switch (it->state) {
+	case RECONCILE_ITEM_ATTACHED:
+		if (reconcile_detach_due(it, t) && !usb_wanted(vm, it, t))
+			reconcile_detach(it);
+		break;
+	case RECONCILE_ITEM_RETRY:
+	case RECONCILE_ITEM_FAILED:
+		if (!usb_wanted(vm, it, t))
+			reconcile_item_free(it);
+		break;
+	case RECONCILE_ITEM_ATTACHING:
+	case RECONCILE_ITEM_DETACHING:
+		break;
+	}
+}
+
+/* A VM not ready has no pass but its list, asked for again when due
+ * (true). */
+static bool not_ready(struct rc_vm *vm, uint64_t t)
+{
+	if (vm->state == RECONCILE_VM_READY)
+		return false;
+	if (vm->state == RECONCILE_VM_LISTING && !vm->list_pending && rc_at(&vm->list_retry) &&
+	    rc_at(&vm->list_retry) <= t)
+		reconcile_list(vm);
+	return true;
+}
+
+/* Bring one VM's USB devices and inputs to what the config says. */
+static void pass_vm_once(struct rc_vm *vm)
+{
 	struct rc_device *d;
 	struct rc_item *it, *itmp;
+	uint64_t t = reconcile_now(vm->rc);
+
+	if (not_ready(vm, t))
+		return;
+	list_for_each(d, &vm->owned, owned_link)
+		want_device(vm, d, t);
+	list_for_each_safe(it, itmp, &vm->items, link)
+		if (!it->input)
+			check_item(vm, it, t);
+	pass_inputs(vm, t);
+}
+
+/* Is it a USB item of vm naming bus/devnum? */
+static bool item_here(const struct rc_item *it, const struct rc_vm *vm, unsigned bus,
+		      unsigned devnum)
+{
+	return it->vm == vm && !it->input && it->bus == bus && it->devnum == devnum;
+}
+
+/* The same for one address: the device there and the VM's items naming
+ * it, all that an event at that address can change. false: more items
+ * there than it takes in one go (the caller passes the whole VM). */
+static bool pass_vm_at(struct rc_vm *vm, unsigned bus, unsigned devnum)
+{
+	struct reconcile *rc = vm->rc;
+	uint32_t h = reconcile_addr_hash(bus, devnum);
+	struct rc_item *it, *here[8];
+	struct rc_device *d;
+	size_t n = 0;
 	uint64_t t = reconcile_now(rc);
 
-	if (vm->state != RECONCILE_VM_READY) {
-		if (vm->state == RECONCILE_VM_LISTING && !vm->list_pending &&
-		    rc_at(&vm->list_retry) && rc_at(&vm->list_retry) <= t)
-			reconcile_list(vm);
-		return;
-	}
-	/* Desired: every present device this VM owns. */
-	list_for_each(d, &vm->owned, owned_link) {
-		char id[RC_USB_ID_MAX];
-
-		if (!vm->conf || d->owner != vm->conf || rc_at(&d->settle) > t)
-			continue;
-		reconcile_usb_id_in(id, d->dev, d->mode);
-		it = d->dev->bus ? reconcile_item_at(vm, d->dev->bus, d->dev->devnum, id)
-				 : reconcile_item_find(vm, id);
-		if (!it) {
-			if (!reconcile_items_hold(rc, d->dev->bus, d->dev->devnum, NULL))
-				reconcile_attach(reconcile_item_new(vm, id, false), d);
-		} else if (it->state == RECONCILE_ITEM_RETRY && rc_at(&it->retry) <= t &&
-			   !reconcile_items_hold(rc, d->dev->bus, d->dev->devnum, it)) {
-			reconcile_attach(it, d);
-		}
-	}
-	/* Actual but not desired: detach (or forget, if never attached). */
-	list_for_each_safe(it, itmp, &vm->items, link) {
-		if (it->input)
-			continue;
-		switch (it->state) {
-		case RECONCILE_ITEM_ATTACHED:
-			if (reconcile_detach_due(it, t) && !usb_wanted(vm, it, t))
-				reconcile_detach(it);
-			break;
-		case RECONCILE_ITEM_RETRY:
-		case RECONCILE_ITEM_FAILED:
-			if (!usb_wanted(vm, it, t))
-				reconcile_item_free(it);
-			break;
-		case RECONCILE_ITEM_ATTACHING:
-		case RECONCILE_ITEM_DETACHING:
-			break;
-		}
-	}
-	pass_inputs(vm, t);
+	if (not_ready(vm, t))
+		return true;
+	hash_for_each_match(it, &rc->items_by_addr, h, by_addr)
+		if (item_here(it, vm, bus, devnum) && n++ == ARRAY_SIZE(here))
+			return false;
+	d = reconcile_index_at(&rc->index, bus, devnum);
+	if (d && d->owned_by == vm)
+		want_device(vm, d, t);
+	/* collected first: check_item() may free an item, a link of the chain */
+	n = 0;
+	hash_for_each_match(it, &rc->items_by_addr, h, by_addr)
+		if (item_here(it, vm, bus, devnum))
+			here[n++] = it;
+	for (size_t i = 0; i < n; i++)
+		check_item(vm, here[i], t);
+	return true;
 }
 
 /* Does the object QEMU has for a sink still work? */
@@ -147,12 +201,41 @@ static void maybe_retire(struct rc_vm *vm)
 	reconcile_vm_retire(vm);
 }
 
-void reconcile_mark(struct rc_vm *vm)
+/* Queue vm for the next passes. */
+static void enqueue(struct rc_vm *vm)
 {
 	if (vm->dirty)
 		return;
 	vm->dirty = true;
 	list_insert_tail(&vm->rc->dirty, &vm->dirty_link);
+}
+
+void reconcile_mark(struct rc_vm *vm)
+{
+	vm->full = true;
+	vm->n_addrs = 0;
+	enqueue(vm);
+}
+
+void reconcile_mark_at(struct rc_vm *vm, unsigned bus, unsigned devnum)
+{
+	unsigned a = bus * RC_ADDR_DEVNUMS + devnum;
+
+	/* Without an address, or with two devices at one (a missed
+	 * remove), only a pass of the whole VM is sure. */
+	if (!bus || bus >= RC_ADDR_MAX_BUS || devnum >= RC_ADDR_DEVNUMS || vm->rc->index.shadowed ||
+	    (!vm->full && vm->n_addrs == ARRAY_SIZE(vm->addrs))) {
+		reconcile_mark(vm);
+		return;
+	}
+	for (size_t i = 0; !vm->full && i < vm->n_addrs; i++)
+		if (vm->addrs[i] == a) {
+			enqueue(vm);
+			return;
+		}
+	if (!vm->full)
+		vm->addrs[vm->n_addrs++] = a;
+	enqueue(vm);
 }
 
 /* Creation order, the order passes run in whatever order VMs were marked. */
@@ -193,12 +276,25 @@ void reconcile_run_passes(struct reconcile *rc)
 		if (n > 1)
 			qsort(due, n, sizeof(*due), by_seq);
 		for (size_t i = 0; i < n; i++) {
+			unsigned addrs[ARRAY_SIZE(due[i]->addrs)];
+			size_t n_addrs;
+			bool full;
+
 			vm = due[i];
 			/* a VM freed meanwhile is not in due: only ticks free VMs */
 			if (vm->dead)
 				continue;
 			rc->vm_passes++;
-			pass_vm_once(vm);
+			full = vm->full;
+			n_addrs = vm->n_addrs;
+			memcpy(addrs, vm->addrs, n_addrs * sizeof(*addrs));
+			vm->full = false;
+			vm->n_addrs = 0;
+			for (size_t j = 0; !full && j < n_addrs; j++)
+				full = !pass_vm_at(vm, addrs[j] / RC_ADDR_DEVNUMS,
+						   addrs[j] % RC_ADDR_DEVNUMS);
+			if (full)
+				pass_vm_once(vm);
 			maybe_retire(vm);
 		}
 	}
@@ -230,7 +326,7 @@ void reconcile_mark_address(struct reconcile *rc, unsigned bus, unsigned devnum)
 
 	hash_for_each_match(it, &rc->items_by_addr, h, by_addr)
 		if (!it->input && it->bus == bus && it->devnum == devnum)
-			reconcile_mark(it->vm);
+			reconcile_mark_at(it->vm, bus, devnum);
 }
 
 /* Not every VM: with many VMs and devices, a pass of all per uevent made
@@ -241,7 +337,7 @@ void reconcile_pass_address(struct reconcile *rc, unsigned bus, unsigned devnum,
 	struct rc_vm *vm = owner ? reconcile_vm_of(rc, owner) : NULL;
 
 	if (vm)
-		reconcile_mark(vm);
+		reconcile_mark_at(vm, bus, devnum);
 	reconcile_mark_address(rc, bus, devnum);
 	reconcile_run_passes(rc);
 }

@@ -144,8 +144,11 @@ struct rc_vm {
 	unsigned list_failures;
 	struct rc_deadline list_retry;
 	char *last_error;
-	bool dead;  /* retired: freed by the next reconcile_tick() */
-	bool dirty; /* due for a pass */
+	bool dead;         /* retired: freed by the next reconcile_tick() */
+	bool dirty;        /* due for a pass: in the reconciler's dirty list */
+	bool full;         /* ... of everything, else of addrs only */
+	unsigned addrs[8]; /* bus * RC_ADDR_DEVNUMS + devnum: what an event there can change */
+	size_t n_addrs;
 	unsigned input_gen;
 };
 
@@ -252,8 +255,10 @@ void reconcile_pass_address(struct reconcile *rc, unsigned bus, unsigned devnum,
 			    const struct conf_vm *owner);
 /* Mark the VMs with an item for bus/devnum for the next pass. */
 void reconcile_mark_address(struct reconcile *rc, unsigned bus, unsigned devnum);
-/* Mark vm for the next pass. */
+/* Mark vm for the next pass, of everything (reconcile_mark()) or of
+ * what is at one host address: an event there changes nothing else. */
 void reconcile_mark(struct rc_vm *vm);
+void reconcile_mark_at(struct rc_vm *vm, unsigned bus, unsigned devnum);
 /* Move d to at in the deadline heap (0: take it out). */
 void reconcile_deadline_set(struct reconcile *rc, struct rc_deadline *d, uint64_t at);
 /* Run the passes marked. */

@@ -566,12 +566,18 @@ void reconcile_tick(struct reconcile *rc)
 
 			n->key = 0;
 			if (d->owned_by)
-				reconcile_mark(d->owned_by);
+				reconcile_mark_at(d->owned_by, d->dev->bus, d->dev->devnum);
 			continue;
 		}
-		case RC_DEADLINE_RETRY:
-			reconcile_mark(container_of(dl, struct rc_item, retry)->vm);
+		case RC_DEADLINE_RETRY: {
+			struct rc_item *it = container_of(dl, struct rc_item, retry);
+
+			if (it->input)
+				reconcile_mark(it->vm);
+			else
+				reconcile_mark_at(it->vm, it->bus, it->devnum);
 			break;
+		}
 		case RC_DEADLINE_LIST:
 			reconcile_mark(container_of(dl, struct rc_vm, list_retry));
 			break;
