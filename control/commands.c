@@ -696,6 +696,9 @@ static const char *const change_events[] = {
 	[CONTROL_INPUT_ATTACHED] = CONTROL_EVENT_INPUT_ATTACHED,
 	[CONTROL_INPUT_DETACHED] = CONTROL_EVENT_INPUT_DETACHED,
 	[CONTROL_INPUT_FAILED] = CONTROL_EVENT_INPUT_FAILED,
+	[CONTROL_REMOTE_ADDED] = CONTROL_EVENT_REMOTE_ADDED,
+	[CONTROL_REMOTE_REMOVED] = CONTROL_EVENT_REMOTE_REMOVED,
+	[CONTROL_REMOTE_FAILED] = CONTROL_EVENT_REMOTE_FAILED,
 };
 
 /* Does the change answer w: the VM went away, or its device's attach or
@@ -750,7 +753,8 @@ void control_reconciled(struct control *c, const struct control_event *ev)
 		json_object_set_new(data, "device", control_json_usb(ev->dev));
 	if (ev->change == CONTROL_VM_GONE)
 		json_object_set_new(data, "reason", control_json_str(ev->msg));
-	if (ev->change == CONTROL_USB_FAILED || ev->change == CONTROL_INPUT_FAILED) {
+	if (ev->change == CONTROL_USB_FAILED || ev->change == CONTROL_INPUT_FAILED ||
+	    ev->change == CONTROL_REMOTE_FAILED) {
 		json_object_set_new(data, "error", control_json_str(ev->msg));
 		json_object_set_new(data, "final", json_boolean(ev->final));
 	}

@@ -119,6 +119,9 @@ enum control_change {
 	CONTROL_INPUT_ATTACHED,
 	CONTROL_INPUT_DETACHED,
 	CONTROL_INPUT_FAILED, /* msg; retried unless final */
+	CONTROL_REMOTE_ADDED,
+	CONTROL_REMOTE_REMOVED,
+	CONTROL_REMOTE_FAILED, /* msg; retried unless final */
 };
 
 struct control_event {

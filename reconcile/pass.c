@@ -24,6 +24,7 @@ static bool usb_wanted(const struct rc_vm *vm, const struct rc_item *it, uint64_
 }
 
 static void pass_inputs(struct rc_vm *vm, uint64_t t);
+static void pass_redirs(struct rc_vm *vm, uint64_t t);
 
 /* Bring one VM's USB devices to what the config says. */
 static void pass_vm_once(struct rc_vm *vm)
@@ -57,7 +58,7 @@ static void pass_vm_once(struct rc_vm *vm)
 	}
 	/* Actual but not desired: detach (or forget, if never attached). */
 	list_for_each_safe(it, itmp, &vm->items, link) {
-		if (it->input)
+		if (it->input || it->redir)
 			continue;
 		switch (it->state) {
 		case RECONCILE_ITEM_ATTACHED:
@@ -75,6 +76,64 @@ static void pass_vm_once(struct rc_vm *vm)
 		}
 	}
 	pass_inputs(vm, t);
+	pass_redirs(vm, t);
+}
+
+/* The [usb-remote] slot of vm an item stands for, NULL if none (any more). */
+static const struct conf_usb_remote *redir_wanted(const struct rc_vm *vm, const struct rc_item *it)
+{
+	for (size_t i = 0; vm->conf && i < vm->conf->n_remotes; i++) {
+		const struct conf_usb_remote *r = &vm->conf->remotes[i];
+		char *id = reconcile_redir_id(r->name);
+		bool same = streq(id, it->id);
+
+		free(id);
+		if (same)
+			return r;
+	}
+	return NULL;
+}
+
+/* Bring one VM's usb-redir slots to its [usb-remote] sections: a slot
+ * that listens elsewhere than its section says (changed by a reload, or
+ * found half made in QEMU) is removed, and added again by the next pass. */
+static void pass_redirs(struct rc_vm *vm, uint64_t t)
+{
+	struct rc_item *it, *itmp;
+
+	if (!vm->backend->ops->redir_attach)
+		return;
+	for (size_t i = 0; vm->conf && i < vm->conf->n_remotes; i++) {
+		char *id = reconcile_redir_id(vm->conf->remotes[i].name);
+
+		it = reconcile_item_find(vm, id);
+		if (!it) {
+			it = reconcile_item_new(vm, id, false);
+			it->redir = true;
+			reconcile_attach_redir(it, &vm->conf->remotes[i]);
+		} else if (it->redir && it->state == RECONCILE_ITEM_RETRY && it->retry_at <= t) {
+			reconcile_attach_redir(it, &vm->conf->remotes[i]);
+		}
+		free(id);
+	}
+	list_for_each_safe(it, itmp, &vm->items, link) {
+		const struct conf_usb_remote *want;
+		char *addr;
+		bool current;
+
+		if (!it->redir)
+			continue;
+		want = redir_wanted(vm, it);
+		addr = want ? conf_usb_remote_address(want) : NULL;
+		current = addr && it->address && streq(addr, it->address);
+		free(addr);
+		if (it->state == RECONCILE_ITEM_ATTACHED && !current && reconcile_detach_due(it, t))
+			reconcile_detach(it);
+		else if ((it->state == RECONCILE_ITEM_RETRY ||
+			  it->state == RECONCILE_ITEM_FAILED) &&
+			 !want)
+			reconcile_item_free(it);
+	}
 }
 
 /* Does the object QEMU has for a sink still work? */
