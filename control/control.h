@@ -48,6 +48,8 @@ struct control_item {
 	bool attached;
 	bool failed; /* no more tries */
 	bool input;
+	bool remote;                  /* a [usb-remote] slot */
+	const char *listen;           /* remote: where QEMU listens */
 	unsigned bus, devnum;         /* USB */
 	const struct usb_device *dev; /* the host device, NULL if not present */
 	const char *error;            /* the last one, NULL if none */

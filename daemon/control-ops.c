@@ -65,6 +65,8 @@ static void visit_item(void *data, const struct reconcile_item_info *info)
 		.attached = info->state == RECONCILE_ITEM_ATTACHED,
 		.failed = info->state == RECONCILE_ITEM_FAILED,
 		.input = info->input,
+		.remote = info->redir,
+		.listen = info->address,
 		.bus = info->bus,
 		.devnum = info->devnum,
 		.dev = info->dev,

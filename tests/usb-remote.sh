@@ -136,7 +136,16 @@ start_vmplugd "$conf" "$SCRATCH/vmplugd3.log" || bail "vmplugd did not restart"
 check "a half-made slot found in QEMU is made again on the configured socket" \
 	redir_is alpha "$both"
 
+status_remotes() { "$VMPLUGCTL" -s "$conf/control.sock" status | grep remote | tr -s ' '; }
+check "status shows each slot listening, and where" \
+	wait_output 100 " vmplug-redir-desk listening remote tcp:127.0.0.1:$port -
+ vmplug-redir-dongle listening remote unix:$SCRATCH/dongle.redir -" status status_remotes
+
 # Reload: one slot moves to another port, the other leaves the configuration.
+: >"$SCRATCH/monitor"
+"$VMPLUGCTL" -s "$conf/control.sock" monitor >"$SCRATCH/monitor" 2>&1 &
+monitor_pid=$!
+wait_for 50 grep -q watching "$SCRATCH/monitor"
 write_vm <<CONF
 [vm]
 qmp-socket = $SCRATCH/alpha.qmp
@@ -148,6 +157,12 @@ kill -HUP "$VMPLUGD_PID"
 check "reload: a removed slot goes, a moved one listens on its new port" \
 	redir_is alpha "chardev vmplug-redir-desk disconnected:tcp:127.0.0.1:$((port + 1)),server=on
 device vmplug-redir-desk"
+events() { grep -o 'REMOTE_[A-Z]* *alpha vmplug-redir-[a-z]*' "$SCRATCH/monitor" | tr -s ' ' | sort | tr '\n' ';'; }
+check "monitor saw the slots go and the moved one come back" \
+	wait_output 100 "REMOTE_ADDED alpha vmplug-redir-desk;REMOTE_REMOVED alpha vmplug-redir-desk;REMOTE_REMOVED alpha vmplug-redir-dongle;" \
+	monitor events
+kill "$monitor_pid"
+wait "$monitor_pid" 2>/dev/null
 
 # QEMU refuses the device (no such bus): the slot's chardev does not stay
 # behind, the failure is said with QEMU's words and tried again.
