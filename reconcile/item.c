@@ -61,6 +61,11 @@ char *reconcile_usb_id(const struct usb_device *dev, enum conf_attach_mode mode)
 	return xstrdup(reconcile_usb_id_in(buf, dev, mode));
 }
 
+char *reconcile_redir_id(const char *name)
+{
+	return xasprintf(BACKEND_ID_PREFIX "redir-%s", name);
+}
+
 /* The host device an id of ours names: false if it is not one of our USB ids. */
 static bool parse_usb_id(const char *id, unsigned *bus, unsigned *devnum)
 {
@@ -139,6 +144,7 @@ void reconcile_item_free(struct rc_item *it)
 	list_remove(&it->link);
 	free(it->id);
 	free(it->evdev);
+	free(it->address);
 	free(it->desc);
 	free(it->syspath);
 	free(it->error);
@@ -155,7 +161,7 @@ const struct usb_device *reconcile_item_device(const struct rc_item *it)
 {
 	struct rc_device *d;
 
-	if (it->input || !it->bus)
+	if (it->input || it->redir || !it->bus)
 		return NULL;
 	d = reconcile_index_at(&it->vm->rc->index, it->bus, it->devnum);
 	return d ? d->dev : NULL;
@@ -168,7 +174,7 @@ bool reconcile_items_hold(const struct reconcile *rc, unsigned bus, unsigned dev
 	struct rc_item *it;
 
 	hash_for_each_match(it, &rc->items_by_addr, h, by_addr)
-		if (it != self && !it->input && it->bus == bus && it->devnum == devnum &&
+		if (it != self && !it->input && !it->redir && it->bus == bus && it->devnum == devnum &&
 		    it->state != RECONCILE_ITEM_RETRY && it->state != RECONCILE_ITEM_FAILED &&
 		    !reconcile_detach_given_up(it))
 			return true;
@@ -178,8 +184,14 @@ bool reconcile_items_hold(const struct reconcile *rc, unsigned bus, unsigned dev
 void reconcile_item_event(struct rc_item *it, enum reconcile_event_type type, int err,
 			  const char *msg, bool final)
 {
+	static const enum reconcile_event_type redir_types[] = {
+		[RECONCILE_USB_ATTACHED] = RECONCILE_REMOTE_ADDED,
+		[RECONCILE_USB_DETACHED] = RECONCILE_REMOTE_REMOVED,
+		[RECONCILE_USB_FAILED] = RECONCILE_REMOTE_FAILED,
+	};
 	struct reconcile_event ev = {
-		.type = !it->input                       ? type
+		.type = it->redir                        ? redir_types[type]
+			: !it->input                     ? type
 			: type == RECONCILE_USB_ATTACHED ? RECONCILE_INPUT_ATTACHED
 			: type == RECONCILE_USB_DETACHED ? RECONCILE_INPUT_DETACHED
 							 : RECONCILE_INPUT_FAILED,
@@ -200,7 +212,10 @@ void reconcile_item_log(const struct rc_item *it, enum log_level level, const ch
 	const struct usb_device *dev = reconcile_item_device(it);
 	char *desc = dev ? usb_device_describe(dev) : it->desc ? xstrdup(it->desc) : NULL;
 
-	log_msg(level, "vm %s: %s %s%s%s: %s%s%s", it->vm->params.name, it->input ? "input" : "usb",
+	log_msg(level, "vm %s: %s %s%s%s: %s%s%s", it->vm->params.name,
+		it->input   ? "input"
+		: it->redir ? "usb-remote"
+			    : "usb",
 		desc ? desc : "", desc ? " " : "", it->id, what, detail ? ": " : "",
 		detail ? detail : "");
 	free(desc);
@@ -409,6 +424,24 @@ void reconcile_attach(struct rc_item *it, const struct rc_device *d)
 	launched(it, op, vm->backend->ops->usb_attach(vm->backend, &req, attach_done, op));
 }
 
+void reconcile_attach_redir(struct rc_item *it, const struct conf_usb_remote *r)
+{
+	struct rc_vm *vm = it->vm;
+	struct backend_redir_dev req = {
+		.id = it->id,
+		.host = r->host,
+		.port = r->port,
+		.path = r->path,
+	};
+	struct rc_op *op = attaching(it);
+
+	free(it->address);
+	it->address = conf_usb_remote_address(r);
+	it->redir_attached = it->redir_connected = false;
+	reconcile_item_log(it, LOG_LEVEL_DEBUG, "adding", it->address);
+	launched(it, op, vm->backend->ops->redir_attach(vm->backend, &req, attach_done, op));
+}
+
 void reconcile_attach_input(struct rc_item *it, const struct reconcile_input *in)
 {
 	struct rc_vm *vm = it->vm;
@@ -501,6 +534,8 @@ void reconcile_detach(struct rc_item *it)
 	reconcile_item_log(it, LOG_LEVEL_DEBUG, "detaching", NULL);
 	if (it->input)
 		r = vm->backend->ops->input_detach(vm->backend, it->id, detach_done, op);
+	else if (it->redir)
+		r = vm->backend->ops->redir_detach(vm->backend, it->id, detach_done, op);
 	else
 		r = vm->backend->ops->usb_detach(vm->backend, it->id, detach_done, op);
 	if (r < 0) {
@@ -549,8 +584,14 @@ static void list_done(void *data, int err, const struct backend_list *list)
 		it = reconcile_item_new(vm, bi->id, bi->kind == BACKEND_ITEM_INPUT);
 		it->state = RECONCILE_ITEM_ATTACHED;
 		it->evdev = bi->evdev ? xstrdup(bi->evdev) : NULL;
-		if (!it->input && !it->bus && bi->bus > 0 && bi->addr > 0)
+		if (bi->kind == BACKEND_ITEM_REDIR) {
+			it->redir = true;
+			it->address = bi->address ? xstrdup(bi->address) : NULL;
+			it->redir_attached = bi->attached;
+			it->redir_connected = bi->connected;
+		} else if (!it->input && !it->bus && bi->bus > 0 && bi->addr > 0) {
 			item_set_address(it, (unsigned)bi->bus, (unsigned)bi->addr);
+		}
 	}
 	vm->state = RECONCILE_VM_READY;
 	log_info("vm %s: ready, %zu object(s) of vmplug's already there", vm->params.name, list->n);

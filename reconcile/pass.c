@@ -24,6 +24,7 @@ static bool usb_wanted(const struct rc_vm *vm, const struct rc_item *it, uint64_
 }
 
 static void pass_inputs(struct rc_vm *vm, uint64_t t);
+static void pass_redirs(struct rc_vm *vm, uint64_t t);
 
 /* Desired: d, which vm owns, is attached unless another item holds it. */
 static void want_device(struct rc_vm *vm, struct rc_device *d, uint64_t t)
@@ -90,16 +91,17 @@ static void pass_vm_once(struct rc_vm *vm)
 	list_for_each(d, &vm->owned, owned_link)
 		want_device(vm, d, t);
 	list_for_each_safe(it, itmp, &vm->items, link)
-		if (!it->input)
+		if (!it->input && !it->redir)
 			check_item(vm, it, t);
 	pass_inputs(vm, t);
+	pass_redirs(vm, t);
 }
 
 /* Is it a USB item of vm naming bus/devnum? */
 static bool item_here(const struct rc_item *it, const struct rc_vm *vm, unsigned bus,
 		      unsigned devnum)
 {
-	return it->vm == vm && !it->input && it->bus == bus && it->devnum == devnum;
+	return it->vm == vm && !it->input && !it->redir && it->bus == bus && it->devnum == devnum;
 }
 
 /* The same for one address: the device there and the VM's items naming
@@ -130,6 +132,63 @@ static bool pass_vm_at(struct rc_vm *vm, unsigned bus, unsigned devnum)
 	for (size_t i = 0; i < n; i++)
 		check_item(vm, here[i], t);
 	return true;
+}
+
+/* The [usb-remote] slot of vm an item stands for, NULL if none (any more). */
+static const struct conf_usb_remote *redir_wanted(const struct rc_vm *vm, const struct rc_item *it)
+{
+	for (size_t i = 0; vm->conf && i < vm->conf->n_remotes; i++) {
+		const struct conf_usb_remote *r = &vm->conf->remotes[i];
+		char *id = reconcile_redir_id(r->name);
+		bool same = streq(id, it->id);
+
+		free(id);
+		if (same)
+			return r;
+	}
+	return NULL;
+}
+
+/* Bring one VM's usb-redir slots to its [usb-remote] sections: a slot
+ * that listens elsewhere than its section says (changed by a reload, or
+ * found half made in QEMU) is removed, and added again by the next pass. */
+static void pass_redirs(struct rc_vm *vm, uint64_t t)
+{
+	struct rc_item *it, *itmp;
+
+	if (!vm->backend->ops->redir_attach)
+		return;
+	for (size_t i = 0; vm->conf && i < vm->conf->n_remotes; i++) {
+		char *id = reconcile_redir_id(vm->conf->remotes[i].name);
+
+		it = reconcile_item_find(vm, id);
+		if (!it) {
+			it = reconcile_item_new(vm, id, false);
+			it->redir = true;
+			reconcile_attach_redir(it, &vm->conf->remotes[i]);
+		} else if (it->redir && it->state == RECONCILE_ITEM_RETRY && rc_at(&it->retry) <= t) {
+			reconcile_attach_redir(it, &vm->conf->remotes[i]);
+		}
+		free(id);
+	}
+	list_for_each_safe(it, itmp, &vm->items, link) {
+		const struct conf_usb_remote *want;
+		char *addr;
+		bool current;
+
+		if (!it->redir)
+			continue;
+		want = redir_wanted(vm, it);
+		addr = want ? conf_usb_remote_address(want) : NULL;
+		current = addr && it->address && streq(addr, it->address);
+		free(addr);
+		if (it->state == RECONCILE_ITEM_ATTACHED && !current && reconcile_detach_due(it, t))
+			reconcile_detach(it);
+		else if ((it->state == RECONCILE_ITEM_RETRY ||
+			  it->state == RECONCILE_ITEM_FAILED) &&
+			 !want)
+			reconcile_item_free(it);
+	}
 }
 
 /* Does the object QEMU has for a sink still work? */

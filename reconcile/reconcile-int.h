@@ -108,11 +108,14 @@ struct rc_item {
 	char *id;
 	enum reconcile_item_state state;
 	bool input;
+	bool redir;           /* a [usb-remote] slot: usb-redir and its chardev */
 	unsigned bus, devnum; /* from the id; 0 if it names no host device */
 	unsigned gen;         /* input: vm->input_gen it was attached under, 0: found in QEMU */
 	char *evdev;          /* input: the node QEMU opened */
-	char *desc;           /* usb: the host device as it was when attached, for logs */
-	char *syspath;        /* usb: where that device was; NULL if found in QEMU */
+	char *address;        /* redir: where it listens (conf_usb_remote_address), NULL: unknown */
+	bool redir_attached, redir_connected; /* redir: its peer, at the last list */
+	char *desc;    /* usb: the host device as it was when attached, for logs */
+	char *syspath; /* usb: where that device was; NULL if found in QEMU */
 	unsigned failures;
 	unsigned races;           /* of those, attaches refused quietly (-ENODEV, reconcile.h) */
 	struct rc_deadline retry; /* RETRY, or a detach to retry (ATTACHED) */
@@ -232,6 +235,7 @@ void reconcile_set_error(char **slot, int err, const char *msg);
  * again. */
 void reconcile_attach(struct rc_item *it, const struct rc_device *d);
 void reconcile_attach_input(struct rc_item *it, const struct reconcile_input *in);
+void reconcile_attach_redir(struct rc_item *it, const struct conf_usb_remote *r);
 void reconcile_detach(struct rc_item *it);
 void reconcile_list(struct rc_vm *vm);
 /* An attached item with a detach to retry may be detached again now:

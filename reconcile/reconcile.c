@@ -621,7 +621,8 @@ void reconcile_counts(const struct reconcile *rc, size_t *up, size_t *usb_attach
 			continue;
 		*up += vm->state != RECONCILE_VM_DOWN;
 		list_for_each(it, &vm->items, link)
-			*usb_attached += !it->input && it->state == RECONCILE_ITEM_ATTACHED;
+			*usb_attached += !it->input && !it->redir &&
+					 it->state == RECONCILE_ITEM_ATTACHED;
 	}
 }
 
@@ -654,6 +655,10 @@ size_t reconcile_vm_items(const struct reconcile *rc, const char *name,
 			.id = it->id,
 			.state = it->state,
 			.input = it->input,
+			.redir = it->redir,
+			.address = it->address,
+			.redir_attached = it->redir_attached,
+			.redir_connected = it->redir_connected,
 			.bus = it->bus,
 			.devnum = it->devnum,
 			.dev = reconcile_item_device(it),
