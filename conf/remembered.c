@@ -210,7 +210,8 @@ static int rewrite(const char *state_dir, int (*fn)(json_t *list, void *data, ch
 		   void *data, char **why)
 {
 	char *path = xasprintf("%s/%s", state_dir, CONF_REMEMBERED_FILE), *text = NULL;
-	json_t *root;
+	json_t *root, *e;
+	size_t i;
 	int r = 0;
 
 	if (mkdir_p(state_dir, 0755) < 0) {
@@ -227,6 +228,22 @@ static int rewrite(const char *state_dir, int (*fn)(json_t *list, void *data, ch
 			*why = fix;
 		}
 		goto out;
+	}
+	/* a file the loader would ignore is not added to: its answers
+	 * would stay ignored, and the new one with them */
+	json_array_foreach(json_object_get(root, "remembered"), i, e) {
+		struct conf_remembered m;
+
+		if (!parse_entry(e, i, path, path, &m, why)) {
+			char *fix = xasprintf("%s (fix or remove the file)", *why);
+
+			free(*why);
+			*why = fix;
+			json_decref(root);
+			r = -EINVAL;
+			goto out;
+		}
+		conf_remembered_clear(&m);
 	}
 	r = fn(json_object_get(root, "remembered"), data, why);
 	if (r == 0) {
