@@ -290,7 +290,10 @@ void control_cmd_answer(const struct control_call *call)
 	free(what);
 	if (json_is_true(rem)) {
 		name = device_name(d);
-		r = c->ops->remember(c->data, d, vm, name, &remembered, &why);
+		r = c->ops->remember ? c->ops->remember(c->data, d, vm, name, &remembered, &why)
+				     : -ENOTSUP;
+		if (r == -ENOTSUP)
+			why = xstrdup("this vmplugd keeps no remembered answers");
 		free(name);
 		if (r < 0) {
 			control_reply_error(call->cl, call->id, "StateError",
@@ -361,7 +364,9 @@ void control_cmd_forget(const struct control_call *call)
 	what = xasprintf("forget %u", id);
 	control_log_request(call, what);
 	free(what);
-	r = c->ops->forget(c->data, id, &why);
+	r = c->ops->forget ? c->ops->forget(c->data, id, &why) : -ENOTSUP;
+	if (r == -ENOTSUP)
+		why = xstrdup("this vmplugd keeps no remembered answers");
 	if (r < 0) {
 		control_reply_error(call->cl, call->id, r == -ENOENT ? "NotFound" : "StateError",
 				    "%s", why);
