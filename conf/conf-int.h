@@ -38,6 +38,7 @@ enum conf_section_kind {
 	CONF_SEC_USB,
 	CONF_SEC_USB_DENY,
 	CONF_SEC_USB_REMOTE,
+	CONF_SEC_USB_EXPORT,
 };
 
 struct conf_parser;
@@ -141,3 +142,11 @@ void conf_check_usb_remote(struct conf_parser *p);
 void conf_usb_remote_free(struct conf_usb_remote *r);
 /* Checks across files: no two slots listen on one address. */
 void conf_check_usb_remotes_cross(struct conf_parser *p);
+
+/* [usb-export] (export.c): the section opened (false: a duplicate,
+ * reported), its `to` key, the section closed, and what one owns. Its
+ * match keys are the [usb] keys (keys.c). */
+bool conf_open_usb_export(struct conf_parser *p, const char *name);
+void conf_key_usb_export_to(struct conf_parser *p, const char *value);
+void conf_check_usb_export(struct conf_parser *p);
+void conf_usb_export_free(struct conf_usb_export *e);

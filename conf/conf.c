@@ -21,6 +21,7 @@ static void set_defaults(struct conf *conf)
 	conf->daemon.control_socket = xstrdup(CONF_DEFAULT_CONTROL_SOCKET);
 	conf->daemon.cache_dir = xstrdup(VMPLUG_CACHEDIR);
 	conf->daemon.state_dir = xstrdup(VMPLUG_STATEDIR);
+	conf->daemon.usbredirect = xstrdup(CONF_DEFAULT_USBREDIRECT);
 	conf->daemon.log_level = LOG_LEVEL_INFO;
 	conf->sw.on_switch_timeout = 10;
 	conf_chord_parse("KEY_LEFTCTRL+KEY_LEFTALT+KEY_BACKSPACE", &conf->sw.panic, NULL);
@@ -263,6 +264,10 @@ void conf_free(struct conf *conf)
 	free(conf->daemon.control_group);
 	free(conf->daemon.cache_dir);
 	free(conf->daemon.state_dir);
+	free(conf->daemon.usbredirect);
+	for (size_t i = 0; i < conf->n_exports; i++)
+		conf_usb_export_free(&conf->exports[i]);
+	free(conf->exports);
 	free(conf->daemon.qemu_group);
 	strv_free(conf->sw.on_switch);
 	for (size_t i = 0; i < conf->n_inputs; i++) {

@@ -32,10 +32,14 @@ struct conf_daemon {
 	char *control_socket;
 	char *control_group;
 	char *cache_dir;
-	char *state_dir;  /* vmplugd's own state: the remembered answers */
-	char *qemu_group; /* no longer used (sinks belong to each VM's QEMU): NULL unless set */
+	char *state_dir;   /* vmplugd's own state: the remembered answers */
+	char *usbredirect; /* the program [usb-export] runs (absolute path) */
+	char *qemu_group;  /* no longer used (sinks belong to each VM's QEMU): NULL unless set */
 	enum log_level log_level;
 };
+
+/* The program [usb-export] sections run unless [daemon] usbredirect says. */
+#define CONF_DEFAULT_USBREDIRECT "/usr/bin/usbredirect"
 
 /* The [switch] cycle chord when vmplug.conf names none (and no other
  * chord uses these keys): both Ctrl keys, as QEMU's own toggle. */
@@ -121,6 +125,16 @@ char *conf_usb_remote_address(const struct conf_usb_remote *r);
 /* The listen address is not loopback (a unix socket is local). */
 bool conf_usb_remote_exposed(const struct conf_usb_remote *r);
 
+/* One [usb-export "name"] section of vmplug.conf: every device its rule
+ * matches is exported with usbredirect to `to`, HOST:PORT as written (the
+ * host is passed on, never resolved by vmplugd). */
+struct conf_usb_export {
+	char *name;
+	struct conf_usb_rule rule; /* its match keys (attach-mode unused) */
+	char *to;
+	struct conf_origin origin;
+};
+
 struct conf_vm {
 	char *name; /* file name without .conf */
 	char *file; /* full path */
@@ -166,6 +180,8 @@ struct conf {
 	size_t n_inputs;
 	struct conf_vm *vms; /* sorted by name (file-name order) */
 	size_t n_vms;
+	struct conf_usb_export *exports; /* [usb-export] sections, in file order */
+	size_t n_exports;
 	/* the remembered answers (conf_remembered_load), in the file's order */
 	struct conf_remembered *remembered;
 	size_t n_remembered;

@@ -68,6 +68,28 @@ static void put_strv(FILE *f, const char *key, char *const *v, const char *sep)
 	free(s);
 }
 
+/* A rule's match keys, in the manual's order. */
+static void put_match_keys(FILE *f, const struct conf_usb_rule *r)
+{
+	put(f, "port", r->port);
+	put_number(f, "bus", r->bus);
+	put_number(f, "device", r->devnum);
+	put_hex(f, "vendor", r->vendor, 4);
+	put_hex(f, "product", r->product, 4);
+	put(f, "serial", r->serial);
+	for (size_t k = 0; k < r->n_props; k++) {
+		char *pv = xasprintf("%s%c%s", r->props[k].name,
+				     r->props[k].op == CONF_PROP_EQUALS ? '=' : '~',
+				     r->props[k].value);
+
+		put(f, "property", pv);
+		free(pv);
+	}
+	for (size_t k = 0; r->tags && r->tags[k]; k++)
+		put(f, "tag", r->tags[k]);
+	put_hex(f, "interface-class", r->interface_class, 2);
+}
+
 void conf_dump(const struct conf *conf, FILE *f)
 {
 	char buf[16];
@@ -78,6 +100,9 @@ void conf_dump(const struct conf *conf, FILE *f)
 	put(f, "cache-dir", conf->daemon.cache_dir);
 	put(f, "log-level", log_level_name(conf->daemon.log_level));
 	put(f, "qemu-group", conf->daemon.qemu_group);
+	/* (only where it matters: what runs the exports) */
+	if (conf->n_exports || !streq(conf->daemon.usbredirect, CONF_DEFAULT_USBREDIRECT))
+		put(f, "usbredirect", conf->daemon.usbredirect);
 	fprintf(f, "\nswitch");
 	put_chord(f, "cycle", &conf->sw.cycle);
 	put_chord(f, "host", &conf->sw.host);
@@ -103,6 +128,14 @@ void conf_dump(const struct conf *conf, FILE *f)
 		put(f, "repeat", in->repeat ? "yes" : "no");
 		fputc('\n', f);
 	}
+	for (size_t i = 0; i < conf->n_exports; i++) {
+		const struct conf_usb_export *e = &conf->exports[i];
+
+		fprintf(f, "usb-export %s", e->name);
+		put_match_keys(f, &e->rule);
+		put(f, "to", e->to);
+		fputc('\n', f);
+	}
 	for (size_t i = 0; i < conf->n_vms; i++) {
 		const struct conf_vm *vm = &conf->vms[i];
 
@@ -124,23 +157,7 @@ void conf_dump(const struct conf *conf, FILE *f)
 			const struct conf_usb_rule *r = &vm->rules[j];
 
 			fprintf(f, "vm %s %s %s", vm->name, r->deny ? "usb-deny" : "usb", r->name);
-			put(f, "port", r->port);
-			put_number(f, "bus", r->bus);
-			put_number(f, "device", r->devnum);
-			put_hex(f, "vendor", r->vendor, 4);
-			put_hex(f, "product", r->product, 4);
-			put(f, "serial", r->serial);
-			for (size_t k = 0; k < r->n_props; k++) {
-				char *pv = xasprintf("%s%c%s", r->props[k].name,
-						     r->props[k].op == CONF_PROP_EQUALS ? '=' : '~',
-						     r->props[k].value);
-
-				put(f, "property", pv);
-				free(pv);
-			}
-			for (size_t k = 0; r->tags && r->tags[k]; k++)
-				put(f, "tag", r->tags[k]);
-			put_hex(f, "interface-class", r->interface_class, 2);
+			put_match_keys(f, r);
 			if (!r->deny)
 				put(f, "attach-mode", conf_attach_mode_name(r->attach_mode));
 			fputc('\n', f);

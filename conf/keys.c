@@ -155,6 +155,26 @@ static void key_state_dir(struct conf_parser *p, const char *v)
 	set_path(p, "state-dir", v, &p->conf->daemon.state_dir);
 }
 
+/* The program [usb-export] runs: absolute, and root's when vmplugd is. */
+static void key_usbredirect(struct conf_parser *p, const char *v)
+{
+	char *why = NULL;
+	int r;
+
+	if (v[0] != '/') {
+		conf_error(p, "usbredirect: '%s' is not an absolute path", v);
+		return;
+	}
+	/* (a program not there yet is judged before each run instead) */
+	if (p->check_owner && (r = path_check_trusted(v, 0, &why)) < 0 && r != -ENOENT) {
+		conf_error(p, "usbredirect: refusing to run %s: %s", v, why);
+		free(why);
+		return;
+	}
+	free(why);
+	set_string(&p->conf->daemon.usbredirect, v);
+}
+
 static void key_qemu_group(struct conf_parser *p, const char *v)
 {
 	set_string(&p->conf->daemon.qemu_group, v);
@@ -174,6 +194,7 @@ static const struct conf_key daemon_keys[] = {
 	{ "log-level", key_log_level, false },
 	{ "qemu-group", key_qemu_group, false },
 	{ "state-dir", key_state_dir, false },
+	{ "usbredirect", key_usbredirect, false },
 	{ NULL, NULL, false },
 };
 
@@ -411,9 +432,11 @@ static const struct conf_key vm_keys[] = {
 
 /* ------------------------------------------------------ [usb] / [usb-deny] */
 
-/* The [usb] or [usb-deny] section being read. */
+/* The [usb], [usb-deny] or [usb-export] section being read. */
 static struct conf_usb_rule *cur_rule(struct conf_parser *p)
 {
+	if (p->kind == CONF_SEC_USB_EXPORT)
+		return &p->conf->exports[p->index].rule;
 	return &p->vm->rules[p->index];
 }
 
@@ -771,6 +794,21 @@ static const struct conf_key usb_keys[] = {
 	{ NULL, NULL, false },
 };
 
+/* [usb-export]: the match keys of [usb], and where the device goes. */
+static const struct conf_key usb_export_keys[] = {
+	{ "port", key_port, false },
+	{ "bus", key_bus, false },
+	{ "device", key_devnum, false },
+	{ "vendor", key_vendor, false },
+	{ "product", key_product, false },
+	{ "serial", key_serial, false },
+	{ "property", key_property, true },
+	{ "tag", key_tag, true },
+	{ "interface-class", key_interface_class, false },
+	{ "to", conf_key_usb_export_to, false },
+	{ NULL, NULL, false },
+};
+
 const struct conf_section_type conf_section_types[] = {
 	{ "daemon", CONF_SEC_DAEMON, false, false, false, daemon_keys },
 	{ "switch", CONF_SEC_SWITCH, false, false, false, switch_keys },
@@ -779,6 +817,7 @@ const struct conf_section_type conf_section_types[] = {
 	{ "usb", CONF_SEC_USB, true, false, true, usb_keys },
 	{ "usb-deny", CONF_SEC_USB_DENY, true, false, true, usb_keys },
 	{ "usb-remote", CONF_SEC_USB_REMOTE, true, true, false, conf_usb_remote_keys },
+	{ "usb-export", CONF_SEC_USB_EXPORT, false, true, false, usb_export_keys },
 };
 
 const size_t conf_n_section_types = ARRAY_SIZE(conf_section_types);

@@ -154,6 +154,10 @@ static void close_section(struct conf_parser *p)
 		conf_check_rule(p);
 	if (p->kind == CONF_SEC_USB_REMOTE)
 		conf_check_usb_remote(p);
+	if (p->kind == CONF_SEC_USB_EXPORT) {
+		conf_check_rule(p);
+		conf_check_usb_export(p);
+	}
 }
 
 /* Start a section: reject duplicates, and make the input or rule its keys fill in. */
@@ -229,6 +233,10 @@ static void open_section(struct conf_parser *p, const struct conf_section_type *
 	}
 	case CONF_SEC_USB_REMOTE:
 		if (!conf_open_usb_remote(p, name))
+			p->kind = CONF_SEC_BAD;
+		break;
+	case CONF_SEC_USB_EXPORT:
+		if (!conf_open_usb_export(p, name))
 			p->kind = CONF_SEC_BAD;
 		break;
 	case CONF_SEC_NONE:
