@@ -355,23 +355,35 @@ static bool arg_string(const struct control_call *call, const char *key, bool re
 	return true;
 }
 
+/* One export into status's "exports". */
+static void add_export(void *ctx, const struct control_export *e)
+{
+	json_array_append_new(ctx, json_pack("{s:s,s:s,s:s,s:s,s:s,s:I,s:i,s:f}", "name", e->name,
+					     "device", e->device, "port", e->port, "to", e->to,
+					     "state", e->running ? "running" : "retrying", "since",
+					     (json_int_t)e->since, "failures", (int)e->failures,
+					     "retry-in", e->retry_in_usec / 1e6));
+}
+
 /* query-status: the daemon, each VM and what it holds, and the focus. */
 static void cmd_query_status(const struct control_call *call)
 {
 	struct control *c = call->c;
 	const struct conf *conf = c->ops->conf(c->data);
 	struct control_status st = { 0 };
-	json_t *vms = json_array();
+	json_t *vms = json_array(), *exports = json_array();
 
 	for (size_t i = 0; i < conf->n_vms; i++)
 		json_array_append_new(vms, vm_json(c, &conf->vms[i]));
+	if (c->ops->exports)
+		c->ops->exports(c->data, add_export, exports);
 	c->ops->status(c->data, &st);
 	control_reply(call->cl, call->id,
-		      json_pack("{s:s,s:o,s:s,s:o,s:o,s:b}", "version", PACKAGE_VERSION,
+		      json_pack("{s:s,s:o,s:s,s:o,s:o,s:b,s:o}", "version", PACKAGE_VERSION,
 				"config-dir", control_json_str(st.config_dir), "udev",
 				st.udevd ? "udevd" : "kernel", "vms", vms, "focus",
 				control_json_str(st.switching ? st.focus : NULL), "input-released",
-				st.input_released));
+				st.input_released, "exports", sorted(exports)));
 }
 
 /* query-usb: every present device, who claims it and where it is; with

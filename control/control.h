@@ -67,6 +67,16 @@ struct control_device {
 	const char *override_vm;
 };
 
+/* An [usb-export] of this host's: a device and its usbredirect. */
+struct control_export {
+	const char *name, *device, *port, *to;
+	bool running;           /* else waiting to start it again */
+	long long since;        /* running since, or retrying since (UNIX time) */
+	unsigned failures;      /* exits in the current outage */
+	unsigned retry_in_usec; /* retrying: the wait before the next start */
+};
+
+typedef void (*control_export_fn)(void *ctx, const struct control_export *exp);
 typedef void (*control_item_fn)(void *ctx, const struct control_item *item);
 typedef void (*control_device_fn)(void *ctx, const struct control_device *dev);
 
@@ -75,6 +85,8 @@ typedef void (*control_device_fn)(void *ctx, const struct control_device *dev);
 struct control_ops {
 	/* The running configuration. */
 	const struct conf *(*conf)(void *data);
+	/* Every [usb-export] under way (NULL: none). */
+	void (*exports)(void *data, control_export_fn fn, void *ctx);
 	void (*status)(void *data, struct control_status *out);
 	/* The configured VM vm. */
 	void (*vm)(void *data, const char *vm, struct control_vm *out);

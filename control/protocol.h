@@ -48,6 +48,11 @@
 #define CONTROL_EVENT_REMOTE_REMOVED "REMOTE_REMOVED"   /* vm, id */
 #define CONTROL_EVENT_REMOTE_FAILED "REMOTE_FAILED"     /* vm, id, error, final */
 #define CONTROL_EVENT_CONFIG_RELOADED "CONFIG_RELOADED" /* vms, inputs */
+/* [usb-export]s, each with name, device, port, to: a usbredirect runs;
+ * it exited and is retried (failures, retry-in); the device went */
+#define CONTROL_EVENT_EXPORT_STARTED "EXPORT_STARTED"
+#define CONTROL_EVENT_EXPORT_EXITED "EXPORT_EXITED"
+#define CONTROL_EVENT_EXPORT_STOPPED "EXPORT_STOPPED"
 /* A device no rule claims was plugged in while a VM runs: question,
  * port, vendor, product, name, device, vms (the running ones). */
 #define CONTROL_EVENT_USB_UNCLAIMED "USB_UNCLAIMED"

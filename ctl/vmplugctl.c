@@ -393,6 +393,36 @@ static void print_vm_usb(json_t *vm)
 }
 
 /* The printers below turn each command's reply into text (EXIT_* status). */
+/* This host's [usb-export]s: a device, where it goes, running or retrying since when. */
+static void print_exports(json_t *ret)
+{
+	json_t *exports = json_object_get(ret, "exports"), *e;
+	struct table t = { .cols = 6 };
+	size_t i;
+
+	if (json_array_size(exports) == 0)
+		return;
+	table_row(&t, "EXPORT", "DEVICE", "PORT", "TO", "STATE", "SINCE");
+	json_array_foreach(exports, i, e) {
+		time_t since = (time_t)json_integer_value(json_object_get(e, "since"));
+		char when[32] = "-", state[64];
+		struct tm tm;
+
+		if (since && localtime_r(&since, &tm))
+			strftime(when, sizeof(when), "%Y-%m-%d %H:%M:%S", &tm);
+		if (streq(jstr(e, "state"), "retrying"))
+			snprintf(state, sizeof(state), "retrying (%d exits, next try in %.0f s)",
+				 (int)json_integer_value(json_object_get(e, "failures")),
+				 json_number_value(json_object_get(e, "retry-in")));
+		else
+			snprintf(state, sizeof(state), "%s", jstr(e, "state"));
+		table_row(&t, jstr(e, "name"), jstr(e, "device"), jstr(e, "port"), jstr(e, "to"),
+			  state, when);
+	}
+	putchar('\n');
+	table_print(&t, "");
+}
+
 static int cmd_status(struct ctl *c, json_t *ret)
 {
 	struct table t = { .cols = 6 };
@@ -401,11 +431,14 @@ static int cmd_status(struct ctl *c, json_t *ret)
 
 	printf("vmplugd %s, configuration %s, device events from %s\n", jstr(ret, "version"),
 	       jstr(ret, "config-dir"), jstr(ret, "udev"));
-	if (json_array_size(vms) == 0) {
+	print_exports(ret);
+	if (json_array_size(vms) == 0 && json_array_size(json_object_get(ret, "exports")) == 0) {
 		printf("\nNo VM is configured: add a file to %s/vm.d/ (see vmplug.conf(5)).\n",
 		       jstr(ret, "config-dir"));
 		return EXIT_OK;
 	}
+	if (json_array_size(vms) == 0)
+		return EXIT_OK;
 	if (json_is_true(json_object_get(ret, "input-released")))
 		printf("keyboard and mouse: with the host, ungrabbed after a panic (vmplugctl "
 		       "switch takes them back)\n");

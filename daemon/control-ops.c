@@ -21,6 +21,37 @@ static const struct conf *ops_conf(void *data)
 	return d->conf;
 }
 
+struct exports_ctx {
+	control_export_fn fn;
+	void *ctx;
+};
+
+static void export_to_control(void *data, const struct export_info *info)
+{
+	struct exports_ctx *x = data;
+	const struct control_export e = {
+		.name = info->name,
+		.device = info->device,
+		.port = info->port,
+		.to = info->to,
+		.running = info->running,
+		.since = (long long)info->since,
+		.failures = info->failures,
+		.retry_in_usec = (unsigned)info->retry_in_usec,
+	};
+
+	x->fn(x->ctx, &e);
+}
+
+static void ops_exports(void *data, control_export_fn fn, void *ctx)
+{
+	struct daemon *d = data;
+	struct exports_ctx x = { fn, ctx };
+
+	if (d->exporter)
+		export_foreach(d->exporter, export_to_control, &x);
+}
+
 static void ops_status(void *data, struct control_status *out)
 {
 	struct daemon *d = data;
@@ -263,6 +294,7 @@ static int ops_forget(void *data, unsigned id, char **why)
 
 const struct control_ops daemon_control_ops = {
 	.conf = ops_conf,
+	.exports = ops_exports,
 	.status = ops_status,
 	.vm = ops_vm,
 	.vm_items = ops_vm_items,

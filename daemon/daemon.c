@@ -142,6 +142,8 @@ int daemon_reload(struct daemon *d, char ***errors_out)
 		focus_set_conf(d->focus, conf);
 	if (d->rc)
 		reconcile_set_conf(d->rc, conf);
+	if (d->exporter)
+		export_set_conf(d->exporter, conf);
 	conf_free(d->conf);
 	d->conf = conf;
 	apply_log_level(d);
@@ -244,6 +246,7 @@ static void on_usb_add(void *data, struct usb_device *dev)
 
 	if (plugged)
 		control_identify_usb(d->control, dev);
+	export_device_add(d->exporter, dev);
 	reconcile_device_add(d->rc, dev);
 	added = reconcile_find_device(d->rc, syspath);
 	if (plugged && added && d->watch && !watch_enumerating(d->watch) && unclaimed(d, added))
@@ -284,6 +287,7 @@ static void on_usb_remove(void *data, const char *syspath)
 	struct daemon *d = data;
 
 	control_unclaimed_gone(d->control, syspath);
+	export_device_remove(d->exporter, syspath);
 	reconcile_device_remove(d->rc, syspath);
 }
 
@@ -367,6 +371,25 @@ static int start_input(struct daemon *d)
 	return d->input ? 0 : -ENOMEM;
 }
 
+/* An export started, exited or stopped: tell control clients. */
+static void on_export(void *data, enum export_event ev, const struct export_info *info)
+{
+	static const char *const names[] = {
+		[EXPORT_STARTED] = CONTROL_EVENT_EXPORT_STARTED,
+		[EXPORT_EXITED] = CONTROL_EVENT_EXPORT_EXITED,
+		[EXPORT_STOPPED] = CONTROL_EVENT_EXPORT_STOPPED,
+	};
+	struct daemon *d = data;
+	json_t *o = json_pack("{s:s,s:s,s:s,s:s}", "name", info->name, "device", info->device,
+			      "port", info->port, "to", info->to);
+
+	if (ev == EXPORT_EXITED) {
+		json_object_set_new(o, "failures", json_integer(info->failures));
+		json_object_set_new(o, "retry-in", json_real(info->retry_in_usec / 1e6));
+	}
+	control_emit(d->control, names[ev], o);
+}
+
 /* The reconciler and the udev watcher, whose first scan reports what is present. */
 static int start_usb(struct daemon *d)
 {
@@ -386,6 +409,8 @@ static int start_usb(struct daemon *d)
 
 	d->rc_timer = loop_timer_new(d->loop, on_rc_timer, d);
 	d->rc = reconcile_new(d->conf, &rc_hooks, d);
+	d->exporter = export_new(d->loop, on_export, d);
+	export_set_conf(d->exporter, d->conf);
 	d->watch = watch_new(d->loop, &watch_hooks, d);
 	if (!d->watch) {
 		log_error("cannot watch udev for devices: %s", strerror(errno));
@@ -447,6 +472,7 @@ void daemon_free(struct daemon *d)
 	focus_free(d->focus);
 	d->focus = NULL;
 	watch_free(d->watch);
+	export_free(d->exporter);
 	reconcile_free(d->rc);
 	input_manager_free(d->input);
 	loop_timer_free(d->rc_timer);

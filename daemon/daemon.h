@@ -11,6 +11,7 @@
 #include "reconcile/reconcile.h"
 #include "daemon/watch.h"
 #include "input/input.h"
+#include "export/export.h"
 
 struct focus;
 
@@ -27,6 +28,7 @@ struct daemon {
 	struct reconcile *rc;
 	struct loop_timer *rc_timer;
 	struct watch *watch;
+	struct exporter *exporter; /* [usb-export]: usbredirect children */
 	struct control *control;
 	struct input_manager *input;
 	struct focus *focus;              /* where the keyboard and mouse go */
