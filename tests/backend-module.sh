@@ -8,12 +8,7 @@
 grep -q '^#define HAVE_LIBVIRT 1' "$top_builddir/config.h" ||
 	skip_all "vmplugd is built without libvirt (apt-get install libvirt-dev libxml2-dev)"
 . "$(dirname "$0")/lib/bed.sh"
-make_scratch
-trap 'stop_vmplugd; stop_all_qemu; rm_scratch' EXIT
-
-conf=$SCRATCH/conf
-log=$SCRATCH/vmplugd.log
-write_conf "$conf"
+bed_begin
 cat >"$conf/vm.d/q.conf" <<CONF
 [vm]
 qmp-socket = $SCRATCH/q.qmp
