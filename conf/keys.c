@@ -780,31 +780,30 @@ static void key_tag(struct conf_parser *p, const char *v)
 	strv_append(&cur_rule(p)->tags, v);
 }
 
+/* The keys that say which devices a rule matches, in the manual's order:
+ * [usb] and [usb-deny] have them, and so has [usb-export]. */
+/* clang-format off */
+#define USB_MATCH_KEYS \
+	{ "port", key_port, false }, \
+	{ "bus", key_bus, false }, \
+	{ "device", key_devnum, false }, \
+	{ "vendor", key_vendor, false }, \
+	{ "product", key_product, false }, \
+	{ "serial", key_serial, false }, \
+	{ "property", key_property, true }, \
+	{ "tag", key_tag, true }, \
+	{ "interface-class", key_interface_class, false }
+/* clang-format on */
+
 static const struct conf_key usb_keys[] = {
-	{ "port", key_port, false },
-	{ "bus", key_bus, false },
-	{ "device", key_devnum, false },
-	{ "vendor", key_vendor, false },
-	{ "product", key_product, false },
-	{ "serial", key_serial, false },
-	{ "property", key_property, true },
-	{ "tag", key_tag, true },
-	{ "interface-class", key_interface_class, false },
+	USB_MATCH_KEYS,
 	{ "attach-mode", key_attach_mode, false },
 	{ NULL, NULL, false },
 };
 
 /* [usb-export]: the match keys of [usb], and where the device goes. */
 static const struct conf_key usb_export_keys[] = {
-	{ "port", key_port, false },
-	{ "bus", key_bus, false },
-	{ "device", key_devnum, false },
-	{ "vendor", key_vendor, false },
-	{ "product", key_product, false },
-	{ "serial", key_serial, false },
-	{ "property", key_property, true },
-	{ "tag", key_tag, true },
-	{ "interface-class", key_interface_class, false },
+	USB_MATCH_KEYS,
 	{ "to", conf_key_usb_export_to, false },
 	{ NULL, NULL, false },
 };
