@@ -32,9 +32,6 @@
 #define ATTACH_WINDOW_USEC (2 * USEC_PER_SEC)
 #define ID_MAX 128
 
-/* How often a VM that QEMU is still loading is asked whether it is done. */
-#define LOADING_POLL_USEC (500 * USEC_PER_MSEC)
-
 #define PERIPHERAL "/machine/peripheral"
 #define OBJECTS "/objects"
 
@@ -120,9 +117,6 @@ struct qmpb {
 	void *data;
 	struct qmp *qmp;
 	bool up;
-	/* connected, but QEMU is still loading the VM (see on_status) */
-	bool loading;
-	struct loop_timer *status_timer;
 	struct list ops;
 	/* A guest can send events in a loop (a reset loop): their log
 	 * lines are rate-limited. */
@@ -854,65 +848,6 @@ static void on_op_timer(struct loop_timer *t, void *data)
 	leave(b);
 }
 
-static void up(struct qmpb *b)
-{
-	b->up = true;
-	if (b->events->vm_up)
-		b->events->vm_up(b->data);
-}
-
-static void on_status(struct qmp *q, const struct qmp_reply *r, void *data);
-static void on_status_timer(struct loop_timer *t, void *data);
-
-static void query_status(struct qmpb *b)
-{
-	if (qmp_command(b->qmp, "query-status", NULL, &(struct qmp_command_opts){ .fd = -1 },
-			on_status, b) < 0)
-		up(b); /* not connected after all: disconnected() follows */
-}
-
-/* QEMU started with -incoming loads the VM (restored from a file, or a
- * migration's destination) while QMP already answers. A device added then
- * is lost to the guest: the USB controller's loaded state does not know it.
- * So the VM is up only once loaded. QEMU tells the end of loading only to
- * a client that enabled migration events before loading began, so it is
- * asked again every LOADING_POLL_USEC meanwhile. */
-static void on_status(struct qmp *q, const struct qmp_reply *r, void *data)
-{
-	struct qmpb *b = data;
-	json_t *status = r->err ? NULL : json_object_get(r->ret, "status");
-
-	if (r->err && r->err != -EREMOTEIO)
-		return; /* the connection is lost: disconnected() says so */
-	enter(b);
-	if (json_is_string(status) && streq(json_string_value(status), "inmigrate")) {
-		if (!b->loading)
-			log_info("vm %s: QEMU is loading a saved or incoming VM; attaching once it "
-				 "has",
-				 b->vm->name);
-		b->loading = true;
-		if (!b->status_timer)
-			b->status_timer = loop_timer_new(b->loop, on_status_timer, b);
-		loop_timer_arm_in(b->status_timer, LOADING_POLL_USEC);
-	} else {
-		if (b->loading)
-			log_info("vm %s: QEMU has loaded the VM", b->vm->name);
-		b->loading = false;
-		up(b);
-	}
-	leave(b);
-}
-
-static void on_status_timer(struct loop_timer *t, void *data)
-{
-	struct qmpb *b = data;
-
-	enter(b);
-	if (qmp_is_connected(b->qmp))
-		query_status(b);
-	leave(b);
-}
-
 static void on_connected(struct qmp *q, void *data)
 {
 	struct qmpb *b = data;
@@ -921,7 +856,9 @@ static void on_connected(struct qmp *q, void *data)
 	enter(b);
 	log_info("vm %s: connected to QEMU %d.%d.%d%s%s%s", b->vm->name, v->major, v->minor,
 		 v->micro, *v->package ? " (" : "", v->package, *v->package ? ")" : "");
-	query_status(b);
+	b->up = true;
+	if (b->events->vm_up)
+		b->events->vm_up(b->data);
 	leave(b);
 }
 
@@ -941,9 +878,6 @@ static void on_disconnected(struct qmp *q, const char *reason, void *data)
 
 	enter(b);
 	b->up = false;
-	b->loading = false;
-	if (b->status_timer)
-		loop_timer_disarm(b->status_timer);
 	/* Commands in flight have failed already; what is left waits for
 	 * a timer or an event that will not come. */
 	while (!list_empty(&b->ops) && !b->dead) {
@@ -1046,8 +980,6 @@ static void qmpb_destroy(struct backend_vm *bv)
 	b->dead = true;
 	qmp_free(b->qmp);
 	b->qmp = NULL;
-	loop_timer_free(b->status_timer);
-	b->status_timer = NULL;
 	while (!list_empty(&b->ops))
 		op_free(container_of(b->ops.next, struct op, link));
 	if (b->depth == 0)

@@ -20,14 +20,6 @@
 
 #define WAIT_MS 5000
 
-/* A connection and the VM's state, as the backend asks for it: running.
- * query-status is the connection's second command ($2). */
-#define FAKE_UP                                                                                    \
-	{ FAKE_HANDSHAKE }, { FAKE_EXPECT, "query-status" },                                       \
-	{                                                                                          \
-		FAKE_REPLY, "{\"return\": {\"status\": \"running\", \"running\": true}}"           \
-	}
-
 static char *dir;
 static struct loop *loop;
 static struct conf_vm vm;
@@ -115,7 +107,7 @@ static void attach_port(const char *id, const char *tag)
 START_TEST(deleted_before_the_reply)
 {
 	static const struct fake_step script[] = {
-		FAKE_UP,
+		{ FAKE_HANDSHAKE },
 		{ FAKE_EXPECT, "device_del" },
 		/* Some devices are gone before device_del returns. */
 		{ FAKE_SEND, "{\"event\": \"DEVICE_DELETED\", \"data\": {\"device\": \"vmplug-a\", "
@@ -150,7 +142,7 @@ static bool down_n(void *arg)
 START_TEST(down_says_why_once)
 {
 	static const struct fake_step script[] = {
-		FAKE_UP,
+		{ FAKE_HANDSHAKE },
 		{ FAKE_END },
 	};
 	struct sockaddr_un sa = { .sun_family = AF_UNIX };
@@ -188,7 +180,7 @@ END_TEST
 START_TEST(list_type_checks_and_races)
 {
 	static const struct fake_step script[] = {
-		FAKE_UP,
+		{ FAKE_HANDSHAKE },
 		{ FAKE_EXPECT, "qom-list" },
 		{ FAKE_EXPECT, "qom-list" },
 		{ FAKE_SEND, "{\"return\": [{\"name\": \"type\", \"type\": \"string\"}, "
@@ -196,7 +188,7 @@ START_TEST(list_type_checks_and_races)
 			     "{\"name\": \"vmplug-b\", \"type\": \"child<usb-host>\"}, "
 			     "{\"name\": \"usb0\", \"type\": \"child<usb-host>\"}, "
 			     "{\"name\": \"vmplug-net\", \"type\": \"child<e1000>\"}, "
-			     "{\"name\": 5, \"type\": \"child<usb-host>\"}, 7], \"id\": $3}" },
+			     "{\"name\": 5, \"type\": \"child<usb-host>\"}, 7], \"id\": $2}" },
 		/* vmplug-a: hostbus, hostaddr, hostport (of the wrong type), attached */
 		{ FAKE_EXPECT, "qom-get" },
 		{ FAKE_REPLY, "{\"return\": 3}" },
@@ -216,7 +208,7 @@ START_TEST(list_type_checks_and_races)
 		{ FAKE_EXPECT, "qom-get" },
 		{ FAKE_REPLY, "{\"error\": {\"class\": \"DeviceNotFound\", \"desc\": \"gone\"}}" },
 		{ FAKE_SEND, "{\"return\": [{\"name\": \"vmplug-kbd\", \"type\": "
-			     "\"child<input-linux>\"}], \"id\": $4}" },
+			     "\"child<input-linux>\"}], \"id\": $3}" },
 		{ FAKE_EXPECT, "qom-get" },
 		{ FAKE_REPLY, "{\"return\": \"/dev/input/event5\"}" },
 		{ FAKE_END },
@@ -249,12 +241,12 @@ END_TEST
 START_TEST(list_of_containers_not_made_yet)
 {
 	static const struct fake_step script[] = {
-		FAKE_UP,
+		{ FAKE_HANDSHAKE },
 		{ FAKE_EXPECT, "qom-list" },
 		{ FAKE_EXPECT, "qom-list" },
 		{ FAKE_SEND, "{\"return\": [{\"name\": \"type\", \"type\": \"string\"}], "
-			     "\"id\": $3}{\"error\": {\"class\": \"DeviceNotFound\", \"desc\": "
-			     "\"Device '/objects' not found\"}, \"id\": $4}" },
+			     "\"id\": $2}{\"error\": {\"class\": \"DeviceNotFound\", \"desc\": "
+			     "\"Device '/objects' not found\"}, \"id\": $3}" },
 		{ FAKE_END },
 	};
 	struct rec_done *l = done("list");
@@ -271,12 +263,12 @@ END_TEST
 START_TEST(list_fails_on_other_errors)
 {
 	static const struct fake_step script[] = {
-		FAKE_UP,
+		{ FAKE_HANDSHAKE },
 		{ FAKE_EXPECT, "qom-list" },
 		{ FAKE_EXPECT, "qom-list" },
 		{ FAKE_SEND,
 		  "{\"return\": [{\"name\": \"vmplug-a\", \"type\": \"child<usb-host>\"}], "
-		  "\"id\": $3}{\"return\": [], \"id\": $4}" },
+		  "\"id\": $2}{\"return\": [], \"id\": $3}" },
 		{ FAKE_EXPECT, "qom-get" },
 		{ FAKE_REPLY, "{\"error\": {\"class\": \"GenericError\", \"desc\": \"no\"}}" },
 		{ FAKE_EXPECT, "qom-get" },
@@ -300,7 +292,7 @@ END_TEST
 START_TEST(fd_mode_bad_add_fd_reply)
 {
 	static const struct fake_step script[] = {
-		FAKE_UP,
+		{ FAKE_HANDSHAKE },
 		{ FAKE_EXPECT_FD, "add-fd" },
 		{ FAKE_REPLY, "{\"return\": {\"fd\": 3}}" },
 		{ FAKE_EXPECT, "query-fdsets" },
@@ -336,7 +328,7 @@ END_TEST
 START_TEST(pending_fail_before_gone)
 {
 	static const struct fake_step script[] = {
-		FAKE_UP,
+		{ FAKE_HANDSHAKE },
 		{ FAKE_EXPECT, "device_add" },
 		{ FAKE_EXPECT, "device_del" },
 		{ FAKE_REPLY, "{\"return\": {}}" },
@@ -367,7 +359,7 @@ END_TEST
 START_TEST(detach_times_out_without_device_deleted)
 {
 	static const struct fake_step script[] = {
-		FAKE_UP,
+		{ FAKE_HANDSHAKE },
 		{ FAKE_EXPECT, "device_del" },
 		{ FAKE_REPLY, "{\"return\": {}}" },
 		{ FAKE_PAUSE },
@@ -400,14 +392,14 @@ END_TEST
 START_TEST(destroy_from_callbacks)
 {
 	static const struct fake_step script[] = {
-		FAKE_UP,
+		{ FAKE_HANDSHAKE },
 		{ FAKE_EXPECT, "device_add" },
 		{ FAKE_EXPECT, "device_add" },
-		{ FAKE_SEND, "{\"return\": {}, \"id\": $3}{\"return\": {}, \"id\": $4}" },
+		{ FAKE_SEND, "{\"return\": {}, \"id\": $2}{\"return\": {}, \"id\": $3}" },
 		{ FAKE_END },
 	};
 	static const struct fake_step closing[] = {
-		FAKE_UP,
+		{ FAKE_HANDSHAKE },
 		{ FAKE_EXPECT, "device_add" },
 		{ FAKE_CLOSE },
 		{ FAKE_END },
@@ -434,40 +426,6 @@ START_TEST(destroy_from_callbacks)
 	run_for(loop, 20);
 	ck_assert_ptr_null(backend);
 	ck_assert_str_eq(rec.order, "up a:-107 gone ");
-}
-END_TEST
-
-/* QEMU is loading the VM (-incoming): the VM is up only once it has; a
- * query-status QEMU refuses does not keep it down. */
-START_TEST(up_once_loaded)
-{
-	static const char *const inmigrate = "{\"return\": {\"status\": \"inmigrate\"}}";
-	static const struct fake_step script[] = {
-		{ FAKE_HANDSHAKE },
-		{ FAKE_EXPECT, "query-status" },
-		{ FAKE_REPLY, inmigrate },
-		{ FAKE_EXPECT, "query-status" },
-		{ FAKE_REPLY, inmigrate },
-		{ FAKE_EXPECT, "query-status" },
-		{ FAKE_REPLY, "{\"return\": {\"status\": \"paused\"}}" },
-		{ FAKE_CLOSE },
-		{ FAKE_HANDSHAKE },
-		{ FAKE_EXPECT, "query-status" },
-		{ FAKE_REPLY, "{\"error\": {\"class\": \"CommandNotFound\", \"desc\": \"no\"}}" },
-		{ FAKE_END },
-	};
-
-	peer = fake_peer_new(loop, vm.qmp_socket, script);
-	backend = ops->create(loop, &vm, &rec_backend_events, NULL);
-	ck_assert(run_until(loop, rec_noted, (char *)"up ", WAIT_MS));
-	ck_assert_uint_eq(log_captured_count_text("loading a saved or incoming VM"), 1);
-	ck_assert_ptr_nonnull(log_captured_find("vm t: QEMU has loaded the VM"));
-
-	/* the peer drops the connection and takes the next */
-	ck_assert(run_until(loop, peer_done, NULL, WAIT_MS));
-	ck_assert(run_until(loop, rec_noted, (char *)"gone up ", WAIT_MS));
-	ck_assert_str_eq(rec.order, "up gone up ");
-	ck_assert(ops->is_up(backend));
 }
 END_TEST
 
@@ -502,7 +460,6 @@ static Suite *suite(void)
 	tcase_add_test(tc, pending_fail_before_gone);
 	tcase_add_test(tc, detach_times_out_without_device_deleted);
 	tcase_add_test(tc, destroy_from_callbacks);
-	tcase_add_test(tc, up_once_loaded);
 	tcase_add_test(tc, not_for_this_backend);
 	suite_add_tcase(s, tc);
 	return s;
