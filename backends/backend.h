@@ -1,13 +1,47 @@
 /* The one interface between vmplug's reconciler and a way of reaching a VM
- * (QMP to a standalone QEMU, libvirt). Every operation is asynchronous and
- * runs on the daemon's event loop; completions come back through
- * callbacks. The reconciler never knows which backend it talks to.
+ * (QMP to a standalone QEMU, libvirt; the null backend for tests). The
+ * reconciler never knows which backend it talks to. This is the contract
+ * every backend keeps (backends/base.c holds the part they share).
  *
- * Ids: the caller chooses every id, always starting with "vmplug-" (QEMU
+ * Ids. The caller chooses every id, always starting with "vmplug-" (QEMU
  * id syntax: letters, digits, '-', '.', '_'; first a letter). A backend
  * only ever touches objects whose id has that prefix, so devices a user
- * added by hand are left alone. An id passed to usb_detach is free for
- * reuse once that detach has completed (for QMP: after DEVICE_DELETED). */
+ * added by hand are left alone. An id passed to a detach is free for reuse
+ * once that detach has completed (for QMP: after DEVICE_DELETED).
+ *
+ * Operations. Each is asynchronous and runs on the daemon's loop. A call
+ * returns 0 when the operation started: its callback is then called
+ * exactly once, later, never from inside the call. Or it returns a
+ * negative errno and the callback is never called: -ENOTCONN (the VM is
+ * not up), -EINVAL (an id or device the backend refuses to send), or what
+ * preparing failed with (fd mode opens the device node: -ENOENT, -EACCES,
+ * ...).
+ *
+ * Completions. err is 0 or a negative errno; msg is NULL on success, and
+ * on a refusal the peer's own words when it gave any (QEMU's "desc",
+ * libvirt's message). Each failure is reported once: a backend never
+ * tries an operation again by itself, the caller decides (the reconciler's
+ * retry policy, reconcile/reconcile.h). What each err means:
+ * - -ENOTCONN: the VM went away before the operation completed; the
+ *   operation's effect is unknown, and vm_gone follows.
+ * - -ENODEV (attach): the VM cannot find the host device. Right after a
+ *   plug this is usually QEMU's libusb not having seen it yet, and the
+ *   same attach may work a moment later.
+ * - -EEXIST (attach): the VM has an object with that id already.
+ * - -ETIMEDOUT: the peer did not answer in time (QMP: a command's 5 s,
+ *   after which the connection is dropped, or no DEVICE_DELETED within
+ *   5 s of a device_del; libvirt: no DEVICE_REMOVED within 10 s); a
+ *   detach that timed out may still happen later (item_gone then says so).
+ * - -EPROTO: the peer's answer made no sense (a QMP reply of the wrong
+ *   shape, libvirt XML vmplug cannot read).
+ * - -EIO: any other refusal.
+ * A detach of an object the VM does not have completes with 0.
+ *
+ * Callbacks. Completions and events run on the loop. Inside any of them
+ * the caller may start operations and may destroy the backend: its other
+ * pending callbacks are then never called, and its memory goes when the
+ * callback returns. Everything a callback is handed (msg, list, reason,
+ * id) is borrowed for the call only; the caller's data is the caller's. */
 #pragma once
 
 #include <stdbool.h>
@@ -64,6 +98,13 @@ struct backend_list {
 	size_t n;
 };
 
+/* The most objects of vmplug's a list takes from a VM: far above what a
+ * real VM has (a few USB devices and inputs; one USB bus addresses 127),
+ * low enough that a compromised QEMU listing as many as a message holds
+ * costs little; the rest are ignored, and the backend says so once per
+ * connection. */
+#define BACKEND_LIST_MAX 256
+
 /* Deep copy of src into dst (whose old contents are not freed). */
 void backend_item_copy(struct backend_item *dst, const struct backend_item *src);
 /* Free what the item owns and zero it. */
@@ -76,12 +117,10 @@ struct backend_list *backend_list_copy(const struct backend_list *list);
 struct backend_item *backend_list_add(struct backend_list *list, enum backend_item_kind kind,
 				      const char *id);
 
-/* Completion of an attach or detach: err is 0 or a negative errno; msg
- * is the peer's own words when it refused (QEMU's "desc"), else NULL.
- * -ENOTCONN: the VM went away before the operation completed. */
+/* Completion of an attach or detach (errors: see the top). */
 typedef void (*backend_done_fn)(void *data, int err, const char *msg);
 /* Completion of list(): on success err is 0 and list is valid for the
- * duration of the call (copy what you keep). */
+ * duration of the call (copy what you keep); on failure list is NULL. */
 typedef void (*backend_list_fn)(void *data, int err, const struct backend_list *list);
 
 /* What a backend tells its owner, all on the loop. */
@@ -89,7 +128,8 @@ struct backend_events {
 	/* The VM is reachable and commands can be sent. */
 	void (*vm_up)(void *data);
 	/* The VM is gone (QEMU exited, connection lost): nothing is attached
-	 * any more. Pending operations have completed with -ENOTCONN first. */
+	 * any more. Pending operations have completed with -ENOTCONN first,
+	 * oldest first, and none is pending now. */
 	void (*vm_gone)(void *data, const char *reason);
 	/* Optional: the VM is not up, and why (the daemon is not there, the
 	 * domain is not running...), for the status; told when the reason
@@ -98,30 +138,40 @@ struct backend_events {
 	/* A lifecycle event from the VM: "SHUTDOWN", "RESET", "STOP", "RESUME". */
 	void (*vm_event)(void *data, const char *event);
 	/* An object vmplug owns disappeared without a detach from vmplug
-	 * (e.g. removed through another monitor). */
+	 * (e.g. removed through another monitor, or after its detach timed
+	 * out). */
 	void (*item_gone)(void *data, const char *id);
 };
 
 struct backend_ops {
 	const char *name;
-	/* Start reaching the VM (connect, watch for it to appear). NULL with
-	 * errno set when the VM's config cannot work with this backend. The
-	 * conf_vm is borrowed for the backend's life. */
+	/* Start reaching the VM (connect, watch for it to appear); vm_up
+	 * comes from the loop once it is reachable. NULL with errno set when
+	 * the VM's config cannot work with this backend (EINVAL) or a
+	 * resource could not be had. The conf_vm, events and data are
+	 * borrowed for the backend's life. */
 	struct backend_vm *(*create)(struct loop *loop, const struct conf_vm *vm,
 				     const struct backend_events *events, void *data);
-	/* Stop: pending operations are cancelled without their callbacks. */
+	/* Stop: pending operations are cancelled without their callbacks,
+	 * and no event comes any more. Safe from inside any callback. NULL
+	 * is a no-op. */
 	void (*destroy)(struct backend_vm *b);
 	bool (*is_up)(const struct backend_vm *b);
-	/* Each returns 0 when the operation was started (done is then called
-	 * exactly once, later, never from inside this call), or a negative
-	 * errno and done is never called (-ENOTCONN: the VM is not up). */
+	/* Between vm_up and vm_gone. */
+	/* Attach the host device: done(0) once the VM has it (QMP: device_add
+	 * answered; QEMU opens the device on its own time, list() says
+	 * whether it did). */
 	int (*usb_attach)(struct backend_vm *b, const struct backend_usb_dev *dev,
 			  backend_done_fn done, void *data);
+	/* Detach: done(0) once the VM no longer has it and the id is free. */
 	int (*usb_detach)(struct backend_vm *b, const char *id, backend_done_fn done, void *data);
+	/* An input-linux object on an evdev node; NULL for backends that
+	 * cannot add one (libvirt). */
 	int (*input_attach)(struct backend_vm *b, const struct backend_input_dev *dev,
 			    backend_done_fn done, void *data);
 	int (*input_detach)(struct backend_vm *b, const char *id, backend_done_fn done, void *data);
-	/* What the VM has now that vmplug owns. */
+	/* What the VM has now that vmplug owns: every object with a
+	 * "vmplug-" id, whoever attached it. */
 	int (*list)(struct backend_vm *b, backend_list_fn done, void *data);
 };
 

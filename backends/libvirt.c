@@ -45,6 +45,7 @@
 #include <libxml/parser.h>
 
 #include "backends/backend.h"
+#include "backends/base.h"
 #include "backends/libvirt-int.h"
 #include "util/list.h"
 #include "util/log.h"
@@ -115,6 +116,7 @@ struct mailbox {
 	char *vm;
 };
 
+/* The loop side's reference; NULL with errno set when no eventfd. */
 static struct mailbox *mailbox_new(const struct conf_vm *vm)
 {
 	struct mailbox *mb = xnew(struct mailbox);
@@ -140,6 +142,7 @@ static struct mailbox *mailbox_new(const struct conf_vm *vm)
 	return mb;
 }
 
+/* One more holder (a worker, a registered event callback). */
 static void mailbox_ref(struct mailbox *mb)
 {
 	pthread_mutex_lock(&mb->lock);
@@ -147,12 +150,14 @@ static void mailbox_ref(struct mailbox *mb)
 	pthread_mutex_unlock(&mb->lock);
 }
 
+/* Free a job (ran, or dropped after quit). */
 static void job_free(struct job *j)
 {
 	free(j->text);
 	free(j);
 }
 
+/* Free a result (handled, or left when the mailbox goes). */
 static void result_free(struct result *r)
 {
 	free(r->text);
@@ -160,6 +165,7 @@ static void result_free(struct result *r)
 	free(r);
 }
 
+/* A holder lets go; the last one frees (also libvirt's free callback). */
 static void mailbox_unref(void *opaque)
 {
 	struct mailbox *mb = opaque;
@@ -199,6 +205,7 @@ static void queue_job(struct mailbox *mb, struct job *j)
 	pthread_mutex_unlock(&mb->lock);
 }
 
+/* Queue a job with a copy of text. */
 static void push_job(struct mailbox *mb, enum job_kind kind, unsigned long seq, const char *text)
 {
 	struct job *j = xnew(struct job);
@@ -222,6 +229,7 @@ static void post(struct mailbox *mb, struct result *r)
 	}
 }
 
+/* A result with a copy of text. */
 static struct result *result_new(enum result_kind kind, unsigned long seq, int err,
 				 const char *text)
 {
@@ -257,6 +265,7 @@ static pthread_t event_thread;
 static int event_quit;
 static pid_t init_pid; /* a forked child has none of these threads */
 
+/* The thread that runs libvirt's default event loop until exit. */
 static void *event_main(void *arg)
 {
 	while (!__atomic_load_n(&event_quit, __ATOMIC_ACQUIRE))
@@ -265,6 +274,7 @@ static void *event_main(void *arg)
 	return NULL;
 }
 
+/* A timeout that only wakes the event loop to see it must quit. */
 static void wake_event_loop(int timer, void *opaque)
 {
 	virEventRemoveTimeout(timer);
@@ -302,6 +312,7 @@ static void reap(uint64_t wait_usec)
 	pthread_mutex_unlock(&global_lock);
 }
 
+/* At exit: let workers close their connections, then stop the event thread. */
 static void shutdown_threads(void)
 {
 	if (getpid() != init_pid)
@@ -315,6 +326,7 @@ static void shutdown_threads(void)
 		pthread_join(event_thread, NULL);
 }
 
+/* libvirt's error handler: silent. */
 static void quiet_errors(void *data, virErrorPtr err)
 {
 	/* libvirt prints every error to stderr unless told otherwise; each
@@ -355,6 +367,7 @@ static const char *last_error(void)
 	return m ? m : "unknown libvirt error";
 }
 
+/* How the domain is, for the loop. */
 static struct result *state_result(bool connected, bool active, unsigned id, const char *why)
 {
 	struct result *r = result_new(RES_STATE, 0, 0, why);
@@ -365,6 +378,7 @@ static struct result *state_result(bool connected, bool active, unsigned id, con
 	return r;
 }
 
+/* libvirt's lifecycle event (event thread): the worker checks the state. */
 static void on_lifecycle(virConnectPtr conn, virDomainPtr dom, int event, int detail, void *opaque)
 {
 	static const char *const names[] = {
@@ -381,6 +395,7 @@ static void on_lifecycle(virConnectPtr conn, virDomainPtr dom, int event, int de
 		 event >= 0 && (size_t)event < ARRAY_SIZE(names) ? names[event] : NULL);
 }
 
+/* libvirt's DEVICE_REMOVED (event thread) for one of vmplug's aliases. */
 static void on_device_removed(virConnectPtr conn, virDomainPtr dom, const char *alias, void *opaque)
 {
 	struct mailbox *mb = opaque;
@@ -391,6 +406,7 @@ static void on_device_removed(virConnectPtr conn, virDomainPtr dom, const char *
 		push_job(mb, JOB_REMOVED, 0, alias);
 }
 
+/* libvirt closed the connection (event thread): the worker finds out why. */
 static void on_close(virConnectPtr conn, int reason, void *opaque)
 {
 	struct job *j = xnew(struct job);
@@ -400,6 +416,7 @@ static void on_close(virConnectPtr conn, int reason, void *opaque)
 	queue_job(opaque, j);
 }
 
+/* Drop the connection and its callbacks (worker). */
 static void disconnect(struct worker *w)
 {
 	if (!w->conn)
@@ -416,6 +433,7 @@ static void disconnect(struct worker *w)
 	w->conn = NULL;
 }
 
+/* When to connect again: 0.1 s doubling to 5 s. */
 static void retry_later(struct worker *w)
 {
 	uint64_t delay = RETRY_MIN_USEC << (w->failures < 6 ? w->failures : 6);
@@ -467,6 +485,7 @@ static virDomainPtr lookup(struct worker *w, int *err, char **why)
 	return NULL;
 }
 
+/* Post the domain's state (and the event that asked first). */
 static void query_state(struct worker *w, const char *event)
 {
 	virDomainPtr dom;
@@ -512,6 +531,7 @@ static int watch_events(struct worker *w, int event, void (*cb)(void))
 	return id;
 }
 
+/* Connect, register for events and post the domain's state. */
 static void try_connect(struct worker *w)
 {
 	struct mailbox *mb = w->mb;
@@ -571,6 +591,7 @@ static void complete(struct worker *w, struct result *r)
 		query_state(w, NULL);
 }
 
+/* JOB_ATTACH: attach the hostdev XML to the live domain. */
 static void do_attach(struct worker *w, struct job *j)
 {
 	struct result *r = result_new(RES_DONE, j->seq, 0, NULL);
@@ -585,6 +606,7 @@ static void do_attach(struct worker *w, struct job *j)
 	complete(w, r);
 }
 
+/* JOB_DETACH: detach the live hostdev with that alias, if there is one. */
 static void do_detach(struct worker *w, struct job *j)
 {
 	struct result *r = result_new(RES_DONE, j->seq, 0, NULL);
@@ -613,6 +635,7 @@ static void do_detach(struct worker *w, struct job *j)
 	complete(w, r);
 }
 
+/* JOB_LIST: vmplug's devices in the live domain XML. */
 static void do_list(struct worker *w, struct job *j)
 {
 	struct result *r = result_new(RES_LIST, j->seq, 0, NULL);
@@ -632,6 +655,7 @@ static void do_list(struct worker *w, struct job *j)
 	complete(w, r);
 }
 
+/* A virConnectCloseReason in words. */
 static const char *close_reason(int reason)
 {
 	switch (reason) {
@@ -647,6 +671,7 @@ static const char *close_reason(int reason)
 	return "unknown reason";
 }
 
+/* Run one job on the worker's connection (or fail it without one). */
 static void run_job(struct worker *w, struct job *j)
 {
 	struct result *r;
@@ -725,6 +750,7 @@ static struct job *next_job(struct worker *w, bool *quit)
 	return j;
 }
 
+/* A worker thread: jobs in order, connecting when it has no connection. */
 static void *worker_main(void *arg)
 {
 	struct worker *w = arg;
@@ -749,6 +775,7 @@ static void *worker_main(void *arg)
 	return NULL;
 }
 
+/* A worker thread for the mailbox; NULL if none could start. */
 static struct worker *start_worker(struct mailbox *mb)
 {
 	struct worker *w = xnew(struct worker);
@@ -775,25 +802,20 @@ enum op_kind {
 struct lvb;
 
 struct op {
-	struct list link; /* in lvb.ops */
+	struct backend_op base;
 	struct lvb *b;
 	enum op_kind kind;
 	unsigned long seq;
 	char *id;
-	backend_done_fn done;
-	backend_list_fn list_done;
-	void *data;
 	bool acked;   /* detach: libvirt accepted it */
 	bool removed; /* detach: DEVICE_REMOVED seen */
 	struct loop_timer *timer;
 };
 
 struct lvb {
-	struct backend_vm base;
+	struct backend_base base;
 	const struct conf_vm *vm;
 	struct loop *loop;
-	const struct backend_events *events;
-	void *data;
 	struct mailbox *mb;
 	struct worker *worker;
 	struct loop_source *src;
@@ -804,31 +826,17 @@ struct lvb {
 	uint64_t problem_logged;
 	bool mode_logged[CONF_ATTACH_PORT + 1];
 	unsigned long next_seq;
-	struct list ops;
-	/* A caller's callback may destroy the backend: it is freed when the
-	 * outermost entry from the loop returns. */
-	unsigned depth;
-	bool dead;
 };
 
+/* The libvirt backend behind the interface's handle. */
 static struct lvb *from(const struct backend_vm *b)
 {
-	return container_of(b, struct lvb, base);
+	return container_of(b, struct lvb, base.vm);
 }
 
-static void enter(struct lvb *b)
-{
-	b->depth++;
-}
-
-static void leave(struct lvb *b)
-{
-	if (--b->depth == 0 && b->dead)
-		free(b);
-}
-
+/* An operation for a caller, matched to its job's result by seq. */
 static struct op *op_new(struct lvb *b, enum op_kind kind, const char *id, backend_done_fn done,
-			 void *data)
+			 backend_list_fn list_done, void *data)
 {
 	struct op *op = xnew(struct op);
 
@@ -836,37 +844,32 @@ static struct op *op_new(struct lvb *b, enum op_kind kind, const char *id, backe
 	op->kind = kind;
 	op->seq = ++b->next_seq;
 	op->id = id ? xstrdup(id) : NULL;
-	op->done = done;
-	op->data = data;
-	list_insert_tail(&b->ops, &op->link);
+	backend_op_add(&b->base, &op->base, done, list_done, data);
 	return op;
 }
 
-static void op_free(struct op *op)
+/* The backend_base's op_free: what an op owns. */
+static void op_release(struct backend_op *bop)
 {
-	list_remove(&op->link);
+	struct op *op = container_of(bop, struct op, base);
+
 	loop_timer_free(op->timer);
 	free(op->id);
 	free(op);
 }
 
-/* Complete op and free it; it leaves the list before the callback, so a
- * destroy() from inside the callback does not free it twice. */
+/* Complete op and free it. */
 static void finish(struct op *op, int err, const char *msg, const struct backend_list *list)
 {
-	list_remove(&op->link);
-	if (op->kind == OP_LIST)
-		op->list_done(op->data, err, err ? NULL : list);
-	else if (op->done)
-		op->done(op->data, err, err ? msg : NULL);
-	op_free(op);
+	backend_op_finish(&op->b->base, &op->base, err, msg, list);
 }
 
+/* The op that job `seq` was for, NULL when it finished already. */
 static struct op *find_op(struct lvb *b, unsigned long seq)
 {
 	struct op *op;
 
-	list_for_each(op, &b->ops, link)
+	list_for_each(op, &b->base.ops, base.link)
 		if (op->seq == seq)
 			return op;
 	return NULL;
@@ -885,10 +888,11 @@ static void note_problem(struct lvb *b, const char *why)
 	free(b->problem);
 	b->problem = xstrdup(why);
 	b->problem_logged = now;
-	if (b->events->vm_down)
-		b->events->vm_down(b->data, why);
+	if (b->base.events->vm_down)
+		b->base.events->vm_down(b->base.data, why);
 }
 
+/* The domain stopped or went: what was pending fails, then vm_gone. */
 static void go_down(struct lvb *b, const char *reason)
 {
 	b->up = false;
@@ -898,15 +902,14 @@ static void go_down(struct lvb *b, const char *reason)
 	b->problem_logged = now_usec();
 	/* Pending work fails first; a detach waiting for DEVICE_REMOVED
 	 * too: the device went with the domain. */
-	while (!list_empty(&b->ops) && !b->dead)
-		finish(container_of(b->ops.next, struct op, link), -ENOTCONN, NULL, NULL);
-	if (b->dead)
+	if (!backend_base_fail_all(&b->base))
 		return;
 	log_info("vm %s: domain %s gone (%s)", b->vm->name, b->mb->domain, reason);
-	if (b->events->vm_gone)
-		b->events->vm_gone(b->data, reason);
+	if (b->base.events->vm_gone)
+		b->base.events->vm_gone(b->base.data, reason);
 }
 
+/* The worker's report of the domain: up, gone, restarted, or why not up. */
 static void on_state(struct lvb *b, const struct result *r)
 {
 	bool was_connected = b->connected;
@@ -918,7 +921,7 @@ static void on_state(struct lvb *b, const struct result *r)
 		go_down(b, r->text ? r->text : "stopped");
 	else if (b->up && r->dom_id != b->dom_id)
 		go_down(b, "restarted");
-	if (b->dead)
+	if (backend_base_dead(&b->base))
 		return;
 	if (!r->active) {
 		note_problem(b, r->text ? r->text : "not running");
@@ -931,22 +934,24 @@ static void on_state(struct lvb *b, const struct result *r)
 	b->up = true;
 	b->dom_id = r->dom_id;
 	log_info("vm %s: domain %s is running (id %u)", b->vm->name, b->mb->domain, r->dom_id);
-	if (b->events->vm_up)
-		b->events->vm_up(b->data);
+	if (b->base.events->vm_up)
+		b->base.events->vm_up(b->base.data);
 }
 
+/* No DEVICE_REMOVED in time: the detach fails. */
 static void on_detach_timer(struct loop_timer *t, void *data)
 {
 	struct op *op = data;
 	struct lvb *b = op->b;
 
-	enter(b);
+	backend_base_enter(&b->base);
 	log_warning("vm %s: libvirt sent no DEVICE_REMOVED for %s within %llu s", b->vm->name,
 		    op->id, (unsigned long long)(DETACH_TIMEOUT_USEC / USEC_PER_SEC));
 	finish(op, -ETIMEDOUT, "no DEVICE_REMOVED from libvirt", NULL);
-	leave(b);
+	backend_base_leave(&b->base);
 }
 
+/* An attach or detach job ended; a detach then waits for DEVICE_REMOVED. */
 static void on_done(struct lvb *b, const struct result *r)
 {
 	struct op *op = find_op(b, r->seq);
@@ -966,11 +971,12 @@ static void on_done(struct lvb *b, const struct result *r)
 	loop_timer_arm_in(op->timer, DETACH_TIMEOUT_USEC);
 }
 
+/* DEVICE_REMOVED: a detach waiting for it, or removed by someone else. */
 static void on_removed(struct lvb *b, const char *id)
 {
 	struct op *op;
 
-	list_for_each(op, &b->ops, link) {
+	list_for_each(op, &b->base.ops, base.link) {
 		if (op->kind != OP_DETACH || op->removed || !streq(op->id, id))
 			continue;
 		op->removed = true;
@@ -981,10 +987,11 @@ static void on_removed(struct lvb *b, const char *id)
 	if (!b->up)
 		return;
 	log_info("vm %s: %s was removed from the domain by someone else", b->vm->name, id);
-	if (b->events->item_gone)
-		b->events->item_gone(b->data, id);
+	if (b->base.events->item_gone)
+		b->base.events->item_gone(b->base.data, id);
 }
 
+/* One result from the worker, on the loop. */
 static void handle(struct lvb *b, struct result *r)
 {
 	struct op *op;
@@ -994,8 +1001,8 @@ static void handle(struct lvb *b, struct result *r)
 		on_state(b, r);
 		break;
 	case RES_EVENT:
-		if (b->up && b->events->vm_event)
-			b->events->vm_event(b->data, r->text);
+		if (b->up && b->base.events->vm_event)
+			b->base.events->vm_event(b->base.data, r->text);
 		break;
 	case RES_DONE:
 		on_done(b, r);
@@ -1011,6 +1018,7 @@ static void handle(struct lvb *b, struct result *r)
 	}
 }
 
+/* The eventfd: take every result posted and handle them in order. */
 static void on_mailbox(struct loop_source *src, int fd, uint32_t revents, void *data)
 {
 	struct lvb *b = data;
@@ -1030,18 +1038,19 @@ static void on_mailbox(struct loop_source *src, int fd, uint32_t revents, void *
 		list_init(&b->mb->results);
 	}
 	pthread_mutex_unlock(&b->mb->lock);
-	enter(b);
+	backend_base_enter(&b->base);
 	list_for_each_safe(r, tmp, &batch, link) {
 		list_remove(&r->link);
-		if (!b->dead)
+		if (!backend_base_dead(&b->base))
 			handle(b, r);
 		result_free(r);
 	}
-	leave(b);
+	backend_base_leave(&b->base);
 }
 
 /* ------------------------------------------------------- the operations */
 
+/* backend_ops.usb_attach: a JOB_ATTACH with the hostdev XML. */
 static int lvb_usb_attach(struct backend_vm *bv, const struct backend_usb_dev *dev,
 			  backend_done_fn done, void *data)
 {
@@ -1061,12 +1070,13 @@ static int lvb_usb_attach(struct backend_vm *bv, const struct backend_usb_dev *d
 			 b->vm->name, conf_attach_mode_name(dev->mode));
 		b->mode_logged[dev->mode] = true;
 	}
-	op = op_new(b, OP_ATTACH, dev->id, done, data);
+	op = op_new(b, OP_ATTACH, dev->id, done, NULL, data);
 	push_job(b->mb, JOB_ATTACH, op->seq, xml);
 	free(xml);
 	return 0;
 }
 
+/* backend_ops.usb_detach: a JOB_DETACH. */
 static int lvb_usb_detach(struct backend_vm *bv, const char *id, backend_done_fn done, void *data)
 {
 	struct lvb *b = from(bv);
@@ -1076,11 +1086,12 @@ static int lvb_usb_detach(struct backend_vm *bv, const char *id, backend_done_fn
 		return -ENOTCONN;
 	if (!backend_libvirt_valid_id(id))
 		return -EINVAL;
-	op = op_new(b, OP_DETACH, id, done, data);
+	op = op_new(b, OP_DETACH, id, done, NULL, data);
 	push_job(b->mb, JOB_DETACH, op->seq, id);
 	return 0;
 }
 
+/* backend_ops.list: a JOB_LIST. */
 static int lvb_list(struct backend_vm *bv, backend_list_fn done, void *data)
 {
 	struct lvb *b = from(bv);
@@ -1088,17 +1099,18 @@ static int lvb_list(struct backend_vm *bv, backend_list_fn done, void *data)
 
 	if (!b->up)
 		return -ENOTCONN;
-	op = op_new(b, OP_LIST, NULL, NULL, data);
-	op->list_done = done;
+	op = op_new(b, OP_LIST, NULL, NULL, done, data);
 	push_job(b->mb, JOB_LIST, op->seq, NULL);
 	return 0;
 }
 
+/* backend_ops.is_up. */
 static bool lvb_is_up(const struct backend_vm *bv)
 {
 	return from(bv)->up;
 }
 
+/* backend_ops.create: the mailbox, its eventfd on the loop, a worker. */
 static struct backend_vm *lvb_create(struct loop *loop, const struct conf_vm *vm,
 				     const struct backend_events *events, void *data)
 {
@@ -1117,12 +1129,9 @@ static struct backend_vm *lvb_create(struct loop *loop, const struct conf_vm *vm
 	}
 	reap(0);
 	b = xnew(struct lvb);
-	b->base.ops = &backend_libvirt_ops;
+	backend_base_init(&b->base, &backend_libvirt_ops, events, data, op_release);
 	b->vm = vm;
 	b->loop = loop;
-	b->events = events;
-	b->data = data;
-	list_init(&b->ops);
 	b->mb = mailbox_new(vm);
 	if (!b->mb) {
 		r = -errno;
@@ -1138,7 +1147,7 @@ static struct backend_vm *lvb_create(struct loop *loop, const struct conf_vm *vm
 		r = -EAGAIN;
 		goto fail;
 	}
-	return &b->base;
+	return &b->base.vm;
 fail:
 	log_error("vm %s: cannot start the libvirt backend: %s", vm->name, strerror(-r));
 	loop_source_remove(b->src);
@@ -1149,6 +1158,7 @@ fail:
 	return NULL;
 }
 
+/* backend_ops.destroy: the worker is told to quit, never waited for. */
 static void lvb_destroy(struct backend_vm *bv)
 {
 	struct lvb *b;
@@ -1156,11 +1166,8 @@ static void lvb_destroy(struct backend_vm *bv)
 	if (!bv)
 		return;
 	b = from(bv);
-	if (b->dead)
+	if (backend_base_dead(&b->base))
 		return;
-	b->dead = true;
-	while (!list_empty(&b->ops))
-		op_free(container_of(b->ops.next, struct op, link));
 	loop_source_remove(b->src);
 	/* The worker may be stuck in a call to a hung libvirtd: it is told
 	 * to quit and joined later, never waited for here. */
@@ -1174,8 +1181,7 @@ static void lvb_destroy(struct backend_vm *bv)
 	mailbox_unref(b->mb);
 	free(b->problem);
 	reap(0);
-	if (b->depth == 0)
-		free(b);
+	backend_base_destroy(&b->base);
 }
 
 const struct backend_ops backend_libvirt_ops = {

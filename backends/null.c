@@ -6,26 +6,22 @@
 #include <errno.h>
 #include <stdlib.h>
 
+#include "backends/base.h"
 #include "util/list.h"
 #include "util/util.h"
 
 struct pending {
-	struct list link;
+	struct backend_op base;
 	enum backend_null_op op;
 	struct backend_item item; /* what attach adds / the id to remove */
-	backend_done_fn done;
-	backend_list_fn list_done;
-	void *data;
 };
 
 struct backend_null {
-	struct backend_vm base;
+	struct backend_base base;
 	struct list link; /* in `instances` */
 	char *name;
-	const struct backend_events *events;
-	void *data;
 	bool up;
-	struct list pending;
+	int refuse; /* the next operation's refusal at once, 0 for none */
 	struct backend_list items;
 	unsigned counts[BACKEND_NULL_LIST + 1];
 };
@@ -34,7 +30,7 @@ static struct list instances = { &instances, &instances };
 
 struct backend_null *backend_null_from(struct backend_vm *b)
 {
-	return container_of(b, struct backend_null, base);
+	return container_of(b, struct backend_null, base.vm);
 }
 
 struct backend_null *backend_null_last(void)
@@ -54,74 +50,92 @@ struct backend_null *backend_null_find(const char *name)
 	return NULL;
 }
 
-static void pending_free(struct pending *p)
+/* The backend_base's op_free. */
+static void pending_free(struct backend_op *op)
 {
-	list_remove(&p->link);
+	struct pending *p = container_of(op, struct pending, base);
+
 	backend_item_clear(&p->item);
 	free(p);
 }
 
+/* backend_ops.create: an instance tests find by the VM's name. */
 static struct backend_vm *null_create(struct loop *loop, const struct conf_vm *vm,
 				      const struct backend_events *events, void *data)
 {
 	struct backend_null *n = xnew(struct backend_null);
 
-	n->base.ops = &backend_null_ops;
+	backend_base_init(&n->base, &backend_null_ops, events, data, pending_free);
 	n->name = xstrdup(vm->name);
-	n->events = events;
-	n->data = data;
-	list_init(&n->pending);
 	list_insert_tail(&instances, &n->link);
-	return &n->base;
+	return &n->base.vm;
 }
 
+/* backend_ops.destroy. */
 static void null_destroy(struct backend_vm *b)
 {
 	struct backend_null *n;
-	struct pending *p, *tmp;
 
 	if (!b)
 		return;
 	n = backend_null_from(b);
-	list_for_each_safe(p, tmp, &n->pending, link)
-		pending_free(p);
+	if (backend_base_dead(&n->base))
+		return;
 	for (size_t i = 0; i < n->items.n; i++)
 		backend_item_clear(&n->items.items[i]);
 	free(n->items.items);
 	list_remove(&n->link);
 	free(n->name);
-	free(n);
+	backend_base_destroy(&n->base);
 }
 
+/* backend_ops.is_up: what the test last set. */
 static bool null_is_up(const struct backend_vm *b)
 {
-	return container_of(b, const struct backend_null, base)->up;
+	return container_of(b, const struct backend_null, base.vm)->up;
 }
 
+/* The refusal the test asked for, once (0: none). */
+static int refusal(struct backend_null *n)
+{
+	int err = n->refuse;
+
+	n->refuse = 0;
+	return err;
+}
+
+void backend_null_refuse_next(struct backend_null *n, int err)
+{
+	n->refuse = err;
+}
+
+/* Record an operation the test completes later. */
 static struct pending *start(struct backend_null *n, enum backend_null_op op, const char *id,
-			     backend_done_fn done, void *data)
+			     backend_done_fn done, backend_list_fn list_done, void *data)
 {
 	struct pending *p = xnew(struct pending);
 
 	p->op = op;
 	p->item.id = id ? xstrdup(id) : NULL;
 	p->item.bus = p->item.addr = -1;
-	p->done = done;
-	p->data = data;
-	list_insert_tail(&n->pending, &p->link);
+	backend_op_add(&n->base, &p->base, done, list_done, data);
 	n->counts[op]++;
 	return p;
 }
 
+/* backend_ops.usb_attach: recorded with the object it adds once completed. */
 static int null_usb_attach(struct backend_vm *b, const struct backend_usb_dev *dev,
 			   backend_done_fn done, void *data)
 {
 	struct backend_null *n = backend_null_from(b);
 	struct pending *p;
+	int err = refusal(n);
 
 	if (!n->up)
 		return -ENOTCONN;
-	p = start(n, BACKEND_NULL_USB_ATTACH, dev->id, done, data);
+	if (err)
+		return err;
+	p = start(n, BACKEND_NULL_USB_ATTACH, dev->id, done, NULL, data);
 	p->item.kind = BACKEND_ITEM_USB;
 	p->item.bus = (int)dev->bus;
 	p->item.addr = dev->mode == CONF_ATTACH_PORT ? -1 : (int)dev->addr;
@@ -130,50 +144,62 @@ static int null_usb_attach(struct backend_vm *b, const struct backend_usb_dev *d
 	return 0;
 }
 
+/* backend_ops.input_attach: likewise, an input object. */
 static int null_input_attach(struct backend_vm *b, const struct backend_input_dev *dev,
 			     backend_done_fn done, void *data)
 {
 	struct backend_null *n = backend_null_from(b);
 	struct pending *p;
+	int err = refusal(n);
 
 	if (!n->up)
 		return -ENOTCONN;
-	p = start(n, BACKEND_NULL_INPUT_ATTACH, dev->id, done, data);
+	if (err)
+		return err;
+	p = start(n, BACKEND_NULL_INPUT_ATTACH, dev->id, done, NULL, data);
 	p->item.kind = BACKEND_ITEM_INPUT;
 	p->item.evdev = xstrdup(dev->evdev);
 	return 0;
 }
 
+/* usb_detach and input_detach: recorded, the object goes once completed. */
 static int detach(struct backend_vm *b, enum backend_null_op op, const char *id,
 		  backend_done_fn done, void *data)
 {
 	struct backend_null *n = backend_null_from(b);
+	int err = refusal(n);
 
 	if (!n->up)
 		return -ENOTCONN;
-	start(n, op, id, done, data);
+	if (err)
+		return err;
+	start(n, op, id, done, NULL, data);
 	return 0;
 }
 
+/* backend_ops.usb_detach. */
 static int null_usb_detach(struct backend_vm *b, const char *id, backend_done_fn done, void *data)
 {
 	return detach(b, BACKEND_NULL_USB_DETACH, id, done, data);
 }
 
+/* backend_ops.input_detach. */
 static int null_input_detach(struct backend_vm *b, const char *id, backend_done_fn done, void *data)
 {
 	return detach(b, BACKEND_NULL_INPUT_DETACH, id, done, data);
 }
 
+/* backend_ops.list: a copy of the objects when completed. */
 static int null_list(struct backend_vm *b, backend_list_fn done, void *data)
 {
 	struct backend_null *n = backend_null_from(b);
-	struct pending *p;
+	int err = refusal(n);
 
 	if (!n->up)
 		return -ENOTCONN;
-	p = start(n, BACKEND_NULL_LIST, NULL, NULL, data);
-	p->list_done = done;
+	if (err)
+		return err;
+	start(n, BACKEND_NULL_LIST, NULL, NULL, done, data);
 	return 0;
 }
 
@@ -189,6 +215,7 @@ const struct backend_ops backend_null_ops = {
 	.list = null_list,
 };
 
+/* The index of the VM's object with that id, -1 if none. */
 static ssize_t find_item(const struct backend_null *n, const char *id)
 {
 	for (size_t i = 0; i < n->items.n; i++)
@@ -197,6 +224,7 @@ static ssize_t find_item(const struct backend_null *n, const char *id)
 	return -1;
 }
 
+/* The VM loses object i (order is not kept). */
 static void drop_item(struct backend_null *n, size_t i)
 {
 	backend_item_clear(&n->items.items[i]);
@@ -208,16 +236,18 @@ void backend_null_set_up(struct backend_null *n, bool up, const char *reason)
 	if (n->up == up)
 		return;
 	n->up = up;
+	backend_base_enter(&n->base);
 	if (up) {
-		n->events->vm_up(n->data);
-		return;
+		n->base.events->vm_up(n->base.data);
+		goto out;
 	}
 	/* Like a QEMU that exited: its objects are gone, pending work fails. */
 	while (n->items.n)
 		drop_item(n, n->items.n - 1);
-	while (!list_empty(&n->pending))
-		backend_null_complete(n, -ENOTCONN, NULL);
-	n->events->vm_gone(n->data, reason ? reason : "gone");
+	if (backend_base_fail_all(&n->base))
+		n->base.events->vm_gone(n->base.data, reason ? reason : "gone");
+out:
+	backend_base_leave(&n->base);
 }
 
 size_t backend_null_pending(const struct backend_null *n)
@@ -225,7 +255,7 @@ size_t backend_null_pending(const struct backend_null *n)
 	struct pending *p;
 	size_t count = 0;
 
-	list_for_each(p, &n->pending, link)
+	list_for_each(p, &n->base.ops, base.link)
 		count++;
 	return count;
 }
@@ -235,7 +265,7 @@ enum backend_null_op backend_null_pending_op(const struct backend_null *n, size_
 {
 	struct pending *p;
 
-	list_for_each(p, &n->pending, link) {
+	list_for_each(p, &n->base.ops, base.link) {
 		if (i-- == 0) {
 			if (id)
 				*id = p->item.id;
@@ -248,18 +278,12 @@ enum backend_null_op backend_null_pending_op(const struct backend_null *n, size_
 bool backend_null_complete(struct backend_null *n, int err, const char *msg)
 {
 	struct pending *p;
-	backend_done_fn done;
-	backend_list_fn list_done;
 	struct backend_list *snapshot = NULL;
-	void *data;
 	ssize_t i;
 
-	if (list_empty(&n->pending))
+	if (list_empty(&n->base.ops))
 		return false;
-	p = container_of(n->pending.next, struct pending, link);
-	done = p->done;
-	list_done = p->list_done;
-	data = p->data;
+	p = container_of(n->base.ops.next, struct pending, base.link);
 	if (err == 0) {
 		switch (p->op) {
 		case BACKEND_NULL_USB_ATTACH:
@@ -284,12 +308,10 @@ bool backend_null_complete(struct backend_null *n, int err, const char *msg)
 			break;
 		}
 	}
-	pending_free(p);
-	if (list_done)
-		list_done(data, err, err ? NULL : snapshot);
-	else if (done)
-		done(data, err, msg);
+	backend_base_enter(&n->base);
+	backend_op_finish(&n->base, &p->base, err, msg, snapshot);
 	backend_list_free(snapshot);
+	backend_base_leave(&n->base);
 	return true;
 }
 
@@ -319,7 +341,9 @@ void backend_null_remove_item(struct backend_null *n, const char *id)
 	if (i < 0)
 		return;
 	drop_item(n, (size_t)i);
-	n->events->item_gone(n->data, id);
+	backend_base_enter(&n->base);
+	n->base.events->item_gone(n->base.data, id);
+	backend_base_leave(&n->base);
 }
 
 unsigned backend_null_count(const struct backend_null *n, enum backend_null_op op)

@@ -43,5 +43,8 @@ const struct backend_list *backend_null_items(const struct backend_null *n);
 /* Add or remove an object behind vmplug's back (remove reports item_gone). */
 void backend_null_add_item(struct backend_null *n, const struct backend_item *item);
 void backend_null_remove_item(struct backend_null *n, const char *id);
+/* The next operation started is refused at once with err (its callback
+ * never comes), as a backend that cannot send the command does. */
+void backend_null_refuse_next(struct backend_null *n, int err);
 /* Counters over the backend's life. */
 unsigned backend_null_count(const struct backend_null *n, enum backend_null_op op);

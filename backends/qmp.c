@@ -1,10 +1,11 @@
 /* The QMP backend: USB through usb-host and input through input-linux on a
  * standalone QEMU, over the client in qmp/.
  *
- * How QEMU's answers map to completions (QEMU 7.2 texts):
- * - "failed to find host usb device B:A" right after a plug is a race with
- *   libusb's view of the bus: address mode retries it (ATTACH_TRIES tries
- *   within ATTACH_WINDOW_USEC), then completes with -ENODEV;
+ * How QEMU's answers map to completions (QEMU 7.2 texts); every one is
+ * reported, none is tried again here (the reconciler decides):
+ * - "failed to find host usb device B:A" (address mode; right after a
+ *   plug, QEMU's libusb may not have seen the device yet) and
+ *   DeviceNotFound complete with -ENODEV;
  * - "Duplicate device ID 'x'" and object-add's "attempt to add duplicate
  *   property 'x' ..." complete with -EEXIST;
  * - DeviceNotFound completes a detach successfully (already gone), and an
@@ -16,20 +17,19 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <pwd.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <unistd.h>
 
 #include "backends/backend.h"
+#include "backends/base.h"
 #include "backends/qmp-int.h"
 #include "qmp/qmp.h"
 #include "util/list.h"
 #include "util/log.h"
 #include "util/util.h"
 
-#define ATTACH_TRIES 5
-#define ATTACH_FIRST_DELAY_USEC (100 * USEC_PER_MSEC)
-#define ATTACH_WINDOW_USEC (2 * USEC_PER_SEC)
 #define ID_MAX 128
 
 #define PERIPHERAL "/machine/peripheral"
@@ -78,22 +78,16 @@ struct get {
 };
 
 struct op {
-	struct list link; /* in qmpb.ops */
+	struct backend_op base;
 	struct qmpb *b;
 	enum op_kind kind;
 	char *id;
-	backend_done_fn done;
-	backend_list_fn list_done;
-	void *data;
 	unsigned inflight; /* QMP commands sent for this op and not answered */
 	struct loop_timer *timer;
 
 	/* usb attach */
-	enum conf_attach_mode mode;
-	json_t *args; /* device_add's arguments, kept for retries */
-	unsigned tries;
-	uint64_t started;
-	int fdset; /* fd mode: the fdset add-fd created, -1 before */
+	json_t *args; /* fd mode: device_add's arguments, sent once add-fd answered */
+	int fdset;    /* fd mode: the fdset add-fd created, -1 before */
 
 	/* usb detach: device_del answered / DEVICE_DELETED seen */
 	bool acked;
@@ -110,64 +104,49 @@ struct op {
 };
 
 struct qmpb {
-	struct backend_vm base;
+	struct backend_base base;
 	const struct conf_vm *vm;
 	struct loop *loop;
-	const struct backend_events *events;
-	void *data;
 	struct qmp *qmp;
 	bool up;
-	struct list ops;
 	/* A guest can send events in a loop (a reset loop): their log
 	 * lines are rate-limited. */
 	struct log_ratelimit rl;
-	/* A caller's callback may destroy the backend: it is freed when the
-	 * outermost entry from the loop returns. */
-	unsigned depth;
-	bool dead;
+	/* A list past BACKEND_LIST_MAX was said, on this connection. */
+	bool said_capped;
 };
 
+/* The QMP backend behind the interface's handle. */
 static struct qmpb *from(const struct backend_vm *b)
 {
-	return container_of(b, struct qmpb, base);
-}
-
-static void enter(struct qmpb *b)
-{
-	b->depth++;
-}
-
-static void leave(struct qmpb *b)
-{
-	if (--b->depth == 0 && b->dead)
-		free(b);
+	return container_of(b, struct qmpb, base.vm);
 }
 
 /* --- ops --------------------------------------------------------------- */
 
-static void on_op_timer(struct loop_timer *t, void *data);
+static void on_delete_timeout(struct loop_timer *t, void *data);
 
+/* An operation for a caller (or none: fdset cleanup), pending from now. */
 static struct op *op_new(struct qmpb *b, enum op_kind kind, const char *id, backend_done_fn done,
-			 void *data)
+			 backend_list_fn list_done, void *data)
 {
 	struct op *op = xnew(struct op);
 
 	op->b = b;
 	op->kind = kind;
 	op->id = id ? xstrdup(id) : NULL;
-	op->done = done;
-	op->data = data;
 	op->fdset = -1;
 	list_init(&op->gets);
-	list_insert_tail(&b->ops, &op->link);
+	backend_op_add(&b->base, &op->base, done, list_done, data);
 	return op;
 }
 
-static void op_free(struct op *op)
+/* The backend_base's op_free: what an op owns. */
+static void op_release(struct backend_op *bop)
 {
+	struct op *op = container_of(bop, struct op, base);
 	struct get *g, *tmp;
 
-	list_remove(&op->link);
 	loop_timer_free(op->timer);
 	json_decref(op->args);
 	backend_list_free(op->list);
@@ -181,25 +160,16 @@ static void op_free(struct op *op)
 	free(op);
 }
 
-/* Complete op and free it. The op leaves the list before the callback, so
- * a destroy() from inside the callback does not free it twice. */
+/* Complete op (a list with what it gathered) and free it. */
 static void finish(struct op *op, int err, const char *msg)
 {
-	list_remove(&op->link);
-	if (op->kind == OP_LIST) {
-		if (op->list_done)
-			op->list_done(op->data, err, err ? NULL : op->list);
-	} else if (op->done) {
-		op->done(op->data, err, msg);
-	}
-	op_free(op);
+	backend_op_finish(&op->b->base, &op->base, err, msg, op->list);
 }
 
-static void arm_op_timer(struct op *op, uint64_t usec)
+/* Free op, which nobody is told about. */
+static void drop(struct op *op)
 {
-	if (!op->timer)
-		op->timer = loop_timer_new(op->b->loop, on_op_timer, op);
-	loop_timer_arm_in(op->timer, usec);
+	backend_op_drop(&op->b->base, &op->base);
 }
 
 /* Send a command on behalf of op; the reply goes to fn with op. */
@@ -219,11 +189,11 @@ static int send_cmd(struct op *op, const char *command, json_t *args, enum qmp_r
 static int start_op(struct qmpb *b, enum op_kind kind, const char *id, backend_done_fn done,
 		    void *data, const char *command, json_t *args, qmp_reply_fn fn)
 {
-	struct op *op = op_new(b, kind, id, done, data);
+	struct op *op = op_new(b, kind, id, done, NULL, data);
 	int r = send_cmd(op, command, args, QMP_RET_ANY, -1, fn, NULL);
 
 	if (r < 0)
-		op_free(op);
+		drop(op);
 	return r;
 }
 
@@ -242,6 +212,7 @@ static int refusal_errno(const struct qmp_reply *r)
 	return -EIO;
 }
 
+/* Complete op with QEMU's answer to its last command. */
 static void finish_reply(struct op *op, const struct qmp_reply *r)
 {
 	finish(op, r->err ? refusal_errno(r) : 0, r->err == -EREMOTEIO ? r->error_desc : NULL);
@@ -279,6 +250,7 @@ static bool valid_hostport(const char *port)
 	return strspn(port, "0123456789.") == n;
 }
 
+/* Commands may be sent: vm_up was told and the client is connected. */
 static bool is_up(const struct qmpb *b)
 {
 	return b->up && qmp_is_connected(b->qmp);
@@ -286,21 +258,23 @@ static bool is_up(const struct qmpb *b)
 
 /* --- fdsets ------------------------------------------------------------ */
 
+/* remove-fd answered: the cleanup is over once every fdset is. */
 static void on_fdset_removed(struct qmp *q, const struct qmp_reply *r, void *data)
 {
 	struct op *op = data;
 	struct qmpb *b = op->b;
 
-	enter(b);
+	backend_base_enter(&b->base);
 	op->inflight--;
 	if (r->err == -EREMOTEIO)
 		log_warning("vm %s: QEMU refused to remove fdset %d of %s: %s", b->vm->name,
 			    op->fdset, op->id, r->error_desc);
 	if (op->inflight == 0)
 		finish(op, 0, NULL);
-	leave(b);
+	backend_base_leave(&b->base);
 }
 
+/* Ask QEMU to drop an fdset of ours (its fd closes with it). */
 static void remove_fdset(struct op *op, int fdset)
 {
 	json_t *args = json_pack("{s:i}", "fdset-id", fdset);
@@ -324,6 +298,7 @@ static bool fdset_is_ours(json_t *set, const char *id)
 	return false;
 }
 
+/* query-fdsets answered: remove the fdsets tagged with the op's id. */
 static void on_fdsets(struct qmp *q, const struct qmp_reply *r, void *data)
 {
 	struct op *op = data;
@@ -331,7 +306,7 @@ static void on_fdsets(struct qmp *q, const struct qmp_reply *r, void *data)
 	json_t *set;
 	size_t i;
 
-	enter(b);
+	backend_base_enter(&b->base);
 	op->inflight--;
 	json_array_foreach(r->ret, i, set) {
 		json_t *fdset = json_object_get(set, "fdset-id");
@@ -342,7 +317,7 @@ static void on_fdsets(struct qmp *q, const struct qmp_reply *r, void *data)
 	}
 	if (op->inflight == 0)
 		finish(op, 0, NULL);
-	leave(b);
+	backend_base_leave(&b->base);
 }
 
 /* Remove the fdsets add-fd made for `id` (their fds carry it as opaque),
@@ -351,65 +326,45 @@ static void on_fdsets(struct qmp *q, const struct qmp_reply *r, void *data)
  * the fdset of a new device that reuses the id. */
 static void cleanup_fdsets(struct qmpb *b, const char *id, int known)
 {
-	struct op *op = op_new(b, OP_FDSET_CLEANUP, id, NULL, NULL);
+	struct op *op = op_new(b, OP_FDSET_CLEANUP, id, NULL, NULL, NULL);
 
 	if (known >= 0)
 		remove_fdset(op, known);
 	else
 		send_cmd(op, "query-fdsets", NULL, QMP_RET_ARRAY, -1, on_fdsets, NULL);
 	if (op->inflight == 0)
-		op_free(op);
+		drop(op);
 }
 
 /* --- USB attach -------------------------------------------------------- */
 
-static void send_device_add(struct op *op);
-
+/* device_add answered: the attach is over either way. */
 static void on_device_add(struct qmp *q, const struct qmp_reply *r, void *data)
 {
 	struct op *op = data;
 	struct qmpb *b = op->b;
-	uint64_t delay = ATTACH_FIRST_DELAY_USEC << (op->tries - 1);
 
-	enter(b);
+	backend_base_enter(&b->base);
 	op->inflight--;
-	if (r->err == -EREMOTEIO && op->mode == CONF_ATTACH_ADDRESS &&
-	    startswith(r->error_desc, "failed to find host usb device ") &&
-	    op->tries < ATTACH_TRIES && now_usec() + delay - op->started < ATTACH_WINDOW_USEC) {
-		/* Just plugged: libusb in QEMU may not list it yet. */
-		log_debug("vm %s: %s: %s; trying again in %llu ms", b->vm->name, op->id,
-			  r->error_desc, (unsigned long long)(delay / USEC_PER_MSEC));
-		arm_op_timer(op, delay);
-		goto out;
-	}
 	if (r->err && op->fdset >= 0)
 		cleanup_fdsets(b, op->id, op->fdset);
 	if (r->err)
 		log_debug("vm %s: device_add %s failed: %s", b->vm->name, op->id,
 			  r->error_desc ? r->error_desc : strerror(-r->err));
 	finish_reply(op, r);
-out:
-	leave(b);
+	backend_base_leave(&b->base);
 }
 
-static void send_device_add(struct op *op)
-{
-	int r;
-
-	op->tries++;
-	r = send_cmd(op, "device_add", json_incref(op->args), QMP_RET_ANY, -1, on_device_add, NULL);
-	if (r < 0)
-		finish(op, r, NULL);
-}
-
+/* add-fd answered (fd mode): the device node is QEMU's, device_add it. */
 static void on_add_fd(struct qmp *q, const struct qmp_reply *r, void *data)
 {
 	struct op *op = data;
 	struct qmpb *b = op->b;
 	json_t *fdset;
 	char *path;
+	int err;
 
-	enter(b);
+	backend_base_enter(&b->base);
 	op->inflight--;
 	if (r->err) {
 		finish_reply(op, r);
@@ -427,11 +382,15 @@ static void on_add_fd(struct qmp *q, const struct qmp_reply *r, void *data)
 	path = xasprintf("/dev/fdset/%d", op->fdset);
 	json_object_set_new(op->args, "hostdevice", json_string(path));
 	free(path);
-	send_device_add(op);
+	err = send_cmd(op, "device_add", json_incref(op->args), QMP_RET_ANY, -1, on_device_add,
+		       NULL);
+	if (err < 0)
+		finish(op, err, NULL);
 out:
-	leave(b);
+	backend_base_leave(&b->base);
 }
 
+/* backend_ops.usb_attach: device_add usb-host (after add-fd in fd mode). */
 static int qmpb_usb_attach(struct backend_vm *bv, const struct backend_usb_dev *dev,
 			   backend_done_fn done, void *data)
 {
@@ -468,40 +427,38 @@ static int qmpb_usb_attach(struct backend_vm *bv, const struct backend_usb_dev *
 			return r;
 		}
 	}
-	op = op_new(b, OP_USB_ATTACH, dev->id, done, data);
-	op->mode = dev->mode;
-	op->args = args;
-	op->started = now_usec();
+	op = op_new(b, OP_USB_ATTACH, dev->id, done, NULL, data);
 	if (fd >= 0) {
 		/* QEMU picks a free fdset (naming one would add to it if it
 		 * exists); the opaque tag finds it again after a restart. */
+		op->args = args;
 		r = send_cmd(op, "add-fd", json_pack("{s:s}", "opaque", dev->id), QMP_RET_OBJECT,
 			     fd, on_add_fd, NULL);
 		closep(&fd);
 	} else {
-		op->tries++;
-		r = send_cmd(op, "device_add", json_incref(args), QMP_RET_ANY, -1, on_device_add,
-			     NULL);
+		r = send_cmd(op, "device_add", args, QMP_RET_ANY, -1, on_device_add, NULL);
 	}
 	if (r < 0)
-		op_free(op);
+		drop(op);
 	return r;
 }
 
 /* --- USB detach -------------------------------------------------------- */
 
+/* The device is gone from QEMU: its fdsets go too, and the id is free. */
 static void detached(struct op *op)
 {
 	cleanup_fdsets(op->b, op->id, -1);
 	finish(op, 0, NULL);
 }
 
+/* device_del answered: done once DEVICE_DELETED came too. */
 static void on_device_del(struct qmp *q, const struct qmp_reply *r, void *data)
 {
 	struct op *op = data;
 	struct qmpb *b = op->b;
 
-	enter(b);
+	backend_base_enter(&b->base);
 	op->inflight--;
 	if (r->err == -EREMOTEIO && streq(r->error_class, "DeviceNotFound")) {
 		detached(op);
@@ -511,9 +468,10 @@ static void on_device_del(struct qmp *q, const struct qmp_reply *r, void *data)
 		detached(op);
 	} else {
 		op->acked = true;
-		arm_op_timer(op, delete_timeout_usec);
+		op->timer = loop_timer_new(b->loop, on_delete_timeout, op);
+		loop_timer_arm_in(op->timer, delete_timeout_usec);
 	}
-	leave(b);
+	backend_base_leave(&b->base);
 }
 
 /* usb_detach and input_detach: `command` with {"id": id}. */
@@ -529,16 +487,18 @@ static int detach(struct backend_vm *bv, enum op_kind kind, const char *id, cons
 	return start_op(b, kind, id, done, data, command, json_pack("{s:s}", "id", id), fn);
 }
 
+/* backend_ops.usb_detach: device_del, then DEVICE_DELETED. */
 static int qmpb_usb_detach(struct backend_vm *bv, const char *id, backend_done_fn done, void *data)
 {
 	return detach(bv, OP_USB_DETACH, id, "device_del", on_device_del, done, data);
 }
 
+/* DEVICE_DELETED: a detach waiting for it, or a device removed by someone else. */
 static void device_deleted(struct qmpb *b, const char *id)
 {
 	struct op *op;
 
-	list_for_each(op, &b->ops, link) {
+	list_for_each(op, &b->base.ops, base.link) {
 		if (op->kind != OP_USB_DETACH || op->deleted || !streq(op->id, id))
 			continue;
 		op->deleted = true;
@@ -550,26 +510,28 @@ static void device_deleted(struct qmpb *b, const char *id)
 		return;
 	log_ratelimited(&b->rl, LOG_LEVEL_INFO, "vm %s: %s was removed from QEMU by someone else",
 			b->vm->name, id);
-	if (b->events->item_gone)
-		b->events->item_gone(b->data, id);
+	if (b->base.events->item_gone)
+		b->base.events->item_gone(b->base.data, id);
 }
 
 /* --- input ------------------------------------------------------------- */
 
+/* object-add answered: the input attach is over either way. */
 static void on_object_add(struct qmp *q, const struct qmp_reply *r, void *data)
 {
 	struct op *op = data;
 	struct qmpb *b = op->b;
 
-	enter(b);
+	backend_base_enter(&b->base);
 	op->inflight--;
 	if (r->err)
 		log_debug("vm %s: object-add %s failed: %s", b->vm->name, op->id,
 			  r->error_desc ? r->error_desc : strerror(-r->err));
 	finish_reply(op, r);
-	leave(b);
+	backend_base_leave(&b->base);
 }
 
+/* backend_ops.input_attach: object-add input-linux. */
 static int qmpb_input_attach(struct backend_vm *bv, const struct backend_input_dev *dev,
 			     backend_done_fn done, void *data)
 {
@@ -597,7 +559,7 @@ static void on_objects_after_refusal(struct qmp *q, const struct qmp_reply *r, v
 	json_t *entry;
 	size_t i;
 
-	enter(b);
+	backend_base_enter(&b->base);
 	op->inflight--;
 	if (r->err) {
 		finish(op, -EIO, op->refusal);
@@ -613,16 +575,17 @@ static void on_objects_after_refusal(struct qmp *q, const struct qmp_reply *r, v
 	}
 	finish(op, 0, NULL);
 out:
-	leave(b);
+	backend_base_leave(&b->base);
 }
 
+/* object-del answered; a refusal is checked against /objects. */
 static void on_object_del(struct qmp *q, const struct qmp_reply *r, void *data)
 {
 	struct op *op = data;
 	struct qmpb *b = op->b;
 	int err;
 
-	enter(b);
+	backend_base_enter(&b->base);
 	op->inflight--;
 	if (r->err != -EREMOTEIO) {
 		finish_reply(op, r);
@@ -636,9 +599,10 @@ static void on_object_del(struct qmp *q, const struct qmp_reply *r, void *data)
 	if (err < 0)
 		finish(op, err, NULL);
 out:
-	leave(b);
+	backend_base_leave(&b->base);
 }
 
+/* backend_ops.input_detach: object-del. */
 static int qmpb_input_detach(struct backend_vm *bv, const char *id, backend_done_fn done,
 			     void *data)
 {
@@ -669,6 +633,7 @@ static void list_settle(struct op *op)
 	finish(op, 0, NULL);
 }
 
+/* The list fails with err (the first error wins) once every answer is in. */
 static void list_fail(struct op *op, int err)
 {
 	if (!op->err)
@@ -683,6 +648,7 @@ static int positive_int(json_t *v)
 	return (int)json_integer_value(v);
 }
 
+/* A qom-get of a listed object answered: fill in its property. */
 static void on_get(struct qmp *q, const struct qmp_reply *r, void *data)
 {
 	struct get *g = data;
@@ -690,7 +656,7 @@ static void on_get(struct qmp *q, const struct qmp_reply *r, void *data)
 	struct qmpb *b = op->b;
 	struct backend_item *it = &op->list->items[g->item];
 
-	enter(b);
+	backend_base_enter(&b->base);
 	op->inflight--;
 	if (r->err == -EREMOTEIO && streq(r->error_class, "DeviceNotFound")) {
 		/* Removed between qom-list and qom-get. */
@@ -721,9 +687,10 @@ static void on_get(struct qmp *q, const struct qmp_reply *r, void *data)
 		}
 	}
 	list_settle(op);
-	leave(b);
+	backend_base_leave(&b->base);
 }
 
+/* Ask for one property of a listed object. */
 static void get_prop(struct op *op, const char *dir, size_t item, enum prop prop)
 {
 	struct get *g = xnew(struct get);
@@ -746,8 +713,8 @@ static void get_prop(struct op *op, const char *dir, size_t item, enum prop prop
 static void on_qom_list(struct op *op, const struct qmp_reply *r, const char *dir, const char *type,
 			enum backend_item_kind kind)
 {
+	size_t i, ignored = 0;
 	json_t *entry;
-	size_t i;
 
 	op->inflight--;
 	if (r->err == -EREMOTEIO && streq(r->error_class, "DeviceNotFound")) {
@@ -770,6 +737,10 @@ static void on_qom_list(struct op *op, const struct qmp_reply *r, const char *di
 		if (!json_is_string(name) || !json_is_string(t) ||
 		    !valid_id(json_string_value(name)) || !streq(json_string_value(t), type))
 			continue;
+		if (op->list->n >= BACKEND_LIST_MAX) {
+			ignored++;
+			continue;
+		}
 		backend_list_add(op->list, kind, json_string_value(name));
 		item = op->list->n - 1;
 		if (kind == BACKEND_ITEM_INPUT) {
@@ -781,29 +752,38 @@ static void on_qom_list(struct op *op, const struct qmp_reply *r, const char *di
 			get_prop(op, dir, item, PROP_ATTACHED);
 		}
 	}
+	if (ignored && !op->b->said_capped) {
+		op->b->said_capped = true;
+		log_warning("vm %s: QEMU lists more than %d of vmplug's objects (%zu more in %s); "
+			    "ignoring those",
+			    op->b->vm->name, BACKEND_LIST_MAX, ignored, dir);
+	}
 	list_settle(op);
 }
 
+/* qom-list /machine/peripheral answered: vmplug's usb-host devices. */
 static void on_peripherals(struct qmp *q, const struct qmp_reply *r, void *data)
 {
 	struct op *op = data;
 	struct qmpb *b = op->b;
 
-	enter(b);
+	backend_base_enter(&b->base);
 	on_qom_list(op, r, PERIPHERAL, "child<usb-host>", BACKEND_ITEM_USB);
-	leave(b);
+	backend_base_leave(&b->base);
 }
 
+/* qom-list /objects answered: vmplug's input-linux objects. */
 static void on_objects(struct qmp *q, const struct qmp_reply *r, void *data)
 {
 	struct op *op = data;
 	struct qmpb *b = op->b;
 
-	enter(b);
+	backend_base_enter(&b->base);
 	on_qom_list(op, r, OBJECTS, "child<input-linux>", BACKEND_ITEM_INPUT);
-	leave(b);
+	backend_base_leave(&b->base);
 }
 
+/* backend_ops.list: both containers listed, then each object's properties. */
 static int qmpb_list(struct backend_vm *bv, backend_list_fn done, void *data)
 {
 	struct qmpb *b = from(bv);
@@ -812,8 +792,7 @@ static int qmpb_list(struct backend_vm *bv, backend_list_fn done, void *data)
 
 	if (!is_up(b))
 		return -ENOTCONN;
-	op = op_new(b, OP_LIST, NULL, NULL, data);
-	op->list_done = done;
+	op = op_new(b, OP_LIST, NULL, NULL, done, data);
 	op->list = xnew(struct backend_list);
 	r = send_cmd(op, "qom-list", json_pack("{s:s}", "path", PERIPHERAL), QMP_RET_ARRAY, -1,
 		     on_peripherals, NULL);
@@ -821,7 +800,7 @@ static int qmpb_list(struct backend_vm *bv, backend_list_fn done, void *data)
 		r = send_cmd(op, "qom-list", json_pack("{s:s}", "path", OBJECTS), QMP_RET_ARRAY, -1,
 			     on_objects, NULL);
 	if (r < 0 && op->inflight == 0) {
-		op_free(op);
+		drop(op);
 		return r;
 	}
 	/* The first went out: its reply settles the op with the error. */
@@ -832,73 +811,70 @@ static int qmpb_list(struct backend_vm *bv, backend_list_fn done, void *data)
 
 /* --- timers and QMP callbacks ------------------------------------------ */
 
-static void on_op_timer(struct loop_timer *t, void *data)
+/* No DEVICE_DELETED in time: the detach fails (a later one is item_gone). */
+static void on_delete_timeout(struct loop_timer *t, void *data)
 {
 	struct op *op = data;
 	struct qmpb *b = op->b;
 
-	enter(b);
-	if (op->kind == OP_USB_ATTACH) {
-		send_device_add(op);
-	} else if (op->kind == OP_USB_DETACH) {
-		log_warning("vm %s: QEMU sent no DEVICE_DELETED for %s within %.1f s", b->vm->name,
-			    op->id, (double)delete_timeout_usec / USEC_PER_SEC);
-		finish(op, -ETIMEDOUT, "no DEVICE_DELETED from QEMU");
-	}
-	leave(b);
+	backend_base_enter(&b->base);
+	log_warning("vm %s: QEMU sent no DEVICE_DELETED for %s within %.1f s", b->vm->name, op->id,
+		    (double)delete_timeout_usec / USEC_PER_SEC);
+	finish(op, -ETIMEDOUT, "no DEVICE_DELETED from QEMU");
+	backend_base_leave(&b->base);
 }
 
+/* The QMP client is ready: so is the VM. */
 static void on_connected(struct qmp *q, void *data)
 {
 	struct qmpb *b = data;
 	const struct qmp_version *v = qmp_version(q);
 
-	enter(b);
+	backend_base_enter(&b->base);
 	log_info("vm %s: connected to QEMU %d.%d.%d%s%s%s", b->vm->name, v->major, v->minor,
 		 v->micro, *v->package ? " (" : "", v->package, *v->package ? ")" : "");
 	b->up = true;
-	if (b->events->vm_up)
-		b->events->vm_up(b->data);
-	leave(b);
+	b->said_capped = false;
+	if (b->base.events->vm_up)
+		b->base.events->vm_up(b->base.data);
+	backend_base_leave(&b->base);
 }
 
+/* Why QEMU cannot be reached, for the status (told once per reason). */
 static void on_down(struct qmp *q, const char *why, void *data)
 {
 	struct qmpb *b = data;
 
-	enter(b);
-	if (b->events->vm_down)
-		b->events->vm_down(b->data, why);
-	leave(b);
+	backend_base_enter(&b->base);
+	if (b->base.events->vm_down)
+		b->base.events->vm_down(b->base.data, why);
+	backend_base_leave(&b->base);
 }
 
+/* QEMU went away: what was pending fails, then vm_gone. */
 static void on_disconnected(struct qmp *q, const char *reason, void *data)
 {
 	struct qmpb *b = data;
 
-	enter(b);
+	backend_base_enter(&b->base);
 	b->up = false;
 	/* Commands in flight have failed already; what is left waits for
 	 * a timer or an event that will not come. */
-	while (!list_empty(&b->ops) && !b->dead) {
-		struct op *op = container_of(b->ops.next, struct op, link);
-
-		finish(op, -ENOTCONN, NULL);
-	}
-	if (!b->dead) {
+	if (backend_base_fail_all(&b->base)) {
 		log_info("vm %s: QEMU gone (%s)", b->vm->name, reason);
-		if (b->events->vm_gone)
-			b->events->vm_gone(b->data, reason);
+		if (b->base.events->vm_gone)
+			b->base.events->vm_gone(b->base.data, reason);
 	}
-	leave(b);
+	backend_base_leave(&b->base);
 }
 
+/* QEMU's events: DEVICE_DELETED, and lifecycle events passed on. */
 static void on_event(struct qmp *q, const char *event, json_t *data, void *udata)
 {
 	static const char *const lifecycle[] = { "SHUTDOWN", "RESET", "STOP", "RESUME" };
 	struct qmpb *b = udata;
 
-	enter(b);
+	backend_base_enter(&b->base);
 	if (streq(event, "DEVICE_DELETED")) {
 		json_t *dev = json_object_get(data, "device");
 
@@ -916,12 +892,12 @@ static void on_event(struct qmp *q, const char *event, json_t *data, void *udata
 				event, json_is_string(reason) ? " (" : "",
 				json_is_string(reason) ? json_string_value(reason) : "",
 				json_is_string(reason) ? ")" : "");
-		if (b->events->vm_event)
-			b->events->vm_event(b->data, event);
+		if (b->base.events->vm_event)
+			b->base.events->vm_event(b->base.data, event);
 		break;
 	}
 out:
-	leave(b);
+	backend_base_leave(&b->base);
 }
 
 /* --- the table --------------------------------------------------------- */
@@ -933,6 +909,7 @@ static const struct qmp_callbacks qmp_callbacks = {
 	.event = on_event,
 };
 
+/* backend_ops.create: a QMP client on the VM's socket. */
 static struct backend_vm *qmpb_create(struct loop *loop, const struct conf_vm *vm,
 				      const struct backend_events *events, void *data)
 {
@@ -945,14 +922,23 @@ static struct backend_vm *qmpb_create(struct loop *loop, const struct conf_vm *v
 		return NULL;
 	}
 	b = xnew(struct qmpb);
+	backend_base_init(&b->base, &backend_qmp_ops, events, data, op_release);
 	b->vm = vm;
 	b->loop = loop;
-	b->events = events;
-	b->data = data;
 	b->rl = (struct log_ratelimit)LOG_RATELIMIT_INIT(10 * USEC_PER_SEC, 10);
-	list_init(&b->ops);
 	name = xasprintf("vm %s", vm->name);
 	opts.name = name;
+	/* Its qemu-user may serve the QMP socket besides root. */
+	if (vm->qemu_user) {
+		struct passwd *pw = getpwnam(vm->qemu_user);
+
+		if (pw)
+			opts.peer_uid = pw->pw_uid;
+		else
+			log_warning("vm %s: qemu-user '%s' does not exist; only a QEMU run by "
+				    "root may serve %s",
+				    vm->name, vm->qemu_user, vm->qmp_socket);
+	}
 	b->qmp = qmp_new(loop, &opts, &qmp_callbacks, b);
 	free(name);
 	if (!b->qmp) {
@@ -964,10 +950,10 @@ static struct backend_vm *qmpb_create(struct loop *loop, const struct conf_vm *v
 		errno = saved;
 		return NULL;
 	}
-	b->base.ops = &backend_qmp_ops;
-	return &b->base;
+	return &b->base.vm;
 }
 
+/* backend_ops.destroy. */
 static void qmpb_destroy(struct backend_vm *bv)
 {
 	struct qmpb *b;
@@ -975,17 +961,14 @@ static void qmpb_destroy(struct backend_vm *bv)
 	if (!bv)
 		return;
 	b = from(bv);
-	if (b->dead)
+	if (backend_base_dead(&b->base))
 		return;
-	b->dead = true;
 	qmp_free(b->qmp);
 	b->qmp = NULL;
-	while (!list_empty(&b->ops))
-		op_free(container_of(b->ops.next, struct op, link));
-	if (b->depth == 0)
-		free(b);
+	backend_base_destroy(&b->base);
 }
 
+/* backend_ops.is_up. */
 static bool qmpb_is_up(const struct backend_vm *bv)
 {
 	return is_up(from(bv));

@@ -19,6 +19,7 @@
 #include <unistd.h>
 
 #include "tests/lib/qemu.h"
+#include "tests/lib/testlib.h"
 
 #define CTL_TIMEOUT_MS 10000
 
@@ -510,4 +511,52 @@ void bench_write_file(const char *path, const char *fmt, ...)
 		fprintf(stderr, "bench: cannot write %s: %s\n", path, strerror(errno));
 		abort();
 	}
+}
+
+const char bench_qmp_greeting[] =
+    "{\"QMP\": {\"version\": {\"qemu\": {\"micro\": 22, \"minor\": 2, \"major\": 7}, "
+    "\"package\": \"\"}, \"capabilities\": [\"oob\"]}}\r\n";
+
+int bench_qmp_answer(int fd, json_t *cmd)
+{
+	const char *what = json_string_value(json_object_get(cmd, "execute")) ?: "";
+	json_t *reply = json_object();
+	char *text;
+	int r;
+
+	json_object_set_new(reply, "return",
+			    streq(what, "qom-list") || streq(what, "query-fdsets") ? json_array()
+										   : json_object());
+	if (json_object_get(cmd, "id"))
+		json_object_set(reply, "id", json_object_get(cmd, "id"));
+	text = json_dumps(reply, JSON_COMPACT);
+	json_decref(reply);
+	r = write_all(fd, text, strlen(text));
+	if (r >= 0)
+		r = write_all(fd, "\r\n", 2);
+	free(text);
+	return r;
+}
+
+void bench_scratch_done(char *dir)
+{
+	if (!getenv("BENCH_KEEP"))
+		scratch_remove(dir);
+	else
+		free(dir);
+}
+
+struct bench_ctl *bench_vmplugd_up(const char *confdir, const char *control_socket, const char *log,
+				   pid_t *pid)
+{
+	char *const env[] = { NULL };
+	struct bench_ctl *ctl;
+
+	*pid = bench_vmplugd_start(confdir, control_socket, log, env);
+	if (*pid < 0)
+		bench_fail("vmplugd did not start (see %s)", log);
+	ctl = bench_ctl_connect(control_socket);
+	if (!ctl)
+		bench_fail("cannot reach vmplugd's control socket");
+	return ctl;
 }

@@ -48,6 +48,11 @@ char *bench_vmplugd_path(void);
  * socket answers. Returns its pid, or -1 (and says why on stderr). */
 pid_t bench_vmplugd_start(const char *confdir, const char *control_socket, const char *log,
 			  char *const *extra_env);
+/* bench_vmplugd_start() with no extra environment, then a control client
+ * connected to it (*pid set); bench_fail() when either fails. */
+struct bench_ctl;
+struct bench_ctl *bench_vmplugd_up(const char *confdir, const char *control_socket, const char *log,
+				   pid_t *pid);
 /* SIGTERM and reap; its exit status, -1 if it was not ours. */
 int bench_vmplugd_stop(pid_t pid);
 
@@ -84,6 +89,17 @@ long bench_proc_status_kb(pid_t pid, const char *field);
 unsigned bench_proc_fd_count(pid_t pid);
 /* Voluntary and involuntary context switches of every thread of pid. */
 void bench_proc_ctxt(pid_t pid, unsigned long long *voluntary, unsigned long long *involuntary);
+
+/* A fake QEMU's side of QMP: the greeting of QEMU 7.2.22, and a reply to
+ * cmd as an empty QEMU gives it ("return" [] for qom-list and
+ * query-fdsets, {} else, with cmd's id) written to fd; -errno if the
+ * write failed. */
+extern const char bench_qmp_greeting[];
+int bench_qmp_answer(int fd, json_t *cmd);
+
+/* Remove a scratch directory (tests/lib/testlib.h) unless $BENCH_KEEP is
+ * set, and free its name. */
+void bench_scratch_done(char *dir);
 
 /* Write a file from a format (aborts on failure: a benchmark cannot go on). */
 void bench_write_file(const char *path, const char *fmt, ...) PRINTF_LIKE(2, 3);

@@ -1,8 +1,9 @@
 #!/bin/bash
-# Instruction counts of the pure cores (matcher, reconciler, router), with
-# no timing noise: runs bench/cores under `valgrind --tool=callgrind` once
-# per core, collecting only inside that core's workload function (run_*:
-# setup excluded), and prints instructions per operation.
+# Instruction counts of the pure cores (matcher, reconciler, router, the
+# loop's timers, QMP reply matching), with no timing noise: runs bench/cores under
+# `valgrind --tool=callgrind` once per core, collecting only inside that
+# core's workload function (run_*: setup excluded), and prints
+# instructions per operation.
 #
 # Usage: bench/cores-callgrind.sh [--short] [BUILD-DIR]
 # (BUILD-DIR: where bench/cores was built; default the current directory.)
@@ -41,9 +42,10 @@ trap 'rm -rf "$tmp"' EXIT
 
 echo "$(valgrind --version), $(uname -m), kernel $(uname -r); bench/cores${short:+ $short}"
 printf '%-16s %10s %14s %12s  %s\n' core operations instructions "per op" what
-for core in matcher reconciler router-mouse router-keyboard; do
+for core in matcher reconciler router-mouse router-keyboard timers qmp-10 qmp-10000; do
 	case $core in
 	router-*) fn=run_router ;;
+	qmp-*) fn=run_qmp ;;
 	*) fn=run_$core ;;
 	esac
 	out=$tmp/$core.out

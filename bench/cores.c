@@ -4,7 +4,7 @@
  *   matcher     usb_owner() (usb/rules.c) for 512 devices against 8 VMs'
  *               rules (vendor/product, serial, port, property, deny by
  *               interface class); one operation = one device judged;
- *   reconciler  (daemon/reconcile.c, debounced as vmplugd runs it, on null
+ *   reconciler  (reconcile/, debounced as vmplugd runs it, on null
  *               backends and virtual time) 256 devices on distinct ports
  *               plugged, attached, unplugged and detached, in rounds; one
  *               operation = one event and the work it causes, completed;
@@ -12,7 +12,16 @@
  *               mouse, hotkeys configured; one operation = one frame:
  *     router-mouse     motion (REL_X/REL_Y), buttons, wheel with hi-res;
  *     router-keyboard  keys, a modifier that could begin a chord (held
- *                      back until the next key), MSC_SCAN.
+ *                      back until the next key), MSC_SCAN;
+ *   timers      (loop/loop.c) 10,000 armed timers (debounces, retries,
+ *               waiting requests); one operation = one of them moved to a
+ *               new deadline and one loop pass that fires another;
+ *   qmp-10, qmp-10000
+ *               (qmp/qmp.c) a connected client with 10 or 10,000
+ *               commands pending, answered by a peer in this process in
+ *               a scrambled order; one operation = one reply written,
+ *               read, matched and completed, and one new command sent
+ *               and read back by the peer.
  * Each workload runs in a function of its own (run_CORE), the one the
  * callgrind script collects; setup (configuration, devices) is outside.
  * Plain runs print the time per operation too, for what it is worth.
@@ -24,13 +33,18 @@
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/un.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "backends/null.h"
 #include "conf/conf.h"
-#include "daemon/reconcile.h"
+#include "reconcile/reconcile.h"
 #include "input/router.h"
+#include "loop/loop.h"
+#include "qmp/qmp.h"
 #include "usb/rules.h"
 #include "util/log.h"
 #include "util/util.h"
@@ -331,8 +345,8 @@ static void bench_reconciler(const struct conf *conf)
 
 static unsigned long written;
 
-static void rt_write(void *data, const char *source, const char *target,
-		     const struct input_event *ev, size_t n)
+static void rt_write(void *data, size_t source, size_t target, const struct input_event *ev,
+		     size_t n)
 {
 	written += n;
 }
@@ -352,7 +366,6 @@ static const struct input_router_hooks rt_hooks = {
 };
 
 struct frame {
-	const char *source;
 	struct input_event ev[6];
 	size_t n;
 };
@@ -366,74 +379,250 @@ struct frame {
 /* A gaming mouse at 8000 Hz: mostly motion, now and then a button or the
  * wheel (hi-res and classic in one frame). */
 static const struct frame mouse_frames[] = {
-	{ "mouse", { E(EV_REL, REL_X, 3), E(EV_REL, REL_Y, -2), SYN }, 3 },
-	{ "mouse", { E(EV_REL, REL_X, 1), SYN }, 2 },
-	{ "mouse", { E(EV_REL, REL_X, -4), E(EV_REL, REL_Y, 7), SYN }, 3 },
-	{ "mouse", { E(EV_REL, REL_Y, 1), SYN }, 2 },
-	{ "mouse", { E(EV_KEY, BTN_LEFT, 1), SYN }, 2 },
-	{ "mouse", { E(EV_REL, REL_X, 2), E(EV_REL, REL_Y, 2), SYN }, 3 },
-	{ "mouse", { E(EV_KEY, BTN_LEFT, 0), SYN }, 2 },
-	{ "mouse", { E(EV_REL, REL_WHEEL, 1), E(EV_REL, REL_WHEEL_HI_RES, 120), SYN }, 3 },
+	{ { E(EV_REL, REL_X, 3), E(EV_REL, REL_Y, -2), SYN }, 3 },
+	{ { E(EV_REL, REL_X, 1), SYN }, 2 },
+	{ { E(EV_REL, REL_X, -4), E(EV_REL, REL_Y, 7), SYN }, 3 },
+	{ { E(EV_REL, REL_Y, 1), SYN }, 2 },
+	{ { E(EV_KEY, BTN_LEFT, 1), SYN }, 2 },
+	{ { E(EV_REL, REL_X, 2), E(EV_REL, REL_Y, 2), SYN }, 3 },
+	{ { E(EV_KEY, BTN_LEFT, 0), SYN }, 2 },
+	{ { E(EV_REL, REL_WHEEL, 1), E(EV_REL, REL_WHEEL_HI_RES, 120), SYN }, 3 },
 };
 
 /* Typing, with shift, and a control key that may begin a chord: held
  * back, then delivered when C shows it is not one. */
 static const struct frame kbd_frames[] = {
-	{ "kbd", { E(EV_MSC, MSC_SCAN, 0x70004), E(EV_KEY, KEY_A, 1), SYN }, 3 },
-	{ "kbd", { E(EV_MSC, MSC_SCAN, 0x70004), E(EV_KEY, KEY_A, 0), SYN }, 3 },
-	{ "kbd", { E(EV_KEY, KEY_LEFTSHIFT, 1), SYN }, 2 },
-	{ "kbd", { E(EV_KEY, KEY_B, 1), SYN }, 2 },
-	{ "kbd", { E(EV_KEY, KEY_B, 0), SYN }, 2 },
-	{ "kbd", { E(EV_KEY, KEY_LEFTSHIFT, 0), SYN }, 2 },
-	{ "kbd", { E(EV_KEY, KEY_LEFTCTRL, 1), SYN }, 2 },
-	{ "kbd", { E(EV_KEY, KEY_C, 1), SYN }, 2 },
-	{ "kbd", { E(EV_KEY, KEY_C, 0), SYN }, 2 },
-	{ "kbd", { E(EV_KEY, KEY_LEFTCTRL, 0), SYN }, 2 },
+	{ { E(EV_MSC, MSC_SCAN, 0x70004), E(EV_KEY, KEY_A, 1), SYN }, 3 },
+	{ { E(EV_MSC, MSC_SCAN, 0x70004), E(EV_KEY, KEY_A, 0), SYN }, 3 },
+	{ { E(EV_KEY, KEY_LEFTSHIFT, 1), SYN }, 2 },
+	{ { E(EV_KEY, KEY_B, 1), SYN }, 2 },
+	{ { E(EV_KEY, KEY_B, 0), SYN }, 2 },
+	{ { E(EV_KEY, KEY_LEFTSHIFT, 0), SYN }, 2 },
+	{ { E(EV_KEY, KEY_LEFTCTRL, 1), SYN }, 2 },
+	{ { E(EV_KEY, KEY_C, 1), SYN }, 2 },
+	{ { E(EV_KEY, KEY_C, 0), SYN }, 2 },
+	{ { E(EV_KEY, KEY_LEFTCTRL, 0), SYN }, 2 },
 };
 
-__attribute__((noinline)) unsigned long run_router(struct input_router *r, const struct frame *f,
-						   size_t nf, unsigned long frames);
-__attribute__((noinline)) unsigned long run_router(struct input_router *r, const struct frame *f,
-						   size_t nf, unsigned long frames)
+__attribute__((noinline)) unsigned long run_router(struct input_router *r, size_t source,
+						   const struct frame *f, size_t nf,
+						   unsigned long frames);
+__attribute__((noinline)) unsigned long run_router(struct input_router *r, size_t source,
+						   const struct frame *f, size_t nf,
+						   unsigned long frames)
 {
 	uint64_t now = 5000000;
 
 	for (unsigned long i = 0; i < frames; i++) {
 		const struct frame *fr = &f[i % nf];
-		uint64_t next;
 
 		now += 125; /* 8000 frames/s */
-		next = input_router_frame(r, fr->source, true, fr->ev, fr->n, now);
-		if (next && next <= now)
-			input_router_tick(r, now);
+		input_router_frame(r, source, true, fr->ev, fr->n, now);
 	}
 	return frames;
 }
 
-static void bench_router(const struct conf *conf, const char *core, const struct frame *f,
-			 size_t nf, const char *what)
+static void bench_router(const struct conf *conf, const char *core, const char *source,
+			 const struct frame *f, size_t nf, const char *what)
 {
 	struct input_router *r = input_router_new(conf, &rt_hooks, NULL);
+	const struct conf_input *in = conf_find_input(conf, source);
 	unsigned long ops;
 	uint64_t t0;
 
-	input_router_vm_up(r, "vm0", 1000000);
-	if (input_router_switch(r, "vm0", 1000000) < 0)
+	input_router_vm_up(r, "vm0");
+	if (input_router_switch(r, "vm0") < 0)
 		die("router: cannot focus vm0");
 	written = 0;
 	t0 = clock_ns();
-	ops = run_router(r, f, nf, 3000UL * scale);
+	/* the source's number, as the input manager has it from the configuration */
+	ops = run_router(r, (size_t)(in - conf->inputs), f, nf, 3000UL * scale);
 	report(core, ops, what, clock_ns() - t0);
 	if (!written)
 		die("router: nothing was written; the workload is wrong");
 	input_router_free(r);
 }
 
+/* -------------------------------------------------------------- timers */
+
+#define TIMERS 10000
+
+static void on_bench_timer(struct loop_timer *t, void *data)
+{
+	(void)t;
+	(*(unsigned long *)data)++;
+}
+
+__attribute__((noinline)) unsigned long run_timers(struct loop *loop, struct loop_timer **idle,
+						   struct loop_timer *due, unsigned long passes);
+__attribute__((noinline)) unsigned long run_timers(struct loop *loop, struct loop_timer **idle,
+						   struct loop_timer *due, unsigned long passes)
+{
+	uint64_t later = now_usec() + 3600 * USEC_PER_SEC;
+
+	for (unsigned long i = 0; i < passes; i++) {
+		loop_timer_arm(idle[(i * 7919) % TIMERS], later + (i * 104729) % USEC_PER_SEC);
+		loop_timer_arm(due, 1); /* long past: fires in this pass */
+		if (loop_dispatch(loop, 0) < 1)
+			die("timers: the due timer did not fire");
+	}
+	return passes;
+}
+
+static void bench_timers(void)
+{
+	struct loop *loop = loop_new();
+	struct loop_timer **idle = xcalloc(TIMERS, sizeof(*idle));
+	unsigned long fired = 0, ops;
+	uint64_t later = now_usec() + 3600 * USEC_PER_SEC, t0;
+	struct loop_timer *due;
+
+	if (!loop)
+		die("timers: no loop");
+	for (unsigned i = 0; i < TIMERS; i++) {
+		idle[i] = loop_timer_new(loop, on_bench_timer, &fired);
+		loop_timer_arm(idle[i], later + (uint64_t)i * 1000);
+	}
+	due = loop_timer_new(loop, on_bench_timer, &fired);
+	t0 = clock_ns();
+	ops = run_timers(loop, idle, due, 200UL * scale);
+	report("timers", ops, "10,000 armed timers: one re-armed, one fired per pass",
+	       clock_ns() - t0);
+	if (fired != ops)
+		die("timers: a timer fired that was not due");
+	for (unsigned i = 0; i < TIMERS; i++)
+		loop_timer_free(idle[i]);
+	loop_timer_free(due);
+	free(idle);
+	loop_free(loop);
+}
+
+/* ----------------------------------------------------------------- qmp */
+
+static unsigned long qmp_replies;
+static bool qmp_up;
+
+static void on_qmp_connected(struct qmp *q, void *data)
+{
+	qmp_up = true;
+}
+
+static void on_qmp_reply(struct qmp *q, const struct qmp_reply *r, void *data)
+{
+	if (r->err)
+		die("qmp: a command failed");
+	qmp_replies++;
+}
+
+/* Read and discard what the client sent (its commands). */
+static void qmp_drain(int fd)
+{
+	char buf[65536];
+
+	while (recv(fd, buf, sizeof(buf), MSG_DONTWAIT) > 0)
+		;
+}
+
+/* Write one reply to `id` and run the loop until the client matched it. */
+static void qmp_answer(struct loop *loop, int peer, uint64_t id)
+{
+	unsigned long before = qmp_replies;
+	char reply[64];
+	int n = snprintf(reply, sizeof(reply), "{\"return\": {}, \"id\": %llu}\r\n",
+			 (unsigned long long)id);
+
+	if (write(peer, reply, (size_t)n) != n)
+		die("qmp: cannot write a reply");
+	while (qmp_replies == before)
+		if (loop_dispatch(loop, 1000) < 0)
+			die("qmp: the loop failed");
+}
+
+__attribute__((noinline)) unsigned long run_qmp(struct loop *loop, struct qmp *q, int peer,
+						uint64_t *pending, size_t n_pending,
+						uint64_t *next_id, unsigned long ops);
+__attribute__((noinline)) unsigned long run_qmp(struct loop *loop, struct qmp *q, int peer,
+						uint64_t *pending, size_t n_pending,
+						uint64_t *next_id, unsigned long ops)
+{
+	for (unsigned long i = 0; i < ops; i++) {
+		/* a pending command, anywhere in the sending order */
+		size_t k = (size_t)((i * 7919 + 104729) % n_pending);
+
+		qmp_answer(loop, peer, pending[k]);
+		if (qmp_command(q, "query-status", NULL, NULL, on_qmp_reply, NULL) < 0)
+			die("qmp: cannot send");
+		pending[k] = (*next_id)++;
+		qmp_drain(peer);
+	}
+	return ops;
+}
+
+static void bench_qmp(const char *core, size_t n_pending)
+{
+	static const char greeting[] = "{\"QMP\": {\"version\": {\"qemu\": {\"micro\": 0, "
+				       "\"minor\": 2, \"major\": 7}, \"package\": \"\"}, "
+				       "\"capabilities\": []}}\r\n";
+	static const struct qmp_callbacks cb = { .connected = on_qmp_connected };
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	char dir[] = "/tmp/vmplug-bench-qmp-XXXXXX";
+	uint64_t *pending = xcalloc(n_pending, sizeof(*pending)), next_id, t0;
+	struct loop *loop = loop_new();
+	struct qmp_opts opts = { .name = "bench", .timeout_usec = 3600 * USEC_PER_SEC };
+	unsigned long ops;
+	struct qmp *q;
+	char *what;
+	int lfd, peer;
+
+	if (!loop || !mkdtemp(dir))
+		die("qmp: setup failed");
+	snprintf(sa.sun_path, sizeof(sa.sun_path), "%s/qmp.sock", dir);
+	lfd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (lfd < 0 || bind(lfd, (struct sockaddr *)&sa, sizeof(sa)) < 0 || listen(lfd, 1) < 0)
+		die("qmp: cannot listen");
+	opts.socket_path = sa.sun_path;
+	qmp_up = false;
+	q = qmp_new(loop, &opts, &cb, NULL);
+	if (!q)
+		die("qmp: qmp_new failed");
+	loop_dispatch(loop, 1000); /* the first attempt connects */
+	peer = accept4(lfd, NULL, NULL, SOCK_CLOEXEC);
+	if (peer < 0 || write(peer, greeting, strlen(greeting)) < 0)
+		die("qmp: no connection");
+	/* qmp_capabilities is the client's first id, 1 */
+	if (write(peer, "{\"return\": {}, \"id\": 1}\r\n", 25) != 25)
+		die("qmp: cannot write");
+	while (!qmp_up)
+		if (loop_dispatch(loop, 1000) < 0)
+			die("qmp: no handshake");
+	next_id = 2;
+	for (size_t k = 0; k < n_pending; k++) {
+		if (qmp_command(q, "query-status", NULL, NULL, on_qmp_reply, NULL) < 0)
+			die("qmp: cannot send");
+		pending[k] = next_id++;
+		qmp_drain(peer);
+	}
+	t0 = clock_ns();
+	ops = run_qmp(loop, q, peer, pending, n_pending, &next_id, 500UL * scale);
+	what = xasprintf("%zu commands pending, one answered in a scrambled order and one sent",
+			 n_pending);
+	report(core, ops, what, clock_ns() - t0);
+	free(what);
+	qmp_free(q);
+	close(peer);
+	close(lfd);
+	unlink(sa.sun_path);
+	rmdir(dir);
+	free(pending);
+	loop_free(loop);
+}
+
 int main(int argc, char **argv)
 {
-	static const char *const all[] = { "matcher", "reconciler", "router-mouse",
-					   "router-keyboard" };
-	bool want[4] = { false };
+	static const char *const all[] = { "matcher",         "reconciler", "router-mouse",
+					   "router-keyboard", "timers",     "qmp-10",
+					   "qmp-10000" };
+	bool want[ARRAY_SIZE(all)] = { false };
 	bool any = false;
 	struct conf *conf;
 
@@ -444,19 +633,20 @@ int main(int argc, char **argv)
 			scale = 1;
 			continue;
 		}
-		for (size_t c = 0; c < 4; c++)
+		for (size_t c = 0; c < ARRAY_SIZE(all); c++)
 			if (streq(argv[i], all[c]))
 				want[c] = known = any = true;
 		if (!known) {
 			fprintf(stderr,
 				"usage: %s [--short] [matcher|reconciler|router-mouse|"
-				"router-keyboard]...\n",
+				"router-keyboard|timers|qmp-10|qmp-10000]...\n",
 				argv[0]);
 			return 2;
 		}
 	}
 	if (!any)
-		want[0] = want[1] = want[2] = want[3] = true;
+		for (size_t c = 0; c < ARRAY_SIZE(all); c++)
+			want[c] = true;
 	log_set_level(LOG_LEVEL_ERROR);
 	setvbuf(stdout, NULL, _IOLBF, 0);
 	conf = make_conf();
@@ -465,11 +655,17 @@ int main(int argc, char **argv)
 	if (want[1])
 		bench_reconciler(conf);
 	if (want[2])
-		bench_router(conf, "router-mouse", mouse_frames, ARRAY_SIZE(mouse_frames),
+		bench_router(conf, "router-mouse", "mouse", mouse_frames, ARRAY_SIZE(mouse_frames),
 			     "input_router_frame: gaming mouse, motion, buttons, wheel");
 	if (want[3])
-		bench_router(conf, "router-keyboard", kbd_frames, ARRAY_SIZE(kbd_frames),
+		bench_router(conf, "router-keyboard", "kbd", kbd_frames, ARRAY_SIZE(kbd_frames),
 			     "input_router_frame: typing, shift, a control key held back");
+	if (want[4])
+		bench_timers();
+	if (want[5])
+		bench_qmp("qmp-10", 10);
+	if (want[6])
+		bench_qmp("qmp-10000", 10000);
 	conf_free(conf);
 	return 0;
 }

@@ -52,30 +52,9 @@ struct conn {
 	struct qmp_framer *framer;
 };
 
-static void answer(int fd, json_t *cmd)
-{
-	const char *what = json_string_value(json_object_get(cmd, "execute")) ?: "";
-	json_t *reply = json_object();
-	char *text;
-
-	json_object_set_new(reply, "return",
-			    streq(what, "qom-list") || streq(what, "query-fdsets") ? json_array()
-										   : json_object());
-	if (json_object_get(cmd, "id"))
-		json_object_set(reply, "id", json_object_get(cmd, "id"));
-	text = json_dumps(reply, JSON_COMPACT);
-	json_decref(reply);
-	if (write_all(fd, text, strlen(text)) < 0 || write_all(fd, "\r\n", 2) < 0)
-		fprintf(stderr, "memory: fake QEMU: write: %s\n", strerror(errno));
-	free(text);
-}
-
 /* Serve n listening sockets until killed. */
 static NORETURN void serve(int *listeners, unsigned n)
 {
-	static const char greeting[] =
-	    "{\"QMP\": {\"version\": {\"qemu\": {\"micro\": 22, \"minor\": 2, \"major\": 7}, "
-	    "\"package\": \"\"}, \"capabilities\": [\"oob\"]}}\r\n";
 	struct pollfd *p = xcalloc(2 * (size_t)n, sizeof(*p));
 	struct conn *c = xcalloc(n, sizeof(*c));
 
@@ -103,7 +82,8 @@ static NORETURN void serve(int *listeners, unsigned n)
 					closep(&c[i].fd);
 					c[i].fd = fd;
 					qmp_framer_reset(c[i].framer);
-					if (write_all(fd, greeting, strlen(greeting)) < 0)
+					if (write_all(fd, bench_qmp_greeting,
+						      strlen(bench_qmp_greeting)) < 0)
 						closep(&c[i].fd);
 				}
 				continue;
@@ -117,7 +97,9 @@ static NORETURN void serve(int *listeners, unsigned n)
 			}
 			qmp_framer_feed(c[i].framer, buf, (size_t)len);
 			while (qmp_framer_next(c[i].framer, &j, NULL, NULL, NULL, 0) == 1) {
-				answer(c[i].fd, j);
+				if (bench_qmp_answer(c[i].fd, j) < 0)
+					fprintf(stderr, "memory: fake QEMU: write: %s\n",
+						strerror(errno));
 				json_decref(j);
 			}
 		}
@@ -206,7 +188,7 @@ static void run_size(unsigned vms, struct result *res)
 	char *dir = scratch_new("bench-memory");
 	char *conf = xasprintf("%s/conf", dir), *vmd = xasprintf("%s/conf/vm.d", dir);
 	char *sock = xasprintf("%s/control.sock", dir), *log = xasprintf("%s/vmplugd.log", dir);
-	char *path, *const env[] = { NULL };
+	char *path;
 	struct bench_ctl *ctl;
 	pid_t peers, vmplugd;
 	uint64_t t0, end;
@@ -233,12 +215,7 @@ static void run_size(unsigned vms, struct result *res)
 	}
 	peers = start_peers(dir, vms);
 	t0 = now_usec();
-	vmplugd = bench_vmplugd_start(conf, sock, log, env);
-	if (vmplugd < 0)
-		bench_fail("vmplugd did not start (see %s)", log);
-	ctl = bench_ctl_connect(sock);
-	if (!ctl)
-		bench_fail("cannot reach vmplugd's control socket");
+	ctl = bench_vmplugd_up(conf, sock, log, &vmplugd);
 	end = now_usec() + WAIT_MS * USEC_PER_MSEC;
 	while (!ready(ctl, vms, &res->inputs_attached)) {
 		if (now_usec() > end)
@@ -259,10 +236,7 @@ static void run_size(unsigned vms, struct result *res)
 		fprintf(stderr, "memory: vmplugd did not exit cleanly (see %s)\n", log);
 	kill(peers, SIGKILL);
 	waitpid(peers, NULL, 0);
-	if (!getenv("BENCH_KEEP"))
-		scratch_remove(dir);
-	else
-		free(dir);
+	bench_scratch_done(dir);
 	free(conf);
 	free(vmd);
 	free(sock);

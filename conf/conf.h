@@ -13,6 +13,9 @@
 
 #define CONF_CHORD_MAX 6
 
+/* vmplugd's control socket when vmplug.conf does not say. */
+#define CONF_DEFAULT_CONTROL_SOCKET VMPLUG_RUNDIR "/control.sock"
+
 /* A hotkey chord: up to CONF_CHORD_MAX EV_KEY codes, all held at once. */
 struct conf_chord {
 	unsigned n;
@@ -29,12 +32,16 @@ struct conf_daemon {
 	char *control_socket;
 	char *control_group;
 	char *cache_dir;
-	char *qemu_group;
+	char *qemu_group; /* no longer used (sinks belong to each VM's QEMU): NULL unless set */
 	enum log_level log_level;
 };
 
+/* The [switch] cycle chord when vmplug.conf names none (and no other
+ * chord uses these keys): both Ctrl keys, as QEMU's own toggle. */
+#define CONF_DEFAULT_CYCLE "KEY_LEFTCTRL+KEY_RIGHTCTRL"
+
 struct conf_switch {
-	struct conf_chord cycle; /* n == 0: not configured */
+	struct conf_chord cycle; /* n == 0: none (cycle = none, or the default was taken) */
 	struct conf_chord host;
 	struct conf_chord panic;    /* default KEY_LEFTCTRL+KEY_LEFTALT+KEY_BACKSPACE */
 	char **on_switch;           /* argv (argv[0] absolute), NULL if none */
@@ -72,12 +79,18 @@ struct conf_property {
 	regex_t regex; /* compiled when op == CONF_PROP_REGEX */
 };
 
+/* A regex runs on at most this many bytes of what a device says: a
+ * longer value never matches NAME~REGEX. */
+#define CONF_REGEX_SUBJECT_MAX 4096
+
 /* One [usb "name"] or [usb-deny "name"] section: it matches a device when
  * every key given matches. Unset fields: NULL / -1 / 0 elements. */
 struct conf_usb_rule {
 	char *name;
 	bool deny;
-	char *port; /* "3-10": this port and everything behind it */
+	char *port; /* "3-10" or its ID_PATH: this port and everything behind it */
+	int bus;    /* 1..255 or -1 */
+	int devnum; /* 1..127 or -1: changes on every replug */
 	int vendor; /* 0..0xffff or -1 */
 	int product;
 	char *serial;
@@ -100,6 +113,14 @@ struct conf_vm {
 	char **inputs; /* names of [input] sections, NULL-terminated, may be NULL */
 	struct conf_chord hotkey;
 	bool focus_on_start;
+	/* The grab toggle of its input-linux objects (a GrabToggleKeys name,
+	 * static): grab-toggle =, else the one vmplugd picks for QMP VMs
+	 * (conf_grab_toggle) and QEMU's default for libvirt. */
+	const char *grab_toggle;
+	/* Who may open its input sinks: qemu-user owns them, qemu-group may
+	 * read and write them; NULL: root alone (see input_sink_owner_of). */
+	char *qemu_user;
+	char *qemu_group;
 	struct conf_origin backend_origin;
 	struct conf_usb_rule *rules; /* in file order; deny rules included */
 	size_t n_rules;
@@ -132,9 +153,25 @@ int conf_load(const char *dir, const struct conf_load_opts *opts, struct conf **
 
 void conf_free(struct conf *conf);
 
+/* What vmplugctl needs: the control-socket of DIR/vmplug.conf, or the
+ * default when the file or the key is missing. Reads that file alone, and
+ * checks only what could hide the key: the file's syntax and section
+ * headers, the key names in [daemon], and control-socket's value; the
+ * other keys and the VM files are the daemon's business. 0 and *path (a
+ * new string); else *errors as conf_load() gives them, and -ENOENT when
+ * DIR does not exist, -EACCES when vmplug.conf may not be read, -EINVAL
+ * otherwise. *errors is set either way (strv_free it). */
+int conf_load_control_socket(const char *dir, char **path, char ***errors);
+
 /* The effective configuration, normalized, one line per setting group /
  * rule (what `vmplugd --check-config` prints). */
 void conf_dump(const struct conf *conf, FILE *f);
+
+/* Whether the line "key = value" reads back as exactly that key and
+ * value: no control characters, no whitespace at either end of value,
+ * nothing that starts a comment, not too long. For configuration written
+ * for the user to paste (vmplugctl identify). */
+bool conf_line_writable(const char *key, const char *value);
 
 const struct conf_vm *conf_find_vm(const struct conf *conf, const char *name);
 const struct conf_input *conf_find_input(const struct conf *conf, const char *name);
@@ -149,8 +186,11 @@ int conf_chord_parse(const char *s, struct conf_chord *out, char **bad);
  * that shares no key with the [switch] chords or any VM's hotkey;
  * "ctrl-ctrl" when every choice clashes. */
 const char *conf_grab_toggle(const struct conf *conf);
-/* Does the grab-toggle `name` share a key with those chords? */
-bool conf_grab_toggle_clashes(const struct conf *conf, const char *name);
+/* QEMU's name for a grab toggle (static), NULL if QEMU has none such. */
+const char *conf_grab_toggle_name(const char *name);
+/* The keys of QEMU's grab toggle name, 0-terminated (ctrl-scrolllock:
+ * either Ctrl key with Scroll Lock); NULL for an unknown name or NULL. */
+const unsigned short *conf_grab_toggle_keys(const char *name);
 
 const char *conf_backend_name(enum conf_backend b);
 const char *conf_attach_mode_name(enum conf_attach_mode m);

@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "conf/conf.h"
+#include "control/protocol.h"
 #include "util/util.h"
 
 enum {
@@ -42,7 +43,8 @@ static void usage(FILE *f)
 		"Commands:\n"
 		"  status                  the daemon, each VM and what it has attached\n"
 		"  usb                     every host USB device and where it goes\n"
-		"  explain DEVICE          which rules match DEVICE, and which key did not\n"
+		"  usb DEVICE              everything a rule can match on in DEVICE\n"
+		"  explain DEVICE          which rules match DEVICE, key by key\n"
 		"  attach VM DEVICE        give DEVICE to VM (until it is unplugged or the\n"
 		"                          configuration is reloaded)\n"
 		"  detach VM DEVICE        take DEVICE away from VM (likewise)\n"
@@ -53,7 +55,8 @@ static void usage(FILE *f)
 		"  identify [--timeout S]  wait for a device to be plugged in and print a\n"
 		"                          configuration section for it (default 30 s)\n"
 		"\n"
-		"DEVICE is a port path (3-10.2), VID:PID (046d:0825) or VID:PID:SERIAL.\n"
+		"DEVICE is a port path (3-10.2), VID:PID (046d:0825), VID:PID:SERIAL, or\n"
+		"udev's ID_PATH of the port (pci-0000:00:14.0-usb-0:10.2).\n"
 		"\n"
 		"Options:\n"
 		"  -s, --socket=PATH       vmplugd's control socket (default: control-socket\n"
@@ -68,6 +71,7 @@ static void usage(FILE *f)
 		VMPLUG_CONFDIR, VMPLUG_RUNDIR);
 }
 
+/* Print a usage error and the hint to --help; returns EXIT_USAGE. */
 static int PRINTF_LIKE(1, 2) usage_error(const char *fmt, ...)
 {
 	va_list ap;
@@ -82,6 +86,7 @@ static int PRINTF_LIKE(1, 2) usage_error(const char *fmt, ...)
 
 /* ------------------------------------------------------------ transport */
 
+/* Connect to c->socket, explaining a failure (exit status). */
 static int ctl_connect(struct ctl *c)
 {
 	struct sockaddr_un addr = { .sun_family = AF_UNIX };
@@ -108,7 +113,57 @@ static int ctl_connect(struct ctl *c)
 	return EXIT_OK;
 }
 
-/* The next JSON object from vmplugd, NULL when it closed the connection. */
+/* What vmplugd says is printed as text: every string in v is made
+ * printable where it is (control characters and bytes that are not
+ * UTF-8 as \xNN), so nothing printed below can drive the terminal or
+ * forge a line. An error's "desc" and identify's "suggestion" keep their
+ * newlines; every other string is one line. key: v's key, if any. */
+static void escape_strings(json_t *v, const char *key)
+{
+	const char *k;
+	json_t *x;
+	size_t i;
+
+	if (json_is_string(v)) {
+		bool lines = key && (streq(key, "desc") || streq(key, "suggestion"));
+		char *s = xstrescape(json_string_value(v),
+				     STR_ESCAPE_CONTROL | (lines ? STR_ESCAPE_KEEP_NEWLINE : 0));
+
+		json_string_set(v, s);
+		free(s);
+	} else if (json_is_object(v)) {
+		json_object_foreach(v, k, x)
+			escape_strings(x, k);
+	} else if (json_is_array(v)) {
+		json_array_foreach(v, i, x)
+			escape_strings(x, key);
+	}
+}
+
+/* An error from vmplugd on stderr: its first line after "vmplugctl: ",
+ * the others indented under it (a line of it can never pass for one of
+ * vmplugctl's own). */
+static void print_error(const char *desc)
+{
+	char *shown = xstrescape(desc ? desc : "(no description)",
+				 STR_ESCAPE_CONTROL | STR_ESCAPE_KEEP_NEWLINE);
+	const char *p = shown;
+
+	fputs("vmplugctl: ", stderr);
+	for (;;) {
+		size_t n = strcspn(p, "\n");
+
+		fprintf(stderr, "%.*s\n", (int)n, p);
+		if (!p[n])
+			break;
+		p += n + 1;
+		fputs("  ", stderr);
+	}
+	free(shown);
+}
+
+/* The next JSON object from vmplugd, NULL when it closed the connection;
+ * its strings escaped unless it is to be printed as JSON. */
 static json_t *ctl_read(struct ctl *c)
 {
 	for (;;) {
@@ -124,10 +179,14 @@ static json_t *ctl_read(struct ctl *c)
 			memmove(c->buf, nl + 1, c->len - linelen - 1);
 			c->len -= linelen + 1;
 			if (!obj) {
-				fprintf(stderr, "vmplugctl: vmplugd sent invalid JSON: %s\n",
-					err.text);
+				char *why = xstrdup_printable(err.text);
+
+				fprintf(stderr, "vmplugctl: vmplugd sent invalid JSON: %s\n", why);
+				free(why);
 				continue;
 			}
+			if (!c->json)
+				escape_strings(obj, NULL);
 			return obj;
 		}
 		n = read(c->fd, chunk, sizeof(chunk));
@@ -141,6 +200,7 @@ static json_t *ctl_read(struct ctl *c)
 	}
 }
 
+/* Connect and read the greeting, or the refusal that replaces it (exit status). */
 static int ctl_open(struct ctl *c)
 {
 	json_t *greeting;
@@ -154,8 +214,7 @@ static int ctl_open(struct ctl *c)
 		return EXIT_UNREACHABLE;
 	}
 	if (json_object_get(greeting, "error")) {
-		fprintf(
-		    stderr, "vmplugctl: %s\n",
+		print_error(
 		    json_string_value(json_object_get(json_object_get(greeting, "error"), "desc")));
 		json_decref(greeting);
 		return EXIT_UNREACHABLE;
@@ -189,15 +248,14 @@ static int ctl_call(struct ctl *c, const char *cmd, json_t *args, json_t **ret)
 			continue;
 		}
 		if (c->json) {
-			char *out = json_dumps(resp, JSON_INDENT(2));
+			char *out = json_dumps(resp, JSON_INDENT(2) | JSON_ENSURE_ASCII);
 
 			puts(out);
 			free(out);
 		}
 		if (err) {
 			if (!c->json)
-				fprintf(stderr, "vmplugctl: %s\n",
-					json_string_value(json_object_get(err, "desc")));
+				print_error(json_string_value(json_object_get(err, "desc")));
 			json_decref(resp);
 			return EXIT_FAILED;
 		}
@@ -217,6 +275,7 @@ struct table {
 	size_t rows;
 };
 
+/* Add a row of t->cols strings (NULL shows as "-"), made printable. */
 static void table_row(struct table *t, ...)
 {
 	va_list ap;
@@ -234,6 +293,7 @@ static void table_row(struct table *t, ...)
 	t->rows++;
 }
 
+/* Print the rows in columns as wide as their widest cell, then empty t. */
 static void table_print(struct table *t, const char *indent)
 {
 	size_t *w = xcalloc(t->cols, sizeof(size_t));
@@ -264,11 +324,13 @@ static void table_print(struct table *t, const char *indent)
 	t->rows = 0;
 }
 
+/* A string member of o, NULL when absent or not a string. */
 static const char *jstr(json_t *o, const char *key)
 {
 	return json_string_value(json_object_get(o, key));
 }
 
+/* "VVVV:PPPP" of a device in vmplugd's JSON. */
 static char *ids(json_t *dev)
 {
 	const char *v = jstr(dev, "vendor"), *p = jstr(dev, "product");
@@ -278,6 +340,7 @@ static char *ids(json_t *dev)
 
 /* ------------------------------------------------------------- commands */
 
+/* A VM's items in status: USB devices, then inputs. */
 static void print_vm_usb(json_t *vm)
 {
 	struct table t = { .cols = 5 };
@@ -313,6 +376,7 @@ static void print_vm_usb(json_t *vm)
 	table_print(&t, "  ");
 }
 
+/* The printers below turn each command's reply into text (EXIT_* status). */
 static int cmd_status(struct ctl *c, json_t *ret)
 {
 	struct table t = { .cols = 6 };
@@ -353,6 +417,7 @@ static int cmd_status(struct ctl *c, json_t *ret)
 	return EXIT_OK;
 }
 
+/* "a,b": a JSON array of strings joined. */
 static char *join_array(json_t *a)
 {
 	char **v = NULL, *s;
@@ -366,6 +431,99 @@ static char *join_array(json_t *a)
 	return s;
 }
 
+/* Where a device of query-usb goes: "alpha [desk]", "(denied by beta)"... */
+static char *goes_to(json_t *d)
+{
+	char *claimed = join_array(json_object_get(d, "claimed-by"));
+	char *denied = join_array(json_object_get(d, "denied-by"));
+	json_t *ov = json_object_get(d, "override");
+	char *goes;
+
+	if (json_is_true(json_object_get(d, "hub")))
+		goes = xstrdup("(hub: never)");
+	else if (json_is_object(ov))
+		goes = xasprintf("%s (by hand: %s)", jstr(d, "owner") ? jstr(d, "owner") : "-",
+				 jstr(ov, "action"));
+	else if (jstr(d, "owner") && json_array_size(json_object_get(d, "claimed-by")) > 1)
+		goes = xasprintf("%s [%s] (conflict: %s)", jstr(d, "owner"), jstr(d, "rule"),
+				 claimed);
+	else if (jstr(d, "owner"))
+		goes = xasprintf("%s [%s]", jstr(d, "owner"), jstr(d, "rule"));
+	else if (json_array_size(json_object_get(d, "denied-by")))
+		goes = xasprintf("(denied by %s)", denied);
+	else
+		goes = xstrdup("-");
+	free(claimed);
+	free(denied);
+	return goes;
+}
+
+/* "KEY = VALUE" on a line of its own, made printable (NULL: no line). */
+static void rule_line(const char *key, const char *value)
+{
+	char *v;
+
+	if (!value)
+		return;
+	v = xstrdup_printable(value);
+	printf("%s = %s\n", key, v);
+	free(v);
+}
+
+/* usb DEVICE: everything a rule can match on, as the lines of a rule. */
+static int cmd_usb_device(struct ctl *c, json_t *ret)
+{
+	json_t *d, *x;
+	size_t i, j;
+
+	json_array_foreach(json_object_get(ret, "devices"), i, d) {
+		char *id = ids(d), *goes = goes_to(d), *head, *num;
+		const char *serial = jstr(d, "serial"), *udev = jstr(d, "serial-udev");
+
+		if (i)
+			putchar('\n');
+		head = jstr(d, "product-name")
+			   ? xasprintf("%s %s \"%s\"", jstr(d, "port"), id, jstr(d, "product-name"))
+			   : xasprintf("%s %s", jstr(d, "port"), id);
+		num = xstrdup_printable(head);
+		puts(num);
+		free(num);
+		rule_line("port", jstr(d, "port"));
+		rule_line("port", jstr(d, "id-path"));
+		num = xasprintf("%d", (int)json_integer_value(json_object_get(d, "bus")));
+		rule_line("bus", num);
+		free(num);
+		num = xasprintf("%d", (int)json_integer_value(json_object_get(d, "devnum")));
+		rule_line("device", num);
+		free(num);
+		rule_line("vendor", jstr(d, "vendor"));
+		rule_line("product", jstr(d, "product"));
+		rule_line("serial", serial);
+		if (udev && !(serial && streq(serial, udev)))
+			rule_line("serial", udev);
+		json_array_foreach(json_object_get(d, "interface-classes"), j, x)
+			rule_line("interface-class", json_string_value(x));
+		json_array_foreach(json_object_get(d, "properties"), j, x)
+			rule_line("property", json_string_value(x));
+		json_array_foreach(json_object_get(d, "tags"), j, x)
+			rule_line("tag", json_string_value(x));
+		if (jstr(d, "device-class")) {
+			num = xstrdup_printable(jstr(d, "device-class"));
+			printf("# device class %s%s\n", num,
+			       json_is_true(json_object_get(d, "hub")) ? " (a hub)" : "");
+			free(num);
+		}
+		num = xstrdup_printable(goes);
+		printf("goes to: %s\n", num);
+		free(num);
+		free(head);
+		free(id);
+		free(goes);
+	}
+	return EXIT_OK;
+}
+
+/* usb: one row per device (root hubs left out), where it goes and where it is. */
 static int cmd_usb(struct ctl *c, json_t *ret)
 {
 	struct table t = { .cols = 6 };
@@ -376,29 +534,12 @@ static int cmd_usb(struct ctl *c, json_t *ret)
 	json_array_foreach(devs, i, d) {
 		if (startswith(jstr(d, "port"), "usb"))
 			continue; /* root hubs: nothing to decide there */
-		char *id = ids(d), *goes, *attached, *claimed, *denied;
-		json_t *ov = json_object_get(d, "override");
+		char *id = ids(d), *goes, *attached;
 		json_t *att = json_object_get(d, "attached"), *a;
 		char **where = NULL;
 		size_t j;
 
-		claimed = join_array(json_object_get(d, "claimed-by"));
-		denied = join_array(json_object_get(d, "denied-by"));
-		if (json_is_true(json_object_get(d, "hub")))
-			goes = xstrdup("(hub: never)");
-		else if (json_is_object(ov))
-			goes = xasprintf("%s (by hand: %s)",
-					 jstr(d, "owner") ? jstr(d, "owner") : "-",
-					 jstr(ov, "action"));
-		else if (jstr(d, "owner") && json_array_size(json_object_get(d, "claimed-by")) > 1)
-			goes = xasprintf("%s [%s] (conflict: %s)", jstr(d, "owner"),
-					 jstr(d, "rule"), claimed);
-		else if (jstr(d, "owner"))
-			goes = xasprintf("%s [%s]", jstr(d, "owner"), jstr(d, "rule"));
-		else if (json_array_size(json_object_get(d, "denied-by")))
-			goes = xasprintf("(denied by %s)", denied);
-		else
-			goes = xstrdup("-");
+		goes = goes_to(d);
 		json_array_foreach(att, j, a) {
 			char *s = strcmp(jstr(a, "state"), "attached")
 				      ? xasprintf("%s (%s)", jstr(a, "vm"), jstr(a, "state"))
@@ -412,8 +553,6 @@ static int cmd_usb(struct ctl *c, json_t *ret)
 			  attached);
 		strv_free(where);
 		free(attached);
-		free(claimed);
-		free(denied);
 		free(goes);
 		free(id);
 	}
@@ -426,6 +565,7 @@ static int cmd_usb(struct ctl *c, json_t *ret)
 	return EXIT_OK;
 }
 
+/* explain DEVICE: who gets it, and for each VM every rule and key that matched or not. */
 static int cmd_explain(struct ctl *c, json_t *ret)
 {
 	json_t *devs = json_object_get(ret, "devices"), *d;
@@ -457,10 +597,16 @@ static int cmd_explain(struct ctl *c, json_t *ret)
 			printf("goes to: nobody\n");
 		json_array_foreach(json_object_get(d, "vms"), j, vm) {
 			struct table t = { .cols = 2 };
-			json_t *r;
-			size_t k;
+			json_t *r, *key, *deny = json_object_get(vm, "deny-rule");
+			size_t k, l;
 
-			printf("%s: %s\n", jstr(vm, "vm"), jstr(vm, "verdict"));
+			if (deny)
+				printf("%s: denied by [usb-deny \"%s\"] at %s:%d; no request can "
+				       "attach it, only the configuration\n",
+				       jstr(vm, "vm"), jstr(deny, "rule"), jstr(deny, "file"),
+				       (int)json_integer_value(json_object_get(deny, "line")));
+			else
+				printf("%s: %s\n", jstr(vm, "vm"), jstr(vm, "verdict"));
 			json_array_foreach(json_object_get(vm, "rules"), k, r) {
 				char *head = xasprintf(
 				    "[%s \"%s\"]",
@@ -473,6 +619,16 @@ static int cmd_explain(struct ctl *c, json_t *ret)
 				table_row(&t, head, verdict);
 				free(head);
 				free(verdict);
+				json_array_foreach(json_object_get(r, "keys"), l, key) {
+					char *line = xasprintf("  %s = %s", jstr(key, "key"),
+							       jstr(key, "value"));
+
+					table_row(&t, line,
+						  json_is_true(json_object_get(key, "matched"))
+						      ? "yes"
+						      : "no");
+					free(line);
+				}
 			}
 			if (t.rows)
 				table_print(&t, "  ");
@@ -483,6 +639,7 @@ static int cmd_explain(struct ctl *c, json_t *ret)
 	return EXIT_OK;
 }
 
+/* attach and detach: where the device stands now. */
 static int cmd_changed(struct ctl *c, json_t *ret)
 {
 	const char *state = jstr(ret, "state");
@@ -493,6 +650,7 @@ static int cmd_changed(struct ctl *c, json_t *ret)
 	return EXIT_OK;
 }
 
+/* switch: where the keyboard and mouse went, or that they were there already. */
 static int cmd_switched(struct ctl *c, json_t *ret)
 {
 	if (streq(jstr(ret, "from"), jstr(ret, "to")))
@@ -510,12 +668,14 @@ static int cmd_reload(struct ctl *c, json_t *ret)
 	return EXIT_OK;
 }
 
+/* identify: the daemon's suggested rule for what was plugged in, as is. */
 static int cmd_identify(struct ctl *c, json_t *ret)
 {
 	fputs(jstr(ret, "suggestion"), stdout);
 	return EXIT_OK;
 }
 
+/* One event as a line: time, name, and what it concerns. */
 static void print_event(json_t *ev)
 {
 	json_t *data = json_object_get(ev, "data"), *dev = json_object_get(data, "device");
@@ -548,16 +708,18 @@ static void print_event(json_t *ev)
 	putchar('\n');
 }
 
+/* SIGINT and SIGTERM end monitor cleanly. */
 static void on_sigint(int sig)
 {
 	interrupted = 1;
 }
 
+/* monitor: subscribe and print events until interrupted. */
 static int run_monitor(struct ctl *c)
 {
 	struct sigaction sa = { .sa_handler = on_sigint };
 	json_t *ret = NULL, *ev;
-	int r = ctl_call(c, "subscribe", NULL, &ret);
+	int r = ctl_call(c, CONTROL_CMD_SUBSCRIBE, NULL, &ret);
 
 	if (r != EXIT_OK)
 		return r;
@@ -568,7 +730,7 @@ static int run_monitor(struct ctl *c)
 		fprintf(stderr, "vmplugctl: watching vmplugd's events (Ctrl-C to stop)\n");
 	while (!interrupted && (ev = ctl_read(c))) {
 		if (c->json) {
-			char *text = json_dumps(ev, JSON_COMPACT);
+			char *text = json_dumps(ev, JSON_COMPACT | JSON_ENSURE_ASCII);
 
 			puts(text);
 			free(text);
@@ -584,17 +746,29 @@ static int run_monitor(struct ctl *c)
 	return EXIT_UNREACHABLE;
 }
 
-/* The socket: -s, else control-socket from the configuration, else the default. */
-static char *find_socket(const char *confdir)
+/* The socket when -s is not given: control-socket in DIR/vmplug.conf, read
+ * alone (the VM files are the daemon's business), else the default; a
+ * default DIR that does not exist means the default socket too, and so
+ * does a vmplug.conf this user may not read (said). NULL once the reason
+ * is printed. */
+static char *find_socket(const char *confdir, bool confdir_given)
 {
-	struct conf *conf = NULL;
-	char **errors = NULL, *path;
+	char **errors = NULL, *path = NULL;
+	int r = conf_load_control_socket(confdir, &path, &errors);
 
-	if (conf_load(confdir, NULL, &conf, &errors) == 0) {
-		path = xstrdup(conf->daemon.control_socket);
-		conf_free(conf);
-	} else {
-		path = xstrdup(VMPLUG_RUNDIR "/control.sock");
+	if (r == -ENOENT && !confdir_given) {
+		path = xstrdup(CONF_DEFAULT_CONTROL_SOCKET);
+	} else if (r == -EACCES) {
+		fprintf(stderr, "vmplugctl: %s; trying the default socket %s\n", errors[0],
+			CONF_DEFAULT_CONTROL_SOCKET);
+		path = xstrdup(CONF_DEFAULT_CONTROL_SOCKET);
+	} else if (r < 0) {
+		for (size_t i = 0; errors[i]; i++)
+			fprintf(stderr, "vmplugctl: %s\n", errors[i]);
+		fprintf(stderr,
+			"vmplugctl: cannot tell where vmplugd's control socket is from %s; give "
+			"it with -s\n",
+			confdir);
 	}
 	strv_free(errors);
 	return path;
@@ -613,6 +787,7 @@ int main(int argc, char **argv)
 	};
 	struct ctl c = { .fd = -1 };
 	const char *confdir = VMPLUG_CONFDIR, *cmd;
+	bool confdir_given = false;
 	char *socket_path = NULL;
 	unsigned long timeout = 30;
 	json_t *args = NULL, *ret = NULL;
@@ -628,6 +803,7 @@ int main(int argc, char **argv)
 			break;
 		case 'c':
 			confdir = optarg;
+			confdir_given = true;
 			break;
 		case 'j':
 			c.json = true;
@@ -667,35 +843,41 @@ int main(int argc, char **argv)
 	}
 	want = 0;
 	if (streq(cmd, "status")) {
-		execute = "query-status";
+		execute = CONTROL_CMD_QUERY_STATUS;
 		print = cmd_status;
 	} else if (streq(cmd, "usb")) {
-		execute = "query-usb";
+		execute = CONTROL_CMD_QUERY_USB;
 		print = cmd_usb;
+		if (argc - optind == 1) {
+			want = 1;
+			print = cmd_usb_device;
+		}
 	} else if (streq(cmd, "explain")) {
 		want = 1;
-		execute = "explain";
+		execute = CONTROL_CMD_EXPLAIN;
 		print = cmd_explain;
 	} else if (streq(cmd, "attach") || streq(cmd, "detach")) {
 		want = 2;
-		execute = cmd;
+		execute = streq(cmd, "attach") ? CONTROL_CMD_ATTACH : CONTROL_CMD_DETACH;
 		print = cmd_changed;
 	} else if (streq(cmd, "reload")) {
-		execute = "reload";
+		execute = CONTROL_CMD_RELOAD;
 		print = cmd_reload;
 	} else if (streq(cmd, "switch")) {
 		want = 1;
-		execute = "switch";
+		execute = CONTROL_CMD_SWITCH;
 		print = cmd_switched;
 	} else if (streq(cmd, "identify")) {
-		execute = "identify";
+		execute = CONTROL_CMD_IDENTIFY;
 		print = cmd_identify;
 	} else if (!streq(cmd, "monitor")) {
 		return usage_error("unknown command '%s'", cmd);
 	}
 	if ((size_t)(argc - optind) != want) {
 		if (want == 0)
-			return usage_error("'%s' takes no arguments", cmd);
+			return usage_error(streq(cmd, "usb") ? "'%s' takes one DEVICE at most"
+							     : "'%s' takes no arguments",
+					   cmd);
 		if (streq(cmd, "switch"))
 			return usage_error("'%s' needs a TARGET: a VM, host or next", cmd);
 		return usage_error(
@@ -707,10 +889,12 @@ int main(int argc, char **argv)
 		args = json_pack("{s:s,s:s}", "vm", argv[optind], "device", argv[optind + 1]);
 	else if (streq(cmd, "identify"))
 		args = json_pack("{s:I}", "timeout", (json_int_t)timeout);
+	if (want && !args)
+		return usage_error("the arguments must be valid UTF-8");
 
 	if (!c.socket)
-		c.socket = socket_path = find_socket(confdir);
-	r = ctl_open(&c);
+		c.socket = socket_path = find_socket(confdir, confdir_given);
+	r = c.socket ? ctl_open(&c) : EXIT_UNREACHABLE;
 	if (r == EXIT_OK) {
 		if (!execute) {
 			r = run_monitor(&c);

@@ -35,6 +35,7 @@ static const sd_bus_vtable vtable[] = {
 	SD_BUS_VTABLE_END,
 };
 
+/* Drop the connection and its watches; connect_bus() makes a new one at the next switch. */
 static void disconnect(struct bus *b)
 {
 	loop_source_remove(b->io);
@@ -47,6 +48,7 @@ static void disconnect(struct bus *b)
 	}
 }
 
+/* Warn once until the bus works again, and disconnect so the next switch retries. */
 static void fail(struct bus *b, const char *what, int r)
 {
 	if (!b->warned)
@@ -75,6 +77,7 @@ static void update(struct bus *b)
 		loop_timer_disarm(b->timer);
 }
 
+/* Run sd-bus until it has nothing left to do, then watch what it wants next. */
 static void process(struct bus *b)
 {
 	int r;
@@ -102,6 +105,7 @@ static void on_timer(struct loop_timer *t, void *data)
 		process(b);
 }
 
+/* The reply to the name request: the signal is sent with or without the name, so only log. */
 static int on_name(sd_bus_message *m, void *data, sd_bus_error *ret_error)
 {
 	const sd_bus_error *e = sd_bus_message_get_error(m);
@@ -116,6 +120,7 @@ static int on_name(sd_bus_message *m, void *data, sd_bus_error *ret_error)
 	return 0;
 }
 
+/* Connect and export the Switched signal; on failure warn once and stay disconnected. */
 static void connect_bus(struct bus *b)
 {
 	int r = sd_bus_open_system(&b->bus);

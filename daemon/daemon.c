@@ -8,11 +8,13 @@
 #include <stdlib.h>
 #include <unistd.h>
 
+#include "daemon/control-ops.h"
 #include "daemon/notify.h"
 #include "daemon/focus.h"
 #include "util/log.h"
 #include "util/util.h"
 
+/* conf_load() as a pointer: NULL when the configuration has errors. */
 static struct conf *load(const char *confdir, bool check_owner, char ***errors)
 {
 	struct conf_load_opts opts = { .check_owner = check_owner };
@@ -23,6 +25,7 @@ static struct conf *load(const char *confdir, bool check_owner, char ***errors)
 	return conf;
 }
 
+/* The configured log level, raised by each -v, at most debug. */
 static void apply_log_level(struct daemon *d)
 {
 	int level = (int)d->conf->daemon.log_level + d->opts.verbose;
@@ -32,6 +35,7 @@ static void apply_log_level(struct daemon *d)
 	log_set_level((enum log_level)level);
 }
 
+/* One line per VM at (re)load, so the log says what the daemon is working with. */
 static void log_vms(const struct conf *conf)
 {
 	for (size_t i = 0; i < conf->n_vms; i++) {
@@ -49,17 +53,13 @@ static void log_vms(const struct conf *conf)
 	}
 }
 
-static bool same(const char *a, const char *b)
-{
-	return (!a && !b) || (a && b && streq(a, b));
-}
-
 static void log_errors(char **errors)
 {
 	for (size_t i = 0; errors && errors[i]; i++)
 		log_error("config: %s", errors[i]);
 }
 
+/* SIGTERM/SIGINT: tell the service manager and leave the loop. */
 static void on_quit_signal(struct loop *loop, int signo, void *data)
 {
 	log_info("%s received, exiting", strsignal(signo));
@@ -91,29 +91,10 @@ static void update_status(struct daemon *d)
 	free(line);
 }
 
+/* SIGHUP reloads the configuration, as systemctl reload does. */
 static void on_hup(struct loop *loop, int signo, void *data)
 {
 	daemon_reload(data, NULL);
-}
-
-/* QEMU's input-linux objects keep the grab toggle they were made with,
- * chosen at start: say so when a reload's hotkeys clash with it. */
-static void warn_grab_toggle(const struct daemon *d, const struct conf *conf)
-{
-	const char *better;
-
-	if (!d->grab_toggle || !conf_grab_toggle_clashes(conf, d->grab_toggle))
-		return;
-	better = conf_grab_toggle(conf);
-	if (conf_grab_toggle_clashes(conf, better))
-		log_warning("a hotkey now shares a key with QEMU's grab toggle (%s): in a VM it "
-			    "also toggles QEMU's grab, and every toggle QEMU offers would clash",
-			    d->grab_toggle);
-	else
-		log_warning("a hotkey now shares a key with QEMU's grab toggle (%s, chosen when "
-			    "vmplugd started): in a VM it also toggles QEMU's grab; restart "
-			    "vmplugd to have %s chosen instead",
-			    d->grab_toggle, better);
 }
 
 int daemon_reload(struct daemon *d, char ***errors_out)
@@ -136,11 +117,10 @@ int daemon_reload(struct daemon *d, char ***errors_out)
 		return -EINVAL;
 	}
 	strv_free(errors);
-	if (!same(conf->daemon.control_socket, d->conf->daemon.control_socket) ||
-	    !same(conf->daemon.control_group, d->conf->daemon.control_group))
+	if (!streq_null(conf->daemon.control_socket, d->conf->daemon.control_socket) ||
+	    !streq_null(conf->daemon.control_group, d->conf->daemon.control_group))
 		log_warning("control-socket and control-group changes take effect when vmplugd "
 			    "restarts");
-	warn_grab_toggle(d, conf);
 	if (d->input)
 		input_manager_set_conf(d->input, conf);
 	if (d->focus)
@@ -153,7 +133,7 @@ int daemon_reload(struct daemon *d, char ***errors_out)
 	log_info("configuration reloaded: %zu VM(s), %zu input(s)", conf->n_vms, conf->n_inputs);
 	log_vms(conf);
 	control_emit(
-	    d->control, "CONFIG_RELOADED",
+	    d->control, CONTROL_EVENT_CONFIG_RELOADED,
 	    json_pack("{s:i,s:i}", "vms", (int)conf->n_vms, "inputs", (int)conf->n_inputs));
 	update_status(d);
 	notify_ready();
@@ -181,6 +161,7 @@ struct daemon *daemon_new(const struct daemon_opts *opts)
 	return d;
 }
 
+/* The reconciler's backend factory: QMP or libvirt, as the VM's backend key says. */
 static struct backend_vm *create_backend(void *data, const struct conf_vm *vm,
 					 const struct backend_events *events, void *evdata)
 {
@@ -194,6 +175,12 @@ static struct backend_vm *create_backend(void *data, const struct conf_vm *vm,
 	return ops->create(d->loop, vm, events, evdata);
 }
 
+static uint64_t rc_now(void *data)
+{
+	return now_usec();
+}
+
+/* The reconciler asks to be ticked at deadline (0: not at all). */
 static void rc_schedule(void *data, uint64_t deadline)
 {
 	struct daemon *d = data;
@@ -211,69 +198,42 @@ static void on_rc_timer(struct loop_timer *t, void *data)
 	reconcile_tick(d->rc);
 }
 
+/* A device new to the reconciler is also what identify waits for. */
 static void on_usb_add(void *data, struct usb_device *dev)
 {
 	struct daemon *d = data;
 
 	if (!reconcile_find_device(d->rc, dev->syspath))
-		control_usb_plugged(d->control, dev);
+		control_identify_usb(d->control, dev);
 	reconcile_device_add(d->rc, dev);
 }
 
-/* The /dev/input/by-id link among a device's DEVLINKS, if any. */
-static char *by_id_link(struct udev_device *dev)
-{
-	const char *links = udev_device_get_property_value(dev, "DEVLINKS");
-	char **v, *found = NULL;
-
-	if (!links)
-		return NULL;
-	v = strv_split(links, " ");
-	for (size_t i = 0; v[i] && !found; i++)
-		if (startswith(v[i], "/dev/input/by-id/"))
-			found = xstrdup(v[i]);
-	strv_free(v);
-	return found;
-}
-
+/* An input node came or went: the input manager opens or closes its source. */
 static void on_input(void *data, const char *action, struct udev_device *dev)
 {
 	struct daemon *d = data;
-	const char *node = udev_device_get_devnode(dev);
-	struct udev_device *parent, *usb;
-	const char *name = NULL;
-	char *link;
 
 	input_manager_udev(d->input, action, dev);
 	update_status(d);
 	/* What identify waits for: an input node that was just plugged in,
 	 * not one found present by a scan (d->watch is NULL during the
 	 * first). */
-	if (!d->control || !streq(action, "add") || !node ||
-	    !startswith(node, "/dev/input/event") || !d->watch || watch_enumerating(d->watch))
-		return;
-	parent = udev_device_get_parent_with_subsystem_devtype(dev, "input", NULL);
-	if (parent)
-		name = udev_device_get_sysattr_value(parent, "name");
-	/* our own sinks are not something the user plugged in */
-	if (name && startswith(name, "vmplug-"))
-		return;
-	link = by_id_link(dev);
-	usb = udev_device_get_parent_with_subsystem_devtype(dev, "usb", "usb_device");
-	control_input_plugged(d->control, node, link, name,
-			      udev_device_get_property_value(dev, "ID_INPUT_KEYBOARD") != NULL,
-			      udev_device_get_property_value(dev, "ID_INPUT_MOUSE") != NULL,
-			      usb ? udev_device_get_syspath(usb) : NULL);
-	free(link);
+	if (streq(action, "add") && d->watch && !watch_enumerating(d->watch))
+		control_identify_input(d->control, dev);
 }
 
+/* A reconciler event: tell control clients, update the status, add or drop router targets. */
 static void on_rc_event(void *data, const struct reconcile_event *ev)
 {
 	struct daemon *d = data;
 
-	control_reconcile_event(d->control, ev);
+	daemon_control_reconciled(d->control, ev);
 	update_status(d);
-	focus_reconcile_event(d->focus, ev);
+	/* the router's targets: VMs up and gone */
+	if (ev->type == RECONCILE_VM_UP)
+		input_manager_vm_up(d->input, ev->vm);
+	else if (ev->type == RECONCILE_VM_GONE)
+		input_manager_vm_down(d->input, ev->vm);
 }
 
 static void on_usb_remove(void *data, const char *syspath)
@@ -283,6 +243,7 @@ static void on_usb_remove(void *data, const char *syspath)
 	reconcile_device_remove(d->rc, syspath);
 }
 
+/* The input-linux objects the reconciler must put in vm: one per sink, copied for it. */
 static size_t rc_vm_inputs(void *data, const char *vm, struct reconcile_input **out)
 {
 	struct daemon *d = data;
@@ -296,6 +257,7 @@ static size_t rc_vm_inputs(void *data, const char *vm, struct reconcile_input **
 			.evdev = xstrdup(sinks[i].evdev),
 			.grab_all = sinks[i].grab_all,
 			.repeat = sinks[i].repeat,
+			.grab_toggle = sinks[i].grab_toggle,
 			.keep_existing = sinks[i].adopted,
 		};
 	}
@@ -303,6 +265,7 @@ static size_t rc_vm_inputs(void *data, const char *vm, struct reconcile_input **
 	return n;
 }
 
+/* vm's sinks came or went: the reconciler adds or removes its input-linux objects. */
 static void on_vm_sinks_changed(void *data, const char *vm)
 {
 	struct daemon *d = data;
@@ -311,36 +274,56 @@ static void on_vm_sinks_changed(void *data, const char *vm)
 		reconcile_inputs_changed(d->rc, vm);
 }
 
-static void on_frame(void *data, struct input_manager *m, const char *source,
-		     const struct input_event *ev, size_t n)
+/* [0]: vm's input objects, [1]: those of them attached */
+static void count_inputs(void *data, const struct reconcile_item_info *info)
+{
+	size_t *n = data;
+
+	n[0] += info->input;
+	n[1] += info->input && info->state == RECONCILE_ITEM_ATTACHED;
+}
+
+/* Are vm's input-linux objects in QEMU, all of them (so its sinks should
+ * be held)? */
+static bool inputs_attached(const struct daemon *d, const char *vm)
+{
+	enum reconcile_vm_state state;
+	size_t n[2] = { 0, 0 };
+
+	if (!d->rc || !reconcile_vm_info(d->rc, vm, &state, NULL) || state != RECONCILE_VM_READY)
+		return false;
+	reconcile_vm_items(d->rc, vm, count_inputs, n);
+	return n[0] > 0 && n[0] == n[1];
+}
+
+/* The router moved the focus: tell clients, on-switch and D-Bus, and check
+ * that the VM it went to still holds its sinks. */
+static void on_focus(void *data, const char *from, const char *to)
 {
 	struct daemon *d = data;
 
-	focus_frame(d->focus, m, source, ev, n);
+	focus_switched(d->focus, from, to);
+	/* The focus is where QEMU's letting go of a sink would be felt. */
+	if (!streq(to, INPUT_ROUTER_HOST) && inputs_attached(d, to))
+		input_manager_check_held(d->input, to);
 }
 
-static void on_source_closed(void *data, struct input_manager *m, const char *source)
-{
-	struct daemon *d = data;
-
-	focus_source_closed(d->focus, source);
-}
-
+/* The input manager and focus: before the watcher, whose first scan opens the sources. */
 static int start_input(struct daemon *d)
 {
 	static const struct input_manager_hooks hooks = {
 		.vm_sinks_changed = on_vm_sinks_changed,
-		.frame = on_frame,
-		.source_closed = on_source_closed,
+		.focus = on_focus,
 	};
 
-	d->focus = focus_new(d);
 	/* Before the watcher: its coldplug opens the sources, and every sink
 	 * exists before any VM is reconciled. */
 	d->input = input_manager_new(d->loop, d->conf, &hooks, d);
+	d->focus = focus_new(d);
 	return d->input ? 0 : -ENOMEM;
 }
 
+/* The reconciler and the udev watcher, whose first scan reports what is present. */
 static int start_usb(struct daemon *d)
 {
 	static const struct watch_hooks watch_hooks = {
@@ -350,10 +333,10 @@ static int start_usb(struct daemon *d)
 	};
 	const struct reconcile_hooks rc_hooks = {
 		.create_backend = create_backend,
+		.now = rc_now,
 		.schedule = rc_schedule,
 		.notify = on_rc_event,
 		.vm_inputs = rc_vm_inputs,
-		.grab_toggle = d->grab_toggle,
 		.debounce = true,
 	};
 
@@ -367,11 +350,13 @@ static int start_usb(struct daemon *d)
 	return 0;
 }
 
+/* The control socket; EADDRINUSE means another vmplugd answers there, and says so. */
 static int start_control(struct daemon *d)
 {
 	const char *path = d->conf->daemon.control_socket;
 
-	d->control = control_new(d, path, d->conf->daemon.control_group);
+	d->control = control_new(d->loop, path, d->conf->daemon.control_group, &daemon_control_ops,
+				 d);
 	if (d->control)
 		return 0;
 	if (errno == EADDRINUSE)
@@ -401,7 +386,7 @@ int daemon_start(struct daemon *d)
 	if (start_control(d) < 0)
 		return -EADDRINUSE;
 	d->status = notify_status_new(d->loop, DAEMON_STATUS_INTERVAL_USEC);
-	d->grab_toggle = xstrdup(conf_grab_toggle(d->conf));
+	d->watchdog = notify_watchdog_new(d->loop);
 	if (start_input(d) < 0)
 		return -ENOMEM;
 	r = start_usb(d);
@@ -420,9 +405,9 @@ void daemon_free(struct daemon *d)
 	watch_free(d->watch);
 	reconcile_free(d->rc);
 	input_manager_free(d->input);
-	free(d->grab_toggle);
 	loop_timer_free(d->rc_timer);
 	notify_status_free(d->status);
+	notify_watchdog_free(d->watchdog);
 	loop_free(d->loop);
 	conf_free(d->conf);
 	free(d);

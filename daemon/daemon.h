@@ -5,10 +5,10 @@
 #include <stdbool.h>
 
 #include "conf/conf.h"
-#include "daemon/control.h"
+#include "control/control.h"
 #include "loop/loop.h"
 #include "daemon/notify.h"
-#include "daemon/reconcile.h"
+#include "reconcile/reconcile.h"
 #include "daemon/watch.h"
 #include "input/input.h"
 
@@ -29,9 +29,9 @@ struct daemon {
 	struct watch *watch;
 	struct control *control;
 	struct input_manager *input;
-	struct focus *focus; /* where the keyboard and mouse go */
-	char *grab_toggle;
-	struct notify_status *status; /* the service manager's status line */
+	struct focus *focus;              /* where the keyboard and mouse go */
+	struct notify_status *status;     /* the service manager's status line */
+	struct notify_watchdog *watchdog; /* WATCHDOG=1 from the loop, when asked for */
 };
 
 /* The status line changes at most this often (sd_notify STATUS=). */

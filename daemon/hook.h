@@ -3,8 +3,11 @@
  * VMPLUG_TO_TYPE (host or vm) in an environment of its own: those and
  * PATH=/usr/sbin:/usr/bin:/sbin:/bin, nothing inherited. Its working
  * directory is /, stdin /dev/null, stdout and stderr vmplugd's stderr; it
- * runs in a process group of its own, so the timeout kills whatever it
- * started too.
+ * runs with no capability and no_new_privs, under a supervisor (see
+ * hook.c) that kills whatever it started, even in a session of its own,
+ * when it exits, at the timeout, or when vmplugd stops. The program and
+ * its directories must be root's and not writable by others
+ * (path_check_trusted), checked before each run.
  *
  * One at a time: a switch while the program runs is remembered, and once
  * it is done the program runs once more, from where the last run said
@@ -25,7 +28,7 @@ struct hook;
 
 /* Takes SIGCHLD on loop (see loop_add_signal); one hook per loop. */
 struct hook *hook_new(struct loop *loop);
-/* Kill a program still running (its process group) and reap it; free.
+/* Tell the supervisor of a run under way to kill it (never waits); free.
  * NULL is a no-op. */
 void hook_free(struct hook *h);
 

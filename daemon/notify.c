@@ -21,6 +21,7 @@ struct notify_status {
 	char *want;         /* what it should show */
 };
 
+/* Only a service manager (NOTIFY_SOCKET) reads the status: without one, keep none. */
 static bool manager(void)
 {
 #ifdef HAVE_SYSTEMD
@@ -30,6 +31,7 @@ static bool manager(void)
 #endif
 }
 
+/* sd_notify, whose failure is not worth more than a debug line. */
 static void tell(const char *msg)
 {
 #ifdef HAVE_SYSTEMD
@@ -55,6 +57,7 @@ void notify_stopping(void)
 	tell("STOPPING=1");
 }
 
+/* Send the wanted status line unless it is what is already shown. */
 static void flush(struct notify_status *s)
 {
 	char *msg;
@@ -113,4 +116,47 @@ void notify_status_set(struct notify_status *s, const char *text)
 		flush(s);
 	else if (!loop_timer_armed(s->timer))
 		loop_timer_arm(s->timer, s->last_sent + s->interval);
+}
+
+struct notify_watchdog {
+	struct loop_timer *timer;
+	uint64_t interval;
+};
+
+/* The loop turned: ping, and again in half the manager's time. */
+static void on_watchdog(struct loop_timer *t, void *data)
+{
+	struct notify_watchdog *w = data;
+
+	tell("WATCHDOG=1");
+	loop_timer_arm_in(t, w->interval);
+}
+
+struct notify_watchdog *notify_watchdog_new(struct loop *loop)
+{
+#ifdef HAVE_SYSTEMD
+	struct notify_watchdog *w;
+	uint64_t usec = 0;
+
+	if (sd_watchdog_enabled(0, &usec) <= 0 || usec == 0)
+		return NULL;
+	w = xnew(struct notify_watchdog);
+	w->interval = usec / 2;
+	w->timer = loop_timer_new(loop, on_watchdog, w);
+	tell("WATCHDOG=1");
+	loop_timer_arm_in(w->timer, w->interval);
+	log_debug("watchdog: WATCHDOG=1 every %llu ms", (unsigned long long)(w->interval / 1000));
+	return w;
+#else
+	(void)loop;
+	return NULL;
+#endif
+}
+
+void notify_watchdog_free(struct notify_watchdog *w)
+{
+	if (!w)
+		return;
+	loop_timer_free(w->timer);
+	free(w);
 }

@@ -27,3 +27,13 @@ struct notify_status *notify_status_new(struct loop *loop, uint64_t interval_use
 void notify_status_free(struct notify_status *s);
 /* The status is now text (copied). */
 void notify_status_set(struct notify_status *s, const char *text);
+
+/* WATCHDOG=1 when the service manager asks for it (WATCHDOG_USEC, and
+ * WATCHDOG_PID if set, naming vmplugd): sent by a timer of loop every
+ * half of that time, so a loop that stops turning stops the pings and
+ * the manager restarts vmplugd. NULL when no watchdog is asked for. */
+struct notify_watchdog;
+
+struct notify_watchdog *notify_watchdog_new(struct loop *loop);
+/* NULL is a no-op. */
+void notify_watchdog_free(struct notify_watchdog *w);

@@ -11,8 +11,10 @@
 #include "util/log.h"
 #include "util/util.h"
 
-/* A storm of events must not overflow the socket: the kernel drops
- * what does not fit (ENOBUFS) and we would have to resync. */
+/* A storm of events should not overflow the socket: the kernel drops
+ * what does not fit (ENOBUFS) and we resync with a full rescan. Without
+ * CAP_NET_ADMIN (the unit does not give it) the buffer grows only as far
+ * as net.core.rmem_max, and the rescan is what keeps vmplugd right. */
 #define RECEIVE_BUFFER (16 * 1024 * 1024)
 /* When the start-up scan is checked once more (see watch_new()). */
 #define RESCAN_USEC (1 * USEC_PER_SEC)
@@ -29,6 +31,7 @@ struct watch {
 	char **usb_present; /* syspaths reported and not removed, for resync */
 };
 
+/* A number from a sysfs attribute, or the udev property when sysfs lacks it; 0 if none. */
 static unsigned attr_uint(struct udev_device *dev, const char *attr, const char *prop, int base)
 {
 	const char *v = udev_device_get_sysattr_value(dev, attr);
@@ -46,6 +49,7 @@ static unsigned attr_uint(struct udev_device *dev, const char *attr, const char 
 	return r == 0 ? (unsigned)n : 0;
 }
 
+/* As attr_uint(), in hex, -1 if absent (an ID of 0 is valid). */
 static int attr_hex(struct udev_device *dev, const char *attr, const char *prop)
 {
 	const char *v = udev_device_get_sysattr_value(dev, attr);
@@ -63,6 +67,7 @@ static int attr_hex(struct udev_device *dev, const char *attr, const char *prop)
 	return r == 0 ? (int)n : -1;
 }
 
+/* A device-chosen string, made printable; NULL if absent or empty. */
 static char *attr_str(struct udev_device *dev, const char *attr)
 {
 	const char *v = udev_device_get_sysattr_value(dev, attr);
@@ -104,7 +109,8 @@ struct usb_device *watch_usb_device_from_udev(struct udev_device *dev)
 	d->vendor = attr_hex(dev, "idVendor", "ID_VENDOR_ID");
 	d->product = attr_hex(dev, "idProduct", "ID_MODEL_ID");
 	d->device_class = attr_hex(dev, "bDeviceClass", NULL);
-	d->serial = attr_str(dev, "serial");
+	if ((v = udev_device_get_sysattr_value(dev, "serial")))
+		usb_device_set_serial(d, v);
 	d->manufacturer = attr_str(dev, "manufacturer");
 	d->product_name = attr_str(dev, "product");
 	udev_list_entry_foreach(e, udev_device_get_properties_list_entry(dev)) {
@@ -130,6 +136,7 @@ static bool is_usb_device(struct udev_device *dev)
 	return type && streq(type, "usb_device");
 }
 
+/* Drop syspath from usb_present, so a resync does not report it removed again. */
 static void forget(struct watch *w, const char *syspath)
 {
 	size_t n = strv_len(w->usb_present);
@@ -144,6 +151,7 @@ static void forget(struct watch *w, const char *syspath)
 	}
 }
 
+/* Remember the device as present (for resync) and hand it to the hooks. */
 static void report_usb(struct watch *w, struct udev_device *dev)
 {
 	const char *syspath = udev_device_get_syspath(dev);
@@ -153,6 +161,7 @@ static void report_usb(struct watch *w, struct udev_device *dev)
 	w->hooks.usb_add(w->data, watch_usb_device_from_udev(dev));
 }
 
+/* Route one udev event: input to the input hook, USB devices and new interfaces to usb_add. */
 static void handle(struct watch *w, const char *action, struct udev_device *dev)
 {
 	const char *subsystem = udev_device_get_subsystem(dev);
@@ -234,6 +243,7 @@ static int enumerate(struct watch *w, bool resync)
 	return 0;
 }
 
+/* Drain the monitor; lost events (ENOBUFS) are made good by a full rescan. */
 static void on_monitor(struct loop_source *src, int fd, uint32_t revents, void *data)
 {
 	static struct log_ratelimit rl = LOG_RATELIMIT_INIT(10 * USEC_PER_SEC, 3);
@@ -264,6 +274,7 @@ static void on_monitor(struct loop_source *src, int fd, uint32_t revents, void *
 	}
 }
 
+/* The one rescan after start-up (see watch_new()). */
 static void on_rescan(struct loop_timer *t, void *data)
 {
 	struct watch *w = data;

@@ -30,6 +30,7 @@ static json_t *code_json(unsigned type, unsigned code)
 	return json_integer(code);
 }
 
+/* An event type's key in the file: its name, or its number when libevdev has none. */
 static char *type_key(unsigned type)
 {
 	const char *name = libevdev_event_type_get_name(type);
@@ -113,6 +114,7 @@ struct parse {
 	char *error;
 };
 
+/* Record the first error only, and return -EINVAL. */
 static int fail(struct parse *p, const char *fmt, ...) PRINTF_LIKE(2, 3);
 static int fail(struct parse *p, const char *fmt, ...)
 {
@@ -165,16 +167,19 @@ static int parse_code(json_t *v, int max, int (*from_name)(unsigned, const char 
 	return -1;
 }
 
+/* libevdev's code lookup in the shape parse_code() takes. */
 static int code_from_name(unsigned type, const char *name)
 {
 	return libevdev_event_code_from_name(type, name);
 }
 
+/* The same for properties, which have no type. */
 static int prop_from_name(unsigned type, const char *name)
 {
 	return libevdev_property_from_name(name);
 }
 
+/* An "events" key as a type: its name, or a number libevdev knows; -1 if neither. */
 static int type_from_key(const char *key)
 {
 	unsigned long n;
@@ -187,6 +192,7 @@ static int type_from_key(const char *key)
 	return -1;
 }
 
+/* EV_ABS: each code with its range, which libevdev needs to enable it. */
 static int parse_abs(struct parse *p, struct libevdev *dev, json_t *codes)
 {
 	const char *key;
@@ -232,6 +238,7 @@ static int parse_abs(struct parse *p, struct libevdev *dev, json_t *codes)
 	return 0;
 }
 
+/* EV_REP: the delay and period, both required. */
 static int parse_rep(struct parse *p, struct libevdev *dev, json_t *v)
 {
 	int delay, period;
@@ -247,6 +254,7 @@ static int parse_rep(struct parse *p, struct libevdev *dev, json_t *v)
 	return 0;
 }
 
+/* A type whose codes are a plain list (keys, buttons, relative axes, ...). */
 static int parse_list(struct parse *p, struct libevdev *dev, const char *key, unsigned type,
 		      json_t *codes)
 {
@@ -272,6 +280,7 @@ static int parse_list(struct parse *p, struct libevdev *dev, const char *key, un
 	return 0;
 }
 
+/* The whole file into dev; the first error found is in p->error. */
 static int parse_root(struct parse *p, json_t *root, struct libevdev *dev)
 {
 	json_t *v, *events, *props, *id;
@@ -433,6 +442,7 @@ struct missing {
 	unsigned named, more;
 };
 
+/* Name one more missing code, only counting those past MISSING_NAMED. */
 static void missing_add(struct missing *m, const char *name)
 {
 	char *s;
@@ -447,6 +457,7 @@ static void missing_add(struct missing *m, const char *name)
 	m->cur = s;
 }
 
+/* End the type being listed: keep its part unless nothing was missing. */
 static void missing_flush(struct missing *m, const char *label)
 {
 	if (m->cur && !streq(m->cur, label))
@@ -515,16 +526,59 @@ char *input_cache_path(const char *dir, const char *source)
 	return xasprintf("%s/%s.json", dir, source);
 }
 
-static int read_file(const char *path, char **out, size_t *len)
+/* The cache directory, opened, when it may be trusted: vmplugd running as
+ * root takes the capabilities of the sinks QEMU reads from it, so a
+ * directory another user owns or others may write to is refused (-EPERM,
+ * *why says which). With create, a missing directory is made (root's,
+ * 0755). The descriptor or -errno. */
+static int open_dir(const char *dir, bool create, char **why)
+{
+	struct stat st;
+	int fd;
+
+	*why = NULL;
+	if (create) {
+		int r = mkdir_p(dir, 0755);
+
+		if (r < 0)
+			return r;
+	}
+	fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	if (fstat(fd, &st) < 0) {
+		int r = -errno;
+
+		close(fd);
+		return r;
+	}
+	if (geteuid() != 0)
+		return fd;
+	if (st.st_uid != 0)
+		*why = xasprintf("it is owned by uid %u, not root", (unsigned)st.st_uid);
+	else if (st.st_mode & (S_IWGRP | S_IWOTH))
+		*why = xasprintf("it is writable by %s (mode %04o)",
+				 st.st_mode & S_IWOTH ? "others" : "its group",
+				 (unsigned)(st.st_mode & 07777));
+	if (*why) {
+		close(fd);
+		return -EPERM;
+	}
+	return fd;
+}
+
+/* A regular file of at most INPUT_CACHE_MAX_SIZE in dirfd, NUL-terminated.
+ * Never a link followed, never a FIFO or device waited on (-EINVAL). */
+static int read_file(int dirfd, const char *name, char **out, size_t *len)
 {
 	struct stat st;
 	size_t n = 0;
 	char *buf;
 	int fd, r = 0;
 
-	fd = open(path, O_RDONLY | O_CLOEXEC);
+	fd = openat(dirfd, name, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK);
 	if (fd < 0)
-		return -errno;
+		return errno == ELOOP ? -EINVAL : -errno;
 	if (fstat(fd, &st) < 0) {
 		r = -errno;
 		goto out;
@@ -562,11 +616,24 @@ out:
 
 int input_cache_load(const char *dir, const char *source, struct libevdev **out)
 {
-	char *path = input_cache_path(dir, source), *text = NULL, *error = NULL;
+	char *path = input_cache_path(dir, source), *text = NULL, *error = NULL, *why;
+	char *name = xasprintf("%s.json", source);
 	size_t len = 0;
-	int r;
+	int dfd, r;
 
-	r = read_file(path, &text, &len);
+	dfd = open_dir(dir, false, &why);
+	if (dfd == -EPERM) {
+		log_error("input %s: refusing the capability cache directory %s: %s, and whoever "
+			  "writes there chooses what the sinks are; nothing is read from it or "
+			  "written to it (sinks start as a generic keyboard or mouse)",
+			  source, dir, why);
+		free(why);
+		r = -EPERM;
+		goto out;
+	}
+	r = dfd < 0 ? dfd : read_file(dfd, name, &text, &len);
+	if (dfd >= 0)
+		close(dfd);
 	if (r == -ENOENT)
 		goto out;
 	if (r == -EFBIG || r == -EINVAL) {
@@ -587,28 +654,32 @@ int input_cache_load(const char *dir, const char *source, struct libevdev **out)
 out:
 	free(error);
 	free(text);
+	free(name);
 	free(path);
 	return r;
 }
 
 int input_cache_save(const char *dir, const char *source, const struct libevdev *dev)
 {
-	char *path, *text;
-	int r;
+	char *name, *text, *why;
+	int dfd, r;
 
-	r = mkdir_p(dir, 0755);
-	if (r < 0)
-		return r;
-	path = input_cache_path(dir, source);
+	dfd = open_dir(dir, true, &why);
+	free(why);
+	if (dfd < 0)
+		return dfd;
+	name = xasprintf("%s.json", source);
 	text = input_cache_format(dev, source);
-	r = write_file_atomic(path, text, strlen(text), 0644);
+	r = write_file_atomic_at(dfd, name, text, strlen(text), 0644);
+	close(dfd);
 	free(text);
-	free(path);
+	free(name);
 	return r;
 }
 
 /* ---------------------------------------------------------------- fallbacks */
 
+/* Case-insensitive substring (not a whole word); false for a NULL s. */
 static bool contains_word(const char *s, const char *word)
 {
 	return s && strcasestr(s, word);

@@ -33,13 +33,16 @@ struct libevdev *input_cache_copy(const struct libevdev *dev);
 char *input_cache_path(const char *dir, const char *source);
 
 /* Load DIR/SOURCE.json. 0 and *out; -ENOENT if there is none; -EINVAL if
- * it is corrupt, truncated or has wrong types (logged with the path and
- * what is wrong: the file is then ignored); other -errno if unreadable
- * (logged). */
+ * it is corrupt, truncated, has wrong types or is not a regular file (a
+ * link is not followed, a FIFO not waited on; logged with the path and
+ * what is wrong: the file is then ignored); -EPERM if DIR may not be
+ * trusted: as root, DIR must be root's and not writable by group or
+ * others (logged with the reason); other -errno if unreadable (logged). */
 int input_cache_load(const char *dir, const char *source, struct libevdev **out);
 
-/* Write DIR/SOURCE.json atomically (temp file, fsync, rename), creating
- * DIR if needed. 0 or -errno (not logged). */
+/* Write DIR/SOURCE.json atomically (temp file, rename; no fsync, so the
+ * loop never waits on the disk), creating DIR if needed. 0 or -errno (not
+ * logged): -EPERM when DIR may not be trusted (see input_cache_load). */
 int input_cache_save(const char *dir, const char *source, const struct libevdev *dev);
 
 enum input_cache_kind {

@@ -10,6 +10,7 @@
 
 #define LONG_BITS (8 * sizeof(unsigned long))
 
+/* Track one key's state in the bitmap, code down or up. */
 static void set_bit(struct input_keys *k, unsigned code, bool on)
 {
 	unsigned long mask = 1UL << (code % LONG_BITS);
@@ -87,6 +88,7 @@ char *input_keys_to_string(const struct input_keys *keys)
 	return s;
 }
 
+/* Append one event, growing the frame by doubling. */
 static void push(struct input_frame *f, const struct input_event *ev)
 {
 	if (f->n == f->cap) {
@@ -96,6 +98,7 @@ static void push(struct input_frame *f, const struct input_event *ev)
 	f->ev[f->n++] = *ev;
 }
 
+/* End the frame with a SYN_REPORT of our own: it is ready to route (true). */
 static bool close_frame(struct input_frame *f)
 {
 	struct input_event syn;

@@ -1,6 +1,7 @@
-/* Internals of the input manager that tests reach: how sinks are made.
- * The daemon uses input_manager_new(), which makes uinput devices; tests
- * hand in a maker of writer-only sinks on socketpairs. */
+/* Internals of the input manager that tests reach: how sinks are made,
+ * and a way to a sink past the router. The daemon uses
+ * input_manager_new(), which makes uinput devices; tests hand in a maker
+ * of writer-only sinks on socketpairs. */
 #pragma once
 
 #include "input/input.h"
@@ -12,3 +13,8 @@ typedef int (*input_sink_create_fn)(const char *name, const struct libevdev *cap
 struct input_manager *input_manager_new_with(struct loop *loop, const struct conf *conf,
 					     const struct input_manager_hooks *hooks, void *data,
 					     input_sink_create_fn create);
+/* Write a frame to the sink of (source, vm), vm INPUT_ROUTER_HOST for the
+ * host's, by name and past the router. 0 or -errno (-ENOENT: no such
+ * sink, or it could not be created). */
+int input_manager_sink_write(struct input_manager *m, const char *source, const char *vm,
+			     const struct input_event *ev, size_t n);

@@ -1,4 +1,5 @@
-/* The input manager: sources, their sinks, reload, status (see input.h). */
+/* The input manager: sources, their sinks, the router between them, reload,
+ * status (see input.h). */
 #include "config.h"
 
 #include "input/input.h"
@@ -7,7 +8,6 @@
 #include <errno.h>
 #include <libevdev/libevdev.h>
 #include <stdlib.h>
-#include <sys/stat.h>
 #include <unistd.h>
 
 #include "input/cache.h"
@@ -19,14 +19,20 @@
 #include "util/util.h"
 
 #define SINK_PREFIX "vmplug-"
+#define NONE ((size_t)-1)
 
 struct msink {
 	char *vm; /* INPUT_ROUTER_HOST for the host's sink */
 	char *name;
+	const char *grab_toggle; /* the VM's (static; NULL for the host's) */
+	char *qemu_user;         /* the VM's qemu-user and qemu-group (NULL: not set) */
+	char *qemu_group;
 	struct input_sink *sink; /* NULL: could not be created (error says why) */
+	struct loop_source *io;  /* its readers setting lights */
 	char *error;
 	bool adopted;
 	bool stored;
+	bool told_let_go; /* QEMU let go of it: logged (input_manager_check_held) */
 };
 
 struct msource {
@@ -40,6 +46,9 @@ struct msource {
 	enum input_caps_origin origin;
 	struct msink *sinks; /* in VM file-name order */
 	size_t n_sinks;
+	size_t index;      /* the router's number for it (NONE: not told yet) */
+	struct msink **to; /* per router target: its sink, or NULL */
+	size_t n_to;
 	struct log_ratelimit rl;
 };
 
@@ -48,8 +57,7 @@ struct input_manager {
 	struct input_manager_hooks hooks;
 	void *data;
 	char *cache_dir;
-	char *qemu_group;
-	bool group_warned;
+	bool global_group_warned; /* [daemon] qemu-group, which no longer applies */
 	struct msource **sources;
 	size_t n_sources;
 	input_sink_create_fn create_sink;
@@ -57,6 +65,9 @@ struct input_manager {
 	struct input_fdstore_entry *stored; /* fds from the store not adopted yet */
 	size_t n_stored;
 	bool ungrabbed; /* input_manager_set_grab(false) */
+	struct input_router *router;
+	struct msource **route; /* by the router's source number */
+	size_t n_route;
 };
 
 const char *input_caps_origin_name(enum input_caps_origin origin)
@@ -79,6 +90,7 @@ static bool is_host(const char *vm)
 	return streq(vm, INPUT_ROUTER_HOST);
 }
 
+/* Tell the daemon that vm's QEMU objects need adding again. */
 static void notify(struct input_manager *m, const char *vm)
 {
 	if (m->hooks.vm_sinks_changed && !m->starting && !is_host(vm))
@@ -103,6 +115,7 @@ static struct msink *find_sink(struct msource *s, const char *vm)
 
 /* ------------------------------------------------------------------- sinks */
 
+/* The fd the service manager kept for sink name, taken out of the list; -1 if none. */
 static int take_stored(struct input_manager *m, const char *name)
 {
 	for (size_t i = 0; i < m->n_stored; i++) {
@@ -117,27 +130,38 @@ static int take_stored(struct input_manager *m, const char *name)
 	return -1;
 }
 
-static void set_group(struct input_manager *m, const struct msource *s, struct msink *k)
+static char *dup_or_null(const char *s)
 {
+	return s ? xstrdup(s) : NULL;
+}
+
+/* Give a VM's sink node to that VM's QEMU alone (qemu-user, qemu-group),
+ * root's alone when the VM names neither. */
+static void set_owner(const struct msource *s, struct msink *k)
+{
+	struct input_sink_owner o;
+	const char *missing = NULL;
 	int r;
 
 	/* The host's sinks are for the desktop: udev's permissions stay. */
 	if (!k->sink || !input_sink_devnode(k->sink) || is_host(k->vm))
 		return;
-	r = input_sink_set_group(k->sink, m->qemu_group);
-	if (r == -ENOENT) {
-		if (!m->group_warned)
-			log_warning("input: qemu-group '%s' does not exist; sink nodes keep their "
-				    "group, so QEMU must run as root or be given access otherwise "
-				    "(set qemu-group = in [daemon])",
-				    m->qemu_group);
-		m->group_warned = true;
-	} else if (r < 0) {
-		log_warning("input %s: vm %s: cannot give %s (%s) to group %s: %s", s->name, k->vm,
-			    input_sink_devnode(k->sink), k->name, m->qemu_group, strerror(-r));
+	r = input_sink_owner_of(k->qemu_user, k->qemu_group, &o, &missing);
+	if (r < 0) {
+		/* root's alone rather than anything wider */
+		o = (struct input_sink_owner){ 0, 0, 0600 };
+		log_warning("input %s: vm %s: qemu-user or qemu-group '%s' does not exist; %s "
+			    "stays root's alone (mode 600)",
+			    s->name, k->vm, missing, k->name);
 	}
+	r = input_sink_set_owner(k->sink, &o);
+	if (r < 0)
+		log_warning("input %s: vm %s: cannot give %s (%s) to uid %u gid %u mode %o: %s",
+			    s->name, k->vm, input_sink_devnode(k->sink), k->name, (unsigned)o.uid,
+			    (unsigned)o.gid, (unsigned)o.mode, strerror(-r));
 }
 
+/* Take k's node back from the fd store when it kept one that fits; true if so. */
 static bool adopt(struct input_manager *m, struct msource *s, struct msink *k)
 {
 	int fd = take_stored(m, k->name), r;
@@ -159,6 +183,8 @@ static bool adopt(struct input_manager *m, struct msource *s, struct msink *k)
 		 input_sink_devnode(k->sink) ? input_sink_devnode(k->sink) : "no node");
 	return true;
 }
+
+static void on_sink_readable(struct loop_source *io, int fd, uint32_t revents, void *data);
 
 /* Make the sink (when missing); true if it exists afterwards. */
 static bool make_sink(struct input_manager *m, struct msource *s, struct msink *k)
@@ -196,22 +222,32 @@ static bool make_sink(struct input_manager *m, struct msource *s, struct msink *
 			    s->name, k->vm, k->name, strerror(-r));
 	}
 made:
-	set_group(m, s, k);
+	set_owner(s, k);
+	k->io = loop_add_fd(m->loop, input_sink_fd(k->sink), EPOLLIN, on_sink_readable, m);
+	if (!k->io)
+		log_warning("input %s: vm %s: cannot watch %s for its lock lights: %m", s->name,
+			    k->vm, k->name);
 	return true;
 }
 
-static void add_sink(struct input_manager *m, struct msource *s, const char *vm)
+/* A new sink of s for vm (NULL: the host), made at once when it can be. */
+static void add_sink(struct input_manager *m, struct msource *s, const struct conf_vm *vm)
 {
 	struct msink *k = xappend(&s->sinks, &s->n_sinks, sizeof(*s->sinks));
 
-	k->vm = xstrdup(vm);
-	k->name = xasprintf(SINK_PREFIX "%s-%s", vm, s->name);
+	k->vm = xstrdup(vm ? vm->name : INPUT_ROUTER_HOST);
+	k->name = xasprintf(SINK_PREFIX "%s-%s", k->vm, s->name);
+	k->grab_toggle = vm ? vm->grab_toggle : NULL;
+	k->qemu_user = vm ? dup_or_null(vm->qemu_user) : NULL;
+	k->qemu_group = vm ? dup_or_null(vm->qemu_group) : NULL;
 	make_sink(m, s, k);
 }
 
 /* Release, take out of the store and destroy. */
 static void destroy_sink(struct msink *k)
 {
+	loop_source_remove(k->io);
+	k->io = NULL;
 	if (k->sink && k->stored) {
 		input_fdstore_remove(k->name);
 		input_sink_set_persistent(k->sink, false);
@@ -220,10 +256,150 @@ static void destroy_sink(struct msink *k)
 	free(k->error);
 	free(k->name);
 	free(k->vm);
+	free(k->qemu_user);
+	free(k->qemu_group);
+}
+
+/* ------------------------------------------------------------------ router */
+
+/* Write a frame to k, the sink of source s; errors are logged here. */
+static int write_sink(struct msource *s, struct msink *k, const struct input_event *ev, size_t n)
+{
+	int r;
+
+	if (!k || !k->sink)
+		return -ENOENT;
+	r = input_sink_write(k->sink, ev, n);
+	if (r < 0)
+		log_ratelimited(&s->rl, LOG_LEVEL_WARNING, "input %s: vm %s: writing to %s: %s",
+				s->name, k->vm, k->name, strerror(-r));
+	return r;
+}
+
+/* The router's frame for (source, target): to that sink, found by number. */
+static void on_route_write(void *data, size_t source, size_t target, const struct input_event *ev,
+			   size_t n)
+{
+	struct input_manager *m = data;
+	struct msource *s = source < m->n_route ? m->route[source] : NULL;
+
+	/* a missing sink is no error: it could not be made, and said so */
+	if (s && target < s->n_to)
+		write_sink(s, s->to[target], ev, n);
+}
+
+/* The one way up: the focus moved. */
+static void on_route_focus(void *data, const char *from, const char *to)
+{
+	struct input_manager *m = data;
+
+	if (m->hooks.focus)
+		m->hooks.focus(m->data, from, to);
+}
+
+/* The router's panic, or the switch that ends it: every source at once. */
+static void on_route_grab(void *data, bool grab)
+{
+	input_manager_set_grab(data, grab);
+}
+
+/* Lock lights on s's device; one that is not open has none to show. */
+static void show_leds(struct msource *s, unsigned leds)
+{
+	int r = input_source_set_leds(s->src, leds);
+
+	if (r < 0 && r != -ENODEV)
+		log_ratelimited(&s->rl, LOG_LEVEL_WARNING,
+				"input %s: cannot set the lock lights of %s: %s", s->name,
+				input_source_devnode(s->src), strerror(-r));
+}
+
+/* The lights a source shows changed (the focus moved, or its target set
+ * them). */
+static void on_route_leds(void *data, size_t source, unsigned leds)
+{
+	struct input_manager *m = data;
+
+	if (source < m->n_route && m->route[source])
+		show_leds(m->route[source], leds);
+}
+
+static const struct input_router_hooks router_hooks = {
+	.write = on_route_write,
+	.focus = on_route_focus,
+	.grab = on_route_grab,
+	.leds = on_route_leds,
+};
+
+/* A sink's readers set its lights (the desktop on the host's sink, a
+ * guest through virtio-input-host on a VM's): the router hears of it by
+ * number, as of a frame. */
+static void on_sink_readable(struct loop_source *io, int fd, uint32_t revents, void *data)
+{
+	struct input_manager *m = data;
+
+	for (size_t i = 0; i < m->n_sources; i++) {
+		struct msource *s = m->sources[i];
+
+		for (size_t j = 0; j < s->n_sinks; j++) {
+			struct msink *k = &s->sinks[j];
+			unsigned leds;
+			int r;
+
+			if (k->io != io)
+				continue;
+			r = input_sink_read_leds(k->sink, &leds);
+			if (r < 0) {
+				log_warning("input %s: vm %s: reading %s: %s; its lock lights are "
+					    "no longer followed",
+					    s->name, k->vm, k->name, strerror(-r));
+				loop_source_remove(k->io);
+				k->io = NULL;
+				return;
+			}
+			for (size_t t = 0; r > 0 && t < s->n_to; t++)
+				if (s->to[t] == k)
+					input_router_sink_leds(m->router, s->index, t, leds);
+			return;
+		}
+	}
+}
+
+/* Point each of the router's targets at s's sink for it, in the router's
+ * numbering of now: names are looked up here, never per frame. */
+static void route_sinks(struct input_manager *m, struct msource *s)
+{
+	free(s->to);
+	s->n_to = input_router_n_targets(m->router);
+	s->to = xcalloc(s->n_to, sizeof(*s->to));
+	for (size_t t = 0; t < s->n_to; t++)
+		s->to[t] = find_sink(s, input_router_target_name(m->router, t));
+}
+
+/* The router took conf: the sources by its numbers, and their sinks. */
+static void route_all(struct input_manager *m, const struct conf *conf)
+{
+	free(m->route);
+	m->n_route = conf->n_inputs;
+	m->route = xcalloc(m->n_route ? m->n_route : 1, sizeof(*m->route));
+	for (size_t i = 0; i < m->n_route; i++) {
+		struct msource *s = find_source(m, conf->inputs[i].name);
+
+		if (!s)
+			continue; /* never: input_manager_set_conf made them all */
+		s->index = i;
+		m->route[i] = s;
+		route_sinks(m, s);
+		for (size_t t = 0; t < s->n_to; t++)
+			if (s->to[t] && s->to[t]->sink)
+				input_router_sink_leds(m->router, i, t,
+						       input_sink_leds(s->to[t]->sink));
+	}
 }
 
 /* ----------------------------------------------------------------- sources */
 
+/* A source opened: warn of capabilities its sinks lack; make the sinks still missing. */
 static void on_opened(void *data, struct input_source *src, const struct libevdev *dev)
 {
 	struct msource *s = data;
@@ -251,28 +427,29 @@ static void on_opened(void *data, struct input_source *src, const struct libevde
 		if (make_sink(s->m, s, &s->sinks[i]))
 			notify(s->m, s->sinks[i].vm);
 	}
+	if (!input_manager_released(s->m))
+		show_leds(s, input_router_leds(s->m->router, s->index));
 }
 
+/* A source's frame: to the router by number; it writes to the sinks. */
 static void on_frame(void *data, struct input_source *src, const struct input_event *ev, size_t n)
 {
 	struct msource *s = data;
 	struct input_manager *m = s->m;
 
-	if (m->hooks.frame)
-		m->hooks.frame(m->data, m, s->name, ev, n);
-	else
-		input_manager_forward(m, s->name, ev, n);
+	input_router_frame(m->router, s->index, input_source_grabbed(src), ev, n, now_usec());
 }
 
-static void on_closed(void *data, struct input_source *src, const struct input_event *release,
-		      size_t n)
+/* A source went away: the router releases what it delivered, then every
+ * sink of it what it still holds. */
+static void on_closed(void *data, struct input_source *src)
 {
 	struct msource *s = data;
+	struct input_manager *m = s->m;
 
-	if (s->m->hooks.source_closed)
-		s->m->hooks.source_closed(s->m->data, s->m, s->name);
-	/* Each sink knows what it holds: with a router a key may have gone
-	 * to another sink than the one that is focused now. */
+	input_router_source_gone(m->router, s->index);
+	/* Each sink knows what it holds: a key may have gone to another
+	 * sink than the one that is focused now. */
 	for (size_t i = 0; i < s->n_sinks; i++) {
 		struct msink *k = &s->sinks[i];
 		int r;
@@ -292,6 +469,7 @@ static const struct input_source_hooks source_hooks = {
 	.closed = on_closed,
 };
 
+/* What s's sinks are made from: the cache, else a generic keyboard or mouse. */
 static void load_caps(struct input_manager *m, struct msource *s)
 {
 	enum input_cache_kind kind;
@@ -311,6 +489,7 @@ static void load_caps(struct input_manager *m, struct msource *s)
 		 s->name, m->cache_dir, input_cache_kind_name(kind), why);
 }
 
+/* A source for [input] in, with the capabilities its sinks start from. */
 static struct msource *add_source(struct input_manager *m, const struct conf_input *in)
 {
 	struct msource *s = xnew(struct msource);
@@ -321,6 +500,7 @@ static struct msource *add_source(struct input_manager *m, const struct conf_inp
 	s->grab_all = in->grab_all;
 	s->repeat = in->repeat;
 	s->rl = (struct log_ratelimit)LOG_RATELIMIT_INIT(10 * USEC_PER_SEC, 3);
+	s->index = NONE;
 	load_caps(m, s);
 	s->src = input_source_new(m->loop, s->name, s->device, m->cache_dir, &source_hooks, s);
 	input_source_set_grab(s->src, !m->ungrabbed);
@@ -329,12 +509,18 @@ static struct msource *add_source(struct input_manager *m, const struct conf_inp
 	return s;
 }
 
+/* Destroy s's sinks (releasing their keys), then s. */
 static void free_source(struct msource *s)
 {
+	struct input_manager *m = s->m;
+
+	if (s->index < m->n_route)
+		m->route[s->index] = NULL; /* the router forgets it at its reload */
 	/* Sinks first: releasing keys there must not wait for the source. */
 	for (size_t i = 0; i < s->n_sinks; i++)
 		destroy_sink(&s->sinks[i]);
 	free(s->sinks);
+	free(s->to);
 	input_source_free(s->src);
 	libevdev_free(s->caps);
 	free(s->device);
@@ -342,11 +528,13 @@ static void free_source(struct msource *s)
 	free(s);
 }
 
+/* Does vm name input in its inputs =? */
 static bool vm_lists(const struct conf_vm *vm, const char *input)
 {
 	return vm->inputs && strv_contains(vm->inputs, input);
 }
 
+/* Log where s goes, when that changed. */
 static void explain_targets(struct msource *s)
 {
 	char **vms = NULL, *list;
@@ -373,20 +561,50 @@ static bool switching(const struct conf *conf)
 	return false;
 }
 
-/* Move the sink of vm from old (n_old) to s->sinks, or make it. */
+/* Move the sink of vm from old (n_old) to s->sinks, or make it; vm's
+ * grab toggle goes with it (a new one means new QEMU objects). */
 static bool keep_or_add(struct input_manager *m, struct msource *s, struct msink *old, size_t n_old,
-			const char *vm)
+			const struct conf_vm *vm)
 {
+	const char *name = vm ? vm->name : INPUT_ROUTER_HOST;
+	const char *grab_toggle = vm ? vm->grab_toggle : NULL;
+	struct msink *k;
+
 	for (size_t i = 0; i < n_old; i++)
-		if (old[i].vm && streq(old[i].vm, vm)) {
-			*(struct msink *)xappend(&s->sinks, &s->n_sinks,
-						 sizeof(*s->sinks)) = old[i];
+		if (old[i].vm && streq(old[i].vm, name)) {
+			k = xappend(&s->sinks, &s->n_sinks, sizeof(*s->sinks));
+			*k = old[i];
 			old[i].vm = NULL; /* moved */
+			if (!streq_null(k->grab_toggle, grab_toggle)) {
+				k->grab_toggle = grab_toggle;
+				notify(m, name);
+			}
+			if (vm && (!streq_null(k->qemu_user, vm->qemu_user) ||
+				   !streq_null(k->qemu_group, vm->qemu_group))) {
+				free(k->qemu_user);
+				free(k->qemu_group);
+				k->qemu_user = dup_or_null(vm->qemu_user);
+				k->qemu_group = dup_or_null(vm->qemu_group);
+				set_owner(s, k);
+			}
 			return false;
 		}
 	add_sink(m, s, vm);
-	notify(m, vm);
+	notify(m, name);
 	return true;
+}
+
+/* Another device (or cache) for s: a new source object; the sinks, which
+ * QEMU holds, stay. */
+static void reopen(struct input_manager *m, struct msource *s, const char *device)
+{
+	on_closed(s, s->src);
+	input_source_free(s->src);
+	free(s->device);
+	s->device = xstrdup(device);
+	s->src = input_source_new(m->loop, s->name, s->device, m->cache_dir, &source_hooks, s);
+	input_source_set_grab(s->src, !m->ungrabbed);
+	log_info("input %s: now %s; it is opened when udev reports it", s->name, s->device);
 }
 
 /* Bring s's sinks in line with conf's VMs: remove, add, keep. */
@@ -400,9 +618,9 @@ static void sync_sinks(struct input_manager *m, struct msource *s, const struct 
 	s->n_sinks = 0;
 	for (size_t v = 0; v < conf->n_vms; v++)
 		if (vm_lists(&conf->vms[v], s->name))
-			changed |= keep_or_add(m, s, old, n_old, conf->vms[v].name);
+			changed |= keep_or_add(m, s, old, n_old, &conf->vms[v]);
 	if (switching(conf))
-		changed |= keep_or_add(m, s, old, n_old, INPUT_ROUTER_HOST);
+		changed |= keep_or_add(m, s, old, n_old, NULL);
 	for (size_t i = 0; i < n_old; i++) {
 		if (!old[i].vm)
 			continue;
@@ -420,12 +638,14 @@ static void sync_sinks(struct input_manager *m, struct msource *s, const struct 
 		changed = true;
 	}
 	free(old);
+	route_sinks(m, s); /* the sinks moved */
 	if (changed || n_old == 0)
 		explain_targets(s);
 }
 
 /* ----------------------------------------------------------------- manager */
 
+/* Sinks the fd store kept that the configuration no longer has go for good. */
 static void drop_unclaimed(struct input_manager *m)
 {
 	for (size_t i = 0; i < m->n_stored; i++) {
@@ -457,8 +677,8 @@ struct input_manager *input_manager_new_with(struct loop *loop, const struct con
 	if (hooks)
 		m->hooks = *hooks;
 	m->data = data;
+	m->router = input_router_new(conf, &router_hooks, m);
 	m->cache_dir = xstrdup(conf->daemon.cache_dir);
-	m->qemu_group = xstrdup(conf->daemon.qemu_group);
 	m->n_stored = input_fdstore_take(SINK_PREFIX, &m->stored);
 	if (m->n_stored)
 		log_info("input: the service manager kept %zu sink(s) across the restart",
@@ -474,11 +694,14 @@ void input_manager_free(struct input_manager *m)
 {
 	if (!m)
 		return;
+	input_router_free(m->router);
 	for (size_t i = 0; i < m->n_sources; i++) {
 		struct msource *s = m->sources[i];
 
 		/* Keep what the store holds: the next vmplugd takes it back. */
 		for (size_t j = 0; j < s->n_sinks; j++) {
+			loop_source_remove(s->sinks[j].io);
+			s->sinks[j].io = NULL;
 			input_sink_free(s->sinks[j].sink);
 			s->sinks[j].sink = NULL;
 			s->sinks[j].stored = false;
@@ -486,9 +709,9 @@ void input_manager_free(struct input_manager *m)
 		free_source(s);
 	}
 	free(m->sources);
+	free(m->route);
 	drop_unclaimed(m);
 	free(m->cache_dir);
-	free(m->qemu_group);
 	free(m);
 }
 
@@ -498,13 +721,18 @@ void input_manager_set_conf(struct input_manager *m, const struct conf *conf)
 
 	free(m->cache_dir);
 	m->cache_dir = xstrdup(conf->daemon.cache_dir);
-	if (!streq(m->qemu_group, conf->daemon.qemu_group)) {
-		free(m->qemu_group);
-		m->qemu_group = xstrdup(conf->daemon.qemu_group);
-		m->group_warned = false;
-		for (size_t i = 0; i < m->n_sources; i++)
-			for (size_t j = 0; j < m->sources[i]->n_sinks; j++)
-				set_group(m, m->sources[i], &m->sources[i]->sinks[j]);
+	if (conf->daemon.qemu_group && !m->global_group_warned)
+		log_warning("config: qemu-group in [daemon] no longer applies: a VM's sinks are "
+			    "root's alone (mode 600) unless its [vm] section sets qemu-user or "
+			    "qemu-group; move the setting there (vmplug.conf(5))");
+	m->global_group_warned = conf->daemon.qemu_group != NULL;
+	/* Sources on another device (or cache) first, while the router's
+	 * numbers still hold: it releases what they delivered. */
+	for (size_t i = 0; i < conf->n_inputs; i++) {
+		struct msource *s = find_source(m, conf->inputs[i].name);
+
+		if (s && (!streq(s->device, conf->inputs[i].device) || dir_changed))
+			reopen(m, s, conf->inputs[i].device);
 	}
 	/* Sources no longer configured go, with their sinks. */
 	for (size_t i = 0; i < m->n_sources;) {
@@ -524,21 +752,8 @@ void input_manager_set_conf(struct input_manager *m, const struct conf *conf)
 		const struct conf_input *in = &conf->inputs[i];
 		struct msource *s = find_source(m, in->name);
 
-		if (!s) {
+		if (!s)
 			s = add_source(m, in);
-		} else if (!streq(s->device, in->device) || dir_changed) {
-			/* Another device (or cache): a new source object; the
-			 * sinks, which QEMU holds, stay. */
-			on_closed(s, s->src, NULL, 0);
-			input_source_free(s->src);
-			free(s->device);
-			s->device = xstrdup(in->device);
-			s->src = input_source_new(m->loop, s->name, s->device, m->cache_dir,
-						  &source_hooks, s);
-			input_source_set_grab(s->src, !m->ungrabbed);
-			log_info("input %s: now %s; it is opened when udev reports it", s->name,
-				 s->device);
-		}
 		if (s->grab_all != in->grab_all || s->repeat != in->repeat) {
 			s->grab_all = in->grab_all;
 			s->repeat = in->repeat;
@@ -547,6 +762,8 @@ void input_manager_set_conf(struct input_manager *m, const struct conf *conf)
 		}
 		sync_sinks(m, s, conf);
 	}
+	input_router_set_conf(m->router, conf);
+	route_all(m, conf);
 }
 
 void input_manager_udev(struct input_manager *m, const char *action, struct udev_device *dev)
@@ -555,31 +772,20 @@ void input_manager_udev(struct input_manager *m, const char *action, struct udev
 
 	if (devnode && !streq(action, "remove")) {
 		/* udev sets the mode and group of new nodes from its rules:
-		 * our sinks' group goes on after that. */
+		 * our sinks' owner goes on after that. */
 		for (size_t i = 0; i < m->n_sources; i++)
 			for (size_t j = 0; j < m->sources[i]->n_sinks; j++) {
 				struct msink *k = &m->sources[i]->sinks[j];
 
 				if (k->sink && input_sink_devnode(k->sink) &&
 				    streq(input_sink_devnode(k->sink), devnode)) {
-					set_group(m, m->sources[i], k);
+					set_owner(m->sources[i], k);
 					return;
 				}
 			}
 	}
 	for (size_t i = 0; i < m->n_sources; i++)
 		input_source_udev(m->sources[i]->src, action, dev);
-}
-
-/* The one place that decides where a frame goes without a router. */
-int input_manager_forward(struct input_manager *m, const char *source, const struct input_event *ev,
-			  size_t n)
-{
-	struct msource *s = find_source(m, source);
-
-	if (!s || s->n_sinks == 0)
-		return -ENOENT;
-	return input_manager_sink_write(m, source, s->sinks[0].vm, ev, n);
 }
 
 void input_manager_set_grab(struct input_manager *m, bool grab)
@@ -600,16 +806,63 @@ int input_manager_sink_write(struct input_manager *m, const char *source, const 
 			     const struct input_event *ev, size_t n)
 {
 	struct msource *s = find_source(m, source);
-	struct msink *k = s ? find_sink(s, vm) : NULL;
-	int r;
 
-	if (!k || !k->sink)
-		return -ENOENT;
-	r = input_sink_write(k->sink, ev, n);
-	if (r < 0)
-		log_ratelimited(&s->rl, LOG_LEVEL_WARNING, "input %s: vm %s: writing to %s: %s",
-				s->name, vm, k->name, strerror(-r));
-	return r;
+	return s ? write_sink(s, find_sink(s, vm), ev, n) : -ENOENT;
+}
+
+void input_manager_vm_up(struct input_manager *m, const char *vm)
+{
+	input_router_vm_up(m->router, vm);
+}
+
+void input_manager_vm_down(struct input_manager *m, const char *vm)
+{
+	input_router_vm_down(m->router, vm);
+}
+
+int input_manager_switch(struct input_manager *m, const char *target)
+{
+	return input_router_switch(m->router, target);
+}
+
+const char *input_manager_focus(const struct input_manager *m)
+{
+	return input_router_focus(m->router);
+}
+
+bool input_manager_switching(const struct input_manager *m)
+{
+	return input_router_switching(m->router);
+}
+
+bool input_manager_released(const struct input_manager *m)
+{
+	return input_router_released(m->router);
+}
+
+size_t input_manager_check_held(struct input_manager *m, const char *vm)
+{
+	size_t n = 0;
+
+	for (size_t i = 0; i < m->n_sources; i++) {
+		struct msink *k = find_sink(m->sources[i], vm);
+
+		if (!k || !k->sink || input_sink_grabbed(k->sink) != 0) {
+			if (k)
+				k->told_let_go = false;
+			continue;
+		}
+		if (!k->told_let_go)
+			log_warning(
+			    "input %s: vm %s's QEMU has let go of %s (its grab toggle?) and "
+			    "gets no keys from it: adding its input-linux object again",
+			    m->sources[i]->name, vm, k->name);
+		k->told_let_go = true;
+		n++;
+	}
+	if (n)
+		notify(m, vm);
+	return n;
 }
 
 size_t input_manager_vm_sinks(struct input_manager *m, const char *vm, struct input_vm_sink **out)
@@ -620,23 +873,16 @@ size_t input_manager_vm_sinks(struct input_manager *m, const char *vm, struct in
 	for (size_t i = 0; i < m->n_sources; i++) {
 		struct msource *s = m->sources[i];
 		struct msink *k = find_sink(s, vm);
-		struct stat st;
-		char *link;
 
 		if (!k || !k->sink || !input_sink_devnode(k->sink))
 			continue;
 		v = xrealloc(v, (n + 1) * sizeof(*v));
-		link = xasprintf("/dev/input/by-id/%s", k->name);
 		v[n].id = xasprintf("vmplug-in-%s", s->name);
 		v[n].source = xstrdup(s->name);
-		if (stat(link, &st) == 0 && S_ISCHR(st.st_mode)) {
-			v[n].evdev = link;
-		} else {
-			v[n].evdev = xstrdup(input_sink_devnode(k->sink));
-			free(link);
-		}
+		v[n].evdev = input_sink_link(k->sink, "/dev/input/by-id");
 		v[n].grab_all = s->grab_all;
 		v[n].repeat = s->repeat;
+		v[n].grab_toggle = k->grab_toggle;
 		v[n].adopted = k->adopted;
 		n++;
 	}

@@ -7,11 +7,14 @@
  * gets (for QMP `object-add input-linux`) and how things stand (status).
  *
  * When some VM takes input, every source also gets a sink for the host,
- * vmplug-host-SOURCE (vm INPUT_ROUTER_HOST below), which the desktop sees:
- * the router (input/router.h) switches between it and the VMs' sinks.
+ * vmplug-host-SOURCE (vm INPUT_ROUTER_HOST below), which the desktop sees.
  *
- * Frames from a source go to hooks->frame when set (the router), else to
- * input_manager_forward(). */
+ * The manager owns the router (input/router.h) and its timer on the loop:
+ * a source's frame goes to the router and on to the sinks it names, all
+ * by number (names are resolved when a configuration is applied), and
+ * the router's grab requests come back to the sources. What leaves the
+ * manager is the focus hook; what comes in are the VMs' comings and
+ * goings and the switch command. */
 #pragma once
 
 #include <libudev.h>
@@ -20,21 +23,20 @@
 #include <stddef.h>
 
 #include "conf/conf.h"
+#include "input/router.h"
 #include "loop/loop.h"
 
 struct input_manager;
 
 struct input_manager_hooks {
-	/* A complete frame from source (borrowed for the call). NULL: the
-	 * manager forwards it itself (input_manager_forward). */
-	void (*frame)(void *data, struct input_manager *m, const char *source,
-		      const struct input_event *ev, size_t n);
+	/* The focus moved (a hotkey, input_manager_switch, a VM going down,
+	 * a reload, a panic): VM names or INPUT_ROUTER_HOST. */
+	void (*focus)(void *data, const char *from, const char *to);
 	/* A sink of vm appeared, was replaced or went away (created late,
-	 * reload, grab-all or repeat changed): its QEMU input-linux objects
-	 * need adding again. May come more than once for one change. */
+	 * reload, grab-all, repeat or the VM's grab toggle changed): its QEMU
+	 * input-linux objects need adding again. May come more than once for
+	 * one change. */
 	void (*vm_sinks_changed)(void *data, const char *vm);
-	/* source went away; its sinks release what they hold right after. */
-	void (*source_closed)(void *data, struct input_manager *m, const char *source);
 };
 
 /* Create every sink of conf (re-adopting those the fd store kept) and a
@@ -53,23 +55,28 @@ void input_manager_udev(struct input_manager *m, const char *action, struct udev
 
 /* A new configuration (reload). Sources and sinks no longer configured
  * are removed (keys released first), new ones created; unchanged ones,
- * and so every node QEMU holds, stay. conf is only read during the call. */
+ * and so every node QEMU holds, stay; then the router takes it (see
+ * input_router_set_conf). conf is only read during the call. */
 void input_manager_set_conf(struct input_manager *m, const struct conf *conf);
 
-/* What happens to a frame until the router exists: it goes to the sink
- * of the first VM (in file-name order) that lists the source. 0 or
- * -errno (-ENOENT: unknown source or no sink). */
-int input_manager_forward(struct input_manager *m, const char *source, const struct input_event *ev,
-			  size_t n);
+/* The reconciler's word that vm is up or gone (see input_router_vm_up). */
+void input_manager_vm_up(struct input_manager *m, const char *vm);
+void input_manager_vm_down(struct input_manager *m, const char *vm);
+/* vmplugctl switch: target is a VM, INPUT_ROUTER_HOST or "next". 0 or
+ * -errno as input_router_switch(). */
+int input_manager_switch(struct input_manager *m, const char *target);
+/* Where the focus is: a VM name or INPUT_ROUTER_HOST. */
+const char *input_manager_focus(const struct input_manager *m);
+/* Some VM takes input: there is something to switch between. */
+bool input_manager_switching(const struct input_manager *m);
+/* A panic gave the devices back to the host and nothing took them since. */
+bool input_manager_released(const struct input_manager *m);
+
 /* Grab every source (the default) or leave them all to the host (the
  * router's panic); sources opened later follow. See input_source_set_grab(). */
 void input_manager_set_grab(struct input_manager *m, bool grab);
 /* Whether source is grabbed now (false: unknown or not open). */
 bool input_manager_grabbed(struct input_manager *m, const char *source);
-/* Write a frame to the sink of (source, vm), vm INPUT_ROUTER_HOST for the
- * host's. 0 or -errno (-ENOENT: no such sink, or it could not be created). */
-int input_manager_sink_write(struct input_manager *m, const char *source, const char *vm,
-			     const struct input_event *ev, size_t n);
 
 /* What QEMU's input-linux needs for each sink of a VM. */
 struct input_vm_sink {
@@ -78,8 +85,16 @@ struct input_vm_sink {
 	char *evdev;  /* /dev/input/by-id/vmplug-VM-SOURCE if it exists, else the devnode */
 	bool grab_all;
 	bool repeat;
-	bool adopted; /* the node outlived the previous vmplugd (fd store) */
+	const char *grab_toggle; /* the VM's (conf_vm), static */
+	bool adopted;            /* the node outlived the previous vmplugd (fd store) */
 };
+
+/* Once vm's QEMU objects are all added: a sink of vm that nobody holds
+ * grabbed was let go by QEMU (its input-linux grab toggle, typed some way
+ * the router did not see), so the VM gets no keys. Such a sink is logged
+ * (once until QEMU holds it again) and vm_sinks_changed asks for vm's
+ * objects again, which grab it anew. The number of such sinks. */
+size_t input_manager_check_held(struct input_manager *m, const char *vm);
 
 /* The sinks of vm that exist, in the order of its `inputs =`: the count,
  * and a new array in *out (NULL when 0; free with input_vm_sinks_free). */

@@ -4,6 +4,8 @@
 #include "input/router.h"
 
 #include <errno.h>
+#include <libevdev/libevdev.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 
@@ -24,18 +26,34 @@ enum action {
 	ACT_PANIC,
 };
 
+/* What a target's sinks must never receive, so that QEMU's input-linux
+ * never sees its grab toggle complete (see router.h). */
+enum guard {
+	GUARD_NONE,
+	GUARD_KEY,  /* this key is never delivered */
+	GUARD_PAIR, /* these two keys are never down together */
+};
+
 struct target {
 	char *name;
 	bool running; /* the host always is */
 	bool focus_on_start;
+	bool lights;   /* its sinks' readers set their lock lights (see router.h) */
 	char **inputs; /* a VM's sources; NULL for the host (it takes them all) */
+	enum guard guard;
+	unsigned short guarded[2];
+	const char *toggle; /* QEMU's name for it, for the log */
+	bool guard_told;    /* the log said so once */
 };
 
 struct source {
 	char *name;
-	struct input_keys phys;      /* down on the device, as its frames said */
+	bool *to;               /* per target: it takes this source (worked out at configuration) */
+	struct input_keys phys; /* down on the device, as its frames said */
 	struct input_keys swallowed; /* down, delivered to nobody (chords) */
 	struct input_keys *held;     /* per target: delivered down, not released there */
+	unsigned *leds;              /* per target: the lights its sink was told to show */
+	unsigned shown;              /* the lights the device was last told to show */
 };
 
 struct chord {
@@ -74,7 +92,6 @@ struct input_router {
 
 	struct pending pending[PENDING_MAX];
 	size_t n_pending;
-	uint64_t hold_deadline; /* 0: nothing held back */
 
 	bool latched;   /* a chord was recognised; its keys are not all released */
 	size_t latch;   /* that chord (NONE: forgotten by a reload) */
@@ -88,6 +105,7 @@ struct input_router {
 
 /* ---------------------------------------------------------------- lookups */
 
+/* Only a reload looks a source up by name: frames come by index. */
 static size_t find_source(const struct input_router *r, const char *name)
 {
 	for (size_t i = 0; i < r->n_sources; i++)
@@ -104,11 +122,10 @@ static size_t find_target(const struct input_router *r, const char *name)
 	return NONE;
 }
 
+/* Does target t take source s at all (its configuration, focus aside)? */
 static bool takes(const struct input_router *r, size_t t, size_t s)
 {
-	if (t == HOST)
-		return r->n_targets > 1; /* host sinks exist when switching is used */
-	return strv_contains(r->targets[t].inputs, r->sources[s].name);
+	return r->sources[s].to[t];
 }
 
 /* Where source s goes now: the focus, or the host when the focused VM
@@ -120,6 +137,33 @@ static size_t dest(const struct input_router *r, size_t s)
 	return takes(r, HOST, s) ? HOST : NONE;
 }
 
+/* The lights source s shows: those of the target it goes to, when that
+ * target sets them; none otherwise. */
+static unsigned lights(const struct input_router *r, size_t s)
+{
+	size_t t = dest(r, s);
+
+	return t != NONE && r->targets[t].lights ? r->sources[s].leds[t] : 0;
+}
+
+/* Tell each source whose lights changed (not while the host has the
+ * devices after a panic: it sets their lights itself). */
+static void show_lights(struct input_router *r)
+{
+	if (r->released)
+		return;
+	for (size_t s = 0; s < r->n_sources; s++) {
+		unsigned l = lights(r, s);
+
+		if (l == r->sources[s].shown)
+			continue;
+		r->sources[s].shown = l;
+		if (r->hooks.leds)
+			r->hooks.leds(r->data, s, l);
+	}
+}
+
+/* The target that has code down from source s (NONE: none). */
 static size_t holder(const struct input_router *r, size_t s, unsigned code)
 {
 	for (size_t t = 0; t < r->n_targets; t++)
@@ -128,6 +172,7 @@ static size_t holder(const struct input_router *r, size_t s, unsigned code)
 	return NONE;
 }
 
+/* Chords count keys from every source together. */
 static bool down_anywhere(const struct input_router *r, unsigned code)
 {
 	for (size_t s = 0; s < r->n_sources; s++)
@@ -136,6 +181,7 @@ static bool down_anywhere(const struct input_router *r, unsigned code)
 	return false;
 }
 
+/* Mark code down or up in keys through input_keys_update(), as an event would. */
 static void set_key(struct input_keys *keys, unsigned code, bool down)
 {
 	struct input_event e = { .type = EV_KEY, .code = (unsigned short)code, .value = down };
@@ -151,6 +197,7 @@ static bool chord_has(const struct conf_chord *c, unsigned code)
 	return false;
 }
 
+/* Every key of c is down, on whichever source. */
 static bool chord_full(const struct input_router *r, const struct conf_chord *c)
 {
 	for (unsigned i = 0; i < c->n; i++)
@@ -159,6 +206,7 @@ static bool chord_full(const struct input_router *r, const struct conf_chord *c)
 	return c->n > 0;
 }
 
+/* Where code of source s is among the held-back keys (NONE: not held back). */
 static size_t find_pending(const struct input_router *r, size_t s, unsigned code)
 {
 	for (size_t i = 0; i < r->n_pending; i++)
@@ -182,12 +230,14 @@ static bool could_chord(const struct input_router *r, unsigned code)
 	return false;
 }
 
+/* A wheel turning ends a hold-back: no chord has one. */
 static bool is_wheel(const struct input_event *e)
 {
 	return e->type == EV_REL && (e->code == REL_WHEEL || e->code == REL_HWHEEL ||
 				     e->code == REL_WHEEL_HI_RES || e->code == REL_HWHEEL_HI_RES);
 }
 
+/* The chord's name for the log (buf for a VM's hotkey). */
 static const char *chord_what(const struct input_router *r, const struct chord *c, char *buf,
 			      size_t len)
 {
@@ -207,6 +257,7 @@ static const char *chord_what(const struct input_router *r, const struct chord *
 
 /* ----------------------------------------------------------------- output */
 
+/* Add e to the frame being built for target t. */
 static void out_push(struct input_router *r, size_t t, const struct input_event *e)
 {
 	struct outbuf *o = &r->out[t];
@@ -229,9 +280,39 @@ static void out_flush(struct input_router *r, size_t s)
 		if (o->n == 0)
 			continue;
 		out_push(r, t, &syn);
-		r->hooks.write(r->data, r->sources[s].name, r->targets[t].name, o->ev, o->n);
+		r->hooks.write(r->data, s, t, o->ev, o->n);
 		o->n = 0;
 	}
+}
+
+/* Would pressing code on t, from source s, complete QEMU's grab toggle
+ * on that sink? Said in the log once per configuration. */
+static bool guarded(struct input_router *r, size_t s, size_t t, unsigned code)
+{
+	struct target *tg = &r->targets[t];
+	const struct input_keys *held = &r->sources[s].held[t];
+	bool no;
+
+	switch (tg->guard) {
+	case GUARD_KEY:
+		no = code == tg->guarded[0];
+		break;
+	case GUARD_PAIR:
+		no = (code == tg->guarded[0] && input_keys_down(held, tg->guarded[1])) ||
+		     (code == tg->guarded[1] && input_keys_down(held, tg->guarded[0]));
+		break;
+	default:
+		return false;
+	}
+	if (no && !tg->guard_told) {
+		tg->guard_told = true;
+		log_info("input: vm %s: %s never reaches it%s: with it QEMU would toggle its grab "
+			 "(grab-toggle %s) and the VM would lose its keyboard",
+			 tg->name, libevdev_event_code_get_name(EV_KEY, code),
+			 tg->guard == GUARD_PAIR ? " while the other key of its pair is down" : "",
+			 tg->toggle);
+	}
+	return no;
 }
 
 /* Deliver a key event of source s to t: into the frame being routed when
@@ -242,6 +323,9 @@ static void deliver_key(struct input_router *r, size_t cur, size_t s, size_t t,
 	struct input_event ev[3];
 	size_t n = 0;
 
+	/* Not delivered, so neither are its repeats and release. */
+	if (value == 1 && guarded(r, s, t, code))
+		return;
 	if (scan)
 		ev[n++] = *scan;
 	ev[n++] =
@@ -254,7 +338,7 @@ static void deliver_key(struct input_router *r, size_t cur, size_t s, size_t t,
 		return;
 	}
 	ev[n++] = (struct input_event){ .type = EV_SYN, .code = SYN_REPORT };
-	r->hooks.write(r->data, r->sources[s].name, r->targets[t].name, ev, n);
+	r->hooks.write(r->data, s, t, ev, n);
 }
 
 /* Release on t everything source s holds there. */
@@ -266,7 +350,7 @@ static void release_held(struct input_router *r, size_t s, size_t t)
 
 	if (n == 0)
 		return;
-	r->hooks.write(r->data, r->sources[s].name, r->targets[t].name, ev, n);
+	r->hooks.write(r->data, s, t, ev, n);
 	memset(held, 0, sizeof(*held));
 	free(ev);
 }
@@ -283,11 +367,11 @@ static void flush_pending(struct input_router *r, size_t cur)
 				    1);
 	}
 	r->n_pending = 0;
-	r->hold_deadline = 0;
 }
 
 /* ------------------------------------------------------------------ focus */
 
+/* Move the focus to t, releasing what stays behind, and say so. */
 static void set_focus(struct input_router *r, size_t t, const char *why)
 {
 	size_t old = r->focus;
@@ -307,8 +391,10 @@ static void set_focus(struct input_router *r, size_t t, const char *why)
 	log_info("input: focus %s -> %s (%s)", r->targets[old].name, r->targets[t].name, why);
 	if (r->hooks.focus)
 		r->hooks.focus(r->data, r->targets[old].name, r->targets[t].name);
+	show_lights(r);
 }
 
+/* The cycle hotkey's next stop: the next running VM after the focus, else the host. */
 static size_t next_target(const struct input_router *r)
 {
 	for (size_t t = r->focus + 1; t < r->n_targets; t++)
@@ -325,10 +411,15 @@ static void go(struct input_router *r, size_t t, const char *why)
 		log_info("input: taking the devices back from the host (%s)", why);
 		if (r->hooks.grab)
 			r->hooks.grab(r->data, true);
+		/* the host set the devices' lights itself meanwhile */
+		for (size_t s = 0; s < r->n_sources; s++)
+			r->sources[s].shown = UINT_MAX;
 	}
 	set_focus(r, t, why);
+	show_lights(r);
 }
 
+/* Release everything everywhere and give the host its devices back, ungrabbed. */
 static void panic(struct input_router *r)
 {
 	size_t old = r->focus;
@@ -337,7 +428,6 @@ static void panic(struct input_router *r)
 		    "ungrabbed; a hotkey or `vmplugctl switch` takes them back",
 		    INPUT_ROUTER_PANIC_PRESSES);
 	r->n_pending = 0;
-	r->hold_deadline = 0;
 	r->latched = false;
 	r->due = NONE;
 	for (size_t s = 0; s < r->n_sources; s++) {
@@ -384,6 +474,7 @@ static void apply(struct input_router *r, size_t c)
 	}
 }
 
+/* Switches run once the frame that caused them is written. */
 static void after_event(struct input_router *r)
 {
 	if (r->panic_due) {
@@ -400,6 +491,7 @@ static void after_event(struct input_router *r)
 
 /* ----------------------------------------------------------------- chords */
 
+/* Count a panic chord; the third within the window makes the panic due. */
 static void panic_press(struct input_router *r, uint64_t now)
 {
 	size_t kept = 0;
@@ -443,9 +535,9 @@ static void recognise(struct input_router *r, unsigned code, uint64_t now)
 	for (size_t i = 0; i < r->n_pending; i++)
 		set_key(&r->sources[r->pending[i].source].swallowed, r->pending[i].code, true);
 	r->n_pending = 0;
-	r->hold_deadline = 0;
 }
 
+/* A key went up: which chords are still complete. */
 static void update_full(struct input_router *r)
 {
 	for (size_t c = 0; c < r->n_chords; c++)
@@ -474,6 +566,7 @@ static void check_latch(struct input_router *r)
 
 /* ------------------------------------------------------------------ frames */
 
+/* A press: chords first, then hold back, swallow or deliver it. */
 static void key_down(struct input_router *r, size_t s, bool forward, const struct input_event *scan,
 		     unsigned code, uint64_t now)
 {
@@ -506,7 +599,6 @@ static void key_down(struct input_router *r, size_t s, bool forward, const struc
 			p->has_scan = true;
 			p->scan = *scan;
 		}
-		r->hold_deadline = now + INPUT_ROUTER_HOLD_USEC;
 		return;
 	}
 	flush_pending(r, s);
@@ -515,6 +607,7 @@ static void key_down(struct input_router *r, size_t s, bool forward, const struc
 		deliver_key(r, s, s, t, scan, code, 1);
 }
 
+/* A release goes where the press went; it may end a tap or a chord. */
 static void key_up(struct input_router *r, size_t s, const struct input_event *scan, unsigned code)
 {
 	struct source *src = &r->sources[s];
@@ -533,6 +626,7 @@ static void key_up(struct input_router *r, size_t s, const struct input_event *s
 	check_latch(r);
 }
 
+/* A repeat goes where the press went, and nowhere else. */
 static void key_repeat(struct input_router *r, size_t s, bool forward,
 		       const struct input_event *scan, unsigned code)
 {
@@ -542,14 +636,13 @@ static void key_repeat(struct input_router *r, size_t s, bool forward,
 		deliver_key(r, s, s, t, scan, code, 2);
 }
 
-uint64_t input_router_frame(struct input_router *r, const char *source, bool grabbed,
-			    const struct input_event *ev, size_t n, uint64_t now)
+void input_router_frame(struct input_router *r, size_t s, bool grabbed,
+			const struct input_event *ev, size_t n, uint64_t now)
 {
-	size_t s = find_source(r, source);
 	bool forward = grabbed && !r->released;
 
-	if (s == NONE)
-		return input_router_next_deadline(r);
+	if (s >= r->n_sources)
+		return;
 	for (size_t i = 0; i < n; i++) {
 		const struct input_event *e = &ev[i], *scan = NULL;
 
@@ -570,7 +663,9 @@ uint64_t input_router_frame(struct input_router *r, const char *source, bool gra
 				key_repeat(r, s, forward, scan, e->code);
 			continue;
 		}
-		if (!forward)
+		/* Lights and sounds go to a device, never from one: these are
+		 * the echoes of what was set on it. */
+		if (!forward || e->type == EV_LED || e->type == EV_SND)
 			continue;
 		if (is_wheel(e))
 			flush_pending(r, s);
@@ -579,23 +674,20 @@ uint64_t input_router_frame(struct input_router *r, const char *source, bool gra
 	}
 	out_flush(r, s);
 	after_event(r);
-	return input_router_next_deadline(r);
 }
 
-uint64_t input_router_source_gone(struct input_router *r, const char *source, uint64_t now)
+void input_router_source_gone(struct input_router *r, size_t s)
 {
-	size_t s = find_source(r, source), kept = 0;
+	size_t kept = 0;
 	struct source *src;
 
-	if (s == NONE)
-		return input_router_next_deadline(r);
+	if (s >= r->n_sources)
+		return;
 	src = &r->sources[s];
 	for (size_t i = 0; i < r->n_pending; i++)
 		if (r->pending[i].source != s)
 			r->pending[kept++] = r->pending[i];
 	r->n_pending = kept;
-	if (kept == 0)
-		r->hold_deadline = 0;
 	for (size_t t = 0; t < r->n_targets; t++)
 		release_held(r, s, t);
 	memset(&src->phys, 0, sizeof(src->phys));
@@ -603,29 +695,16 @@ uint64_t input_router_source_gone(struct input_router *r, const char *source, ui
 	update_full(r);
 	check_latch(r);
 	after_event(r);
-	return input_router_next_deadline(r);
-}
-
-uint64_t input_router_tick(struct input_router *r, uint64_t now)
-{
-	if (r->hold_deadline && now >= r->hold_deadline)
-		flush_pending(r, NONE);
-	return input_router_next_deadline(r);
-}
-
-uint64_t input_router_next_deadline(const struct input_router *r)
-{
-	return r->hold_deadline;
 }
 
 /* ----------------------------------------------------------------- VMs */
 
-uint64_t input_router_vm_up(struct input_router *r, const char *vm, uint64_t now)
+void input_router_vm_up(struct input_router *r, const char *vm)
 {
 	size_t t = find_target(r, vm);
 
 	if (t == NONE || t == HOST)
-		return input_router_next_deadline(r);
+		return;
 	r->targets[t].running = true;
 	if (r->targets[t].focus_on_start) {
 		if (r->released)
@@ -635,24 +714,35 @@ uint64_t input_router_vm_up(struct input_router *r, const char *vm, uint64_t now
 		else
 			set_focus(r, t, "focus-on-start");
 	}
-	return input_router_next_deadline(r);
 }
 
-uint64_t input_router_vm_down(struct input_router *r, const char *vm, uint64_t now)
+void input_router_vm_down(struct input_router *r, const char *vm)
 {
 	size_t t = find_target(r, vm);
 
 	if (t == NONE || t == HOST)
-		return input_router_next_deadline(r);
+		return;
 	r->targets[t].running = false;
 	if (r->focus == t)
 		set_focus(r, HOST, "the focused VM went down");
 	for (size_t s = 0; s < r->n_sources; s++)
 		release_held(r, s, t);
-	return input_router_next_deadline(r);
 }
 
-int input_router_switch(struct input_router *r, const char *target, uint64_t now)
+void input_router_sink_leds(struct input_router *r, size_t source, size_t target, unsigned leds)
+{
+	if (source >= r->n_sources || target >= r->n_targets)
+		return;
+	r->sources[source].leds[target] = leds;
+	show_lights(r);
+}
+
+unsigned input_router_leds(const struct input_router *r, size_t source)
+{
+	return source < r->n_sources ? lights(r, source) : 0;
+}
+
+int input_router_switch(struct input_router *r, const char *target)
 {
 	size_t t;
 
@@ -686,6 +776,21 @@ bool input_router_switching(const struct input_router *r)
 	return r->n_targets > 1;
 }
 
+size_t input_router_n_targets(const struct input_router *r)
+{
+	return r->n_targets;
+}
+
+const char *input_router_target_name(const struct input_router *r, size_t t)
+{
+	return t < r->n_targets ? r->targets[t].name : NULL;
+}
+
+const char *input_router_source_name(const struct input_router *r, size_t s)
+{
+	return s < r->n_sources ? r->sources[s].name : NULL;
+}
+
 /* ----------------------------------------------------------- configuration */
 
 static void free_targets(struct target *t, size_t n)
@@ -701,7 +806,9 @@ static void free_sources(struct source *s, size_t n)
 {
 	for (size_t i = 0; i < n; i++) {
 		free(s[i].name);
+		free(s[i].to);
 		free(s[i].held);
+		free(s[i].leds);
 	}
 	free(s);
 }
@@ -713,6 +820,36 @@ static void free_chords(struct chord *c, size_t n)
 	free(c);
 }
 
+/* What QEMU's input-linux takes as its grab toggle (GrabToggleKeys), and
+ * how the router keeps it from completing on a VM's sink:
+ *   - scrolllock, ctrl-scrolllock: QEMU never passes Scroll Lock to the
+ *     guest with these, so Scroll Lock is never delivered: nothing is
+ *     lost, and neither toggle can complete;
+ *   - meta-meta, alt-alt, shift-shift, ctrl-ctrl (the left and the right
+ *     key together): the second key of the pair is not delivered while
+ *     the first is down there. The guest never sees both keys of the
+ *     pair at once; each alone works as ever.
+ * No toggle (NULL): nothing is held back. */
+static void set_guard(struct target *t, const char *toggle)
+{
+	const unsigned short *keys = conf_grab_toggle_keys(toggle);
+
+	t->toggle = toggle;
+	t->guard = GUARD_NONE;
+	for (size_t i = 0; keys && keys[i]; i++)
+		if (keys[i] == KEY_SCROLLLOCK) {
+			t->guard = GUARD_KEY;
+			t->guarded[0] = KEY_SCROLLLOCK;
+			return;
+		}
+	if (keys && keys[0] && keys[1] && !keys[2]) {
+		t->guard = GUARD_PAIR;
+		t->guarded[0] = keys[0];
+		t->guarded[1] = keys[1];
+	}
+}
+
+/* A configured chord (none when keys is empty) and what it does. */
 static void add_chord(struct input_router *r, const struct conf_chord *keys, enum action action,
 		      const char *vm)
 {
@@ -741,11 +878,9 @@ static void remap_pending(struct input_router *r, const struct source *old_s)
 			r->pending[kept++] = p;
 	}
 	r->n_pending = kept;
-	if (kept == 0)
-		r->hold_deadline = 0;
 }
 
-uint64_t input_router_set_conf(struct input_router *r, const struct conf *conf, uint64_t now)
+void input_router_set_conf(struct input_router *r, const struct conf *conf)
 {
 	struct target *old_t = r->targets;
 	struct source *old_s = r->sources;
@@ -757,7 +892,7 @@ uint64_t input_router_set_conf(struct input_router *r, const struct conf *conf, 
 	strv_free(r->mute_vms);
 	r->mute_vms = NULL;
 	*(struct target *)xappend(&r->targets, &r->n_targets, sizeof(*r->targets)) =
-	    (struct target){ .name = xstrdup(INPUT_ROUTER_HOST), .running = true };
+	    (struct target){ .name = xstrdup(INPUT_ROUTER_HOST), .running = true, .lights = true };
 	for (size_t i = 0; i < conf->n_vms; i++) {
 		const struct conf_vm *vm = &conf->vms[i];
 		struct target *t;
@@ -770,6 +905,7 @@ uint64_t input_router_set_conf(struct input_router *r, const struct conf *conf, 
 		t->name = xstrdup(vm->name);
 		t->inputs = strv_copy(vm->inputs);
 		t->focus_on_start = vm->focus_on_start;
+		set_guard(t, vm->grab_toggle);
 		for (size_t j = 0; j < n_old_t; j++)
 			if (streq(old_t[j].name, vm->name))
 				t->running = old_t[j].running;
@@ -785,6 +921,12 @@ uint64_t input_router_set_conf(struct input_router *r, const struct conf *conf, 
 
 		s->name = xstrdup(conf->inputs[i].name);
 		s->held = xcalloc(r->n_targets, sizeof(*s->held));
+		s->leds = xcalloc(r->n_targets, sizeof(*s->leds));
+		s->to = xcalloc(r->n_targets, sizeof(*s->to));
+		/* The host's sinks exist when switching is used. */
+		s->to[HOST] = r->n_targets > 1;
+		for (size_t t = 1; t < r->n_targets; t++)
+			s->to[t] = strv_contains(r->targets[t].inputs, s->name);
 		for (size_t j = 0; j < n_old_s; j++)
 			if (streq(old_s[j].name, s->name))
 				o = &old_s[j];
@@ -792,10 +934,13 @@ uint64_t input_router_set_conf(struct input_router *r, const struct conf *conf, 
 			continue;
 		s->phys = o->phys;
 		s->swallowed = o->swallowed;
+		s->shown = o->shown;
 		for (size_t t = 0; t < r->n_targets; t++)
 			for (size_t u = 0; u < n_old_t; u++)
-				if (streq(old_t[u].name, r->targets[t].name) && takes(r, t, i))
+				if (streq(old_t[u].name, r->targets[t].name) && takes(r, t, i)) {
 					s->held[t] = o->held[u];
+					s->leds[t] = o->leds[u];
+				}
 	}
 	remap_pending(r, old_s);
 
@@ -832,7 +977,7 @@ uint64_t input_router_set_conf(struct input_router *r, const struct conf *conf, 
 		}
 	}
 	free(focus);
-	return input_router_next_deadline(r);
+	show_lights(r);
 }
 
 struct input_router *input_router_new(const struct conf *conf,
@@ -844,7 +989,7 @@ struct input_router *input_router_new(const struct conf *conf,
 	r->data = data;
 	r->latch = NONE;
 	r->due = NONE;
-	input_router_set_conf(r, conf, 0);
+	input_router_set_conf(r, conf);
 	return r;
 }
 

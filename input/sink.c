@@ -10,10 +10,12 @@
 #include <libevdev/libevdev-uinput.h>
 #include <libevdev/libevdev.h>
 #include <linux/uinput.h>
+#include <pwd.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <sys/ioctl.h>
 #include <sys/stat.h>
+#include <sys/sysmacros.h>
 #include <unistd.h>
 
 #include "input/cache.h"
@@ -26,15 +28,18 @@ struct input_sink {
 	struct libevdev_uinput *uidev; /* NULL for writer-only and adopted sinks */
 	struct libevdev *caps;
 	char *devnode;
+	dev_t rdev; /* its event node's device number, as the kernel says (sysfs) */
 	char *syspath;
 	bool repeats;
 	bool persistent;
 	bool adopted;
 	struct input_keys keys;
+	unsigned leds;           /* set by its readers (EV_LED codes below 32) */
 	struct input_event *buf; /* the filtered frame */
 	size_t cap;
 };
 
+/* The struct alone, shared by creating and adopting a sink: caps copied and named name. */
 static struct input_sink *sink_new(const char *name, int fd, const struct libevdev *caps)
 {
 	struct input_sink *s = xnew(struct input_sink);
@@ -48,6 +53,8 @@ static struct input_sink *sink_new(const char *name, int fd, const struct libevd
 	}
 	return s;
 }
+
+static void find_node(struct input_sink *s);
 
 int input_sink_create(const char *name, const struct libevdev *caps, struct input_sink **out)
 {
@@ -68,10 +75,10 @@ int input_sink_create(const char *name, const struct libevdev *caps, struct inpu
 		input_sink_free(s);
 		return r;
 	}
-	if ((v = libevdev_uinput_get_devnode(s->uidev)))
-		s->devnode = xstrdup(v);
-	if ((v = libevdev_uinput_get_syspath(s->uidev)))
+	if ((v = libevdev_uinput_get_syspath(s->uidev))) {
 		s->syspath = xstrdup(v);
+		find_node(s);
+	}
 	*out = s;
 	return 0;
 }
@@ -94,22 +101,49 @@ static char *read_attr(const char *dir, const char *attr)
 	return xstrdup(buf);
 }
 
-/* /dev/input/eventN of the input device at syspath, or NULL. */
-static char *find_devnode(const char *syspath)
+/* The device number in a sysfs `dev` attribute ("13:67"); 0 if unreadable. */
+static dev_t read_devnum(const char *dir)
 {
-	DIR *d = opendir(syspath);
+	char buf[32];
+	ssize_t n = read_small_file(dir, "dev", buf, sizeof(buf) - 1);
+	unsigned maj, min;
+
+	if (n < 0)
+		return 0;
+	buf[n] = '\0';
+	if (sscanf(buf, "%u:%u", &maj, &min) != 2)
+		return 0;
+	return makedev(maj, min);
+}
+
+/* The sink's event node, from what the kernel says of its own device
+ * (s->syspath's eventN and its device number): /dev/input/eventN when
+ * that node is the device, else none (logged). */
+static void find_node(struct input_sink *s)
+{
+	DIR *d = opendir(s->syspath);
 	struct dirent *e;
-	char *node = NULL;
+	char *dir = NULL;
 
 	if (!d)
-		return NULL;
+		return;
 	while ((e = readdir(d)))
 		if (startswith(e->d_name, "event")) {
-			node = xasprintf("/dev/input/%s", e->d_name);
+			dir = xasprintf("%s/%s", s->syspath, e->d_name);
+			s->devnode = xasprintf("/dev/input/%s", e->d_name);
 			break;
 		}
 	closedir(d);
-	return node;
+	if (!dir)
+		return;
+	s->rdev = read_devnum(dir);
+	free(dir);
+	if (s->rdev && input_sink_is_node(s, s->devnode) == 1)
+		return;
+	log_warning("input: %s: %s is not the node of %s; the sink is left without a node", s->name,
+		    s->devnode, s->syspath);
+	free(s->devnode);
+	s->devnode = NULL;
 }
 
 int input_sink_adopt(int fd, const char *name, const struct libevdev *caps, struct input_sink **out)
@@ -133,7 +167,7 @@ int input_sink_adopt(int fd, const char *name, const struct libevdev *caps, stru
 	s = sink_new(name, fd, caps);
 	s->adopted = true;
 	s->syspath = syspath;
-	s->devnode = find_devnode(syspath);
+	find_node(s);
 	*out = s;
 	return 0;
 }
@@ -171,6 +205,7 @@ void input_sink_free(struct input_sink *s)
 	free(s);
 }
 
+/* Write the whole frame at once; a short write counts as an error. */
 static int write_frame(struct input_sink *s, const struct input_event *ev, size_t n)
 {
 	size_t len = n * sizeof(*ev);
@@ -229,23 +264,75 @@ int input_sink_release_all(struct input_sink *s)
 	return r;
 }
 
+int input_sink_read_leds(struct input_sink *s, unsigned *leds)
+{
+	struct input_event ev[64];
+	unsigned old = s->leds;
+	ssize_t n;
+
+	do
+		n = read(s->fd, ev, sizeof(ev));
+	while (n < 0 && errno == EINTR);
+	if (n < 0)
+		return errno == EAGAIN ? 0 : -errno;
+	for (size_t i = 0; i < (size_t)n / sizeof(ev[0]); i++) {
+		if (ev[i].type != EV_LED || ev[i].code >= 32)
+			continue; /* sounds, force feedback requests, ... */
+		if (ev[i].value)
+			s->leds |= 1u << ev[i].code;
+		else
+			s->leds &= ~(1u << ev[i].code);
+	}
+	if (s->leds == old)
+		return 0;
+	*leds = s->leds;
+	return 1;
+}
+
+unsigned input_sink_leds(const struct input_sink *s)
+{
+	return s->leds;
+}
+
 void input_sink_set_persistent(struct input_sink *s, bool persistent)
 {
 	s->persistent = persistent;
 }
 
-int input_sink_set_group(struct input_sink *s, const char *group)
+int input_sink_owner_of(const char *user, const char *group, struct input_sink_owner *o,
+			const char **missing)
 {
-	struct group *g;
+	struct input_sink_owner r = { 0, 0, 0600 };
 
+	if (user) {
+		struct passwd *pw = getpwnam(user);
+
+		if (!pw) {
+			*missing = user;
+			return -ENOENT;
+		}
+		r.uid = pw->pw_uid;
+	}
+	if (group) {
+		struct group *g = getgrnam(group);
+
+		if (!g) {
+			*missing = group;
+			return -ENOENT;
+		}
+		r.gid = g->gr_gid;
+		r.mode = 0660;
+	}
+	*o = r;
+	return 0;
+}
+
+int input_sink_set_owner(struct input_sink *s, const struct input_sink_owner *o)
+{
 	if (!s->devnode)
 		return -ENODEV;
-	g = getgrnam(group);
-	if (!g)
-		return -ENOENT;
-	if (chown(s->devnode, (uid_t)-1, g->gr_gid) < 0)
-		return -errno;
-	if (chmod(s->devnode, 0660) < 0)
+	if (chmod(s->devnode, 0600) < 0 || chown(s->devnode, o->uid, o->gid) < 0 ||
+	    chmod(s->devnode, o->mode) < 0)
 		return -errno;
 	return 0;
 }
@@ -258,6 +345,62 @@ const char *input_sink_name(const struct input_sink *s)
 const char *input_sink_devnode(const struct input_sink *s)
 {
 	return s->devnode;
+}
+
+int input_sink_grabbed(const struct input_sink *s)
+{
+	int fd, r;
+
+	if (!s->devnode)
+		return -ENODEV;
+	fd = open(s->devnode, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	if (ioctl(fd, EVIOCGRAB, (void *)1) == 0) {
+		(void)ioctl(fd, EVIOCGRAB, (void *)0);
+		r = 0;
+	} else {
+		r = errno == EBUSY ? 1 : -errno;
+	}
+	close(fd);
+	return r;
+}
+
+void input_sink_set_node(struct input_sink *s, const char *devnode, dev_t rdev)
+{
+	free(s->devnode);
+	s->devnode = xstrdup(devnode);
+	s->rdev = rdev;
+}
+
+int input_sink_is_node(const struct input_sink *s, const char *path)
+{
+	struct stat st;
+
+	if (!s->rdev)
+		return -ENODEV;
+	if (stat(path, &st) < 0)
+		return -errno;
+	return S_ISCHR(st.st_mode) && st.st_rdev == s->rdev;
+}
+
+char *input_sink_link(const struct input_sink *s, const char *by_id_dir)
+{
+	char *link;
+	int r;
+
+	if (!s->devnode)
+		return NULL;
+	link = xasprintf("%s/%s", by_id_dir, s->name);
+	r = input_sink_is_node(s, link);
+	if (r == 1)
+		return link;
+	if (r == 0)
+		log_warning("input: %s leads to another device than the sink's node %s: "
+			    "another device calls itself %s; using %s",
+			    link, s->devnode, s->name, s->devnode);
+	free(link);
+	return xstrdup(s->devnode);
 }
 
 const char *input_sink_syspath(const struct input_sink *s)

@@ -8,6 +8,7 @@
 #include <linux/input.h>
 #include <stdbool.h>
 #include <stddef.h>
+#include <sys/types.h>
 
 #include "input/frame.h"
 
@@ -50,17 +51,60 @@ int input_sink_write(struct input_sink *s, const struct input_event *ev, size_t 
  * one write). 0 (also when nothing was down) or -errno. */
 int input_sink_release_all(struct input_sink *s);
 
+/* Read what the device's readers set on it (the desktop, or QEMU's
+ * virtio-input-host for its guest, writing EV_LED to the event node; the
+ * kernel hands those to the uinput descriptor): at most one read(). 1 and
+ * *leds (a mask of LED codes, bit LED_CAPSL for Caps Lock) when its lights
+ * changed; 0 when they did not (or nothing was there); -errno. */
+int input_sink_read_leds(struct input_sink *s, unsigned *leds);
+/* The lights its readers set, as last read (input_sink_read_leds). */
+unsigned input_sink_leds(const struct input_sink *s);
+
 /* The device survives input_sink_free (its fd is in the fd store). */
 void input_sink_set_persistent(struct input_sink *s, bool persistent);
 
-/* chown the device node to group `group` and chmod it 0660, so QEMU
- * running as that group opens it. 0; -ENOENT if there is no such group;
- * -ENODEV if the sink has no node; -errno from chown/chmod. */
-int input_sink_set_group(struct input_sink *s, const char *group);
+/* Who may open a VM's sink node. */
+struct input_sink_owner {
+	uid_t uid;
+	gid_t gid;
+	mode_t mode;
+};
+
+/* The owner of a VM's sink node for its qemu-user and qemu-group (either
+ * may be NULL): the user owns it (else root), the group may read and
+ * write it (mode 0660) when one is given, else nobody but the owner
+ * (0600); neither: root's alone. 0 and *o; -ENOENT and *missing (the
+ * name) when the user or the group does not exist. */
+int input_sink_owner_of(const char *user, const char *group, struct input_sink_owner *o,
+			const char **missing);
+
+/* Give the device node to o: its mode narrowed to 0600 first, so that
+ * nobody gains access on the way, then chown, then o's mode. 0; -ENODEV
+ * if the sink has no node; -errno from chown/chmod. */
+int input_sink_set_owner(struct input_sink *s, const struct input_sink_owner *o);
 
 const char *input_sink_name(const struct input_sink *s);
 /* /dev/input/eventN, or NULL (writer-only sink, or not found). */
 const char *input_sink_devnode(const struct input_sink *s);
+/* Does a reader hold the sink's node grabbed (EVIOCGRAB)? 1 if so, 0 if
+ * nobody does (a brief grab of our own succeeded and was let go), -errno
+ * (-ENODEV: no node). */
+int input_sink_grabbed(const struct input_sink *s);
+/* Is path (links followed) the sink's own node: a character device with
+ * the device number the kernel gave the sink's event node? 1 if so, 0 if
+ * it is something else (another device, a file), -errno when it cannot
+ * be looked at, -ENODEV when the sink has no node. Whatever names itself
+ * like a sink (a USB device, another program's uinput device) may own a
+ * path that looks like the sink's; this tells them apart. */
+int input_sink_is_node(const struct input_sink *s, const char *path);
+/* The path QEMU should open for the sink: by_id_dir/NAME when it leads
+ * to the sink's own node (input_sink_is_node), else the node itself
+ * (logged when the link leads elsewhere). NULL when the sink has no
+ * node. A new string. */
+char *input_sink_link(const struct input_sink *s, const char *by_id_dir);
+/* Give a sink made elsewhere (input_sink_new_fd) its node: devnode and
+ * its device number. */
+void input_sink_set_node(struct input_sink *s, const char *devnode, dev_t rdev);
 /* /sys/devices/virtual/input/inputN, or NULL. */
 const char *input_sink_syspath(const struct input_sink *s);
 /* The uinput fd (owned by the sink). */

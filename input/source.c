@@ -70,6 +70,7 @@ struct input_source *input_source_new(struct loop *loop, const char *name, const
 	return src;
 }
 
+/* Stop reading, ungrab and close; the state is the caller's to set. */
 static void close_device(struct input_source *src)
 {
 	loop_source_remove(src->io);
@@ -84,6 +85,7 @@ static void close_device(struct input_source *src)
 	input_frame_reset(&src->frame);
 }
 
+/* Back to waiting for udev: closed, no devnode, no retry pending. */
 static void set_absent(struct input_source *src)
 {
 	close_device(src);
@@ -108,24 +110,21 @@ void input_source_free(struct input_source *src)
 	free(src);
 }
 
-/* The device is gone (or unusable): close, and hand out the releases of
- * what it held. */
+/* The device is gone (or unusable): close, and forget what it held. */
 static void lose(struct input_source *src, const char *why)
 {
-	struct input_event *release = NULL;
 	bool was_open = src->io != NULL;
 	size_t held = input_keys_count(&src->keys);
-	size_t n = input_keys_release_frame(&src->keys, &release);
 
 	log_info("input %s: %s %s; releasing the %zu key(s) and button(s) it held", src->name,
 		 src->devnode ? src->devnode : src->device, why, held);
 	memset(&src->keys, 0, sizeof(src->keys));
 	set_absent(src);
 	if (was_open && src->hooks.closed)
-		src->hooks.closed(src->data, src, release, n);
-	free(release);
+		src->hooks.closed(src->data, src);
 }
 
+/* A complete frame: update the keys held, hand it out, start the next. */
 static void emit(struct input_source *src)
 {
 	input_keys_update(&src->keys, src->frame.ev, src->frame.n);
@@ -134,6 +133,7 @@ static void emit(struct input_source *src)
 	input_frame_reset(&src->frame);
 }
 
+/* Read until the kernel has no more, resyncing after SYN_DROPPED. */
 static void on_readable(struct loop_source *io, int fd, uint32_t revents, void *data)
 {
 	struct input_source *src = data;
@@ -176,6 +176,7 @@ static void on_readable(struct loop_source *io, int fd, uint32_t revents, void *
 	}
 }
 
+/* Whether the device has any key or button down now (EVIOCGKEY). */
 static bool keys_held(int fd)
 {
 	unsigned long bits[INPUT_KEYS_LONGS] = { 0 };
@@ -211,6 +212,8 @@ static void update_cache(struct input_source *src)
 		free(more);
 		free(less);
 	}
+	if (r == -EPERM)
+		goto out; /* the directory is refused: said by input_cache_load */
 	r = input_cache_save(src->cache_dir, src->name, src->caps);
 	if (r < 0)
 		log_error("input %s: cannot write the capability cache %s: %s", src->name, path,
@@ -223,6 +226,7 @@ out:
 	free(path);
 }
 
+/* Grab (unless left to the host) and start reading; EBUSY retries later. */
 static void grab(struct input_source *src)
 {
 	int r;
@@ -278,6 +282,7 @@ static void grab(struct input_source *src)
 		on_readable(src->io, src->fd, EPOLLIN, src);
 }
 
+/* Grab only once no key is held, or the host keeps it down (3 s at most). */
 static void settle(struct input_source *src)
 {
 	if (keys_held(src->fd) && now_usec() < src->settle_deadline) {
@@ -288,6 +293,7 @@ static void settle(struct input_source *src)
 	grab(src);
 }
 
+/* Open the node, retrying while udev is still making it usable. */
 static void try_open(struct input_source *src)
 {
 	int fd, r;
@@ -326,6 +332,7 @@ static void try_open(struct input_source *src)
 	settle(src);
 }
 
+/* The one timer serves opening, settling and busy retries alike. */
 static void on_timer(struct loop_timer *t, void *data)
 {
 	struct input_source *src = data;
@@ -365,6 +372,33 @@ void input_source_set_grab(struct input_source *src, bool grab)
 		return;
 	src->settle_deadline = now_usec() + SETTLE_MAX_USEC;
 	settle(src);
+}
+
+int input_source_set_leds(struct input_source *src, unsigned leds)
+{
+	struct input_event ev[33];
+	size_t n = 0;
+	ssize_t w;
+
+	if (!src->evdev)
+		return -ENODEV;
+	/* Every light, not only those that seem to differ: what vmplugd read
+	 * back of its last write may be behind, and the kernel passes on
+	 * only the lights that change anyway. */
+	for (unsigned code = 0; code < 32 && code <= LED_MAX; code++)
+		if (libevdev_has_event_code(src->evdev, EV_LED, code))
+			ev[n++] = (struct input_event){ .type = EV_LED,
+							.code = (unsigned short)code,
+							.value = !!(leds & (1u << code)) };
+	if (n == 0)
+		return 0;
+	ev[n++] = (struct input_event){ .type = EV_SYN, .code = SYN_REPORT };
+	do
+		w = write(src->fd, ev, n * sizeof(ev[0]));
+	while (w < 0 && errno == EINTR);
+	if (w < 0)
+		return -errno;
+	return (size_t)w == n * sizeof(ev[0]) ? 0 : -EIO;
 }
 
 int input_source_open(struct input_source *src, const char *devnode)
@@ -435,6 +469,7 @@ static bool leads_to(const char *link, const char *devnode)
 	return found;
 }
 
+/* Whether dev (at devnode) is the configured device, by any of its names. */
 static bool names_device(struct input_source *src, struct udev_device *dev, const char *devnode)
 {
 	struct udev_list_entry *e;

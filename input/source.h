@@ -36,10 +36,9 @@ struct input_source_hooks {
 	void (*opened)(void *data, struct input_source *src, const struct libevdev *dev);
 	/* One complete frame, ending with SYN_REPORT (borrowed for the call). */
 	void (*frame)(void *data, struct input_source *src, const struct input_event *ev, size_t n);
-	/* The device went away or failed after being opened. release[0..n)
-	 * releases every key and button it held (n == 0: none). */
-	void (*closed)(void *data, struct input_source *src, const struct input_event *release,
-		       size_t n);
+	/* The device went away or failed after being opened; the keys and
+	 * buttons it held count as released. */
+	void (*closed)(void *data, struct input_source *src);
 };
 
 /* A source for [input "name"] with `device = device`, recording
@@ -65,6 +64,13 @@ int input_source_open(struct input_source *src, const char *devnode);
  * again waits, as on open, until no key is held (3 s at most), and
  * retries while another program holds the grab. */
 void input_source_set_grab(struct input_source *src, bool grab);
+
+/* Show these lock lights (a mask of LED codes, bit LED_CAPSL for Caps
+ * Lock) on the device: EV_LED for each light it has, in one write (the
+ * kernel passes on those that change). 0 (also when it has no lights);
+ * -ENODEV when it is not open; -errno from write() (EBADF: opened
+ * read-only). */
+int input_source_set_leds(struct input_source *src, unsigned leds);
 
 const char *input_source_name(const struct input_source *src);
 /* The configured path. */

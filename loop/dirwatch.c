@@ -40,6 +40,7 @@ struct dirwatch {
 /* Every loop that has watches; the daemon has one loop, tests a few. */
 static struct list instances = { &instances, &instances };
 
+/* The loop's inotify instance, NULL while it has no watch. */
 static struct shared *find_shared(const struct loop *loop)
 {
 	struct shared *sh;
@@ -50,6 +51,7 @@ static struct shared *find_shared(const struct loop *loop)
 	return NULL;
 }
 
+/* Does a live watch still share wd? Then the kernel watch must stay. */
 static bool wd_in_use(const struct shared *sh, int wd)
 {
 	const struct dirwatch *w;
@@ -60,6 +62,7 @@ static bool wd_in_use(const struct shared *sh, int wd)
 	return false;
 }
 
+/* Close the instance once its last watch is gone. */
 static void shared_free(struct shared *sh)
 {
 	list_remove(&sh->link);
@@ -107,6 +110,7 @@ static void deliver(struct shared *sh, const struct inotify_event *ev)
 				w->wd = -1;
 }
 
+/* Deliver everything readable; watches removed meanwhile are freed after (collect()). */
 static void on_read(struct loop_source *src, int fd, uint32_t revents, void *data)
 {
 	char buf[4096] __attribute__((aligned(__alignof__(struct inotify_event))));

@@ -1,10 +1,14 @@
-/* The daemon's event loop: epoll + one timerfd + signalfd (see loop.h). */
+/* The daemon's event loop: epoll + one timerfd + signalfd (see loop.h).
+ * Armed timers sit in a binary min-heap by deadline, so arming, disarming
+ * and each expiry cost O(log n) and finding the next deadline O(1), however
+ * many timers the daemon holds. */
 #include "config.h"
 
 #include "loop/loop.h"
 
 #include <errno.h>
 #include <signal.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <sys/signalfd.h>
 #include <sys/timerfd.h>
@@ -24,14 +28,20 @@ struct loop_source {
 	bool removed;
 };
 
+#define NOT_IN_HEAP SIZE_MAX
+
 struct loop_timer {
 	struct loop *loop;
-	struct list link;
-	uint64_t deadline; /* 0: disarmed */
+	struct list link;   /* the loop's timers, or its dead ones once freed */
+	struct list parked; /* due but armed during this pass: fires next pass */
+	size_t heap_index;  /* NOT_IN_HEAP unless armed and waiting */
+	uint64_t deadline;  /* 0: disarmed */
+	uint64_t order;     /* arming order: equal deadlines fire first armed first */
 	uint64_t armed_seq;
 	loop_timer_fn fn;
 	void *data;
 	bool removed;
+	bool is_parked;
 };
 
 struct signal_handler {
@@ -49,7 +59,12 @@ struct loop {
 	struct signal_handler signals[_NSIG];
 
 	struct list sources;
+	struct list dead_sources; /* removed during a pass, freed after it */
 	struct list timers;
+	struct list dead_timers;
+	struct loop_timer **heap; /* armed timers, earliest deadline first */
+	size_t heap_len, heap_cap;
+	uint64_t arm_order;
 	uint64_t timer_seq;
 	uint64_t programmed; /* deadline the timerfd holds, 0 = disarmed */
 	bool dispatching;
@@ -69,7 +84,9 @@ struct loop *loop_new(void)
 
 	loop->epfd = loop->timerfd = loop->sigfd = -1;
 	list_init(&loop->sources);
+	list_init(&loop->dead_sources);
 	list_init(&loop->timers);
+	list_init(&loop->dead_timers);
 	sigemptyset(&loop->sigmask);
 
 	loop->epfd = epoll_create1(EPOLL_CLOEXEC);
@@ -99,18 +116,99 @@ static void timer_destroy(struct loop_timer *t)
 	free(t);
 }
 
+/* Free what callbacks removed during the pass that just ended. */
 static void reap(struct loop *loop)
 {
 	struct loop_source *src, *stmp;
 	struct loop_timer *t, *ttmp;
 
-	list_for_each_safe(src, stmp, &loop->sources, link)
-		if (src->removed)
-			source_destroy(src);
-	list_for_each_safe(t, ttmp, &loop->timers, link)
-		if (t->removed)
-			timer_destroy(t);
+	list_for_each_safe(src, stmp, &loop->dead_sources, link)
+		source_destroy(src);
+	list_for_each_safe(t, ttmp, &loop->dead_timers, link)
+		timer_destroy(t);
 	loop->need_reap = false;
+}
+
+/* ------------------------------------------------------------ the heap */
+
+/* Earlier deadline first; equal deadlines in the order they were armed. */
+static bool fires_before(const struct loop_timer *a, const struct loop_timer *b)
+{
+	return a->deadline < b->deadline || (a->deadline == b->deadline && a->order < b->order);
+}
+
+/* Store t at i and remember i in t, so heap_remove() needs no search. */
+static void heap_put(struct loop *loop, size_t i, struct loop_timer *t)
+{
+	loop->heap[i] = t;
+	t->heap_index = i;
+}
+
+static void sift_up(struct loop *loop, size_t i)
+{
+	struct loop_timer *t = loop->heap[i];
+
+	while (i > 0 && fires_before(t, loop->heap[(i - 1) / 2])) {
+		heap_put(loop, i, loop->heap[(i - 1) / 2]);
+		i = (i - 1) / 2;
+	}
+	heap_put(loop, i, t);
+}
+
+static void sift_down(struct loop *loop, size_t i)
+{
+	struct loop_timer *t = loop->heap[i];
+
+	for (;;) {
+		size_t c = 2 * i + 1;
+
+		if (c >= loop->heap_len)
+			break;
+		if (c + 1 < loop->heap_len && fires_before(loop->heap[c + 1], loop->heap[c]))
+			c++;
+		if (!fires_before(loop->heap[c], t))
+			break;
+		heap_put(loop, i, loop->heap[c]);
+		i = c;
+	}
+	heap_put(loop, i, t);
+}
+
+/* Add t at the end and sift it up, growing the heap by doubling. */
+static void heap_insert(struct loop *loop, struct loop_timer *t)
+{
+	if (loop->heap_len == loop->heap_cap) {
+		loop->heap_cap = loop->heap_cap ? 2 * loop->heap_cap : 16;
+		loop->heap = xrealloc(loop->heap, loop->heap_cap * sizeof(*loop->heap));
+	}
+	heap_put(loop, loop->heap_len++, t);
+	sift_up(loop, t->heap_index);
+}
+
+/* Take t from anywhere in the heap: the last timer fills its slot and is sifted into place. */
+static void heap_remove(struct loop *loop, struct loop_timer *t)
+{
+	size_t i = t->heap_index;
+	struct loop_timer *last = loop->heap[--loop->heap_len];
+
+	t->heap_index = NOT_IN_HEAP;
+	if (last == t)
+		return;
+	heap_put(loop, i, last);
+	sift_up(loop, i);
+	sift_down(loop, last->heap_index);
+}
+
+/* Take t out of wherever its deadline waits (the heap, or the timers
+ * parked for the next pass). */
+static void timer_unqueue(struct loop_timer *t)
+{
+	if (t->heap_index != NOT_IN_HEAP)
+		heap_remove(t->loop, t);
+	if (t->is_parked) {
+		list_remove(&t->parked);
+		t->is_parked = false;
+	}
 }
 
 void loop_free(struct loop *loop)
@@ -124,6 +222,8 @@ void loop_free(struct loop *loop)
 		source_destroy(src);
 	list_for_each_safe(t, ttmp, &loop->timers, link)
 		timer_destroy(t);
+	reap(loop);
+	free(loop->heap);
 	if (loop->have_signals)
 		sigprocmask(SIG_SETMASK, &loop->saved_mask, NULL);
 	closep(&loop->sigfd);
@@ -173,10 +273,13 @@ void loop_source_remove(struct loop_source *src)
 	/* The fd may already be closed by its owner; ENOENT/EBADF are fine. */
 	epoll_ctl(src->loop->epfd, EPOLL_CTL_DEL, src->fd, NULL);
 	src->removed = true;
-	if (src->loop->dispatching)
+	if (src->loop->dispatching) {
+		list_remove(&src->link);
+		list_insert_tail(&src->loop->dead_sources, &src->link);
 		src->loop->need_reap = true;
-	else
+	} else {
 		source_destroy(src);
+	}
 }
 
 struct loop_timer *loop_timer_new(struct loop *loop, loop_timer_fn fn, void *data)
@@ -186,14 +289,20 @@ struct loop_timer *loop_timer_new(struct loop *loop, loop_timer_fn fn, void *dat
 	t->loop = loop;
 	t->fn = fn;
 	t->data = data;
+	t->heap_index = NOT_IN_HEAP;
 	list_insert_tail(&loop->timers, &t->link);
 	return t;
 }
 
 void loop_timer_arm(struct loop_timer *t, uint64_t deadline_usec)
 {
+	if (t->removed)
+		return;
+	timer_unqueue(t);
 	t->deadline = deadline_usec ? deadline_usec : 1;
+	t->order = ++t->loop->arm_order;
 	t->armed_seq = t->loop->timer_seq;
+	heap_insert(t->loop, t);
 }
 
 void loop_timer_arm_in(struct loop_timer *t, uint64_t usec)
@@ -203,6 +312,7 @@ void loop_timer_arm_in(struct loop_timer *t, uint64_t usec)
 
 void loop_timer_disarm(struct loop_timer *t)
 {
+	timer_unqueue(t);
 	t->deadline = 0;
 }
 
@@ -215,12 +325,15 @@ void loop_timer_free(struct loop_timer *t)
 {
 	if (!t || t->removed)
 		return;
-	t->deadline = 0;
+	loop_timer_disarm(t);
 	t->removed = true;
-	if (t->loop->dispatching)
+	if (t->loop->dispatching) {
+		list_remove(&t->link);
+		list_insert_tail(&t->loop->dead_timers, &t->link);
 		t->loop->need_reap = true;
-	else
+	} else {
 		timer_destroy(t);
+	}
 }
 
 /* Point the timerfd at the earliest armed timer, or disarm it, so an idle
@@ -228,12 +341,8 @@ void loop_timer_free(struct loop_timer *t)
 static int program_timerfd(struct loop *loop)
 {
 	struct itimerspec its = { 0 };
-	struct loop_timer *t;
-	uint64_t earliest = 0;
+	uint64_t earliest = loop->heap_len ? loop->heap[0]->deadline : 0;
 
-	list_for_each(t, &loop->timers, link)
-		if (!t->removed && t->deadline && (!earliest || t->deadline < earliest))
-			earliest = t->deadline;
 	if (earliest == loop->programmed)
 		return 0;
 	its.it_value.tv_sec = (time_t)(earliest / USEC_PER_SEC);
@@ -244,12 +353,15 @@ static int program_timerfd(struct loop *loop)
 	return 0;
 }
 
-/* Run every timer that expired and was armed before this pass began; a
- * timer re-armed by its own callback for "now" waits for the next pass. */
+/* Run every timer that expired and was armed before this pass began, in
+ * deadline order; a timer (re-)armed during the pass for "now" is parked
+ * and goes back into the heap after it, so it waits for the next pass and
+ * a callback cannot spin the loop. */
 static int dispatch_timers(struct loop *loop)
 {
 	uint64_t expirations, now;
-	struct loop_timer *t;
+	struct loop_timer *t, *tmp;
+	struct list parked;
 	int n = 0;
 
 	if (read(loop->timerfd, &expirations, sizeof(expirations)) < 0 && errno != EAGAIN)
@@ -257,24 +369,28 @@ static int dispatch_timers(struct loop *loop)
 	loop->programmed = 0;
 	loop->timer_seq++;
 	now = now_usec();
-	for (;;) {
-		struct loop_timer *next = NULL;
-
-		list_for_each(t, &loop->timers, link) {
-			if (t->removed || !t->deadline || t->deadline > now ||
-			    t->armed_seq >= loop->timer_seq)
-				continue;
-			if (!next || t->deadline < next->deadline)
-				next = t;
+	list_init(&parked);
+	while (loop->heap_len && loop->heap[0]->deadline <= now) {
+		t = loop->heap[0];
+		heap_remove(loop, t);
+		if (t->armed_seq >= loop->timer_seq) {
+			list_insert_tail(&parked, &t->parked);
+			t->is_parked = true;
+			continue;
 		}
-		if (!next)
-			return n;
-		next->deadline = 0;
-		next->fn(next, next->data);
+		t->deadline = 0;
+		t->fn(t, t->data);
 		n++;
 	}
+	list_for_each_safe(t, tmp, &parked, parked) {
+		list_remove(&t->parked);
+		t->is_parked = false;
+		heap_insert(loop, t);
+	}
+	return n;
 }
 
+/* Run the handler of each signal read from the signalfd; returns how many ran. */
 static int dispatch_signals(struct loop *loop)
 {
 	struct signalfd_siginfo si;

@@ -8,6 +8,7 @@
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -15,6 +16,7 @@
 
 #include "loop/dirwatch.h"
 #include "qmp/qmp-int.h"
+#include "util/guard.h"
 #include "util/list.h"
 #include "util/log.h"
 #include "util/util.h"
@@ -48,6 +50,7 @@ enum retry {
 
 struct cmd {
 	struct list link;
+	struct cmd *hnext; /* the next in its bucket of the id table */
 	uint64_t id;
 	char *name;
 	uint64_t deadline;
@@ -85,7 +88,11 @@ struct qmp {
 	struct loop_source *src;
 	struct qmp_framer *framer;
 	struct list cmds; /* struct cmd, in sending order */
-	struct list out;  /* struct out, not yet fully written */
+	/* The same commands by id (see table_add()): 2^table_bits buckets. */
+	struct cmd **table;
+	unsigned table_bits;
+	size_t n_cmds;
+	struct list out; /* struct out, not yet fully written */
 	uint64_t next_id;
 	uint64_t caps_id;
 	uint64_t handshake_deadline;
@@ -104,13 +111,15 @@ struct qmp {
 	struct dirwatch *watch;
 	char *watched;
 
+	uid_t peer_uid;
+	/* Why the last attempt failed: an errno, or PEER_REFUSED and why. */
 	int last_connect_error;
+	char *last_refusal;
 	struct log_ratelimit rl;
 
 	/* Callbacks may free the client: it is freed when the outermost
 	 * entry from the loop returns. */
-	unsigned depth;
-	bool freed;
+	struct guard guard;
 	/* Bumped whenever a connection ends, so code that ran a callback can
 	 * tell that the connection it was working on is gone. */
 	unsigned generation;
@@ -120,9 +129,10 @@ static void attempt(struct qmp *q);
 static void update_watch(struct qmp *q);
 static void unwatch(struct qmp *q);
 
+/* Enter a loop entry (see leave()). */
 static void enter(struct qmp *q)
 {
-	q->depth++;
+	guard_enter(&q->guard);
 }
 
 static void destroy(struct qmp *q);
@@ -130,13 +140,14 @@ static void destroy(struct qmp *q);
 /* Leave a loop entry; true if the client is gone and must not be touched. */
 static bool leave(struct qmp *q)
 {
-	if (--q->depth == 0 && q->freed) {
+	if (guard_leave(&q->guard)) {
 		destroy(q);
 		return true;
 	}
-	return q->freed;
+	return q->guard.dead;
 }
 
+/* Log every message: asked for, or the log level is debug. */
 static bool trace_on(const struct qmp *q)
 {
 	return q->trace || log_get_level() >= LOG_LEVEL_DEBUG;
@@ -159,6 +170,7 @@ static void trace(const struct qmp *q, const char *dir, const char *text, size_t
 		log_msg(level, "%s: qmp %s %.*s%s", q->name, dir, (int)len, text, extra);
 }
 
+/* The first deadline of the handshake and the commands, 0 if none. */
 static uint64_t earliest_deadline(const struct qmp *q)
 {
 	uint64_t earliest = 0;
@@ -194,6 +206,7 @@ static void ensure_timeout(struct qmp *q, uint64_t deadline)
 	}
 }
 
+/* Free a queued write and its fd. */
 static void out_free(struct out *o)
 {
 	list_remove(&o->link);
@@ -202,6 +215,7 @@ static void out_free(struct out *o)
 	free(o);
 }
 
+/* Close the socket and forget what belonged to the connection. */
 static void close_connection(struct qmp *q)
 {
 	struct out *o, *otmp;
@@ -219,23 +233,103 @@ static void close_connection(struct qmp *q)
 	loop_timer_disarm(q->write_error_timer);
 }
 
+/* --- pending commands by id ----------------------------------------- *
+ * A reply is matched to its command in O(1) whatever the peer sends: the
+ * ids are ours (sequential), the peer only echoes them, so a lookup of any
+ * number walks one bucket holding commands we sent, and the table grows
+ * with them (at most one per bucket on average) and shrinks when they
+ * complete. Fibonacci hashing spreads the ids so that which commands the
+ * peer leaves unanswered cannot pile them into one bucket. */
+#define TABLE_MIN_BITS 4
+
+/* The bucket of `id`. */
+static size_t table_slot(const struct qmp *q, uint64_t id)
+{
+	return (size_t)((id * UINT64_C(0x9e3779b97f4a7c15)) >> (64 - q->table_bits));
+}
+
+/* Rehash every pending command into 2^bits buckets. */
+static void table_resize(struct qmp *q, unsigned bits)
+{
+	size_t old_size = q->table ? (size_t)1 << q->table_bits : 0;
+	struct cmd **old = q->table;
+
+	q->table = xcalloc((size_t)1 << bits, sizeof(*q->table));
+	q->table_bits = bits;
+	for (size_t i = 0; i < old_size; i++) {
+		struct cmd *c = old[i], *next;
+
+		for (; c; c = next) {
+			size_t s = table_slot(q, c->id);
+
+			next = c->hnext;
+			c->hnext = q->table[s];
+			q->table[s] = c;
+		}
+	}
+	free(old);
+}
+
+static void table_add(struct qmp *q, struct cmd *c)
+{
+	size_t s;
+
+	if (q->n_cmds >= (size_t)1 << q->table_bits)
+		table_resize(q, q->table_bits + 1);
+	s = table_slot(q, c->id);
+	c->hnext = q->table[s];
+	q->table[s] = c;
+	q->n_cmds++;
+}
+
+static void table_remove(struct qmp *q, struct cmd *c)
+{
+	struct cmd **pp = &q->table[table_slot(q, c->id)];
+
+	while (*pp != c)
+		pp = &(*pp)->hnext;
+	*pp = c->hnext;
+	q->n_cmds--;
+	if (q->table_bits > TABLE_MIN_BITS && q->n_cmds < ((size_t)1 << q->table_bits) / 8)
+		table_resize(q, q->table_bits - 1);
+}
+
+/* The pending command with this id, NULL if none. */
+static struct cmd *find_cmd(struct qmp *q, uint64_t id)
+{
+	struct cmd *c = q->table[table_slot(q, id)];
+
+	while (c && c->id != id)
+		c = c->hnext;
+	return c;
+}
+
+/* Free a command once completed or dropped. */
 static void cmd_free(struct cmd *c)
 {
 	free(c->name);
 	free(c);
 }
 
-/* Take c off the list and complete it; false if the client was freed by
- * the callback. */
-static bool complete(struct qmp *q, struct cmd *c, const struct qmp_reply *r)
+/* Take c off the list and the table. */
+static void cmd_forget(struct qmp *q, struct cmd *c)
 {
 	list_remove(&c->link);
+	table_remove(q, c);
+}
+
+/* Forget c and complete it; false if the client was freed by the
+ * callback. */
+static bool complete(struct qmp *q, struct cmd *c, const struct qmp_reply *r)
+{
+	cmd_forget(q, c);
 	if (c->fn)
 		c->fn(q, r, c->data);
 	cmd_free(c);
-	return !q->freed;
+	return !q->guard.dead;
 }
 
+/* Arm the next connection attempt the way `how` says. */
 static void schedule_retry(struct qmp *q, enum retry how)
 {
 	switch (how) {
@@ -281,7 +375,7 @@ static bool drop(struct qmp *q, const char *reason, enum retry how)
 	loop_timer_disarm(q->timeout_timer);
 	if (was_ready && q->cb.disconnected) {
 		q->cb.disconnected(q, reason, q->data);
-		if (q->freed)
+		if (q->guard.dead)
 			return false;
 	}
 	/* A callback may already have started a new attempt. */
@@ -290,6 +384,7 @@ static bool drop(struct qmp *q, const char *reason, enum retry how)
 	return true;
 }
 
+/* Write what the socket takes now; 0 or -errno. */
 static int flush(struct qmp *q)
 {
 	while (!list_empty(&q->out)) {
@@ -327,6 +422,7 @@ static int flush(struct qmp *q)
 	return 0;
 }
 
+/* A write failed earlier: drop the connection from the loop. */
 static void on_write_error(struct loop_timer *t, void *data)
 {
 	struct qmp *q = data;
@@ -376,6 +472,10 @@ static void send_message(struct qmp *q, json_t *msg, int fd)
 	send_text(q, line, fd);
 }
 
+/* last_connect_error for a peer check that failed (not an errno). */
+#define PEER_REFUSED (-1)
+
+/* Why connect() failed, in words that say what to do. */
 static const char *connect_error_text(int err)
 {
 	switch (err) {
@@ -388,31 +488,39 @@ static const char *connect_error_text(int err)
 	}
 }
 
-/* A failed attempt. Missing sockets wait for inotify; the rest retry with
- * backoff. A VM that is simply down is not an error: it is logged once
- * when the reason changes, and every repeat is rate-limited. */
-static bool attempt_failed(struct qmp *q, int err)
+/* A failed attempt: err is an errno, or PEER_REFUSED with `refusal` saying
+ * why. Missing sockets wait for inotify; the rest retry with backoff (a
+ * refused peer too: the right QEMU may replace it). A VM that is simply
+ * down is not an error: it is logged once when the reason changes, and
+ * every repeat is rate-limited. */
+static bool attempt_failed(struct qmp *q, int err, const char *refusal)
 {
 	bool missing = err == ENOENT || err == ENOTDIR;
-	bool changed = err != q->last_connect_error;
-	char reason[160], why[PATH_MAX + 160];
+	bool changed = err != q->last_connect_error ||
+		       (refusal && !streq(refusal, q->last_refusal ? q->last_refusal : ""));
+	const char *text = refusal ? refusal : connect_error_text(err);
+	char reason[PATH_MAX + 160], why[2 * PATH_MAX + 160];
 
 	if (changed) {
 		if (missing)
 			log_debug("%s: %s does not exist; waiting for QEMU to create it", q->name,
 				  q->path);
+		else if (refusal)
+			log_warning("%s: refusing QEMU on %s: %s; retrying", q->name, q->path,
+				    refusal);
 		else if (err == ECONNREFUSED || err == EAGAIN)
-			log_info("%s: cannot connect to %s: %s; retrying", q->name, q->path,
-				 connect_error_text(err));
+			log_info("%s: cannot connect to %s: %s; retrying", q->name, q->path, text);
 		else
 			log_warning("%s: cannot connect to %s: %s; retrying", q->name, q->path,
-				    connect_error_text(err));
+				    text);
 	} else if (!missing && log_ratelimit_allow(&q->rl, now_usec())) {
-		log_debug("%s: still cannot connect to %s: %s", q->name, q->path,
-			  connect_error_text(err));
+		log_debug("%s: still %s %s: %s", q->name,
+			  refusal ? "refusing QEMU on" : "cannot connect to", q->path, text);
 	}
 	q->last_connect_error = err;
-	snprintf(reason, sizeof(reason), "connect: %s", connect_error_text(err));
+	free(q->last_refusal);
+	q->last_refusal = refusal ? xstrdup(refusal) : NULL;
+	snprintf(reason, sizeof(reason), "%s: %s", refusal ? "refused" : "connect", text);
 	update_watch(q);
 	/* Without a watch (inotify refused it) a missing socket is polled. */
 	if (!drop(q, reason, missing && q->watch ? RETRY_WATCH : RETRY_BACKOFF))
@@ -422,17 +530,81 @@ static bool attempt_failed(struct qmp *q, int err)
 			snprintf(why, sizeof(why), "QEMU is not running: %s does not exist",
 				 q->path);
 		else
-			snprintf(why, sizeof(why), "cannot connect to %s: %s", q->path,
-				 connect_error_text(err));
+			snprintf(why, sizeof(why), "%s %s: %s",
+				 refusal ? "refusing QEMU on" : "cannot connect to", q->path, text);
 		q->cb.down(q, why, q->data);
-		if (q->freed)
+		if (q->guard.dead)
 			return false;
 	}
 	return true;
 }
 
+/* May a file (the socket or its directory) be trusted not to be replaced
+ * by someone else? Owned by root or the peer's user, and writable by
+ * nobody else (by its group only when that is root's), as OpenSSH's
+ * StrictModes. A root-owned sticky directory (/tmp) may be writable by
+ * all: nobody else can rename or remove the socket there. Puts why not
+ * in `buf` and returns false. */
+static bool file_trusted(const struct qmp *q, const char *what, const char *path, char *buf,
+			 size_t size)
+{
+	struct stat st;
+
+	if (stat(path, &st) < 0) {
+		snprintf(buf, size, "cannot stat %s %s: %s", what, path, strerror(errno));
+		return false;
+	}
+	if (st.st_uid != 0 && st.st_uid != q->peer_uid)
+		snprintf(buf, size, "%s %s is owned by uid %u, not root%s", what, path,
+			 (unsigned)st.st_uid, q->peer_uid ? " or the QEMU user" : "");
+	else if (S_ISDIR(st.st_mode) && (st.st_mode & S_ISVTX) && st.st_uid == 0)
+		return true;
+	else if ((st.st_mode & S_IWOTH) || ((st.st_mode & S_IWGRP) && st.st_gid != 0))
+		snprintf(buf, size, "%s %s is writable by %s (mode %04o)", what, path,
+			 (st.st_mode & S_IWOTH) ? "others" : "its group", st.st_mode & 07777);
+	else
+		return true;
+	return false;
+}
+
+/* Before anything is sent (in fd mode, a root-opened device): is the peer
+ * root or the VM's QEMU user, on a socket nobody else could have put
+ * there? Puts why not in `buf` and returns false. */
+static bool peer_trusted(struct qmp *q, char *buf, size_t size)
+{
+	struct ucred cred;
+	socklen_t len = sizeof(cred);
+	char dir[PATH_MAX];
+	char *slash;
+
+	if (getsockopt(q->fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) < 0) {
+		snprintf(buf, size, "cannot tell who serves it: %s", strerror(errno));
+		return false;
+	}
+	if (cred.uid != 0 && cred.uid != q->peer_uid) {
+		if (q->peer_uid)
+			snprintf(buf, size, "its QMP server runs as uid %u, not root or uid %u",
+				 (unsigned)cred.uid, (unsigned)q->peer_uid);
+		else
+			snprintf(buf, size, "its QMP server runs as uid %u, not root",
+				 (unsigned)cred.uid);
+		return false;
+	}
+	snprintf(dir, sizeof(dir), "%s", q->path);
+	slash = strrchr(dir, '/');
+	if (!slash)
+		snprintf(dir, sizeof(dir), ".");
+	else if (slash == dir)
+		slash[1] = '\0';
+	else
+		*slash = '\0';
+	return file_trusted(q, "directory", dir, buf, size) &&
+	       file_trusted(q, "socket", q->path, buf, size);
+}
+
 static void on_io(struct loop_source *src, int fd, uint32_t revents, void *data);
 
+/* Connected: wait for the greeting. */
 static void start_handshake(struct qmp *q)
 {
 	/* Connected: nothing to wait for in the directory until the
@@ -442,6 +614,7 @@ static void start_handshake(struct qmp *q)
 	loop_source_set_events(q->src, EPOLLIN);
 }
 
+/* Try to connect now (without blocking). */
 static void attempt(struct qmp *q)
 {
 	struct sockaddr_un sa = { .sun_family = AF_UNIX };
@@ -452,16 +625,16 @@ static void attempt(struct qmp *q)
 	memcpy(sa.sun_path, q->path, strlen(q->path) + 1);
 	q->fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	if (q->fd < 0) {
-		attempt_failed(q, errno);
+		attempt_failed(q, errno, NULL);
 		return;
 	}
 	if (connect(q->fd, (struct sockaddr *)&sa, sizeof(sa)) < 0 && errno != EINPROGRESS) {
-		attempt_failed(q, errno);
+		attempt_failed(q, errno, NULL);
 		return;
 	}
 	q->src = loop_add_fd(q->loop, q->fd, EPOLLOUT, on_io, q);
 	if (!q->src) {
-		attempt_failed(q, errno);
+		attempt_failed(q, errno, NULL);
 		return;
 	}
 	q->state = ST_CONNECTING;
@@ -469,6 +642,7 @@ static void attempt(struct qmp *q)
 	ensure_timeout(q, q->handshake_deadline);
 }
 
+/* The retry timer: try to connect again. */
 static void on_retry(struct loop_timer *t, void *data)
 {
 	struct qmp *q = data;
@@ -478,6 +652,7 @@ static void on_retry(struct loop_timer *t, void *data)
 	leave(q);
 }
 
+/* The peer broke the protocol: say so and drop the connection. */
 static bool protocol_error(struct qmp *q, const char *what, const char *raw, size_t raw_len)
 {
 	char reason[256];
@@ -491,16 +666,7 @@ static bool protocol_error(struct qmp *q, const char *what, const char *raw, siz
 	return drop(q, reason, RETRY_BACKOFF);
 }
 
-static struct cmd *find_cmd(struct qmp *q, uint64_t id)
-{
-	struct cmd *c;
-
-	list_for_each(c, &q->cmds, link)
-		if (c->id == id)
-			return c;
-	return NULL;
-}
-
+/* Is "return" of the type the command expects? */
 static bool ret_type_ok(enum qmp_ret_type t, json_t *ret)
 {
 	switch (t) {
@@ -514,6 +680,7 @@ static bool ret_type_ok(enum qmp_ret_type t, json_t *ret)
 	return false;
 }
 
+/* A reply: complete its command; false if the client or connection is gone. */
 static bool handle_reply(struct qmp *q, const struct qmp_msg *m)
 {
 	struct qmp_reply r = { 0 };
@@ -548,6 +715,7 @@ static bool handle_reply(struct qmp *q, const struct qmp_msg *m)
 	return complete(q, c, &r);
 }
 
+/* The greeting and the reply to qmp_capabilities. */
 static bool handle_handshake(struct qmp *q, json_t *j, const struct qmp_msg *m)
 {
 	uint64_t id;
@@ -577,11 +745,13 @@ static bool handle_handshake(struct qmp *q, json_t *j, const struct qmp_msg *m)
 	}
 	q->state = ST_READY;
 	q->last_connect_error = 0;
+	free(q->last_refusal);
+	q->last_refusal = NULL;
 	log_debug("%s: QMP connected to QEMU %d.%d.%d", q->name, q->version.major, q->version.minor,
 		  q->version.micro);
 	if (q->cb.connected)
 		q->cb.connected(q, q->data);
-	return !q->freed;
+	return !q->guard.dead;
 }
 
 /* One message from the peer; false if the connection or client is gone. */
@@ -608,7 +778,7 @@ static bool handle_message(struct qmp *q, json_t *j)
 			return false;
 		break;
 	}
-	return !q->freed && gen == q->generation;
+	return !q->guard.dead && gen == q->generation;
 }
 
 /* Everything the framer holds; false if the connection or client is gone. */
@@ -645,6 +815,7 @@ static bool handle_input(struct qmp *q)
 	}
 }
 
+/* Read what the peer sent (one read per wake-up) and handle it. */
 static void read_input(struct qmp *q)
 {
 	char buf[READ_SIZE];
@@ -673,6 +844,7 @@ static void read_input(struct qmp *q)
 	}
 }
 
+/* The socket: connect finished, writable, or readable. */
 static void on_io(struct loop_source *src, int fd, uint32_t revents, void *data)
 {
 	struct qmp *q = data;
@@ -681,11 +853,14 @@ static void on_io(struct loop_source *src, int fd, uint32_t revents, void *data)
 	if (q->state == ST_CONNECTING) {
 		int err = 0;
 		socklen_t len = sizeof(err);
+		char why[2 * PATH_MAX];
 
 		if (getsockopt(q->fd, SOL_SOCKET, SO_ERROR, &err, &len) < 0)
 			err = errno;
 		if (err)
-			attempt_failed(q, err);
+			attempt_failed(q, err, NULL);
+		else if (!peer_trusted(q, why, sizeof(why)))
+			attempt_failed(q, PEER_REFUSED, why);
 		else
 			start_handshake(q);
 		goto out;
@@ -707,6 +882,7 @@ out:
 	leave(q);
 }
 
+/* A deadline passed: the handshake or a command timed out. */
 static void on_timeout(struct loop_timer *t, void *data)
 {
 	struct qmp *q = data;
@@ -780,6 +956,7 @@ static void unwatch(struct qmp *q)
 
 static void on_dirwatch(struct dirwatch *w, const struct inotify_event *ev, void *data);
 
+/* Watch the socket's directory, or its nearest existing ancestor. */
 static void update_watch(struct qmp *q)
 {
 	for (;;) {
@@ -805,6 +982,7 @@ static void update_watch(struct qmp *q)
 		log_debug("%s: %s does not exist yet; watching %s", q->name, q->dir, q->watched);
 }
 
+/* Something appeared in the watched directory: maybe the socket. */
 static void on_dirwatch(struct dirwatch *w, const struct inotify_event *ev, void *data)
 {
 	struct qmp *q = data;
@@ -858,6 +1036,7 @@ struct qmp *qmp_new(struct loop *loop, const struct qmp_opts *opts, const struct
 	q->loop = loop;
 	q->name = xstrdup(opts->name);
 	q->path = xstrdup(opts->socket_path);
+	q->peer_uid = opts->peer_uid;
 	slash = strrchr(q->path, '/');
 	q->dir = slash == q->path ? xstrdup("/") : xstrndup(q->path, (size_t)(slash - q->path));
 	q->base = xstrdup(slash + 1);
@@ -877,6 +1056,7 @@ struct qmp *qmp_new(struct loop *loop, const struct qmp_opts *opts, const struct
 	q->rl = (struct log_ratelimit)LOG_RATELIMIT_INIT(60 * USEC_PER_SEC, 5);
 	q->framer = qmp_framer_new(QMP_MAX_MESSAGE);
 	list_init(&q->cmds);
+	table_resize(q, TABLE_MIN_BITS);
 	list_init(&q->out);
 	q->timeout_timer = loop_timer_new(loop, on_timeout, q);
 	q->retry_timer = loop_timer_new(loop, on_retry, q);
@@ -888,6 +1068,7 @@ struct qmp *qmp_new(struct loop *loop, const struct qmp_opts *opts, const struct
 	return q;
 }
 
+/* Release the client's memory (qmp_free did the rest). */
 static void destroy(struct qmp *q)
 {
 	loop_timer_free(q->timeout_timer);
@@ -895,8 +1076,10 @@ static void destroy(struct qmp *q)
 	loop_timer_free(q->write_error_timer);
 	unwatch(q);
 	qmp_framer_free(q->framer);
+	free(q->table);
 	free(q->name);
 	free(q->path);
+	free(q->last_refusal);
 	free(q->dir);
 	free(q->base);
 	free(q);
@@ -906,10 +1089,11 @@ void qmp_free(struct qmp *q)
 {
 	int saved = errno;
 	struct cmd *c, *tmp;
+	bool destroy_now;
 
-	if (!q || q->freed)
+	if (!q || q->guard.dead)
 		return;
-	q->freed = true;
+	destroy_now = guard_kill(&q->guard);
 	close_connection(q);
 	q->state = ST_DISCONNECTED;
 	/* Watch the directory again before any new attempt, so that the
@@ -917,12 +1101,12 @@ void qmp_free(struct qmp *q)
 	 * missed. */
 	update_watch(q);
 	list_for_each_safe(c, tmp, &q->cmds, link) {
-		list_remove(&c->link);
+		cmd_forget(q, c);
 		cmd_free(c);
 	}
 	loop_timer_disarm(q->timeout_timer);
 	loop_timer_disarm(q->retry_timer);
-	if (q->depth == 0)
+	if (destroy_now)
 		destroy(q);
 	errno = saved;
 }
@@ -972,6 +1156,7 @@ int qmp_command(struct qmp *q, const char *command, json_t *args,
 	c->fn = fn;
 	c->data = data;
 	list_insert_tail(&q->cmds, &c->link);
+	table_add(q, c);
 	send_message(q, qmp_build_command(command, args, c->id), fd);
 	ensure_timeout(q, c->deadline);
 	return 0;

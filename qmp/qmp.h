@@ -16,6 +16,7 @@
 #include <jansson.h>
 #include <stdbool.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 #include "loop/loop.h"
 
@@ -31,6 +32,11 @@ struct qmp_opts {
 	const char *name;
 	/* Absolute path of QEMU's QMP unix socket. */
 	const char *socket_path;
+	/* Who besides root may serve the socket (0: root alone). A peer run
+	 * by anyone else, or a socket or directory that someone else owns or
+	 * may write, is refused before anything is sent: down() says why
+	 * ("refusing QEMU on PATH: ...") and it is retried like a down QEMU. */
+	uid_t peer_uid;
 	/* Default command (and handshake) timeout; 0: QMP_DEFAULT_TIMEOUT_USEC. */
 	uint64_t timeout_usec;
 	/* Reconnect delay, doubling from min to max; 0: the defaults above. */

@@ -91,6 +91,16 @@ check "attach to an unknown VM exits 1" test $? -eq 1
 check "and names the problem" grep -q "no VM named 'gamma'" "$SCRATCH/err"
 ctl attach alpha 1-1 2>"$SCRATCH/err"
 check "a hub cannot be attached" grep -q "1-1 is a hub: hubs are never attached" "$SCRATCH/err"
+# A deny rule holds against every request; only the configuration lifts it.
+ctl attach alpha 1-1.3 2>"$SCRATCH/err"
+check "attach against a deny rule exits 1" test $? -eq 1
+check "and names the rule and where it is written" grep -qF \
+	"vm alpha: 1-1.3 is denied by [usb-deny \"receiver\"] at $conf/vm.d/alpha.conf:7; no request can attach it, only a change to the configuration" "$SCRATCH/err"
+check "the refusal is logged with who asked" \
+	grep -q "control: uid 0 pid [0-9]*: attach alpha 1-1.3 refused: denied by \[usb-deny \"receiver\"\]" "$log"
+out=$(ctl --json usb)
+check "and records no override" \
+	test "$(jq -c '.return.devices[] | select(.port=="1-1.3") | [.owner, .override]' <<<"$out")" = '[null,null]'
 ctl attach alpha 046d: 2>"$SCRATCH/err"
 check "an incomplete VID:PID is refused" test $? -eq 1
 plug 2-2 dev=3 vid=1234 pid=5678
@@ -115,13 +125,39 @@ printf '[vm]\nqmp-socket = /run/x.qmp\nbogus = 1\n' >"$conf/vm.d/bad.conf"
 ctl reload 2>"$SCRATCH/err"
 check "a failed reload exits 1" test $? -eq 1
 check "and lists the errors" grep -q "bad.conf:3: unknown key 'bogus'" "$SCRATCH/err"
+# vmplugctl reads its socket from vmplug.conf alone: a VM file's error
+# does not send it to the default socket.
+out=$("$VMPLUGCTL" -c "$conf" status 2>&1)
+check "vmplugctl -c finds the socket while a VM file has an error" grep -q "^VM " <<<"$out"
 rm "$conf/vm.d/bad.conf"
 
+# A configuration that cannot say where the socket is: a clear error.
+"$VMPLUGCTL" -c "$SCRATCH/nowhere" status 2>"$SCRATCH/err"
+check "-c with a directory that does not exist: exit 3" test $? -eq 3
+check "and the message names it" grep -qx \
+	"vmplugctl: $SCRATCH/nowhere: cannot read the configuration directory: No such file or directory" "$SCRATCH/err"
+mkdir "$SCRATCH/relative"
+printf '[daemon]\ncontrol-socket = run/vmplug.sock\n' >"$SCRATCH/relative/vmplug.conf"
+"$VMPLUGCTL" -c "$SCRATCH/relative" status 2>"$SCRATCH/err"
+check "a control-socket that is not an absolute path: exit 3" test $? -eq 3
+check "and the message gives the file and line" grep -qx \
+	"vmplugctl: $SCRATCH/relative/vmplug.conf:2: control-socket: 'run/vmplug.sock' is not an absolute path" "$SCRATCH/err"
+check "and says what to do" grep -q "give it with -s" "$SCRATCH/err"
+out=$("$VMPLUGCTL" -c "$SCRATCH/relative" -s "$conf/control.sock" status 2>&1)
+check "-s needs no configuration" grep -q "^VM " <<<"$out"
+
 # identify: the next device plugged in, with a section to paste.
-ctl identify --timeout 20 >"$SCRATCH/identify" 2>"$SCRATCH/identify.err" &
+"$VMPLUGCTL" -s "$conf/control.sock" identify --timeout 20 \
+	>"$SCRATCH/identify" 2>"$SCRATCH/identify.err" &
 idp=$!
 wait_for 50 grep -q "plug the device in now" "$SCRATCH/identify.err"
-sleep 0.2
+# vmplugctl has sent its request once it waits in read() (syscall 0) for
+# the answer; a status round trip then shows that vmplugd has read it
+# too (one thread: a client ready to be read is read before a newer
+# client's request is).
+waits_for_answer() { [ "$(cut -d' ' -f1 "/proc/$idp/syscall" 2>/dev/null)" = 0 ]; }
+check "identify waits for its answer" wait_for 50 waits_for_answer
+ctl status >/dev/null
 plug 4-3 dev=7 vid=0781 pid=5581 serial=4C530001 name="Ultra"
 wait "$idp"
 check "identify exits 0 once a device is plugged in" test $? -eq 0
@@ -130,6 +166,7 @@ out=$(ctl identify --timeout 1 2>&1)
 check "identify times out with a clear message" grep -q "nothing was plugged in within the time given" <<<"$out"
 
 # Bad requests: an error reply each; other clients are not disturbed.
+# shellcheck disable=SC2094 # the requests end once socat has written the last answer
 {
 	printf '{"execute": "nope", "id": 7}\n'
 	printf 'not json\n'
@@ -138,7 +175,8 @@ check "identify times out with a clear message" grep -q "nothing was plugged in 
 	printf '{"execute": "explain", "arguments": "x"}\n'
 	head -c 70000 /dev/zero | tr '\0' 'x'
 	printf '\n{"execute": "query-status", "id": "after"}\n'
-	sleep 0.5
+	# (socat hangs up when this ends: not before the last answer)
+	wait_for 50 grep -qs '"id":"after"' "$SCRATCH/raw"
 } | socat - "UNIX-CONNECT:$conf/control.sock" >"$SCRATCH/raw" 2>&1
 check "an unknown command: CommandNotFound, with the request's id" \
 	grep -qF '{"error":{"class":"CommandNotFound","desc":"The command nope has not been found"},"id":7}' "$SCRATCH/raw"
@@ -176,8 +214,16 @@ if [ "$(id -u)" = 0 ]; then
 	setpriv --reuid=1 --regid=1 --groups=100,65533 "$VMPLUGCTL" -s "$conf/control.sock" status >"$SCRATCH/out" 2>&1
 	check "other supplementary groups do not count" grep -q "uid 1 may not use vmplugd" "$SCRATCH/out"
 	chmod 0660 "$conf/control.sock"
+	# A member of the control group who may not read vmplug.conf: told
+	# so, and vmplugctl tries the default socket.
+	mkdir -m 0755 "$SCRATCH/private"
+	printf '[daemon]\ncontrol-socket = %s\n' "$conf/control.sock" >"$SCRATCH/private/vmplug.conf"
+	chmod 0600 "$SCRATCH/private/vmplug.conf"
+	setpriv --reuid=65534 --regid=65534 --clear-groups "$VMPLUGCTL" -c "$SCRATCH/private" status >"$SCRATCH/out" 2>&1
+	check "an unreadable vmplug.conf: said, and the default socket tried" grep -qx \
+		"vmplugctl: $SCRATCH/private/vmplug.conf: cannot open: Permission denied; trying the default socket /run/vmplug/control.sock" "$SCRATCH/out"
 else
-	for _ in 1 2 3 4 5 6 7 8; do skip "the permission checks need root"; done
+	for _ in 1 2 3 4 5 6 7 8 9; do skip "the permission checks need root"; done
 fi
 check "state-changing commands are logged with the peer's uid and pid" \
 	grep -q "control: uid 0 pid [0-9]*: attach beta 3-1" "$log"

@@ -5,7 +5,8 @@
 # to a real QEMU behind qmp-check, which checks that every message vmplugd
 # sends is one line of JSON of exactly the right shape. vmplugctl's
 # usb and status stay one line per device, --json stays valid JSON, and
-# nothing a device says can forge a line in vmplugd's log.
+# nothing a device says can forge a line in vmplugd's log. A reload of a
+# configuration holding such bytes is refused, escaped, and survived.
 . "$(dirname "$0")/lib/tap.sh"
 . "$(dirname "$0")/lib/bed.sh"
 make_scratch
@@ -75,6 +76,19 @@ check "bytes that are not UTF-8 come out escaped" \
 	json_has '.return.devices[] | select(.port == "1-1.2") | ."product-name" | contains("\\xff\\xfe")'
 out=$(ctl explain 1-1.3)
 check "vmplugctl explain of a 4 KiB name works" grep -q "goes to: vm" <<<"$out"
+
+# A configuration can hold such bytes too: a reload is refused with its
+# errors escaped, and vmplugd goes on with the running configuration.
+printf '[vm]\nqmp-socket = /run/evil\377.qmp\nbogus\377\376\033[2J = 1\n' >"$conf/vm.d/evil.conf"
+chmod go-w "$conf/vm.d/evil.conf"
+out=$(ctl reload 2>&1)
+check "a reload of a configuration with such bytes fails (exit status 1)" test $? -eq 1
+check "its errors come back escaped" grep -qF "got 'bogus\xff\xfe\x1b[2J = 1'" <<<"$out" ||
+	diag "$out"
+check "vmplugd goes on" ctl status
+check "with the running configuration" usb_in_qemu_is vm "vmplug-usb-1-2 attached=true hostaddr=2
+vmplug-usb-1-4 attached=true hostaddr=4"
+rm "$conf/vm.d/evil.conf"
 
 check "no line of vmplugd's log was forged by a device" \
 	test "$(grep -c '^vmplugd: error: forged line' "$log")" -eq 0

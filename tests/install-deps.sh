@@ -23,6 +23,11 @@ packages=(
 	libvirt-daemon libvirt-daemon-driver-qemu libvirt-clients libxml2-utils
 	# end-to-end tests: a Debian kernel booted under QEMU
 	busybox-static cpio kmod
+	# tests/package.sh: the Debian package, built and linted
+	# (dpkg-buildpackage requires build-essential beside Build-Depends)
+	dpkg-dev debhelper lintian build-essential
+	# make coverage (a build configured with --enable-coverage)
+	gcovr
 )
 
 # --demo: only what ./demo needs (build, QEMU, the throwaway guest).

@@ -200,7 +200,11 @@ log=$SCRATCH/vmplugd-2.log
 start_vmplugd_high "$conf" "$log" || bail "vmplugd did not start again"
 check "restarted vmplugd: finds its device in the XML" \
 	wait_for 100 logged "vm guest: ready, 1 object(s) of vmplug's already there"
-sleep 0.5
+# The reconciler decides when the list comes back: an attach would be
+# pending (or done) by now.
+row=$("$VMPLUGCTL" -s "$conf/control.sock" status | grep '^guest ')
+check "restarted vmplugd: one device, nothing pending" grep -q '^guest *libvirt *running *1 *0 ' <<<"$row" ||
+	diag "status: $row"
 check "restarted vmplugd: no duplicate" has guest "ua-vmplug-usb-3-7 3 7"
 check "restarted vmplugd: no attach at all" test "$(count 'vmplug-usb-3-7: attached')" -eq 0
 

@@ -28,8 +28,8 @@ for page in "$man5" "$man8" "$man1"; do
 	[ -z "$bad" ] || diag "no break points: $bad"
 done
 
-# Config keys: every entry of the key tables in conf/conf.c.
-keys=$(sed -n 's/^[[:space:]]*{ "\([a-z-]*\)", key_[a-z_]*,.*/\1/p' "$top_srcdir/conf/conf.c")
+# Config keys: every entry of the key tables in conf/keys.c.
+keys=$(sed -n 's/^[[:space:]]*{ "\([a-z-]*\)", key_[a-z_]*,.*/\1/p' "$top_srcdir/conf/keys.c")
 check "found the config key tables" test "$(wc -w <<<"$keys")" -ge 20
 for k in $keys; do
 	check "vmplug.conf(5) documents key '$k'" grep -q "^\.BI ${k//-/\\\\-} " "$man5"
@@ -58,7 +58,7 @@ for o in $opts; do
 	check "vmplugd --help lists $o (in daemon/main.c)" grep -qx -- "$o" <<<"$help_opts"
 done
 # The environment variables vmplugd reads, and the signals it handles.
-vars=$(cat "$top_srcdir"/{daemon,util,conf,qmp,usb,input,backends}/*.c |
+vars=$(cat "$top_srcdir"/{daemon,control,util,loop,conf,reconcile,qmp,usb,input,backends}/*.c |
 	grep -o 'getenv("[A-Z_]*")' | sed 's/getenv("\(.*\)")/\1/' | sort -u)
 check "found the environment variables vmplugd reads" test -n "$vars"
 env_section=$(sed -n '/^\.SH ENVIRONMENT/,/^\.SH /p' "$man8")

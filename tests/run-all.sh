@@ -2,7 +2,8 @@
 # vmplug's whole test run, as CI runs it: install what is missing, build
 # with -Werror + ASan/UBSan and run `make check`, fuzz each parser for a
 # bounded time (clang, libFuzzer), run the daemon-facing tests again under
-# valgrind, then `make distcheck`. Ends with one line
+# valgrind, then `make distcheck`, then build the Debian package and
+# check it (`make check-package`). Ends with one line
 # "N passed, N failed, N skipped" counted from the automake test logs.
 #
 # Usage (as root on Debian 12): tests/run-all.sh
@@ -78,6 +79,8 @@ if run "valgrind build" build "$root/valgrind" --enable-werror; then
 	else
 		grep -A1 "archives ready" "$root/distcheck.log"
 	fi
+	stage "make check-package: the Debian package"
+	run "package check" make -C "$root/valgrind" -s check-package
 fi
 
 stage "summary"
@@ -92,7 +95,7 @@ xfail=$(tally XFAIL)
 pass=$((pass + xfail))
 for s in "${failed_stages[@]}"; do
 	case $s in
-	"asan check" | "valgrind check" | "fuzz") ;; # counted through their test logs
+	"asan check" | "valgrind check" | "fuzz" | "package check") ;; # counted through their test logs
 	*) fail=$((fail + 1)); echo "stage failed: $s" ;;
 	esac
 done
@@ -108,7 +111,13 @@ if [ "$skip" -gt 0 ]; then
 fi
 if [ "$fail" -gt 0 ]; then
 	echo "failing tests:"
-	xargs -r grep -l -E "^:test-result: (FAIL|ERROR|XPASS)" <"$root/all-trs" | sed 's/^/  /'
+	xargs -r grep -l -E "^:test-result: (FAIL|ERROR|XPASS)" <"$root/all-trs" |
+		while read -r trs; do
+			echo "  $trs"
+			# the failing checks themselves, and what the test said about them
+			grep -E "^(not ok|Bail out!|# *FAIL|# *not ok)" "${trs%.trs}.log" |
+				head -n 20 | sed 's/^/    /'
+		done
 fi
 echo "total time $(($(date +%s) - t0))s"
 line="$pass passed, $fail failed"

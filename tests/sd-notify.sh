@@ -4,7 +4,8 @@
 # answers; STATUS= sums up VMs, USB devices and inputs and follows a VM
 # coming up and a device being attached; a reload is RELOADING=1 then
 # READY=1 (also when the new configuration is refused); SIGTERM is
-# STOPPING=1. On a fake USB tree with a real QEMU. (The rate limit of
+# STOPPING=1; with WATCHDOG_USEC, WATCHDOG=1 from the loop, none while
+# it stands still. On a fake USB tree with a real QEMU. (The rate limit of
 # STATUS= is tested in tests/unit/test-notify.)
 . "$(dirname "$0")/lib/tap.sh"
 grep -q '^#define HAVE_SYSTEMD 1' "$top_builddir/config.h" ||
@@ -49,11 +50,23 @@ reload_done() {
 
 plug 1-1.2 dev=3 vid=046d pid=0825 name=Webcam
 # shellcheck disable=SC2046
-NOTIFY_SOCKET=$SCRATCH/notify.sock $(vmplugd_cmd) -f -c "$conf" 2>>"$log" &
+NOTIFY_SOCKET=$SCRATCH/notify.sock WATCHDOG_USEC=1000000 $(vmplugd_cmd) -f -c "$conf" 2>>"$log" &
 VMPLUGD_PID=$!
 
 check "READY=1" wait_said "READY=1"
 check "the control socket answers by then" ctl_ok "$conf/control.sock"
+
+# The watchdog (WATCHDOG_USEC = 1 s): pings from the loop; a stopped
+# vmplugd sends none, and they come again when it goes on.
+pings() { grep -cx WATCHDOG=1 "$msgs"; }
+more_pings() { [ "$(pings)" -ge "$1" ]; }
+check "WATCHDOG=1 comes, again and again" wait_for 100 more_pings 3
+kill -STOP "$VMPLUGD_PID"
+before=$(pings)
+sleep 2 # twice WATCHDOG_USEC: what a service manager would wait
+check "a stopped vmplugd sends no WATCHDOG=1" test "$(pings)" -eq "$before"
+kill -CONT "$VMPLUGD_PID"
+check "once it goes on, the pings come again" wait_for 100 more_pings $((before + 2))
 check "a STATUS= line with the summary, before READY=1" \
 	test "$(line_of "STATUS=1 VM (0 running), 0 USB devices attached, 1 input (0 present)")" \
 	-lt "$(line_of "READY=1")"
@@ -93,5 +106,5 @@ check "vmplugd exits cleanly" test $? -eq 0
 check "SIGTERM: STOPPING=1" wait_said "STOPPING=1"
 check "no other kind of message was sent" bash -c \
 	'! grep -v -x -e "--" -e "READY=1" -e "RELOADING=1" -e "STOPPING=1" -e "STATUS=.*" \
-	-e "FDSTORE=1" -e "FDNAME=.*" -e "FDSTOREREMOVE=1" "$1"' _ "$msgs"
+	-e "FDSTORE=1" -e "FDNAME=.*" -e "FDSTOREREMOVE=1" -e "WATCHDOG=1" "$1"' _ "$msgs"
 done_testing

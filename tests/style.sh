@@ -5,6 +5,10 @@
 
 command -v clang-format >/dev/null || skip_all "clang-format is not installed (apt-get install clang-format)"
 cd "$top_srcdir" || bail "no source dir"
+# The source folders are the rows of DESIGN.md's Layers table (tests/layers.sh
+# checks that every folder with C sources has one).
+mapfile -t source_folders < <(sed -n '/^## Layers$/,/^## /p' DESIGN.md | grep '^| `' | cut -d'`' -f2 | tr -d /)
+[ "${#source_folders[@]}" -ge 5 ] || bail "no Layers table in DESIGN.md"
 n=0
 while IFS= read -r f; do
 	n=$((n + 1))
@@ -14,7 +18,7 @@ while IFS= read -r f; do
 		not_ok "$f is formatted (run: clang-format -i $f)"
 		echo "$out" | head -n 20 | sed 's/^/# /'
 	fi
-done < <(find util loop conf daemon qmp usb input backends ctl bench tests \
+done < <(find "${source_folders[@]}" bench tests \
 	\( -name '*.c' -o -name '*.h' \) -print 2>/dev/null | sort)
 [ "$n" -gt 0 ] || not_ok "found C sources to check"
 

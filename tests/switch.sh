@@ -18,8 +18,8 @@ mkdir -p "$hooks"
 write_conf "$conf"
 
 # The hook: what it was given, one run after the other in files hooks/N.*;
-# hooks/running tells an overlap; hooks/slow, hooks/hang and hooks/status
-# change what it does.
+# hooks/running tells an overlap; hooks/slow, hooks/hang (one run hangs,
+# the next ones do not) and hooks/status change what it does.
 cat >"$SCRATCH/hook" <<EOF
 #!/bin/sh
 n=\$(cat $hooks/count 2>/dev/null || echo 0)
@@ -31,7 +31,11 @@ tr '\\0' '\\n' </proc/\$\$/environ >$hooks/\$n.env
 printf '%s\\n' "\$0" "\$@" >$hooks/\$n.args
 pwd >$hooks/\$n.cwd
 [ -e $hooks/slow ] && sleep 1.5
-[ -e $hooks/hang ] && echo \$\$ >$hooks/hang.pid && sleep 29.5
+if [ -e $hooks/hang ]; then
+	rm -f $hooks/hang $hooks/running
+	echo \$\$ >$hooks/hang.pid
+	sleep 29.5
+fi
 rm -f $hooks/running
 exit \$(cat $hooks/status 2>/dev/null || echo 0)
 EOF
@@ -42,14 +46,8 @@ cat >>"$conf/vmplug.conf" <<CONF
 cycle = KEY_LEFTCTRL+KEY_RIGHTCTRL
 on-switch = $SCRATCH/hook first "second word"
 on-switch-timeout = 3
-[input "kbd"]
-device = /dev/input/by-id/vmplug-test-no-such-kbd
 CONF
-cat >"$conf/vm.d/alpha.conf" <<CONF
-[vm]
-qmp-socket = $SCRATCH/alpha.qmp
-inputs = kbd
-CONF
+kbd_vm_conf "$conf" alpha
 cat >"$conf/vm.d/beta.conf" <<CONF
 [vm]
 qmp-socket = $SCRATCH/beta.qmp
@@ -108,7 +106,8 @@ CONF
 	dbus-monitor --address "$DBUS_SYSTEM_BUS_ADDRESS" \
 		"type='signal',interface='org.vmplug.Switch1'" >"$SCRATCH/signals" 2>&1 &
 	MON_PID=$!
-	sleep 0.5 # until dbus-monitor is one
+	# a monitor gives up its own bus name: from then on it sees every signal
+	wait_for 50 grep -qs 'member=NameLost' "$SCRATCH/signals" || bail "dbus-monitor did not become a monitor"
 fi
 
 qemu_start alpha
@@ -119,6 +118,8 @@ MONITOR=$!
 wait_for 50 test -s "$SCRATCH/events"
 
 focus_is() { ctl --json status 2>/dev/null | jq -e --arg f "$1" '.return.focus == $f' >/dev/null; }
+# focus_events FROM TO: how many INPUT_FOCUS events from FROM to TO the monitor printed
+focus_events() { grep -c "\"event\":\"INPUT_FOCUS\",\"data\":{\"from\":\"$1\",\"to\":\"$2\"}" "$SCRATCH/events"; }
 alpha_up() { ctl --json status | jq -e '.return.vms[] | select(.name == "alpha") | .state == "running"' >/dev/null; }
 check "alpha comes up" wait_for 100 alpha_up
 check "status shows the focus on the host" grep -qx "keyboard and mouse: host" <<<"$(ctl status)"
@@ -175,18 +176,21 @@ ctl switch host >/dev/null # alpha -> host
 check "after the slow run, one more: alpha -> host" wait_for 100 test -s "$hooks/4.cwd"
 check "its environment: from alpha to host" \
 	test "$(grep VMPLUG_ "$hooks/4.env" | sort | tr '\n' ' ')" = "VMPLUG_FROM=alpha VMPLUG_TO=host VMPLUG_TO_TYPE=host "
-sleep 2
-check "and no other" test "$(cat "$hooks/count")" = 4
+all_focus_events() { test "$(grep -c '"event":"INPUT_FOCUS"' "$SCRATCH/events")" -eq 6; }
+check "every switch was announced" wait_for 50 all_focus_events
+check "the last run ends" wait_for 50 grep -q "on-switch: $SCRATCH/hook (alpha -> host) exited with status 0 after [0-9]* ms" "$log"
 check "never two runs at once" test ! -e "$hooks/overlap"
-check "every switch was announced" \
-	test "$(grep -c '"event":"INPUT_FOCUS"' "$SCRATCH/events")" -eq 6
 rm -f "$hooks/slow"
 
+# The next switch's run is the fifth: none came after the fourth (runs
+# are one at a time, so an extra one would have come first). It hangs.
 touch "$hooks/hang"
 ctl switch alpha >/dev/null
-wait_for 20 test -e "$hooks/running"
+check "the next switch starts a run" wait_for 20 test -s "$hooks/hang.pid"
+check "and no other came before it" test "$(cat "$hooks/count")" = 5
+check "it is the run from host to alpha" grep -qx VMPLUG_TO=alpha "$hooks/5.env"
 check "while the hook hangs, vmplugd answers and switches" \
-	sh -c "$VMPLUGCTL -s $conf/control.sock switch host >/dev/null && test -e $hooks/running"
+	sh -c "$VMPLUGCTL -s $conf/control.sock switch host >/dev/null && kill -0 $(cat "$hooks/hang.pid")"
 check "a hook over on-switch-timeout is killed and logged" \
 	wait_for 100 grep -q "on-switch: $SCRATCH/hook (host -> alpha) did not finish within 3 s: killed" "$log"
 # (killed, they may stay zombies until init reaps them)
@@ -195,16 +199,20 @@ group_gone() {
 		END { exit found }'
 }
 check "with what it started (its process group)" wait_for 100 group_gone ||
-	ps -e -o pid,ppid,pgid,stat,cmd | awk -v g="$(cat "$hooks/hang.pid")" '$3 == g' | sed 's/^/# /' 
-rm -f "$hooks/hang" "$hooks/running"
-check "then it runs for the switch that came meanwhile" \
-	wait_for 50 grep -q "on-switch: $SCRATCH/hook (alpha -> host) exited with status 0" "$log"
-ctl switch alpha >/dev/null
+	ps -e -o pid,ppid,pgid,stat,cmd | awk -v g="$(cat "$hooks/hang.pid")" '$3 == g' | sed 's/^/# /'
+# (the fourth run, before, went from alpha to host too)
+second_to_host() { [ "$(grep -c "on-switch: $SCRATCH/hook (alpha -> host) exited with status 0" "$log")" -eq 2 ]; }
+check "then it runs for the switch that came meanwhile" wait_for 50 second_to_host
 
 # ------------------------------------------------------------ VMs
+out=$(ctl switch alpha)
+check "the focus goes to alpha again" test "$out" = "keyboard and mouse: host -> alpha"
+check "status shows the focus on alpha" focus_is alpha
+gone_before=$(focus_events alpha host)
 qemu_stop alpha KILL
 check "the focused VM goes down: the focus returns to the host" wait_for 100 focus_is host
-check "INPUT_FOCUS alpha -> host" wait_for 50 grep -q '"data":{"from":"alpha","to":"host"}.*' "$SCRATCH/events"
+one_more_gone() { [ "$(focus_events alpha host)" -eq $((gone_before + 1)) ]; }
+check "INPUT_FOCUS alpha -> host, once more" wait_for 50 one_more_gone
 qemu_start beta
 check "beta (focus-on-start) takes the focus when it comes up" wait_for 100 focus_is beta
 out=$(ctl switch next)
@@ -225,8 +233,10 @@ if [ "$have_bus" = yes ]; then
 	check "a Switched signal for host -> alpha" \
 		grep -A2 'path=/org/vmplug/Switch1; interface=org.vmplug.Switch1; member=Switched' "$SCRATCH/signals" |
 		tr -s ' \n' ' ' | grep -q 'string "host" string "alpha"'
-	check "one signal per switch" \
+	one_per_switch() {
 		test "$(grep -c 'member=Switched' "$SCRATCH/signals")" -eq "$(grep -c '"event":"INPUT_FOCUS"' "$SCRATCH/events")"
+	}
+	check "one signal per switch" wait_for 50 one_per_switch
 	check "the last one: beta -> host" \
 		test "$(grep -A2 'member=Switched' "$SCRATCH/signals" | tail -n 2 | tr -s ' \n' ' ')" = ' string "beta" string "host" '
 else
@@ -243,14 +253,15 @@ if [ "$have_bus" = yes ]; then
 	export DBUS_SYSTEM_BUS_ADDRESS=unix:path=$SCRATCH/no-bus
 	: >"$log"
 	start_vmplugd "$conf" "$log" || bail "vmplugd did not start again"
-	wait_for 100 focus_is beta
-	ctl switch host >/dev/null
-	ctl switch beta >/dev/null
-	check "no system bus: switching still works" focus_is beta
+	check "no system bus: beta takes the focus when vmplugd starts" wait_for 100 focus_is beta
+	out=$(ctl switch host)
+	check "no system bus: switching still works" test "$out" = "keyboard and mouse: beta -> host"
+	check "no system bus: the focus is on the host" focus_is host
 	check "no system bus: said once" test "$(grep -c 'dbus: cannot reach the system bus' "$log")" -eq 1
 	stop_vmplugd
+	check "vmplugd without a bus exits cleanly" test $? -eq 0
 else
-	for _ in 1 2; do skip "no D-Bus here (built without libsystemd, or no dbus-daemon)"; done
+	for _ in 1 2 3 4 5; do skip "no D-Bus here (built without libsystemd, or no dbus-daemon)"; done
 fi
 
 # The monitor-switching example, with a ddcutil that writes down its arguments.

@@ -4,10 +4,11 @@
 # Coldplug, plug and unplug, replug with a new device number, identical
 # devices on two ports to two VMs, a hub on a claimed port, a device
 # plugged in before its VM starts, QEMU killed and restarted, vmplugd
-# killed and restarted: every time each VM ends with exactly what its
-# rules claim. vmplugctl on running VMs: attach and detach (by port and by
-# VID:PID:SERIAL), monitor's events (attach and detach in order; VM up and
-# gone, failed attaches with QEMU's reason) and status's last error.
+# killed and restarted, a reload that moves a VM to another QMP socket:
+# every time each VM ends with exactly what its rules claim. vmplugctl on
+# running VMs: attach and detach (by port and by VID:PID:SERIAL),
+# monitor's events (attach and detach in order; VM up and gone, failed
+# attaches with QEMU's reason) and status's last error.
 . "$(dirname "$0")/lib/tap.sh"
 . "$(dirname "$0")/lib/bed.sh"
 make_scratch
@@ -163,6 +164,30 @@ out=$(ctl status)
 check "status: both VMs running, and what each has" \
 	grep -q "^alpha  qmp      running  1    0 " <<<"$out"
 
+# A deny rule holds against vmplugctl attach to a running QEMU: only the
+# configuration lifts it.
+cat >"$conf/vm.d/beta.conf" <<CONF
+[vm]
+qmp-socket = $SCRATCH/beta.qmp
+[usb "back"]
+port = 2-1.3
+[usb-deny "key"]
+vendor = 1234
+product = 0005
+CONF
+chmod go-w "$conf/vm.d/beta.conf"
+ctl reload >/dev/null
+plug 2-1.7 dev=9 vid=1234 pid=0005
+ctl attach beta 2-1.7 2>"$SCRATCH/err"
+check "vmplugctl attach against the VM's deny rule exits 1" test $? -eq 1
+check "and names the rule, its file and line" grep -qF \
+	"vm beta: 2-1.7 is denied by [usb-deny \"key\"] at $conf/vm.d/beta.conf:5" "$SCRATCH/err"
+check "QEMU does not get the device" usb_in_qemu_is beta "vmplug-usb-2-4 attached=true hostaddr=4"
+out=$(ctl explain 2-1.7)
+check "explain says no request can attach it" grep -qF \
+	"beta: denied by [usb-deny \"key\"] at $conf/vm.d/beta.conf:5; no request can attach it" <<<"$out"
+unplug 2-1.7
+
 # Failures and VM lifecycle as subscribers and status see them: gamma's
 # QEMU has no such USB bus, so it refuses every attach.
 cat >"$conf/vm.d/gamma.conf" <<CONF
@@ -221,6 +246,25 @@ out=$(ctl status)
 check "status: the VM in words, with its last error" grep -qxF "gamma (down): $down_why" <<<"$out"
 kill -INT "$mon" "$monj"
 wait "$mon" "$monj"
+
+# A reload that moves a connected VM to another QMP socket (its QEMU
+# restarted elsewhere, say): vmplugd lets go of the old socket, uses the
+# new one, and the devices the VM claims are attached there.
+# QEMU serves one client per QMP socket: another one gets no greeting
+# (qmp-client's exit status 3, timeout) while vmplugd holds it.
+qmp_free() { "$QMP_CLIENT" -t 2000 -r "$SCRATCH/$1.qmp" query-status >/dev/null 2>&1; }
+qmp_free beta
+check "beta's QMP socket is vmplugd's while it is connected" test $? -eq 3
+qemu_start delta
+sed -i "s|^qmp-socket = .*|qmp-socket = $SCRATCH/delta.qmp|" "$conf/vm.d/beta.conf"
+ctl reload >/dev/null
+check "reload that moves the socket: vmplugd says it reconnects" \
+	grep -q "vm beta: how to reach it changed; reconnecting" "$log"
+check "and the devices beta claims are attached in the QEMU at the new socket" \
+	usb_in_qemu_is delta "vmplug-usb-2-4 attached=true hostaddr=4"
+check "and the old socket is let go" wait_for 50 qmp_free beta
+beta_state() { ctl --json status | jq -r '.return.vms[] | select(.name == "beta") | .state'; }
+check "status: beta running again" wait_output 50 running "beta's state" beta_state
 
 stop_vmplugd
 check "vmplugd exits cleanly (valgrind: no errors, no leaks)" test $? -eq 0

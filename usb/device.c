@@ -3,6 +3,7 @@
 
 #include "usb/device.h"
 
+#include <ctype.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -27,6 +28,7 @@ void usb_device_free(struct usb_device *d)
 	free(d->sysname);
 	free(d->devnode);
 	free(d->serial);
+	free(d->serial_udev);
 	free(d->manufacturer);
 	free(d->product_name);
 	free(d->if_classes);
@@ -49,6 +51,7 @@ struct usb_device *usb_device_copy(const struct usb_device *d)
 	c->sysname = xstrdup(d->sysname);
 	c->devnode = dup_or_null(d->devnode);
 	c->serial = dup_or_null(d->serial);
+	c->serial_udev = dup_or_null(d->serial_udev);
 	c->manufacturer = dup_or_null(d->manufacturer);
 	c->product_name = dup_or_null(d->product_name);
 	c->if_classes = NULL;
@@ -58,6 +61,73 @@ struct usb_device *usb_device_copy(const struct usb_device *d)
 	c->props = d->props ? strv_copy(d->props) : NULL;
 	c->tags = d->tags ? strv_copy(d->tags) : NULL;
 	return c;
+}
+
+/* The characters udev keeps in a name it makes from a device's string. */
+static bool udev_name_char(char c)
+{
+	return (c >= '0' && c <= '9') || (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') ||
+	       (c && strchr("#+-.:=@_", c));
+}
+
+char *usb_serial_udev(const char *raw)
+{
+	char *out = xmalloc(strlen(raw) + 1);
+	size_t n = 0;
+	bool gap = false;
+
+	for (const unsigned char *p = (const unsigned char *)raw; *p; p++) {
+		if (*p < 0x20 || *p > 0x7f || *p == ',') {
+			free(out);
+			return NULL;
+		}
+	}
+	/* Only ' ' is whitespace among the bytes left: runs of it inside
+	 * become one '_', at either end nothing. */
+	for (const char *p = raw; *p; p++) {
+		if (*p == ' ') {
+			gap = n > 0;
+			continue;
+		}
+		if (gap)
+			out[n++] = '_';
+		gap = false;
+		out[n++] = *p;
+	}
+	out[n] = '\0';
+	for (size_t i = 0; i < n; i++) {
+		if (out[i] == '\\' && out[i + 1] == 'x')
+			i++; /* udev lets a "\x" stand (its own escapes) */
+		else if (!udev_name_char(out[i]))
+			out[i] = '_';
+	}
+	if (n == 0) {
+		free(out);
+		return NULL;
+	}
+	return out;
+}
+
+void usb_device_set_serial(struct usb_device *d, const char *raw)
+{
+	char *copy = xstrdup(raw), *v;
+	size_t len = strlen(copy);
+
+	while (len && (copy[len - 1] == '\n' || copy[len - 1] == '\r'))
+		copy[--len] = '\0';
+	free(d->serial);
+	free(d->serial_udev);
+	d->serial_udev = usb_serial_udev(copy);
+	/* A device chooses its own serial: it reaches logs, rules, the
+	 * control socket's JSON and terminals. */
+	v = strstrip(copy);
+	d->serial = *v ? xstrdup_printable(v) : NULL;
+	free(copy);
+}
+
+bool usb_device_serial_is(const struct usb_device *d, const char *s)
+{
+	return (d->serial && streq(d->serial, s)) || (d->serial_udev && streq(d->serial_udev, s));
 }
 
 void usb_device_add_prop(struct usb_device *d, const char *name, const char *value)
@@ -170,6 +240,46 @@ bool usb_port_covers(const char *port, const char *sysname)
 	size_t len = strlen(port);
 
 	return strncmp(port, sysname, len) == 0 && (sysname[len] == '\0' || sysname[len] == '.');
+}
+
+/* A PCI address as sysfs names the device: DOMAIN:BUS:SLOT.FUNCTION in hex. */
+static bool is_pci_address(const char *s, size_t len)
+{
+	size_t i = 0, n;
+
+	for (n = 0; i < len && isxdigit((unsigned char)s[i]); i++)
+		n++;
+	if (n == 0 || i + 8 != len || s[i] != ':' || s[i + 3] != ':' || s[i + 6] != '.')
+		return false;
+	return isxdigit((unsigned char)s[i + 1]) && isxdigit((unsigned char)s[i + 2]) &&
+	       isxdigit((unsigned char)s[i + 4]) && isxdigit((unsigned char)s[i + 5]) &&
+	       isxdigit((unsigned char)s[i + 7]);
+}
+
+char *usb_device_id_path(const struct usb_device *d)
+{
+	const char *id = usb_device_prop(d, "ID_PATH"), *prev = NULL, *c;
+	size_t prev_len = 0;
+
+	if (id)
+		return xstrdup(id);
+	/* Without udevd: path_id names the nearest PCI device above the root
+	 * hub ("usbN" in the syspath), then "usb-0:" and the port path. */
+	for (c = d->syspath; c && *c;) {
+		const char *slash = strchr(c, '/');
+		size_t len = slash ? (size_t)(slash - c) : strlen(c);
+
+		if (len > 3 && strncmp(c, "usb", 3) == 0 && strspn(c + 3, "0123456789") == len - 3)
+			break;
+		prev = c;
+		prev_len = len;
+		c = slash ? slash + 1 : NULL;
+	}
+	if (!c || !*c || !prev || !is_pci_address(prev, prev_len))
+		return NULL;
+	if (usb_device_is_root_hub(d))
+		return xasprintf("pci-%.*s", (int)prev_len, prev);
+	return xasprintf("pci-%.*s-usb-0:%s", (int)prev_len, prev, usb_device_hostport(d));
 }
 
 char *usb_device_describe(const struct usb_device *d)

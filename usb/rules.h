@@ -9,10 +9,19 @@
 #include "usb/device.h"
 
 /* True if every key of rule r matches d. Otherwise, if missed is given,
- * *missed names the first key that did not ("port", "vendor", "product",
+ * *missed names the first key that did not ("port", "bus", "device", "vendor", "product",
  * "serial", "property", "tag", "interface-class"). */
 bool usb_rule_matches(const struct conf_usb_rule *r, const struct usb_device *d,
 		      const char **missed);
+
+/* Called by usb_rule_explain() for each key: its name, its value as the
+ * configuration writes it ("046d", "ID_BUS=usb") and whether d matched. */
+typedef void (*usb_key_fn)(void *data, const char *key, const char *value, bool matched);
+/* Every key of rule r, in the order usb_rule_matches() checks them, with
+ * whether d matches it, to fn (not only the first that does not).
+ * Returns what usb_rule_matches() does. */
+bool usb_rule_explain(const struct conf_usb_rule *r, const struct usb_device *d, usb_key_fn fn,
+		      void *data);
 
 enum usb_verdict {
 	USB_VERDICT_NONE,   /* no [usb] rule of the VM matches */

@@ -102,15 +102,18 @@ static int syslog_priority(enum log_level level)
 
 void log_msg(enum log_level level, const char *fmt, ...)
 {
-	char buf[2048];
+	char raw[2048], buf[4 * sizeof(raw)];
 	va_list ap;
 	int saved = errno;
 
 	if (level > log_level)
 		return;
 	va_start(ap, fmt);
-	vsnprintf(buf, sizeof(buf), fmt, ap);
+	vsnprintf(raw, sizeof(raw), fmt, ap);
 	va_end(ap);
+	/* Here, so that no caller can forget: what a device, a guest, QEMU
+	 * or a client says stays on its line and cannot drive a terminal. */
+	strescape(buf, sizeof(buf), raw, STR_ESCAPE_CONTROL);
 
 	if (log_handler) {
 		log_handler(level, buf, log_handler_data);

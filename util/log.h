@@ -43,6 +43,9 @@ const char *log_level_name(enum log_level level);
 /* 0 and *out set, or -EINVAL. */
 int log_level_from_name(const char *name, enum log_level *out);
 
+/* One line, at most 2047 bytes before escaping: newlines, control
+ * characters and bytes that are not UTF-8 in the message are written as
+ * \xNN (xstrdup_printable()), whoever supplied them. */
 void log_msg(enum log_level level, const char *fmt, ...) PRINTF_LIKE(2, 3);
 
 #define log_error(...) log_msg(LOG_LEVEL_ERROR, __VA_ARGS__)

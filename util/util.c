@@ -6,6 +6,7 @@
 #include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <inttypes.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -13,6 +14,7 @@
 #include <time.h>
 #include <unistd.h>
 
+/* Allocation failed: say how much, and abort. */
 static NORETURN void oom(size_t size)
 {
 	fprintf(stderr, "vmplug: out of memory allocating %zu bytes\n", size);
@@ -197,6 +199,15 @@ bool startswith(const char *s, const char *prefix)
 	return strncmp(s, prefix, strlen(prefix)) == 0;
 }
 
+uint32_t str_hash(const char *s)
+{
+	uint32_t h = 2166136261u;
+
+	for (; *s; s++)
+		h = (h ^ (unsigned char)*s) * 16777619u;
+	return h;
+}
+
 /* Length of the valid UTF-8 sequence at s (1 to 4), 0 if there is none:
  * no overlong forms, no surrogates, nothing above U+10FFFF. */
 static size_t utf8_len(const unsigned char *s)
@@ -225,25 +236,56 @@ static size_t utf8_len(const unsigned char *s)
 	return n;
 }
 
-char *xstrdup_printable(const char *s)
+/* Whether the character at p (n bytes of valid UTF-8) is written escaped. */
+static bool escaped(const unsigned char *p, size_t n, unsigned how)
+{
+	if (n == 0)
+		return true; /* not UTF-8 */
+	if (!(how & STR_ESCAPE_CONTROL))
+		return false;
+	if (*p == '\n')
+		return !(how & STR_ESCAPE_KEEP_NEWLINE);
+	/* C0, DEL, and C1 (U+0080 to U+009F: a terminal may take U+009B for CSI) */
+	return *p < 0x20 || *p == 0x7f || (n == 2 && p[0] == 0xc2 && p[1] < 0xa0);
+}
+
+size_t strescape(char *out, size_t size, const char *s, unsigned how)
 {
 	const unsigned char *p = (const unsigned char *)s;
-	char *out = xmalloc(strlen(s) * 4 + 1), *o = out;
+	size_t o = 0;
 
 	while (*p) {
-		size_t n = utf8_len(p);
+		size_t n = utf8_len(p), bytes = n ? n : 1;
+		bool esc = escaped(p, n, how);
 
-		if (n == 0 || *p < 0x20 || *p == 0x7f) {
-			o += sprintf(o, "\\x%02x", *p);
-			p++;
-			continue;
+		if (o + (esc ? 4 * bytes : bytes) >= size)
+			break;
+		for (size_t i = 0; i < bytes; i++) {
+			if (esc) {
+				snprintf(out + o, 5, "\\x%02x", p[i]);
+				o += 4;
+			} else {
+				out[o++] = (char)p[i];
+			}
 		}
-		memcpy(o, p, n);
-		o += n;
-		p += n;
+		p += bytes;
 	}
-	*o = '\0';
+	out[o] = '\0';
+	return o;
+}
+
+char *xstrescape(const char *s, unsigned how)
+{
+	size_t size = strlen(s) * 4 + 1;
+	char *out = xmalloc(size);
+
+	strescape(out, size, s, how);
 	return out;
+}
+
+char *xstrdup_printable(const char *s)
+{
+	return xstrescape(s, STR_ESCAPE_CONTROL);
 }
 
 uint64_t now_usec(void)
@@ -339,12 +381,20 @@ int mkdir_p(const char *path, unsigned mode)
 	return r;
 }
 
-int write_file_atomic(const char *path, const void *data, size_t len, unsigned mode)
+int write_file_atomic_at(int dirfd, const char *name, const void *data, size_t len, unsigned mode)
 {
-	char *tmp = xasprintf("%s.tmp.XXXXXX", path);
-	int fd, r;
+	char *tmp = NULL;
+	int fd = -1, r;
 
-	fd = mkostemp(tmp, O_CLOEXEC);
+	/* mkostemp has no *at form: a name of our own, made exclusively */
+	for (unsigned i = 0; fd < 0 && i < 100; i++) {
+		free(tmp);
+		tmp = xasprintf("%s.tmp.%u.%" PRIu64 ".%u", name, (unsigned)getpid(), now_usec(),
+				i);
+		fd = openat(dirfd, tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+		if (fd < 0 && errno != EEXIST)
+			break;
+	}
 	if (fd < 0) {
 		r = -errno;
 		goto out;
@@ -352,15 +402,89 @@ int write_file_atomic(const char *path, const void *data, size_t len, unsigned m
 	r = write_all(fd, data, len);
 	if (r == 0 && fchmod(fd, mode) < 0)
 		r = -errno;
-	if (r == 0 && fsync(fd) < 0)
-		r = -errno;
 	if (close(fd) < 0 && r == 0)
 		r = -errno;
-	if (r == 0 && rename(tmp, path) < 0)
+	if (r == 0 && renameat(dirfd, tmp, dirfd, name) < 0)
 		r = -errno;
 	if (r < 0)
-		unlink(tmp);
+		unlinkat(dirfd, tmp, 0);
 out:
 	free(tmp);
 	return r;
+}
+
+/* One step of path_check_trusted(): st (of path) is safe, or *why says why not. */
+static bool trusted_inode(const char *path, const struct stat *st, uid_t owner, char **why)
+{
+	bool dir = S_ISDIR(st->st_mode);
+	const char *what = dir ? "directory" : "file";
+
+	if (st->st_uid != 0 && st->st_uid != owner) {
+		*why = xasprintf(
+		    "%s %s is not owned by root (owner uid %u); fix with: chown root: %s", what,
+		    path, (unsigned)st->st_uid, path);
+		return false;
+	}
+	if ((st->st_mode & (S_IWGRP | S_IWOTH)) &&
+	    !(dir && (st->st_mode & S_ISVTX) && st->st_uid == 0)) {
+		*why = xasprintf("%s %s is writable by group or others (mode %04o); fix with: "
+				 "chmod go-w %s",
+				 what, path, (unsigned)(st->st_mode & 07777), path);
+		return false;
+	}
+	return true;
+}
+
+int path_check_trusted(const char *path, uid_t owner, char **why)
+{
+	char *real = realpath(path, NULL), *slash;
+	struct stat st;
+	int r = 0;
+
+	*why = NULL;
+	if (!real) {
+		r = -errno;
+		*why = xasprintf("cannot resolve %s: %s", path, strerror(errno));
+		return r;
+	}
+	if (stat(real, &st) < 0) {
+		r = -errno;
+		*why = xasprintf("cannot stat %s: %s", real, strerror(errno));
+		goto out;
+	}
+	if (!S_ISREG(st.st_mode)) {
+		r = -EACCES;
+		*why = xasprintf("%s is not a regular file", real);
+		goto out;
+	}
+	if (!trusted_inode(real, &st, owner, why)) {
+		r = -EPERM;
+		goto out;
+	}
+	/* each directory up to /: cut the last component, then check */
+	while ((slash = strrchr(real, '/'))) {
+		if (slash == real)
+			slash[1] = '\0';
+		else
+			*slash = '\0';
+		if (stat(real, &st) < 0) {
+			r = -errno;
+			*why = xasprintf("cannot stat %s: %s", real, strerror(errno));
+			goto out;
+		}
+		if (!trusted_inode(real, &st, owner, why)) {
+			r = -EPERM;
+			goto out;
+		}
+		if (streq(real, "/"))
+			break;
+	}
+out:
+	free(real);
+	return r;
+}
+
+int write_file_atomic(const char *path, const void *data, size_t len, unsigned mode)
+{
+	return write_file_atomic_at(AT_FDCWD, path, data, len, mode);
 }

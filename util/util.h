@@ -10,6 +10,8 @@
 
 #define ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
 #define streq(a, b) (strcmp((a), (b)) == 0)
+/* Equal strings, or both NULL. */
+#define streq_null(a, b) ((a) == (b) || ((a) && (b) && streq((a), (b))))
 #define USEC_PER_SEC 1000000ULL
 #define USEC_PER_MSEC 1000ULL
 
@@ -46,10 +48,26 @@ char *strv_join(char *const *v, const char *sep);
 /* Strip leading and trailing whitespace in place; returns s (moved forward). */
 char *strstrip(char *s);
 bool startswith(const char *s, const char *prefix);
-/* A copy of s that is valid UTF-8 and one line: control characters
- * (newlines included), DEL and bytes that are not valid UTF-8 are written
- * as \xNN (the way udev escapes). For strings from devices and peers that
- * go to logs, JSON or a terminal; a string that is fine is copied as is. */
+/* What strescape() writes as \xNN (the way udev escapes). Bytes that are
+ * not valid UTF-8 always are: the text can then go into JSON. */
+enum str_escape {
+	STR_ESCAPE_INVALID = 0,
+	/* Control characters too (C0 with newlines, DEL, C1): the text is
+	 * one line that cannot move a terminal's cursor or start a log line. */
+	STR_ESCAPE_CONTROL = 1 << 0,
+	STR_ESCAPE_KEEP_NEWLINE = 1 << 1, /* with _CONTROL: '\n' stays */
+};
+/* s written into out (size > 0 bytes, NUL included) escaped as `how`
+ * (enum str_escape) says; cut before a character that does not fit. The
+ * length written. */
+size_t strescape(char *out, size_t size, const char *s, unsigned how);
+/* The same, whole, in a new string; a string that is fine is copied as is. */
+char *xstrescape(const char *s, unsigned how);
+/* FNV-1a of s: for lists of strings that share long prefixes (syspaths),
+ * compared by hash first and in full only on a match. */
+uint32_t str_hash(const char *s);
+/* xstrescape(s, STR_ESCAPE_CONTROL): for strings from devices and peers
+ * that go to logs, JSON or a terminal. */
 char *xstrdup_printable(const char *s);
 
 /* CLOCK_MONOTONIC in microseconds. */
@@ -71,6 +89,20 @@ ssize_t read_small_file(const char *dir, const char *name, void *buf, size_t siz
 /* Create directory path and its parents with mode; 0 or -errno. */
 int mkdir_p(const char *path, unsigned mode);
 
-/* Write data to path atomically: temp file in the same directory, fsync,
- * rename. 0 or -errno. */
+/* Write data to path atomically: a temp file in the same directory,
+ * renamed over path, so a reader sees the old file or the new one, never
+ * a part. No fsync (it can block for seconds on a busy disk): after a
+ * power loss the file may be empty, which its readers must take as no
+ * file. 0 or -errno. */
 int write_file_atomic(const char *path, const void *data, size_t len, unsigned mode);
+/* The same for name in the directory dirfd (AT_FDCWD: path as above). */
+int write_file_atomic_at(int dirfd, const char *name, const void *data, size_t len, unsigned mode);
+
+/* Whether root may run the program at path, the way sshd judges an
+ * AuthorizedKeysCommand: its real path, a regular file, and every
+ * directory from there up to / are owned by root (or by `owner`) and not
+ * writable by group or others. A directory with the sticky bit (/tmp)
+ * may be writable by all when root owns it: nobody else can rename or
+ * remove root's entries there. 0, or -errno and *why (a new string: what
+ * is wrong, naming the file, and the fix). */
+int path_check_trusted(const char *path, uid_t owner, char **why);

@@ -1,6 +1,8 @@
 #!/bin/bash
 # make check's entry to the end-to-end tests: runs tests/e2e/run, one TAP line per scenario.
 # Skipped (with run's reason) where the run cannot happen, e.g. when not root.
+# test-timeout: 3600 (tests/e2e/run stops each scenario at its own limit,
+# and the whole guest run at their sum and 300 s, if this comes no sooner)
 . "$(dirname "$0")/../lib/tap.sh"
 
 out=$(mktemp /tmp/vmplug-e2e.XXXXXX)

@@ -14,7 +14,18 @@ export E2E_DIR="$VMPLUG_SRC/tests/e2e"
 export E2E_BIN="$VMPLUG_BUILD/tests/e2e/helpers"
 export E2E_LOGDIR="$VMPLUG_BUILD/tests/e2e/logs"
 export PATH="$E2E_BIN:$PATH"
-default_timeout=${E2E_SCENARIO_TIMEOUT:-150}
+# A build with --enable-coverage writes its counts into the build share,
+# in a tree of their own that make coverage merges (the host's tests write
+# theirs meanwhile; tests/e2e/run passes how much of the host's path to cut).
+read -r cmdline </proc/cmdline
+for word in $cmdline; do
+	case $word in
+	e2e.gcov_strip=*)
+		export GCOV_PREFIX="$VMPLUG_BUILD/tests/e2e/gcov" GCOV_PREFIX_STRIP="${word#*=}"
+		;;
+	esac
+done
+default_timeout=${E2E_SCENARIO_TIMEOUT:-300}
 
 E2E_SCENARIO=runner
 T=/run/e2e/runner

@@ -18,7 +18,9 @@ GADGET_PRODUCT=0x0104		# Multifunction Composite Gadget
 GADGET_SERIAL=vmplug-e2e-0001
 GADGET_NAME="e2e keyboard"		# the evdev name is "vmplug e2e keyboard"
 NESTED_QEMU=${NESTED_QEMU:-/usr/bin/qemu-system-x86_64}
-QMP_TIMEOUT=${QMP_TIMEOUT:-20000}
+# A nested QEMU starting under TCG in a busy guest on a busy host took
+# over 20 s to answer: a wait, so a long one costs nothing when it works.
+QMP_TIMEOUT=${QMP_TIMEOUT:-60000}
 
 # ---- results -------------------------------------------------------------
 
@@ -80,9 +82,20 @@ waitfor() {
 	done
 }
 
-# wait_line SECONDS FILE PATTERN: wait until a line of FILE matches the grep PATTERN.
+# wait_line SECONDS FILE PATTERN: wait until a line of FILE (which may not
+# exist yet) matches the grep PATTERN.
 wait_line() {
-	waitfor "$1" grep -q -- "$3" "$2"
+	waitfor "$1" grep -qs -- "$3" "$2"
+}
+
+# matches STRING PATTERN: a line of STRING matches the grep PATTERN.
+matches() {
+	printf '%s\n' "$1" | grep -q -- "$2"
+}
+
+# lacks FILE PATTERN: FILE exists and no line of it matches the grep PATTERN.
+lacks() {
+	[ -f "$1" ] && ! grep -q -- "$2" "$1"
 }
 
 # is_char_dev PATH / is_gone PATH: for waitfor.
@@ -151,6 +164,7 @@ gadget_create() {
 gadget_remove() {
 	[ -d "$GADGET" ] || return 0
 	gadget_unplug
+	gadget_remove_mouse
 	rm -f "$GADGET/configs/c.1/hid.usb0"
 	rmdir "$GADGET/configs/c.1/strings/0x409" "$GADGET/configs/c.1" \
 		"$GADGET/functions/hid.usb0" "$GADGET/strings/0x409" "$GADGET"
@@ -160,8 +174,7 @@ gadget_remove() {
 gadget_sysfs() {
 	local d
 	for d in /sys/bus/usb/devices/*; do
-		[ -f "$d/serial" ] || continue
-		if [ "$(cat "$d/serial")" = "$GADGET_SERIAL" ]; then
+		if [ "$(cat "$d/serial" 2>/dev/null)" = "$GADGET_SERIAL" ]; then
 			echo "$d"
 			return 0
 		fi
@@ -173,8 +186,19 @@ gadget_present() {
 	gadget_sysfs >/dev/null
 }
 
+# gadget_absent: no USB device of the gadget is left, not even one the
+# kernel is still removing (whose serial can no longer be read): under
+# TCG that takes a while, and a plug meanwhile would find the old one.
 gadget_absent() {
-	! gadget_sysfs >/dev/null
+	local d s
+	for d in /sys/bus/usb/devices/*; do
+		case ${d##*/} in
+		usb* | *:*) continue ;; # root hubs, interfaces
+		esac
+		s=$(cat "$d/serial" 2>/dev/null) && [ "$s" != "$GADGET_SERIAL" ] && continue
+		[ -e "$d" ] && return 1
+	done
+	return 0
 }
 
 gadget_busnum() {
@@ -194,11 +218,14 @@ gadget_usbnode() {
 	printf '/dev/bus/usb/%03d/%03d\n' "$(cat "$d/busnum")" "$(cat "$d/devnum")"
 }
 
-# gadget_evdev: print the /dev/input/eventN node usbhid made for the gadget.
+# gadget_evdev [INTERFACE]: print the /dev/input/eventN node usbhid made for
+# the gadget's interface (default 1.0, the keyboard; 1.1 is the mouse of
+# gadget_add_mouse).
 gadget_evdev() {
 	local d e
 	d=$(gadget_sysfs) || return 1
 	d=$(readlink -f "$d")
+	d="$d/${d##*/}:${1:-1.0}"
 	for e in /sys/class/input/event*; do
 		case $(readlink -f "$e") in
 		"$d"/*)
@@ -262,9 +289,79 @@ gadget_replug() {
 	gadget_unplug && gadget_plug "$@"
 }
 
+# gadget_rename NAME: unplug the gadget, have it call itself NAME (no
+# manufacturer string, so usbhid names its evdev NAME alone), plug it in.
+gadget_rename() {
+	gadget_unplug || return 1
+	echo "" >"$GADGET/strings/0x409/manufacturer"
+	echo "$1" >"$GADGET/strings/0x409/product"
+	gadget_plug
+}
+
+# evdev_name DEV: print the name the input device behind DEV gives itself.
+evdev_name() {
+	cat "/sys/class/input/${1##*/}/device/name"
+}
+
 # gadget_reset: a fresh gadget, plugged in and enumerated (run before each scenario).
 gadget_reset() {
 	gadget_remove && gadget_create && gadget_plug
+}
+
+# ---- a mouse beside the keyboard -------------------------------------------
+# A second HID function in the same gadget (interface 1.1): five buttons, X,
+# Y, the wheel and the horizontal wheel (AC Pan), 8 bits each, so the host
+# side's evdev has REL_WHEEL and REL_HWHEEL with their high-resolution events.
+GADGET_MOUSE_DESC='\005\001\011\002\241\001\011\001\241\000\005\011\031\001\051\005\025\000'\
+'\045\001\225\005\165\001\201\002\225\001\165\003\201\001\005\001\011\060\011\061\011\070'\
+'\025\201\045\177\165\010\225\003\201\006\005\014\012\070\002\225\001\201\006\300\300'
+
+# gadget_add_mouse: add the mouse function and plug the gadget in again; wait
+# until both evdev nodes are there.
+gadget_add_mouse() {
+	local f=$GADGET/functions/hid.usb1
+	gadget_unplug || return 1
+	mkdir "$f" || return 1
+	echo 0 >"$f/protocol"
+	echo 0 >"$f/subclass"
+	echo 5 >"$f/report_length"
+	# shellcheck disable=SC2059 # the descriptor is a printf format of octal escapes
+	printf "$GADGET_MOUSE_DESC" >"$f/report_desc"
+	ln -s "$f" "$GADGET/configs/c.1/"
+	gadget_plug && waitfor 20 gadget_mouse_evdev_ready && udev_settle
+}
+
+# gadget_remove_mouse: take the mouse function out (the gadget unplugged).
+gadget_remove_mouse() {
+	[ -d "$GADGET/functions/hid.usb1" ] || return 0
+	rm -f "$GADGET/configs/c.1/hid.usb1"
+	rmdir "$GADGET/functions/hid.usb1"
+}
+
+gadget_mouse_evdev_ready() {
+	local e
+	e=$(gadget_evdev 1.1) && [ -c "$e" ]
+}
+
+# mouse_report BUTTONS X Y [WHEEL [PAN]]: send one mouse report (buttons: bit
+# 0 left, 1 right, 2 middle; the others -127..127).
+mouse_report() {
+	local dev fmt="" v
+	dev=$(cat "$GADGET/functions/hid.usb1/dev") || return 1
+	dev="/dev/$(sed -n 's/^DEVNAME=//p' "/sys/dev/char/$dev/uevent")"
+	for v in "$1" "$2" "$3" "${4:-0}" "${5:-0}"; do
+		fmt="$fmt$(printf '\\%03o' $(((v + 256) % 256)))"
+	done
+	# shellcheck disable=SC2016 # expanded by the inner shell
+	timeout -s KILL 5 sh -c 'printf "$1" >"$2"' report "$fmt" "$dev"
+}
+
+# mouse_source: the mouse's evdev node in $mev and its by-id link
+# (...-event-mouse) in $mlink; a FAIL and status 1 when it has none.
+mouse_source() {
+	mev=$(gadget_evdev 1.1)
+	mlink=$(udev_prop "$mev" DEVLINKS | tr ' ' '\n' | grep '^/dev/input/by-id/.*-event-mouse$' | head -n 1)
+	check "the gadget mouse's evdev $mev has a by-id link: $mlink" test -n "$mlink"
 }
 
 # ---- typing on the gadget keyboard ----------------------------------------
@@ -297,6 +394,27 @@ type_key() {
 	done
 }
 
+# ---- the gadget keyboard's lock lights ---------------------------------------
+# What the host side sets on the keyboard's LEDs reaches the gadget as output
+# reports (one byte: bit 0 Num Lock, 1 Caps Lock, 2 Scroll Lock), read from
+# its /dev/hidgN: the lights a user would see.
+
+# gadget_leds_start FILE: log each LED report to FILE, one decimal byte a line
+# (from now on), in the background.
+gadget_leds_start() {
+	local hidg
+	hidg=$(gadget_hidg) || return 1
+	: >"$1"
+	(while :; do
+		dd if="$hidg" bs=8 count=1 2>/dev/null | od -An -tu1 | tr -d ' ' >>"$1" || exit 0
+	done) &
+}
+
+# gadget_leds_are FILE VALUE: for waitfor: the last LED report in FILE is VALUE.
+gadget_leds_are() {
+	[ "$(tail -n 1 "$1")" = "$2" ]
+}
+
 # ---- evdev ----------------------------------------------------------------
 
 # key_events FILE: the EV_KEY lines of an evread log on one line, without
@@ -318,14 +436,25 @@ evread_start() {
 	wait_line 10 "$out" '^ready$'
 }
 
-# evread_stop: end the evread of evread_start, for a check that nothing
-# came: half a second for events still on their way, then SIGTERM (its
-# output is line-buffered, so what it read is in the file).
+# evread_stop FILE: end the evread of evread_start (output in FILE), for a
+# check that nothing came: on SIGTERM it prints what the kernel had queued
+# for it and says "stopped". Status 1 if it had ended before (its time
+# limit or an error): then it did not see everything until now.
 evread_stop() {
-	sleep 0.5
-	kill "$EVREAD_PID" 2>/dev/null
-	wait "$EVREAD_PID" 2>/dev/null
-	return 0
+	kill -TERM "$EVREAD_PID" 2>/dev/null
+	wait "$EVREAD_PID"
+	grep -q '^stopped after [0-9]* events$' "$1"
+}
+
+# grab_refused DEV: another program's EVIOCGRAB of DEV fails with EBUSY
+# (someone holds the grab), not for any other reason.
+grab_refused() {
+	local err
+	err=$(evread -g -t 0 "$1" 2>&1 >/dev/null) && return 1
+	[ "$err" = "evread: EVIOCGRAB: Device or resource busy" ] || {
+		log "evread -g $1: ${err:-no error}"
+		return 1
+	}
 }
 
 # evdev_keys DEV: print the keys DEV holds down (EVIOCGKEY), e.g. "KEY_A", or "(none)".
@@ -436,18 +565,21 @@ nested_qemu_start() {
 	fi
 }
 
-# nested_qemu_keys NAME: a QEMU without CPUs (-machine none) with the same
-# two monitors, running: it passes input events on (a stopped VM drops
-# them), and its trace ($T/NAME.err) shows each key it got (qemu_got).
+# nested_qemu_keys NAME [QEMU-ARGS...]: a QEMU without CPUs (-machine none)
+# with the same two monitors, running: it passes input events on (a stopped
+# VM drops them), and its trace ($T/NAME.err) shows each key it got
+# (qemu_got); more -trace in QEMU-ARGS show more.
 nested_qemu_keys() {
-	"$NESTED_QEMU" -name "$1" -machine none -display none -nodefaults -no-user-config \
-		-trace input_event_key_qcode \
-		-qmp "unix:$T/$1.qmp,server=on,wait=off" \
-		-chardev "socket,id=check,path=$T/$1.check,server=on,wait=off" \
-		-mon chardev=check,mode=control </dev/null >"$T/$1.out" 2>"$T/$1.err" &
-	echo $! >"$T/$1.pid"
-	check "QEMU answers QMP" qmp-client -t "$QMP_TIMEOUT" "$T/$1.check" || return 1
-	qmp "$1" cont >/dev/null
+	local name=$1
+	shift
+	"$NESTED_QEMU" -name "$name" -machine none -display none -nodefaults -no-user-config \
+		-trace input_event_key_qcode "$@" \
+		-qmp "unix:$T/$name.qmp,server=on,wait=off" \
+		-chardev "socket,id=check,path=$T/$name.check,server=on,wait=off" \
+		-mon chardev=check,mode=control </dev/null >"$T/$name.out" 2>"$T/$name.err" &
+	echo $! >"$T/$name.pid"
+	check "QEMU answers QMP" qmp-client -t "$QMP_TIMEOUT" "$T/$name.check" || return 1
+	qmp "$name" cont >/dev/null
 }
 
 # qemu_got NAME KEY: the trace of nested_qemu_keys NAME shows KEY (a QEMU
@@ -534,16 +666,68 @@ vmplugd_start() {
 	fi
 }
 
-# vmplugd_stop [SIGNAL]: TERM by default (a clean exit), KILL for a crash.
+# vmplugd_stop [SIGNAL]: TERM by default, KILL for a crash. Checks how
+# it ended: SIGTERM, a clean exit (status 0) within 20 s; SIGKILL, killed
+# (status 137); and in both cases no sanitizer report in its log.
 vmplugd_stop() {
-	local pid
+	local pid sig=${1:-TERM} want=0 status
 	[ -f "$T/vmplugd.pid" ] || return 0
 	pid=$(cat "$T/vmplugd.pid")
 	rm -f "$T/vmplugd.pid"
-	kill "-${1:-TERM}" "$pid" 2>/dev/null
-	waitfor 10 pid_gone "$pid" || kill -KILL "$pid" 2>/dev/null
-	wait "$pid" 2>/dev/null
-	return 0
+	kill "-$sig" "$pid" 2>/dev/null
+	if ! waitfor 20 pid_gone "$pid"; then
+		log "vmplugd did not exit within 20 s of SIG$sig: killing it"
+		kill -KILL "$pid" 2>/dev/null
+	fi
+	wait "$pid"
+	status=$?
+	[ "$sig" = KILL ] && want=137
+	check "vmplugd ends with status $want on SIG$sig" test "$status" = "$want" ||
+		log "vmplugd's exit status: $status"
+	vmplugd_log_clean
+}
+
+# vmplugd_log_clean: check that vmplugd's log has no report of ASan,
+# LeakSanitizer or UBSan (a build with --enable-asan writes them there).
+vmplugd_log_clean() {
+	check "vmplugd's log has no sanitizer report" sanitizer_clean "$T/vmplugd.log"
+}
+
+# sanitizer_clean FILE: FILE holds no sanitizer report (else they are shown).
+sanitizer_clean() {
+	local re='ERROR: (Address|Leak|Memory|Thread)Sanitizer|runtime error:|SUMMARY: [A-Za-z]+Sanitizer'
+
+	[ -f "$1" ] || return 1
+	grep -E "$re" "$1" | sed 's/^/  # /'
+	! grep -q -E "$re" "$1"
+}
+
+# vmplugd_adopted VM ID: a vmplugd restarted with -v (its QMP traffic in
+# its log) took the one device QEMU VM had, ID, as it was. The reconciler
+# decides when the VM's list comes back, so once status answers after
+# "ready" anything it sent is in the log: no add-fd, no device_add, and
+# status shows ID attached, nothing pending.
+vmplugd_adopted() {
+	local st
+	st=$("$VMPLUG_BUILD/vmplugctl" -s "$T/conf/control.sock" status)
+	check "vmplugd restarted: $1 has $2 attached, nothing pending" \
+		_one_attached "$st" "$1" "$2" || printf '%s\n' "$st" | sed 's/^/  # /'
+	check "vmplugd restarted: its QMP traffic is in its log" \
+		grep -q "vm $1: qmp -> {\"execute\":\"qom-list\"" "$T/vmplugd.log"
+	check "vmplugd restarted: nothing attached again (no add-fd, no device_add)" \
+		_sent_no_attach "$1"
+}
+
+# _sent_no_attach VM: vmplugd's log has no add-fd or device_add sent to VM.
+_sent_no_attach() {
+	lacks "$T/vmplugd.log" "vm $1: qmp -> {\"execute\":\"add-fd\"" &&
+		lacks "$T/vmplugd.log" "vm $1: qmp -> {\"execute\":\"device_add\""
+}
+
+# _one_attached STATUS VM ID: vmplugctl's STATUS shows VM running with one
+# USB device and nothing pending, and ID attached.
+_one_attached() {
+	matches "$1" "^$2 *qmp *running *1 *0 " && matches "$1" "^  $3 *attached "
 }
 
 # vmplug_conf DIR: a vmplug.conf with its control socket and cache in DIR

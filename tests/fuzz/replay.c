@@ -1,9 +1,10 @@
 /* main() for the fuzz targets outside libFuzzer: run every file of the
  * directories (or files) given, or of FUZZ_CORPUS (a colon-separated
  * list), or else of tests/fuzz/corpus/NAME for the program fuzz-NAME,
- * through the target once; one TAP line per directory. A crash,
- * a sanitizer report or a valgrind error fails the test, so every input
- * that once crashed a target stays a regression test. */
+ * through the target once; one TAP line per directory, which fails when
+ * the directory is empty or cannot be read. A crash, a sanitizer report
+ * or a valgrind error fails the test, so every input that once crashed a
+ * target stays a regression test. */
 #include "config.h"
 
 #ifndef VMPLUG_LIBFUZZER
@@ -102,6 +103,9 @@ int main(int argc, char **argv)
 		n++;
 		if (count < 0) {
 			printf("not ok %d - %s could not be read\n", n, paths[i]);
+		} else if (count == 0) {
+			/* a corpus that lost its files would pass with nothing tested */
+			printf("not ok %d - %s has no input to replay\n", n, paths[i]);
 		} else {
 			printf("ok %d - %ld input(s) of %s replayed\n", n, count, paths[i]);
 		}

@@ -31,6 +31,10 @@
 	"/sys/devices/pci0000:00/0000:00:14.0/usb3/3-10/3-10.3/3-10.3:1.0/0003:05F3:0007.0001/"    \
 	"input/input5/event5"
 #define LINK "/dev/input/by-id/usb-vmplug_test_keyboard-event-kbd"
+/* What the fake keyboard types (kbd.events), as frames on a sink. */
+#define TYPED                                                                                      \
+	"MSC_SCAN:458756 KEY_A:1 SYN_REPORT | MSC_SCAN:458756 KEY_A:0 SYN_REPORT | "               \
+	"KEY_LEFTSHIFT:1 SYN_REPORT | KEY_B:1 SYN_REPORT | KEY_B:0 SYN_REPORT"
 
 /* ------------------------------------------------------------ fake sinks */
 
@@ -110,7 +114,9 @@ struct world {
 	struct watch *w;
 };
 
-static void world_start(struct world *w, const char *device)
+/* The testbed, the configuration and the manager, focused on pc; nothing
+ * watches udev yet. */
+static void world_init(struct world *w, const char *device)
 {
 	GError *err = NULL;
 	char *global, *dir, *link, *root;
@@ -140,9 +146,22 @@ static void world_start(struct world *w, const char *device)
 	w->loop = loop_new();
 	w->m = input_manager_new_with(w->loop, w->conf, NULL, NULL, fixture_sink_pair);
 	ck_assert_int_ge(fixture_sink_peer, 0);
-	/* coldplug reports event5: the source opens it */
+	/* the router sends the keyboard to pc once pc runs and has the focus */
+	input_manager_vm_up(w->m, "pc");
+	ck_assert_int_eq(input_manager_switch(w->m, "pc"), 0);
+}
+
+/* The udev watcher: its coldplug reports event5, and the source opens it. */
+static void world_watch(struct world *w)
+{
 	w->w = watch_new(w->loop, &watch_hooks, w->m);
 	ck_assert_ptr_nonnull(w->w);
+}
+
+static void world_start(struct world *w, const char *device)
+{
+	world_init(w, device);
+	world_watch(w);
 }
 
 static void world_stop(struct world *w)
@@ -154,8 +173,7 @@ static void world_stop(struct world *w)
 	loop_free(w->loop);
 	conf_free(w->conf);
 	g_object_unref(w->tb);
-	closep(&fixture_sink_peer);
-	closep(&fixture_host_peer);
+	fixture_peers_close();
 	ck_assert_int_eq(system(cmd), 0);
 	free(cmd);
 	strv_free(frames);
@@ -218,9 +236,7 @@ START_TEST(keyboard_opened_grabbed_cached_and_forwarded)
 
 	wait_frames(&w, 5);
 	text = frames_text();
-	ck_assert_str_eq(text, "MSC_SCAN:458756 KEY_A:1 SYN_REPORT | MSC_SCAN:458756 KEY_A:0 "
-			       "SYN_REPORT | KEY_LEFTSHIFT:1 SYN_REPORT | KEY_B:1 SYN_REPORT | "
-			       "KEY_B:0 SYN_REPORT");
+	ck_assert_str_eq(text, TYPED);
 	free(text);
 	source_status(&w, &st);
 	ck_assert_str_eq(st->state, "open");
@@ -285,6 +301,38 @@ START_TEST(keyboard_opened_grabbed_cached_and_forwarded)
 	log_set_handler(NULL, NULL);
 	world_stop(&w);
 	strv_free(logged);
+}
+END_TEST
+
+/* A reload numbers the router's targets anew (alpha comes before pc): the
+ * keyboard's frames, opened after it, still reach pc, which has the focus,
+ * and never alpha. */
+START_TEST(frames_follow_the_focus_across_a_reload)
+{
+	struct world w = { .cache = "/tmp/vmplug-input-XXXXXX" };
+	struct conf *next;
+	char *global, *text;
+
+	ck_assert_ptr_nonnull(mkdtemp(w.cache));
+	world_init(&w, LINK);
+	global = xasprintf("[daemon]\ncache-dir = %s\n[input \"kbd\"]\ndevice = %s\n", w.cache,
+			   LINK);
+	next = fixture_conf(global, "alpha", "[vm]\nqmp-socket = /run/a.qmp\ninputs = kbd\n", "pc",
+			    "[vm]\nqmp-socket = /run/pc.qmp\ninputs = kbd\n", NULL);
+	free(global);
+	input_manager_set_conf(w.m, next);
+	conf_free(w.conf);
+	w.conf = next;
+	ck_assert_str_eq(input_manager_focus(w.m), "pc");
+
+	world_watch(&w);
+	wait_frames(&w, 5);
+	text = frames_text();
+	ck_assert_str_eq(text, TYPED);
+	free(text);
+	ck_assert(recv(fixture_peer_of("vmplug-alpha-kbd"), (char[64]){ 0 }, 64, MSG_DONTWAIT) < 0);
+
+	world_stop(&w);
 }
 END_TEST
 
@@ -353,6 +401,7 @@ static Suite *input_suite(void)
 
 	tcase_add_test(tc, keyboard_opened_grabbed_cached_and_forwarded);
 	tcase_add_test(tc, changed_device_updates_the_cache);
+	tcase_add_test(tc, frames_follow_the_focus_across_a_reload);
 	tcase_add_test(tc, other_devices_are_left_alone);
 	tcase_set_timeout(tc, 60);
 	suite_add_tcase(s, tc);

@@ -17,11 +17,12 @@ static char **events;
 static void on_add(void *data, struct usb_device *d)
 {
 	char *s = xasprintf("add %s bus=%u dev=%u id=%04x:%04x class=%02x if=%s%s serial=%s "
-			    "node=%s",
+			    "udev=%s node=%s",
 			    d->sysname, d->bus, d->devnum, d->vendor & 0xffff, d->product & 0xffff,
 			    d->device_class & 0xff, usb_device_has_if_class(d, 0x03) ? "03" : "",
 			    usb_device_has_if_class(d, 0xff) ? "ff" : "",
-			    d->serial ? d->serial : "-", d->devnode ? d->devnode : "-");
+			    d->serial ? d->serial : "-", d->serial_udev ? d->serial_udev : "-",
+			    d->devnode ? d->devnode : "-");
 
 	strv_append(&events, s);
 	free(s);
@@ -78,14 +79,14 @@ START_TEST(coldplug_hotplug_and_removal)
 	ck_assert_msg(seen("add usb3 bus=3 dev=1 id=1d6b:0002 class=09"), "no root hub");
 	ck_assert(seen("add 3-10 bus=3 dev=2 id=05e3:0608 class=09"));
 	ck_assert(seen("add 3-10.2 bus=3 dev=5 id=046d:0825 class=00 if=ff serial=SER0001 "
-		       "node=/dev/bus/usb/003/005"));
+		       "udev=SER0001 node=/dev/bus/usb/003/005"));
 	strv_free(events);
 	events = NULL;
 
 	/* hotplug behind the hub */
 	usbbed_plug(bed, &kbd);
 	ck_assert_msg(wait_event(loop, "add 3-10.3 bus=3 dev=7 id=04d9:1603 class=00 if=03 "
-				       "serial=- node=/dev/bus/usb/003/007"),
+				       "serial=- udev=- node=/dev/bus/usb/003/007"),
 		      "no add for 3-10.3");
 	/* an interface event refreshes its device */
 	strv_free(events);
@@ -98,6 +99,39 @@ START_TEST(coldplug_hotplug_and_removal)
 	ck_assert(wait_event(loop, "remove 3-10.2"));
 	if (!seen("remove 3-10.2"))
 		dump();
+	watch_free(w);
+	loop_free(loop);
+	usbbed_free(bed);
+	strv_free(events);
+}
+END_TEST
+
+/* Serials as devices send them, read through libudev from sysfs: the
+ * raw form (printable) and the form udev's ID_SERIAL_SHORT has. */
+START_TEST(awkward_serials)
+{
+	struct usbbed *bed = usbbed_new(1);
+	struct usbbed_dev spaced = { "1-1", 2, 0x1234, 0x0001, " My Serial  01 ", NULL, 0, 0xff };
+	struct usbbed_dev odd = { "1-2", 3, 0x1234, 0x0002, "A/B\\x(1)", NULL, 0, 0xff };
+	struct usbbed_dev ctrl = { "1-3", 4, 0x1234, 0x0003, "A\001B,C", NULL, 0, 0xff };
+	struct loop *loop = loop_new();
+	struct watch *w;
+
+	events = NULL;
+	w = watch_new(loop, &hooks, NULL);
+	ck_assert_ptr_nonnull(w);
+	usbbed_plug(bed, &spaced);
+	usbbed_plug(bed, &odd);
+	usbbed_plug(bed, &ctrl);
+	ck_assert(wait_event(loop, "add 1-1 "));
+	ck_assert(wait_event(loop, "add 1-2 "));
+	ck_assert(wait_event(loop, "add 1-3 "));
+	ck_assert_msg(seen("add 1-1 bus=1 dev=2 id=1234:0001 class=00 if=ff serial=My Serial  01 "
+			   "udev=My_Serial_01 "),
+		      "spaced serial");
+	ck_assert(seen("add 1-2 bus=1 dev=3 id=1234:0002 class=00 if=ff serial=A/B\\x(1) "
+		       "udev=A_B\\x_1_ "));
+	ck_assert(seen("add 1-3 bus=1 dev=4 id=1234:0003 class=00 if=ff serial=A\\x01B,C udev=- "));
 	watch_free(w);
 	loop_free(loop);
 	usbbed_free(bed);
@@ -129,6 +163,7 @@ static Suite *watch_suite(void)
 	TCase *tc = tcase_create("umockdev");
 
 	tcase_add_test(tc, coldplug_hotplug_and_removal);
+	tcase_add_test(tc, awkward_serials);
 	tcase_add_test(tc, without_udevd_the_kernel_source_is_used);
 	tcase_set_timeout(tc, 30);
 	suite_add_tcase(s, tc);

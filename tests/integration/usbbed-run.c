@@ -30,6 +30,7 @@
 #include <unistd.h>
 
 #include "tests/integration/usbbed.h"
+#include "tests/lib/testlib.h"
 #include "util/util.h"
 
 static int usage(void)
@@ -46,25 +47,6 @@ static int usage(void)
 static unsigned hex(const char *s)
 {
 	return (unsigned)strtoul(s, NULL, 16);
-}
-
-/* Decode %XX in place; returns s. */
-static char *unescape(char *s)
-{
-	char *start = s, *o = s;
-
-	for (; *s; s++) {
-		if (s[0] == '%' && s[1] && s[2]) {
-			char hexbyte[3] = { s[1], s[2], 0 };
-
-			*o++ = (char)strtoul(hexbyte, NULL, 16);
-			s += 2;
-		} else {
-			*o++ = *s;
-		}
-	}
-	*o = '\0';
-	return start;
 }
 
 /* Carry out one request line; returns NULL or an error text. */
@@ -99,9 +81,9 @@ static const char *serve(struct usbbed *bed, char *line)
 			else if (streq(w[i], "pid"))
 				d.product = hex(v);
 			else if (streq(w[i], "serial"))
-				d.serial = unescape(v);
+				d.serial = test_percent_decode(v);
 			else if (streq(w[i], "name"))
-				d.name = unescape(v);
+				d.name = test_percent_decode(v);
 			else if (streq(w[i], "every"))
 				every = strtoul(v, NULL, 10);
 			else if (streq(w[i], "class"))

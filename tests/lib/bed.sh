@@ -40,6 +40,21 @@ CONF
 	chmod -R go-w "$dir"
 }
 
+# kbd_vm_conf DIR NAME: an [input "kbd"] on a device that is never there,
+# and VM NAME (QMP on $SCRATCH/NAME.qmp) taking it: what switching needs.
+kbd_vm_conf() {
+	cat >>"$1/vmplug.conf" <<CONF
+[input "kbd"]
+device = /dev/input/by-id/vmplug-test-no-such-kbd
+CONF
+	cat >"$1/vm.d/$2.conf" <<CONF
+[vm]
+qmp-socket = $SCRATCH/$2.qmp
+inputs = kbd
+CONF
+	chmod go-w "$1/vmplug.conf" "$1/vm.d/$2.conf"
+}
+
 # start_vmplugd CONFDIR LOG [ARGS]: in the foreground, in the background
 # of this shell; waits until its control socket answers.
 start_vmplugd() {
@@ -70,6 +85,7 @@ stop_vmplugd() {
 # A throwaway QEMU per VM name, started under the same testbed: QMP for
 # vmplugd on $SCRATCH/NAME.qmp, a second monitor for the test on
 # $SCRATCH/NAME.chk (one client per QMP socket), stderr in NAME.err.
+# QEMU_UID=N runs it as uid and gid N with no other groups.
 QMP_CLIENT=$top_builddir/tests/e2e/helpers/qmp-client
 : "${QEMU_SYSTEM:=qemu-system-x86_64}"
 command -v "$QEMU_SYSTEM" >/dev/null || skip_all "QEMU is not installed (apt-get install qemu-system-x86)"
@@ -92,7 +108,8 @@ qemu_start() {
 	(
 		# not /dev/null: the umockdev preload keeps a small table of /dev opens
 		for ((fd = 3; fd < base; fd++)); do eval "exec $fd<\"\$SCRATCH/.fd\""; done
-		exec "$QEMU_SYSTEM" -M q35 -accel tcg -S -nodefaults -display none -m 64 \
+		exec ${QEMU_UID:+setpriv "--reuid=$QEMU_UID" "--regid=$QEMU_UID" --clear-groups} \
+			"$QEMU_SYSTEM" -M q35 -accel tcg -S -nodefaults -display none -m 64 \
 			-device qemu-xhci,id=xhci \
 			-qmp "unix:$SCRATCH/$name.qmp,server=on,wait=off" \
 			-chardev "socket,id=chk,path=$SCRATCH/$name.chk,server=on,wait=off" \

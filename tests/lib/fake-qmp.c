@@ -43,9 +43,11 @@ struct fake_peer {
 	int last_fd;
 	json_t *ids[MAX_IDS];
 	size_t n_ids;
+	unsigned long answered;
 
-	char *out; /* queued for writing */
+	char *out; /* queued for writing, from out_off */
 	size_t out_len;
+	size_t out_off;
 	char *slow; /* FAKE_SEND_SLOW: what is left to dribble */
 	size_t slow_off;
 	struct loop_timer *slow_timer;
@@ -79,15 +81,16 @@ static void close_conn(struct fake_peer *p)
 	p->n_ids = 0;
 	free(p->out);
 	p->out = NULL;
-	p->out_len = 0;
+	p->out_len = p->out_off = 0;
 	free(p->slow);
 	p->slow = NULL;
 }
 
 static void flush(struct fake_peer *p)
 {
-	while (p->out_len > 0) {
-		ssize_t n = send(p->fd, p->out, p->out_len, MSG_NOSIGNAL | MSG_DONTWAIT);
+	while (p->out_len > p->out_off) {
+		ssize_t n = send(p->fd, p->out + p->out_off, p->out_len - p->out_off,
+				 MSG_NOSIGNAL | MSG_DONTWAIT);
 
 		if (n < 0 && errno == EINTR)
 			continue;
@@ -98,14 +101,22 @@ static void flush(struct fake_peer *p)
 			close_conn(p);
 			return;
 		}
-		memmove(p->out, p->out + n, p->out_len - (size_t)n);
-		p->out_len -= (size_t)n;
+		p->out_off += (size_t)n;
 	}
+	if (p->out_off == p->out_len)
+		p->out_len = p->out_off = 0;
 	loop_source_set_events(p->src, p->out_len ? EPOLLIN | EPOLLOUT : EPOLLIN);
 }
 
 static void queue(struct fake_peer *p, const char *text, size_t len)
 {
+	/* What was sent goes only when it is most of the buffer: a peer
+	 * with a lot queued does not move it all for every write. */
+	if (p->out_off > p->out_len / 2) {
+		memmove(p->out, p->out + p->out_off, p->out_len - p->out_off);
+		p->out_len -= p->out_off;
+		p->out_off = 0;
+	}
 	p->out = xrealloc(p->out, p->out_len + len);
 	memcpy(p->out + p->out_len, text, len);
 	p->out_len += len;
@@ -192,7 +203,7 @@ static void on_slow(struct loop_timer *t, void *data)
 	advance(p);
 }
 
-/* arg with $N replaced by the Nth id of this connection. */
+/* arg with $N (N from 1) replaced by the Nth id of this connection. */
 static char *substitute(struct fake_peer *p, const char *arg)
 {
 	size_t len = 0, cap = strlen(arg) + 1;
@@ -202,11 +213,12 @@ static char *substitute(struct fake_peer *p, const char *arg)
 		char *id = NULL;
 
 		if (c[0] == '$' && c[1] >= '1' && c[1] <= '9') {
-			size_t n = (size_t)(c[1] - '1');
+			char *end;
+			size_t n = (size_t)strtoul(c + 1, &end, 10) - 1;
 
 			id = n < p->n_ids ? json_dumps(p->ids[n], JSON_ENCODE_ANY)
 					  : xstrdup("null");
-			c++;
+			c = end - 1;
 		}
 		if (id) {
 			cap += strlen(id);
@@ -253,19 +265,43 @@ static bool expect(struct fake_peer *p, const struct fake_step *st)
 	return true;
 }
 
-static void reply(struct fake_peer *p, const char *arg)
+/* Send arg (a JSON object) with `id`. */
+static void reply_id(struct fake_peer *p, const char *arg, json_t *id)
 {
 	json_t *j = json_loads(arg, 0, NULL);
 	char *text;
 
 	if (!j)
 		abort(); /* the script itself is wrong */
-	json_object_set(j, "id", p->n_ids ? p->ids[p->n_ids - 1] : json_null());
+	json_object_set(j, "id", id ? id : json_null());
 	text = json_dumps(j, JSON_COMPACT);
 	queue(p, text, strlen(text));
 	queue(p, "\r\n", 2);
 	free(text);
 	json_decref(j);
+}
+
+static void reply(struct fake_peer *p, const char *arg)
+{
+	reply_id(p, arg, p->n_ids ? p->ids[p->n_ids - 1] : NULL);
+}
+
+/* FAKE_ANSWER: every command that came so far. */
+static void answer_all(struct fake_peer *p, const char *arg)
+{
+	json_t *j;
+	int r;
+
+	while (p->fd >= 0 && (r = qmp_framer_next(p->framer, &j, NULL, NULL, NULL, 0)) != 0) {
+		if (r < 0) {
+			fail(p, "the client sent bad JSON");
+			close_conn(p);
+			return;
+		}
+		reply_id(p, arg, json_object_get(j, "id"));
+		p->answered++;
+		json_decref(j);
+	}
 }
 
 /* Play steps until one has to wait. */
@@ -313,6 +349,9 @@ static void advance(struct fake_peer *p)
 				loop_timer_arm(p->slow_timer, now_usec());
 			}
 			return; /* on_slow moves on */
+		case FAKE_ANSWER:
+			answer_all(p, st->arg);
+			return;
 		case FAKE_CLOSE:
 			if (p->out_len)
 				return;
@@ -418,6 +457,11 @@ json_t *fake_peer_last(const struct fake_peer *p)
 int fake_peer_last_fd(const struct fake_peer *p)
 {
 	return p->last_fd;
+}
+
+unsigned long fake_peer_answered(const struct fake_peer *p)
+{
+	return p->answered;
 }
 
 void fake_peer_resume(struct fake_peer *p)

@@ -26,7 +26,7 @@ enum fake_op {
 	FAKE_EXPECT_FD,
 	/* send `arg` (a JSON object) with the last expected command's id */
 	FAKE_REPLY,
-	/* send `arg` as is, with $1..$9 replaced by the id of the Nth command
+	/* send `arg` as is, with $1..$32 replaced by the id of the Nth command
 	 * expected on this connection (qmp_capabilities is $1) */
 	FAKE_SEND,
 	/* like FAKE_SEND, one byte per loop pass */
@@ -38,6 +38,10 @@ enum fake_op {
 	/* say nothing on this connection: a FAKE_ACCEPT after it waits for
 	 * the client to give up and connect again */
 	FAKE_SILENT,
+	/* answer every command read from now on with `arg` (a JSON object)
+	 * and its id, counting them (fake_peer_answered()); never ends, so
+	 * it is the script's last step */
+	FAKE_ANSWER,
 };
 
 struct fake_step {
@@ -67,3 +71,5 @@ json_t *fake_peer_last(const struct fake_peer *p);
 /* The fd that came with it (owned by the peer), -1 if none. */
 int fake_peer_last_fd(const struct fake_peer *p);
 void fake_peer_resume(struct fake_peer *p);
+/* Commands FAKE_ANSWER answered. */
+unsigned long fake_peer_answered(const struct fake_peer *p);

@@ -3,6 +3,8 @@
 
 #include "tests/lib/testlib.h"
 
+#include <dirent.h>
+#include <errno.h>
 #include <ftw.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -10,6 +12,24 @@
 #include <unistd.h>
 
 #include "util/util.h"
+
+char *test_percent_decode(char *s)
+{
+	char *start = s, *o = s;
+
+	for (; *s; s++) {
+		if (s[0] == '%' && s[1] && s[2]) {
+			char hexbyte[3] = { s[1], s[2], 0 };
+
+			*o++ = (char)strtoul(hexbyte, NULL, 16);
+			s += 2;
+		} else {
+			*o++ = *s;
+		}
+	}
+	*o = '\0';
+	return start;
+}
 
 char *scratch_new(const char *tag)
 {
@@ -37,9 +57,58 @@ void scratch_remove(char *dir)
 	free(dir);
 }
 
-bool run_until(struct loop *loop, bool (*cond)(void *arg), void *arg, unsigned timeout_ms)
+static int compare_names(const void *a, const void *b)
 {
-	uint64_t end = now_usec() + timeout_ms * USEC_PER_MSEC;
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+char **list_dir(const char *dir, const char *suffix)
+{
+	DIR *d = opendir(dir);
+	char **names = xcalloc(1, sizeof(char *));
+	size_t n = strlen(suffix);
+	struct dirent *de;
+
+	if (!d) {
+		fprintf(stderr, "cannot open %s: %s\n", dir, strerror(errno));
+		exit(EXIT_FAILURE);
+	}
+	while ((de = readdir(d))) {
+		size_t len = strlen(de->d_name);
+
+		if (de->d_name[0] != '.' && len >= n && streq(de->d_name + len - n, suffix))
+			strv_append(&names, de->d_name);
+	}
+	closedir(d);
+	qsort(names, strv_len(names), sizeof(char *), compare_names);
+	return names;
+}
+
+unsigned test_wait_scale(void)
+{
+	const char *env = getenv("VMPLUG_WAIT_SCALE");
+	char *end;
+	unsigned long v;
+
+	if (!env || !*env)
+		return 3;
+	errno = 0;
+	v = strtoul(env, &end, 10);
+	if (errno || *end || v < 1 || v > 1000) {
+		fprintf(stderr, "VMPLUG_WAIT_SCALE=%s: want a whole number from 1 to 1000\n", env);
+		abort();
+	}
+	return (unsigned)v;
+}
+
+uint64_t test_scaled_usec(uint64_t usec)
+{
+	return usec * test_wait_scale();
+}
+
+static bool run_until_usec(struct loop *loop, bool (*cond)(void *arg), void *arg, uint64_t usec)
+{
+	uint64_t end = now_usec() + usec;
 
 	while (!cond(arg)) {
 		uint64_t now = now_usec();
@@ -52,6 +121,11 @@ bool run_until(struct loop *loop, bool (*cond)(void *arg), void *arg, unsigned t
 	return true;
 }
 
+bool run_until(struct loop *loop, bool (*cond)(void *arg), void *arg, unsigned timeout_ms)
+{
+	return run_until_usec(loop, cond, arg, test_scaled_usec(timeout_ms * USEC_PER_MSEC));
+}
+
 static bool never(void *arg)
 {
 	return false;
@@ -59,7 +133,7 @@ static bool never(void *arg)
 
 void run_for(struct loop *loop, unsigned ms)
 {
-	run_until(loop, never, NULL, ms);
+	run_until_usec(loop, never, NULL, ms * USEC_PER_MSEC);
 }
 
 static char **captured;
@@ -123,4 +197,9 @@ const char *log_captured_find(const char *text)
 		if (strstr(captured[i], text))
 			return captured[i];
 	return NULL;
+}
+
+bool log_captured_has(void *text)
+{
+	return log_captured_find(text) != NULL;
 }

@@ -11,8 +11,9 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 
-#include "daemon/reconcile.h"
+#include "reconcile/reconcile.h"
 #include "input/sink.h"
+#include "tests/lib/testlib.h"
 #include "util/util.h"
 
 static void write_file(const char *path, const char *text)
@@ -120,7 +121,7 @@ struct usb_device *fixture_usb(const char *desc)
 		} else if (streq(w, "pid")) {
 			d->product = (int)parse_hex(v);
 		} else if (streq(w, "serial")) {
-			d->serial = xstrdup(v);
+			usb_device_set_serial(d, test_percent_decode(v));
 		} else if (streq(w, "name")) {
 			d->product_name = xstrdup(v);
 		} else if (streq(w, "class")) {
@@ -182,14 +183,46 @@ char *fixture_events_text(const struct input_event *ev, size_t n)
 int fixture_sink_peer = -1;
 int fixture_host_peer = -1;
 
+/* VM sinks after the first, by name. */
+static struct {
+	char *name;
+	int peer;
+} extra[8];
+static size_t n_extra;
+
 int fixture_sink_pair(const char *name, const struct libevdev *caps, struct input_sink **out)
 {
-	int sv[2],
-	    *peer = startswith(name, "vmplug-host-") ? &fixture_host_peer : &fixture_sink_peer;
+	bool host = startswith(name, "vmplug-host-");
+	int sv[2], *peer = host ? &fixture_host_peer : &fixture_sink_peer;
 
 	ck_assert_int_eq(socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv), 0);
-	ck_assert_int_eq(*peer, -1);
+	if (!host && *peer >= 0) {
+		ck_assert_uint_lt(n_extra, ARRAY_SIZE(extra));
+		extra[n_extra].name = xstrdup(name);
+		peer = &extra[n_extra++].peer;
+	}
+	ck_assert_int_eq(host ? *peer : -1, -1);
 	*peer = sv[1];
 	*out = input_sink_new_fd(name, sv[0], caps);
 	return 0;
+}
+
+int fixture_peer_of(const char *name)
+{
+	for (size_t i = 0; i < n_extra; i++)
+		if (streq(extra[i].name, name))
+			return extra[i].peer;
+	ck_abort_msg("no sink %s was made", name);
+	return -1;
+}
+
+void fixture_peers_close(void)
+{
+	closep(&fixture_sink_peer);
+	closep(&fixture_host_peer);
+	for (size_t i = 0; i < n_extra; i++) {
+		closep(&extra[i].peer);
+		free(extra[i].name);
+	}
+	n_extra = 0;
 }

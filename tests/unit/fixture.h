@@ -18,6 +18,7 @@ struct conf *fixture_conf(const char *global, ...) __attribute__((sentinel));
  *   "3-10.2 dev=5 vid=046d pid=0825 serial=X class=00 if=03,0e
  *    prop=ID_SERIAL_SHORT=0001 tag=uaccess name=Webcam"
  * The first word is the port path (sysname); the bus is taken from it;
+ * serial= is %XX-decoded (raw bytes, as sysfs would hold them);
  * the syspath is /sys/devices/pci0000:00/0000:00:14.0/usbBUS/... */
 struct usb_device *fixture_usb(const char *desc);
 
@@ -34,11 +35,16 @@ char *fixture_events_text(const struct input_event *ev, size_t n);
 struct libevdev;
 struct input_sink;
 /* The sinks' other ends, to read what reaches them (-1: none yet): that of
- * the VM's sink, and that of the host's ("vmplug-host-..."). One of each
- * at a time; the test closes them. */
+ * the first VM sink, and that of the host's ("vmplug-host-..."; one at a
+ * time); the test closes them. */
 extern int fixture_sink_peer;
 extern int fixture_host_peer;
 /* A sink factory for input_manager_new_with(): a sink on one end of a
- * socketpair, the other end in fixture_sink_peer or fixture_host_peer
- * (/dev/uinput is not there in tests). */
+ * socketpair, the other end in fixture_sink_peer or fixture_host_peer,
+ * or for further VM sinks in fixture_peer_of(name) (/dev/uinput is not
+ * there in tests). */
 int fixture_sink_pair(const char *name, const struct libevdev *caps, struct input_sink **out);
+/* The peer of a further VM sink named name (aborts when none was made),
+ * and closing them all. */
+int fixture_peer_of(const char *name);
+void fixture_peers_close(void);

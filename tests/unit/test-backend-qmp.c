@@ -236,6 +236,67 @@ START_TEST(list_type_checks_and_races)
 }
 END_TEST
 
+/* A compromised QEMU lists as many vmplug- usb-host objects as fit in a
+ * QMP message (18,000): the backend takes BACKEND_LIST_MAX of them, asks
+ * for no property of the rest, and says so once: a second list running
+ * at the same time, of 300, says nothing more. */
+static const int huge_lists[2] = { 18000, 300 };
+
+START_TEST(huge_list_is_capped_and_logged_once)
+{
+	struct fake_step script[] = {
+		{ FAKE_HANDSHAKE },
+		{ FAKE_EXPECT, "qom-list" },
+		{ FAKE_EXPECT, "qom-list" },
+		{ FAKE_EXPECT, "qom-list" },
+		{ FAKE_EXPECT, "qom-list" },
+		{ FAKE_SEND, NULL },
+		{ FAKE_SEND, "{\"return\": [], \"id\": $3}" },
+		{ FAKE_SEND, NULL },
+		{ FAKE_SEND, "{\"return\": [], \"id\": $5}" },
+		{ FAKE_ANSWER, "{\"return\": 1}" },
+		{ FAKE_END },
+	};
+	struct rec_done *l1 = done("l1"), *l2 = done("l2");
+	char *huge[2];
+
+	for (int h = 0; h < 2; h++) {
+		size_t cap = (size_t)huge_lists[h] * 64, len;
+
+		huge[h] = xmalloc(cap);
+		len = (size_t)snprintf(huge[h], cap, "{\"id\": $%d, \"return\": [", 2 + 2 * h);
+		for (int i = 0; i < huge_lists[h]; i++)
+			len += (size_t)snprintf(
+			    huge[h] + len, cap - len,
+			    "%s{\"name\":\"vmplug-%d\",\"type\":\"child<usb-host>\"}", i ? "," : "",
+			    i);
+		snprintf(huge[h] + len, cap - len, "]}");
+		ck_assert_uint_lt(strlen(huge[h]), QMP_MAX_MESSAGE);
+		script[5 + 2 * h].arg = huge[h];
+	}
+	start(script);
+	ck_assert_int_eq(ops->list(backend, rec_backend_list, l1), 0);
+	ck_assert_int_eq(ops->list(backend, rec_backend_list, l2), 0);
+	ck_assert(run_until(loop, rec_noted, (char *)"l2:", WAIT_MS));
+	ck_assert(run_until(loop, rec_noted, (char *)"l1:", WAIT_MS));
+	ck_assert_ptr_null(fake_peer_error(peer));
+	ck_assert_int_eq(l1->err, 0);
+	ck_assert_int_eq(l2->err, 0);
+	ck_assert_uint_eq(l1->list->n, BACKEND_LIST_MAX);
+	ck_assert_uint_eq(l2->list->n, BACKEND_LIST_MAX);
+	ck_assert_str_eq(l1->list->items[BACKEND_LIST_MAX - 1].id, "vmplug-255");
+	/* four properties of each item taken, none of the rest */
+	ck_assert_uint_eq(fake_peer_answered(peer), 2 * 4 * BACKEND_LIST_MAX);
+	ck_assert_uint_eq(log_captured_count_text("lists more than 256 of vmplug's objects"), 1);
+	ck_assert_ptr_nonnull(
+	    log_captured_find("vm t: QEMU lists more than 256 of vmplug's objects (17744 more in "
+			      "/machine/peripheral); ignoring those"));
+	ck_assert_int_eq(fake_peer_connections(peer), 1);
+	for (int h = 0; h < 2; h++)
+		free(huge[h]);
+}
+END_TEST
+
 /* QEMU makes /objects (and, without a machine, has no peripherals) only
  * once something is in it: DeviceNotFound there is an empty list. */
 START_TEST(list_of_containers_not_made_yet)
@@ -322,6 +383,48 @@ START_TEST(fd_mode_bad_add_fd_reply)
 			     json_object_get(fake_peer_last(peer), "arguments"), "fdset-id")),
 			 4);
 	free(node);
+}
+END_TEST
+
+/* QEMU refuses the remove-fd after a detach (the fdset went meanwhile):
+ * the detach still succeeded, the log says which fdset QEMU kept and
+ * why, and the connection carries on. */
+START_TEST(remove_fd_refused)
+{
+	static const struct fake_step script[] = {
+		{ FAKE_HANDSHAKE },
+		{ FAKE_EXPECT, "device_del" },
+		{ FAKE_REPLY, "{\"return\": {}}" },
+		{ FAKE_SEND, "{\"event\": \"DEVICE_DELETED\", \"data\": {\"device\": \"vmplug-a\", "
+			     "\"path\": \"/machine/peripheral/vmplug-a\"}}" },
+		{ FAKE_EXPECT, "query-fdsets" },
+		{ FAKE_REPLY, "{\"return\": [{\"fdset-id\": 4, \"fds\": [{\"fd\": 3, \"opaque\": "
+			      "\"vmplug-a\"}]}]}" },
+		{ FAKE_EXPECT, "remove-fd" },
+		{ FAKE_REPLY, "{\"error\": {\"class\": \"GenericError\", \"desc\": \"File "
+			      "descriptor named 'fdset-id:4' not found\"}}" },
+		/* the next detach is answered as usual */
+		{ FAKE_EXPECT, "device_del" },
+		{ FAKE_REPLY, "{\"return\": {}}" },
+		{ FAKE_SEND,
+		  "{\"event\": \"DEVICE_DELETED\", \"data\": {\"device\": \"vmplug-b\"}}" },
+		{ FAKE_EXPECT, "query-fdsets" },
+		{ FAKE_REPLY, "{\"return\": []}" },
+		{ FAKE_END },
+	};
+
+	start(script);
+	ck_assert_int_eq(ops->usb_detach(backend, "vmplug-a", rec_backend_done, done("detach")), 0);
+	ck_assert(run_until(loop, rec_noted, (char *)"detach:", WAIT_MS));
+	ck_assert(run_until(loop, log_captured_has, (char *)"refused", WAIT_MS));
+	ck_assert_ptr_nonnull(log_captured_find("vm t: QEMU refused to remove fdset 4 of vmplug-a: "
+						"File descriptor named 'fdset-id:4' not found"));
+	ck_assert_uint_eq(log_captured_count(LOG_LEVEL_WARNING), 1);
+	ck_assert_int_eq(ops->usb_detach(backend, "vmplug-b", rec_backend_done, done("again")), 0);
+	ck_assert(run_until(loop, peer_done, NULL, WAIT_MS));
+	ck_assert(run_until(loop, rec_noted, (char *)"again:", WAIT_MS));
+	ck_assert_str_eq(rec.order, "up detach:0 again:0 ");
+	ck_assert_ptr_null(fake_peer_error(peer));
 }
 END_TEST
 
@@ -454,9 +557,11 @@ static Suite *suite(void)
 	tcase_add_test(tc, deleted_before_the_reply);
 	tcase_add_test(tc, down_says_why_once);
 	tcase_add_test(tc, list_type_checks_and_races);
+	tcase_add_test(tc, huge_list_is_capped_and_logged_once);
 	tcase_add_test(tc, list_of_containers_not_made_yet);
 	tcase_add_test(tc, list_fails_on_other_errors);
 	tcase_add_test(tc, fd_mode_bad_add_fd_reply);
+	tcase_add_test(tc, remove_fd_refused);
 	tcase_add_test(tc, pending_fail_before_gone);
 	tcase_add_test(tc, detach_times_out_without_device_deleted);
 	tcase_add_test(tc, destroy_from_callbacks);

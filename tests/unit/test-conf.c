@@ -239,6 +239,141 @@ START_TEST(missing_dir_is_an_error)
 }
 END_TEST
 
+/* Write text to DIR/NAME. */
+static void put_file(const char *dir, const char *name, const char *text)
+{
+	char *path = xasprintf("%s/%s", dir, name);
+	FILE *f = fopen(path, "w");
+
+	ck_assert_ptr_nonnull(f);
+	fputs(text, f);
+	fclose(f);
+	free(path);
+}
+
+/* conf_load_control_socket() on dir: the path, or the first error with
+ * the return value in *r. A new string. */
+static char *control_socket(const char *dir, int *r)
+{
+	char **errors = NULL, *path = NULL, *out;
+
+	*r = conf_load_control_socket(dir, &path, &errors);
+	ck_assert_ptr_nonnull(errors);
+	if (*r == 0) {
+		ck_assert_uint_eq(strv_len(errors), 0);
+		out = path;
+	} else {
+		ck_assert_ptr_null(path);
+		ck_assert_uint_ge(strv_len(errors), 1);
+		out = xstrdup(errors[0]);
+	}
+	strv_free(errors);
+	return out;
+}
+
+START_TEST(control_socket_default_and_configured)
+{
+	char *dir = scratch_conf(), *s;
+	int r;
+
+	s = control_socket(dir, &r);
+	ck_assert_int_eq(r, 0);
+	ck_assert_str_eq(s, CONF_DEFAULT_CONTROL_SOCKET);
+	free(s);
+	put_file(dir, "vmplug.conf", "# comment\n[daemon]\ncontrol-socket = /run/x/ctl.sock\n");
+	s = control_socket(dir, &r);
+	ck_assert_int_eq(r, 0);
+	ck_assert_str_eq(s, "/run/x/ctl.sock");
+	free(s);
+	rm_rf(dir);
+	free(dir);
+}
+END_TEST
+
+/* The daemon's business does not stop vmplugctl: a broken VM file, and
+ * bad values of other keys in vmplug.conf. */
+START_TEST(control_socket_ignores_the_rest)
+{
+	char *dir = scratch_conf(), *s;
+	int r;
+
+	put_file(dir, "vm.d/pc.conf", "[vm]\nbogus = 1\n[usb \"x\"]\n");
+	put_file(dir, "vmplug.conf",
+		 "[switch]\ncycle = KEY_NOPE\n[input \"kbd\"]\ngrab-all = maybe\n"
+		 "[daemon]\nlog-level = chatty\ncontrol-socket = /run/y.sock\n");
+	s = load_error(dir, false);
+	ck_assert_ptr_nonnull(s); /* the daemon would refuse it */
+	free(s);
+	s = control_socket(dir, &r);
+	ck_assert_int_eq(r, 0);
+	ck_assert_str_eq(s, "/run/y.sock");
+	free(s);
+	rm_rf(dir);
+	free(dir);
+}
+END_TEST
+
+/* What could hide the key is an error, with the file and line. */
+START_TEST(control_socket_errors)
+{
+	static const struct {
+		const char *text, *error;
+	} cases[] = {
+		{ "[daemon]\ncontrol-socket = run/x.sock\n",
+		  "vmplug.conf:2: control-socket: 'run/x.sock' is not an absolute path" },
+		{ "[daemon]\ncontrol-sockt = /run/x.sock\n",
+		  "vmplug.conf:2: unknown key 'control-sockt' in [daemon] (did you mean "
+		  "'control-socket'?)" },
+		{ "[daemon\ncontrol-socket = /run/x.sock\n",
+		  "vmplug.conf:1: malformed section header" },
+		{ "[daemon]\ncontrol-socket\n", "vmplug.conf:2: expected 'key = value'" },
+		{ "[daemon]\ncontrol-socket = /a\ncontrol-socket = /b\n",
+		  "vmplug.conf:3: duplicate key 'control-socket' in [daemon]" },
+	};
+	char *dir = scratch_conf();
+
+	for (size_t i = 0; i < ARRAY_SIZE(cases); i++) {
+		char *want = xasprintf("%s/%s", dir, cases[i].error), *s;
+		int r;
+
+		put_file(dir, "vmplug.conf", cases[i].text);
+		s = control_socket(dir, &r);
+		ck_assert_int_eq(r, -EINVAL);
+		ck_assert_msg(startswith(s, want), "case %zu: %s", i, s);
+		free(s);
+		free(want);
+	}
+	rm_rf(dir);
+	free(dir);
+}
+END_TEST
+
+START_TEST(control_socket_bad_dir)
+{
+	char *dir = scratch_conf(), *file = xasprintf("%s/vmplug.conf", dir), *s;
+	int r;
+
+	s = control_socket("/nonexistent/vmplug", &r);
+	ck_assert_int_eq(r, -ENOENT);
+	ck_assert_str_eq(s, "/nonexistent/vmplug: cannot read the configuration directory: No "
+			    "such file or directory");
+	free(s);
+	s = control_socket("/dev/null", &r);
+	ck_assert_int_eq(r, -EINVAL);
+	ck_assert_str_eq(s, "/dev/null: not a directory");
+	free(s);
+	/* a file that is there but cannot be read is not a missing one */
+	ck_assert_int_eq(mkdir(file, 0755), 0);
+	s = control_socket(dir, &r);
+	ck_assert_int_eq(r, -EINVAL);
+	ck_assert_msg(startswith(s, file), "%s", s);
+	free(s);
+	free(file);
+	rm_rf(dir);
+	free(dir);
+}
+END_TEST
+
 START_TEST(chords_round_trip)
 {
 	struct conf_chord c;
@@ -283,8 +418,6 @@ static const char *grab_toggle_for(const char *cycle, const char *host, const ch
 	}
 	r = conf_grab_toggle(&conf);
 	ck_assert_ptr_nonnull(r);
-	/* what it picks never clashes, unless everything does */
-	ck_assert(!conf_grab_toggle_clashes(&conf, r) || streq(r, "ctrl-ctrl"));
 	return r;
 }
 
@@ -316,26 +449,6 @@ START_TEST(grab_toggle_avoids_the_hotkeys)
 	ck_assert_str_eq(
 	    grab_toggle_for("KEY_LEFTCTRL+KEY_RIGHTCTRL", "KEY_LEFTALT+KEY_0", panic, shift),
 	    "ctrl-ctrl");
-}
-END_TEST
-
-/* What a reload checks: whether the toggle chosen at start now clashes. */
-START_TEST(grab_toggle_clashes)
-{
-	struct conf_vm vm = { 0 };
-	struct conf conf = { .vms = &vm, .n_vms = 1 };
-
-	ck_assert(!conf_grab_toggle_clashes(&conf, "scrolllock"));
-	set_chord("KEY_SCROLLLOCK+KEY_1", &vm.hotkey);
-	ck_assert(conf_grab_toggle_clashes(&conf, "scrolllock"));
-	ck_assert(conf_grab_toggle_clashes(&conf, "ctrl-scrolllock"));
-	ck_assert(!conf_grab_toggle_clashes(&conf, "meta-meta"));
-	/* one key of a pair is a clash */
-	set_chord("KEY_RIGHTMETA+KEY_1", &conf.sw.host);
-	ck_assert(conf_grab_toggle_clashes(&conf, "meta-meta"));
-	ck_assert(!conf_grab_toggle_clashes(&conf, "alt-alt"));
-	/* a name QEMU does not have clashes with nothing */
-	ck_assert(!conf_grab_toggle_clashes(&conf, "bogus"));
 }
 END_TEST
 
@@ -394,8 +507,6 @@ START_TEST(refuses_every_unsafe_owner_and_mode)
 		  "refusing a file writable by group or others (mode 0666)" },
 	};
 
-	if (geteuid() != 0)
-		return; /* only root gives files away; the mode cases run in check-config */
 	for (size_t i = 0; i < ARRAY_SIZE(cases); i++) {
 		char *dir = scratch_conf();
 		char *path = xasprintf("%s/%s", dir, cases[i].path);
@@ -448,15 +559,24 @@ static Suite *conf_suite(void)
 	tcase_add_loop_test(tc, good_corpus, 0, (int)strv_len(good_cases));
 	tcase_add_loop_test(tc, bad_corpus, 0, (int)strv_len(bad_cases));
 	suite_add_tcase(s, tc);
-	tcase_add_test(tc2, refuses_group_writable_file_when_checking_owner);
-	tcase_add_test(tc2, refuses_world_writable_directory);
+	/* The owner check comes first: the mode cases need files that are
+	 * root's, and giving a file away needs root too (as others,
+	 * check-config.sh runs the mode cases). */
+	tcase_add_test_if(tc2, refuses_group_writable_file_when_checking_owner, geteuid() == 0,
+			  "needs root: the files checked must be root's");
+	tcase_add_test_if(tc2, refuses_world_writable_directory, geteuid() == 0,
+			  "needs root: the files checked must be root's");
 	tcase_add_test(tc2, refuses_file_not_owned_by_root);
-	tcase_add_test(tc2, refuses_every_unsafe_owner_and_mode);
+	tcase_add_test_if(tc2, refuses_every_unsafe_owner_and_mode, geteuid() == 0,
+			  "needs root: only root can give a file to another owner");
 	tcase_add_test(tc2, missing_dir_is_an_error);
 	tcase_add_test(tc2, chords_round_trip);
 	tcase_add_test(tc2, regex_property_compiled);
 	tcase_add_test(tc2, grab_toggle_avoids_the_hotkeys);
-	tcase_add_test(tc2, grab_toggle_clashes);
+	tcase_add_test(tc2, control_socket_default_and_configured);
+	tcase_add_test(tc2, control_socket_ignores_the_rest);
+	tcase_add_test(tc2, control_socket_errors);
+	tcase_add_test(tc2, control_socket_bad_dir);
 	suite_add_tcase(s, tc2);
 	return s;
 }

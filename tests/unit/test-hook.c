@@ -1,7 +1,8 @@
 /* The on-switch hook runs its program with no shell and an environment of
  * its own: arguments full of shell syntax and VM names full of quotes
  * arrive as they are, nothing runs that they spell, and nothing of
- * vmplugd's environment leaks in. */
+ * vmplugd's environment leaks in. Its own failures (a program that
+ * cannot run, one killed by a signal) are logged by name and cause. */
 #include "config.h"
 
 #include <stdio.h>
@@ -109,12 +110,69 @@ START_TEST(no_shell_and_its_own_environment)
 }
 END_TEST
 
+/* The hook's own failures, as the log tells them: a program that cannot
+ * be run (named, with the reason) leaves the hook ready for the next
+ * switch; a program killed by a signal is named with the signal. */
+START_TEST(a_program_that_cannot_run_is_named_and_the_next_switch_runs)
+{
+	char *dir = scratch_new("hook");
+	char *finished = xasprintf("%s/done", dir);
+	const char *missing[] = { "/nonexistent/on-switch", NULL };
+	const char *touch[] = { "/usr/bin/touch", finished, NULL };
+	struct loop *loop = loop_new();
+	struct hook *h = hook_new(loop);
+
+	log_capture_start(LOG_LEVEL_INFO);
+	ck_assert_ptr_nonnull(h);
+	hook_set(h, (char *const *)missing, 5 * USEC_PER_SEC);
+	hook_switched(h, "host", "pc", true);
+	/* a missing program is named by the check before each run */
+	ck_assert_ptr_nonnull(
+	    log_captured_find("on-switch: not running /nonexistent/on-switch (host -> pc): cannot "
+			      "resolve /nonexistent/on-switch: No such file or directory"));
+	ck_assert_uint_eq(log_captured_count(LOG_LEVEL_ERROR), 1);
+	hook_set(h, (char *const *)touch, 5 * USEC_PER_SEC);
+	hook_switched(h, "pc", "host", false);
+	ck_assert(run_until(loop, done, finished, 10000));
+	ck_assert(run_until(loop, log_captured_has,
+			    (char *)"on-switch: /usr/bin/touch (pc -> host) exited with status 0",
+			    10000));
+	hook_free(h);
+	loop_free(loop);
+	log_capture_stop();
+	free(finished);
+	scratch_remove(dir);
+}
+END_TEST
+
+START_TEST(a_program_killed_by_a_signal_is_named_with_it)
+{
+	const char *argv[] = { "/bin/sh", "-c", "kill -KILL $$", NULL };
+	struct loop *loop = loop_new();
+	struct hook *h = hook_new(loop);
+
+	log_capture_start(LOG_LEVEL_INFO);
+	ck_assert_ptr_nonnull(h);
+	hook_set(h, (char *const *)argv, 30 * USEC_PER_SEC);
+	hook_switched(h, "host", "pc", true);
+	ck_assert(run_until(
+	    loop, log_captured_has,
+	    (char *)"on-switch: /bin/sh (host -> pc) was killed by signal 9 (Killed)", 10000));
+	ck_assert_uint_eq(log_captured_count(LOG_LEVEL_WARNING), 1);
+	hook_free(h);
+	loop_free(loop);
+	log_capture_stop();
+}
+END_TEST
+
 static Suite *hook_suite(void)
 {
 	Suite *s = suite_create("hook");
 	TCase *tc = tcase_create("security");
 
 	tcase_add_test(tc, no_shell_and_its_own_environment);
+	tcase_add_test(tc, a_program_that_cannot_run_is_named_and_the_next_switch_runs);
+	tcase_add_test(tc, a_program_killed_by_a_signal_is_named_with_it);
 	suite_add_tcase(s, tc);
 	return s;
 }

@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "input/cache.h"
+#include "tests/lib/testlib.h"
 #include "tests/unit/check-main.h"
 #include "util/log.h"
 #include "util/util.h"
@@ -291,6 +292,102 @@ START_TEST(save_and_load)
 }
 END_TEST
 
+/* A FIFO or a link planted where a cache file goes neither hangs the
+ * daemon nor sends it elsewhere; a save replaces it, the link's target
+ * untouched. */
+START_TEST(fifo_and_link_are_not_followed)
+{
+	struct libevdev *dev = parse_file("good/desk-kbd.json"), *back = NULL;
+	char *dir = scratch_new("cache"), *path, *elsewhere, *text, *want;
+	struct stat st;
+	size_t len;
+
+	path = input_cache_path(dir, "desk-kbd");
+	elsewhere = xasprintf("%s/elsewhere", dir);
+	want = input_cache_format(dev, "desk-kbd");
+	logged = NULL;
+	log_set_handler(capture, NULL);
+
+	ck_assert_int_eq(mkfifo(path, 0600), 0);
+	ck_assert_int_eq(input_cache_load(dir, "desk-kbd", &back), -EINVAL);
+	ck_assert(logged_has("desk-kbd.json is not a regular file; ignoring it"));
+	ck_assert_int_eq(input_cache_save(dir, "desk-kbd", dev), 0);
+	ck_assert_int_eq(lstat(path, &st), 0);
+	ck_assert(S_ISREG(st.st_mode));
+	ck_assert_int_eq(input_cache_load(dir, "desk-kbd", &back), 0);
+	libevdev_free(back);
+	back = NULL;
+
+	ck_assert_int_eq(unlink(path), 0);
+	put(elsewhere, want);
+	ck_assert_int_eq(symlink(elsewhere, path), 0);
+	ck_assert_int_eq(input_cache_load(dir, "desk-kbd", &back), -EINVAL);
+	ck_assert_ptr_null(back);
+	ck_assert_int_eq(input_cache_save(dir, "desk-kbd", dev), 0);
+	ck_assert_int_eq(lstat(path, &st), 0);
+	ck_assert(S_ISREG(st.st_mode));
+	ck_assert_int_eq(lstat(elsewhere, &st), 0);
+	ck_assert(S_ISREG(st.st_mode));
+	text = slurp(elsewhere, &len);
+	ck_assert_str_eq(text, want);
+	free(text);
+
+	log_set_handler(NULL, NULL);
+	strv_free(logged);
+	logged = NULL;
+	scratch_remove(dir);
+	free(want);
+	free(elsewhere);
+	free(path);
+	libevdev_free(dev);
+}
+END_TEST
+
+/* As root, a cache directory another user owns, or others may write to,
+ * is refused with its path and the reason: nothing read, nothing written. */
+START_TEST(untrusted_directory_is_refused)
+{
+	static const struct {
+		unsigned mode;
+		uid_t owner;
+		const char *why;
+	} cases[] = {
+		{ 0777, 0, "it is writable by others (mode 0777)" },
+		{ 0770, 0, "it is writable by its group (mode 0770)" },
+		{ 0755, 65534, "it is owned by uid 65534, not root" },
+	};
+	struct libevdev *dev = parse_file("good/desk-kbd.json"), *back = NULL;
+	char *dir = scratch_new("cache"), *path, *msg;
+
+	path = input_cache_path(dir, "desk-kbd");
+	ck_assert_int_eq(input_cache_save(dir, "desk-kbd", dev), 0);
+	logged = NULL;
+	log_set_handler(capture, NULL);
+	for (size_t i = 0; i < ARRAY_SIZE(cases); i++) {
+		ck_assert_int_eq(chown(dir, cases[i].owner, 0), 0);
+		ck_assert_int_eq(chmod(dir, cases[i].mode), 0);
+		ck_assert_int_eq(input_cache_load(dir, "desk-kbd", &back), -EPERM);
+		ck_assert_ptr_null(back);
+		msg = xasprintf("input desk-kbd: refusing the capability cache directory %s: %s",
+				dir, cases[i].why);
+		ck_assert_msg(logged_has(msg), "no '%s' logged", msg);
+		free(msg);
+		ck_assert_int_eq(unlink(path), 0);
+		ck_assert_int_eq(input_cache_save(dir, "desk-kbd", dev), -EPERM);
+		ck_assert_int_eq(access(path, F_OK), -1);
+		ck_assert_int_eq(chown(dir, 0, 0), 0);
+		ck_assert_int_eq(chmod(dir, 0700), 0);
+		ck_assert_int_eq(input_cache_save(dir, "desk-kbd", dev), 0);
+	}
+	log_set_handler(NULL, NULL);
+	strv_free(logged);
+	logged = NULL;
+	scratch_remove(dir);
+	free(path);
+	libevdev_free(dev);
+}
+END_TEST
+
 START_TEST(fallback_sets)
 {
 	struct libevdev *kbd = input_cache_fallback(INPUT_CACHE_KEYBOARD);
@@ -419,6 +516,9 @@ static Suite *cache_suite(void)
 	tcase_add_loop_test(tc, bad_files_are_errors, 0, ARRAY_SIZE(bad));
 	tcase_add_test(tc, truncated_at_every_length);
 	tcase_add_test(tc, save_and_load);
+	tcase_add_test(tc, fifo_and_link_are_not_followed);
+	tcase_add_test_if(tc, untrusted_directory_is_refused, geteuid() == 0,
+			  "only root owns what others cannot change");
 	tcase_add_test(tc, fallback_sets);
 	tcase_add_test(tc, missing_is_bounded);
 	tcase_add_test(tc, copy_is_equal);

@@ -14,14 +14,17 @@
  *   up alpha                (the VM came up; "down alpha": it went down)
  *   kbd KEY_A:1             (a frame of source kbd; SYN_REPORT is added)
  *   > host/kbd: KEY_A:1     (what must come out, in order: nothing else may)
- *   wait 600                (virtual time passes, in ms; deadlines fire)
+ *   wait 600                (virtual time passes, in ms)
  *   switch alpha            (vmplugctl switch; "> switch alpha: ok" or an errno name)
  *   gone kbd                (the source went away)
  *   ungrab kbd, grab kbd    (the source's grab, as the manager would have it)
+ *   leds host/kbd NUML CAPSL  (the reader of that sink set these lights;
+ *                           "leds host/kbd" alone: none)
  *   idle                    (no sink holds a key)
  *
  * Outputs: "> TARGET/SOURCE: EVENTS" (without the SYN_REPORT that ends
- * every frame), "> focus: FROM -> TO", "> grab: on|off". The grab hook
+ * every frame), "> focus: FROM -> TO", "> grab: on|off", "> leds SOURCE:
+ * NUML CAPSL" (the lights the device must show now; "none"). The grab hook
  * grabs or ungrabs every source at once, as the manager does when no key
  * is held.
  *
@@ -31,7 +34,6 @@
  * any source, no sink may hold one. */
 #include "config.h"
 
-#include <dirent.h>
 #include <errno.h>
 #include <libevdev/libevdev.h>
 #include <stdio.h>
@@ -79,11 +81,13 @@ static struct sink *sink_of(struct run *run, const char *name)
 	return k;
 }
 
-static void on_write(void *data, const char *source, const char *target,
-		     const struct input_event *ev, size_t n)
+static void on_write(void *data, size_t source, size_t target, const struct input_event *ev,
+		     size_t n)
 {
 	struct run *run = data;
-	char *name = xasprintf("%s/%s", target, source), *text, *line;
+	char *name = xasprintf("%s/%s", input_router_target_name(run->r, target),
+			       input_router_source_name(run->r, source)),
+	     *text, *line;
 	struct sink *k = sink_of(run, name);
 
 	ck_assert_msg(n > 0 && ev[n - 1].type == EV_SYN && ev[n - 1].code == SYN_REPORT,
@@ -127,10 +131,35 @@ static void on_grab(void *data, bool grab)
 	strv_append(&run->out, grab ? "grab: on" : "grab: off");
 }
 
+/* "NUML CAPSL" for a mask of LED codes, "none" for 0; a new string. */
+static char *leds_text(unsigned leds)
+{
+	char **names = NULL, *text;
+
+	for (unsigned code = 0; code <= LED_MAX && code < 32; code++)
+		if (leds & (1u << code))
+			strv_append(&names, libevdev_event_code_get_name(EV_LED, code) + 4);
+	text = names ? strv_join(names, " ") : xstrdup("none");
+	strv_free(names);
+	return text;
+}
+
+static void on_leds(void *data, size_t source, unsigned leds)
+{
+	struct run *run = data;
+	char *text = leds_text(leds);
+	char *line = xasprintf("leds %s: %s", input_router_source_name(run->r, source), text);
+
+	strv_append(&run->out, line);
+	free(line);
+	free(text);
+}
+
 static const struct input_router_hooks hooks = {
 	.write = on_write,
 	.focus = on_focus,
 	.grab = on_grab,
+	.leds = on_leds,
 };
 
 static size_t source_index(struct run *run, const char *name)
@@ -139,6 +168,33 @@ static size_t source_index(struct run *run, const char *name)
 		if (streq(run->sources[i], name))
 			return i;
 	return (size_t)-1;
+}
+
+/* "leds TARGET/SOURCE NAME...": the reader of that sink set these lights. */
+static void sink_leds(struct run *run, char **w)
+{
+	char *slash = strchr(w[1], '/');
+	size_t t, s = slash ? source_index(run, slash + 1) : (size_t)-1;
+	unsigned leds = 0;
+
+	ck_assert_msg(slash && s != (size_t)-1, "%s:%d: bad sink '%s'", run->file, run->line, w[1]);
+	for (t = 0; t < input_router_n_targets(run->r); t++)
+		if (strncmp(input_router_target_name(run->r, t), w[1], (size_t)(slash - w[1])) ==
+			0 &&
+		    input_router_target_name(run->r, t)[slash - w[1]] == '\0')
+			break;
+	ck_assert_msg(t < input_router_n_targets(run->r), "%s:%d: no target in '%s'", run->file,
+		      run->line, w[1]);
+	for (size_t i = 2; w[i]; i++) {
+		char *name = xasprintf("LED_%s", w[i]);
+		int code = libevdev_event_code_from_name(EV_LED, name);
+
+		ck_assert_msg(code >= 0 && code < 32, "%s:%d: bad LED '%s'", run->file, run->line,
+			      w[i]);
+		leds |= 1u << code;
+		free(name);
+	}
+	input_router_sink_leds(run->r, s, t, leds);
 }
 
 /* "KEY_A:1" and friends into an event. */
@@ -159,18 +215,6 @@ static struct input_event parse_event(struct run *run, const char *word)
 	return e;
 }
 
-static void wait_ms(struct run *run, unsigned long ms)
-{
-	uint64_t until = run->now + ms * USEC_PER_MSEC, d;
-
-	while ((d = input_router_next_deadline(run->r)) && d <= until) {
-		ck_assert_msg(d >= run->now, "%s:%d: a deadline in the past", run->file, run->line);
-		run->now = d;
-		input_router_tick(run->r, run->now);
-	}
-	run->now = until;
-}
-
 static void frame(struct run *run, size_t s, char **words)
 {
 	struct input_event ev[64];
@@ -184,7 +228,7 @@ static void frame(struct run *run, size_t s, char **words)
 		n++;
 	}
 	ev[n++] = (struct input_event){ .type = EV_SYN, .code = SYN_REPORT };
-	input_router_frame(run->r, run->sources[s], run->grabbed[s], ev, n, run->now);
+	input_router_frame(run->r, s, run->grabbed[s], ev, n, run->now);
 }
 
 static void frame_text(struct run *run, size_t s, const char *text)
@@ -197,7 +241,7 @@ static void frame_text(struct run *run, size_t s, const char *text)
 
 static void do_switch(struct run *run, const char *target)
 {
-	int r = input_router_switch(run->r, target, run->now);
+	int r = input_router_switch(run->r, target);
 	char *line = xasprintf("switch %s: %s", target, r == 0 ? "ok" : strerrorname_np(-r));
 
 	strv_append(&run->out, line);
@@ -224,19 +268,21 @@ static void input_line(struct run *run, char **w)
 	if (s != (size_t)-1) {
 		frame(run, s, w + 1);
 	} else if (streq(w[0], "up") && w[1]) {
-		input_router_vm_up(run->r, w[1], run->now);
+		input_router_vm_up(run->r, w[1]);
 	} else if (streq(w[0], "down") && w[1]) {
-		input_router_vm_down(run->r, w[1], run->now);
-	} else if (streq(w[0], "wait") && w[1] && parse_uint(w[1], 10, 600000, &ms) == 0) {
-		wait_ms(run, ms);
+		input_router_vm_down(run->r, w[1]);
+	} else if (streq(w[0], "wait") && w[1] && parse_uint(w[1], 10, 3600000, &ms) == 0) {
+		run->now += ms * USEC_PER_MSEC;
 	} else if (streq(w[0], "switch") && w[1]) {
 		do_switch(run, w[1]);
 	} else if (streq(w[0], "gone") && w[1] && source_index(run, w[1]) != (size_t)-1) {
 		memset(&run->phys[source_index(run, w[1])], 0, sizeof(*run->phys));
-		input_router_source_gone(run->r, w[1], run->now);
+		input_router_source_gone(run->r, source_index(run, w[1]));
 	} else if ((streq(w[0], "grab") || streq(w[0], "ungrab")) && w[1] &&
 		   source_index(run, w[1]) != (size_t)-1) {
 		run->grabbed[source_index(run, w[1])] = streq(w[0], "grab");
+	} else if (streq(w[0], "leds") && w[1]) {
+		sink_leds(run, w);
 	} else if (streq(w[0], "idle")) {
 		assert_idle(run);
 	} else {
@@ -403,17 +449,17 @@ START_TEST(reload)
 	run.phys = phys;
 	run.r = input_router_new(one, &hooks, &run);
 	ck_assert(input_router_switching(run.r));
-	input_router_vm_up(run.r, "alpha", 0);
-	input_router_vm_up(run.r, "beta", 0);
-	ck_assert_int_eq(input_router_switch(run.r, "beta", 0), 0);
+	input_router_vm_up(run.r, "alpha");
+	input_router_vm_up(run.r, "beta");
+	ck_assert_int_eq(input_router_switch(run.r, "beta"), 0);
 	frame_text(&run, 0, "KEY_A:1");
-	ck_assert_int_eq(input_router_switch(run.r, "alpha", 0), 0);
+	ck_assert_int_eq(input_router_switch(run.r, "alpha"), 0);
 	frame_text(&run, 0, "KEY_B:1");
 	strv_free(run.out);
 	run.out = NULL;
 
 	/* beta loses its inputs while alpha, focused, holds B */
-	input_router_set_conf(run.r, two, 0);
+	input_router_set_conf(run.r, two);
 	ck_assert_str_eq(input_router_focus(run.r), "alpha");
 	ck_assert_ptr_null(run.out);
 	frame_text(&run, 0, "KEY_B:0");
@@ -422,10 +468,10 @@ START_TEST(reload)
 	free(text);
 	strv_free(run.out);
 	run.out = NULL;
-	ck_assert_int_eq(input_router_switch(run.r, "beta", 0), -ENXIO);
+	ck_assert_int_eq(input_router_switch(run.r, "beta"), -ENXIO);
 
 	/* alpha loses them too: the focus goes to the host, nothing to switch */
-	input_router_set_conf(run.r, none, 0);
+	input_router_set_conf(run.r, none);
 	ck_assert_str_eq(input_router_focus(run.r), "host");
 	ck_assert(!input_router_switching(run.r));
 	text = strv_join(run.out, "; ");
@@ -435,7 +481,7 @@ START_TEST(reload)
 	run.out = NULL;
 	frame_text(&run, 0, "KEY_C:1 KEY_C:0");
 	ck_assert_ptr_null(run.out); /* no sink takes it: no host sinks either */
-	ck_assert_int_eq(input_router_switch(run.r, "next", 0), -EHOSTDOWN);
+	ck_assert_int_eq(input_router_switch(run.r, "next"), -EHOSTDOWN);
 
 	input_router_free(run.r);
 	for (size_t i = 0; i < run.n_sinks; i++)
@@ -447,24 +493,6 @@ START_TEST(reload)
 	conf_free(none);
 }
 END_TEST
-
-static char **list_scenarios(void)
-{
-	DIR *d = opendir(ROUTER_SCENARIOS);
-	char **names = xcalloc(1, sizeof(char *));
-	struct dirent *de;
-
-	if (!d) {
-		fprintf(stderr, "cannot open %s: %s\n", ROUTER_SCENARIOS, strerror(errno));
-		exit(EXIT_FAILURE);
-	}
-	while ((de = readdir(d)))
-		if (de->d_name[0] != '.')
-			strv_append(&names, de->d_name);
-	closedir(d);
-	qsort(names, strv_len(names), sizeof(char *), (int (*)(const void *, const void *))strcmp);
-	return names;
-}
 
 static Suite *router_suite(void)
 {
@@ -482,7 +510,7 @@ int main(void)
 	int r;
 
 	log_set_level(LOG_LEVEL_ERROR);
-	scenarios = list_scenarios();
+	scenarios = list_dir(ROUTER_SCENARIOS, ".scenario");
 	r = run_suite(router_suite());
 	strv_free(scenarios);
 	return r;

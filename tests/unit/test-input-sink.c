@@ -5,16 +5,21 @@
 #include "config.h"
 
 #include <errno.h>
+#include <fcntl.h>
+#include <grp.h>
 #include <libevdev/libevdev.h>
+#include <pwd.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "input/cache.h"
 #include "input/input-int.h"
 #include "input/sink.h"
+#include "tests/lib/testlib.h"
 #include "tests/unit/check-main.h"
 #include "tests/unit/fixture.h"
 #include "util/log.h"
@@ -137,6 +142,45 @@ START_TEST(write_errors_keep_state)
 }
 END_TEST
 
+/* What the device's readers set comes back on the uinput descriptor:
+ * the lock lights are followed, the rest (sounds) ignored. */
+START_TEST(lights_set_by_its_readers)
+{
+	struct input_event caps_on[] = { EV(EV_LED, LED_CAPSL, 1), EV(EV_LED, LED_NUML, 1) };
+	struct input_event bell[] = { EV(EV_SND, SND_BELL, 1) };
+	struct input_event caps_off[] = { EV(EV_LED, LED_CAPSL, 0) };
+	struct input_sink *s;
+	unsigned leds = 0;
+	int sv[2], peer;
+
+	/* non-blocking, as /dev/uinput is opened */
+	ck_assert_int_eq(socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC | SOCK_NONBLOCK, 0, sv),
+			 0);
+	peer = sv[1];
+	s = input_sink_new_fd("vmplug-host-kbd", sv[0], NULL);
+	ck_assert_uint_eq(input_sink_leds(s), 0);
+	ck_assert_int_eq(input_sink_read_leds(s, &leds), 0); /* nothing there */
+	ck_assert_int_eq(write(peer, caps_on, sizeof(caps_on)), sizeof(caps_on));
+	ck_assert_int_eq(input_sink_read_leds(s, &leds), 1);
+	ck_assert_uint_eq(leds, (1u << LED_CAPSL) | (1u << LED_NUML));
+	ck_assert_int_eq(write(peer, bell, sizeof(bell)), sizeof(bell));
+	ck_assert_int_eq(input_sink_read_leds(s, &leds), 0);
+	ck_assert_int_eq(write(peer, caps_on, sizeof(caps_on)), sizeof(caps_on));
+	ck_assert_int_eq(input_sink_read_leds(s, &leds), 0); /* no change */
+	ck_assert_int_eq(write(peer, caps_off, sizeof(caps_off)), sizeof(caps_off));
+	ck_assert_int_eq(input_sink_read_leds(s, &leds), 1);
+	ck_assert_uint_eq(leds, 1u << LED_NUML);
+	ck_assert_uint_eq(input_sink_leds(s), 1u << LED_NUML);
+	input_sink_free(s);
+	close(peer);
+
+	/* A descriptor that cannot be read says so. */
+	s = input_sink_new_fd("vmplug-host-kbd", open("/dev/null", O_WRONLY | O_CLOEXEC), NULL);
+	ck_assert_int_eq(input_sink_read_leds(s, &leds), -EBADF);
+	input_sink_free(s);
+}
+END_TEST
+
 START_TEST(adopt_refuses_what_is_not_uinput)
 {
 	struct input_sink *s = NULL;
@@ -150,15 +194,112 @@ START_TEST(adopt_refuses_what_is_not_uinput)
 }
 END_TEST
 
-START_TEST(set_group_needs_a_node)
+/* The link a sink's name gets is QEMU's way to the sink only when it
+ * leads to the sink's own node: anything can call itself vmplug-pc-kbd
+ * and own a link of that name. /dev/null stands for the sink's node,
+ * /dev/zero for another device. */
+START_TEST(a_link_counts_only_when_it_leads_to_the_sink)
 {
+	char *dir = scratch_new("by-id"), *link, *got;
+	struct input_sink *s;
+	struct stat st;
+	int peer, fd;
+
+	link = xasprintf("%s/vmplug-pc-kbd", dir);
+	ck_assert_int_eq(stat("/dev/null", &st), 0);
+	s = pair_sink("vmplug-pc-kbd", NULL, &peer);
+	ck_assert_int_eq(input_sink_is_node(s, "/dev/null"), -ENODEV);
+	ck_assert_ptr_null(input_sink_link(s, dir));
+	input_sink_set_node(s, "/dev/null", st.st_rdev);
+
+	/* no link: the node */
+	ck_assert_int_eq(input_sink_is_node(s, link), -ENOENT);
+	got = input_sink_link(s, dir);
+	ck_assert_str_eq(got, "/dev/null");
+	free(got);
+	/* a link to another device */
+	ck_assert_int_eq(symlink("/dev/zero", link), 0);
+	ck_assert_int_eq(input_sink_is_node(s, link), 0);
+	got = input_sink_link(s, dir);
+	ck_assert_str_eq(got, "/dev/null");
+	free(got);
+	/* a link to the sink's node */
+	ck_assert_int_eq(unlink(link), 0);
+	ck_assert_int_eq(symlink("/dev/null", link), 0);
+	ck_assert_int_eq(input_sink_is_node(s, link), 1);
+	got = input_sink_link(s, dir);
+	ck_assert_str_eq(got, link);
+	free(got);
+	/* a file, and a FIFO (looked at, never opened) */
+	ck_assert_int_eq(unlink(link), 0);
+	fd = open(link, O_CREAT | O_WRONLY | O_CLOEXEC, 0600);
+	ck_assert_int_ge(fd, 0);
+	close(fd);
+	ck_assert_int_eq(input_sink_is_node(s, link), 0);
+	ck_assert_int_eq(unlink(link), 0);
+	ck_assert_int_eq(mkfifo(link, 0600), 0);
+	ck_assert_int_eq(input_sink_is_node(s, link), 0);
+	got = input_sink_link(s, dir);
+	ck_assert_str_eq(got, "/dev/null");
+	free(got);
+
+	scratch_remove(dir);
+	free(link);
+	input_sink_free(s);
+	close(peer);
+}
+END_TEST
+
+START_TEST(set_owner_needs_a_node)
+{
+	struct input_sink_owner o = { 0, 0, 0600 };
 	struct input_sink *s;
 	int peer;
 
 	s = pair_sink("vmplug-pc-kbd", NULL, &peer);
-	ck_assert_int_eq(input_sink_set_group(s, "root"), -ENODEV);
+	ck_assert_int_eq(input_sink_set_owner(s, &o), -ENODEV);
 	input_sink_free(s);
 	close(peer);
+}
+END_TEST
+
+/* A VM's sink belongs to its QEMU alone: root's (0600) when the VM names
+ * nobody, the user's when it names one, its group's (0660) only when it
+ * names a group; never a group shared by default. */
+START_TEST(a_vm_sink_belongs_to_its_qemu_alone)
+{
+	struct input_sink_owner o;
+	const char *missing = NULL;
+	struct passwd *pw = getpwnam("nobody");
+	struct group *gr = getgrnam("nogroup");
+
+	ck_assert_ptr_nonnull(pw); /* Debian's base-passwd has both */
+	ck_assert_ptr_nonnull(gr);
+	ck_assert_int_eq(input_sink_owner_of(NULL, NULL, &o, &missing), 0);
+	ck_assert_uint_eq(o.uid, 0);
+	ck_assert_uint_eq(o.gid, 0);
+	ck_assert_uint_eq(o.mode, 0600);
+	ck_assert_int_eq(input_sink_owner_of("nobody", NULL, &o, &missing), 0);
+	ck_assert_uint_eq(o.uid, pw->pw_uid);
+	ck_assert_uint_eq(o.gid, 0);
+	ck_assert_uint_eq(o.mode, 0600);
+	ck_assert_int_eq(input_sink_owner_of(NULL, "nogroup", &o, &missing), 0);
+	ck_assert_uint_eq(o.uid, 0);
+	ck_assert_uint_eq(o.gid, gr->gr_gid);
+	ck_assert_uint_eq(o.mode, 0660);
+	ck_assert_int_eq(input_sink_owner_of("nobody", "nogroup", &o, &missing), 0);
+	ck_assert_uint_eq(o.uid, pw->pw_uid);
+	ck_assert_uint_eq(o.gid, gr->gr_gid);
+	ck_assert_uint_eq(o.mode, 0660);
+	/* a name that does not exist: said, and nothing written */
+	o.mode = 0777;
+	ck_assert_int_eq(input_sink_owner_of("no-such-user-here", "nogroup", &o, &missing),
+			 -ENOENT);
+	ck_assert_str_eq(missing, "no-such-user-here");
+	ck_assert_int_eq(input_sink_owner_of("nobody", "no-such-group-here", &o, &missing),
+			 -ENOENT);
+	ck_assert_str_eq(missing, "no-such-group-here");
+	ck_assert_uint_eq(o.mode, 0777);
 }
 END_TEST
 
@@ -222,7 +363,16 @@ static char *changed_text(void)
 	return s;
 }
 
-static const struct input_manager_hooks hooks = { .vm_sinks_changed = on_changed };
+static void on_focus(void *data, const char *from, const char *to)
+{
+	char *line = xasprintf("focus %s -> %s", from, to);
+
+	strv_append(&changed, line);
+	free(line);
+}
+
+static const struct input_manager_hooks hooks = { .vm_sinks_changed = on_changed,
+						  .focus = on_focus };
 
 #define GLOBAL(dir)                                                                                \
 	"[daemon]\ncache-dir = " dir "\nqemu-group = no-such-group-here\n"                         \
@@ -236,7 +386,7 @@ static struct conf *conf_two_vms(void)
 			    "[vm]\nqmp-socket = /run/b.qmp\ninputs = kbd\n", NULL);
 }
 
-START_TEST(manager_makes_sinks_and_forwards_to_the_first_vm)
+START_TEST(manager_makes_sinks_and_writes_to_them)
 {
 	struct loop *loop = loop_new();
 	struct conf *conf = conf_two_vms();
@@ -276,15 +426,15 @@ START_TEST(manager_makes_sinks_and_forwards_to_the_first_vm)
 	ck_assert_int_eq(ss[1].caps, INPUT_CAPS_FALLBACK_MOUSE);
 	free(ss);
 
-	/* Without a router, a source shared by two VMs types into the first. */
-	ck_assert_int_eq(input_manager_forward(m, "kbd", press, ARRAY_SIZE(press)), 0);
+	ck_assert_int_eq(input_manager_sink_write(m, "kbd", "alpha", press, ARRAY_SIZE(press)), 0);
 	assert_frame(peer_of("vmplug-alpha-kbd"), "KEY_A:1 SYN_REPORT");
 	assert_frame(peer_of("vmplug-beta-kbd"), "");
 	ck_assert_int_eq(input_manager_sink_write(m, "kbd", "beta", press, ARRAY_SIZE(press)), 0);
 	assert_frame(peer_of("vmplug-beta-kbd"), "KEY_A:1 SYN_REPORT");
 	ck_assert_int_eq(input_manager_sink_write(m, "kbd", "host", press, ARRAY_SIZE(press)), 0);
 	assert_frame(peer_of("vmplug-host-kbd"), "KEY_A:1 SYN_REPORT");
-	ck_assert_int_eq(input_manager_forward(m, "nope", press, ARRAY_SIZE(press)), -ENOENT);
+	ck_assert_int_eq(input_manager_sink_write(m, "nope", "alpha", press, ARRAY_SIZE(press)),
+			 -ENOENT);
 	ck_assert_int_eq(input_manager_sink_write(m, "mouse", "beta", press, 2), -ENOENT);
 
 	/* At exit every sink gets its releases before it closes. */
@@ -388,6 +538,36 @@ START_TEST(reload_keeps_unchanged_sinks)
 }
 END_TEST
 
+/* The manager's router: VMs up and gone and the switch command go in, the
+ * focus hook comes out. */
+START_TEST(manager_switches_through_its_router)
+{
+	struct loop *loop = loop_new();
+	struct conf *conf = conf_two_vms();
+	struct input_manager *m = input_manager_new_with(loop, conf, &hooks, NULL, fake_create);
+	char *text;
+
+	ck_assert(input_manager_switching(m));
+	ck_assert_str_eq(input_manager_focus(m), "host");
+	ck_assert_int_eq(input_manager_switch(m, "alpha"), -EHOSTDOWN);
+	ck_assert_int_eq(input_manager_switch(m, "nope"), -ENOENT);
+	input_manager_vm_up(m, "alpha");
+	ck_assert_int_eq(input_manager_switch(m, "alpha"), 0);
+	ck_assert_str_eq(input_manager_focus(m), "alpha");
+	input_manager_vm_down(m, "alpha");
+	ck_assert_str_eq(input_manager_focus(m), "host");
+	ck_assert(!input_manager_released(m));
+	text = changed_text();
+	ck_assert_str_eq(text, "focus host -> alpha focus alpha -> host");
+	free(text);
+
+	input_manager_free(m);
+	conf_free(conf);
+	loop_free(loop);
+	made_free();
+}
+END_TEST
+
 START_TEST(sinks_that_cannot_be_made_are_shown)
 {
 	struct loop *loop = loop_new();
@@ -404,7 +584,7 @@ START_TEST(sinks_that_cannot_be_made_are_shown)
 	ck_assert_str_eq(ks[0].error,
 			 "No such file or directory (no /dev/uinput: modprobe uinput)");
 	free(ks);
-	ck_assert_int_eq(input_manager_forward(m, "kbd", NULL, 0), -ENOENT);
+	ck_assert_int_eq(input_manager_sink_write(m, "kbd", "alpha", NULL, 0), -ENOENT);
 	input_manager_free(m);
 	conf_free(conf);
 	loop_free(loop);
@@ -421,10 +601,14 @@ static Suite *sink_suite(void)
 	tcase_add_test(tc, frame_in_one_write_and_repeats);
 	tcase_add_test(tc, release_all_and_free_release);
 	tcase_add_test(tc, write_errors_keep_state);
+	tcase_add_test(tc, lights_set_by_its_readers);
 	tcase_add_test(tc, adopt_refuses_what_is_not_uinput);
-	tcase_add_test(tc, set_group_needs_a_node);
+	tcase_add_test(tc, set_owner_needs_a_node);
+	tcase_add_test(tc, a_vm_sink_belongs_to_its_qemu_alone);
+	tcase_add_test(tc, a_link_counts_only_when_it_leads_to_the_sink);
 	suite_add_tcase(s, tc);
-	tcase_add_test(mgr, manager_makes_sinks_and_forwards_to_the_first_vm);
+	tcase_add_test(mgr, manager_makes_sinks_and_writes_to_them);
+	tcase_add_test(mgr, manager_switches_through_its_router);
 	tcase_add_test(mgr, reload_keeps_unchanged_sinks);
 	tcase_add_test(mgr, sinks_that_cannot_be_made_are_shown);
 	suite_add_tcase(s, mgr);

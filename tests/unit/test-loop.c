@@ -4,6 +4,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
+#include <string.h>
 #include <unistd.h>
 
 #include "loop/loop.h"
@@ -251,6 +252,170 @@ START_TEST(timer_rearmed_for_now_waits_for_next_pass)
 }
 END_TEST
 
+/* Many timers, armed out of order, some with equal deadlines, some moved,
+ * disarmed or freed before they are due: one pass fires exactly the armed
+ * ones, by deadline, equal deadlines in the order they were armed. */
+#define MANY 3000
+
+struct many {
+	int fired[MANY];
+	int n;
+};
+
+struct many_timer {
+	int id;
+	struct many *m;
+};
+
+static void on_many(struct loop_timer *t, void *data)
+{
+	struct many_timer *mt = data;
+
+	(void)t;
+	ck_assert_int_lt(mt->m->n, MANY);
+	mt->m->fired[mt->m->n++] = mt->id;
+}
+
+START_TEST(many_timers_fire_by_deadline_then_arming_order)
+{
+	struct loop *loop = loop_new();
+	static struct many m;
+	static struct many_timer mt[MANY];
+	static struct loop_timer *t[MANY];
+	static uint64_t deadline[MANY], order[MANY];
+	uint64_t base = now_usec() - 10 * USEC_PER_SEC, arms = 0;
+	unsigned seed = 12345;
+	int expect = 0;
+
+	memset(&m, 0, sizeof(m));
+	for (int i = 0; i < MANY; i++) {
+		mt[i] = (struct many_timer){ i, &m };
+		t[i] = loop_timer_new(loop, on_many, &mt[i]);
+	}
+	/* deadlines from a small range, so many are equal; every timer is
+	 * armed, a third re-armed (moved), every seventh disarmed, every
+	 * eleventh freed */
+	for (int round = 0; round < 2; round++)
+		for (int i = 0; i < MANY; i++) {
+			if (round == 1 && i % 3)
+				continue;
+			seed = seed * 1103515245u + 12345u;
+			deadline[i] = base + (seed >> 16) % 500;
+			order[i] = ++arms;
+			loop_timer_arm(t[i], deadline[i]);
+		}
+	for (int i = 0; i < MANY; i += 7)
+		loop_timer_disarm(t[i]);
+	for (int i = 0; i < MANY; i += 11) {
+		loop_timer_free(t[i]);
+		t[i] = NULL;
+	}
+	for (int i = 0; i < MANY; i++)
+		if (i % 7 && i % 11)
+			expect++;
+	ck_assert_int_eq(loop_dispatch(loop, 1000), expect);
+	ck_assert_int_eq(m.n, expect);
+	for (int k = 1; k < m.n; k++) {
+		int a = m.fired[k - 1], b = m.fired[k];
+
+		ck_assert_msg(deadline[a] < deadline[b] ||
+				  (deadline[a] == deadline[b] && order[a] < order[b]),
+			      "timer %d fired before timer %d", a, b);
+	}
+	for (int i = 0; i < MANY; i++)
+		if (t[i])
+			ck_assert(!loop_timer_armed(t[i]));
+	ck_assert_int_eq(loop_dispatch(loop, 20), 0);
+	for (int i = 0; i < MANY; i++)
+		loop_timer_free(t[i]);
+	loop_free(loop);
+}
+END_TEST
+
+/* A timer re-armed for "now" during a pass waits for the next one; while
+ * it waits, later callbacks of the same pass may free, disarm or move it. */
+struct juggle {
+	struct loop_timer *self_rearm, *victim_free, *victim_disarm, *victim_move;
+	int self_calls, free_calls, disarm_calls, move_calls;
+};
+
+static void on_rearm_self(struct loop_timer *t, void *data)
+{
+	struct juggle *j = data;
+
+	j->self_calls++;
+	loop_timer_arm(t, 1);
+}
+
+static void on_count_free(struct loop_timer *t, void *data)
+{
+	(void)t;
+	((struct juggle *)data)->free_calls++;
+}
+
+static void on_count_disarm(struct loop_timer *t, void *data)
+{
+	(void)t;
+	((struct juggle *)data)->disarm_calls++;
+}
+
+static void on_count_move(struct loop_timer *t, void *data)
+{
+	(void)t;
+	((struct juggle *)data)->move_calls++;
+}
+
+/* Fires after the others in its pass: re-arms the three victims for "now"
+ * (they wait for the next pass), then frees one, disarms one and moves
+ * one an hour ahead. */
+static void on_juggle(struct loop_timer *t, void *data)
+{
+	struct juggle *j = data;
+
+	(void)t;
+	loop_timer_arm(j->victim_free, 1);
+	loop_timer_arm(j->victim_disarm, 1);
+	loop_timer_arm(j->victim_move, 1);
+	loop_timer_free(j->victim_free);
+	j->victim_free = NULL;
+	loop_timer_disarm(j->victim_disarm);
+	loop_timer_arm_in(j->victim_move, 3600 * USEC_PER_SEC);
+}
+
+START_TEST(timers_waiting_for_the_next_pass_can_be_freed_disarmed_or_moved)
+{
+	struct loop *loop = loop_new();
+	struct juggle j = { 0 };
+	uint64_t past = now_usec() - 1000;
+	struct loop_timer *juggler = loop_timer_new(loop, on_juggle, &j);
+
+	j.self_rearm = loop_timer_new(loop, on_rearm_self, &j);
+	j.victim_free = loop_timer_new(loop, on_count_free, &j);
+	j.victim_disarm = loop_timer_new(loop, on_count_disarm, &j);
+	j.victim_move = loop_timer_new(loop, on_count_move, &j);
+	loop_timer_arm(j.self_rearm, past);
+	loop_timer_arm(j.victim_free, past + 1);
+	loop_timer_arm(j.victim_disarm, past + 1);
+	loop_timer_arm(j.victim_move, past + 1);
+	loop_timer_arm(juggler, past + 2);
+	/* pass 1: self_rearm, the three victims, the juggler */
+	ck_assert_int_eq(loop_dispatch(loop, 1000), 5);
+	ck_assert_int_eq(j.self_calls, 1);
+	ck_assert_int_eq(j.free_calls + j.disarm_calls + j.move_calls, 3);
+	/* pass 2: only self_rearm, parked in pass 1; the victims do not fire */
+	ck_assert_int_eq(loop_dispatch(loop, 1000), 1);
+	ck_assert_int_eq(j.self_calls, 2);
+	ck_assert_int_eq(j.free_calls + j.disarm_calls + j.move_calls, 3);
+	ck_assert(!loop_timer_armed(j.victim_disarm));
+	ck_assert(loop_timer_armed(j.victim_move));
+	loop_timer_free(j.self_rearm);
+	loop_timer_free(j.victim_disarm);
+	loop_timer_free(j.victim_move);
+	loop_timer_free(juggler);
+	loop_free(loop);
+}
+END_TEST
+
 static void on_signal(struct loop *loop, int signo, void *data)
 {
 	int *got = data;
@@ -317,6 +482,8 @@ static Suite *loop_suite(void)
 	tcase_add_test(tc, timer_disarm_and_rearm);
 	tcase_add_test(tc, timer_freed_by_earlier_timer_in_same_pass);
 	tcase_add_test(tc, timer_rearmed_for_now_waits_for_next_pass);
+	tcase_add_test(tc, many_timers_fire_by_deadline_then_arming_order);
+	tcase_add_test(tc, timers_waiting_for_the_next_pass_can_be_freed_disarmed_or_moved);
 	tcase_add_test(tc, signals_arrive_through_the_loop);
 	tcase_add_test(tc, run_until_quit);
 	suite_add_tcase(s, tc);

@@ -218,6 +218,94 @@ START_TEST(unknown_ids_dropped)
 }
 END_TEST
 
+/* Many commands pending (more than the id table starts with, so it grows
+ * and shrinks under them) answered in a scrambled order, with replies to
+ * ids never sent, to ids already answered and ids that are no integers in
+ * between: every command gets its own reply, exactly once, and the
+ * connection stays. */
+#define SCRAMBLED 24
+
+static bool all_done(void *arg)
+{
+	struct rec_reply *p = arg;
+
+	for (int k = 0; k < SCRAMBLED; k++)
+		if (!p[k].done)
+			return false;
+	return true;
+}
+
+START_TEST(scrambled_and_bogus_ids)
+{
+	static const char *const bogus[] = {
+		"{\"return\": 99, \"id\": 0}",
+		"{\"return\": 99, \"id\": 1000}",
+		"{\"return\": 99, \"id\": 9223372036854775807}",
+		"{\"return\": 99, \"id\": -1}",
+		"{\"return\": 99, \"id\": 1e300}",
+		"{\"return\": 99, \"id\": 3.0}",
+		"{\"return\": 99, \"id\": \"$3\"}",
+		"{\"return\": 99, \"id\": [$3]}",
+		"{\"return\": 99, \"id\": {\"id\": $3}}",
+		"{\"return\": 99, \"id\": null}",
+		"{\"return\": 99, \"id\": $1}", /* qmp_capabilities', answered */
+	};
+	struct fake_step script[1 + SCRAMBLED + 3 + 1] = { { FAKE_HANDSHAKE } };
+	struct rec_reply p[SCRAMBLED] = { { 0 } }, z = { .tag = "z" };
+	char tags[SCRAMBLED][8], *replies = xstrdup(""), want[1024] = "up ";
+	size_t nb = 0;
+
+	for (int k = 0; k < SCRAMBLED; k++) {
+		snprintf(tags[k], sizeof(tags[k]), "c%d", k + 1);
+		p[k].tag = tags[k];
+		script[1 + k] = (struct fake_step){ FAKE_EXPECT, tags[k] };
+	}
+	/* Command k (id $(k+2)) returns k + 1, in the order 7i mod 24; after
+	 * every second one a bogus reply, among them one more reply to the
+	 * command answered just before. */
+	for (int i = 0; i < SCRAMBLED; i++) {
+		int k = i * 7 % SCRAMBLED;
+		char *next = xasprintf("%s{\"return\": %d, \"id\": $%d}", replies, k + 1, k + 2);
+
+		free(replies);
+		replies = next;
+		snprintf(want + strlen(want), sizeof(want) - strlen(want), "c%d:%d ", k + 1, k + 1);
+		if (i % 2 == 1) {
+			next = i == 11
+				   ? xasprintf("%s{\"return\": 99, \"id\": $%d}", replies, k + 2)
+				   : xasprintf("%s%s", replies, bogus[nb++ % ARRAY_SIZE(bogus)]);
+			free(replies);
+			replies = next;
+		}
+	}
+	log_capture_start(LOG_LEVEL_INFO);
+	script[1 + SCRAMBLED] = (struct fake_step){ FAKE_SEND, replies };
+	script[2 + SCRAMBLED] = (struct fake_step){ FAKE_EXPECT, "z" };
+	script[3 + SCRAMBLED] = (struct fake_step){ FAKE_REPLY, "{\"return\": 26}" };
+	peer = fake_peer_new(loop, sock, script);
+	start_client(0, 0, 0);
+	ck_assert(run_until(loop, is_connected, NULL, WAIT_MS));
+	for (int k = 0; k < SCRAMBLED; k++)
+		ck_assert_int_eq(send_cmd(tags[k], &p[k], QMP_RET_ANY, 0), 0);
+	ck_assert(run_until(loop, all_done, p, WAIT_MS));
+	/* One more command, after the table shrank back: its reply comes
+	 * after every bogus one, so nothing completes twice unseen. */
+	ck_assert_int_eq(send_cmd("z", &z, QMP_RET_ANY, 0), 0);
+	ck_assert(run_until(loop, rec_reply_done, &z, WAIT_MS));
+	strcat(want, "z:26 ");
+	ck_assert_str_eq(rec.order, want);
+	for (int k = 0; k < SCRAMBLED; k++)
+		ck_assert_int_eq(p[k].err, 0);
+	ck_assert_ptr_null(fake_peer_error(peer));
+	ck_assert_int_eq(fake_peer_connections(peer), 1);
+	ck_assert_int_eq(rec.gone, 0);
+	ck_assert_ptr_nonnull(log_captured_find("vm test: QEMU replied to an unknown id 0;"));
+	fake_peer_free(peer);
+	peer = NULL;
+	free(replies);
+}
+END_TEST
+
 /* A peer that breaks the protocol after the handshake: the pending command
  * fails, the connection is dropped, and the client connects again. */
 static const struct {
@@ -321,7 +409,7 @@ START_TEST(peer_never_answers)
 	start_client(60 * USEC_PER_SEC, 1000, 1000);
 	ck_assert(run_until(loop, is_connected, NULL, WAIT_MS));
 	/* a has a short timeout of its own; b waits for the default minute. */
-	ck_assert_int_eq(send_cmd("a", &a, QMP_RET_ANY, 50 * USEC_PER_MSEC), 0);
+	ck_assert_int_eq(send_cmd("a", &a, QMP_RET_ANY, test_scaled_usec(50 * USEC_PER_MSEC)), 0);
 	ck_assert_int_eq(send_cmd("b", &b, QMP_RET_ANY, 0), 0);
 	ck_assert(run_until(loop, rec_reply_done, &b, WAIT_MS));
 	ck_assert_str_eq(rec.order, "up a:-110 b:-107 gone ");
@@ -343,16 +431,21 @@ START_TEST(finished_command_deadline_is_harmless)
 		{ FAKE_END },
 	};
 	struct rec_reply a = { .tag = "a" }, b = { .tag = "b" };
+	/* short, but long enough for the peer's reply on a slow machine */
+	uint64_t a_timeout = test_scaled_usec(30 * USEC_PER_MSEC), a_deadline, now;
 
 	peer = fake_peer_new(loop, sock, script);
 	start_client(60 * USEC_PER_SEC, 1000, 1000);
 	ck_assert(run_until(loop, is_connected, NULL, WAIT_MS));
 	/* a's short deadline passes after its reply, while b is pending:
 	 * nothing times out. */
-	ck_assert_int_eq(send_cmd("a", &a, QMP_RET_ANY, 30 * USEC_PER_MSEC), 0);
+	a_deadline = now_usec() + a_timeout;
+	ck_assert_int_eq(send_cmd("a", &a, QMP_RET_ANY, a_timeout), 0);
 	ck_assert(run_until(loop, rec_reply_done, &a, WAIT_MS));
 	ck_assert_int_eq(send_cmd("b", &b, QMP_RET_ANY, 0), 0);
-	run_for(loop, 100);
+	/* until well past a's deadline */
+	now = now_usec();
+	run_for(loop, (unsigned)((a_deadline > now ? a_deadline - now : 0) / USEC_PER_MSEC) + 100);
 	ck_assert(!b.done);
 	fake_peer_resume(peer);
 	ck_assert(run_until(loop, rec_reply_done, &b, WAIT_MS));
@@ -370,14 +463,19 @@ START_TEST(greeting_missing)
 		{ FAKE_HANDSHAKE },
 		{ FAKE_END },
 	};
+	/* short, but long enough for a handshake on a slow machine */
+	uint64_t timeout = test_scaled_usec(300 * USEC_PER_MSEC);
+	char *said = xasprintf("did not complete the QMP handshake within %.1f s (no greeting); "
+			       "reconnecting",
+			       (double)timeout / USEC_PER_SEC);
 
 	log_capture_start(LOG_LEVEL_INFO);
 	peer = fake_peer_new(loop, sock, script);
-	start_client(300 * USEC_PER_MSEC, 1000, 1000);
+	start_client(timeout, 1000, 1000);
 	ck_assert(run_until(loop, is_connected, NULL, WAIT_MS));
 	ck_assert_uint_eq(fake_peer_connections(peer), 2);
-	ck_assert_ptr_nonnull(log_captured_find("did not complete the QMP handshake within 0.3 s "
-						"(no greeting); reconnecting"));
+	ck_assert_msg(log_captured_find(said), "not logged: %s", said);
+	free(said);
 	/* Never connected, so never disconnected. */
 	ck_assert_int_eq(rec.gone, 0);
 	ck_assert_int_eq(rec.up, 1);
@@ -765,7 +863,7 @@ static void make_stale_socket(void)
  * how much later depends on the machine's load and is not checked. */
 static void next_retry_delays(uint64_t *out, size_t n)
 {
-	uint64_t give_up = now_usec() + 30 * USEC_PER_SEC, last_at = 0, at = 0, d;
+	uint64_t give_up = now_usec() + test_scaled_usec(30 * USEC_PER_SEC), last_at = 0, at = 0, d;
 	size_t i = 0;
 
 	d = qmp_retry_delay(client, &at);
@@ -868,6 +966,7 @@ static Suite *suite(void)
 	tcase_add_test(tc, byte_by_byte);
 	tcase_add_test(tc, merged_out_of_order_with_events);
 	tcase_add_test(tc, unknown_ids_dropped);
+	tcase_add_test(tc, scrambled_and_bogus_ids);
 	tcase_add_loop_test(tc, bad_peer_reconnects, 0, (int)ARRAY_SIZE(bad_peers));
 	tcase_add_test(tc, peer_closes_mid_reply);
 	tcase_add_test(tc, peer_never_answers);

@@ -8,7 +8,7 @@
 #include <stdlib.h>
 
 #include "backends/null.h"
-#include "daemon/reconcile.h"
+#include "reconcile/reconcile.h"
 #include "tests/lib/testlib.h"
 #include "tests/unit/check-main.h"
 #include "tests/unit/fixture.h"
@@ -21,9 +21,20 @@ static char **events;
 static struct reconcile *rc;
 static struct conf *conf;
 
+/* The VM whose backend cannot be created (NULL: none), and the socket
+ * the last backend was created for. */
+static const char *refuse_create;
+static char *created_for;
+
 static struct backend_vm *create_null(void *data, const struct conf_vm *vm,
 				      const struct backend_events *ev, void *evdata)
 {
+	if (refuse_create && streq(vm->name, refuse_create)) {
+		errno = EMFILE;
+		return NULL;
+	}
+	free(created_for);
+	created_for = vm->qmp_socket ? xstrdup(vm->qmp_socket) : NULL;
 	return backend_null_ops.create(NULL, vm, ev, evdata);
 }
 
@@ -126,6 +137,9 @@ static void stop(void)
 	reconcile_free(rc);
 	conf_free(conf);
 	strv_free(events);
+	free(created_for);
+	created_for = NULL;
+	refuse_create = NULL;
 	ck_assert_ptr_null(backend_null_last());
 }
 
@@ -200,12 +214,14 @@ static char *items(const char *name)
 	return s;
 }
 
-#define assert_items(name, expected)                                                               \
+/* expr, a string the caller frees, is expected. */
+#define assert_made_str(expr, expected)                                                            \
 	do {                                                                                       \
-		char *_s = items(name);                                                            \
+		char *_s = (expr);                                                                 \
 		ck_assert_str_eq(_s, expected);                                                    \
 		free(_s);                                                                          \
 	} while (0)
+#define assert_items(name, expected) assert_made_str(items(name), expected)
 
 static unsigned count(const char *name, enum backend_null_op op)
 {
@@ -219,6 +235,35 @@ static bool logged(const char *event)
 
 #define PC "[vm]\nqmp-socket = /run/pc.qmp\n[usb \"desk\"]\nport = 3-10\n"
 #define CAM "3-10.2 dev=5 vid=046d pid=0825"
+
+/* The id names the host device instance and the attach mode. */
+START_TEST(usb_ids_name_the_device_and_the_mode)
+{
+	static const struct {
+		enum conf_attach_mode mode;
+		unsigned bus, devnum;
+		const char *id;
+	} cases[] = {
+		{ CONF_ATTACH_ADDRESS, 3, 5, "vmplug-usb-3-5" },
+		{ CONF_ATTACH_FD, 3, 5, "vmplug-usbfd-3-5" },
+		{ CONF_ATTACH_PORT, 3, 5, "vmplug-usbport-3-5" },
+		{ CONF_ATTACH_ADDRESS, 10, 127, "vmplug-usb-10-127" },
+		{ CONF_ATTACH_PORT, 4294967295u, 0, "vmplug-usbport-4294967295-0" },
+	};
+	struct usb_device *dev = fixture_usb(CAM);
+
+	for (size_t i = 0; i < ARRAY_SIZE(cases); i++) {
+		char *id;
+
+		dev->bus = cases[i].bus;
+		dev->devnum = cases[i].devnum;
+		id = reconcile_usb_id(dev, cases[i].mode);
+		ck_assert_str_eq(id, cases[i].id);
+		free(id);
+	}
+	usb_device_free(dev);
+}
+END_TEST
 
 START_TEST(coldplug_then_vm_up)
 {
@@ -408,8 +453,9 @@ START_TEST(attach_failures_are_retried_then_reported)
 		backend_null_complete(vm("pc"), -EIO, "failed to find host usb device 3:5");
 		if (i < RECONCILE_ATTACH_TRIES) {
 			/* backoff doubles: 1 s, 2 s, 4 s */
-			ck_assert_uint_eq(scheduled, vnow + (RECONCILE_RETRY_BASE_USEC << (i - 1)));
-			advance(RECONCILE_RETRY_BASE_USEC << (i - 1));
+			ck_assert_uint_eq(scheduled,
+					  vnow + (RECONCILE_ATTACH_RETRY_USEC << (i - 1)));
+			advance(RECONCILE_ATTACH_RETRY_USEC << (i - 1));
 		}
 	}
 	ck_assert(logged("failed pc vmplug-usb-3-5 final"));
@@ -422,6 +468,242 @@ START_TEST(attach_failures_are_retried_then_reported)
 	plug("3-10.2 dev=6 vid=046d pid=0825");
 	settle();
 	assert_items("pc", "vmplug-usb-3-6");
+	stop();
+}
+END_TEST
+
+/* Only the libusb race is tried again at its quick pace: any other
+ * refusal waits a second, so a device that cannot be opened and leaves
+ * soon after (a flapping port) costs one device_add, not one per 100 ms. */
+START_TEST(other_refusals_wait_a_second)
+{
+	start(fixture_conf(NULL, "pc", PC, NULL));
+	up("pc");
+	plug(CAM);
+	backend_null_complete(vm("pc"), -EIO, "failed to open host usb device 3:5");
+	ck_assert_uint_eq(scheduled, vnow + USEC_PER_SEC);
+	advance(USEC_PER_SEC / 2);
+	ck_assert_uint_eq(count("pc", BACKEND_NULL_USB_ATTACH), 1);
+	unplug(CAM);
+	advance(10 * USEC_PER_SEC);
+	ck_assert_uint_eq(count("pc", BACKEND_NULL_USB_ATTACH), 1);
+	assert_items("pc", "");
+	stop();
+}
+END_TEST
+
+/* QEMU refuses a device its libusb has not seen yet (-ENODEV): tried
+ * again at once and soon, without a warning or an event for the first
+ * failures, as one policy with every other failure. */
+START_TEST(a_device_qemu_does_not_see_yet_is_retried_quietly)
+{
+	static const char *const refusal = "failed to find host usb device 3:5";
+
+	start(fixture_conf(NULL, "pc", PC, NULL));
+	up("pc");
+	log_capture_start(LOG_LEVEL_DEBUG);
+	plug(CAM);
+	for (unsigned i = 1; i <= RECONCILE_ATTACH_QUIET; i++) {
+		ck_assert_uint_eq(count("pc", BACKEND_NULL_USB_ATTACH), i);
+		backend_null_complete(vm("pc"), -ENODEV, refusal);
+		ck_assert_uint_eq(scheduled, vnow + (RECONCILE_ATTACH_RACE_USEC << (i - 1)));
+		advance(RECONCILE_ATTACH_RACE_USEC << (i - 1));
+	}
+	ck_assert(!logged("failed pc vmplug-usb-3-5"));
+	ck_assert_uint_eq(log_captured_count(LOG_LEVEL_WARNING), 0);
+	ck_assert_uint_eq(log_captured_count_text(refusal), RECONCILE_ATTACH_QUIET);
+	/* it still is not there 1.5 s after the plug: now it is said */
+	backend_null_complete(vm("pc"), -ENODEV, refusal);
+	ck_assert(logged("failed pc vmplug-usb-3-5"));
+	ck_assert_uint_eq(log_captured_count(LOG_LEVEL_WARNING), 1);
+	ck_assert_uint_eq(scheduled, vnow + RECONCILE_ATTACH_RETRY_USEC);
+	advance(RECONCILE_ATTACH_RETRY_USEC);
+	settle();
+	assert_items("pc", "vmplug-usb-3-5");
+	ck_assert(logged("attached pc vmplug-usb-3-5"));
+	ck_assert_uint_eq(count("pc", BACKEND_NULL_USB_ATTACH), RECONCILE_ATTACH_QUIET + 2);
+	log_capture_stop();
+	stop();
+}
+END_TEST
+
+/* The VM's items as `vmplugctl status` shows them, one "ID STATE
+ * FAILURES ERROR" line each, joined by '|' ("" for none). */
+static void collect_status(void *data, const struct reconcile_item_info *info)
+{
+	char ***out = data;
+	char *line = xasprintf("%s %s %u %s", info->id, reconcile_item_state_name(info->state),
+			       info->failures, info->error ? info->error : "-");
+
+	strv_append(out, line);
+	free(line);
+}
+
+static char *item_status(const char *name)
+{
+	char **lines = NULL, *s;
+
+	reconcile_vm_items(rc, name, collect_status, &lines);
+	s = strv_join(lines, "|");
+	strv_free(lines);
+	return s;
+}
+
+#define assert_status(name, expected) assert_made_str(item_status(name), expected)
+
+/* The usual race: the first device_add comes before QEMU's libusb has
+ * seen the device, the quick retry 100 ms later succeeds. The user sees
+ * the device attached, and no warning, no failure event. */
+START_TEST(a_device_qemu_sees_on_the_quick_retry_is_attached_without_a_word)
+{
+	start(fixture_conf(NULL, "pc", PC, NULL));
+	up("pc");
+	log_capture_start(LOG_LEVEL_INFO);
+	plug(CAM);
+	backend_null_complete(vm("pc"), -ENODEV, "failed to find host usb device 3:5");
+	assert_items("pc", "");
+	assert_status("pc", "vmplug-usb-3-5 retrying 1 failed to find host usb device 3:5");
+	ck_assert_uint_eq(scheduled, vnow + RECONCILE_ATTACH_RACE_USEC);
+	advance(RECONCILE_ATTACH_RACE_USEC);
+	ck_assert_uint_eq(count("pc", BACKEND_NULL_USB_ATTACH), 2);
+	settle();
+	assert_items("pc", "vmplug-usb-3-5");
+	assert_status("pc", "vmplug-usb-3-5 attached 0 -");
+	ck_assert_str_eq(events[strv_len(events) - 1], "attached pc vmplug-usb-3-5");
+	ck_assert(!logged("failed pc vmplug-usb-3-5"));
+	ck_assert_uint_eq(log_captured_count(LOG_LEVEL_WARNING), 0);
+	ck_assert_uint_eq(log_captured_count(LOG_LEVEL_ERROR), 0);
+	ck_assert_uint_eq(log_captured_count_text("vmplug-usb-3-5: attached"), 1);
+	ck_assert_uint_eq(scheduled, 0);
+	log_capture_stop();
+	stop();
+}
+END_TEST
+
+/* A detach that fails (QEMU never confirmed it) is tried again after 1 s,
+ * 2 s and 4 s, then left as it is until a reload gives it new tries; the
+ * log says each failure with QEMU's reason, and that it gave up, and the
+ * status shows the device still attached with the reason and the count. */
+START_TEST(detach_failures_are_retried_then_left)
+{
+	static const char *const why = "no DEVICE_DELETED from QEMU";
+
+	start(fixture_conf(NULL, "pc", PC, NULL));
+	up("pc");
+	plug(CAM);
+	settle();
+	log_capture_start(LOG_LEVEL_INFO);
+	unplug(CAM);
+	for (unsigned i = 1; i <= 4; i++) {
+		ck_assert_uint_eq(count("pc", BACKEND_NULL_USB_DETACH), i);
+		backend_null_complete(vm("pc"), -ETIMEDOUT, why);
+		ck_assert_uint_eq(log_captured_count_text("detach failed, will retry: no "
+							  "DEVICE_DELETED from QEMU"),
+				  i < 4 ? i : 3);
+		if (i < 4) {
+			ck_assert_uint_eq(scheduled, vnow + (USEC_PER_SEC << (i - 1)));
+			advance(USEC_PER_SEC << (i - 1));
+		}
+	}
+	ck_assert_uint_eq(log_captured_count(LOG_LEVEL_WARNING), 3);
+	ck_assert_uint_eq(log_captured_count(LOG_LEVEL_ERROR), 1);
+	ck_assert_ptr_nonnull(log_captured_find("vm pc: usb 3-10.2 046d:0825 vmplug-usb-3-5: "
+						"detach failed, "
+						"giving up: no DEVICE_DELETED from QEMU"));
+	assert_status("pc", "vmplug-usb-3-5 attached 4 no DEVICE_DELETED from QEMU");
+	ck_assert_uint_eq(scheduled, 0);
+	advance(3600 * USEC_PER_SEC);
+	ck_assert_uint_eq(count("pc", BACKEND_NULL_USB_DETACH), 4);
+	assert_items("pc", "vmplug-usb-3-5");
+	ck_assert(!logged("detached pc vmplug-usb-3-5"));
+	ck_assert_uint_eq(log_captured_count(LOG_LEVEL_ERROR), 1);
+	reconcile_set_conf(rc, conf);
+	ck_assert_uint_eq(count("pc", BACKEND_NULL_USB_DETACH), 5);
+	settle();
+	assert_items("pc", "");
+	assert_status("pc", "");
+	ck_assert(logged("detached pc vmplug-usb-3-5"));
+	log_capture_stop();
+	stop();
+}
+END_TEST
+
+/* A detach the backend refuses at once (it cannot send the command) is
+ * a failed detach like the others: the log names the refusal, the status
+ * keeps the device attached with the reason, and it is tried again after
+ * 1 s without waiting for another event. */
+START_TEST(a_detach_refused_at_once_is_reported_and_tried_again)
+{
+	start(fixture_conf(NULL, "pc", PC, NULL));
+	up("pc");
+	plug(CAM);
+	settle();
+	log_capture_start(LOG_LEVEL_INFO);
+	backend_null_refuse_next(vm("pc"), -ENOBUFS);
+	unplug(CAM);
+	ck_assert_uint_eq(count("pc", BACKEND_NULL_USB_DETACH), 0);
+	ck_assert_uint_eq(backend_null_pending(vm("pc")), 0);
+	ck_assert_uint_eq(log_captured_count(LOG_LEVEL_WARNING), 1);
+	ck_assert_ptr_nonnull(log_captured_find("vm pc: usb 3-10.2 046d:0825 vmplug-usb-3-5: "
+						"detach failed, will retry: No buffer space "
+						"available"));
+	assert_items("pc", "vmplug-usb-3-5");
+	assert_status("pc", "vmplug-usb-3-5 attached 1 No buffer space available");
+	ck_assert(!logged("detached pc vmplug-usb-3-5"));
+	ck_assert_uint_eq(scheduled, vnow + USEC_PER_SEC);
+	advance(USEC_PER_SEC);
+	ck_assert_uint_eq(count("pc", BACKEND_NULL_USB_DETACH), 1);
+	settle();
+	assert_items("pc", "");
+	ck_assert(logged("detached pc vmplug-usb-3-5"));
+	log_capture_stop();
+	stop();
+}
+END_TEST
+
+/* A compromised QEMU can report a vmplug- usb-host object naming any host
+ * device: VM a, which claims nothing, says it holds the camera b's rules
+ * claim, and refuses every detach. While a's detach is being tried b
+ * waits (a QEMU that really holds a device must let go first); once it
+ * has given up, what a reports no longer keeps the device from b. */
+START_TEST(a_lying_vm_cannot_keep_a_device_from_its_owner)
+{
+	const struct backend_item lie = { .kind = BACKEND_ITEM_USB,
+					  .id = (char *)"vmplug-usb-3-5",
+					  .bus = 3,
+					  .addr = 5,
+					  .attached = true };
+	const char *id;
+
+	start(fixture_conf(NULL, "a", "[vm]\nqmp-socket = /run/a.qmp\n", "b", PC, NULL));
+	plug(CAM);
+	backend_null_add_item(vm("a"), &lie);
+	backend_null_set_up(vm("a"), true, NULL);
+	backend_null_complete(vm("a"), 0, NULL); /* the list, with the lie */
+	backend_null_set_up(vm("b"), true, NULL);
+	backend_null_complete(vm("b"), 0, NULL); /* the list */
+	for (unsigned i = 1; i <= RECONCILE_DETACH_TRIES; i++) {
+		ck_assert_int_eq(backend_null_pending_op(vm("a"), 0, &id), BACKEND_NULL_USB_DETACH);
+		ck_assert_str_eq(id, "vmplug-usb-3-5");
+		/* b does not take it while a's detach may still succeed */
+		ck_assert_uint_eq(count("b", BACKEND_NULL_USB_ATTACH), 0);
+		backend_null_complete(vm("a"), -EIO, "refused");
+		if (i < RECONCILE_DETACH_TRIES)
+			advance(USEC_PER_SEC << (i - 1));
+	}
+	ck_assert_uint_eq(count("a", BACKEND_NULL_USB_DETACH), RECONCILE_DETACH_TRIES);
+	ck_assert_uint_eq(backend_null_pending(vm("b")), 1);
+	ck_assert_int_eq(backend_null_pending_op(vm("b"), 0, &id), BACKEND_NULL_USB_ATTACH);
+	ck_assert_str_eq(id, "vmplug-usb-3-5");
+	settle();
+	assert_items("b", "vmplug-usb-3-5");
+	ck_assert(logged("attached b vmplug-usb-3-5"));
+	/* Nothing undoes it: not time, not another event for the device. */
+	advance(3600 * USEC_PER_SEC);
+	settle();
+	assert_items("b", "vmplug-usb-3-5");
+	ck_assert_uint_eq(count("b", BACKEND_NULL_USB_DETACH), 0);
+	ck_assert_uint_eq(count("a", BACKEND_NULL_USB_DETACH), RECONCILE_DETACH_TRIES);
 	stop();
 }
 END_TEST
@@ -568,6 +850,80 @@ START_TEST(reload_detaches_unclaimed_and_attaches_claimed)
 }
 END_TEST
 
+/* A VM whose backend cannot be created: the log and the status say why,
+ * the other VMs carry on, and a reload tries again. */
+START_TEST(a_backend_that_cannot_be_created_is_reported_and_retried_on_reload)
+{
+	enum reconcile_vm_state st;
+	const char *err;
+
+	log_capture_start(LOG_LEVEL_INFO);
+	refuse_create = "pc";
+	start(fixture_conf(NULL, "pc", PC, "tv",
+			   "[vm]\nqmp-socket = /run/tv.qmp\n[usb]\nport = 1-1\n", NULL));
+	ck_assert_ptr_nonnull(
+	    log_captured_find("vm pc: cannot start the qmp backend: Too many open files"));
+	ck_assert_ptr_null(backend_null_find("pc"));
+	ck_assert(reconcile_vm_info(rc, "pc", &st, &err));
+	ck_assert_str_eq(reconcile_vm_state_name(st), "down");
+	ck_assert_str_eq(err, "Too many open files");
+	/* the other VM works, and a device for pc waits */
+	up("tv");
+	plug(CAM);
+	plug("1-1 dev=2 vid=abcd pid=0001");
+	settle();
+	assert_items("tv", "vmplug-usb-1-2");
+	assert_status("pc", "");
+	/* a reload with the same configuration tries again */
+	refuse_create = NULL;
+	reconcile_set_conf(rc, conf);
+	up("pc");
+	assert_items("pc", "vmplug-usb-3-5");
+	ck_assert(reconcile_vm_info(rc, "pc", &st, &err));
+	ck_assert_str_eq(reconcile_vm_state_name(st), "running");
+	log_capture_stop();
+	stop();
+}
+END_TEST
+
+/* A reload that changes a connected VM's QMP socket: the old connection
+ * is dropped with what it knew, the new socket is used, and the devices
+ * the VM claims are attached there. */
+START_TEST(a_reload_that_moves_the_socket_reconnects_and_the_devices_follow)
+{
+	struct conf *next;
+	enum reconcile_vm_state st;
+	const char *err;
+
+	start(fixture_conf(NULL, "pc", PC, NULL));
+	up("pc");
+	plug(CAM);
+	settle();
+	assert_items("pc", "vmplug-usb-3-5");
+	ck_assert_str_eq(created_for, "/run/pc.qmp");
+	log_capture_start(LOG_LEVEL_INFO);
+	next = fixture_conf(NULL, "pc", "[vm]\nqmp-socket = /run/pc2.qmp\n[usb]\nport = 3-10\n",
+			    NULL);
+	reconcile_set_conf(rc, next);
+	conf_free(conf);
+	conf = next;
+	ck_assert_ptr_nonnull(log_captured_find("vm pc: how to reach it changed; reconnecting"));
+	ck_assert_str_eq(created_for, "/run/pc2.qmp");
+	/* the VM's only backend is the new one (the old one had the device),
+	 * and until it is up the VM is down with nothing known */
+	assert_items("pc", "");
+	ck_assert(reconcile_vm_info(rc, "pc", &st, &err));
+	ck_assert_str_eq(reconcile_vm_state_name(st), "down");
+	assert_status("pc", "");
+	up("pc");
+	assert_items("pc", "vmplug-usb-3-5");
+	ck_assert_uint_eq(count("pc", BACKEND_NULL_USB_ATTACH), 1);
+	ck_assert_str_eq(events[strv_len(events) - 1], "attached pc vmplug-usb-3-5");
+	log_capture_stop();
+	stop();
+}
+END_TEST
+
 START_TEST(device_moving_between_vms_waits_for_the_detach)
 {
 	struct conf *next;
@@ -703,6 +1059,32 @@ START_TEST(manual_overrides_last_until_the_device_leaves_or_a_reload)
 	plug("3-10.2 dev=6 vid=046d pid=0825");
 	settle();
 	assert_items("pc", "vmplug-usb-3-6");
+	usb_device_free(cam);
+	stop();
+}
+END_TEST
+
+START_TEST(no_request_attaches_against_a_deny_rule)
+{
+	struct usb_device *cam = fixture_usb(CAM);
+
+	start(fixture_conf(NULL, "pc", PC, "vault",
+			   "[vm]\nqmp-socket = /run/v.qmp\n[usb-deny \"cam\"]\nvendor = 046d\n",
+			   NULL));
+	up("pc");
+	up("vault");
+	plug(CAM);
+	settle();
+	assert_items("pc", "vmplug-usb-3-5");
+	ck_assert_int_eq(reconcile_override(rc, cam->syspath, "vault", RECONCILE_OVERRIDE_ATTACH),
+			 -EPERM);
+	settle();
+	assert_items("vault", "");
+	/* refused, it changed nothing: pc keeps the device its rule claims */
+	assert_items("pc", "vmplug-usb-3-5");
+	/* keeping it from the denying VM is no override of the rule */
+	ck_assert_int_eq(reconcile_override(rc, cam->syspath, "vault", RECONCILE_OVERRIDE_DETACH),
+			 0);
 	usb_device_free(cam);
 	stop();
 }
@@ -1074,6 +1456,7 @@ static Suite *reconcile_suite(void)
 	Suite *s = suite_create("reconcile");
 	TCase *tc = tcase_create("scenarios");
 
+	tcase_add_test(tc, usb_ids_name_the_device_and_the_mode);
 	tcase_add_test(tc, coldplug_then_vm_up);
 	tcase_add_test(tc, plug_and_unplug);
 	tcase_add_test(tc, replug_with_new_device_number);
@@ -1086,6 +1469,12 @@ static Suite *reconcile_suite(void)
 	tcase_add_test(tc, vm_gone_during_attach);
 	tcase_add_test(tc, daemon_restart_learns_from_the_vm);
 	tcase_add_test(tc, attach_failures_are_retried_then_reported);
+	tcase_add_test(tc, other_refusals_wait_a_second);
+	tcase_add_test(tc, a_device_qemu_does_not_see_yet_is_retried_quietly);
+	tcase_add_test(tc, a_device_qemu_sees_on_the_quick_retry_is_attached_without_a_word);
+	tcase_add_test(tc, detach_failures_are_retried_then_left);
+	tcase_add_test(tc, a_lying_vm_cannot_keep_a_device_from_its_owner);
+	tcase_add_test(tc, a_detach_refused_at_once_is_reported_and_tried_again);
 	tcase_add_test(tc, conflicting_claims_go_to_the_first_vm);
 	tcase_add_test(tc, conflict_logged_once);
 	tcase_add_test(tc, hubs_are_never_attached);
@@ -1093,8 +1482,11 @@ static Suite *reconcile_suite(void)
 	tcase_add_test(tc, reload_detaches_unclaimed_and_attaches_claimed);
 	tcase_add_test(tc, device_moving_between_vms_waits_for_the_detach);
 	tcase_add_test(tc, list_failure_is_retried);
+	tcase_add_test(tc, a_backend_that_cannot_be_created_is_reported_and_retried_on_reload);
+	tcase_add_test(tc, a_reload_that_moves_the_socket_reconnects_and_the_devices_follow);
 	tcase_add_test(tc, status_queries);
 	tcase_add_test(tc, manual_overrides_last_until_the_device_leaves_or_a_reload);
+	tcase_add_test(tc, no_request_attaches_against_a_deny_rule);
 	tcase_add_test(tc, input_objects_follow_the_sinks);
 	tcase_add_test(tc, inherited_input_objects_are_replaced_unless_their_node_survived);
 	suite_add_tcase(s, tc);

@@ -113,6 +113,45 @@ START_TEST(status_is_sent_when_it_changes_at_most_once_per_interval)
 	loop_free(loop);
 }
 END_TEST
+
+/* Pings come only while the loop turns, every half of WATCHDOG_USEC. */
+START_TEST(watchdog_pings_come_from_the_loop)
+{
+	struct loop *loop = loop_new();
+	struct notify_watchdog *w;
+	struct manager m;
+	uint64_t t[4];
+	const char *msg;
+
+	manager_start(&m);
+	unsetenv("WATCHDOG_USEC");
+	ck_assert_ptr_null(notify_watchdog_new(loop));
+	setenv("WATCHDOG_USEC", "200000", 1);
+	setenv("WATCHDOG_PID", "1", 1); /* another process's watchdog */
+	ck_assert_ptr_null(notify_watchdog_new(loop));
+	unsetenv("WATCHDOG_PID");
+	w = notify_watchdog_new(loop);
+	ck_assert_ptr_nonnull(w);
+	ck_assert_str_eq(next_msg(&m), "WATCHDOG=1");
+	/* a loop that does not turn sends nothing, however long it stands */
+	usleep(3 * 200000);
+	ck_assert_ptr_null(next_msg(&m));
+	/* turning, the pings come again, no closer than half the time */
+	for (size_t i = 0; i < ARRAY_SIZE(t); i++) {
+		while (!(msg = next_msg(&m)))
+			run_for(loop, 10);
+		ck_assert_str_eq(msg, "WATCHDOG=1");
+		t[i] = now_usec();
+	}
+	for (size_t i = 1; i < ARRAY_SIZE(t); i++)
+		ck_assert_uint_ge(t[i] - t[i - 1], 100000 - 20000);
+	notify_watchdog_free(w);
+	notify_watchdog_free(NULL);
+	unsetenv("WATCHDOG_USEC");
+	manager_stop(&m);
+	loop_free(loop);
+}
+END_TEST
 #endif
 
 START_TEST(without_a_service_manager_nothing_is_sent)
@@ -214,6 +253,7 @@ static Suite *service_suite(void)
 #ifdef HAVE_SYSTEMD
 	tcase_add_test(tc, ready_reloading_stopping);
 	tcase_add_test(tc, status_is_sent_when_it_changes_at_most_once_per_interval);
+	tcase_add_test(tc, watchdog_pings_come_from_the_loop);
 #endif
 	tcase_add_test(tc, without_a_service_manager_nothing_is_sent);
 	tcase_add_test(tc, pidfile_written_locked_and_removed);

@@ -7,7 +7,9 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "tests/lib/testlib.h"
 #include "tests/unit/check-main.h"
+#include "util/guard.h"
 #include "util/log.h"
 #include "util/util.h"
 
@@ -31,6 +33,61 @@ START_TEST(strv_split_join)
 	ck_assert_str_eq(j, "");
 	free(j);
 	strv_free(v);
+}
+END_TEST
+
+/* FNV-1a: the published values, and syspaths that differ only at the end. */
+START_TEST(str_hash_is_fnv1a)
+{
+	ck_assert_uint_eq(str_hash(""), 0x811c9dc5u);
+	ck_assert_uint_eq(str_hash("a"), 0xe40c292cu);
+	ck_assert_uint_eq(str_hash("foobar"), 0xbf9cf968u);
+	ck_assert_uint_ne(str_hash("/sys/devices/pci0000:00/0000:00:14.0/usb3/3-10/3-10.2"),
+			  str_hash("/sys/devices/pci0000:00/0000:00:14.0/usb3/3-10/3-10.3"));
+}
+END_TEST
+
+/* The tests' scenario lists: the suffix's files only, in name order. */
+START_TEST(list_dir_sorts_by_name)
+{
+	char *dir = scratch_new("list-dir");
+	static const char *const files[] = { "b.scenario", "10.scenario", "a.scenario", "c.txt",
+					     ".hidden.scenario" };
+	char **names, *joined;
+
+	for (size_t i = 0; i < ARRAY_SIZE(files); i++) {
+		char *path = xasprintf("%s/%s", dir, files[i]);
+
+		ck_assert_int_eq(write_file_atomic(path, "", 0, 0644), 0);
+		free(path);
+	}
+	names = list_dir(dir, ".scenario");
+	joined = strv_join(names, " ");
+	ck_assert_str_eq(joined, "10.scenario a.scenario b.scenario");
+	free(joined);
+	strv_free(names);
+	scratch_remove(dir);
+}
+END_TEST
+
+/* A free inside an entry waits for the outermost entry to end. */
+START_TEST(guard_defers_the_free_to_the_outermost_entry)
+{
+	struct guard g = { 0 };
+
+	guard_enter(&g);
+	guard_enter(&g);
+	ck_assert(!guard_kill(&g));
+	ck_assert(g.dead);
+	ck_assert(!guard_leave(&g));
+	ck_assert(guard_leave(&g));
+	/* outside any entry: at once */
+	g = (struct guard){ 0 };
+	ck_assert(guard_kill(&g));
+	/* entries that free nothing free nothing */
+	g = (struct guard){ 0 };
+	guard_enter(&g);
+	ck_assert(!guard_leave(&g));
 }
 END_TEST
 
@@ -138,6 +195,9 @@ START_TEST(printable_copies)
 		{ "\xc0\xaf", "\\xc0\\xaf" },          /* overlong */
 		{ "\xed\xa0\x80", "\\xed\\xa0\\x80" }, /* a surrogate */
 		{ "\xf4\x90\x80\x80", "\\xf4\\x90\\x80\\x80" },
+		{ "csi \xc2\x9b"
+		  "2J nbsp\xc2\xa0",
+		  "csi \\xc2\\x9b2J nbsp\xc2\xa0" }, /* C1 */
 		{ "", "" },
 	};
 
@@ -147,6 +207,40 @@ START_TEST(printable_copies)
 		ck_assert_str_eq(s, cases[i].out);
 		free(s);
 	}
+}
+END_TEST
+
+/* Only what JSON cannot carry, or every control but newlines; cut
+ * before a character that does not fit. */
+START_TEST(escape_modes)
+{
+	char buf[8];
+	char *s;
+
+	s = xstrescape("a\nb\x1b\xff", STR_ESCAPE_INVALID);
+	ck_assert_str_eq(s, "a\nb\x1b\\xff");
+	free(s);
+	s = xstrescape("a\nb\x1b\xff", STR_ESCAPE_CONTROL | STR_ESCAPE_KEEP_NEWLINE);
+	ck_assert_str_eq(s, "a\nb\\x1b\\xff");
+	free(s);
+	ck_assert_uint_eq(strescape(buf, sizeof(buf), "ab\x1b\xc3\xa9", STR_ESCAPE_CONTROL), 6);
+	ck_assert_str_eq(buf, "ab\\x1b");
+	ck_assert_uint_eq(strescape(buf, sizeof(buf), "abcd\xc3\xa9x", STR_ESCAPE_CONTROL), 7);
+	ck_assert_str_eq(buf, "abcd\xc3\xa9x");
+}
+END_TEST
+
+/* Whatever the arguments hold, a log line is one line of valid UTF-8
+ * without a control character: nothing can forge a line or drive the
+ * terminal of whoever reads the log. */
+START_TEST(log_lines_are_escaped)
+{
+	log_set_handler(capture, NULL);
+	log_warning("vm %s: %s", "pc",
+		    "QEMU says: bad\nvmplugd: error: forged \x1b[2J\xff\xc2\x9b");
+	ck_assert_str_eq(last, "vm pc: QEMU says: bad\\x0avmplugd: error: forged \\x1b[2J\\xff"
+			       "\\xc2\\x9b");
+	log_set_handler(NULL, NULL);
 }
 END_TEST
 
@@ -176,11 +270,16 @@ static Suite *util_suite(void)
 	TCase *tc = tcase_create("util");
 
 	tcase_add_test(tc, strv_split_join);
+	tcase_add_test(tc, str_hash_is_fnv1a);
 	tcase_add_test(tc, parse_uint_bounds);
+	tcase_add_test(tc, guard_defers_the_free_to_the_outermost_entry);
+	tcase_add_test(tc, list_dir_sorts_by_name);
 	tcase_add_test(tc, atomic_write_replaces_file);
 	tcase_add_test(tc, ratelimit_allows_burst_then_reports_suppressed);
 	tcase_add_test(tc, log_levels_filter);
 	tcase_add_test(tc, printable_copies);
+	tcase_add_test(tc, escape_modes);
+	tcase_add_test(tc, log_lines_are_escaped);
 	suite_add_tcase(s, tc);
 	return s;
 }

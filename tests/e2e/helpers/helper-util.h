@@ -4,8 +4,12 @@
 
 #include <errno.h>
 #include <limits.h>
+#include <signal.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
+#include <sys/signalfd.h>
 #include <time.h>
 
 /* Milliseconds on CLOCK_MONOTONIC. */
@@ -39,6 +43,19 @@ static inline int parse_uint(const char *s, int *out)
 		return -EINVAL;
 	*out = (int)v;
 	return 0;
+}
+
+/* Block the signals of mask and return a signalfd that reads them, or -1
+ * after a message naming prog. */
+static inline int signals_to_fd(const char *prog, const sigset_t *mask)
+{
+	int fd;
+
+	sigprocmask(SIG_BLOCK, mask, NULL);
+	fd = signalfd(-1, mask, SFD_CLOEXEC);
+	if (fd < 0)
+		fprintf(stderr, "%s: signalfd: %s\n", prog, strerror(errno));
+	return fd;
 }
 
 #endif

@@ -2,6 +2,7 @@
 #include "config.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <poll.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -68,12 +69,16 @@ static int connect_socket(const char *path, int64_t deadline)
 		return -ENAMETOOLONG;
 	strcpy(sa.sun_path, path);
 	for (;;) {
-		int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+		/* non-blocking: a socket whose backlog is full (QEMU serving
+		 * another client) says EAGAIN instead of blocking past -t */
+		int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
 
 		if (fd < 0)
 			return -errno;
-		if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0)
+		if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0) {
+			fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) & ~O_NONBLOCK);
 			return fd;
+		}
 		int err = errno;
 
 		close(fd);

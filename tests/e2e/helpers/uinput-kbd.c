@@ -153,12 +153,9 @@ int main(int argc, char **argv)
 	sigaddset(&mask, SIGUSR1);
 	sigaddset(&mask, SIGTERM);
 	sigaddset(&mask, SIGINT);
-	sigprocmask(SIG_BLOCK, &mask, NULL);
-	sfd = signalfd(-1, &mask, SFD_CLOEXEC);
-	if (sfd < 0) {
-		fprintf(stderr, "uinput-kbd: signalfd: %s\n", strerror(errno));
+	sfd = signals_to_fd("uinput-kbd", &mask);
+	if (sfd < 0)
 		return 1;
-	}
 
 	fd = create_device(name);
 	if (fd < 0) {

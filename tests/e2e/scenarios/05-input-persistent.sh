@@ -31,7 +31,7 @@ check "the sink is hidden from the host's libinput" \
 	test "$(udev_prop "$sink" LIBINPUT_IGNORE_DEVICE)" = 1
 check "the source is opened and grabbed" \
 	wait_line 10 "$T/proxy.log" "input kbd: $ev (.*) opened and grabbed"
-check "another reader cannot grab the source" sh -c "! evread -g -t 0 $ev >/dev/null 2>&1"
+check "another reader cannot grab the source: EBUSY" grab_refused "$ev"
 check "its capabilities are cached" grep -q '"KEY_A"' "$T/cache/kbd.json"
 
 check "evread reads the sink" evread_start "$T/typed" -u KEY_A:0 -t 10000 "$sink"
@@ -57,6 +57,27 @@ type_key 0x06
 wait "$EVREAD_PID"
 check "typing after the replug reaches the same sink" \
 	test "$(key_events "$T/replug")" = "EV_KEY KEY_C 1 EV_KEY KEY_C 0 "
+
+# A real device that names itself like a sink gets neither a sink's link
+# nor a sink's treatment: the rule is for vmplug's virtual devices only.
+node=$(readlink -f "$sink")
+no_link_to() {
+	local l
+	for l in /dev/input/by-id/vmplug-*; do
+		[ "$(readlink -f "$l")" != "$1" ] || return 1
+	done
+}
+for name in vmplug-pc-kbd vmplug-host-kbd; do
+	check "the keyboard plugs in as $name" gadget_rename "$name" || break
+	fake=$(gadget_evdev)
+	check "its evdev $fake calls itself $name" test "$(evdev_name "$fake")" = "$name"
+	check "it has no link of a sink" \
+		sh -c "! udevadm info --query=property --name=$fake | grep -q '^DEVLINKS=.*/vmplug-'"
+	check "no sink's link leads to it" no_link_to "$fake"
+	check "it is not hidden from the host's libinput" \
+		test -z "$(udev_prop "$fake" LIBINPUT_IGNORE_DEVICE)"
+done
+check "the sink's link still leads to the sink" test "$(readlink -f "$sink")" = "$node"
 
 kill -TERM "$PROXY_PID"
 check "input-proxy stops cleanly" wait "$PROXY_PID"

@@ -17,7 +17,8 @@ bus=$(gadget_busnum)
 dev=$(gadget_devnum)
 check "the keyboard on port $port is attached as vmplug-usb-$bus-$dev" \
 	waitfor 30 usb_ids_are vm1 "vmplug-usb-$bus-$dev "
-check "vmplugd says so" grep -q "vm vm1: usb $port .*vmplug-usb-$bus-$dev: attached" "$T/vmplugd.log"
+check "vmplugd says so" \
+	waitfor 10 grep -q "vm vm1: usb $port .*vmplug-usb-$bus-$dev: attached" "$T/vmplugd.log"
 
 gadget_unplug
 check "unplugged: detached (DEVICE_DELETED seen)" \
@@ -36,10 +37,9 @@ nested_qemu_start vm1 || exit 1
 check "QEMU restarted: attached again" waitfor 30 usb_ids_are vm1 "vmplug-usb-$bus-$new "
 
 vmplugd_stop KILL
-: >"$T/vmplugd.log"
-vmplugd_start "$T/conf" || exit 1
+mv "$T/vmplugd.log" "$T/vmplugd.first.log"
+vmplugd_start "$T/conf" -v || exit 1
 check "vmplugd restarted: learns what QEMU has" \
 	waitfor 30 grep -q "vm vm1: ready, 1 object" "$T/vmplugd.log"
 check "vmplugd restarted: nothing duplicated" usb_ids_are vm1 "vmplug-usb-$bus-$new "
-check "vmplugd restarted: nothing attached again" \
-	sh -c "! grep -q ': attached' $T/vmplugd.log"
+vmplugd_adopted vm1 "vmplug-usb-$bus-$new"

@@ -7,7 +7,8 @@
  * functions below, work goes out through backends (created by a hook),
  * time comes from a hook, and the next deadline is announced through a
  * hook so the owner can arm one timer. Tests drive it with the null
- * backend on virtual time. */
+ * backend on virtual time. reconcile-int.h says how its files divide the
+ * work. */
 #pragma once
 
 #include <stdbool.h>
@@ -15,6 +16,7 @@
 
 #include "backends/backend.h"
 #include "conf/conf.h"
+#include "reconcile/debounce.h"
 #include "usb/device.h"
 
 struct reconcile;
@@ -46,6 +48,7 @@ struct reconcile_input {
 	char *evdev; /* the sink's node, as QEMU should open it */
 	bool grab_all;
 	bool repeat;
+	const char *grab_toggle; /* QEMU's GrabToggleKeys name (static), NULL: QEMU's */
 	/* The sink survived from an earlier vmplugd (fd store): an object
 	 * QEMU already has for it still works and is kept. Otherwise such an
 	 * object points at a node that died with the old vmplugd and is
@@ -54,11 +57,13 @@ struct reconcile_input {
 };
 
 struct reconcile_hooks {
-	/* Create the backend for vm; events/evdata go to the backend's
+	/* Required: create the backend for vm; events/evdata go to the backend's
 	 * create(). NULL (errno set) if it cannot be created. */
 	struct backend_vm *(*create_backend)(void *data, const struct conf_vm *vm,
 					     const struct backend_events *events, void *evdata);
-	/* CLOCK_MONOTONIC microseconds (virtual in tests). */
+	/* Required: the time, in microseconds on a clock that never goes
+	 * back (CLOCK_MONOTONIC in vmplugd, virtual in tests). The
+	 * reconciler has no clock of its own. */
 	uint64_t (*now)(void *data);
 	/* The earliest deadline changed: call reconcile_tick() then (0: none). */
 	void (*schedule)(void *data, uint64_t deadline);
@@ -68,35 +73,42 @@ struct reconcile_hooks {
 	 * array in *out (the reconciler frees it with reconcile_inputs_free).
 	 * NULL: no inputs are managed. */
 	size_t (*vm_inputs)(void *data, const char *vm, struct reconcile_input **out);
-	/* QEMU's GrabToggleKeys for the input-linux objects (NULL: QEMU's). */
-	const char *grab_toggle;
-	/* Debounce flapping ports (see RECONCILE_FLAP_*); off: every new
+	/* Debounce flapping ports (reconcile/debounce.h); off: every new
 	 * device is attached at once, however often its port changes. */
 	bool debounce;
 };
 
 void reconcile_inputs_free(struct reconcile_input *in, size_t n);
 
-/* Bounds of the retry policy (exposed for tests and documentation). */
-#define RECONCILE_ATTACH_TRIES 4             /* then the device is reported failed */
-#define RECONCILE_RETRY_BASE_USEC 1000000ULL /* 1 s, doubling */
-#define RECONCILE_LIST_RETRY_USEC 100000ULL  /* 100 ms, doubling to 5 s */
-
-/* Debounce. A port "changes" when a device is removed from it or a new
- * device (a new bus/devnum) appears on it; changes less than
- * RECONCILE_FLAP_WINDOW_USEC apart form one burst. The first
- * RECONCILE_FLAP_FREE changes of a burst (plug, unplug, replug) act at
- * once; after that, a device that appears on the port is attached only
- * once the port has been quiet for a settle delay that starts at
- * RECONCILE_SETTLE_USEC and doubles with each further replug of the burst,
- * up to RECONCILE_SETTLE_MAX_USEC. Removals always act at once. */
-#define RECONCILE_FLAP_WINDOW_USEC 2000000ULL /* 2 s */
-#define RECONCILE_FLAP_FREE 3
-#define RECONCILE_SETTLE_USEC 200000ULL      /* 200 ms */
-#define RECONCILE_SETTLE_MAX_USEC 2000000ULL /* 2 s */
+/* The retry policy. It is the reconciler's alone: a backend reports every
+ * failure with its errno and never tries again by itself (backend.h).
+ * - A device vmplugd heard of before QEMU's libusb saw it is refused with
+ *   -ENODEV for a few hundred milliseconds: the first
+ *   RECONCILE_ATTACH_QUIET such failures in a row are tried again after
+ *   RECONCILE_ATTACH_RACE_USEC, doubling (the fifth try 1.5 s after the
+ *   first), logged at debug level only and reported to nobody.
+ * - Any other failed attach (and -ENODEV after those) is tried again
+ *   after RECONCILE_ATTACH_RETRY_USEC, doubling, and reported (USB_FAILED);
+ *   the RECONCILE_ATTACH_TRIES-th such failure is final: the item is
+ *   FAILED (USB_FAILED `final`) until the device is replugged, the
+ *   configuration reloaded or the VM restarted.
+ * - A failed detach is tried again after RECONCILE_DETACH_RETRY_USEC,
+ *   doubling, RECONCILE_DETACH_TRIES tries in all; then the object stays
+ *   until a reload.
+ * - A failed list is asked again after RECONCILE_LIST_RETRY_USEC,
+ *   doubling up to RECONCILE_LIST_RETRY_MAX_USEC, while the VM is up. */
+#define RECONCILE_ATTACH_QUIET 4
+#define RECONCILE_ATTACH_RACE_USEC 100000ULL /* 100 ms */
+#define RECONCILE_ATTACH_TRIES 4
+#define RECONCILE_ATTACH_RETRY_USEC 1000000ULL /* 1 s */
+#define RECONCILE_DETACH_TRIES 4
+#define RECONCILE_DETACH_RETRY_USEC 1000000ULL   /* 1 s */
+#define RECONCILE_LIST_RETRY_USEC 100000ULL      /* 100 ms */
+#define RECONCILE_LIST_RETRY_MAX_USEC 5000000ULL /* 5 s */
 
 /* conf is borrowed until the next reconcile_set_conf() or free. The
- * backends are created at once. */
+ * backends are created at once. The hooks create_backend and now are
+ * required (without them this aborts: a caller's mistake). */
 struct reconcile *reconcile_new(const struct conf *conf, const struct reconcile_hooks *hooks,
 				void *data);
 /* Destroys every backend (their pending callbacks are not called). */
@@ -138,7 +150,7 @@ enum reconcile_item_state {
 	RECONCILE_ITEM_ATTACHED,
 	RECONCILE_ITEM_DETACHING,
 	RECONCILE_ITEM_RETRY,  /* attach failed, retried at retry_at */
-	RECONCILE_ITEM_FAILED, /* attach failed RECONCILE_ATTACH_TRIES times */
+	RECONCILE_ITEM_FAILED, /* attach failed for good (the retry policy above) */
 };
 
 struct reconcile_item_info {
@@ -183,10 +195,11 @@ size_t reconcile_devices(const struct reconcile *rc,
 const struct usb_device *reconcile_find_device(const struct reconcile *rc, const char *syspath);
 
 /* A manual decision for one device, kept until the device leaves or the
- * configuration is reloaded: ATTACH gives it to vm whatever the rules say
- * (in the mode of vm's claiming rule, else address), DETACH keeps it from
- * vm, NONE returns to the rules. 0, -ENOENT (no such device), -ESRCH (no
- * such VM), -EINVAL (hubs are never attached). */
+ * configuration is reloaded: ATTACH gives it to vm whatever its [usb]
+ * rules say (in the mode of vm's claiming rule, else address), but never
+ * against one of vm's [usb-deny] rules; DETACH keeps it from vm, NONE
+ * returns to the rules. 0, -ENOENT (no such device), -ESRCH (no such VM),
+ * -EINVAL (hubs are never attached), -EPERM (a deny rule of vm matches it). */
 int reconcile_override(struct reconcile *rc, const char *syspath, const char *vm,
 		       enum reconcile_override override);
 

@@ -1,0 +1,207 @@
+/* What the control socket sees of the daemon and may ask of it (see
+ * control-ops.h): snapshots of the reconciler and the focus, reload,
+ * switch and overrides. */
+#include "config.h"
+
+#include "daemon/control-ops.h"
+
+#include <stdlib.h>
+
+#include "backends/backend.h"
+#include "daemon/daemon.h"
+#include "daemon/focus.h"
+#include "util/util.h"
+
+/* Each ops_NAME is control_ops.NAME (control/control.h); data is the daemon. */
+static const struct conf *ops_conf(void *data)
+{
+	struct daemon *d = data;
+
+	return d->conf;
+}
+
+static void ops_status(void *data, struct control_status *out)
+{
+	struct daemon *d = data;
+
+	*out = (struct control_status){
+		.config_dir = d->opts.confdir,
+		.udevd = d->watch && watch_uses_udevd(d->watch),
+		.switching = focus_switching(d->focus),
+		.focus = focus_target(d->focus),
+		.input_released = focus_released(d->focus),
+	};
+}
+
+static void ops_vm(void *data, const char *vm, struct control_vm *out)
+{
+	struct daemon *d = data;
+	enum reconcile_vm_state state = RECONCILE_VM_DOWN;
+	const char *err = NULL;
+
+	reconcile_vm_info(d->rc, vm, &state, &err);
+	*out = (struct control_vm){
+		.state = reconcile_vm_state_name(state),
+		.ready = state == RECONCILE_VM_READY,
+		.last_error = err,
+	};
+}
+
+struct items_ctx {
+	control_item_fn fn;
+	void *ctx;
+	char **ids; /* the items seen */
+};
+
+/* A reconciler item in control's terms. */
+static void visit_item(void *data, const struct reconcile_item_info *info)
+{
+	struct items_ctx *ctx = data;
+	const struct control_item it = {
+		.id = info->id,
+		.state = reconcile_item_state_name(info->state),
+		.busy = info->state == RECONCILE_ITEM_ATTACHING ||
+			info->state == RECONCILE_ITEM_DETACHING,
+		.attached = info->state == RECONCILE_ITEM_ATTACHED,
+		.failed = info->state == RECONCILE_ITEM_FAILED,
+		.input = info->input,
+		.bus = info->bus,
+		.devnum = info->devnum,
+		.dev = info->dev,
+		.error = info->error,
+		.failures = info->failures,
+	};
+
+	strv_append(&ctx->ids, info->id);
+	ctx->fn(ctx->ctx, &it);
+}
+
+/* A backend that cannot add input objects (libvirt) has the VM's sinks
+ * in the VM's own definition, and lists the ones there: each configured
+ * sink a running VM lacks is an item "missing". The link is the one
+ * data/60-vmplug.rules makes for the sink vmplug-VM-SOURCE. */
+static void visit_missing_inputs(const struct conf_vm *vm, struct items_ctx *ctx)
+{
+	const struct backend_ops *ops = backend_for_vm(vm);
+
+	if (!ops || ops->input_attach)
+		return;
+	for (size_t i = 0; vm->inputs && vm->inputs[i]; i++) {
+		char *id = xasprintf(BACKEND_ID_PREFIX "in-%s", vm->inputs[i]), *why;
+
+		if (!strv_contains(ctx->ids, id)) {
+			why = xasprintf("not in the VM's definition: add <input type='evdev'> with "
+					"<source dev='/dev/input/by-id/vmplug-%s-%s'/>",
+					vm->name, vm->inputs[i]);
+			ctx->fn(ctx->ctx,
+				&(struct control_item){
+				    .id = id, .state = "missing", .input = true, .error = why });
+			free(why);
+		}
+		free(id);
+	}
+}
+
+static void ops_vm_items(void *data, const char *vm, control_item_fn fn, void *fn_ctx)
+{
+	struct daemon *d = data;
+	struct items_ctx ctx = { fn, fn_ctx, NULL };
+	enum reconcile_vm_state state = RECONCILE_VM_DOWN;
+	const struct conf_vm *cvm = conf_find_vm(d->conf, vm);
+
+	reconcile_vm_items(d->rc, vm, visit_item, &ctx);
+	if (cvm && reconcile_vm_info(d->rc, vm, &state, NULL) && state == RECONCILE_VM_READY)
+		visit_missing_inputs(cvm, &ctx);
+	strv_free(ctx.ids);
+}
+
+struct devices_ctx {
+	control_device_fn fn;
+	void *ctx;
+};
+
+/* A present device in control's terms. */
+static void visit_device(void *data, const struct reconcile_device_info *info)
+{
+	struct devices_ctx *ctx = data;
+	const struct control_device dev = {
+		.dev = info->dev,
+		.owner = info->owner,
+		.rule = info->rule,
+		.mode = info->mode,
+		.override = info->override == RECONCILE_OVERRIDE_ATTACH   ? "attach"
+			    : info->override == RECONCILE_OVERRIDE_DETACH ? "detach"
+									  : NULL,
+		.override_vm = info->override_vm,
+	};
+
+	ctx->fn(ctx->ctx, &dev);
+}
+
+static void ops_devices(void *data, control_device_fn fn, void *fn_ctx)
+{
+	struct daemon *d = data;
+	struct devices_ctx ctx = { fn, fn_ctx };
+
+	reconcile_devices(d->rc, visit_device, &ctx);
+}
+
+static char *ops_usb_id(void *data, const struct usb_device *dev)
+{
+	return reconcile_usb_id(dev, CONF_ATTACH_ADDRESS);
+}
+
+static int ops_override(void *data, const struct usb_device *dev, const char *vm, bool attach)
+{
+	struct daemon *d = data;
+
+	return reconcile_override(d->rc, dev->syspath, vm,
+				  attach ? RECONCILE_OVERRIDE_ATTACH : RECONCILE_OVERRIDE_DETACH);
+}
+
+static int ops_reload(void *data, char ***errors)
+{
+	return daemon_reload(data, errors);
+}
+
+static int ops_focus_switch(void *data, const char *target, char **why)
+{
+	struct daemon *d = data;
+
+	return focus_switch(d->focus, target, why);
+}
+
+const struct control_ops daemon_control_ops = {
+	.conf = ops_conf,
+	.status = ops_status,
+	.vm = ops_vm,
+	.vm_items = ops_vm_items,
+	.devices = ops_devices,
+	.usb_id = ops_usb_id,
+	.override = ops_override,
+	.reload = ops_reload,
+	.focus_switch = ops_focus_switch,
+};
+
+void daemon_control_reconciled(struct control *c, const struct reconcile_event *ev)
+{
+	static const enum control_change changes[] = {
+		[RECONCILE_VM_UP] = CONTROL_VM_UP,
+		[RECONCILE_VM_GONE] = CONTROL_VM_GONE,
+		[RECONCILE_USB_ATTACHED] = CONTROL_USB_ATTACHED,
+		[RECONCILE_USB_DETACHED] = CONTROL_USB_DETACHED,
+		[RECONCILE_USB_FAILED] = CONTROL_USB_FAILED,
+		[RECONCILE_INPUT_ATTACHED] = CONTROL_INPUT_ATTACHED,
+		[RECONCILE_INPUT_DETACHED] = CONTROL_INPUT_DETACHED,
+		[RECONCILE_INPUT_FAILED] = CONTROL_INPUT_FAILED,
+	};
+
+	control_reconciled(c, &(struct control_event){
+				  .change = changes[ev->type],
+				  .vm = ev->vm,
+				  .id = ev->id,
+				  .dev = ev->dev,
+				  .msg = ev->msg,
+				  .final = ev->final,
+			      });
+}
