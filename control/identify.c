@@ -273,8 +273,10 @@ void control_identify_input(struct control *c, struct udev_device *dev)
 	parent = udev_device_get_parent_with_subsystem_devtype(dev, "input", NULL);
 	if (parent)
 		name = udev_device_get_sysattr_value(parent, "name");
-	/* our own sinks are not something the user plugged in */
-	if (name && startswith(name, "vmplug-"))
+	/* Our own sinks are not something the user plugged in. They are
+	 * uinput devices: a USB device may call itself vmplug-* too. */
+	if (name && startswith(name, "vmplug-") &&
+	    startswith(udev_device_get_devpath(parent), "/devices/virtual/input/"))
 		return;
 	link = by_id_link(dev);
 	usb = udev_device_get_parent_with_subsystem_devtype(dev, "usb", "usb_device");

@@ -115,8 +115,8 @@ if [ "$fail" -gt 0 ]; then
 		while read -r trs; do
 			echo "  $trs"
 			# the failing checks themselves, and what the test said about them
-			grep -E "^(not ok|Bail out!|# *FAIL|# *not ok)" "${trs%.trs}.log" |
-				head -n 20 | sed 's/^/    /'
+			grep -E "^(not ok|Bail out!|# *FAIL|# *DIAG|# *not ok)" "${trs%.trs}.log" |
+				head -n 60 | sed 's/^/    /'
 		done
 fi
 echo "total time $(($(date +%s) - t0))s"

@@ -50,6 +50,31 @@ pass() {
 fail() {
 	echo "FAIL $*$(at)"
 	echo "FAIL $*" >>"$E2E_RESULTS"
+	diagnose
+}
+
+# diagnose: once per scenario, at its first failure, what vmplugd and the
+# QEMUs are doing right then and vmplugd's last lines, as "DIAG" lines: a
+# failure seen only on a CI machine says there whether a process was stuck
+# (and where in the kernel) or never got the event.
+diagnose() {
+	local p comm state
+	[ -n "${T:-}" ] && [ ! -e "$T/.diagnosed" ] || return 0
+	: >"$T/.diagnosed"
+	for p in /proc/[0-9]*; do
+		comm=$(cat "$p/comm" 2>/dev/null) || continue
+		case $comm in
+		vmplugd | qemu-system-*) ;;
+		*) continue ;;
+		esac
+		state=$(sed -n 's/^State:[[:space:]]*//p' "$p/status" 2>/dev/null)
+		echo "DIAG $comm ${p#/proc/}: $state, in $(cat "$p/wchan" 2>/dev/null)"
+		case $state in
+		D*) sed 's/^/DIAG   /' "$p/stack" 2>/dev/null | head -n 8 ;;
+		esac
+	done
+	[ -f "$T/vmplugd.log" ] && tail -n 12 "$T/vmplugd.log" | sed 's/^/DIAG vmplugd: /'
+	dmesg 2>/dev/null | tail -n 6 | sed 's/^/DIAG kernel: /'
 }
 
 # skip REASON: the scenario cannot run here; ends it.

@@ -42,3 +42,23 @@ check "the identity rule, with the serial" grep -q "^# serial = $GADGET_SERIAL\$
 check "an [input \"kbd\"] section for its keyboard node" grep -q '^\[input "kbd"\]$' "$T/identify"
 check "by its stable /dev/input/by-id link" \
 	grep -q '^device = /dev/input/by-id/usb-.*-event-kbd$' "$T/identify"
+
+# A keyboard that calls itself like one of vmplugd's sinks is still a device
+# plugged in; a sink vmplugd makes meanwhile (a VM that takes input added by
+# a reload) is not. The sink comes first: answered, it would be the answer.
+"$VMPLUG_BUILD/vmplugctl" -s "$T/conf/control.sock" identify --timeout 60 \
+	>"$T/identify2" 2>"$T/identify2.err" &
+idp=$!
+wait_line 10 "$T/identify2.err" "plug the device in now"
+printf '[input "kbd"]\ndevice = /dev/input/by-id/vmplug-e2e-no-such-kbd\n' >>"$T/conf/vmplug.conf"
+vm_conf "$T/conf" pc
+"$VMPLUG_BUILD/vmplugctl" -s "$T/conf/control.sock" reload >/dev/null
+sink_made() { grep -qx vmplug-pc-kbd /sys/devices/virtual/input/input*/name 2>/dev/null; }
+check "a reload makes the sink vmplug-pc-kbd meanwhile" waitfor 20 sink_made
+udev_settle
+check "the keyboard plugs in as vmplug-pc-kbd" gadget_rename vmplug-pc-kbd
+check "identify answers" wait "$idp"
+sed 's/^/  # /' "$T/identify2"
+check "with the keyboard's [usb] section" grep -q '^\[usb "' "$T/identify2"
+check "and its [input \"kbd\"] section by its by-id link, not the sink's" \
+	grep -q '^device = /dev/input/by-id/usb-.*-event-kbd$' "$T/identify2"
