@@ -384,6 +384,13 @@ int main(int argc, char **argv)
 		goto out;
 	}
 	r = read_json(&c, deadline, &msg);
+	/* An event the previous client's connection left unsent can come
+	 * before the greeting. */
+	while (r == 0 && json_object_get(msg, "event")) {
+		json_decref(msg);
+		msg = NULL;
+		r = read_json(&c, deadline, &msg);
+	}
 	if (r == 0 && !json_object_get(msg, "QMP"))
 		r = -EPROTO;
 	if (r == 0) {
