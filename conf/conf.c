@@ -283,6 +283,9 @@ void conf_free(struct conf *conf)
 		for (size_t j = 0; j < vm->n_rules; j++)
 			usb_rule_free(&vm->rules[j]);
 		free(vm->rules);
+		for (size_t j = 0; j < vm->n_remotes; j++)
+			conf_usb_remote_free(&vm->remotes[j]);
+		free(vm->remotes);
 	}
 	free(conf->vms);
 	strv_free(conf->files);

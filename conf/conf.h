@@ -102,6 +102,24 @@ struct conf_usb_rule {
 	struct conf_origin origin;
 };
 
+/* One [usb-remote "name"] section: a usb-redir slot in the VM, on a
+ * socket QEMU listens on for a usbredir peer (usbredirect on the host
+ * with the device). Either host and port (numeric, normalized) or path. */
+struct conf_usb_remote {
+	char *name;
+	char *host; /* "127.0.0.1", "::1"...; NULL for a unix socket */
+	unsigned port;
+	char *path; /* unix socket; NULL for TCP */
+	struct conf_origin origin;
+};
+
+/* Where a [usb-remote] slot listens as QEMU's query-chardev names it
+ * ("tcp:127.0.0.1:4000", "tcp:::1:4000", "unix:/run/x.sock"); a new
+ * string. */
+char *conf_usb_remote_address(const struct conf_usb_remote *r);
+/* The listen address is not loopback (a unix socket is local). */
+bool conf_usb_remote_exposed(const struct conf_usb_remote *r);
+
 struct conf_vm {
 	char *name; /* file name without .conf */
 	char *file; /* full path */
@@ -124,6 +142,8 @@ struct conf_vm {
 	struct conf_origin backend_origin;
 	struct conf_usb_rule *rules; /* in file order; deny rules included */
 	size_t n_rules;
+	struct conf_usb_remote *remotes; /* [usb-remote] slots, in file order */
+	size_t n_remotes;
 };
 
 struct conf {

@@ -60,6 +60,7 @@ json_t *control_json_usb(const struct usb_device *d)
 struct items_ctx {
 	json_t *usb;
 	json_t *inputs;
+	json_t *remotes;
 	int pending;
 };
 
@@ -77,6 +78,11 @@ static void add_item(void *data, const struct control_item *it)
 		json_array_append_new(ctx->inputs, o);
 		return;
 	}
+	if (it->remote) {
+		json_object_set_new(o, "listen", control_json_str(it->listen));
+		json_array_append_new(ctx->remotes, o);
+		return;
+	}
 	json_object_set_new(o, "bus", json_integer(it->bus));
 	json_object_set_new(o, "devnum", json_integer(it->devnum));
 	json_object_set_new(o, "device", it->dev ? control_json_usb(it->dev) : json_null());
@@ -86,17 +92,17 @@ static void add_item(void *data, const struct control_item *it)
 /* A VM in status: how it is reached, its state and what it holds. */
 static json_t *vm_json(struct control *c, const struct conf_vm *vm)
 {
-	struct items_ctx ctx = { json_array(), json_array(), 0 };
+	struct items_ctx ctx = { json_array(), json_array(), json_array(), 0 };
 	struct control_vm st = { 0 };
 
 	c->ops->vm(c->data, vm->name, &st);
 	c->ops->vm_items(c->data, vm->name, add_item, &ctx);
 	return json_pack(
-	    "{s:o,s:s,s:o,s:o,s:o,s:o,s:o,s:i}", "name", control_json_str(vm->name), "backend",
+	    "{s:o,s:s,s:o,s:o,s:o,s:o,s:o,s:o,s:i}", "name", control_json_str(vm->name), "backend",
 	    conf_backend_name(vm->backend), "target",
 	    control_json_str(vm->backend == CONF_BACKEND_QMP ? vm->qmp_socket : vm->uri), "state",
 	    control_json_str(st.state), "last-error", control_json_str(st.last_error), "usb",
-	    ctx.usb, "inputs", ctx.inputs, "pending", ctx.pending);
+	    ctx.usb, "inputs", ctx.inputs, "remotes", ctx.remotes, "pending", ctx.pending);
 }
 
 /* ------------------------------------------------------------- devices */
@@ -696,6 +702,9 @@ static const char *const change_events[] = {
 	[CONTROL_INPUT_ATTACHED] = CONTROL_EVENT_INPUT_ATTACHED,
 	[CONTROL_INPUT_DETACHED] = CONTROL_EVENT_INPUT_DETACHED,
 	[CONTROL_INPUT_FAILED] = CONTROL_EVENT_INPUT_FAILED,
+	[CONTROL_REMOTE_ADDED] = CONTROL_EVENT_REMOTE_ADDED,
+	[CONTROL_REMOTE_REMOVED] = CONTROL_EVENT_REMOTE_REMOVED,
+	[CONTROL_REMOTE_FAILED] = CONTROL_EVENT_REMOTE_FAILED,
 };
 
 /* Does the change answer w: the VM went away, or its device's attach or
@@ -750,7 +759,8 @@ void control_reconciled(struct control *c, const struct control_event *ev)
 		json_object_set_new(data, "device", control_json_usb(ev->dev));
 	if (ev->change == CONTROL_VM_GONE)
 		json_object_set_new(data, "reason", control_json_str(ev->msg));
-	if (ev->change == CONTROL_USB_FAILED || ev->change == CONTROL_INPUT_FAILED) {
+	if (ev->change == CONTROL_USB_FAILED || ev->change == CONTROL_INPUT_FAILED ||
+	    ev->change == CONTROL_REMOTE_FAILED) {
 		json_object_set_new(data, "error", control_json_str(ev->msg));
 		json_object_set_new(data, "final", json_boolean(ev->final));
 	}

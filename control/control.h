@@ -48,6 +48,8 @@ struct control_item {
 	bool attached;
 	bool failed; /* no more tries */
 	bool input;
+	bool remote;                  /* a [usb-remote] slot */
+	const char *listen;           /* remote: where QEMU listens */
 	unsigned bus, devnum;         /* USB */
 	const struct usb_device *dev; /* the host device, NULL if not present */
 	const char *error;            /* the last one, NULL if none */
@@ -119,6 +121,9 @@ enum control_change {
 	CONTROL_INPUT_ATTACHED,
 	CONTROL_INPUT_DETACHED,
 	CONTROL_INPUT_FAILED, /* msg; retried unless final */
+	CONTROL_REMOTE_ADDED,
+	CONTROL_REMOTE_REMOVED,
+	CONTROL_REMOTE_FAILED, /* msg; retried unless final */
 };
 
 struct control_event {

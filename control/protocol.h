@@ -40,4 +40,7 @@
 #define CONTROL_EVENT_INPUT_DETACHED "INPUT_DETACHED"   /* vm, id */
 #define CONTROL_EVENT_INPUT_FAILED "INPUT_FAILED"       /* vm, id, error, final */
 #define CONTROL_EVENT_INPUT_FOCUS "INPUT_FOCUS"         /* from, to */
+#define CONTROL_EVENT_REMOTE_ADDED "REMOTE_ADDED"       /* vm, id: a [usb-remote] slot */
+#define CONTROL_EVENT_REMOTE_REMOVED "REMOTE_REMOVED"   /* vm, id */
+#define CONTROL_EVENT_REMOTE_FAILED "REMOTE_FAILED"     /* vm, id, error, final */
 #define CONTROL_EVENT_CONFIG_RELOADED "CONFIG_RELOADED" /* vms, inputs */

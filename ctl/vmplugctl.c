@@ -369,6 +369,16 @@ static void print_vm_usb(json_t *vm)
 			  what ? what : jstr(u, "evdev"));
 		free(what);
 	}
+	/* [usb-remote] slots: "listening" on their address once added */
+	json_array_foreach(json_object_get(vm, "remotes"), i, u) {
+		const char *err = jstr(u, "error");
+		char *what = err ? xasprintf("(%s)", err) : NULL;
+		bool added = jstr(u, "state") && streq(jstr(u, "state"), "attached");
+
+		table_row(&t, jstr(u, "id"), added ? "listening" : jstr(u, "state"), "remote",
+			  jstr(u, "listen"), what);
+		free(what);
+	}
 	if (t.rows == 0) {
 		printf("  nothing attached\n");
 		return;

@@ -65,6 +65,8 @@ static void visit_item(void *data, const struct reconcile_item_info *info)
 		.attached = info->state == RECONCILE_ITEM_ATTACHED,
 		.failed = info->state == RECONCILE_ITEM_FAILED,
 		.input = info->input,
+		.remote = info->redir,
+		.listen = info->address,
 		.bus = info->bus,
 		.devnum = info->devnum,
 		.dev = info->dev,
@@ -194,6 +196,9 @@ void daemon_control_reconciled(struct control *c, const struct reconcile_event *
 		[RECONCILE_INPUT_ATTACHED] = CONTROL_INPUT_ATTACHED,
 		[RECONCILE_INPUT_DETACHED] = CONTROL_INPUT_DETACHED,
 		[RECONCILE_INPUT_FAILED] = CONTROL_INPUT_FAILED,
+		[RECONCILE_REMOTE_ADDED] = CONTROL_REMOTE_ADDED,
+		[RECONCILE_REMOTE_REMOVED] = CONTROL_REMOTE_REMOVED,
+		[RECONCILE_REMOTE_FAILED] = CONTROL_REMOTE_FAILED,
 	};
 
 	control_reconciled(c, &(struct control_event){
