@@ -105,6 +105,10 @@ void conf_error_at(struct conf_parser *p, int line, const char *fmt, ...) PRINTF
 
 /* A section or VM name: 1 to CONF_NAME_MAX letters, digits, '_', '.', '-'. */
 bool conf_valid_name(const char *s);
+/* Free what one rule owns (not the rule itself). */
+void conf_usb_rule_free(struct conf_usb_rule *r);
+/* Free what one remembered answer owns (remembered.c). */
+void conf_remembered_clear(struct conf_remembered *m);
 /* Keep path in conf->files; the copy, for origins and messages. */
 const char *conf_remember_file(struct conf *conf, const char *path);
 /* sshd-style: a file that can name commands run as root must be root's. */

@@ -150,6 +150,11 @@ static void key_cache_dir(struct conf_parser *p, const char *v)
 	set_path(p, "cache-dir", v, &p->conf->daemon.cache_dir);
 }
 
+static void key_state_dir(struct conf_parser *p, const char *v)
+{
+	set_path(p, "state-dir", v, &p->conf->daemon.state_dir);
+}
+
 static void key_qemu_group(struct conf_parser *p, const char *v)
 {
 	set_string(&p->conf->daemon.qemu_group, v);
@@ -168,6 +173,7 @@ static const struct conf_key daemon_keys[] = {
 	{ "cache-dir", key_cache_dir, false },
 	{ "log-level", key_log_level, false },
 	{ "qemu-group", key_qemu_group, false },
+	{ "state-dir", key_state_dir, false },
 	{ NULL, NULL, false },
 };
 

@@ -527,11 +527,7 @@ static void attach_or_detach(const struct control_call *call, bool attach)
 	struct control *c = call->c;
 	const struct usb_device *d;
 	const char *vm, *spec;
-	char *why = NULL, *what;
-	struct state_ctx st = { 0 };
-	struct control_vm vm_state = { 0 };
-	struct control_waiter *w;
-	int r;
+	char *why = NULL;
 
 	if (!arg_string(call, "vm", true, &vm) || !arg_string(call, "device", true, &spec))
 		return;
@@ -549,20 +545,33 @@ static void attach_or_detach(const struct control_call *call, bool attach)
 		free(why);
 		return;
 	}
+	control_attach_device(call, vm, d, attach);
+}
+
+int control_attach_device(const struct control_call *call, const char *vm,
+			  const struct usb_device *d, bool attach)
+{
+	struct control *c = call->c;
+	char *what;
+	struct state_ctx st = { 0 };
+	struct control_vm vm_state = { 0 };
+	struct control_waiter *w;
+	int r;
+
 	what = xasprintf("%s %s %s", attach ? "attach" : "detach", vm, d->sysname);
 	control_log_request(call, what);
 	free(what);
 	r = c->ops->override(c->data, d, vm, attach);
 	if (r == -EPERM) {
 		reply_denied(call, conf_find_vm(c->ops->conf(c->data), vm), d);
-		return;
+		return r;
 	}
 	if (r == -EINVAL) {
 		control_reply_error(
 		    call->cl, call->id, "GenericError",
 		    "%s is a hub: hubs are never attached; attach the devices behind it",
 		    d->sysname);
-		return;
+		return r;
 	}
 	c->ops->vm(c->data, vm, &vm_state);
 	st.dev = d;
@@ -572,20 +581,20 @@ static void attach_or_detach(const struct control_call *call, bool attach)
 			      json_pack("{s:o,s:o,s:s}", "vm", control_json_str(vm), "port",
 					control_json_str(d->sysname), "state",
 					attach ? "waiting for the VM" : "detached"));
-		return;
+		return 0;
 	}
 	if (attach ? st.item && st.item->attached : !st.item) {
 		control_reply(call->cl, call->id,
 			      json_pack("{s:o,s:o,s:s}", "vm", control_json_str(vm), "port",
 					control_json_str(d->sysname), "state",
 					attach ? "attached" : "detached"));
-		return;
+		return 0;
 	}
 	if (attach && st.item && st.item->failed) {
 		control_reply_error(call->cl, call->id, "GenericError",
 				    "vm %s: attaching %s failed: %s", vm, d->sysname,
 				    st.item->error ? st.item->error : "unknown error");
-		return;
+		return -EIO;
 	}
 	w = control_waiter_new(call, attach ? CONTROL_WAIT_ATTACH : CONTROL_WAIT_DETACH, WAIT_USEC,
 			       wait_expired);
@@ -593,6 +602,7 @@ static void attach_or_detach(const struct control_call *call, bool attach)
 	w->port = xstrdup(d->sysname);
 	/* no item yet: the device waits for another VM to let go of it */
 	w->usb_id = st.item ? xstrdup(st.item->id) : c->ops->usb_id(c->data, d);
+	return 0;
 }
 
 static void cmd_attach(const struct control_call *call)
@@ -678,6 +688,9 @@ static const struct command {
 	{ CONTROL_CMD_SWITCH, cmd_switch },
 	{ CONTROL_CMD_SUBSCRIBE, cmd_subscribe },
 	{ CONTROL_CMD_IDENTIFY, control_cmd_identify },
+	{ CONTROL_CMD_ANSWER, control_cmd_answer },
+	{ CONTROL_CMD_QUERY_REMEMBERED, control_cmd_query_remembered },
+	{ CONTROL_CMD_FORGET, control_cmd_forget },
 };
 
 bool control_command_run(const struct control_call *call, const char *command)

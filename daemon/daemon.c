@@ -11,8 +11,21 @@
 #include "daemon/control-ops.h"
 #include "daemon/notify.h"
 #include "daemon/focus.h"
+#include "usb/rules.h"
 #include "util/log.h"
 #include "util/util.h"
+
+/* vmplugd's own remembered answers: a bad state file is logged and
+ * ignored (no answer remembered), never a reason to refuse to run. */
+static void load_remembered(struct conf *conf, bool check_owner)
+{
+	char **errors = NULL;
+
+	if (conf_remembered_load(conf, check_owner, &errors) < 0)
+		for (size_t i = 0; errors[i]; i++)
+			log_error("state: %s", errors[i]);
+	strv_free(errors);
+}
 
 /* conf_load() as a pointer: NULL when the configuration has errors. */
 static struct conf *load(const char *confdir, bool check_owner, char ***errors)
@@ -22,6 +35,7 @@ static struct conf *load(const char *confdir, bool check_owner, char ***errors)
 
 	if (conf_load(confdir, &opts, &conf, errors) < 0)
 		return NULL;
+	load_remembered(conf, check_owner);
 	return conf;
 }
 
@@ -198,14 +212,42 @@ static void on_rc_timer(struct loop_timer *t, void *data)
 	reconcile_tick(d->rc);
 }
 
-/* A device new to the reconciler is also what identify waits for. */
+/* Should the control clients be asked where dev goes? Not a hub, no
+ * VM's rule claims or denies it, no remembered answer keeps it on the
+ * host, and some VM is up to take it. */
+static bool unclaimed(struct daemon *d, const struct usb_device *dev)
+{
+	size_t up = 0, attached = 0;
+
+	if (usb_device_is_hub(dev))
+		return false;
+	for (size_t i = 0; i < d->conf->n_vms; i++)
+		if (usb_vm_verdict(&d->conf->vms[i], dev, NULL) != USB_VERDICT_NONE)
+			return false;
+	for (size_t i = 0; i < d->conf->n_remembered; i++)
+		if (!d->conf->remembered[i].vm &&
+		    usb_rule_matches(&d->conf->remembered[i].rule, dev, NULL))
+			return false;
+	reconcile_counts(d->rc, &up, &attached);
+	return up > 0;
+}
+
+/* A device new to the reconciler is also what identify waits for, and,
+ * plugged in while vmplugd runs, maybe a question. */
 static void on_usb_add(void *data, struct usb_device *dev)
 {
 	struct daemon *d = data;
+	bool plugged = !reconcile_find_device(d->rc, dev->syspath);
+	char *syspath = xstrdup(dev->syspath);
+	const struct usb_device *added;
 
-	if (!reconcile_find_device(d->rc, dev->syspath))
+	if (plugged)
 		control_identify_usb(d->control, dev);
 	reconcile_device_add(d->rc, dev);
+	added = reconcile_find_device(d->rc, syspath);
+	if (plugged && added && d->watch && !watch_enumerating(d->watch) && unclaimed(d, added))
+		control_unclaimed(d->control, added);
+	free(syspath);
 }
 
 /* An input node came or went: the input manager opens or closes its source. */
@@ -240,6 +282,7 @@ static void on_usb_remove(void *data, const char *syspath)
 {
 	struct daemon *d = data;
 
+	control_unclaimed_gone(d->control, syspath);
 	reconcile_device_remove(d->rc, syspath);
 }
 
