@@ -179,10 +179,24 @@ static void drop(struct op *op)
 }
 
 /* Send a command on behalf of op; the reply goes to fn with op. */
+/* How long QEMU may take to answer command: device_add and device_del of
+ * a usb-host device run USB transfers in QEMU's main loop, and the kernel
+ * gives up on one to a slow or vanishing device only after 5 s, so a QEMU
+ * that answers them late is busy, not dead. Other commands: the client's
+ * default. */
+static uint64_t command_timeout(const char *command)
+{
+	if (streq(command, "device_add") || streq(command, "device_del"))
+		return BACKEND_QMP_HOTPLUG_TIMEOUT_USEC;
+	return 0;
+}
+
 static int send_cmd(struct op *op, const char *command, json_t *args, enum qmp_ret_type ret_type,
 		    int fd, qmp_reply_fn fn, void *data)
 {
-	struct qmp_command_opts opts = { .ret_type = ret_type, .fd = fd };
+	struct qmp_command_opts opts = { .timeout_usec = command_timeout(command),
+					 .ret_type = ret_type,
+					 .fd = fd };
 	int r = qmp_command(op->b->qmp, command, args, &opts, fn, data ? data : op);
 
 	if (r == 0)

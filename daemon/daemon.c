@@ -4,6 +4,7 @@
 #include "daemon/daemon.h"
 
 #include <errno.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <unistd.h>
@@ -456,6 +457,25 @@ void daemon_free(struct daemon *d)
 	free(d);
 }
 
+/* Input is forwarded at the priority vmplugd was started with: say so
+ * when that is a normal one. The kernel keeps a few dozen events per
+ * reader of a device; a vmplugd kept from the CPU for tens of
+ * milliseconds finds them dropped (SYN_DROPPED) and recovers only the
+ * key state, not the keys typed meanwhile. The service manager gives the
+ * real-time priority (vmplugd.service: CPUSchedulingPolicy=fifo), so no
+ * vmplugd needs the capability to take it. */
+static void tell_priority(const struct conf *conf)
+{
+	int policy = sched_getscheduler(0) & ~SCHED_RESET_ON_FORK;
+
+	if (conf->n_inputs == 0 || policy == SCHED_FIFO || policy == SCHED_RR)
+		return;
+	log_info("input is read at normal priority: on a busy host the kernel may drop "
+		 "events before vmplugd reads them (keys typed meanwhile are lost); start "
+		 "vmplugd with real-time priority, as vmplugd.service does "
+		 "(CPUSchedulingPolicy=fifo, or chrt -f 1)");
+}
+
 int daemon_run(struct daemon *d)
 {
 	int code;
@@ -463,6 +483,7 @@ int daemon_run(struct daemon *d)
 	log_info("vmplugd %s started with %s: %zu VM(s), %zu input(s)", PACKAGE_VERSION,
 		 d->opts.confdir, d->conf->n_vms, d->conf->n_inputs);
 	log_vms(d->conf);
+	tell_priority(d->conf);
 	code = loop_run(d->loop);
 
 	log_info("vmplugd stopped");

@@ -174,9 +174,9 @@ bool reconcile_items_hold(const struct reconcile *rc, unsigned bus, unsigned dev
 	struct rc_item *it;
 
 	hash_for_each_match(it, &rc->items_by_addr, h, by_addr)
-		if (it != self && !it->input && !it->redir && it->bus == bus && it->devnum == devnum &&
-		    it->state != RECONCILE_ITEM_RETRY && it->state != RECONCILE_ITEM_FAILED &&
-		    !reconcile_detach_given_up(it))
+		if (it != self && !it->input && !it->redir && it->bus == bus &&
+		    it->devnum == devnum && it->state != RECONCILE_ITEM_RETRY &&
+		    it->state != RECONCILE_ITEM_FAILED && !reconcile_detach_given_up(it))
 			return true;
 	return false;
 }

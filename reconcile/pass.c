@@ -166,7 +166,8 @@ static void pass_redirs(struct rc_vm *vm, uint64_t t)
 			it = reconcile_item_new(vm, id, false);
 			it->redir = true;
 			reconcile_attach_redir(it, &vm->conf->remotes[i]);
-		} else if (it->redir && it->state == RECONCILE_ITEM_RETRY && rc_at(&it->retry) <= t) {
+		} else if (it->redir && it->state == RECONCILE_ITEM_RETRY &&
+			   rc_at(&it->retry) <= t) {
 			reconcile_attach_redir(it, &vm->conf->remotes[i]);
 		}
 		free(id);
