@@ -106,6 +106,10 @@ for file in "$E2E_DIR"/scenarios/[0-9]*.sh "$E2E_DIR"/scenarios/demo-*.sh; do
 	else
 		fail "$name: keyboard gadget could not be set up"
 	fi
+	# The emulated USB devices it had plugged in go; the next starts with none.
+	if usbhw_available && ! usbhw_reset; then
+		fail "$name: the emulated USB devices could not be unplugged"
+	fi
 	npass=$(count PASS "$E2E_RESULTS")
 	nfail=$(count FAIL "$E2E_RESULTS")
 	nskip=$(count SKIP "$E2E_RESULTS")
