@@ -75,6 +75,9 @@ mount -t 9p -o "$opts" vmplugbuild /mnt/build || die "cannot mount the build tre
 # e2e.mode=systemd: Debian's systemd becomes PID 1 and runs the scenarios
 # of scenarios-systemd (systemd-boot.sh, from the source share).
 if [ "$(arg e2e.mode)" = systemd ]; then
+	E2E_ONLY=$(arg e2e.only)
+	E2E_SCENARIO_TIMEOUT=$(arg e2e.scenario_timeout)
+	export E2E_ONLY E2E_SCENARIO_TIMEOUT
 	exec sh /mnt/src/tests/e2e/systemd-boot.sh
 fi
 

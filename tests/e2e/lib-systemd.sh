@@ -17,6 +17,17 @@ diagnose_more() {
 		sed 's/^/DIAG journal: /'
 }
 
+# service_scenario: the start of a scenario that runs vmplugd from the package: skipped without a
+# QEMU, ends (status 1) without the package or the gadget's by-id link ($link, kbd_source); $conf
+# is /etc/vmplug, with its vm.d, for the scenario to fill.
+service_scenario() {
+	[ -x "$NESTED_QEMU" ] || skip "no $NESTED_QEMU in the host's /usr"
+	package_installed || exit 1
+	kbd_source || exit 1
+	conf=/etc/vmplug
+	mkdir -p "$conf/vm.d"
+}
+
 # unit_prop PROPERTY: a property of vmplugd.service (systemctl show).
 unit_prop() {
 	systemctl show -p "$1" --value vmplugd.service

@@ -3,7 +3,8 @@
 # Debian's systemd as PID 1, which runs the scenarios of scenarios-systemd as a service.
 # shellcheck shell=dash
 #
-# guest-init.sh runs it as PID 1 once /proc, /sys, /dev, the modules and the
+# guest-init.sh runs it as PID 1 (with E2E_ONLY and E2E_SCENARIO_TIMEOUT from the kernel's
+# command line) once /proc, /sys, /dev, the modules and the
 # shares (/usr, /mnt/src, /mnt/build) are there. The new root is a tmpfs:
 #   /usr           the host's /usr, with systemd and udev unpacked from their
 #                  .debs on top (tests/e2e/run, WORK/systemd/root), writable
@@ -22,16 +23,6 @@ die() {
 	sync
 	sleep 0.3
 	poweroff -f
-}
-
-arg() {
-	local cmdline word
-	read -r cmdline </proc/cmdline
-	for word in $cmdline; do
-		case $word in
-		"$1"=*) echo "${word#*=}" ;;
-		esac
-	done
 }
 
 # layer NAME DIR LOWERDIRS: an overlay on DIR whose changes stay in RAM.
@@ -92,8 +83,8 @@ done
 at "groups made"
 # The scenarios run as a service once the system is up; the machine powers
 # off when they are done.
-filters=$(arg e2e.only | tr ',' ' ')
-timeout=$(arg e2e.scenario_timeout)
+filters=$(echo "${E2E_ONLY:-}" | tr ',' ' ')
+timeout=${E2E_SCENARIO_TIMEOUT:-}
 cat >"$root/etc/systemd/system/vmplug-e2e.service" <<UNIT
 [Unit]
 Description=vmplug's end-to-end scenarios under systemd

@@ -13,15 +13,11 @@
 # shellcheck source-path=SCRIPTDIR source=../lib-systemd.sh
 . "$E2E_DIR/lib-systemd.sh"
 
-[ -x "$NESTED_QEMU" ] || skip "no $NESTED_QEMU in the host's /usr"
-package_installed || exit 1
-kbd_source || exit 1
+service_scenario
 
 # The configuration as an administrator writes it: the unit's defaults
 # (control socket in /run/vmplug, cache in /var/cache/vmplug), an on-switch
 # program, the gadget keyboard for vm1.
-conf=/etc/vmplug
-mkdir -p "$conf/vm.d"
 cat >"$conf/vmplug.conf" <<CONF
 [switch]
 on-switch = $conf/on-switch

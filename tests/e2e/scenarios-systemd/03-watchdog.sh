@@ -10,12 +10,7 @@
 # shellcheck source-path=SCRIPTDIR source=../lib-systemd.sh
 . "$E2E_DIR/lib-systemd.sh"
 
-[ -x "$NESTED_QEMU" ] || skip "no $NESTED_QEMU in the host's /usr"
-package_installed || exit 1
-kbd_source || exit 1
-
-conf=/etc/vmplug
-mkdir -p "$conf/vm.d"
+service_scenario
 printf '[input "kbd"]\ndevice = %s\n' "$link" >"$conf/vmplug.conf"
 vm_conf "$conf" vm1 "focus-on-start = yes"
 stop_all() {
