@@ -39,6 +39,7 @@ void backend_item_clear(struct backend_item *it)
 	free(it->id);
 	free(it->port);
 	free(it->evdev);
+	free(it->address);
 	memset(it, 0, sizeof(*it));
 }
 
@@ -48,6 +49,7 @@ void backend_item_copy(struct backend_item *dst, const struct backend_item *src)
 	dst->id = xstrdup(src->id);
 	dst->port = src->port ? xstrdup(src->port) : NULL;
 	dst->evdev = src->evdev ? xstrdup(src->evdev) : NULL;
+	dst->address = src->address ? xstrdup(src->address) : NULL;
 }
 
 void backend_list_free(struct backend_list *list)

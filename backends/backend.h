@@ -75,9 +75,19 @@ struct backend_input_dev {
 	const char *grab_toggle; /* QEMU GrabToggleKeys name, NULL: QEMU's default */
 };
 
+/* What to attach: a usb-redir slot, QEMU listening on a socket for a
+ * usbredir peer (a device exported from another host). */
+struct backend_redir_dev {
+	const char *id;   /* the device's and its chardev's */
+	const char *host; /* numeric address, with port; NULL: path */
+	unsigned port;
+	const char *path; /* unix socket */
+};
+
 enum backend_item_kind {
 	BACKEND_ITEM_USB,
 	BACKEND_ITEM_INPUT,
+	BACKEND_ITEM_REDIR,
 };
 
 /* One object the backend has that vmplug owns (id starts with "vmplug-"). */
@@ -91,6 +101,13 @@ struct backend_item {
 	bool attached; /* QEMU has the host device open */
 	/* input */
 	char *evdev;
+	/* redir: where its chardev listens, as conf_usb_remote_address()
+	 * writes it; NULL when the slot is incomplete (a chardev without its
+	 * device or the other way round), which is replaced. `attached`: a
+	 * peer is connected and its device is on the VM's bus; `connected`:
+	 * a peer is connected to the socket. */
+	char *address;
+	bool connected;
 };
 
 struct backend_list {
@@ -170,6 +187,12 @@ struct backend_ops {
 	int (*input_attach)(struct backend_vm *b, const struct backend_input_dev *dev,
 			    backend_done_fn done, void *data);
 	int (*input_detach)(struct backend_vm *b, const char *id, backend_done_fn done, void *data);
+	/* A usb-redir slot: its socket chardev and the device on it; NULL for
+	 * backends that cannot add one. The detach removes both, and
+	 * completes with 0 when neither is there. */
+	int (*redir_attach)(struct backend_vm *b, const struct backend_redir_dev *dev,
+			    backend_done_fn done, void *data);
+	int (*redir_detach)(struct backend_vm *b, const char *id, backend_done_fn done, void *data);
 	/* What the VM has now that vmplug owns: every object with a
 	 * "vmplug-" id, whoever attached it. */
 	int (*list)(struct backend_vm *b, backend_list_fn done, void *data);

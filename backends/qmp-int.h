@@ -6,6 +6,8 @@
 /* How long a USB detach waits for DEVICE_DELETED once device_del has
  * returned, by default. */
 #define BACKEND_QMP_DELETE_TIMEOUT_USEC (5 * 1000000ULL)
+/* How long device_add and device_del may take (see command_timeout()). */
+#define BACKEND_QMP_HOTPLUG_TIMEOUT_USEC (30 * 1000000ULL)
 
 /* Set that wait for detaches started from now on, in every QMP backend of
  * the process (tests shorten it); 0 restores the default. */

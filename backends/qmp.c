@@ -51,6 +51,9 @@ enum op_kind {
 	OP_INPUT_DETACH,
 	OP_LIST,
 	OP_FDSET_CLEANUP, /* internal: no caller waits for it */
+	OP_REDIR_ATTACH,
+	OP_REDIR_DETACH,
+	OP_CHARDEV_CLEANUP, /* internal: no caller waits for it */
 };
 
 /* The property a list's qom-get fetches. */
@@ -98,6 +101,8 @@ struct op {
 
 	/* list */
 	struct backend_list *list;
+	json_t *chardevs; /* query-chardev's answer, merged when the list settles */
+	bool chardevs_asked;
 	struct list gets;
 	char **vanished; /* ids that went away while being listed */
 	int err;
@@ -149,6 +154,7 @@ static void op_release(struct backend_op *bop)
 
 	loop_timer_free(op->timer);
 	json_decref(op->args);
+	json_decref(op->chardevs);
 	backend_list_free(op->list);
 	list_for_each_safe(g, tmp, &op->gets, link) {
 		list_remove(&g->link);
@@ -173,10 +179,24 @@ static void drop(struct op *op)
 }
 
 /* Send a command on behalf of op; the reply goes to fn with op. */
+/* How long QEMU may take to answer command: device_add and device_del of
+ * a usb-host device run USB transfers in QEMU's main loop, and the kernel
+ * gives up on one to a slow or vanishing device only after 5 s, so a QEMU
+ * that answers them late is busy, not dead. Other commands: the client's
+ * default. */
+static uint64_t command_timeout(const char *command)
+{
+	if (streq(command, "device_add") || streq(command, "device_del"))
+		return BACKEND_QMP_HOTPLUG_TIMEOUT_USEC;
+	return 0;
+}
+
 static int send_cmd(struct op *op, const char *command, json_t *args, enum qmp_ret_type ret_type,
 		    int fd, qmp_reply_fn fn, void *data)
 {
-	struct qmp_command_opts opts = { .ret_type = ret_type, .fd = fd };
+	struct qmp_command_opts opts = { .timeout_usec = command_timeout(command),
+					 .ret_type = ret_type,
+					 .fd = fd };
 	int r = qmp_command(op->b->qmp, command, args, &opts, fn, data ? data : op);
 
 	if (r == 0)
@@ -208,6 +228,9 @@ static int refusal_errno(const struct qmp_reply *r)
 		return -ENODEV;
 	if (startswith(r->error_desc, "Duplicate device ID ") ||
 	    startswith(r->error_desc, "attempt to add duplicate property "))
+		return -EEXIST;
+	if (startswith(r->error_desc, "Chardev with id ") &&
+	    strstr(r->error_desc, "already exists"))
 		return -EEXIST;
 	return -EIO;
 }
@@ -445,9 +468,16 @@ static int qmpb_usb_attach(struct backend_vm *bv, const struct backend_usb_dev *
 
 /* --- USB detach -------------------------------------------------------- */
 
-/* The device is gone from QEMU: its fdsets go too, and the id is free. */
+static void redir_detached(struct op *op);
+
+/* The device is gone from QEMU: its fdsets go too (a usb-redir slot's
+ * chardev), and the id is free. */
 static void detached(struct op *op)
 {
+	if (op->kind == OP_REDIR_DETACH) {
+		redir_detached(op);
+		return;
+	}
 	cleanup_fdsets(op->b, op->id, -1);
 	finish(op, 0, NULL);
 }
@@ -499,7 +529,8 @@ static void device_deleted(struct qmpb *b, const char *id)
 	struct op *op;
 
 	list_for_each(op, &b->base.ops, base.link) {
-		if (op->kind != OP_USB_DETACH || op->deleted || !streq(op->id, id))
+		if ((op->kind != OP_USB_DETACH && op->kind != OP_REDIR_DETACH) || op->deleted ||
+		    !streq(op->id, id))
 			continue;
 		op->deleted = true;
 		if (op->acked)
@@ -512,6 +543,137 @@ static void device_deleted(struct qmpb *b, const char *id)
 			b->vm->name, id);
 	if (b->base.events->item_gone)
 		b->base.events->item_gone(b->base.data, id);
+}
+
+/* --- usb-redir slots --------------------------------------------------- */
+
+/* chardev-remove answered: the slot is gone once its chardev is (QEMU
+ * 7.2 removes a hot-added chardev with its usb-redir device, so "not
+ * found" is the usual answer). */
+static void on_chardev_remove(struct qmp *q, const struct qmp_reply *r, void *data)
+{
+	struct op *op = data;
+	struct qmpb *b = op->b;
+
+	backend_base_enter(&b->base);
+	op->inflight--;
+	if (r->err == -EREMOTEIO && strstr(r->error_desc, "not found"))
+		finish(op, 0, NULL);
+	else if (op->kind == OP_CHARDEV_CLEANUP && r->err)
+		finish(op, 0, NULL); /* nobody waits; said at debug level */
+	else
+		finish_reply(op, r);
+	if (r->err == -EREMOTEIO && !strstr(r->error_desc, "not found"))
+		log_debug("vm %s: chardev-remove %s: %s", b->vm->name, op->id, r->error_desc);
+	backend_base_leave(&b->base);
+}
+
+/* Send chardev-remove for op's id; false if it could not be sent. */
+static bool send_chardev_remove(struct op *op)
+{
+	return send_cmd(op, "chardev-remove", json_pack("{s:s}", "id", op->id), QMP_RET_ANY, -1,
+			on_chardev_remove, NULL) == 0;
+}
+
+/* The slot's device is gone: its chardev goes too. */
+static void redir_detached(struct op *op)
+{
+	if (!send_chardev_remove(op))
+		finish(op, -ENOTCONN, NULL);
+}
+
+/* A device_add of a slot failed: its chardev must not stay behind. */
+static void cleanup_chardev(struct qmpb *b, const char *id)
+{
+	struct op *op = op_new(b, OP_CHARDEV_CLEANUP, id, NULL, NULL, NULL);
+
+	if (!send_chardev_remove(op))
+		drop(op);
+}
+
+/* device_add usb-redir answered: the slot is there, or its chardev goes. */
+static void on_redir_device_add(struct qmp *q, const struct qmp_reply *r, void *data)
+{
+	struct op *op = data;
+	struct qmpb *b = op->b;
+
+	backend_base_enter(&b->base);
+	op->inflight--;
+	if (r->err) {
+		log_debug("vm %s: device_add usb-redir %s failed: %s", b->vm->name, op->id,
+			  r->error_desc ? r->error_desc : strerror(-r->err));
+		if (r->err == -EREMOTEIO)
+			cleanup_chardev(b, op->id);
+	}
+	finish_reply(op, r);
+	backend_base_leave(&b->base);
+}
+
+/* chardev-add answered: the socket listens; the device goes on it. */
+static void on_chardev_add(struct qmp *q, const struct qmp_reply *r, void *data)
+{
+	struct op *op = data;
+	struct qmpb *b = op->b;
+	int err;
+
+	backend_base_enter(&b->base);
+	op->inflight--;
+	if (r->err) {
+		log_debug("vm %s: chardev-add %s failed: %s", b->vm->name, op->id,
+			  r->error_desc ? r->error_desc : strerror(-r->err));
+		finish_reply(op, r);
+		goto out;
+	}
+	err = send_cmd(op, "device_add", json_incref(op->args), QMP_RET_ANY, -1,
+		       on_redir_device_add, NULL);
+	if (err < 0)
+		finish(op, err, NULL);
+out:
+	backend_base_leave(&b->base);
+}
+
+/* backend_ops.redir_attach: chardev-add (a listening socket, no wait),
+ * then device_add usb-redir on it, both with the slot's id. */
+static int qmpb_redir_attach(struct backend_vm *bv, const struct backend_redir_dev *dev,
+			     backend_done_fn done, void *data)
+{
+	struct qmpb *b = from(bv);
+	json_t *addr, *chardev;
+	struct op *op;
+	char port[8];
+	int r;
+
+	if (!is_up(b))
+		return -ENOTCONN;
+	if (!valid_id(dev->id) || (!dev->path && (!dev->host || !dev->port || dev->port > 65535)))
+		return -EINVAL;
+	if (dev->path) {
+		addr = json_pack("{s:s, s:{s:s}}", "type", "unix", "data", "path", dev->path);
+	} else {
+		snprintf(port, sizeof(port), "%u", dev->port);
+		addr = json_pack("{s:s, s:{s:s, s:s}}", "type", "inet", "data", "host", dev->host,
+				 "port", port);
+	}
+	if (!addr)
+		return -EINVAL; /* not UTF-8 */
+	chardev = json_pack("{s:s, s:{s:s, s:{s:o, s:b, s:b}}}", "id", dev->id, "backend", "type",
+			    "socket", "data", "addr", addr, "server", 1, "wait", 0);
+	op = op_new(b, OP_REDIR_ATTACH, dev->id, done, NULL, data);
+	op->args = json_pack("{s:s, s:s, s:s}", "driver", "usb-redir", "id", dev->id, "chardev",
+			     dev->id);
+	if (b->vm->usb_bus)
+		json_object_set_new(op->args, "bus", json_string(b->vm->usb_bus));
+	r = send_cmd(op, "chardev-add", chardev, QMP_RET_ANY, -1, on_chardev_add, NULL);
+	if (r < 0)
+		drop(op);
+	return r;
+}
+
+/* backend_ops.redir_detach: device_del, DEVICE_DELETED, chardev-remove. */
+static int qmpb_redir_detach(struct backend_vm *bv, const char *id, backend_done_fn done,
+			     void *data)
+{
+	return detach(bv, OP_REDIR_DETACH, id, "device_del", on_device_del, done, data);
 }
 
 /* --- input ------------------------------------------------------------- */
@@ -611,6 +773,53 @@ static int qmpb_input_detach(struct backend_vm *bv, const char *id, backend_done
 
 /* --- list -------------------------------------------------------------- */
 
+/* A usb-redir slot's address from query-chardev's "filename" of its
+ * socket chardev ("disconnected:tcp:127.0.0.1:4000,server=on", or with
+ * " <-> PEER" once connected), in conf_usb_remote_address()'s form. */
+static char *chardev_address(const char *filename, bool *connected)
+{
+	const char *s = filename, *end;
+
+	*connected = !startswith(s, "disconnected:");
+	if (!*connected)
+		s += strlen("disconnected:");
+	end = strstr(s, ",server=on");
+	if (!end || !(startswith(s, "tcp:") || startswith(s, "unix:")))
+		return NULL;
+	return xstrndup(s, (size_t)(end - s));
+}
+
+/* query-chardev's entries joined to the listed slots: each slot gets its
+ * chardev's address; a chardev of ours without its device is listed as
+ * an incomplete slot (no address), to be removed. */
+static void merge_chardevs(struct op *op)
+{
+	struct backend_list *l = op->list;
+	size_t i, n = l->n;
+	json_t *cd;
+
+	json_array_foreach(op->chardevs, i, cd) {
+		json_t *label = json_object_get(cd, "label");
+		json_t *filename = json_object_get(cd, "filename");
+		struct backend_item *it = NULL;
+
+		if (!json_is_string(label) || !valid_id(json_string_value(label)))
+			continue;
+		for (size_t k = 0; k < n && !it; k++)
+			if (l->items[k].kind == BACKEND_ITEM_REDIR &&
+			    streq(l->items[k].id, json_string_value(label)))
+				it = &l->items[k];
+		if (!it) {
+			if (l->n >= BACKEND_LIST_MAX)
+				continue;
+			backend_list_add(l, BACKEND_ITEM_REDIR, json_string_value(label));
+			continue;
+		}
+		if (json_is_string(filename) && !it->address)
+			it->address = chardev_address(json_string_value(filename), &it->connected);
+	}
+}
+
 /* The list op has had its last answer: complete it. */
 static void list_settle(struct op *op)
 {
@@ -623,6 +832,7 @@ static void list_settle(struct op *op)
 		finish(op, op->err, NULL);
 		return;
 	}
+	merge_chardevs(op);
 	for (size_t i = 0; i < l->n; i++) {
 		if (strv_contains(op->vanished, l->items[i].id))
 			backend_item_clear(&l->items[i]);
@@ -709,9 +919,31 @@ static void get_prop(struct op *op, const char *dir, size_t item, enum prop prop
 		list_fail(op, r);
 }
 
-/* The qom-list of one container: take vmplug's children of `type`. */
-static void on_qom_list(struct op *op, const struct qmp_reply *r, const char *dir, const char *type,
-			enum backend_item_kind kind)
+/* The types of objects a list takes from a container, and as what. */
+struct listed_type {
+	const char *type;
+	enum backend_item_kind kind;
+};
+
+static void on_chardevs(struct qmp *q, const struct qmp_reply *r, void *data);
+
+/* The chardevs are needed when the VM has slots of ours or should have
+ * some: asked once per list. */
+static void ask_chardevs(struct op *op)
+{
+	int r;
+
+	if (op->chardevs_asked)
+		return;
+	op->chardevs_asked = true;
+	r = send_cmd(op, "query-chardev", NULL, QMP_RET_ARRAY, -1, on_chardevs, NULL);
+	if (r < 0)
+		list_fail(op, r);
+}
+
+/* The qom-list of one container: take vmplug's children of the types. */
+static void on_qom_list(struct op *op, const struct qmp_reply *r, const char *dir,
+			const struct listed_type *types, size_t n_types)
 {
 	size_t i, ignored = 0;
 	json_t *entry;
@@ -732,11 +964,18 @@ static void on_qom_list(struct op *op, const struct qmp_reply *r, const char *di
 	json_array_foreach(r->ret, i, entry) {
 		json_t *name = json_object_get(entry, "name");
 		json_t *t = json_object_get(entry, "type");
-		size_t item;
+		enum backend_item_kind kind;
+		size_t item, k;
 
 		if (!json_is_string(name) || !json_is_string(t) ||
-		    !valid_id(json_string_value(name)) || !streq(json_string_value(t), type))
+		    !valid_id(json_string_value(name)))
 			continue;
+		for (k = 0; k < n_types; k++)
+			if (streq(json_string_value(t), types[k].type))
+				break;
+		if (k == n_types)
+			continue;
+		kind = types[k].kind;
 		if (op->list->n >= BACKEND_LIST_MAX) {
 			ignored++;
 			continue;
@@ -745,6 +984,9 @@ static void on_qom_list(struct op *op, const struct qmp_reply *r, const char *di
 		item = op->list->n - 1;
 		if (kind == BACKEND_ITEM_INPUT) {
 			get_prop(op, dir, item, PROP_EVDEV);
+		} else if (kind == BACKEND_ITEM_REDIR) {
+			ask_chardevs(op);
+			get_prop(op, dir, item, PROP_ATTACHED);
 		} else {
 			get_prop(op, dir, item, PROP_HOSTBUS);
 			get_prop(op, dir, item, PROP_HOSTADDR);
@@ -767,8 +1009,13 @@ static void on_peripherals(struct qmp *q, const struct qmp_reply *r, void *data)
 	struct op *op = data;
 	struct qmpb *b = op->b;
 
+	static const struct listed_type types[] = {
+		{ "child<usb-host>", BACKEND_ITEM_USB },
+		{ "child<usb-redir>", BACKEND_ITEM_REDIR },
+	};
+
 	backend_base_enter(&b->base);
-	on_qom_list(op, r, PERIPHERAL, "child<usb-host>", BACKEND_ITEM_USB);
+	on_qom_list(op, r, PERIPHERAL, types, ARRAY_SIZE(types));
 	backend_base_leave(&b->base);
 }
 
@@ -778,12 +1025,31 @@ static void on_objects(struct qmp *q, const struct qmp_reply *r, void *data)
 	struct op *op = data;
 	struct qmpb *b = op->b;
 
+	static const struct listed_type types[] = { { "child<input-linux>", BACKEND_ITEM_INPUT } };
+
 	backend_base_enter(&b->base);
-	on_qom_list(op, r, OBJECTS, "child<input-linux>", BACKEND_ITEM_INPUT);
+	on_qom_list(op, r, OBJECTS, types, ARRAY_SIZE(types));
 	backend_base_leave(&b->base);
 }
 
-/* backend_ops.list: both containers listed, then each object's properties. */
+/* query-chardev answered: kept for the slots, merged once all is in. */
+static void on_chardevs(struct qmp *q, const struct qmp_reply *r, void *data)
+{
+	struct op *op = data;
+	struct qmpb *b = op->b;
+
+	backend_base_enter(&b->base);
+	op->inflight--;
+	if (r->err)
+		list_fail(op, r->err == -EREMOTEIO ? -EIO : r->err);
+	else
+		op->chardevs = json_incref(r->ret);
+	list_settle(op);
+	backend_base_leave(&b->base);
+}
+
+/* backend_ops.list: both containers and the chardevs listed, then each
+ * object's properties. */
 static int qmpb_list(struct backend_vm *bv, backend_list_fn done, void *data)
 {
 	struct qmpb *b = from(bv);
@@ -799,6 +1065,12 @@ static int qmpb_list(struct backend_vm *bv, backend_list_fn done, void *data)
 	if (r == 0)
 		r = send_cmd(op, "qom-list", json_pack("{s:s}", "path", OBJECTS), QMP_RET_ARRAY, -1,
 			     on_objects, NULL);
+	/* A slot half made (its chardev alone) is found only here; without
+	 * [usb-remote] sections, usb-redir devices found ask for them. */
+	if (r == 0 && b->vm->n_remotes > 0) {
+		op->chardevs_asked = true;
+		r = send_cmd(op, "query-chardev", NULL, QMP_RET_ARRAY, -1, on_chardevs, NULL);
+	}
 	if (r < 0 && op->inflight == 0) {
 		drop(op);
 		return r;
@@ -983,5 +1255,7 @@ const struct backend_ops backend_qmp_ops = {
 	.usb_detach = qmpb_usb_detach,
 	.input_attach = qmpb_input_attach,
 	.input_detach = qmpb_input_detach,
+	.redir_attach = qmpb_redir_attach,
+	.redir_detach = qmpb_redir_detach,
 	.list = qmpb_list,
 };

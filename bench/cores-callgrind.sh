@@ -42,8 +42,10 @@ trap 'rm -rf "$tmp"' EXIT
 
 echo "$(valgrind --version), $(uname -m), kernel $(uname -r); bench/cores${short:+ $short}"
 printf '%-16s %10s %14s %12s  %s\n' core operations instructions "per op" what
-for core in matcher reconciler router-mouse router-keyboard timers qmp-10 qmp-10000; do
+for core in matcher reconciler reconciler-16 reconciler-2048 router-mouse router-keyboard path-mouse path-keyboard timers qmp-10 qmp-10000; do
 	case $core in
+	path-*) fn=run_path ;;
+	reconciler-*) fn=run_reconciler ;;
 	router-*) fn=run_router ;;
 	qmp-*) fn=run_qmp ;;
 	*) fn=run_$core ;;

@@ -8,11 +8,22 @@
  *               backends and virtual time) 256 devices on distinct ports
  *               plugged, attached, unplugged and detached, in rounds; one
  *               operation = one event and the work it causes, completed;
+ *   reconciler-16, reconciler-2048
+ *               the same with 16 or 2,048 devices: what an event costs
+ *               must not grow with the devices present;
  *   router      (input/router.c) a focused VM with a keyboard and a gaming
  *               mouse, hotkeys configured; one operation = one frame:
  *     router-mouse     motion (REL_X/REL_Y), buttons, wheel with hi-res;
  *     router-keyboard  keys, a modifier that could begin a chord (held
  *                      back until the next key), MSC_SCAN;
+ *   path-mouse, path-keyboard
+ *               the user-space path of the same frames through vmplugd
+ *               (input/): each event fed to the source's frame as it
+ *               comes from libevdev, the frame timed and routed, and the
+ *               router's frames written to the sinks (input_sink_write()
+ *               to /dev/null: the write(2) itself is the kernel's); one
+ *               operation = one frame. Not in it: libevdev_next_event()
+ *               and epoll, which need a real evdev device;
  *   timers      (loop/loop.c) 10,000 armed timers (debounces, retries,
  *               waiting requests); one operation = one of them moved to a
  *               new deadline and one loop pass that fires another;
@@ -31,6 +42,8 @@
 #include "config.h"
 
 #include <errno.h>
+#include <fcntl.h>
+#include <libevdev/libevdev.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <sys/socket.h>
@@ -42,7 +55,9 @@
 #include "backends/null.h"
 #include "conf/conf.h"
 #include "reconcile/reconcile.h"
+#include "input/frame.h"
 #include "input/router.h"
+#include "input/sink.h"
 #include "loop/loop.h"
 #include "qmp/qmp.h"
 #include "usb/rules.h"
@@ -51,7 +66,7 @@
 
 #define VMS 8
 #define DEVICES 512
-#define RC_DEVICES 256
+#define RC_DEVICES 256 /* reconciler; reconciler-16 and reconciler-2048 have as many as they say */
 
 static unsigned scale = 10; /* --short: 1 */
 static volatile uint64_t sink;
@@ -269,22 +284,22 @@ static void advance(struct reconcile *rc, uint64_t usec)
 __attribute__((noinline)) unsigned long run_reconciler(const struct conf *conf,
 						       struct reconcile *rc,
 						       struct usb_device ***devs, char **syspaths,
-						       unsigned rounds);
+						       unsigned rounds, unsigned n);
 __attribute__((noinline)) unsigned long run_reconciler(const struct conf *conf,
 						       struct reconcile *rc,
 						       struct usb_device ***devs, char **syspaths,
-						       unsigned rounds)
+						       unsigned rounds, unsigned n)
 {
 	unsigned long ops = 0;
 
 	for (unsigned r = 0; r < rounds; r++) {
-		for (unsigned k = 0; k < RC_DEVICES; k++) {
+		for (unsigned k = 0; k < n; k++) {
 			reconcile_device_add(rc, devs[r][k]);
 			settle(conf);
 			advance(rc, 1000);
 			ops++;
 		}
-		for (unsigned k = 0; k < RC_DEVICES; k++) {
+		for (unsigned k = 0; k < n; k++) {
 			reconcile_device_remove(rc, syspaths[k]);
 			settle(conf);
 			advance(rc, 1000);
@@ -296,7 +311,8 @@ __attribute__((noinline)) unsigned long run_reconciler(const struct conf *conf,
 	return ops;
 }
 
-static void bench_reconciler(const struct conf *conf)
+/* n devices plugged and unplugged in rounds; reported as core. */
+static void bench_reconciler(const struct conf *conf, const char *core, unsigned n)
 {
 	unsigned rounds = (scale + 1) / 2, attached = 0;
 	struct usb_device ***devs = xcalloc(rounds, sizeof(*devs));
@@ -310,24 +326,24 @@ static void bench_reconciler(const struct conf *conf)
 		backend_null_set_up(backend_null_find(conf->vms[i].name), true, NULL);
 	settle(conf);
 	for (unsigned r = 0; r < rounds; r++) {
-		devs[r] = xcalloc(RC_DEVICES, sizeof(**devs));
-		for (unsigned k = 0; k < RC_DEVICES; k++)
+		devs[r] = xcalloc(n, sizeof(**devs));
+		for (unsigned k = 0; k < n; k++)
 			devs[r][k] = make_device(k, r);
 	}
 	/* The reconciler owns a device once added: its port (the same in
 	 * every round) is kept apart to unplug it by. */
-	for (unsigned k = 0; k < RC_DEVICES; k++)
+	for (unsigned k = 0; k < n; k++)
 		strv_append(&syspaths, devs[0][k]->syspath);
 	for (unsigned r = 0; r < rounds; r++)
-		for (unsigned k = 0; k < RC_DEVICES; k++)
+		for (unsigned k = 0; k < n; k++)
 			if (usb_owner(conf, devs[r][k], NULL, NULL))
 				attached++;
 	t0 = clock_ns();
-	ops = run_reconciler(conf, rc, devs, syspaths, rounds);
+	ops = run_reconciler(conf, rc, devs, syspaths, rounds, n);
 	what = xasprintf("%u rounds of %u plugs and %u unplugs on distinct ports, %u attaches, "
 			 "%u VMs, null backends",
-			 rounds, RC_DEVICES, RC_DEVICES, attached, VMS);
-	report("reconciler", ops, what, clock_ns() - t0);
+			 rounds, n, n, attached, VMS);
+	report(core, ops, what, clock_ns() - t0);
 	free(what);
 	for (size_t i = 0; i < conf->n_vms; i++)
 		if (backend_null_count(backend_null_find(conf->vms[i].name),
@@ -440,6 +456,77 @@ static void bench_router(const struct conf *conf, const char *core, const char *
 	report(core, ops, what, clock_ns() - t0);
 	if (!written)
 		die("router: nothing was written; the workload is wrong");
+	input_router_free(r);
+}
+
+/* ---------------------------------------------------------------- path */
+
+/* The sinks of the path core, by target (as the input manager has them). */
+static struct input_sink *path_sinks[VMS + 1];
+
+static void path_write(void *data, size_t source, size_t target, const struct input_event *ev,
+		       size_t n)
+{
+	if (target < ARRAY_SIZE(path_sinks) && path_sinks[target] &&
+	    input_sink_write(path_sinks[target], ev, n) == 0)
+		written += n;
+}
+
+static const struct input_router_hooks path_hooks = {
+	.write = path_write,
+	.focus = rt_focus,
+	.grab = rt_grab,
+};
+
+__attribute__((noinline)) unsigned long run_path(struct input_router *r, size_t source,
+						 struct input_frame *in, const struct frame *f,
+						 size_t nf, unsigned long frames);
+__attribute__((noinline)) unsigned long run_path(struct input_router *r, size_t source,
+						 struct input_frame *in, const struct frame *f,
+						 size_t nf, unsigned long frames)
+{
+	for (unsigned long i = 0; i < frames; i++) {
+		const struct frame *fr = &f[i % nf];
+
+		for (size_t k = 0; k < fr->n; k++)
+			if (input_frame_feed(in, LIBEVDEV_READ_STATUS_SUCCESS, &fr->ev[k])) {
+				input_router_frame(r, source, true, in->ev, in->n, now_usec());
+				input_frame_reset(in);
+			}
+	}
+	return frames;
+}
+
+static void bench_path(const struct conf *conf, const char *core, const char *source,
+		       const struct frame *f, size_t nf, const char *what)
+{
+	struct input_router *r = input_router_new(conf, &path_hooks, NULL);
+	const struct conf_input *in = conf_find_input(conf, source);
+	struct input_frame frame = { 0 };
+	unsigned long ops;
+	uint64_t t0;
+
+	for (size_t t = 0; t < input_router_n_targets(r) && t < ARRAY_SIZE(path_sinks); t++) {
+		char *name = xasprintf("vmplug-%s-%s", input_router_target_name(r, t), source);
+
+		path_sinks[t] = input_sink_new_fd(name, open("/dev/null", O_WRONLY | O_CLOEXEC),
+						  NULL);
+		free(name);
+	}
+	input_router_vm_up(r, "vm0");
+	if (input_router_switch(r, "vm0") < 0)
+		die("path: cannot focus vm0");
+	written = 0;
+	t0 = clock_ns();
+	ops = run_path(r, (size_t)(in - conf->inputs), &frame, f, nf, 3000UL * scale);
+	report(core, ops, what, clock_ns() - t0);
+	if (!written)
+		die("path: nothing was written; the workload is wrong");
+	input_frame_clear(&frame);
+	for (size_t t = 0; t < ARRAY_SIZE(path_sinks); t++) {
+		input_sink_free(path_sinks[t]);
+		path_sinks[t] = NULL;
+	}
 	input_router_free(r);
 }
 
@@ -619,9 +706,10 @@ static void bench_qmp(const char *core, size_t n_pending)
 
 int main(int argc, char **argv)
 {
-	static const char *const all[] = { "matcher",         "reconciler", "router-mouse",
-					   "router-keyboard", "timers",     "qmp-10",
-					   "qmp-10000" };
+	static const char *const all[] = { "matcher",         "reconciler",    "router-mouse",
+					   "router-keyboard", "timers",        "qmp-10",
+					   "qmp-10000",       "reconciler-16", "reconciler-2048",
+					   "path-mouse",      "path-keyboard" };
 	bool want[ARRAY_SIZE(all)] = { false };
 	bool any = false;
 	struct conf *conf;
@@ -639,7 +727,8 @@ int main(int argc, char **argv)
 		if (!known) {
 			fprintf(stderr,
 				"usage: %s [--short] [matcher|reconciler|router-mouse|"
-				"router-keyboard|timers|qmp-10|qmp-10000]...\n",
+				"router-keyboard|timers|qmp-10|qmp-10000|reconciler-16|"
+				"reconciler-2048|path-mouse|path-keyboard]...\n",
 				argv[0]);
 			return 2;
 		}
@@ -653,7 +742,7 @@ int main(int argc, char **argv)
 	if (want[0])
 		bench_matcher(conf);
 	if (want[1])
-		bench_reconciler(conf);
+		bench_reconciler(conf, "reconciler", RC_DEVICES);
 	if (want[2])
 		bench_router(conf, "router-mouse", "mouse", mouse_frames, ARRAY_SIZE(mouse_frames),
 			     "input_router_frame: gaming mouse, motion, buttons, wheel");
@@ -666,6 +755,16 @@ int main(int argc, char **argv)
 		bench_qmp("qmp-10", 10);
 	if (want[6])
 		bench_qmp("qmp-10000", 10000);
+	if (want[7])
+		bench_reconciler(conf, "reconciler-16", 16);
+	if (want[8])
+		bench_reconciler(conf, "reconciler-2048", 2048);
+	if (want[9])
+		bench_path(conf, "path-mouse", "mouse", mouse_frames, ARRAY_SIZE(mouse_frames),
+			   "source frame, router, sink write: gaming mouse");
+	if (want[10])
+		bench_path(conf, "path-keyboard", "kbd", kbd_frames, ARRAY_SIZE(kbd_frames),
+			   "source frame, router, sink write: typing");
 	conf_free(conf);
 	return 0;
 }

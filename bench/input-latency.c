@@ -30,9 +30,16 @@
  * vmplugd is the one of the build tree ($VMPLUGD), started with a VM whose
  * QEMU never comes (it waits without polling) and one input, the source;
  * its capability cache is written first so its sinks match the source.
+ * It runs with the real-time priority vmplugd.service gives it (SCHED_FIFO
+ * 1, reset on fork), or with --normal-priority as a plain process: the
+ * kernel drops a source's events when vmplugd has not read them for a few
+ * dozen events, and only their key state comes back, so frames arrive
+ * changed (merged, without their scan code). The first such frame is
+ * shown.
  *
- * Usage: input-latency [--short] [--device keyboard|mouse]...
- *                      [--rates R,R,...] [--seconds S]
+ * Usage: input-latency [--short] [--normal-priority]
+ *                      [--device keyboard|mouse]... [--rates R,R,...]
+ *                      [--seconds S]
  * (default: both devices, 125,1000,8000 frames/s, 5 s at each rate;
  * --short: 0.5 s at each). Exit status 77 when /dev/uinput is missing. */
 #include "config.h"
@@ -43,6 +50,7 @@
 #include <libevdev/libevdev.h>
 #include <poll.h>
 #include <pthread.h>
+#include <sched.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -152,7 +160,24 @@ static void *generate(void *arg)
 struct run {
 	uint64_t *lat; /* ns, per frame received */
 	size_t n, mismatched, dropped;
+	char *example; /* the first frame not as sent */
 };
+
+/* A frame as text, for the report: "MSC_SCAN 4, KEY_3 1". */
+static char *frame_text(const struct input_event *ev, size_t n)
+{
+	char *text = xstrdup("");
+
+	for (size_t i = 0; i < n; i++) {
+		const char *code = libevdev_event_code_get_name(ev[i].type, ev[i].code);
+		char *more = xasprintf("%s%s%s %d", text, i ? ", " : "", code ? code : "?",
+				       ev[i].value);
+
+		free(text);
+		text = more;
+	}
+	return text;
+}
 
 static bool memcmp_events(const struct input_event *a, const struct input_event *b, size_t n)
 {
@@ -215,8 +240,8 @@ static void measure(struct gen *g, int reader, struct run *r)
 			    make_frame(g->kind, (size_t)i, want) == n + 1 &&
 			    memcmp_events(want, got, n))
 				r->lat[r->n++] = stamp > g->sent[i] ? stamp - g->sent[i] : 0;
-			else
-				r->mismatched++;
+			else if (r->mismatched++ == 0)
+				r->example = frame_text(got, n);
 			n = 0;
 		}
 	}
@@ -274,7 +299,16 @@ static void report_line(const char *what, uint64_t *v, size_t n)
 	       (double)bench_pct(v, n, 1.0), n);
 }
 
-static void bench_device(enum kind kind, const unsigned *rates, size_t n_rates, double seconds)
+/* How many frames a run at rate sends: an even number, so that every
+ * key pressed is released and the next run starts with none down (the
+ * kernel would drop its first press as a repeat of the state). */
+static size_t frames_at(double seconds, unsigned rate)
+{
+	return ((size_t)(seconds * rate) + 1) & ~(size_t)1;
+}
+
+static void bench_device(enum kind kind, const unsigned *rates, size_t n_rates, double seconds,
+			 bool realtime)
 {
 	const char *kname = kind == KEYBOARD ? "keyboard" : "mouse";
 	struct libevdev *caps = input_cache_fallback(kind == KEYBOARD ? INPUT_CACHE_KEYBOARD
@@ -303,7 +337,7 @@ static void bench_device(enum kind kind, const unsigned *rates, size_t n_rates, 
 	for (size_t i = 0; i < n_rates; i++) {
 		struct gen g = { .kind = kind, .fd = ufd, .rate = rates[i] };
 
-		g.frames = (size_t)(seconds * rates[i]);
+		g.frames = frames_at(seconds, rates[i]);
 		g.sent = xcalloc(g.frames, sizeof(uint64_t));
 		measure(&g, direct, &floor[i]);
 		free(g.sent);
@@ -335,6 +369,12 @@ static void bench_device(enum kind kind, const unsigned *rates, size_t n_rates, 
 	vmplugd = bench_vmplugd_start(conf, sock, log, NULL);
 	if (vmplugd < 0)
 		die("vmplugd did not start", EIO);
+	if (realtime) {
+		struct sched_param sp = { .sched_priority = 1 };
+
+		if (sched_setscheduler(vmplugd, SCHED_FIFO | SCHED_RESET_ON_FORK, &sp) < 0)
+			die("giving vmplugd real-time priority", errno);
+	}
 	for (int i = 0; i < 100 && !node; i++) {
 		node = find_node("vmplug-host-src");
 		if (!node)
@@ -349,7 +389,7 @@ static void bench_device(enum kind kind, const unsigned *rates, size_t n_rates, 
 		struct gen g = { .kind = kind, .fd = ufd, .rate = rates[i] };
 		uint64_t cpu0 = bench_proc_cpu_usec(vmplugd), t0 = now_usec();
 
-		g.frames = (size_t)(seconds * rates[i]);
+		g.frames = frames_at(seconds, rates[i]);
 		g.sent = xcalloc(g.frames, sizeof(uint64_t));
 		measure(&g, sink, &thru[i]);
 		cpu[i] = bench_proc_cpu_usec(vmplugd) - cpu0;
@@ -361,7 +401,7 @@ static void bench_device(enum kind kind, const unsigned *rates, size_t n_rates, 
 		fprintf(stderr, "input-latency: vmplugd did not exit cleanly (see %s)\n", log);
 
 	for (size_t i = 0; i < n_rates; i++) {
-		size_t sent = (size_t)(seconds * rates[i]);
+		size_t sent = frames_at(seconds, rates[i]);
 
 		to_usec(&floor[i]);
 		to_usec(&thru[i]);
@@ -381,6 +421,10 @@ static void bench_device(enum kind kind, const unsigned *rates, size_t n_rates, 
 			       "(%zu SYN_DROPPED)\n",
 			       "frames timed", floor[i].n, sent, floor[i].dropped, thru[i].n, sent,
 			       thru[i].dropped);
+		if (thru[i].example)
+			printf("  %-34s %s\n", "first frame not as sent", thru[i].example);
+		free(thru[i].example);
+		free(floor[i].example);
 		free(floor[i].lat);
 		free(thru[i].lat);
 	}
@@ -405,11 +449,13 @@ int main(int argc, char **argv)
 	unsigned rates[MAX_RATES] = { 125, 1000, 8000 };
 	size_t n_rates = 3;
 	double seconds = 5;
-	bool kinds[2] = { false, false };
+	bool kinds[2] = { false, false }, realtime = true;
 
 	for (int i = 1; i < argc; i++) {
 		if (streq(argv[i], "--short")) {
 			seconds = 0.5;
+		} else if (streq(argv[i], "--normal-priority")) {
+			realtime = false;
 		} else if (streq(argv[i], "--device") && i + 1 < argc) {
 			i++;
 			if (streq(argv[i], "keyboard"))
@@ -448,16 +494,19 @@ int main(int argc, char **argv)
 	printf("vmplugd source to host sink, %.1f s at each rate; times are kernel event stamps "
 	       "(CLOCK_MONOTONIC) minus the time just before the source's write()\n",
 	       seconds);
+	printf("vmplugd runs %s\n", realtime ? "with real-time priority as vmplugd.service "
+					       "runs it (SCHED_FIFO 1)"
+					     : "with normal priority (--normal-priority)");
 	if (kinds[KEYBOARD])
-		bench_device(KEYBOARD, rates, n_rates, seconds);
+		bench_device(KEYBOARD, rates, n_rates, seconds, realtime);
 	if (kinds[MOUSE])
-		bench_device(MOUSE, rates, n_rates, seconds);
+		bench_device(MOUSE, rates, n_rates, seconds, realtime);
 	return 0;
 
 usage:
 	fprintf(stderr,
-		"usage: %s [--short] [--device keyboard|mouse]... [--rates R,R,...] "
-		"[--seconds S]\n",
+		"usage: %s [--short] [--normal-priority] [--device keyboard|mouse]... "
+		"[--rates R,R,...] [--seconds S]\n",
 		argv[0]);
 	return 2;
 }

@@ -37,6 +37,7 @@ enum conf_section_kind {
 	CONF_SEC_VM,
 	CONF_SEC_USB,
 	CONF_SEC_USB_DENY,
+	CONF_SEC_USB_REMOTE,
 };
 
 struct conf_parser;
@@ -104,6 +105,10 @@ void conf_error_at(struct conf_parser *p, int line, const char *fmt, ...) PRINTF
 
 /* A section or VM name: 1 to CONF_NAME_MAX letters, digits, '_', '.', '-'. */
 bool conf_valid_name(const char *s);
+/* Free what one rule owns (not the rule itself). */
+void conf_usb_rule_free(struct conf_usb_rule *r);
+/* Free what one remembered answer owns (remembered.c). */
+void conf_remembered_clear(struct conf_remembered *m);
 /* Keep path in conf->files; the copy, for origins and messages. */
 const char *conf_remember_file(struct conf *conf, const char *path);
 /* sshd-style: a file that can name commands run as root must be root's. */
@@ -127,3 +132,12 @@ bool conf_chord_eq(const struct conf_chord *a, const struct conf_chord *b);
 /* Once every file is read, before the checks across files (chord.c): the
  * default cycle chord unless cycle_set, and each VM's grab toggle. */
 void conf_resolve_chords(struct conf *conf, bool cycle_set);
+
+/* [usb-remote] (remote.c): its keys, the section opened (false: a
+ * duplicate, reported), the section closed, and what one owns. */
+extern const struct conf_key conf_usb_remote_keys[];
+bool conf_open_usb_remote(struct conf_parser *p, const char *name);
+void conf_check_usb_remote(struct conf_parser *p);
+void conf_usb_remote_free(struct conf_usb_remote *r);
+/* Checks across files: no two slots listen on one address. */
+void conf_check_usb_remotes_cross(struct conf_parser *p);

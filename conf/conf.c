@@ -20,6 +20,7 @@ static void set_defaults(struct conf *conf)
 {
 	conf->daemon.control_socket = xstrdup(CONF_DEFAULT_CONTROL_SOCKET);
 	conf->daemon.cache_dir = xstrdup(VMPLUG_CACHEDIR);
+	conf->daemon.state_dir = xstrdup(VMPLUG_STATEDIR);
 	conf->daemon.log_level = LOG_LEVEL_INFO;
 	conf->sw.on_switch_timeout = 10;
 	conf_chord_parse("KEY_LEFTCTRL+KEY_LEFTALT+KEY_BACKSPACE", &conf->sw.panic, NULL);
@@ -239,7 +240,7 @@ int conf_load_text(const char *global, size_t global_len, const char *vm_text, s
 }
 
 /* Free what one rule owns (not the rule itself: it sits in vm->rules). */
-static void usb_rule_free(struct conf_usb_rule *r)
+void conf_usb_rule_free(struct conf_usb_rule *r)
 {
 	free(r->name);
 	free(r->port);
@@ -261,6 +262,7 @@ void conf_free(struct conf *conf)
 	free(conf->daemon.control_socket);
 	free(conf->daemon.control_group);
 	free(conf->daemon.cache_dir);
+	free(conf->daemon.state_dir);
 	free(conf->daemon.qemu_group);
 	strv_free(conf->sw.on_switch);
 	for (size_t i = 0; i < conf->n_inputs; i++) {
@@ -281,10 +283,16 @@ void conf_free(struct conf *conf)
 		free(vm->qemu_group);
 		strv_free(vm->inputs);
 		for (size_t j = 0; j < vm->n_rules; j++)
-			usb_rule_free(&vm->rules[j]);
+			conf_usb_rule_free(&vm->rules[j]);
 		free(vm->rules);
+		for (size_t j = 0; j < vm->n_remotes; j++)
+			conf_usb_remote_free(&vm->remotes[j]);
+		free(vm->remotes);
 	}
 	free(conf->vms);
+	for (size_t i = 0; i < conf->n_remembered; i++)
+		conf_remembered_clear(&conf->remembered[i]);
+	free(conf->remembered);
 	strv_free(conf->files);
 	free(conf->dir);
 	free(conf);

@@ -32,6 +32,7 @@ struct conf_daemon {
 	char *control_socket;
 	char *control_group;
 	char *cache_dir;
+	char *state_dir;  /* vmplugd's own state: the remembered answers */
 	char *qemu_group; /* no longer used (sinks belong to each VM's QEMU): NULL unless set */
 	enum log_level log_level;
 };
@@ -102,6 +103,24 @@ struct conf_usb_rule {
 	struct conf_origin origin;
 };
 
+/* One [usb-remote "name"] section: a usb-redir slot in the VM, on a
+ * socket QEMU listens on for a usbredir peer (usbredirect on the host
+ * with the device). Either host and port (numeric, normalized) or path. */
+struct conf_usb_remote {
+	char *name;
+	char *host; /* "127.0.0.1", "::1"...; NULL for a unix socket */
+	unsigned port;
+	char *path; /* unix socket; NULL for TCP */
+	struct conf_origin origin;
+};
+
+/* Where a [usb-remote] slot listens as QEMU's query-chardev names it
+ * ("tcp:127.0.0.1:4000", "tcp:::1:4000", "unix:/run/x.sock"); a new
+ * string. */
+char *conf_usb_remote_address(const struct conf_usb_remote *r);
+/* The listen address is not loopback (a unix socket is local). */
+bool conf_usb_remote_exposed(const struct conf_usb_remote *r);
+
 struct conf_vm {
 	char *name; /* file name without .conf */
 	char *file; /* full path */
@@ -124,6 +143,18 @@ struct conf_vm {
 	struct conf_origin backend_origin;
 	struct conf_usb_rule *rules; /* in file order; deny rules included */
 	size_t n_rules;
+	struct conf_usb_remote *remotes; /* [usb-remote] slots, in file order */
+	size_t n_remotes;
+};
+
+/* An answer vmplugd remembers (conf_remembered_load): give the device
+ * rule matches to vm, or keep it on the host (vm NULL). */
+struct conf_remembered {
+	unsigned id;
+	char *vm;          /* NULL: keep on host */
+	char *description; /* the device as the person who answered saw it, or NULL */
+	char *added;       /* when, as ISO 8601 UTC text, or NULL */
+	struct conf_usb_rule rule;
 };
 
 struct conf {
@@ -135,6 +166,9 @@ struct conf {
 	size_t n_inputs;
 	struct conf_vm *vms; /* sorted by name (file-name order) */
 	size_t n_vms;
+	/* the remembered answers (conf_remembered_load), in the file's order */
+	struct conf_remembered *remembered;
+	size_t n_remembered;
 };
 
 struct conf_load_opts {
@@ -173,6 +207,30 @@ void conf_dump(const struct conf *conf, FILE *f);
  * for the user to paste (vmplugctl identify). */
 bool conf_line_writable(const char *key, const char *value);
 
+/* The remembered answers (conf/remembered.c): vmplugd's own file
+ * STATE_DIR/remembered.json, which it writes when a control client
+ * answers a plug-time question with "remember". */
+#define CONF_REMEMBERED_FILE "remembered.json"
+/* The file holds at most this many answers. */
+#define CONF_REMEMBERED_MAX 1024
+
+/* Load conf->daemon.state_dir's remembered answers into conf->remembered
+ * and give each VM named the rules of its answers, after its own rules
+ * (so the VM's [usb-deny] rules still win). An answer for a VM that is
+ * not configured stays listed but claims nothing. A missing file holds
+ * none. 0; or -EINVAL with *errors ("FILE: message"; the file is then
+ * ignored whole), -errno when it cannot be read. *errors is set either
+ * way (strv_free it). */
+int conf_remembered_load(struct conf *conf, bool check_owner, char ***errors);
+/* Add m (its id is chosen: *id) to the file in state_dir, written
+ * atomically. 0; -ENOSPC past CONF_REMEMBERED_MAX; -EINVAL when the file
+ * there cannot be read as remembered answers (it is left as it is);
+ * -errno. *why (a new string) says what went wrong. */
+int conf_remembered_add(const char *state_dir, const struct conf_remembered *m, unsigned *id,
+			char **why);
+/* Remove answer id from the file in state_dir. 0; -ENOENT: no such
+ * answer; else as conf_remembered_add(). */
+int conf_remembered_forget(const char *state_dir, unsigned id, char **why);
 const struct conf_vm *conf_find_vm(const struct conf *conf, const char *name);
 const struct conf_input *conf_find_input(const struct conf *conf, const char *name);
 

@@ -145,5 +145,13 @@ void conf_dump(const struct conf *conf, FILE *f)
 				put(f, "attach-mode", conf_attach_mode_name(r->attach_mode));
 			fputc('\n', f);
 		}
+		for (size_t j = 0; j < vm->n_remotes; j++) {
+			char *addr = conf_usb_remote_address(&vm->remotes[j]);
+
+			fprintf(f, "vm %s usb-remote %s", vm->name, vm->remotes[j].name);
+			put(f, "listen", addr);
+			fputc('\n', f);
+			free(addr);
+		}
 	}
 }

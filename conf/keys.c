@@ -150,6 +150,11 @@ static void key_cache_dir(struct conf_parser *p, const char *v)
 	set_path(p, "cache-dir", v, &p->conf->daemon.cache_dir);
 }
 
+static void key_state_dir(struct conf_parser *p, const char *v)
+{
+	set_path(p, "state-dir", v, &p->conf->daemon.state_dir);
+}
+
 static void key_qemu_group(struct conf_parser *p, const char *v)
 {
 	set_string(&p->conf->daemon.qemu_group, v);
@@ -168,6 +173,7 @@ static const struct conf_key daemon_keys[] = {
 	{ "cache-dir", key_cache_dir, false },
 	{ "log-level", key_log_level, false },
 	{ "qemu-group", key_qemu_group, false },
+	{ "state-dir", key_state_dir, false },
 	{ NULL, NULL, false },
 };
 
@@ -772,6 +778,7 @@ const struct conf_section_type conf_section_types[] = {
 	{ "vm", CONF_SEC_VM, true, false, false, vm_keys },
 	{ "usb", CONF_SEC_USB, true, false, true, usb_keys },
 	{ "usb-deny", CONF_SEC_USB_DENY, true, false, true, usb_keys },
+	{ "usb-remote", CONF_SEC_USB_REMOTE, true, true, false, conf_usb_remote_keys },
 };
 
 const size_t conf_n_section_types = ARRAY_SIZE(conf_section_types);
@@ -940,6 +947,7 @@ void conf_check_cross(struct conf_parser *p, const struct conf_vm_lines *lines)
 				conf_error_at(p, p->switch_line, "%s uses the same keys as %s",
 					      global[g].what, global[h].what);
 			}
+	conf_check_usb_remotes_cross(p);
 	for (size_t i = 0; i < conf->n_vms; i++)
 		for (size_t j = 0; j < i; j++)
 			if (conf->vms[i].qmp_socket && conf->vms[j].qmp_socket &&

@@ -152,6 +152,8 @@ static void close_section(struct conf_parser *p)
 {
 	if (p->kind == CONF_SEC_USB || p->kind == CONF_SEC_USB_DENY)
 		conf_check_rule(p);
+	if (p->kind == CONF_SEC_USB_REMOTE)
+		conf_check_usb_remote(p);
 }
 
 /* Start a section: reject duplicates, and make the input or rule its keys fill in. */
@@ -225,6 +227,10 @@ static void open_section(struct conf_parser *p, const struct conf_section_type *
 		p->index = vm->n_rules - 1;
 		break;
 	}
+	case CONF_SEC_USB_REMOTE:
+		if (!conf_open_usb_remote(p, name))
+			p->kind = CONF_SEC_BAD;
+		break;
 	case CONF_SEC_NONE:
 	case CONF_SEC_BAD:
 		break;

@@ -60,6 +60,7 @@ json_t *control_json_usb(const struct usb_device *d)
 struct items_ctx {
 	json_t *usb;
 	json_t *inputs;
+	json_t *remotes;
 	int pending;
 };
 
@@ -77,6 +78,11 @@ static void add_item(void *data, const struct control_item *it)
 		json_array_append_new(ctx->inputs, o);
 		return;
 	}
+	if (it->remote) {
+		json_object_set_new(o, "listen", control_json_str(it->listen));
+		json_array_append_new(ctx->remotes, o);
+		return;
+	}
 	json_object_set_new(o, "bus", json_integer(it->bus));
 	json_object_set_new(o, "devnum", json_integer(it->devnum));
 	json_object_set_new(o, "device", it->dev ? control_json_usb(it->dev) : json_null());
@@ -86,17 +92,17 @@ static void add_item(void *data, const struct control_item *it)
 /* A VM in status: how it is reached, its state and what it holds. */
 static json_t *vm_json(struct control *c, const struct conf_vm *vm)
 {
-	struct items_ctx ctx = { json_array(), json_array(), 0 };
+	struct items_ctx ctx = { json_array(), json_array(), json_array(), 0 };
 	struct control_vm st = { 0 };
 
 	c->ops->vm(c->data, vm->name, &st);
 	c->ops->vm_items(c->data, vm->name, add_item, &ctx);
 	return json_pack(
-	    "{s:o,s:s,s:o,s:o,s:o,s:o,s:o,s:i}", "name", control_json_str(vm->name), "backend",
+	    "{s:o,s:s,s:o,s:o,s:o,s:o,s:o,s:o,s:i}", "name", control_json_str(vm->name), "backend",
 	    conf_backend_name(vm->backend), "target",
 	    control_json_str(vm->backend == CONF_BACKEND_QMP ? vm->qmp_socket : vm->uri), "state",
 	    control_json_str(st.state), "last-error", control_json_str(st.last_error), "usb",
-	    ctx.usb, "inputs", ctx.inputs, "pending", ctx.pending);
+	    ctx.usb, "inputs", ctx.inputs, "remotes", ctx.remotes, "pending", ctx.pending);
 }
 
 /* ------------------------------------------------------------- devices */
@@ -521,11 +527,7 @@ static void attach_or_detach(const struct control_call *call, bool attach)
 	struct control *c = call->c;
 	const struct usb_device *d;
 	const char *vm, *spec;
-	char *why = NULL, *what;
-	struct state_ctx st = { 0 };
-	struct control_vm vm_state = { 0 };
-	struct control_waiter *w;
-	int r;
+	char *why = NULL;
 
 	if (!arg_string(call, "vm", true, &vm) || !arg_string(call, "device", true, &spec))
 		return;
@@ -543,20 +545,33 @@ static void attach_or_detach(const struct control_call *call, bool attach)
 		free(why);
 		return;
 	}
+	control_attach_device(call, vm, d, attach);
+}
+
+int control_attach_device(const struct control_call *call, const char *vm,
+			  const struct usb_device *d, bool attach)
+{
+	struct control *c = call->c;
+	char *what;
+	struct state_ctx st = { 0 };
+	struct control_vm vm_state = { 0 };
+	struct control_waiter *w;
+	int r;
+
 	what = xasprintf("%s %s %s", attach ? "attach" : "detach", vm, d->sysname);
 	control_log_request(call, what);
 	free(what);
 	r = c->ops->override(c->data, d, vm, attach);
 	if (r == -EPERM) {
 		reply_denied(call, conf_find_vm(c->ops->conf(c->data), vm), d);
-		return;
+		return r;
 	}
 	if (r == -EINVAL) {
 		control_reply_error(
 		    call->cl, call->id, "GenericError",
 		    "%s is a hub: hubs are never attached; attach the devices behind it",
 		    d->sysname);
-		return;
+		return r;
 	}
 	c->ops->vm(c->data, vm, &vm_state);
 	st.dev = d;
@@ -566,20 +581,20 @@ static void attach_or_detach(const struct control_call *call, bool attach)
 			      json_pack("{s:o,s:o,s:s}", "vm", control_json_str(vm), "port",
 					control_json_str(d->sysname), "state",
 					attach ? "waiting for the VM" : "detached"));
-		return;
+		return 0;
 	}
 	if (attach ? st.item && st.item->attached : !st.item) {
 		control_reply(call->cl, call->id,
 			      json_pack("{s:o,s:o,s:s}", "vm", control_json_str(vm), "port",
 					control_json_str(d->sysname), "state",
 					attach ? "attached" : "detached"));
-		return;
+		return 0;
 	}
 	if (attach && st.item && st.item->failed) {
 		control_reply_error(call->cl, call->id, "GenericError",
 				    "vm %s: attaching %s failed: %s", vm, d->sysname,
 				    st.item->error ? st.item->error : "unknown error");
-		return;
+		return -EIO;
 	}
 	w = control_waiter_new(call, attach ? CONTROL_WAIT_ATTACH : CONTROL_WAIT_DETACH, WAIT_USEC,
 			       wait_expired);
@@ -587,6 +602,7 @@ static void attach_or_detach(const struct control_call *call, bool attach)
 	w->port = xstrdup(d->sysname);
 	/* no item yet: the device waits for another VM to let go of it */
 	w->usb_id = st.item ? xstrdup(st.item->id) : c->ops->usb_id(c->data, d);
+	return 0;
 }
 
 static void cmd_attach(const struct control_call *call)
@@ -672,6 +688,9 @@ static const struct command {
 	{ CONTROL_CMD_SWITCH, cmd_switch },
 	{ CONTROL_CMD_SUBSCRIBE, cmd_subscribe },
 	{ CONTROL_CMD_IDENTIFY, control_cmd_identify },
+	{ CONTROL_CMD_ANSWER, control_cmd_answer },
+	{ CONTROL_CMD_QUERY_REMEMBERED, control_cmd_query_remembered },
+	{ CONTROL_CMD_FORGET, control_cmd_forget },
 };
 
 bool control_command_run(const struct control_call *call, const char *command)
@@ -696,6 +715,9 @@ static const char *const change_events[] = {
 	[CONTROL_INPUT_ATTACHED] = CONTROL_EVENT_INPUT_ATTACHED,
 	[CONTROL_INPUT_DETACHED] = CONTROL_EVENT_INPUT_DETACHED,
 	[CONTROL_INPUT_FAILED] = CONTROL_EVENT_INPUT_FAILED,
+	[CONTROL_REMOTE_ADDED] = CONTROL_EVENT_REMOTE_ADDED,
+	[CONTROL_REMOTE_REMOVED] = CONTROL_EVENT_REMOTE_REMOVED,
+	[CONTROL_REMOTE_FAILED] = CONTROL_EVENT_REMOTE_FAILED,
 };
 
 /* Does the change answer w: the VM went away, or its device's attach or
@@ -750,7 +772,8 @@ void control_reconciled(struct control *c, const struct control_event *ev)
 		json_object_set_new(data, "device", control_json_usb(ev->dev));
 	if (ev->change == CONTROL_VM_GONE)
 		json_object_set_new(data, "reason", control_json_str(ev->msg));
-	if (ev->change == CONTROL_USB_FAILED || ev->change == CONTROL_INPUT_FAILED) {
+	if (ev->change == CONTROL_USB_FAILED || ev->change == CONTROL_INPUT_FAILED ||
+	    ev->change == CONTROL_REMOTE_FAILED) {
 		json_object_set_new(data, "error", control_json_str(ev->msg));
 		json_object_set_new(data, "final", json_boolean(ev->final));
 	}

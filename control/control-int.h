@@ -32,6 +32,17 @@ void control_request_clear(struct control_request *rq);
 
 /* ---------------------------------------------------------------- server */
 
+/* How many closed questions are kept for late answers. */
+#define CONTROL_CLOSED_KEPT 64
+
+/* A question closed: its number, and why, for whoever answers late. */
+struct control_closed {
+	unsigned question;
+	char *port;
+	char *outcome; /* what the USB_UNCLAIMED_CLOSED event said */
+	char *by;      /* who answered: "uid U pid P", or NULL */
+};
+
 struct control {
 	struct loop *loop;
 	const struct control_ops *ops;
@@ -51,6 +62,13 @@ struct control {
 	/* accept() ran out of fds: the listening socket rests a moment
 	 * instead of waking the loop again and again */
 	struct loop_timer *accept_pause;
+	/* plug-time questions (unclaimed.c): the open ones, oldest first,
+	 * and the last ones closed, so a late answer is told why */
+	struct list questions;
+	size_t n_questions;
+	unsigned last_question;
+	struct control_closed *closed; /* a ring of CONTROL_CLOSED_KEPT */
+	size_t closed_next;
 };
 
 /* A connected client. */
@@ -134,6 +152,18 @@ struct control_waiter *control_waiter_new(const struct control_call *call, enum 
 void control_waiter_free(struct control_waiter *w);
 
 /* -------------------------------------------------------------- commands */
+
+/* attach and detach of d, an argument-checked request (commands.c):
+ * answered (at once or when the reconciler reports). 0 when accepted;
+ * -errno when refused, the client told why. */
+int control_attach_device(const struct control_call *call, const char *vm,
+			  const struct usb_device *d, bool attach);
+/* The plug-time commands (unclaimed.c). */
+void control_cmd_answer(const struct control_call *call);
+void control_cmd_query_remembered(const struct control_call *call);
+void control_cmd_forget(const struct control_call *call);
+/* Close every question: control is going away. */
+void control_unclaimed_free_all(struct control *c);
 
 /* Run the command call names (commands.c); false when there is none. */
 bool control_command_run(const struct control_call *call, const char *command);

@@ -33,6 +33,7 @@ struct control_status {
 struct control_vm {
 	const char *state; /* in words: down, connecting, running */
 	bool ready;        /* running and reconciled: its items are what it has */
+	bool up;           /* connected (listing or ready) */
 	const char *last_error;
 	/* Its backend cannot add input objects (libvirt): the VM's own
 	 * definition holds its sinks, and status names the ones it lacks. */
@@ -48,6 +49,8 @@ struct control_item {
 	bool attached;
 	bool failed; /* no more tries */
 	bool input;
+	bool remote;                  /* a [usb-remote] slot */
+	const char *listen;           /* remote: where QEMU listens */
 	unsigned bus, devnum;         /* USB */
 	const struct usb_device *dev; /* the host device, NULL if not present */
 	const char *error;            /* the last one, NULL if none */
@@ -94,6 +97,14 @@ struct control_ops {
 	 * with *why a message for the user (a new string); -ENOENT: no such
 	 * VM. */
 	int (*focus_switch)(void *data, const char *target, char **why);
+	/* Remember an answer about dev from now on: vm gets it (NULL: it
+	 * stays on the host) whenever it is plugged in. The state file is
+	 * written, then the configuration re-read. 0 and *id; or -errno and
+	 * *why (a new string). */
+	int (*remember)(void *data, const struct usb_device *dev, const char *vm,
+			const char *description, unsigned *id, char **why);
+	/* Forget remembered answer id: 0; -ENOENT (none such) or -errno, and *why. */
+	int (*forget)(void *data, unsigned id, char **why);
 };
 
 /* Listen on path (its directory is created), mode 0660, group `group`
@@ -119,6 +130,9 @@ enum control_change {
 	CONTROL_INPUT_ATTACHED,
 	CONTROL_INPUT_DETACHED,
 	CONTROL_INPUT_FAILED, /* msg; retried unless final */
+	CONTROL_REMOTE_ADDED,
+	CONTROL_REMOTE_REMOVED,
+	CONTROL_REMOTE_FAILED, /* msg; retried unless final */
 };
 
 struct control_event {
@@ -134,6 +148,14 @@ struct control_event {
  * waited for it are answered, and subscribers get it as an event. c may
  * be NULL. */
 void control_reconciled(struct control *c, const struct control_event *ev);
+
+/* Plug-time questions (control/unclaimed.c). dev, which no VM's rule
+ * claims or denies, was just plugged in while a VM runs: subscribers get
+ * USB_UNCLAIMED, and the first `answer` decides. c may be NULL. */
+void control_unclaimed(struct control *c, const struct usb_device *dev);
+/* The device at syspath left: its open question is closed
+ * ("unplugged"). c may be NULL. */
+void control_unclaimed_gone(struct control *c, const char *syspath);
 
 /* identify (control/identify.c). A USB device was just plugged in (not
  * found by a scan of what was present): answer the clients waiting in

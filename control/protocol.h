@@ -29,6 +29,10 @@
 #define CONTROL_CMD_SWITCH "switch"     /* target */
 #define CONTROL_CMD_IDENTIFY "identify" /* timeout (seconds, optional) */
 #define CONTROL_CMD_SUBSCRIBE "subscribe"
+/* question, action ("attach" or "keep-on-host"), vm (attach), remember */
+#define CONTROL_CMD_ANSWER "answer"
+#define CONTROL_CMD_QUERY_REMEMBERED "query-remembered"
+#define CONTROL_CMD_FORGET "forget" /* id */
 
 /* Events, with their data. */
 #define CONTROL_EVENT_VM_UP "VM_UP"                     /* vm */
@@ -40,4 +44,16 @@
 #define CONTROL_EVENT_INPUT_DETACHED "INPUT_DETACHED"   /* vm, id */
 #define CONTROL_EVENT_INPUT_FAILED "INPUT_FAILED"       /* vm, id, error, final */
 #define CONTROL_EVENT_INPUT_FOCUS "INPUT_FOCUS"         /* from, to */
+#define CONTROL_EVENT_REMOTE_ADDED "REMOTE_ADDED"       /* vm, id: a [usb-remote] slot */
+#define CONTROL_EVENT_REMOTE_REMOVED "REMOTE_REMOVED"   /* vm, id */
+#define CONTROL_EVENT_REMOTE_FAILED "REMOTE_FAILED"     /* vm, id, error, final */
 #define CONTROL_EVENT_CONFIG_RELOADED "CONFIG_RELOADED" /* vms, inputs */
+/* A device no rule claims was plugged in while a VM runs: question,
+ * port, vendor, product, name, device, vms (the running ones). */
+#define CONTROL_EVENT_USB_UNCLAIMED "USB_UNCLAIMED"
+/* The question is settled: question, port, outcome ("attach",
+ * "keep-on-host", "unplugged", "dropped"), vm, remembered. */
+#define CONTROL_EVENT_USB_UNCLAIMED_CLOSED "USB_UNCLAIMED_CLOSED"
+
+/* At most this many questions are open at once; one more drops the oldest. */
+#define CONTROL_MAX_QUESTIONS 32

@@ -659,6 +659,8 @@ struct control *control_new(struct loop *loop, const char *path, const char *gro
 	c->accept_pause = loop_timer_new(loop, on_accept_pause_end, c);
 	list_init(&c->clients);
 	list_init(&c->waiters);
+	list_init(&c->questions);
+	c->closed = xcalloc(CONTROL_CLOSED_KEPT, sizeof(*c->closed));
 	if (slash && slash != dir) {
 		*slash = '\0';
 		mkdir_p(dir, 0755);
@@ -702,6 +704,7 @@ void control_free(struct control *c)
 		return;
 	list_for_each_safe(cl, tmp, &c->clients, link)
 		client_free(cl);
+	control_unclaimed_free_all(c);
 	loop_timer_free(c->reaper);
 	loop_timer_free(c->accept_pause);
 	loop_source_remove(c->src);

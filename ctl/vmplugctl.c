@@ -54,6 +54,12 @@ static void usage(FILE *f)
 		"  monitor                 print events as they happen, until Ctrl-C\n"
 		"  identify [--timeout S]  wait for a device to be plugged in and print a\n"
 		"                          configuration section for it (default 30 s)\n"
+		"  answer Q attach VM [--remember]\n"
+		"  answer Q keep-on-host [--remember]\n"
+		"                          settle question Q (monitor's USB_UNCLAIMED) about\n"
+		"                          a device no rule claims\n"
+		"  remembered              the answers vmplugd remembers\n"
+		"  forget ID               forget remembered answer ID\n"
 		"\n"
 		"DEVICE is a port path (3-10.2), VID:PID (046d:0825), VID:PID:SERIAL, or\n"
 		"udev's ID_PATH of the port (pci-0000:00:14.0-usb-0:10.2).\n"
@@ -369,6 +375,16 @@ static void print_vm_usb(json_t *vm)
 			  what ? what : jstr(u, "evdev"));
 		free(what);
 	}
+	/* [usb-remote] slots: "listening" on their address once added */
+	json_array_foreach(json_object_get(vm, "remotes"), i, u) {
+		const char *err = jstr(u, "error");
+		char *what = err ? xasprintf("(%s)", err) : NULL;
+		bool added = jstr(u, "state") && streq(jstr(u, "state"), "attached");
+
+		table_row(&t, jstr(u, "id"), added ? "listening" : jstr(u, "state"), "remote",
+			  jstr(u, "listen"), what);
+		free(what);
+	}
 	if (t.rows == 0) {
 		printf("  nothing attached\n");
 		return;
@@ -675,6 +691,80 @@ static int cmd_identify(struct ctl *c, json_t *ret)
 	return EXIT_OK;
 }
 
+/* answer's arguments: Q attach VM, or Q keep-on-host. */
+static int answer_args(int n, char **argv, bool remember, json_t **args)
+{
+	unsigned long q;
+
+	/* --remember after the answer too (options stop at the first word) */
+	if (n > 0 && streq(argv[n - 1], "--remember")) {
+		remember = true;
+		n--;
+	}
+
+	if (n < 2 || parse_uint(argv[0], 10, 0x7fffffff, &q) < 0 || q == 0 ||
+	    !(streq(argv[1], "attach") ? n == 3 : streq(argv[1], "keep-on-host") && n == 2))
+		return usage_error("%s", "'answer' needs a question and an answer: Q attach VM, "
+					 "or Q keep-on-host");
+	*args = json_pack("{s:I,s:s,s:b}", "question", (json_int_t)q, "action", argv[1], "remember",
+			  remember);
+	if (*args && n == 3 && json_object_set_new(*args, "vm", json_string(argv[2])) < 0) {
+		json_decref(*args);
+		*args = NULL;
+	}
+	return *args ? EXIT_OK : usage_error("the arguments must be valid UTF-8");
+}
+
+/* answer: where the device went, and the remembered answer's ID. */
+static int cmd_answered(struct ctl *c, json_t *ret)
+{
+	if (jstr(ret, "vm"))
+		cmd_changed(c, ret);
+	else
+		printf("%s: %s\n", jstr(ret, "port"), jstr(ret, "state"));
+	if (json_integer_value(json_object_get(ret, "remembered")))
+		printf("remembered as %d (see: vmplugctl remembered)\n",
+		       (int)json_integer_value(json_object_get(ret, "remembered")));
+	return EXIT_OK;
+}
+
+/* remembered: one line per answer. */
+static int cmd_remembered(struct ctl *c, json_t *ret)
+{
+	json_t *list = json_object_get(ret, "remembered"), *m;
+	size_t i;
+
+	if (json_array_size(list) == 0) {
+		printf("no remembered answers\n");
+		return EXIT_OK;
+	}
+	printf("%-4s %-22s %-9s %-24s %s\n", "ID", "GOES TO", "VID:PID", "SERIAL/PORT", "DEVICE");
+	json_array_foreach(list, i, m) {
+		char *to = jstr(m, "vm") ? xasprintf("vm %s%s", jstr(m, "vm"),
+						     json_is_true(json_object_get(m, "active"))
+							 ? ""
+							 : " (not configured)")
+					 : xstrdup("host");
+		char *id = xasprintf("%s:%s", jstr(m, "vendor"), jstr(m, "product"));
+
+		printf("%-4d %-22s %-9s %-24s %s\n",
+		       (int)json_integer_value(json_object_get(m, "id")), to, id,
+		       jstr(m, "serial") ? jstr(m, "serial")
+		       : jstr(m, "port") ? jstr(m, "port")
+					 : "-",
+		       jstr(m, "description") ? jstr(m, "description") : "-");
+		free(to);
+		free(id);
+	}
+	return EXIT_OK;
+}
+
+static int cmd_forgotten(struct ctl *c, json_t *ret)
+{
+	printf("forgot %d\n", (int)json_integer_value(json_object_get(ret, "id")));
+	return EXIT_OK;
+}
+
 /* One event as a line: time, name, and what it concerns. */
 static void print_event(json_t *ev)
 {
@@ -689,6 +779,10 @@ static void print_event(json_t *ev)
 	printf("%s.%03d %-14s", when,
 	       (int)(json_integer_value(json_object_get(ts, "microseconds")) / 1000),
 	       jstr(ev, "event"));
+	if (json_is_integer(json_object_get(data, "question")))
+		printf(" question %d", (int)json_integer_value(json_object_get(data, "question")));
+	if (jstr(data, "outcome"))
+		printf(" %s %s", jstr(data, "port"), jstr(data, "outcome"));
 	if (jstr(data, "vm"))
 		printf(" %s", jstr(data, "vm"));
 	if (jstr(data, "id"))
@@ -781,6 +875,7 @@ int main(int argc, char **argv)
 		{ "config-dir", required_argument, NULL, 'c' },
 		{ "json", no_argument, NULL, 'j' },
 		{ "timeout", required_argument, NULL, 't' },
+		{ "remember", no_argument, NULL, 'r' },
 		{ "help", no_argument, NULL, 'h' },
 		{ "version", no_argument, NULL, 'V' },
 		{ NULL, 0, NULL, 0 },
@@ -795,6 +890,7 @@ int main(int argc, char **argv)
 	const char *execute = NULL;
 	int opt, r;
 	size_t want;
+	bool remember = false;
 
 	while ((opt = getopt_long(argc, argv, "+s:c:jt:hV", longopts, NULL)) != -1) {
 		switch (opt) {
@@ -830,7 +926,9 @@ int main(int argc, char **argv)
 	cmd = argv[optind++];
 	/* options after the command (identify --timeout S, status --json) */
 	while ((opt = getopt_long(argc, argv, "jt:", longopts, NULL)) != -1) {
-		if (opt == 'j') {
+		if (opt == 'r' && streq(cmd, "answer")) {
+			remember = true;
+		} else if (opt == 'j') {
 			c.json = true;
 		} else if (opt == 't') {
 			if (parse_uint(optarg, 10, 3600, &timeout) < 0 || timeout == 0)
@@ -870,6 +968,27 @@ int main(int argc, char **argv)
 	} else if (streq(cmd, "identify")) {
 		execute = CONTROL_CMD_IDENTIFY;
 		print = cmd_identify;
+	} else if (streq(cmd, "answer")) {
+		r = answer_args(argc - optind, argv + optind, remember, &args);
+		if (r != EXIT_OK)
+			return r;
+		execute = CONTROL_CMD_ANSWER;
+		print = cmd_answered;
+		want = (size_t)(argc - optind);
+	} else if (streq(cmd, "remembered")) {
+		execute = CONTROL_CMD_QUERY_REMEMBERED;
+		print = cmd_remembered;
+	} else if (streq(cmd, "forget")) {
+		unsigned long id;
+
+		if (argc - optind != 1 || parse_uint(argv[optind], 10, 0x7fffffff, &id) < 0 ||
+		    id == 0)
+			return usage_error("%s", "'forget' needs the ID of a remembered answer "
+						 "(see: vmplugctl remembered)");
+		args = json_pack("{s:I}", "id", (json_int_t)id);
+		execute = CONTROL_CMD_FORGET;
+		print = cmd_forgotten;
+		want = 1;
 	} else if (!streq(cmd, "monitor")) {
 		return usage_error("unknown command '%s'", cmd);
 	}
@@ -883,7 +1002,9 @@ int main(int argc, char **argv)
 		return usage_error(
 		    want == 1 ? "'%s' needs a DEVICE" : "'%s' needs a VM and a DEVICE", cmd);
 	}
-	if (want == 1)
+	if (args)
+		; /* built with the command */
+	else if (want == 1)
 		args = json_pack("{s:s}", streq(cmd, "switch") ? "target" : "device", argv[optind]);
 	else if (want == 2)
 		args = json_pack("{s:s,s:s}", "vm", argv[optind], "device", argv[optind + 1]);

@@ -10,6 +10,7 @@
 #include "backends/backend.h"
 #include "daemon/daemon.h"
 #include "daemon/focus.h"
+#include "util/log.h"
 #include "util/util.h"
 
 /* Each ops_NAME is control_ops.NAME (control/control.h); data is the daemon. */
@@ -43,6 +44,7 @@ static void ops_vm(void *data, const char *vm, struct control_vm *out)
 	*out = (struct control_vm){
 		.state = reconcile_vm_state_name(state),
 		.ready = state == RECONCILE_VM_READY,
+		.up = state != RECONCILE_VM_DOWN,
 		.last_error = err,
 	};
 }
@@ -65,6 +67,8 @@ static void visit_item(void *data, const struct reconcile_item_info *info)
 		.attached = info->state == RECONCILE_ITEM_ATTACHED,
 		.failed = info->state == RECONCILE_ITEM_FAILED,
 		.input = info->input,
+		.remote = info->redir,
+		.listen = info->address,
 		.bus = info->bus,
 		.devnum = info->devnum,
 		.dev = info->dev,
@@ -171,6 +175,92 @@ static int ops_focus_switch(void *data, const char *target, char **why)
 	return focus_switch(d->focus, target, why);
 }
 
+struct override_ctx {
+	char **syspaths, **vms;
+	bool *attach;
+	size_t n;
+};
+
+/* Note a device's manual override. */
+static void save_override(void *data, const struct reconcile_device_info *info)
+{
+	struct override_ctx *o = data;
+
+	if (info->override == RECONCILE_OVERRIDE_NONE)
+		return;
+	o->syspaths = xrealloc(o->syspaths, (o->n + 1) * sizeof(char *));
+	o->vms = xrealloc(o->vms, (o->n + 1) * sizeof(char *));
+	o->attach = xrealloc(o->attach, (o->n + 1) * sizeof(bool));
+	o->syspaths[o->n] = xstrdup(info->dev->syspath);
+	o->vms[o->n] = xstrdup(info->override_vm);
+	o->attach[o->n++] = info->override == RECONCILE_OVERRIDE_ATTACH;
+}
+
+/* The state file changed: the configuration is read again, but, unlike
+ * an administrator's reload, the devices given or kept by hand stay so:
+ * remembering one answer must not undo another. */
+static void reload_state(struct daemon *d)
+{
+	struct override_ctx o = { 0 };
+	char **errors = NULL;
+
+	reconcile_devices(d->rc, save_override, &o);
+	if (daemon_reload(d, &errors) < 0)
+		log_warning("the remembered answers apply once the configuration is fixed");
+	strv_free(errors);
+	for (size_t i = 0; i < o.n; i++) {
+		reconcile_override(d->rc, o.syspaths[i], o.vms[i],
+				   o.attach[i] ? RECONCILE_OVERRIDE_ATTACH
+					       : RECONCILE_OVERRIDE_DETACH);
+		free(o.syspaths[i]);
+		free(o.vms[i]);
+	}
+	free(o.syspaths);
+	free(o.vms);
+	free(o.attach);
+}
+
+static int ops_remember(void *data, const struct usb_device *dev, const char *vm,
+			const char *description, unsigned *id, char **why)
+{
+	struct daemon *d = data;
+	struct conf_remembered m = { .vm = (char *)vm, .description = (char *)description };
+	char *id_path = NULL;
+	int r;
+
+	/* the serial names the device wherever it is plugged in; without
+	 * one, the port does (udev's ID_PATH when it has one: it survives
+	 * a renumbering of the buses) */
+	m.rule.vendor = dev->vendor;
+	m.rule.product = dev->product;
+	m.rule.serial = dev->serial;
+	if (!dev->serial) {
+		id_path = usb_device_id_path(dev);
+		m.rule.port = id_path ? id_path : dev->sysname;
+	}
+	r = conf_remembered_add(d->conf->daemon.state_dir, &m, id, why);
+	free(id_path);
+	if (r < 0)
+		return r;
+	log_info("remembered answer %u: %s (%04x:%04x) %s%s", *id, dev->sysname,
+		 dev->vendor & 0xffff, dev->product & 0xffff,
+		 vm ? "goes to vm " : "stays on the host", vm ? vm : "");
+	reload_state(d);
+	return 0;
+}
+
+static int ops_forget(void *data, unsigned id, char **why)
+{
+	struct daemon *d = data;
+	int r = conf_remembered_forget(d->conf->daemon.state_dir, id, why);
+
+	if (r < 0)
+		return r;
+	log_info("remembered answer %u forgotten", id);
+	reload_state(d);
+	return 0;
+}
+
 const struct control_ops daemon_control_ops = {
 	.conf = ops_conf,
 	.status = ops_status,
@@ -181,6 +271,8 @@ const struct control_ops daemon_control_ops = {
 	.override = ops_override,
 	.reload = ops_reload,
 	.focus_switch = ops_focus_switch,
+	.remember = ops_remember,
+	.forget = ops_forget,
 };
 
 void daemon_control_reconciled(struct control *c, const struct reconcile_event *ev)
@@ -194,6 +286,9 @@ void daemon_control_reconciled(struct control *c, const struct reconcile_event *
 		[RECONCILE_INPUT_ATTACHED] = CONTROL_INPUT_ATTACHED,
 		[RECONCILE_INPUT_DETACHED] = CONTROL_INPUT_DETACHED,
 		[RECONCILE_INPUT_FAILED] = CONTROL_INPUT_FAILED,
+		[RECONCILE_REMOTE_ADDED] = CONTROL_REMOTE_ADDED,
+		[RECONCILE_REMOTE_REMOVED] = CONTROL_REMOTE_REMOVED,
+		[RECONCILE_REMOTE_FAILED] = CONTROL_REMOTE_FAILED,
 	};
 
 	control_reconciled(c, &(struct control_event){

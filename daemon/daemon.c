@@ -4,6 +4,7 @@
 #include "daemon/daemon.h"
 
 #include <errno.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <unistd.h>
@@ -11,8 +12,21 @@
 #include "daemon/control-ops.h"
 #include "daemon/notify.h"
 #include "daemon/focus.h"
+#include "usb/rules.h"
 #include "util/log.h"
 #include "util/util.h"
+
+/* vmplugd's own remembered answers: a bad state file is logged and
+ * ignored (no answer remembered), never a reason to refuse to run. */
+static void load_remembered(struct conf *conf, bool check_owner)
+{
+	char **errors = NULL;
+
+	if (conf_remembered_load(conf, check_owner, &errors) < 0)
+		for (size_t i = 0; errors[i]; i++)
+			log_error("state: %s", errors[i]);
+	strv_free(errors);
+}
 
 /* conf_load() as a pointer: NULL when the configuration has errors. */
 static struct conf *load(const char *confdir, bool check_owner, char ***errors)
@@ -22,6 +36,7 @@ static struct conf *load(const char *confdir, bool check_owner, char ***errors)
 
 	if (conf_load(confdir, &opts, &conf, errors) < 0)
 		return NULL;
+	load_remembered(conf, check_owner);
 	return conf;
 }
 
@@ -198,14 +213,42 @@ static void on_rc_timer(struct loop_timer *t, void *data)
 	reconcile_tick(d->rc);
 }
 
-/* A device new to the reconciler is also what identify waits for. */
+/* Should the control clients be asked where dev goes? Not a hub, no
+ * VM's rule claims or denies it, no remembered answer keeps it on the
+ * host, and some VM is up to take it. */
+static bool unclaimed(struct daemon *d, const struct usb_device *dev)
+{
+	size_t up = 0, attached = 0;
+
+	if (usb_device_is_hub(dev))
+		return false;
+	for (size_t i = 0; i < d->conf->n_vms; i++)
+		if (usb_vm_verdict(&d->conf->vms[i], dev, NULL) != USB_VERDICT_NONE)
+			return false;
+	for (size_t i = 0; i < d->conf->n_remembered; i++)
+		if (!d->conf->remembered[i].vm &&
+		    usb_rule_matches(&d->conf->remembered[i].rule, dev, NULL))
+			return false;
+	reconcile_counts(d->rc, &up, &attached);
+	return up > 0;
+}
+
+/* A device new to the reconciler is also what identify waits for, and,
+ * plugged in while vmplugd runs, maybe a question. */
 static void on_usb_add(void *data, struct usb_device *dev)
 {
 	struct daemon *d = data;
+	bool plugged = !reconcile_find_device(d->rc, dev->syspath);
+	char *syspath = xstrdup(dev->syspath);
+	const struct usb_device *added;
 
-	if (!reconcile_find_device(d->rc, dev->syspath))
+	if (plugged)
 		control_identify_usb(d->control, dev);
 	reconcile_device_add(d->rc, dev);
+	added = reconcile_find_device(d->rc, syspath);
+	if (plugged && added && d->watch && !watch_enumerating(d->watch) && unclaimed(d, added))
+		control_unclaimed(d->control, added);
+	free(syspath);
 }
 
 /* An input node came or went: the input manager opens or closes its source. */
@@ -240,6 +283,7 @@ static void on_usb_remove(void *data, const char *syspath)
 {
 	struct daemon *d = data;
 
+	control_unclaimed_gone(d->control, syspath);
 	reconcile_device_remove(d->rc, syspath);
 }
 
@@ -413,6 +457,25 @@ void daemon_free(struct daemon *d)
 	free(d);
 }
 
+/* Input is forwarded at the priority vmplugd was started with: say so
+ * when that is a normal one. The kernel keeps a few dozen events per
+ * reader of a device; a vmplugd kept from the CPU for tens of
+ * milliseconds finds them dropped (SYN_DROPPED) and recovers only the
+ * key state, not the keys typed meanwhile. The service manager gives the
+ * real-time priority (vmplugd.service: CPUSchedulingPolicy=fifo), so no
+ * vmplugd needs the capability to take it. */
+static void tell_priority(const struct conf *conf)
+{
+	int policy = sched_getscheduler(0) & ~SCHED_RESET_ON_FORK;
+
+	if (conf->n_inputs == 0 || policy == SCHED_FIFO || policy == SCHED_RR)
+		return;
+	log_info("input is read at normal priority: on a busy host the kernel may drop "
+		 "events before vmplugd reads them (keys typed meanwhile are lost); start "
+		 "vmplugd with real-time priority, as vmplugd.service does "
+		 "(CPUSchedulingPolicy=fifo, or chrt -f 1)");
+}
+
 int daemon_run(struct daemon *d)
 {
 	int code;
@@ -420,6 +483,7 @@ int daemon_run(struct daemon *d)
 	log_info("vmplugd %s started with %s: %zu VM(s), %zu input(s)", PACKAGE_VERSION,
 		 d->opts.confdir, d->conf->n_vms, d->conf->n_inputs);
 	log_vms(d->conf);
+	tell_priority(d->conf);
 	code = loop_run(d->loop);
 
 	log_info("vmplugd stopped");

@@ -30,13 +30,6 @@ void input_keys_update(struct input_keys *keys, const struct input_event *ev, si
 	}
 }
 
-bool input_keys_down(const struct input_keys *keys, unsigned code)
-{
-	if (code > KEY_MAX)
-		return false;
-	return keys->bits[code / LONG_BITS] & (1UL << (code % LONG_BITS));
-}
-
 size_t input_keys_count(const struct input_keys *keys)
 {
 	size_t n = 0;

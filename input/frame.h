@@ -21,7 +21,15 @@ struct input_keys {
 /* Apply the EV_KEY events of ev[0..n): value 0 releases, 1 and 2 (repeat)
  * mean down. Codes above KEY_MAX are ignored. */
 void input_keys_update(struct input_keys *keys, const struct input_event *ev, size_t n);
-bool input_keys_down(const struct input_keys *keys, unsigned code);
+/* Is code down (inline: the router asks several times per frame)? */
+static inline bool input_keys_down(const struct input_keys *keys, unsigned code)
+{
+	const unsigned bits = 8 * sizeof(unsigned long);
+
+	if (code > KEY_MAX)
+		return false;
+	return keys->bits[code / bits] & (1UL << (code % bits));
+}
 /* Number of keys and buttons down. */
 size_t input_keys_count(const struct input_keys *keys);
 /* The frame that releases every key and button down (EV_KEY code 0 in

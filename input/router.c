@@ -87,6 +87,7 @@ struct input_router {
 	size_t n_sources;
 	struct chord *chords;
 	size_t n_chords;
+	struct input_keys chord_keys; /* every key of every chord: the rest skip the chords */
 	size_t focus;
 	bool released; /* a panic gave the devices to the host */
 
@@ -215,9 +216,18 @@ static size_t find_pending(const struct input_router *r, size_t s, unsigned code
 	return NONE;
 }
 
+/* Is code a key of some chord? Most keys and every button are not: they
+ * pass by the chord bookkeeping. */
+static bool in_chords(const struct input_router *r, unsigned code)
+{
+	return input_keys_down(&r->chord_keys, code);
+}
+
 /* Could code, with every key held back, still become a chord? */
 static bool could_chord(const struct input_router *r, unsigned code)
 {
+	if (!in_chords(r, code))
+		return false;
 	for (size_t c = 0; c < r->n_chords; c++) {
 		const struct conf_chord *k = &r->chords[c].keys;
 		bool all = chord_has(k, code);
@@ -257,15 +267,20 @@ static const char *chord_what(const struct input_router *r, const struct chord *
 
 /* ----------------------------------------------------------------- output */
 
+/* Make room in o for one more event (once in a while: out of the fast path). */
+static void __attribute__((noinline)) out_grow(struct outbuf *o)
+{
+	o->cap = o->cap ? 2 * o->cap : 16;
+	o->ev = xrealloc(o->ev, o->cap * sizeof(*o->ev));
+}
+
 /* Add e to the frame being built for target t. */
-static void out_push(struct input_router *r, size_t t, const struct input_event *e)
+static inline void out_push(struct input_router *r, size_t t, const struct input_event *e)
 {
 	struct outbuf *o = &r->out[t];
 
-	if (o->n == o->cap) {
-		o->cap = o->cap ? 2 * o->cap : 16;
-		o->ev = xrealloc(o->ev, o->cap * sizeof(*o->ev));
-	}
+	if (o->n == o->cap)
+		out_grow(o);
 	o->ev[o->n++] = *e;
 }
 
@@ -475,7 +490,7 @@ static void apply(struct input_router *r, size_t c)
 }
 
 /* Switches run once the frame that caused them is written. */
-static void after_event(struct input_router *r)
+static inline void after_event(struct input_router *r)
 {
 	if (r->panic_due) {
 		r->panic_due = false;
@@ -511,17 +526,22 @@ static void panic_press(struct input_router *r, uint64_t now)
 }
 
 /* A key went down: a chord whose keys are now all down is recognised (the
- * longest, when one key completes several). */
+ * longest, when one key completes several). Only the chords with code
+ * can change. */
 static void recognise(struct input_router *r, unsigned code, uint64_t now)
 {
 	size_t found = NONE;
 
+	if (!in_chords(r, code))
+		return;
 	for (size_t c = 0; c < r->n_chords; c++) {
 		struct chord *ch = &r->chords[c];
-		bool full = chord_full(r, &ch->keys);
+		bool full;
 
-		if (full && !ch->full && chord_has(&ch->keys, code) &&
-		    (found == NONE || ch->keys.n > r->chords[found].keys.n))
+		if (!chord_has(&ch->keys, code))
+			continue;
+		full = chord_full(r, &ch->keys);
+		if (full && !ch->full && (found == NONE || ch->keys.n > r->chords[found].keys.n))
 			found = c;
 		ch->full = full;
 	}
@@ -537,11 +557,21 @@ static void recognise(struct input_router *r, unsigned code, uint64_t now)
 	r->n_pending = 0;
 }
 
-/* A key went up: which chords are still complete. */
+/* Which chords are complete (after a reload, or a source gone). */
 static void update_full(struct input_router *r)
 {
 	for (size_t c = 0; c < r->n_chords; c++)
 		r->chords[c].full = chord_full(r, &r->chords[c].keys);
+}
+
+/* code went up: only the chords with it can have stopped being complete. */
+static void update_full_for(struct input_router *r, unsigned code)
+{
+	if (!in_chords(r, code))
+		return;
+	for (size_t c = 0; c < r->n_chords; c++)
+		if (chord_has(&r->chords[c].keys, code))
+			r->chords[c].full = chord_full(r, &r->chords[c].keys);
 }
 
 /* The latched chord's keys and everything swallowed with it are up: its
@@ -571,13 +601,14 @@ static void key_down(struct input_router *r, size_t s, bool forward, const struc
 		     unsigned code, uint64_t now)
 {
 	struct source *src = &r->sources[s];
-	bool was = input_keys_down(&src->phys, code);
+	bool was = input_keys_down(&src->phys, code), could;
 	size_t t;
 
 	set_key(&src->phys, code, true);
 	if (!was)
 		recognise(r, code, now);
-	if (!forward || find_pending(r, s, code) != NONE || input_keys_down(&src->swallowed, code))
+	if (!forward || (r->n_pending && find_pending(r, s, code) != NONE) ||
+	    input_keys_down(&src->swallowed, code))
 		return;
 	if (r->latched) {
 		set_key(&src->swallowed, code, true);
@@ -589,9 +620,12 @@ static void key_down(struct input_router *r, size_t s, bool forward, const struc
 		deliver_key(r, s, s, t, scan, code, 1);
 		return;
 	}
-	if (!could_chord(r, code))
+	could = could_chord(r, code);
+	if (!could) {
 		flush_pending(r, s);
-	if (could_chord(r, code) && r->n_pending < PENDING_MAX) {
+		could = in_chords(r, code) && could_chord(r, code);
+	}
+	if (could && r->n_pending < PENDING_MAX) {
 		struct pending *p = &r->pending[r->n_pending++];
 
 		*p = (struct pending){ .source = s, .code = (unsigned short)code };
@@ -614,8 +648,8 @@ static void key_up(struct input_router *r, size_t s, const struct input_event *s
 	size_t t;
 
 	set_key(&src->phys, code, false);
-	update_full(r);
-	if (find_pending(r, s, code) != NONE)
+	update_full_for(r, code);
+	if (r->n_pending && find_pending(r, s, code) != NONE)
 		flush_pending(r, s); /* a tap: pressed, now released */
 	if (input_keys_down(&src->swallowed, code)) {
 		set_key(&src->swallowed, code, false);
@@ -640,12 +674,20 @@ void input_router_frame(struct input_router *r, size_t s, bool grabbed,
 			const struct input_event *ev, size_t n, uint64_t now)
 {
 	bool forward = grabbed && !r->released;
+	size_t to;
 
 	if (s >= r->n_sources)
 		return;
+	/* Where motion goes: the focus moves only after the frame. */
+	to = dest(r, s);
 	for (size_t i = 0; i < n; i++) {
 		const struct input_event *e = &ev[i], *scan = NULL;
 
+		/* Motion first, the shortest way: it never touches chords. */
+		if (e->type == EV_REL && forward && to != NONE && !is_wheel(e)) {
+			out_push(r, to, e);
+			continue;
+		}
 		if (e->type == EV_SYN && e->code == SYN_REPORT)
 			continue;
 		/* A scan code travels with the key it comes before. */
@@ -667,10 +709,10 @@ void input_router_frame(struct input_router *r, size_t s, bool grabbed,
 		 * the echoes of what was set on it. */
 		if (!forward || e->type == EV_LED || e->type == EV_SND)
 			continue;
-		if (is_wheel(e))
+		if (r->n_pending && is_wheel(e))
 			flush_pending(r, s);
-		if (dest(r, s) != NONE)
-			out_push(r, dest(r, s), e);
+		if (to != NONE)
+			out_push(r, to, e);
 	}
 	out_flush(r, s);
 	after_event(r);
@@ -860,6 +902,8 @@ static void add_chord(struct input_router *r, const struct conf_chord *keys, enu
 	c = xappend(&r->chords, &r->n_chords, sizeof(*r->chords));
 	c->keys = *keys;
 	c->action = action;
+	for (unsigned i = 0; i < keys->n; i++)
+		set_key(&r->chord_keys, keys->codes[i], true);
 	c->target = vm ? find_target(r, vm) : NONE;
 	c->vm = vm ? xstrdup(vm) : NULL;
 }
@@ -947,6 +991,7 @@ void input_router_set_conf(struct input_router *r, const struct conf *conf)
 	free_chords(r->chords, r->n_chords);
 	r->chords = NULL;
 	r->n_chords = 0;
+	memset(&r->chord_keys, 0, sizeof(r->chord_keys));
 	add_chord(r, &conf->sw.cycle, ACT_CYCLE, NULL);
 	add_chord(r, &conf->sw.host, ACT_HOST, NULL);
 	add_chord(r, &conf->sw.panic, ACT_PANIC, NULL);

@@ -14,6 +14,7 @@
 #include <sys/timerfd.h>
 #include <unistd.h>
 
+#include "util/heap.h"
 #include "util/list.h"
 #include "util/log.h"
 #include "util/util.h"
@@ -28,15 +29,11 @@ struct loop_source {
 	bool removed;
 };
 
-#define NOT_IN_HEAP SIZE_MAX
-
 struct loop_timer {
 	struct loop *loop;
-	struct list link;   /* the loop's timers, or its dead ones once freed */
-	struct list parked; /* due but armed during this pass: fires next pass */
-	size_t heap_index;  /* NOT_IN_HEAP unless armed and waiting */
-	uint64_t deadline;  /* 0: disarmed */
-	uint64_t order;     /* arming order: equal deadlines fire first armed first */
+	struct list link;      /* the loop's timers, or its dead ones once freed */
+	struct list parked;    /* due but armed during this pass: fires next pass */
+	struct heap_node node; /* key: the deadline, 0 when disarmed; in the heap while waiting */
 	uint64_t armed_seq;
 	loop_timer_fn fn;
 	void *data;
@@ -62,9 +59,7 @@ struct loop {
 	struct list dead_sources; /* removed during a pass, freed after it */
 	struct list timers;
 	struct list dead_timers;
-	struct loop_timer **heap; /* armed timers, earliest deadline first */
-	size_t heap_len, heap_cap;
-	uint64_t arm_order;
+	struct heap heap; /* armed timers, earliest deadline first */
 	uint64_t timer_seq;
 	uint64_t programmed; /* deadline the timerfd holds, 0 = disarmed */
 	bool dispatching;
@@ -129,82 +124,11 @@ static void reap(struct loop *loop)
 	loop->need_reap = false;
 }
 
-/* ------------------------------------------------------------ the heap */
-
-/* Earlier deadline first; equal deadlines in the order they were armed. */
-static bool fires_before(const struct loop_timer *a, const struct loop_timer *b)
-{
-	return a->deadline < b->deadline || (a->deadline == b->deadline && a->order < b->order);
-}
-
-/* Store t at i and remember i in t, so heap_remove() needs no search. */
-static void heap_put(struct loop *loop, size_t i, struct loop_timer *t)
-{
-	loop->heap[i] = t;
-	t->heap_index = i;
-}
-
-static void sift_up(struct loop *loop, size_t i)
-{
-	struct loop_timer *t = loop->heap[i];
-
-	while (i > 0 && fires_before(t, loop->heap[(i - 1) / 2])) {
-		heap_put(loop, i, loop->heap[(i - 1) / 2]);
-		i = (i - 1) / 2;
-	}
-	heap_put(loop, i, t);
-}
-
-static void sift_down(struct loop *loop, size_t i)
-{
-	struct loop_timer *t = loop->heap[i];
-
-	for (;;) {
-		size_t c = 2 * i + 1;
-
-		if (c >= loop->heap_len)
-			break;
-		if (c + 1 < loop->heap_len && fires_before(loop->heap[c + 1], loop->heap[c]))
-			c++;
-		if (!fires_before(loop->heap[c], t))
-			break;
-		heap_put(loop, i, loop->heap[c]);
-		i = c;
-	}
-	heap_put(loop, i, t);
-}
-
-/* Add t at the end and sift it up, growing the heap by doubling. */
-static void heap_insert(struct loop *loop, struct loop_timer *t)
-{
-	if (loop->heap_len == loop->heap_cap) {
-		loop->heap_cap = loop->heap_cap ? 2 * loop->heap_cap : 16;
-		loop->heap = xrealloc(loop->heap, loop->heap_cap * sizeof(*loop->heap));
-	}
-	heap_put(loop, loop->heap_len++, t);
-	sift_up(loop, t->heap_index);
-}
-
-/* Take t from anywhere in the heap: the last timer fills its slot and is sifted into place. */
-static void heap_remove(struct loop *loop, struct loop_timer *t)
-{
-	size_t i = t->heap_index;
-	struct loop_timer *last = loop->heap[--loop->heap_len];
-
-	t->heap_index = NOT_IN_HEAP;
-	if (last == t)
-		return;
-	heap_put(loop, i, last);
-	sift_up(loop, i);
-	sift_down(loop, last->heap_index);
-}
-
 /* Take t out of wherever its deadline waits (the heap, or the timers
  * parked for the next pass). */
 static void timer_unqueue(struct loop_timer *t)
 {
-	if (t->heap_index != NOT_IN_HEAP)
-		heap_remove(t->loop, t);
+	heap_remove(&t->loop->heap, &t->node);
 	if (t->is_parked) {
 		list_remove(&t->parked);
 		t->is_parked = false;
@@ -223,7 +147,7 @@ void loop_free(struct loop *loop)
 	list_for_each_safe(t, ttmp, &loop->timers, link)
 		timer_destroy(t);
 	reap(loop);
-	free(loop->heap);
+	heap_clear(&loop->heap);
 	if (loop->have_signals)
 		sigprocmask(SIG_SETMASK, &loop->saved_mask, NULL);
 	closep(&loop->sigfd);
@@ -289,7 +213,7 @@ struct loop_timer *loop_timer_new(struct loop *loop, loop_timer_fn fn, void *dat
 	t->loop = loop;
 	t->fn = fn;
 	t->data = data;
-	t->heap_index = NOT_IN_HEAP;
+	heap_node_init(&t->node);
 	list_insert_tail(&loop->timers, &t->link);
 	return t;
 }
@@ -299,10 +223,8 @@ void loop_timer_arm(struct loop_timer *t, uint64_t deadline_usec)
 	if (t->removed)
 		return;
 	timer_unqueue(t);
-	t->deadline = deadline_usec ? deadline_usec : 1;
-	t->order = ++t->loop->arm_order;
 	t->armed_seq = t->loop->timer_seq;
-	heap_insert(t->loop, t);
+	heap_arm(&t->loop->heap, &t->node, deadline_usec ? deadline_usec : 1);
 }
 
 void loop_timer_arm_in(struct loop_timer *t, uint64_t usec)
@@ -313,12 +235,12 @@ void loop_timer_arm_in(struct loop_timer *t, uint64_t usec)
 void loop_timer_disarm(struct loop_timer *t)
 {
 	timer_unqueue(t);
-	t->deadline = 0;
+	t->node.key = 0;
 }
 
 bool loop_timer_armed(const struct loop_timer *t)
 {
-	return t->deadline != 0;
+	return t->node.key != 0;
 }
 
 void loop_timer_free(struct loop_timer *t)
@@ -341,7 +263,7 @@ void loop_timer_free(struct loop_timer *t)
 static int program_timerfd(struct loop *loop)
 {
 	struct itimerspec its = { 0 };
-	uint64_t earliest = loop->heap_len ? loop->heap[0]->deadline : 0;
+	uint64_t earliest = loop->heap.len ? heap_top(&loop->heap)->key : 0;
 
 	if (earliest == loop->programmed)
 		return 0;
@@ -370,22 +292,22 @@ static int dispatch_timers(struct loop *loop)
 	loop->timer_seq++;
 	now = now_usec();
 	list_init(&parked);
-	while (loop->heap_len && loop->heap[0]->deadline <= now) {
-		t = loop->heap[0];
-		heap_remove(loop, t);
+	while (loop->heap.len && heap_top(&loop->heap)->key <= now) {
+		t = container_of(heap_top(&loop->heap), struct loop_timer, node);
+		heap_remove(&loop->heap, &t->node);
 		if (t->armed_seq >= loop->timer_seq) {
 			list_insert_tail(&parked, &t->parked);
 			t->is_parked = true;
 			continue;
 		}
-		t->deadline = 0;
+		t->node.key = 0;
 		t->fn(t, t->data);
 		n++;
 	}
 	list_for_each_safe(t, tmp, &parked, parked) {
 		list_remove(&t->parked);
 		t->is_parked = false;
-		heap_insert(loop, t);
+		heap_insert(&loop->heap, &t->node);
 	}
 	return n;
 }

@@ -5,21 +5,26 @@
 
 #include <stdlib.h>
 
+#include "util/hash.h"
 #include "util/list.h"
 #include "util/util.h"
 
 /* A port that changed recently, present device or not. */
 struct port {
-	struct list link;
+	struct list link;         /* in ports, least recently changed first */
+	struct hash_link by_path; /* in by_path */
 	char *syspath;
-	uint32_t hash; /* of syspath */
 	uint64_t last_change;
 	unsigned changes; /* in the current burst */
 	bool told;        /* the burst's first held device was reported */
 };
 
+/* The ports by syspath, and in the order of their last change, so a
+ * change finds its port and forgets the quiet ones without a walk of
+ * every port. */
 struct reconcile_debounce {
 	struct list ports;
+	struct hash by_path;
 };
 
 struct reconcile_debounce *reconcile_debounce_new(void)
@@ -31,9 +36,10 @@ struct reconcile_debounce *reconcile_debounce_new(void)
 }
 
 /* Forget a port (quiet for a window, or at the end). */
-static void port_free(struct port *p)
+static void port_free(struct reconcile_debounce *db, struct port *p)
 {
 	list_remove(&p->link);
+	hash_remove(&db->by_path, &p->by_path);
 	free(p->syspath);
 	free(p);
 }
@@ -45,33 +51,43 @@ void reconcile_debounce_free(struct reconcile_debounce *db)
 	if (!db)
 		return;
 	list_for_each_safe(p, tmp, &db->ports, link)
-		port_free(p);
+		port_free(db, p);
+	hash_clear(&db->by_path);
 	free(db);
 }
 
-/* The port's history, made on its first change; ports quiet for a whole
- * window are forgotten on the way, so the list holds only ports that
- * changed within the last window. */
+/* The port's history, made on its first change, and last in the list
+ * now; ports quiet for a whole window are forgotten on the way (they are
+ * the first in the list), so the list holds only ports that changed
+ * within the last window. */
 static struct port *port_get(struct reconcile_debounce *db, const char *syspath, uint64_t now)
 {
 	struct port *p, *tmp, *found = NULL;
 	uint32_t h = str_hash(syspath);
 
-	list_for_each_safe(p, tmp, &db->ports, link) {
-		if (p->hash == h && streq(p->syspath, syspath))
+	hash_for_each_match(p, &db->by_path, h, by_path)
+		if (streq(p->syspath, syspath)) {
 			found = p;
-		else if (now - p->last_change > RECONCILE_FLAP_WINDOW_USEC)
-			port_free(p);
+			break;
+		}
+	list_for_each_safe(p, tmp, &db->ports, link) {
+		if (now - p->last_change <= RECONCILE_FLAP_WINDOW_USEC)
+			break;
+		if (p != found)
+			port_free(db, p);
 	}
 	if (!found) {
 		found = xnew(struct port);
 		found->syspath = xstrdup(syspath);
-		found->hash = h;
-		list_insert_tail(&db->ports, &found->link);
-	} else if (now - found->last_change > RECONCILE_FLAP_WINDOW_USEC) {
-		found->changes = 0;
-		found->told = false;
+		hash_insert(&db->by_path, &found->by_path, h);
+	} else {
+		list_remove(&found->link);
+		if (now - found->last_change > RECONCILE_FLAP_WINDOW_USEC) {
+			found->changes = 0;
+			found->told = false;
+		}
 	}
+	list_insert_tail(&db->ports, &found->link);
 	return found;
 }
 
@@ -105,10 +121,5 @@ struct reconcile_debounce_verdict reconcile_debounce_change(struct reconcile_deb
 
 size_t reconcile_debounce_ports(const struct reconcile_debounce *db)
 {
-	const struct port *p;
-	size_t n = 0;
-
-	list_for_each(p, &db->ports, link)
-		n++;
-	return n;
+	return db->by_path.len;
 }

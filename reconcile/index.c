@@ -17,8 +17,8 @@ struct rc_device *reconcile_index_find(const struct rc_index *ix, const char *sy
 	uint32_t h = str_hash(syspath);
 	struct rc_device *d;
 
-	list_for_each(d, &ix->devices, link)
-		if (d->hash == h && streq(d->dev->syspath, syspath))
+	hash_for_each_match(d, &ix->by_path, h, by_path)
+		if (streq(d->dev->syspath, syspath))
 			return d;
 	return NULL;
 }
@@ -49,7 +49,10 @@ struct rc_device *reconcile_index_add(struct rc_index *ix, struct usb_device *de
 	size_t i = (size_t)dev->bus * RC_ADDR_DEVNUMS + dev->devnum;
 
 	d->dev = dev;
-	d->hash = str_hash(dev->syspath);
+	list_init(&d->owned_link);
+	heap_node_init(&d->settle.node);
+	d->settle.kind = RC_DEADLINE_SETTLE;
+	hash_insert(&ix->by_path, &d->by_path, str_hash(dev->syspath));
 	list_insert_tail(&ix->devices, &d->link);
 	if (dev->bus >= RC_ADDR_MAX_BUS || dev->devnum >= RC_ADDR_DEVNUMS)
 		return d;
@@ -62,8 +65,12 @@ struct rc_device *reconcile_index_add(struct rc_index *ix, struct usb_device *de
 		ix->by_addr_len = len;
 	}
 	/* A device there already (a missed remove) keeps the slot. */
-	if (!ix->by_addr[i])
+	if (!ix->by_addr[i]) {
 		ix->by_addr[i] = d;
+	} else {
+		d->shadowed = true;
+		ix->shadowed++;
+	}
 	return d;
 }
 
@@ -72,15 +79,23 @@ void reconcile_index_remove(struct rc_index *ix, struct rc_device *d)
 	struct rc_device **s = slot(ix, d->dev->bus, d->dev->devnum), *o;
 
 	list_remove(&d->link);
+	list_remove(&d->owned_link);
+	hash_remove(&ix->by_path, &d->by_path);
+	if (d->shadowed)
+		ix->shadowed--;
 	if (s && *s == d) {
 		/* Another device with its address (a missed remove) takes
-		 * its place. */
+		 * its place: walked for only while some device is shadowed. */
 		*s = NULL;
-		list_for_each(o, &ix->devices, link)
-			if (o->dev->bus == d->dev->bus && o->dev->devnum == d->dev->devnum) {
-				*s = o;
-				break;
-			}
+		if (ix->shadowed)
+			list_for_each(o, &ix->devices, link)
+				if (o->shadowed && o->dev->bus == d->dev->bus &&
+				    o->dev->devnum == d->dev->devnum) {
+					*s = o;
+					o->shadowed = false;
+					ix->shadowed--;
+					break;
+				}
 	}
 	free(d->override_vm);
 	usb_device_free(d->dev);
@@ -93,6 +108,7 @@ void reconcile_index_clear(struct rc_index *ix)
 
 	list_for_each_safe(d, tmp, &ix->devices, link)
 		reconcile_index_remove(ix, d);
+	hash_clear(&ix->by_path);
 	free(ix->by_addr);
 	ix->by_addr = NULL;
 	ix->by_addr_len = 0;

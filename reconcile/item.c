@@ -61,6 +61,11 @@ char *reconcile_usb_id(const struct usb_device *dev, enum conf_attach_mode mode)
 	return xstrdup(reconcile_usb_id_in(buf, dev, mode));
 }
 
+char *reconcile_redir_id(const char *name)
+{
+	return xasprintf(BACKEND_ID_PREFIX "redir-%s", name);
+}
+
 /* The host device an id of ours names: false if it is not one of our USB ids. */
 static bool parse_usb_id(const char *id, unsigned *bus, unsigned *devnum)
 {
@@ -76,36 +81,70 @@ static bool parse_usb_id(const char *id, unsigned *bus, unsigned *devnum)
 
 /* --------------------------------------------------------------- items */
 
+struct rc_item *reconcile_item_at(const struct rc_vm *vm, unsigned bus, unsigned devnum,
+				  const char *id)
+{
+	uint32_t h = reconcile_addr_hash(bus, devnum);
+	struct rc_item *it;
+
+	hash_for_each_match(it, &vm->rc->items_by_addr, h, by_addr)
+		if (it->vm == vm && it->bus == bus && it->devnum == devnum && streq(it->id, id))
+			return it;
+	return NULL;
+}
+
+/* Ids of ours that name a host device are found through their address;
+ * the rest (inputs, ids QEMU had) by a walk of the VM's items. */
 struct rc_item *reconcile_item_find(const struct rc_vm *vm, const char *id)
 {
 	struct rc_item *it;
+	unsigned bus, devnum;
 
+	if (parse_usb_id(id, &bus, &devnum) && bus)
+		return reconcile_item_at(vm, bus, devnum, id);
 	list_for_each(it, &vm->items, link)
 		if (streq(it->id, id))
 			return it;
 	return NULL;
 }
 
+/* The item names the host device at bus/devnum (not 0): indexed by it. */
+static void item_set_address(struct rc_item *it, unsigned bus, unsigned devnum)
+{
+	it->bus = bus;
+	it->devnum = devnum;
+	hash_insert(&it->vm->rc->items_by_addr, &it->by_addr, reconcile_addr_hash(bus, devnum));
+}
+
 struct rc_item *reconcile_item_new(struct rc_vm *vm, const char *id, bool input)
 {
 	struct rc_item *it = xnew(struct rc_item);
+	unsigned bus, devnum;
 
 	it->vm = vm;
 	it->id = xstrdup(id);
 	it->input = input;
-	if (!input)
-		parse_usb_id(id, &it->bus, &it->devnum);
+	heap_node_init(&it->retry.node);
+	it->retry.kind = RC_DEADLINE_RETRY;
+	if (!input && parse_usb_id(id, &bus, &devnum) && bus)
+		item_set_address(it, bus, devnum);
 	list_insert_tail(&vm->items, &it->link);
 	return it;
 }
 
 void reconcile_item_free(struct rc_item *it)
 {
+	struct reconcile *rc = it->vm->rc;
+
 	if (it->op)
 		it->op->item = NULL;
+	if (it->bus)
+		hash_remove(&rc->items_by_addr, &it->by_addr);
+	reconcile_deadline_set(rc, &it->retry, 0);
 	list_remove(&it->link);
 	free(it->id);
 	free(it->evdev);
+	free(it->address);
 	free(it->desc);
 	free(it->syspath);
 	free(it->error);
@@ -122,7 +161,7 @@ const struct usb_device *reconcile_item_device(const struct rc_item *it)
 {
 	struct rc_device *d;
 
-	if (it->input || !it->bus)
+	if (it->input || it->redir || !it->bus)
 		return NULL;
 	d = reconcile_index_at(&it->vm->rc->index, it->bus, it->devnum);
 	return d ? d->dev : NULL;
@@ -131,23 +170,28 @@ const struct usb_device *reconcile_item_device(const struct rc_item *it)
 bool reconcile_items_hold(const struct reconcile *rc, unsigned bus, unsigned devnum,
 			  const struct rc_item *self)
 {
-	struct rc_vm *vm;
+	uint32_t h = reconcile_addr_hash(bus, devnum);
 	struct rc_item *it;
 
-	list_for_each(vm, &rc->vms, link)
-		list_for_each(it, &vm->items, link)
-			if (it != self && !it->input && it->bus == bus && it->devnum == devnum &&
-			    it->state != RECONCILE_ITEM_RETRY &&
-			    it->state != RECONCILE_ITEM_FAILED && !reconcile_detach_given_up(it))
-				return true;
+	hash_for_each_match(it, &rc->items_by_addr, h, by_addr)
+		if (it != self && !it->input && !it->redir && it->bus == bus &&
+		    it->devnum == devnum && it->state != RECONCILE_ITEM_RETRY &&
+		    it->state != RECONCILE_ITEM_FAILED && !reconcile_detach_given_up(it))
+			return true;
 	return false;
 }
 
 void reconcile_item_event(struct rc_item *it, enum reconcile_event_type type, int err,
 			  const char *msg, bool final)
 {
+	static const enum reconcile_event_type redir_types[] = {
+		[RECONCILE_USB_ATTACHED] = RECONCILE_REMOTE_ADDED,
+		[RECONCILE_USB_DETACHED] = RECONCILE_REMOTE_REMOVED,
+		[RECONCILE_USB_FAILED] = RECONCILE_REMOTE_FAILED,
+	};
 	struct reconcile_event ev = {
-		.type = !it->input                       ? type
+		.type = it->redir                        ? redir_types[type]
+			: !it->input                     ? type
 			: type == RECONCILE_USB_ATTACHED ? RECONCILE_INPUT_ATTACHED
 			: type == RECONCILE_USB_DETACHED ? RECONCILE_INPUT_DETACHED
 							 : RECONCILE_INPUT_FAILED,
@@ -168,7 +212,10 @@ void reconcile_item_log(const struct rc_item *it, enum log_level level, const ch
 	const struct usb_device *dev = reconcile_item_device(it);
 	char *desc = dev ? usb_device_describe(dev) : it->desc ? xstrdup(it->desc) : NULL;
 
-	log_msg(level, "vm %s: %s %s%s%s: %s%s%s", it->vm->params.name, it->input ? "input" : "usb",
+	log_msg(level, "vm %s: %s %s%s%s: %s%s%s", it->vm->params.name,
+		it->input   ? "input"
+		: it->redir ? "usb-remote"
+			    : "usb",
 		desc ? desc : "", desc ? " " : "", it->id, what, detail ? ": " : "",
 		detail ? detail : "");
 	free(desc);
@@ -209,7 +256,7 @@ static uint64_t retry_after(const struct retry *r, unsigned failures)
 
 bool reconcile_detach_due(const struct rc_item *it, uint64_t now)
 {
-	return (!it->retry_at || it->retry_at <= now) &&
+	return (!rc_at(&it->retry) || rc_at(&it->retry) <= now) &&
 	       (it->failures < detach_retry.tries || !it->error);
 }
 
@@ -277,13 +324,13 @@ static void attach_failed(struct rc_item *it, int err, const char *msg)
 		      : retry_after(&attach_retry, it->failures - it->races);
 	if (!after) {
 		it->state = RECONCILE_ITEM_FAILED;
-		it->retry_at = 0;
+		reconcile_deadline_set(it->vm->rc, &it->retry, 0);
 		reconcile_item_log(it, LOG_LEVEL_ERROR, "attach failed, giving up", it->error);
 		reconcile_item_event(it, RECONCILE_USB_FAILED, err, it->error, true);
 		return;
 	}
 	it->state = RECONCILE_ITEM_RETRY;
-	it->retry_at = reconcile_now(it->vm->rc) + after;
+	reconcile_deadline_set(it->vm->rc, &it->retry, reconcile_now(it->vm->rc) + after);
 	reconcile_item_log(it, quiet ? LOG_LEVEL_DEBUG : LOG_LEVEL_WARNING,
 			   "attach failed, will retry", it->error);
 	if (!quiet)
@@ -305,9 +352,13 @@ static void attach_done(void *data, int err, const char *msg)
 {
 	struct rc_vm *vm = ((struct rc_op *)data)->vm;
 	struct rc_item *it = op_end(data);
+	unsigned bus, devnum;
 
 	if (!it)
 		return;
+	/* what it can change is at its address (a USB item's) */
+	bus = it->input ? 0 : it->bus;
+	devnum = it->devnum;
 	if (err == -ENOTCONN) {
 		/* The VM went away; vm_gone follows and clears everything. */
 		reconcile_item_free(it);
@@ -318,13 +369,14 @@ static void attach_done(void *data, int err, const char *msg)
 		it->gen = vm->input_gen;
 		it->failures = 0;
 		it->races = 0;
-		it->retry_at = 0;
+		reconcile_deadline_set(vm->rc, &it->retry, 0);
 		free(it->error);
 		it->error = NULL;
 		reconcile_item_log(it, LOG_LEVEL_INFO, "attached", NULL);
 		reconcile_item_event(it, RECONCILE_USB_ATTACHED, 0, NULL, false);
 	}
-	reconcile_pass_vm(vm);
+	reconcile_mark_at(vm, bus, devnum);
+	reconcile_run_passes(vm->rc);
 }
 
 /* The backend's answer to starting an attach: on a refusal at once, the
@@ -344,7 +396,7 @@ static void launched(struct rc_item *it, struct rc_op *op, int r)
 static struct rc_op *attaching(struct rc_item *it)
 {
 	it->state = RECONCILE_ITEM_ATTACHING;
-	it->retry_at = 0;
+	reconcile_deadline_set(it->vm->rc, &it->retry, 0);
 	return op_new(it->vm, it);
 }
 
@@ -370,6 +422,24 @@ void reconcile_attach(struct rc_item *it, const struct rc_device *d)
 	it->syspath = xstrdup(d->dev->syspath);
 	reconcile_item_log(it, LOG_LEVEL_DEBUG, "attaching", conf_attach_mode_name(mode));
 	launched(it, op, vm->backend->ops->usb_attach(vm->backend, &req, attach_done, op));
+}
+
+void reconcile_attach_redir(struct rc_item *it, const struct conf_usb_remote *r)
+{
+	struct rc_vm *vm = it->vm;
+	struct backend_redir_dev req = {
+		.id = it->id,
+		.host = r->host,
+		.port = r->port,
+		.path = r->path,
+	};
+	struct rc_op *op = attaching(it);
+
+	free(it->address);
+	it->address = conf_usb_remote_address(r);
+	it->redir_attached = it->redir_connected = false;
+	reconcile_item_log(it, LOG_LEVEL_DEBUG, "adding", it->address);
+	launched(it, op, vm->backend->ops->redir_attach(vm->backend, &req, attach_done, op));
 }
 
 void reconcile_attach_input(struct rc_item *it, const struct reconcile_input *in)
@@ -403,18 +473,18 @@ static bool detach_failed(struct rc_item *it, int err, const char *msg)
 	it->state = RECONCILE_ITEM_ATTACHED;
 	after = retry_after(&detach_retry, it->failures);
 	if (after) {
-		it->retry_at = reconcile_now(vm->rc) + after;
+		reconcile_deadline_set(vm->rc, &it->retry, reconcile_now(vm->rc) + after);
 		reconcile_item_log(it, LOG_LEVEL_WARNING, "detach failed, will retry", it->error);
 		return false;
 	}
-	it->retry_at = 0;
+	reconcile_deadline_set(vm->rc, &it->retry, 0);
 	reconcile_item_log(it, LOG_LEVEL_ERROR, "detach failed, giving up", it->error);
 	/* No longer in the way of the device's owner (see
 	 * reconcile_detach_given_up()). */
 	d = it->bus ? reconcile_index_at(&vm->rc->index, it->bus, it->devnum) : NULL;
 	if (!d)
 		return false;
-	vm->dirty = true;
+	reconcile_mark_at(vm, it->bus, it->devnum);
 	reconcile_pass_address(vm->rc, it->bus, it->devnum, d->owner);
 	return true;
 }
@@ -438,10 +508,10 @@ static void detach_done(void *data, int err, const char *msg)
 		reconcile_item_free(it);
 		/* The id and the host device are free again: the VM that owns
 		 * the device there may want them. */
-		vm->dirty = true;
 		if (!input && bus) {
 			const struct rc_device *d = reconcile_index_at(&vm->rc->index, bus, devnum);
 
+			reconcile_mark_at(vm, bus, devnum);
 			reconcile_pass_address(vm->rc, bus, devnum, d ? d->owner : NULL);
 		} else {
 			reconcile_pass_vm(vm);
@@ -460,10 +530,12 @@ void reconcile_detach(struct rc_item *it)
 	int r;
 
 	it->state = RECONCILE_ITEM_DETACHING;
-	it->retry_at = 0;
+	reconcile_deadline_set(vm->rc, &it->retry, 0);
 	reconcile_item_log(it, LOG_LEVEL_DEBUG, "detaching", NULL);
 	if (it->input)
 		r = vm->backend->ops->input_detach(vm->backend, it->id, detach_done, op);
+	else if (it->redir)
+		r = vm->backend->ops->redir_detach(vm->backend, it->id, detach_done, op);
 	else
 		r = vm->backend->ops->usb_detach(vm->backend, it->id, detach_done, op);
 	if (r < 0) {
@@ -491,7 +563,9 @@ static void list_done(void *data, int err, const struct backend_list *list)
 	if (err < 0) {
 		vm->list_failures++;
 		reconcile_set_error(&vm->last_error, err, NULL);
-		vm->list_retry_at = reconcile_now(rc) + retry_after(&list_retry, vm->list_failures);
+		reconcile_deadline_set(rc, &vm->list_retry,
+				       reconcile_now(rc) +
+					   retry_after(&list_retry, vm->list_failures));
 		/* Said once per connection; the retries go on quietly. */
 		log_msg(vm->list_failures == 1 ? LOG_LEVEL_WARNING : LOG_LEVEL_DEBUG,
 			"vm %s: cannot list its devices (%s); retrying", vm->params.name,
@@ -500,7 +574,7 @@ static void list_done(void *data, int err, const struct backend_list *list)
 		return;
 	}
 	vm->list_failures = 0;
-	vm->list_retry_at = 0;
+	reconcile_deadline_set(rc, &vm->list_retry, 0);
 	for (size_t i = 0; i < list->n; i++) {
 		const struct backend_item *bi = &list->items[i];
 		struct rc_item *it;
@@ -510,9 +584,13 @@ static void list_done(void *data, int err, const struct backend_list *list)
 		it = reconcile_item_new(vm, bi->id, bi->kind == BACKEND_ITEM_INPUT);
 		it->state = RECONCILE_ITEM_ATTACHED;
 		it->evdev = bi->evdev ? xstrdup(bi->evdev) : NULL;
-		if (!it->input && !it->bus && bi->bus > 0 && bi->addr > 0) {
-			it->bus = (unsigned)bi->bus;
-			it->devnum = (unsigned)bi->addr;
+		if (bi->kind == BACKEND_ITEM_REDIR) {
+			it->redir = true;
+			it->address = bi->address ? xstrdup(bi->address) : NULL;
+			it->redir_attached = bi->attached;
+			it->redir_connected = bi->connected;
+		} else if (!it->input && !it->bus && bi->bus > 0 && bi->addr > 0) {
+			item_set_address(it, (unsigned)bi->bus, (unsigned)bi->addr);
 		}
 	}
 	vm->state = RECONCILE_VM_READY;
@@ -528,7 +606,7 @@ void reconcile_list(struct rc_vm *vm)
 	int r;
 
 	vm->list_pending = true;
-	vm->list_retry_at = 0;
+	reconcile_deadline_set(vm->rc, &vm->list_retry, 0);
 	r = vm->backend->ops->list(vm->backend, list_done, op);
 	if (r < 0) {
 		op_free(op);

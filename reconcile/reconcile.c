@@ -77,6 +77,20 @@ static void log_conflict(struct reconcile *rc, const struct rc_device *d)
 	free(desc);
 }
 
+/* The device joins its owner's list of devices (the pass of a VM walks
+ * only those), leaving its previous owner's; unchanged, it keeps its place. */
+static void set_owned(struct reconcile *rc, struct rc_device *d)
+{
+	struct rc_vm *vm = d->owner ? reconcile_vm_of(rc, d->owner) : NULL;
+
+	if (vm == d->owned_by)
+		return;
+	list_remove(&d->owned_link);
+	d->owned_by = vm;
+	if (vm)
+		list_insert_tail(&vm->owned, &d->owned_link);
+}
+
 /* Who gets the device under the current config and overrides. */
 static void judge(struct reconcile *rc, struct rc_device *d)
 {
@@ -91,6 +105,7 @@ static void judge(struct reconcile *rc, struct rc_device *d)
 		d->rule = NULL;
 	}
 	d->mode = d->rule ? d->rule->attach_mode : CONF_ATTACH_ADDRESS;
+	set_owned(rc, d);
 	log_verdict(d);
 	if (d->claimers > 1)
 		log_conflict(rc, d);
@@ -123,6 +138,40 @@ static uint64_t port_changed(struct reconcile *rc, const struct usb_device *dev,
 }
 
 /* ----------------------------------------------------------------- VMs */
+
+struct rc_vm *reconcile_vm_of(const struct reconcile *rc, const struct conf_vm *conf)
+{
+	size_t i = (size_t)(conf - rc->conf->vms);
+	struct rc_vm *vm;
+
+	if (conf >= rc->conf->vms && i < rc->n_by_conf && rc->by_conf[i] &&
+	    rc->by_conf[i]->conf == conf)
+		return rc->by_conf[i];
+	/* (in the middle of a reload, before index_vms()) */
+	list_for_each(vm, &rc->vms, link)
+		if (!vm->dead && vm->conf == conf)
+			return vm;
+	return NULL;
+}
+
+/* by_conf for the current configuration, once every VM of it exists. */
+static void index_vms(struct reconcile *rc)
+{
+	struct rc_vm *vm;
+
+	free(rc->by_conf);
+	rc->n_by_conf = rc->conf->n_vms;
+	rc->by_conf = xcalloc(rc->n_by_conf ? rc->n_by_conf : 1, sizeof(*rc->by_conf));
+	rc->retiring = 0;
+	list_for_each(vm, &rc->vms, link) {
+		if (vm->dead)
+			continue;
+		if (vm->conf)
+			rc->by_conf[vm->conf - rc->conf->vms] = vm;
+		else
+			rc->retiring++;
+	}
+}
 
 struct rc_vm *reconcile_vm_find(const struct reconcile *rc, const char *name)
 {
@@ -184,7 +233,7 @@ static void forget_state(struct rc_vm *vm)
 	vm->state = RECONCILE_VM_DOWN;
 	vm->list_pending = false;
 	vm->list_failures = 0;
-	vm->list_retry_at = 0;
+	reconcile_deadline_set(vm->rc, &vm->list_retry, 0);
 }
 
 /* Destroy the VM's backend; its operations never complete. */
@@ -219,9 +268,14 @@ static struct rc_vm *vm_new(struct reconcile *rc, const struct conf_vm *conf)
 	vm->rc = rc;
 	vm->conf = conf;
 	vm->input_gen = 1;
+	vm->seq = ++rc->vm_seq;
+	heap_node_init(&vm->list_retry.node);
+	vm->list_retry.kind = RC_DEADLINE_LIST;
 	copy_params(&vm->params, conf);
 	list_init(&vm->items);
 	list_init(&vm->ops);
+	list_init(&vm->owned);
+	list_init(&vm->dirty_link);
 	list_insert_tail(&rc->vms, &vm->link);
 	backend_start(vm);
 	return vm;
@@ -230,7 +284,19 @@ static struct rc_vm *vm_new(struct reconcile *rc, const struct conf_vm *conf)
 /* The VM and its backend go (never from inside the backend's callback). */
 static void vm_free(struct rc_vm *vm)
 {
+	struct reconcile *rc = vm->rc;
+
 	backend_stop(vm);
+	while (!list_empty(&vm->owned)) {
+		struct rc_device *d = container_of(vm->owned.next, struct rc_device, owned_link);
+
+		list_remove(&d->owned_link);
+		d->owned_by = NULL;
+	}
+	for (size_t i = 0; i < rc->n_by_conf; i++)
+		if (rc->by_conf[i] == vm)
+			rc->by_conf[i] = NULL;
+	list_remove(&vm->dirty_link);
 	list_remove(&vm->link);
 	free_params(&vm->params);
 	free(vm->last_error);
@@ -333,11 +399,13 @@ struct reconcile *reconcile_new(const struct conf *conf, const struct reconcile_
 	rc->data = data;
 	rc->flap_rl = (struct log_ratelimit)LOG_RATELIMIT_INIT(60 * USEC_PER_SEC, 10);
 	list_init(&rc->vms);
+	list_init(&rc->dirty);
 	reconcile_index_init(&rc->index);
 	if (hooks->debounce)
 		rc->debounce = reconcile_debounce_new();
 	for (size_t i = 0; i < conf->n_vms; i++)
 		vm_new(rc, &conf->vms[i]);
+	index_vms(rc);
 	return rc;
 }
 
@@ -352,6 +420,9 @@ void reconcile_free(struct reconcile *rc)
 	reconcile_index_clear(&rc->index);
 	reconcile_debounce_free(rc->debounce);
 	strv_free(rc->conflicts);
+	hash_clear(&rc->items_by_addr);
+	heap_clear(&rc->deadlines);
+	free(rc->by_conf);
 	free(rc);
 }
 
@@ -390,15 +461,16 @@ void reconcile_set_conf(struct reconcile *rc, const struct conf *conf)
 			it->races = 0;
 			if (it->state == RECONCILE_ITEM_FAILED) {
 				it->state = RECONCILE_ITEM_RETRY;
-				it->retry_at = 0;
+				reconcile_deadline_set(rc, &it->retry, 0);
 			} else if (it->state == RECONCILE_ITEM_ATTACHED) {
-				it->retry_at = 0;
+				reconcile_deadline_set(rc, &it->retry, 0);
 			}
 		}
 	}
 	for (size_t i = 0; i < conf->n_vms; i++)
 		if (!reconcile_vm_find(rc, conf->vms[i].name))
 			vm_new(rc, &conf->vms[i]);
+	index_vms(rc);
 	/* A new config: its conflicts are said again. */
 	strv_free(rc->conflicts);
 	rc->conflicts = NULL;
@@ -412,6 +484,13 @@ void reconcile_set_conf(struct reconcile *rc, const struct conf *conf)
 	reconcile_pass_all(rc);
 }
 
+/* The device is gone: out of the deadlines and the index. */
+static void device_drop(struct reconcile *rc, struct rc_device *d)
+{
+	reconcile_deadline_set(rc, &d->settle, 0);
+	reconcile_index_remove(&rc->index, d);
+}
+
 void reconcile_device_add(struct reconcile *rc, struct usb_device *dev)
 {
 	struct rc_device *d = reconcile_index_find(&rc->index, dev->syspath);
@@ -420,7 +499,7 @@ void reconcile_device_add(struct reconcile *rc, struct usb_device *dev)
 		/* A missed remove: the old instance is gone. */
 		reconcile_mark_address(rc, d->dev->bus, d->dev->devnum);
 		port_changed(rc, d->dev, false);
-		reconcile_index_remove(&rc->index, d);
+		device_drop(rc, d);
 		d = NULL;
 	}
 	if (d) {
@@ -429,7 +508,7 @@ void reconcile_device_add(struct reconcile *rc, struct usb_device *dev)
 		d->dev = dev;
 	} else {
 		d = reconcile_index_add(&rc->index, dev);
-		d->settle_at = port_changed(rc, dev, true);
+		reconcile_deadline_set(rc, &d->settle, port_changed(rc, dev, true));
 	}
 	judge(rc, d);
 	reconcile_pass_address(rc, dev->bus, dev->devnum, d->owner);
@@ -445,7 +524,7 @@ void reconcile_device_remove(struct reconcile *rc, const char *syspath)
 	bus = d->dev->bus;
 	devnum = d->dev->devnum;
 	port_changed(rc, d->dev, false);
-	reconcile_index_remove(&rc->index, d);
+	device_drop(rc, d);
 	reconcile_pass_address(rc, bus, devnum, NULL);
 }
 
@@ -462,36 +541,64 @@ void reconcile_inputs_changed(struct reconcile *rc, const char *name)
 void reconcile_tick(struct reconcile *rc)
 {
 	struct rc_vm *vm, *tmp;
-	struct rc_device *d;
+	struct heap_node *n, **due = NULL;
+	size_t n_due = 0, cap = 0;
 	uint64_t t = reconcile_now(rc);
 
 	rc->scheduled = 0;
-	/* Pass the VMs with something due: a device that settled (its
-	 * owner), a retry, a list to ask for again. */
-	list_for_each(d, &rc->index.devices, link)
-		if (d->settle_at && d->settle_at <= t) {
-			d->settle_at = 0;
-			list_for_each(vm, &rc->vms, link)
-				if (d->owner && vm->conf == d->owner)
-					vm->dirty = true;
-		}
 	if (rc->reap) {
 		list_for_each_safe(vm, tmp, &rc->vms, link)
 			if (vm->dead)
 				vm_free(vm);
 		rc->reap = false;
 	}
-	list_for_each(vm, &rc->vms, link) {
-		struct rc_item *it;
+	/* Pass the VMs with something due: a device that settled (its
+	 * owner), a retry, a list to ask for again. Only what is due is
+	 * taken from the heap; retries and lists go back in as they were
+	 * (their passes decide). */
+	while ((n = heap_top(&rc->deadlines)) && n->key <= t) {
+		struct rc_deadline *dl = container_of(n, struct rc_deadline, node);
 
-		if (vm->list_retry_at && vm->list_retry_at <= t)
-			vm->dirty = true;
-		list_for_each(it, &vm->items, link)
-			if (it->retry_at && it->retry_at <= t)
-				vm->dirty = true;
-		/* a retiring VM goes once its devices are detached */
-		if (!vm->conf)
-			vm->dirty = true;
+		heap_remove(&rc->deadlines, n);
+		switch (dl->kind) {
+		case RC_DEADLINE_SETTLE: {
+			struct rc_device *d = container_of(dl, struct rc_device, settle);
+
+			n->key = 0;
+			if (d->owned_by)
+				reconcile_mark_at(d->owned_by, d->dev->bus, d->dev->devnum);
+			continue;
+		}
+		case RC_DEADLINE_RETRY: {
+			struct rc_item *it = container_of(dl, struct rc_item, retry);
+
+			if (it->input)
+				reconcile_mark(it->vm);
+			else
+				reconcile_mark_at(it->vm, it->bus, it->devnum);
+			break;
+		}
+		case RC_DEADLINE_LIST:
+			reconcile_mark(container_of(dl, struct rc_vm, list_retry));
+			break;
+		}
+		if (n_due == cap) {
+			cap = cap ? 2 * cap : 8;
+			due = xrealloc(due, cap * sizeof(*due));
+		}
+		due[n_due++] = n;
+	}
+	for (size_t i = 0; i < n_due; i++)
+		heap_insert(&rc->deadlines, due[i]);
+	free(due);
+	/* a retiring VM goes once its devices are detached */
+	if (rc->retiring) {
+		rc->retiring = 0;
+		list_for_each(vm, &rc->vms, link)
+			if (!vm->conf && !vm->dead) {
+				reconcile_mark(vm);
+				rc->retiring++;
+			}
 	}
 	reconcile_run_passes(rc);
 }
@@ -514,7 +621,8 @@ void reconcile_counts(const struct reconcile *rc, size_t *up, size_t *usb_attach
 			continue;
 		*up += vm->state != RECONCILE_VM_DOWN;
 		list_for_each(it, &vm->items, link)
-			*usb_attached += !it->input && it->state == RECONCILE_ITEM_ATTACHED;
+			*usb_attached += !it->input && !it->redir &&
+					 it->state == RECONCILE_ITEM_ATTACHED;
 	}
 }
 
@@ -547,6 +655,10 @@ size_t reconcile_vm_items(const struct reconcile *rc, const char *name,
 			.id = it->id,
 			.state = it->state,
 			.input = it->input,
+			.redir = it->redir,
+			.address = it->address,
+			.redir_attached = it->redir_attached,
+			.redir_connected = it->redir_connected,
 			.bus = it->bus,
 			.devnum = it->devnum,
 			.dev = reconcile_item_device(it),
@@ -576,7 +688,7 @@ size_t reconcile_devices(const struct reconcile *rc,
 			.claimers = d->claimers,
 			.override = d->override,
 			.override_vm = d->override_vm,
-			.settle_at = d->settle_at,
+			.settle_at = rc_at(&d->settle),
 		};
 
 		fn(data, &info);

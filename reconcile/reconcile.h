@@ -30,6 +30,9 @@ enum reconcile_event_type {
 	RECONCILE_INPUT_ATTACHED,
 	RECONCILE_INPUT_DETACHED,
 	RECONCILE_INPUT_FAILED,
+	RECONCILE_REMOTE_ADDED, /* a [usb-remote] slot's socket and device are in the VM */
+	RECONCILE_REMOTE_REMOVED,
+	RECONCILE_REMOTE_FAILED,
 };
 
 struct reconcile_event {
@@ -157,6 +160,10 @@ struct reconcile_item_info {
 	const char *id;
 	enum reconcile_item_state state;
 	bool input;
+	bool redir;           /* a [usb-remote] slot */
+	const char *address;  /* redir: where it listens */
+	bool redir_attached;  /* redir: a peer's device is on the VM's bus (at the last list) */
+	bool redir_connected; /* redir: a peer is connected (at the last list) */
 	unsigned bus, devnum;
 	const struct usb_device *dev; /* the host device, NULL if not present */
 	const char *error;            /* last error, NULL if none */
@@ -205,5 +212,7 @@ int reconcile_override(struct reconcile *rc, const char *syspath, const char *vm
 
 const char *reconcile_vm_state_name(enum reconcile_vm_state s);
 const char *reconcile_item_state_name(enum reconcile_item_state s);
+/* The id of a VM's [usb-remote "name"] slot (device and chardev); a new string. */
+char *reconcile_redir_id(const char *name);
 /* The id vmplug gives a host device attached in mode; a new string. */
 char *reconcile_usb_id(const struct usb_device *dev, enum conf_attach_mode mode);

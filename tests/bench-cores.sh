@@ -6,7 +6,7 @@
 
 cores=$top_builddir/bench/cores
 bench_short cores
-for core in matcher reconciler router-mouse router-keyboard qmp-10 qmp-10000; do
+for core in matcher reconciler reconciler-16 reconciler-2048 router-mouse router-keyboard path-mouse path-keyboard qmp-10 qmp-10000; do
 	check "it runs the $core" grep -Eq "^$core +[0-9]+ operations +[0-9.]+ ns/op" "$out"
 done
 if ! command -v valgrind >/dev/null; then
@@ -19,7 +19,7 @@ else
 	cg=$SCRATCH/callgrind
 	"$top_srcdir/bench/cores-callgrind.sh" --short "$top_builddir" >"$cg" 2>&1
 	check "cores-callgrind.sh --short exits with status 0" test $? -eq 0
-	for core in matcher reconciler router-mouse router-keyboard qmp-10 qmp-10000; do
+	for core in matcher reconciler reconciler-16 reconciler-2048 router-mouse router-keyboard path-mouse path-keyboard qmp-10 qmp-10000; do
 		check "it counts instructions per operation of the $core" \
 			grep -Eq "^$core +[0-9]+ +[0-9]+ +[0-9]+\.[0-9] " "$cg"
 	done

@@ -19,6 +19,9 @@ packages=(
 	# tests/install.sh: systemd-analyze verify, and the man pages it opens
 	systemd man-db
 	qemu-system-x86 umockdev libumockdev-dev
+	# tests/usb-remote.sh: a loopback in the test's namespace (ip); the
+	# exporting side of usbredir ([usb-export])
+	iproute2 usbredirect
 	# the libvirt backend's tests: a private libvirtd, virsh, xmllint
 	libvirt-daemon libvirt-daemon-driver-qemu libvirt-clients libxml2-utils
 	# end-to-end tests: a Debian kernel booted under QEMU

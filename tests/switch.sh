@@ -113,6 +113,11 @@ fi
 qemu_start alpha
 start_vmplugd "$conf" "$log" || bail "vmplugd did not start"
 ctl() { "$VMPLUGCTL" -s "$conf/control.sock" "$@"; }
+# Started as a plain process, not as vmplugd.service starts it.
+if [ "$(chrt -p "$VMPLUGD_PID" 2>/dev/null | sed -n '1s/.*policy: //p')" = SCHED_OTHER ]; then
+	check "at normal priority it says that input may be lost, and how to fix it" \
+		grep -q "input is read at normal priority: .* lost.*CPUSchedulingPolicy=fifo, or chrt -f 1" "$log"
+fi
 "$VMPLUGCTL" -s "$conf/control.sock" --json monitor >"$SCRATCH/events" 2>/dev/null &
 MONITOR=$!
 wait_for 50 test -s "$SCRATCH/events"

@@ -50,6 +50,25 @@ plug 1-1.2 dev=9 vid=046d pid=0825 name=Webcam
 check "replug with a new device number: the new one attached, the old one gone" \
 	usb_in_qemu_is alpha "vmplug-usb-1-9 attached=true hostaddr=9"
 
+# A QEMU that answers device_add late: its main loop runs a usb-host
+# device's USB transfers, and the kernel gives up on one to a slow or
+# vanishing device only after 5 s. vmplugd waits for the answer; it does
+# not take QEMU for dead and drop the connection. (QEMU is stopped for
+# 7 s: longer than that one transfer.)
+connections=$(grep -c "vm alpha: connected to QEMU" "$log")
+kill -STOP "$(qemu_pid alpha)"
+plug 1-1.3 dev=4 vid=1234 pid=0001
+sleep 7
+kill -CONT "$(qemu_pid alpha)"
+check "a device_add QEMU answers after 7 s: attached" usb_in_qemu_is alpha "vmplug-usb-1-4 attached=true hostaddr=4
+vmplug-usb-1-9 attached=true hostaddr=9"
+check "and the connection was kept" \
+	test "$(grep -c "vm alpha: connected to QEMU" "$log")" = "$connections"
+no_line() { ! grep -q -- "$2" "$1"; }
+check "and nothing said that QEMU did not answer" no_line "$log" "did not answer"
+unplug 1-1.3
+check "unplug: detached" usb_in_qemu_is alpha "vmplug-usb-1-9 attached=true hostaddr=9"
+
 # A QEMU holding an emulated device polls it without pause, and every
 # poll goes through the testbed: keep at most two attached per QEMU.
 

@@ -59,7 +59,9 @@ static void d_vm(void *data, const char *vm, struct control_vm *out)
 {
 	struct daemon *d = data;
 
-	*out = (struct control_vm){ .state = "running", .ready = true, .last_error = d->text };
+	*out = (struct control_vm){
+		.state = "running", .ready = true, .up = true, .last_error = d->text
+	};
 }
 
 static void d_vm_items(void *data, const char *vm, control_item_fn fn, void *ctx)
@@ -110,6 +112,27 @@ static int d_switch(void *data, const char *target, char **why)
 	return -EINVAL;
 }
 
+static int d_remember(void *data, const struct usb_device *dev, const char *vm,
+		      const char *description, unsigned *id, char **why)
+{
+	struct daemon *d = data;
+
+	if (d->errors) {
+		*why = xasprintf("cannot remember: %s", d->text);
+		return -EINVAL;
+	}
+	*id = 1;
+	return 0;
+}
+
+static int d_forget(void *data, unsigned id, char **why)
+{
+	struct daemon *d = data;
+
+	*why = xasprintf("no answer %u: %s", id, d->text);
+	return -ENOENT;
+}
+
 static const struct control_ops ops = {
 	.conf = d_conf,
 	.status = d_status,
@@ -120,6 +143,8 @@ static const struct control_ops ops = {
 	.override = d_override,
 	.reload = d_reload,
 	.focus_switch = d_switch,
+	.remember = d_remember,
+	.forget = d_forget,
 };
 
 /* ------------------------------------------------------------ the input */
@@ -308,10 +333,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		abort();
 	peer.fd = fds[1];
 	control_client_add(server, fds[0], &root);
+	/* a plug-time question the requests may answer (as question 1, 2...) */
+	control_unclaimed(server, daemon_.dev);
 	send_requests(&peer, p, (size_t)(end - p));
 	for (size_t i = 0; i < conf->n_vms; i++)
 		reconciler_says(conf->vms[i].name);
 	control_identify_usb(server, daemon_.dev);
+	control_unclaimed_gone(server, daemon_.dev->syspath);
 	control_emit(server, CONTROL_EVENT_INPUT_FOCUS,
 		     json_pack("{s:o,s:s}", "from", control_json_str(text), "to", "host"));
 	pump(&peer);

@@ -813,6 +813,58 @@ static bool closed_by_server(void *arg)
 	return n == 0;
 }
 
+/* Plug-time questions are bounded: one past CONTROL_MAX_QUESTIONS drops
+ * the oldest (said to subscribers, and to whoever answers it late); a
+ * device already asked about is not asked again while it is open. */
+START_TEST(questions_are_bounded)
+{
+	struct usb_device *devs[CONTROL_MAX_QUESTIONS + 1];
+	struct client cl;
+	struct bench b;
+	json_t *r;
+	size_t events = 0, dropped = 0;
+
+	bench_init(&b);
+	client_open(&cl, &b);
+	json_decref(call(&cl, "{\"execute\": \"subscribe\"}"));
+	for (size_t i = 0; i < ARRAY_SIZE(devs); i++) {
+		char *desc = xasprintf("3-%zu dev=%zu vid=abcd pid=0001", i + 1, i + 2);
+
+		devs[i] = fixture_usb(desc);
+		free(desc);
+		control_unclaimed(b.c, devs[i]);
+	}
+	control_unclaimed(b.c, devs[5]); /* open already: not asked again */
+	while ((r = next(&cl, 200))) {
+		const char *ev = str_at(r, "event", NULL);
+
+		events += ev && streq(ev, CONTROL_EVENT_USB_UNCLAIMED);
+		if (ev && streq(ev, CONTROL_EVENT_USB_UNCLAIMED_CLOSED)) {
+			ck_assert_str_eq(str_at(r, "data", "outcome", NULL), "dropped");
+			ck_assert_int_eq(json_integer_value(json_object_get(
+					     json_object_get(r, "data"), "question")),
+					 1);
+			dropped++;
+		}
+		json_decref(r);
+	}
+	ck_assert_uint_eq(events, CONTROL_MAX_QUESTIONS + 1);
+	ck_assert_uint_eq(dropped, 1);
+	r = call(&cl, "{\"execute\": \"answer\", \"arguments\": {\"question\": 1, "
+		      "\"action\": \"keep-on-host\"}}");
+	ck_assert_str_eq(str_at(r, "error", "class", NULL), "QuestionClosed");
+	json_decref(r);
+	r = call(&cl, "{\"execute\": \"answer\", \"arguments\": {\"question\": 99, "
+		      "\"action\": \"keep-on-host\"}}");
+	ck_assert_str_eq(str_at(r, "error", "class", NULL), "QuestionNotFound");
+	json_decref(r);
+	for (size_t i = 0; i < ARRAY_SIZE(devs); i++)
+		usb_device_free(devs[i]);
+	close(cl.fd);
+	bench_fini(&b);
+}
+END_TEST
+
 /* Requests that answer later are bounded per client and in all: past
  * either bound, a request gets TooManyRequests at once, with its id, and
  * changes nothing; answered ones make room again. */
@@ -1142,6 +1194,7 @@ static Suite *control_suite(void)
 	tcase_set_timeout(tc, 120);
 	tcase_add_test(tc, a_client_that_does_not_read_is_dropped);
 	tcase_add_test(tc, waiting_requests_are_bounded);
+	tcase_add_test(tc, questions_are_bounded);
 	tcase_add_test(tc, clients_are_bounded);
 	tcase_add_test(tc, a_refused_client_is_not_heard);
 	tcase_add_test(tc, accept_out_of_fds_does_not_spin);

@@ -953,6 +953,93 @@ START_TEST(device_moving_between_vms_waits_for_the_detach)
 }
 END_TEST
 
+/* The syspath of the device desc describes (the caller frees it). */
+static char *syspath_of(const char *desc)
+{
+	struct usb_device *d = fixture_usb(desc);
+	char *s = xstrdup(d->syspath);
+
+	usb_device_free(d);
+	return s;
+}
+
+static void count_device(void *data, const struct reconcile_device_info *info)
+{
+	(*(size_t *)data)++;
+}
+
+/* The device index keeps a device whose address another device still
+ * had (a missed remove) and hands it the address when that one goes. */
+START_TEST(a_missed_remove_hands_the_address_on)
+{
+	start(fixture_conf(NULL, "pc", PC "attach-mode = port\n", NULL));
+	up("pc");
+	plug(CAM);
+	settle();
+	/* the number comes round on another port before the old remove came */
+	plug("3-10.3 dev=5 vid=1234 pid=5678");
+	settle();
+	char *other = syspath_of("3-10.3 dev=5 vid=1234 pid=5678");
+	size_t n = 0;
+
+	unplug(CAM);
+	settle();
+	ck_assert_ptr_nonnull(reconcile_find_device(rc, other));
+	free(other);
+	assert_items("pc", "vmplug-usbport-3-5");
+	ck_assert_str_eq(backend_null_items(vm("pc"))->items[0].port, "10.3");
+	unplug("3-10.3 dev=5 vid=1234 pid=5678");
+	settle();
+	assert_items("pc", "");
+	ck_assert_uint_eq(reconcile_devices(rc, count_device, &n), 0);
+	stop();
+}
+END_TEST
+
+/* A device's owner, and so the VM whose pass attaches it, follows
+ * reloads that drop its VM and bring it back, and manual overrides. */
+START_TEST(devices_follow_their_owner_across_reloads_and_overrides)
+{
+	const char *a = "[vm]\nqmp-socket = /run/a.qmp\n[usb]\nport = 3-10\n";
+	const char *b = "[vm]\nqmp-socket = /run/b.qmp\n";
+	struct conf *next;
+
+	start(fixture_conf(NULL, "a", a, "b", b, NULL));
+	up("b");
+	plug(CAM);
+	plug("3-10.3 dev=6 vid=1234 pid=5678");
+	/* a is down: dropped at once with the devices it owned */
+	next = fixture_conf(NULL, "b", b, NULL);
+	reconcile_set_conf(rc, next);
+	conf_free(conf);
+	conf = next;
+	ck_assert(!reconcile_vm_info(rc, "a", NULL, NULL));
+	/* back, and now b's */
+	next = fixture_conf(NULL, "a", "[vm]\nqmp-socket = /run/a.qmp\n", "b",
+			    "[vm]\nqmp-socket = /run/b.qmp\n[usb]\nport = 3-10\n", NULL);
+	reconcile_set_conf(rc, next);
+	conf_free(conf);
+	conf = next;
+	settle();
+	assert_items("b", "vmplug-usb-3-5 vmplug-usb-3-6");
+	/* one goes to a by hand: b lets it go first */
+	char *cam = syspath_of(CAM);
+
+	up("a");
+	ck_assert_int_eq(reconcile_override(rc, cam, "a", RECONCILE_OVERRIDE_ATTACH), 0);
+	free(cam);
+	settle();
+	assert_items("a", "vmplug-usb-3-5");
+	assert_items("b", "vmplug-usb-3-6");
+	/* and goes when it leaves */
+	unplug(CAM);
+	settle();
+	assert_items("a", "");
+	assert_items("b", "vmplug-usb-3-6");
+	stop();
+}
+END_TEST
+
 START_TEST(list_failure_is_retried)
 {
 	start(fixture_conf(NULL, "pc", PC, NULL));
@@ -1481,6 +1568,8 @@ static Suite *reconcile_suite(void)
 	tcase_add_test(tc, removed_behind_our_back_is_attached_again);
 	tcase_add_test(tc, reload_detaches_unclaimed_and_attaches_claimed);
 	tcase_add_test(tc, device_moving_between_vms_waits_for_the_detach);
+	tcase_add_test(tc, a_missed_remove_hands_the_address_on);
+	tcase_add_test(tc, devices_follow_their_owner_across_reloads_and_overrides);
 	tcase_add_test(tc, list_failure_is_retried);
 	tcase_add_test(tc, a_backend_that_cannot_be_created_is_reported_and_retried_on_reload);
 	tcase_add_test(tc, a_reload_that_moves_the_socket_reconnects_and_the_devices_follow);

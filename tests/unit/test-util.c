@@ -10,6 +10,8 @@
 #include "tests/lib/testlib.h"
 #include "tests/unit/check-main.h"
 #include "util/guard.h"
+#include "util/hash.h"
+#include "util/heap.h"
 #include "util/log.h"
 #include "util/util.h"
 
@@ -264,6 +266,90 @@ START_TEST(log_levels_filter)
 }
 END_TEST
 
+struct entry {
+	struct hash_link link;
+	struct heap_node node;
+	unsigned key;
+};
+
+/* The entry with key in h, NULL if none (hashes collide on purpose: key % 7). */
+static struct entry *hash_find(const struct hash *h, unsigned key)
+{
+	struct entry *e;
+
+	hash_for_each_match(e, h, key % 7, link)
+		if (e->key == key)
+			return e;
+	return NULL;
+}
+
+/* Lookups hold through growth (rehash), colliding hashes and removals. */
+START_TEST(hash_finds_through_rehash_and_removal)
+{
+	enum { N = 1000 };
+	struct entry *e = xcalloc(N, sizeof(*e));
+	struct hash h = { 0 };
+
+	for (unsigned i = 0; i < N; i++) {
+		e[i].key = i;
+		hash_insert(&h, &e[i].link, i % 7);
+	}
+	ck_assert_uint_eq(h.len, N);
+	ck_assert_uint_ge(h.n_buckets, N);
+	for (unsigned i = 0; i < N; i += 2)
+		hash_remove(&h, &e[i].link);
+	ck_assert_uint_eq(h.len, N / 2);
+	for (unsigned i = 0; i < N; i++)
+		ck_assert_ptr_eq(hash_find(&h, i), i % 2 ? &e[i] : NULL);
+	hash_insert(&h, &e[4].link, 4 % 7);
+	ck_assert_ptr_eq(hash_find(&h, 4), &e[4]);
+	ck_assert_ptr_null(hash_find(&h, N));
+	hash_clear(&h);
+	ck_assert_ptr_null(hash_find(&h, 3));
+	free(e);
+}
+END_TEST
+
+/* Earliest first, equal keys in arming order, and any node moved or
+ * taken out from the middle. */
+START_TEST(heap_orders_by_key_then_arming)
+{
+	enum { N = 200 };
+	struct entry *e = xcalloc(N, sizeof(*e));
+	struct heap h = { 0 };
+	uint64_t prev_key = 0;
+	size_t prev_i = 0, n = 0;
+
+	for (unsigned i = 0; i < N; i++) {
+		heap_node_init(&e[i].node);
+		e[i].key = i;
+		heap_arm(&h, &e[i].node, 1 + (i * 37) % 50); /* four of each key */
+	}
+	heap_arm(&h, &e[10].node, 0); /* out */
+	heap_remove(&h, &e[10].node); /* a no-op now */
+	heap_arm(&h, &e[11].node, 1); /* moved: last among the 1s */
+	ck_assert(!heap_node_queued(&e[10].node));
+	ck_assert_uint_eq(h.len, N - 1);
+	while (heap_top(&h)) {
+		struct heap_node *t = heap_top(&h);
+		struct entry *x = container_of(t, struct entry, node);
+
+		ck_assert_uint_ge(t->key, prev_key);
+		if (t->key == prev_key && x->key != 11)
+			ck_assert_uint_gt(x->key, prev_i); /* armed in index order */
+		if (t->key == 1 && prev_key == 1)
+			ck_assert_uint_ne(prev_i, 11); /* 11 comes last of the 1s */
+		prev_key = t->key;
+		prev_i = x->key;
+		heap_remove(&h, t);
+		n++;
+	}
+	ck_assert_uint_eq(n, N - 1);
+	heap_clear(&h);
+	free(e);
+}
+END_TEST
+
 static Suite *util_suite(void)
 {
 	Suite *s = suite_create("util");
@@ -271,6 +357,8 @@ static Suite *util_suite(void)
 
 	tcase_add_test(tc, strv_split_join);
 	tcase_add_test(tc, str_hash_is_fnv1a);
+	tcase_add_test(tc, hash_finds_through_rehash_and_removal);
+	tcase_add_test(tc, heap_orders_by_key_then_arming);
 	tcase_add_test(tc, parse_uint_bounds);
 	tcase_add_test(tc, guard_defers_the_free_to_the_outermost_entry);
 	tcase_add_test(tc, list_dir_sorts_by_name);
