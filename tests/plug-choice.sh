@@ -70,11 +70,21 @@ has_device() {
 	ctl --json usb | jq -e ".return.devices[] | select(.port == \"$1\" and .devnum == $2)" >/dev/null
 }
 # not_asked PORT N DEVNUM: vmplugd has seen the plug of PORT with DEVNUM,
-# and asked about PORT N times in all, no more
+# and asked about PORT N times in all, no more; a failure says which.
+# A reload is retried: on a loaded machine one may outlast its wait.
 not_asked() {
-	wait_for 100 has_device "$1" "$3" || return 1
-	monitor_sync || return 1
-	asked_times "$1" "$2"
+	if ! wait_for 100 has_device "$1" "$3"; then
+		diag "vmplugd never listed $1 with device number $3: $(ctl --json usb 2>&1 | tail -c 600)"
+		return 1
+	fi
+	if ! wait_for 10 monitor_sync; then
+		diag "no CONFIG_RELOADED on the monitor stream after a reload ($(reloads) in all)"
+		return 1
+	fi
+	asked_times "$1" "$2" && return 0
+	diag "questions about $1: $(questions "$1" | tr '\n' ' ')"
+	grep -E "usb $1 |question" "$log" | tail -n 5 | sed 's/^/# /'
+	return 1
 }
 
 plug 1-1 dev=2 vid=05e3 pid=0608 class=09 name=Hub

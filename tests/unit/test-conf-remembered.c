@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "conf/conf.h"
+#include "tests/lib/testlib.h"
 #include "tests/unit/check-main.h"
 #include "usb/rules.h"
 #include "util/util.h"
@@ -20,11 +21,9 @@
 static char *scratch(void)
 {
 	static const char vm[] = "[vm]\nqmp-socket = /run/q.qmp\n[usb-deny \"no\"]\nserial = NO\n";
-	char *dir = xstrdup("/tmp/vmplug-rem-XXXXXX"), *text;
+	char *dir = scratch_new("rem"), *text;
 	char *path;
 
-	ck_assert_ptr_nonnull(mkdtemp(dir));
-	ck_assert_int_eq(chmod(dir, 0755), 0);
 	path = xasprintf("%s/vm.d", dir);
 	ck_assert_int_eq(mkdir(path, 0755), 0);
 	free(path);
@@ -37,14 +36,6 @@ static char *scratch(void)
 	free(text);
 	free(path);
 	return dir;
-}
-
-static void rm_rf(const char *dir)
-{
-	char *cmd = xasprintf("rm -rf '%s'", dir);
-
-	ck_assert_int_eq(system(cmd), 0);
-	free(cmd);
 }
 
 /* The configuration of dir with its remembered answers; r their result. */
@@ -141,9 +132,8 @@ START_TEST(answers_round_trip_as_rules_after_the_vms_own)
 	usb_device_free(denied);
 	usb_device_free(other_port);
 	usb_device_free(at_port);
-	rm_rf(dir);
 	free(state);
-	free(dir);
+	scratch_remove(dir);
 }
 END_TEST
 
@@ -154,9 +144,8 @@ START_TEST(forgetting_what_is_not_there)
 	ck_assert_int_eq(conf_remembered_forget(state, 7, &why), -ENOENT);
 	ck_assert_str_eq(why, "no remembered answer 7 (see: vmplugctl remembered)");
 	free(why);
-	rm_rf(dir);
 	free(state);
-	free(dir);
+	scratch_remove(dir);
 }
 END_TEST
 
@@ -217,10 +206,9 @@ START_TEST(a_bad_file_is_reported_and_kept)
 		fclose(f);
 		ck_assert_str_eq(text, bad[_i]);
 	}
-	rm_rf(dir);
 	free(path);
 	free(state);
-	free(dir);
+	scratch_remove(dir);
 }
 END_TEST
 
