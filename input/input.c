@@ -41,6 +41,7 @@ struct msink {
 	/* Not offered to QEMU before udev reported it, or until then
 	 * (CLOCK_MONOTONIC); 0: offered. */
 	uint64_t udev_wait_until;
+	bool by_node; /* offered by its node when udev was late: its link is news */
 };
 
 struct msource {
@@ -229,23 +230,28 @@ static void arm_udev_due(struct input_manager *m)
 		loop_timer_disarm(m->udev_due);
 }
 
+/* Does k's link lead to it (input_sink_is_node)? */
+static bool has_link(const struct msink *k)
+{
+	char *link = xasprintf(BY_ID "/%s", k->name);
+	bool r = input_sink_is_node(k->sink, link) == 1;
+
+	free(link);
+	return r;
+}
+
 /* QEMU is to open a VM's sink by its link, which a later boot or another
  * device cannot take over as they can eventN: hold the new sink back
  * until udev, which makes that link, has reported it (a vmplugd at
  * real-time priority outruns udevd), at most UDEV_WAIT_USEC. */
 static void wait_for_udev(struct input_manager *m, struct msink *k)
 {
-	char *link;
-
 	k->udev_wait_until = 0;
-	if (m->no_udevd || is_host(k->vm) || !input_sink_devnode(k->sink))
+	k->by_node = false;
+	if (m->no_udevd || is_host(k->vm) || !input_sink_devnode(k->sink) || has_link(k))
 		return;
-	link = xasprintf(BY_ID "/%s", k->name);
-	if (input_sink_is_node(k->sink, link) != 1) {
-		k->udev_wait_until = now_usec() + m->udev_wait_usec;
-		arm_udev_due(m);
-	}
-	free(link);
+	k->udev_wait_until = now_usec() + m->udev_wait_usec;
+	arm_udev_due(m);
 }
 
 /* k may go to QEMU now: tell the daemon, once the last of its VM's is. */
@@ -275,6 +281,7 @@ static void on_udev_due(struct loop_timer *t, void *data)
 				    m->sources[i]->name, k->vm, k->name,
 				    input_sink_devnode(k->sink), input_sink_devnode(k->sink),
 				    k->name);
+			k->by_node = true;
 			udev_settled(m, k);
 		}
 	arm_udev_due(m);
@@ -882,6 +889,15 @@ void input_manager_udev(struct input_manager *m, const char *action, struct udev
 					if (k->udev_wait_until &&
 					    udev_device_get_is_initialized(dev))
 						udev_settled(m, k);
+					/* late, but there: QEMU gets the link after all */
+					if (k->by_node && has_link(k)) {
+						log_info(
+						    "input %s: vm %s: udev made " BY_ID "/%s at "
+						    "last: QEMU gets it in place of %s",
+						    m->sources[i]->name, k->vm, k->name, devnode);
+						k->by_node = false;
+						notify(m, k->vm);
+					}
 					return;
 				}
 			}
