@@ -475,6 +475,20 @@ START_TEST(other_devices_are_left_alone)
 }
 END_TEST
 
+/* udevd ran its rules for pc's sink (the link), then reported it: the
+ * manager says pc's sinks changed, and QEMU is to open the link. */
+static void udev_reports_sink(struct world *w)
+{
+	char *evdev;
+
+	by_id_link(w->tb, "vmplug-pc-kbd", "../event909");
+	umockdev_testbed_uevent(w->tb, SINK_SYSPATH, "add");
+	wait_changed(w);
+	evdev = pc_sink_evdev(w);
+	ck_assert_str_eq(evdev, SINK_LINK);
+	free(evdev);
+}
+
 /* A new sink goes to QEMU by its stable link, so QEMU is never handed
  * an eventN that a later boot or hotplug may give to another device: the
  * manager offers the sink only once udev has reported it (and so made
@@ -494,14 +508,7 @@ START_TEST(a_sink_is_offered_by_its_link_once_udev_made_it)
 	ck_assert_msg(!evdev, "pc's sink was offered as %s before udev reported it", evdev);
 	ck_assert(!strv_contains(changed, "pc"));
 
-	/* udevd ran the rules (the link) and then reported the device. */
-	by_id_link(w.tb, "vmplug-pc-kbd", "../event909");
-	umockdev_testbed_uevent(w.tb, SINK_SYSPATH, "add");
-	wait_changed(&w);
-	evdev = pc_sink_evdev(&w);
-	ck_assert_str_eq(evdev, SINK_LINK);
-	free(evdev);
-
+	udev_reports_sink(&w);
 	world_stop(&w);
 }
 END_TEST
@@ -531,12 +538,7 @@ START_TEST(a_sink_udev_is_late_for_is_offered_by_its_node_until_then)
 	/* udevd catches up: QEMU's object is made anew on the link. */
 	strv_free(changed);
 	changed = NULL;
-	by_id_link(w.tb, "vmplug-pc-kbd", "../event909");
-	umockdev_testbed_uevent(w.tb, SINK_SYSPATH, "add");
-	wait_changed(&w);
-	evdev = pc_sink_evdev(&w);
-	ck_assert_str_eq(evdev, SINK_LINK);
-	free(evdev);
+	udev_reports_sink(&w);
 	ck_assert(logged_has("input kbd: vm pc: udev made " SINK_LINK " at last: QEMU gets it in "
 			     "place of " SINK_NODE));
 
