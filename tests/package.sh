@@ -119,6 +119,8 @@ expected=$SCRATCH/expected
 		/usr/share/doc/vmplug/copyright /usr/share/doc/vmplug/changelog.Debian.gz \
 		/usr/share/doc/vmplug/README.md.gz /usr/share/doc/vmplug/SECURITY.md.gz \
 		/usr/share/doc/vmplug/examples/vmplugd.openrc /usr/share/doc/vmplug/examples/vmplugd.confd
+	# the libvirt backend, a module in the package's private directory
+	echo "/usr/lib/$(inroot dpkg-architecture -qDEB_HOST_MULTIARCH)/vmplug/vmplug-libvirt.so"
 	(cd "$src/data/examples" && find . -type f | sed 's|^\./|/usr/share/doc/vmplug/examples/|; s|\.in$||')
 } | sort >"$expected"
 inroot dpkg -L vmplug | sort >"$SCRATCH/listed"
