@@ -74,6 +74,8 @@ diagnose() {
 		esac
 	done
 	[ -f "$T/vmplugd.log" ] && tail -n 12 "$T/vmplugd.log" | sed 's/^/DIAG vmplugd: /'
+	# a scenario's own (lib-systemd.sh: the unit's state and its journal)
+	! command -v diagnose_more >/dev/null || diagnose_more
 	dmesg 2>/dev/null | tail -n 6 | sed 's/^/DIAG kernel: /'
 }
 
