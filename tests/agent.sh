@@ -216,6 +216,22 @@ unplug 2-8
 stop_agent
 check "the agent exits cleanly on SIGTERM (valgrind: no errors, no leaks)" test $? -eq 0
 
+# --- --focus: where the keyboard and mouse went
+kbd_vm_conf "$conf" alpha
+qemu_start alpha
+ctl reload >/dev/null || diag "reload failed: $(tail -n 3 "$log")"
+start_agent -s "$conf/control.sock" --focus
+wait_for 100 connected_times 3 || diag "the agent did not connect: $(tail -n 3 "$alog")"
+out=$(ctl switch alpha)
+check "vmplugctl switch alpha switches" test "$out" = "keyboard and mouse: host -> alpha"
+check "--focus: a notification says the keyboard and mouse went to alpha" \
+	wait_for 100 notified "Keyboard and mouse: VM alpha"
+ctl switch host >/dev/null
+check "and back to this computer" wait_for 100 notified "Keyboard and mouse: this computer"
+check "one at a time: each replaces the last" wait_for 100 shown_is 1
+stop_agent
+check "the agent exits cleanly" test $? -eq 0
+
 # --- a daemon that sends junk: a line without end, then malformed events
 evil=$SCRATCH/evil.sock
 {
