@@ -187,6 +187,15 @@ check "and the device stays on the host" usb_in_qemu_is vm "vmplug-usb-2-14 atta
 unplug 2-4
 unplug 2-3
 
+# --- a device's name is text, never markup
+plug 2-9 dev=20 vid=abcd pid=0009 name=%3Cb%3EBold%3C/b%3E%20%26%20Co
+check "a name with markup in it is sent escaped, shown as written" \
+	wait_for 100 notified "&lt;b&gt;Bold&lt;/b&gt; &amp; Co (abcd:0009) at port 2-9: which VM gets it?"
+wait_for 100 asked 2-9
+ctl answer "$(question 2-9)" keep-on-host >/dev/null
+wait_for 100 shown_is 0 || diag "the notification for 2-9 stayed"
+unplug 2-9
+
 # --- answered elsewhere
 plug 2-5 dev=16 vid=abcd pid=0005 name=Elsewhere
 wait_for 100 shown_is 1 || diag "no notification for 2-5"
