@@ -101,18 +101,9 @@ asked() { test -n "$(question "$1")"; }
 remembered_has() { ctl remembered | grep -Eq "$1"; }
 
 # ---------------------------------------------------------------- the agent
-agent_cmd() {
-	if [ "${VMPLUG_VALGRIND:-0}" = 1 ]; then
-		echo valgrind --quiet --error-exitcode=99 --leak-check=full \
-			--errors-for-leak-kinds=definite,indirect \
-			--show-leak-kinds=definite,indirect "$AGENT"
-	else
-		echo "$AGENT"
-	fi
-}
 start_agent() {
 	# shellcheck disable=SC2046
-	$(agent_cmd) -v "$@" 2>>"$alog" &
+	$(valgrind_cmd "$AGENT") -v "$@" 2>>"$alog" &
 	AGENT_PID=$!
 }
 stop_agent() {
