@@ -36,6 +36,9 @@
 #define AGENT_BACKOFF_MIN_USEC 100000ULL
 #define AGENT_BACKOFF_MAX_USEC 5000000ULL
 
+/* Notify's "question number" for a message not kept track of */
+#define NOTICE UINT32_MAX
+
 #define NOTIFY_NAME "org.freedesktop.Notifications"
 #define NOTIFY_PATH "/org/freedesktop/Notifications"
 
@@ -189,6 +192,8 @@ static int on_notified(sd_bus_message *m, void *data, sd_bus_error *err)
 		say("the notification server's reply to Notify is malformed: %s", strerror(-r));
 		return 0;
 	}
+	if (number == NOTICE)
+		return 0;
 	q = number ? find_question(a, number, 0) : NULL;
 	if (!number) {
 		a->focus_notification = id;
@@ -202,7 +207,8 @@ static int on_notified(sd_bus_message *m, void *data, sd_bus_error *err)
 }
 
 /* Send Notify with actions (key, label pairs, NULL-ended), for question
- * `number` (0: the focus notice, which replaces the last one). */
+ * `number` (0: the focus notice, which replaces the last one; NOTICE: a
+ * message not kept track of). */
 static int notify(struct agent *a, unsigned number, const char *summary, const char *body,
 		  char **actions, int32_t timeout)
 {
@@ -213,7 +219,9 @@ static int notify(struct agent *a, unsigned number, const char *summary, const c
 					   "Notify");
 	if (r >= 0)
 		r = sd_bus_message_append(m, "susss", "vmplug", number ? 0 : a->focus_notification,
-					  number ? "drive-removable-media" : "input-keyboard",
+					  number == NOTICE ? "dialog-error"
+					  : number         ? "drive-removable-media"
+							   : "input-keyboard",
 					  summary, body);
 	if (r >= 0)
 		r = sd_bus_message_append_strv(m, actions);
@@ -239,7 +247,7 @@ static void on_unclaimed(struct agent *a, json_t *data)
 	size_t i;
 
 	if (!json_is_integer(jq) || json_integer_value(jq) <= 0 ||
-	    json_integer_value(jq) > UINT32_MAX || !json_is_array(vms)) {
+	    json_integer_value(jq) >= UINT32_MAX || !json_is_array(vms)) {
 		say("vmplugd sent a malformed %s event; ignored", CONTROL_EVENT_USB_UNCLAIMED);
 		return;
 	}
@@ -379,6 +387,13 @@ static void on_reply(struct agent *a, json_t *msg)
 		return;
 	}
 	say("vmplugd refused %s: %s", id ? id : "a request", jstr(err, "desc"));
+	if (id && streq(id, CONTROL_CMD_ANSWER)) {
+		/* the person who chose should see why nothing happened */
+		char *why = markup(jstr(err, "desc"));
+
+		notify(a, NOTICE, "vmplug could not do that", why, NULL, -1);
+		free(why);
+	}
 }
 
 static void on_line(struct agent *a, const char *line, size_t len)
@@ -534,7 +549,7 @@ static int on_action(sd_bus_message *m, void *data, sd_bus_error *err)
 		return 0;
 	}
 	debug("question %u: %s", q->number, key);
-	send_request(a, CONTROL_CMD_ANSWER, args, "answer");
+	send_request(a, CONTROL_CMD_ANSWER, args, CONTROL_CMD_ANSWER);
 	return 0;
 }
 

@@ -37,11 +37,14 @@ ctl() { "$VMPLUGCTL" -s "$conf/control.sock" "$@"; }
 # Xvfb, a session bus of the test's own, dunst on both. dunst's context
 # menu runs "dmenu"; here a script that picks the line $SCRATCH/choice
 # names, as the person at the menu would, and keeps what it was shown.
+# They run outside the umockdev preload: a listener for uevents there
+# (Xvfb's udev monitor) could take vmplugd's socket name (tests/lib/bed.sh).
+desktop() { env -u LD_PRELOAD "$@"; }
 start_desktop() {
-	Xvfb -displayfd 9 -screen 0 640x360x24 -nolisten tcp 9>"$SCRATCH/display" \
+	desktop Xvfb -displayfd 9 -screen 0 640x360x24 -nolisten tcp 9>"$SCRATCH/display" \
 		>"$SCRATCH/xvfb.log" 2>&1 &
 	XVFB_PID=$!
-	dbus-daemon --session --nofork --print-address=9 9>"$SCRATCH/bus" 2>"$SCRATCH/bus.log" &
+	desktop dbus-daemon --session --nofork --print-address=9 9>"$SCRATCH/bus" 2>"$SCRATCH/bus.log" &
 	BUS_PID=$!
 	wait_for 100 test -s "$SCRATCH/display" || return 1
 	wait_for 100 test -s "$SCRATCH/bus" || return 1
@@ -63,9 +66,9 @@ origin = top-right
 offset = 10x10
 frame_width = 2
 DUNSTRC
-	dunst -config "$SCRATCH/dunstrc" >"$SCRATCH/dunst.log" 2>&1 &
+	desktop dunst -config "$SCRATCH/dunstrc" >"$SCRATCH/dunst.log" 2>&1 &
 	DUNST_PID=$!
-	dbus-monitor --session "interface=org.freedesktop.Notifications" >"$SCRATCH/bus-traffic" 2>&1 &
+	desktop dbus-monitor --session "interface=org.freedesktop.Notifications" >"$SCRATCH/bus-traffic" 2>&1 &
 	MONITOR_PID=$!
 	wait_for 100 dunstctl is-paused >/dev/null 2>&1
 }
@@ -155,6 +158,24 @@ check "the device stays on the host" usb_in_qemu_is vm ""
 check "the notification is gone" wait_for 100 shown_is 0
 unplug 2-2
 
+# --- an answer vmplugd refuses is shown, not swallowed
+plug 2-10 dev=21 vid=abcd pid=000a serial=D1 name=Denied
+wait_for 100 shown_is 1 || diag "no notification for 2-10"
+cat >>"$conf/vm.d/vm.conf" <<CONF
+[usb-deny "late"]
+serial = D1
+CONF
+ctl reload >/dev/null || diag "reload failed"
+choose "Attach to vm" 2-10
+check "an answer against a deny rule tells the person why it failed" \
+	wait_for 100 grep -q 'denied by \[usb-deny "late"\]' "$SCRATCH/bus-traffic"
+check "and the device stays on the host" usb_in_qemu_is vm ""
+ctl answer "$(question 2-10)" keep-on-host >/dev/null
+unplug 2-10
+sed -i '/usb-deny "late"/,$d' "$conf/vm.d/vm.conf"
+ctl reload >/dev/null || diag "reload failed"
+dunstctl close-all
+
 # --- remembered answers
 plug 2-3 dev=13 vid=abcd pid=0003 serial=R1 name=Remembered
 wait_for 100 shown_is 1 || diag "no notification for 2-3"
@@ -207,6 +228,8 @@ check "when vmplugd stops, the agent closes its notifications" wait_for 100 show
 check "and says it lost vmplugd" wait_for 100 grep -q "lost vmplugd" "$alog"
 unplug 2-7
 start_vmplugd "$conf" "$log" || bail "vmplugd did not start again"
+ready_times() { test "$(grep -c "vm vm: ready" "$log")" -ge "$1"; }
+wait_for 100 ready_times 2 || diag "vmplugd did not reach the VM again"
 check "the agent connects again" wait_for 100 connected_times 2
 plug 2-8 dev=19 vid=abcd pid=0008 name=After
 check "and notifies again" wait_for 100 shown_is 1
@@ -220,10 +243,12 @@ check "the agent exits cleanly on SIGTERM (valgrind: no errors, no leaks)" test 
 kbd_vm_conf "$conf" alpha
 qemu_start alpha
 ctl reload >/dev/null || diag "reload failed: $(tail -n 3 "$log")"
+wait_for 100 grep -q "vm alpha: ready" "$log" || diag "vmplugd did not reach alpha"
 start_agent -s "$conf/control.sock" --focus
 wait_for 100 connected_times 3 || diag "the agent did not connect: $(tail -n 3 "$alog")"
 out=$(ctl switch alpha)
-check "vmplugctl switch alpha switches" test "$out" = "keyboard and mouse: host -> alpha"
+check "vmplugctl switch alpha switches" test "$out" = "keyboard and mouse: host -> alpha" ||
+	diag "$out" "$(tail -n 5 "$log")"
 check "--focus: a notification says the keyboard and mouse went to alpha" \
 	wait_for 100 notified "Keyboard and mouse: VM alpha"
 ctl switch host >/dev/null
