@@ -4,28 +4,88 @@
 #include "backends/backend.h"
 #include "backends/null.h"
 
+#include <dlfcn.h>
+#include <errno.h>
 #include <stdlib.h>
+#include <unistd.h>
 
+#include "util/log.h"
 #include "util/util.h"
 
 extern const struct backend_ops backend_qmp_ops;
-#ifdef HAVE_LIBVIRT
-extern const struct backend_ops backend_libvirt_ops;
-#endif
 
 static const struct backend_ops *const backends[] = {
 	&backend_qmp_ops,
-#ifdef HAVE_LIBVIRT
-	&backend_libvirt_ops,
-#endif
 	&backend_null_ops,
 };
+
+/* The backends built as modules: vmplug-NAME.so, exporting backend_NAME_ops. */
+static const char *const modules[] = {
+#ifdef HAVE_LIBVIRT
+	"libvirt",
+#endif
+	NULL,
+};
+
+/* What each module gave, once loaded: modules are never unloaded (their
+ * libraries start threads and register handlers that outlive a VM). */
+static const struct backend_ops *loaded[ARRAY_SIZE(modules)];
+
+const char *backend_module_dir(void)
+{
+	const char *dir = getenv("VMPLUG_MODULE_DIR");
+
+	return dir && *dir ? dir : VMPLUG_MODULEDIR;
+}
+
+/* Load module i; NULL with errno set (and the reason logged) if it cannot be. */
+static const struct backend_ops *load_module(size_t i)
+{
+	char *path = xasprintf("%s/vmplug-%s.so", backend_module_dir(), modules[i]);
+	char *sym = xasprintf("backend_%s_ops", modules[i]), *why = NULL;
+	const struct backend_ops *ops = NULL;
+	void *handle;
+	int r;
+
+	/* code that runs as root comes only from files only root can change */
+	r = path_check_trusted(path, geteuid(), &why);
+	if (r < 0) {
+		log_error("the %s backend: %s", modules[i], why);
+		errno = r == -ENOENT ? ELIBACC : -r;
+		goto out;
+	}
+	handle = dlopen(path, RTLD_NOW | RTLD_LOCAL);
+	if (!handle) {
+		log_error("the %s backend: cannot load %s: %s", modules[i], path, dlerror());
+		errno = ELIBBAD;
+		goto out;
+	}
+	ops = dlsym(handle, sym);
+	if (!ops || !streq(ops->name, modules[i])) {
+		log_error("the %s backend: %s has no %s", modules[i], path, sym);
+		dlclose(handle);
+		ops = NULL;
+		errno = ELIBBAD;
+		goto out;
+	}
+	log_info("the %s backend: loaded %s", modules[i], path);
+	loaded[i] = ops;
+out:
+	free(why);
+	free(sym);
+	free(path);
+	return ops;
+}
 
 const struct backend_ops *backend_find(const char *name)
 {
 	for (size_t i = 0; i < ARRAY_SIZE(backends); i++)
 		if (streq(backends[i]->name, name))
 			return backends[i];
+	for (size_t i = 0; modules[i]; i++)
+		if (streq(modules[i], name))
+			return loaded[i] ? loaded[i] : load_module(i);
+	errno = ENOSYS;
 	return NULL;
 }
 

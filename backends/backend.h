@@ -203,8 +203,15 @@ struct backend_vm {
 	const struct backend_ops *ops;
 };
 
-/* The backend called `name` ("qmp", "libvirt", "null"), NULL if unknown
- * or not built in. */
+/* The backend called `name` ("qmp", "libvirt", "null"); NULL with errno
+ * set if unknown or not built (ENOSYS) or if its module cannot be loaded
+ * (ELIBACC: not installed; EPERM: a file others could have changed;
+ * ELIBBAD: not a module of this vmplugd). A module backend (libvirt) is
+ * loaded by the first call that names it, so a vmplugd with no such VM
+ * never maps it or the libraries it needs. */
 const struct backend_ops *backend_find(const char *name);
-/* The backend a VM's config asks for, NULL if not built in. */
+/* The backend a VM's config asks for, as backend_find(). */
 const struct backend_ops *backend_for_vm(const struct conf_vm *vm);
+/* Where modules are looked for: $VMPLUG_MODULE_DIR (a build tree's, for
+ * its tests), else the installed $(pkglibdir). */
+const char *backend_module_dir(void);

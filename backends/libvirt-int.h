@@ -17,6 +17,10 @@
 /* Bigger domain XML is refused rather than parsed. */
 #define BACKEND_LIBVIRT_XML_MAX (16 * 1024 * 1024)
 
+/* The backend: what the module vmplug-libvirt.so exports, and what the
+ * tests that link the backend in take directly. */
+extern const struct backend_ops backend_libvirt_ops;
+
 /* Can id be made into a libvirt user alias (ua- + id)? vmplug's prefix,
  * then only letters, digits, '-' and '_', at most 100 characters. */
 bool backend_libvirt_valid_id(const char *id);

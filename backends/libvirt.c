@@ -62,8 +62,6 @@
 /* A problem that repeats unchanged is logged again at most this often. */
 #define REPEAT_LOG_USEC (10 * 60 * USEC_PER_SEC)
 
-extern const struct backend_ops backend_libvirt_ops;
-
 /* ------------------------------------------------------------ mailbox */
 
 enum job_kind {

@@ -38,10 +38,16 @@
 extern const struct backend_ops backend_qmp_ops;
 
 static uint64_t delete_timeout_usec = BACKEND_QMP_DELETE_TIMEOUT_USEC;
+static uint64_t loading_poll_usec = BACKEND_QMP_LOADING_POLL_USEC;
 
 void backend_qmp_set_delete_timeout(uint64_t usec)
 {
 	delete_timeout_usec = usec ? usec : BACKEND_QMP_DELETE_TIMEOUT_USEC;
+}
+
+void backend_qmp_set_loading_poll(uint64_t usec)
+{
+	loading_poll_usec = usec ? usec : BACKEND_QMP_LOADING_POLL_USEC;
 }
 
 enum op_kind {
@@ -114,6 +120,10 @@ struct qmpb {
 	struct loop *loop;
 	struct qmp *qmp;
 	bool up;
+	/* Connected, but QEMU is still loading the VM (see on_status). */
+	bool loading;
+	bool asking; /* a query-status is in flight */
+	struct loop_timer *status_timer;
 	/* A guest can send events in a loop (a reset loop): their log
 	 * lines are rate-limited. */
 	struct log_ratelimit rl;
@@ -1096,7 +1106,78 @@ static void on_delete_timeout(struct loop_timer *t, void *data)
 	backend_base_leave(&b->base);
 }
 
-/* The QMP client is ready: so is the VM. */
+/* The VM can take commands. */
+static void up(struct qmpb *b)
+{
+	b->up = true;
+	if (b->base.events->vm_up)
+		b->base.events->vm_up(b->base.data);
+}
+
+static void on_status(struct qmp *q, const struct qmp_reply *r, void *data);
+
+/* Ask QEMU whether it is still loading the VM, unless it is being asked. */
+static void ask_status(struct qmpb *b)
+{
+	struct qmp_command_opts opts = { .ret_type = QMP_RET_OBJECT, .fd = -1 };
+
+	if (b->asking)
+		return;
+	loop_timer_disarm(b->status_timer);
+	/* Fails only when not connected, and disconnected() follows. */
+	b->asking = qmp_command(b->qmp, "query-status", NULL, &opts, on_status, b) == 0;
+}
+
+/* QEMU started with -incoming (a VM restored from a saved state, or a
+ * migration's destination) answers QMP while it loads the VM, and a
+ * device added then is lost to the guest: the loaded state of the USB
+ * controller knows nothing of it. So the VM is up only once QEMU is past
+ * "inmigrate". QEMU 7.2 announces the end of loading (MIGRATION
+ * "completed") only when whoever runs it enabled migration events, and
+ * resumes the VM (RESUME) only when it was running and -S is not given:
+ * the status is asked again every loading_poll_usec meanwhile, and at
+ * once on either event. A refused query-status does not keep the VM
+ * down. */
+static void on_status(struct qmp *q, const struct qmp_reply *r, void *data)
+{
+	struct qmpb *b = data;
+	json_t *status = r->err ? NULL : json_object_get(r->ret, "status");
+
+	b->asking = false;
+	if (r->err && r->err != -EREMOTEIO)
+		return; /* the connection is lost: disconnected() follows */
+	backend_base_enter(&b->base);
+	if (json_is_string(status) && streq(json_string_value(status), "inmigrate")) {
+		if (!b->loading) {
+			log_info("vm %s: QEMU is loading a saved or incoming VM; attaching once "
+				 "it has",
+				 b->vm->name);
+			b->loading = true;
+			if (b->base.events->vm_down)
+				b->base.events->vm_down(b->base.data,
+							"QEMU is loading a saved or incoming VM");
+		}
+		if (!backend_base_dead(&b->base))
+			loop_timer_arm_in(b->status_timer, loading_poll_usec);
+	} else {
+		if (b->loading)
+			log_info("vm %s: QEMU has loaded the VM", b->vm->name);
+		b->loading = false;
+		up(b);
+	}
+	backend_base_leave(&b->base);
+}
+
+static void on_status_timer(struct loop_timer *t, void *data)
+{
+	struct qmpb *b = data;
+
+	backend_base_enter(&b->base);
+	ask_status(b);
+	backend_base_leave(&b->base);
+}
+
+/* The QMP client is ready: the VM is up once QEMU has it loaded. */
 static void on_connected(struct qmp *q, void *data)
 {
 	struct qmpb *b = data;
@@ -1105,10 +1186,8 @@ static void on_connected(struct qmp *q, void *data)
 	backend_base_enter(&b->base);
 	log_info("vm %s: connected to QEMU %d.%d.%d%s%s%s", b->vm->name, v->major, v->minor,
 		 v->micro, *v->package ? " (" : "", v->package, *v->package ? ")" : "");
-	b->up = true;
 	b->said_capped = false;
-	if (b->base.events->vm_up)
-		b->base.events->vm_up(b->base.data);
+	ask_status(b);
 	backend_base_leave(&b->base);
 }
 
@@ -1130,6 +1209,8 @@ static void on_disconnected(struct qmp *q, const char *reason, void *data)
 
 	backend_base_enter(&b->base);
 	b->up = false;
+	b->loading = false;
+	loop_timer_disarm(b->status_timer);
 	/* Commands in flight have failed already; what is left waits for
 	 * a timer or an event that will not come. */
 	if (backend_base_fail_all(&b->base)) {
@@ -1154,6 +1235,8 @@ static void on_event(struct qmp *q, const char *event, json_t *data, void *udata
 			device_deleted(b, json_string_value(dev));
 		goto out;
 	}
+	if (b->loading && (streq(event, "MIGRATION") || streq(event, "RESUME")))
+		ask_status(b);
 	for (size_t i = 0; i < ARRAY_SIZE(lifecycle); i++) {
 		json_t *reason;
 
@@ -1211,6 +1294,7 @@ static struct backend_vm *qmpb_create(struct loop *loop, const struct conf_vm *v
 				    "root may serve %s",
 				    vm->name, vm->qemu_user, vm->qmp_socket);
 	}
+	b->status_timer = loop_timer_new(loop, on_status_timer, b);
 	b->qmp = qmp_new(loop, &opts, &qmp_callbacks, b);
 	free(name);
 	if (!b->qmp) {
@@ -1218,6 +1302,7 @@ static struct backend_vm *qmpb_create(struct loop *loop, const struct conf_vm *v
 
 		log_error("vm %s: cannot use QMP socket %s: %s", vm->name, vm->qmp_socket,
 			  strerror(errno));
+		loop_timer_free(b->status_timer);
 		free(b);
 		errno = saved;
 		return NULL;
@@ -1237,6 +1322,8 @@ static void qmpb_destroy(struct backend_vm *bv)
 		return;
 	qmp_free(b->qmp);
 	b->qmp = NULL;
+	loop_timer_free(b->status_timer);
+	b->status_timer = NULL;
 	backend_base_destroy(&b->base);
 }
 

@@ -15,7 +15,12 @@
  *
  * For each size it starts the build tree's vmplugd, waits until every VM
  * is connected and has nothing pending, and reads /proc: peak RSS
- * (VmHWM), RSS, open fds, CPU time so far.
+ * (VmHWM), RSS, open fds, CPU time so far, and whether libvirt or
+ * libxml2 is mapped (it should not be: every VM here speaks QMP).
+ *
+ * First it times vmplugd's start with nothing to attach (no VM, no
+ * input): from fork to its READY=1 on a NOTIFY_SOCKET, by the kernel's
+ * receive timestamp, the median of START_RUNS starts.
  *
  * Usage: memory [--short] [--vms 1,8,64]
  * vmplugd comes from $VMPLUGD (default: the build tree's). */
@@ -30,6 +35,8 @@
 #include <stdlib.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/time.h>
 #include <sys/un.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -42,6 +49,8 @@
 
 #define INPUTS 4
 #define WAIT_MS 60000
+
+#define START_RUNS 5
 
 static const char *const input_names[INPUTS] = { "kbd0", "kbd1", "mouse0", "mouse1" };
 
@@ -142,7 +151,103 @@ struct result {
 	long hwm_kb, rss_kb, anon_kb;
 	unsigned fds, sinks, inputs_attached;
 	uint64_t cpu_ms, ready_ms;
+	bool libvirt_mapped;
 };
+
+/* Does pid map libvirt or libxml2? */
+static bool maps_libvirt(pid_t pid)
+{
+	char *path = xasprintf("/proc/%d/maps", (int)pid), line[4096];
+	FILE *f = fopen(path, "re");
+	bool found = false;
+
+	while (f && fgets(line, sizeof(line), f))
+		found |= strstr(line, "/libvirt.so") || strstr(line, "/libxml2.so");
+	if (f)
+		fclose(f);
+	free(path);
+	return found;
+}
+
+/* The kernel's receive time of the next datagram on fd saying READY=1,
+ * in CLOCK_REALTIME microseconds; 0 if none comes within wait_ms. */
+static uint64_t ready_received(int fd, int wait_ms)
+{
+	uint64_t end = now_usec() + (uint64_t)wait_ms * USEC_PER_MSEC;
+
+	while (now_usec() < end) {
+		char buf[4096], cbuf[CMSG_SPACE(sizeof(struct timeval))];
+		struct iovec iov = { buf, sizeof(buf) - 1 };
+		struct msghdr mh = { .msg_iov = &iov,
+				     .msg_iovlen = 1,
+				     .msg_control = cbuf,
+				     .msg_controllen = sizeof(cbuf) };
+		struct pollfd p = { fd, POLLIN, 0 };
+		struct cmsghdr *c;
+		ssize_t n;
+
+		if (poll(&p, 1, 100) <= 0)
+			continue;
+		n = recvmsg(fd, &mh, MSG_DONTWAIT);
+		if (n <= 0)
+			continue;
+		buf[n] = '\0';
+		if (!strstr(buf, "READY=1"))
+			continue;
+		for (c = CMSG_FIRSTHDR(&mh); c; c = CMSG_NXTHDR(&mh, c))
+			if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_TIMESTAMP) {
+				struct timeval tv;
+
+				memcpy(&tv, CMSG_DATA(c), sizeof(tv));
+				return (uint64_t)tv.tv_sec * USEC_PER_SEC + (uint64_t)tv.tv_usec;
+			}
+	}
+	return 0;
+}
+
+/* Fork to READY=1, START_RUNS times, with nothing to attach: the
+ * durations in microseconds into v; how many starts were timed. */
+static size_t time_starts(uint64_t *v)
+{
+	char *dir = scratch_new("bench-start");
+	char *conf = xasprintf("%s/conf", dir), *vmd = xasprintf("%s/conf/vm.d", dir);
+	char *sock = xasprintf("%s/control.sock", dir), *log = xasprintf("%s/vmplugd.log", dir);
+	char *path = xasprintf("%s/vmplug.conf", conf), *notify = xasprintf("%s/notify", dir);
+	char *env_notify = xasprintf("NOTIFY_SOCKET=%s", notify);
+	char *const env[] = { env_notify, NULL };
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	int fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0), one = 1;
+	size_t n = 0;
+
+	mkdir_p(vmd, 0755);
+	bench_write_file(path, "[daemon]\ncontrol-socket = %s\ncache-dir = %s/cache\n", sock, dir);
+	snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", notify);
+	if (fd < 0 || setsockopt(fd, SOL_SOCKET, SO_TIMESTAMP, &one, sizeof(one)) < 0 ||
+	    bind(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0)
+		bench_fail("notify socket %s: %s", notify, strerror(errno));
+	for (unsigned i = 0; i < START_RUNS; i++) {
+		uint64_t t0 = bench_realtime_usec(), t1;
+		pid_t pid = bench_vmplugd_start(conf, sock, log, env);
+
+		if (pid < 0)
+			bench_fail("vmplugd did not start (see %s)", log);
+		t1 = ready_received(fd, WAIT_MS);
+		if (t1 > t0)
+			v[n++] = t1 - t0;
+		if (bench_vmplugd_stop(pid) != 0)
+			fprintf(stderr, "memory: vmplugd did not exit cleanly (see %s)\n", log);
+	}
+	close(fd);
+	bench_scratch_done(dir);
+	free(env_notify);
+	free(notify);
+	free(path);
+	free(conf);
+	free(vmd);
+	free(sock);
+	free(log);
+	return n;
+}
 
 /* Every VM connected with nothing pending; counts the VMs' input
  * objects in QEMU. */
@@ -230,6 +335,7 @@ static void run_size(unsigned vms, struct result *res)
 	/* RSS less the pages of mapped files (libraries): vmplugd's own */
 	res->anon_kb = bench_proc_status_kb(vmplugd, "RssAnon");
 	res->fds = bench_proc_fd_count(vmplugd);
+	res->libvirt_mapped = maps_libvirt(vmplugd);
 	res->cpu_ms = bench_proc_cpu_usec(vmplugd) / USEC_PER_MSEC;
 	bench_ctl_free(ctl);
 	if (bench_vmplugd_stop(vmplugd) != 0)
@@ -276,15 +382,22 @@ int main(int argc, char **argv)
 	printf("/dev/uinput: %s; VMs are fake QMP peers; %d inputs each (2 keyboards, 2 mice, "
 	       "devices absent)\n",
 	       access("/dev/uinput", W_OK) == 0 ? "present" : "absent, so no sinks", INPUTS);
+	{
+		uint64_t v[START_RUNS];
+		size_t timed = time_starts(v);
+
+		bench_report("start to READY=1, nothing to attach:", v, timed);
+	}
 	for (unsigned i = 0; i < n; i++) {
 		struct result *r = &res[i];
 
 		run_size(sizes[i], r);
 		printf("%3u VMs: peak RSS %6ld kB  RSS %6ld kB (anonymous %6ld kB)  %4u fds  "
 		       "sinks %u of %u  input objects in QEMU %u  (ready after %" PRIu64
-		       " ms, CPU %" PRIu64 " ms)\n",
+		       " ms, CPU %" PRIu64 " ms)  libvirt mapped: %s\n",
 		       r->vms, r->hwm_kb, r->rss_kb, r->anon_kb, r->fds, r->sinks,
-		       r->vms * INPUTS + INPUTS, r->inputs_attached, r->ready_ms, r->cpu_ms);
+		       r->vms * INPUTS + INPUTS, r->inputs_attached, r->ready_ms, r->cpu_ms,
+		       r->libvirt_mapped ? "yes" : "no");
 	}
 	if (n > 1 && res[n - 1].vms > res[0].vms)
 		printf("per VM beyond the first: %.1f kB peak RSS, %.1f kB anonymous, %.2f fds\n",

@@ -183,11 +183,7 @@ static struct backend_vm *create_backend(void *data, const struct conf_vm *vm,
 	struct daemon *d = data;
 	const struct backend_ops *ops = backend_for_vm(vm);
 
-	if (!ops) {
-		errno = ENOSYS;
-		return NULL;
-	}
-	return ops->create(d->loop, vm, events, evdata);
+	return ops ? ops->create(d->loop, vm, events, evdata) : NULL;
 }
 
 static uint64_t rc_now(void *data)

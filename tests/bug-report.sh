@@ -6,12 +6,7 @@
 # traffic without the rest of debug. On a fake USB tree with a real QEMU.
 . "$(dirname "$0")/lib/tap.sh"
 . "$(dirname "$0")/lib/bed.sh"
-make_scratch
-trap 'stop_vmplugd; stop_all_qemu; rm_scratch' EXIT
-
-conf=$SCRATCH/conf
-log=$SCRATCH/vmplugd.log
-write_conf "$conf"
+bed_begin
 cat >"$conf/vm.d/alpha.conf" <<CONF
 [vm]
 qmp-socket = $SCRATCH/alpha.qmp

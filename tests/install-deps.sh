@@ -9,7 +9,7 @@ packages=(
 	gcc make autoconf automake pkg-config
 	libudev-dev libevdev-dev libjansson-dev libinih-dev
 	# optional backends and service integration
-	libvirt-dev libxml2-dev libsystemd-dev
+	libvirt-dev libxml2-dev libtirpc-dev libsystemd-dev
 	# tests
 	check valgrind clang-format groff-base shellcheck procps jq socat
 	# tests/switch.sh: a private D-Bus system bus, dbus-send, dbus-monitor

@@ -15,11 +15,12 @@ root=$SCRATCH/root
 mk() { env -u MAKEFLAGS -u MFLAGS -u MAKELEVEL make -s -C "$top_builddir" "$@"; }
 
 bindir='' sbindir='' sysconfdir='' mandir='' docdir='' udevrulesdir=''
-systemdsystemunitdir='' dbuspolicydir='' bashcompletiondir='' sysusersdir=''
+systemdsystemunitdir='' dbuspolicydir='' bashcompletiondir='' sysusersdir='' pkglibdir=''
 systemduserunitdir='' xdgautostartdir=''
 eval "$(mk print-install-dirs)" || bail "cannot ask make for the installation directories"
-have_systemd=no
+have_systemd=no have_libvirt=no
 grep -q '^#define HAVE_SYSTEMD 1' "$top_builddir/config.h" && have_systemd=yes
+grep -q '^#define HAVE_LIBVIRT 1' "$top_builddir/config.h" && have_libvirt=yes
 
 mk install DESTDIR="$root" >"$SCRATCH/install.log" 2>&1
 rc=$?
@@ -31,6 +32,8 @@ expected=$SCRATCH/expected
 {
 	echo "$sbindir/vmplugd 755"
 	echo "$bindir/vmplugctl 755"
+	# the libvirt backend, a module vmplugd loads for libvirt VMs
+	[ "$have_libvirt" = no ] || echo "$pkglibdir/vmplug-libvirt.so 755"
 	echo "$mandir/man8/vmplugd.8 644"
 	echo "$mandir/man5/vmplug.conf.5 644"
 	echo "$mandir/man1/vmplugctl.1 644"

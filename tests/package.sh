@@ -121,6 +121,8 @@ expected=$SCRATCH/expected
 		/usr/share/doc/vmplug/examples/vmplugd.openrc /usr/share/doc/vmplug/examples/vmplugd.confd \
 		/usr/bin/vmplug-agent /usr/share/man/man1/vmplug-agent.1.gz \
 		/usr/lib/systemd/user/vmplug-agent.service /etc/xdg/autostart/vmplug-agent.desktop
+	# the libvirt backend, a module in the package's private directory
+	echo "/usr/lib/$(inroot dpkg-architecture -qDEB_HOST_MULTIARCH)/vmplug/vmplug-libvirt.so"
 	(cd "$src/data/examples" && find . -type f | sed 's|^\./|/usr/share/doc/vmplug/examples/|; s|\.in$||')
 } | sort >"$expected"
 inroot dpkg -L vmplug | sort >"$SCRATCH/listed"

@@ -5,12 +5,7 @@
 # once in the log, and connects when the right QEMU is there.
 . "$(dirname "$0")/lib/tap.sh"
 . "$(dirname "$0")/lib/bed.sh"
-make_scratch
-trap 'stop_vmplugd; stop_all_qemu; rm_scratch' EXIT
-
-conf=$SCRATCH/conf
-log=$SCRATCH/vmplugd.log
-write_conf "$conf"
+bed_begin
 # In fd mode vmplugd opens the device as root and hands QEMU the
 # descriptor: what must go to the right QEMU only.
 # QEMU runs as uid 65534 and creates its sockets in the scratch directory,

@@ -11,12 +11,7 @@
 # attaches with QEMU's reason) and status's last error.
 . "$(dirname "$0")/lib/tap.sh"
 . "$(dirname "$0")/lib/bed.sh"
-make_scratch
-trap 'stop_vmplugd; stop_all_qemu; rm_scratch' EXIT
-
-conf=$SCRATCH/conf
-log=$SCRATCH/vmplugd.log
-write_conf "$conf"
+bed_begin
 cat >"$conf/vm.d/alpha.conf" <<CONF
 [vm]
 qmp-socket = $SCRATCH/alpha.qmp

@@ -26,6 +26,17 @@ VMPLUGCTL=${VMPLUGCTL:-$top_builddir/vmplugctl}
 plug() { "$USBBED_RUN" plug "$@"; }
 unplug() { "$USBBED_RUN" unplug "$@"; }
 
+# bed_begin: what most tests start with: a scratch directory removed at
+# exit with the vmplugd and QEMUs the test started, a configuration in
+# $conf (write_conf) and vmplugd's log in $log.
+bed_begin() {
+	make_scratch
+	trap 'stop_vmplugd; stop_all_qemu; rm_scratch' EXIT
+	conf=$SCRATCH/conf
+	log=$SCRATCH/vmplugd.log
+	write_conf "$conf"
+}
+
 # write_conf DIR: vmplug.conf with a private control socket; VM files
 # come from the caller. The modes are a root-owned config's.
 write_conf() {

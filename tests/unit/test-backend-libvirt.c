@@ -18,6 +18,7 @@
 #include <libxml/entities.h>
 
 #include "backends/backend.h"
+#include "backends/libvirt-int.h"
 #include "tests/lib/recorder.h"
 #include "tests/lib/testlib.h"
 #include "tests/unit/check-main.h"
@@ -66,7 +67,7 @@ static void setup(void)
 	vm.backend = CONF_BACKEND_LIBVIRT;
 	vm.uri = (char *)"test:///default";
 	vm.domain = (char *)"t";
-	ops = backend_find("libvirt");
+	ops = &backend_libvirt_ops;
 	ck_assert_ptr_nonnull(ops);
 	rec_reset();
 	rec.after = destroy_after;

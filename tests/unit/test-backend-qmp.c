@@ -20,6 +20,14 @@
 
 #define WAIT_MS 5000
 
+/* A connection, and the VM's state as the backend asks for it: running.
+ * query-status is the connection's second command ($2). */
+#define FAKE_UP                                                                                    \
+	{ FAKE_HANDSHAKE }, { FAKE_EXPECT, "query-status" },                                       \
+	{                                                                                          \
+		FAKE_REPLY, "{\"return\": {\"status\": \"running\", \"running\": true}}"           \
+	}
+
 static char *dir;
 static struct loop *loop;
 static struct conf_vm vm;
@@ -81,6 +89,7 @@ static void teardown(void)
 	free(vm.qmp_socket);
 	log_capture_stop();
 	backend_qmp_set_delete_timeout(0);
+	backend_qmp_set_loading_poll(0);
 	scratch_remove(dir);
 }
 
@@ -107,7 +116,7 @@ static void attach_port(const char *id, const char *tag)
 START_TEST(deleted_before_the_reply)
 {
 	static const struct fake_step script[] = {
-		{ FAKE_HANDSHAKE },
+		FAKE_UP,
 		{ FAKE_EXPECT, "device_del" },
 		/* Some devices are gone before device_del returns. */
 		{ FAKE_SEND, "{\"event\": \"DEVICE_DELETED\", \"data\": {\"device\": \"vmplug-a\", "
@@ -142,7 +151,7 @@ static bool down_n(void *arg)
 START_TEST(down_says_why_once)
 {
 	static const struct fake_step script[] = {
-		{ FAKE_HANDSHAKE },
+		FAKE_UP,
 		{ FAKE_END },
 	};
 	struct sockaddr_un sa = { .sun_family = AF_UNIX };
@@ -180,7 +189,7 @@ END_TEST
 START_TEST(list_type_checks_and_races)
 {
 	static const struct fake_step script[] = {
-		{ FAKE_HANDSHAKE },
+		FAKE_UP,
 		{ FAKE_EXPECT, "qom-list" },
 		{ FAKE_EXPECT, "qom-list" },
 		{ FAKE_SEND, "{\"return\": [{\"name\": \"type\", \"type\": \"string\"}, "
@@ -188,7 +197,7 @@ START_TEST(list_type_checks_and_races)
 			     "{\"name\": \"vmplug-b\", \"type\": \"child<usb-host>\"}, "
 			     "{\"name\": \"usb0\", \"type\": \"child<usb-host>\"}, "
 			     "{\"name\": \"vmplug-net\", \"type\": \"child<e1000>\"}, "
-			     "{\"name\": 5, \"type\": \"child<usb-host>\"}, 7], \"id\": $2}" },
+			     "{\"name\": 5, \"type\": \"child<usb-host>\"}, 7], \"id\": $3}" },
 		/* vmplug-a: hostbus, hostaddr, hostport (of the wrong type), attached */
 		{ FAKE_EXPECT, "qom-get" },
 		{ FAKE_REPLY, "{\"return\": 3}" },
@@ -208,7 +217,7 @@ START_TEST(list_type_checks_and_races)
 		{ FAKE_EXPECT, "qom-get" },
 		{ FAKE_REPLY, "{\"error\": {\"class\": \"DeviceNotFound\", \"desc\": \"gone\"}}" },
 		{ FAKE_SEND, "{\"return\": [{\"name\": \"vmplug-kbd\", \"type\": "
-			     "\"child<input-linux>\"}], \"id\": $3}" },
+			     "\"child<input-linux>\"}], \"id\": $4}" },
 		{ FAKE_EXPECT, "qom-get" },
 		{ FAKE_REPLY, "{\"return\": \"/dev/input/event5\"}" },
 		{ FAKE_END },
@@ -245,15 +254,15 @@ static const int huge_lists[2] = { 18000, 300 };
 START_TEST(huge_list_is_capped_and_logged_once)
 {
 	struct fake_step script[] = {
-		{ FAKE_HANDSHAKE },
+		FAKE_UP,
 		{ FAKE_EXPECT, "qom-list" },
 		{ FAKE_EXPECT, "qom-list" },
 		{ FAKE_EXPECT, "qom-list" },
 		{ FAKE_EXPECT, "qom-list" },
 		{ FAKE_SEND, NULL },
-		{ FAKE_SEND, "{\"return\": [], \"id\": $3}" },
+		{ FAKE_SEND, "{\"return\": [], \"id\": $4}" },
 		{ FAKE_SEND, NULL },
-		{ FAKE_SEND, "{\"return\": [], \"id\": $5}" },
+		{ FAKE_SEND, "{\"return\": [], \"id\": $6}" },
 		{ FAKE_ANSWER, "{\"return\": 1}" },
 		{ FAKE_END },
 	};
@@ -264,7 +273,7 @@ START_TEST(huge_list_is_capped_and_logged_once)
 		size_t cap = (size_t)huge_lists[h] * 64, len;
 
 		huge[h] = xmalloc(cap);
-		len = (size_t)snprintf(huge[h], cap, "{\"id\": $%d, \"return\": [", 2 + 2 * h);
+		len = (size_t)snprintf(huge[h], cap, "{\"id\": $%d, \"return\": [", 3 + 2 * h);
 		for (int i = 0; i < huge_lists[h]; i++)
 			len += (size_t)snprintf(
 			    huge[h] + len, cap - len,
@@ -272,7 +281,7 @@ START_TEST(huge_list_is_capped_and_logged_once)
 			    i);
 		snprintf(huge[h] + len, cap - len, "]}");
 		ck_assert_uint_lt(strlen(huge[h]), QMP_MAX_MESSAGE);
-		script[5 + 2 * h].arg = huge[h];
+		script[7 + 2 * h].arg = huge[h];
 	}
 	start(script);
 	ck_assert_int_eq(ops->list(backend, rec_backend_list, l1), 0);
@@ -302,12 +311,12 @@ END_TEST
 START_TEST(list_of_containers_not_made_yet)
 {
 	static const struct fake_step script[] = {
-		{ FAKE_HANDSHAKE },
+		FAKE_UP,
 		{ FAKE_EXPECT, "qom-list" },
 		{ FAKE_EXPECT, "qom-list" },
 		{ FAKE_SEND, "{\"return\": [{\"name\": \"type\", \"type\": \"string\"}], "
-			     "\"id\": $2}{\"error\": {\"class\": \"DeviceNotFound\", \"desc\": "
-			     "\"Device '/objects' not found\"}, \"id\": $3}" },
+			     "\"id\": $3}{\"error\": {\"class\": \"DeviceNotFound\", \"desc\": "
+			     "\"Device '/objects' not found\"}, \"id\": $4}" },
 		{ FAKE_END },
 	};
 	struct rec_done *l = done("list");
@@ -324,12 +333,12 @@ END_TEST
 START_TEST(list_fails_on_other_errors)
 {
 	static const struct fake_step script[] = {
-		{ FAKE_HANDSHAKE },
+		FAKE_UP,
 		{ FAKE_EXPECT, "qom-list" },
 		{ FAKE_EXPECT, "qom-list" },
 		{ FAKE_SEND,
 		  "{\"return\": [{\"name\": \"vmplug-a\", \"type\": \"child<usb-host>\"}], "
-		  "\"id\": $2}{\"return\": [], \"id\": $3}" },
+		  "\"id\": $3}{\"return\": [], \"id\": $4}" },
 		{ FAKE_EXPECT, "qom-get" },
 		{ FAKE_REPLY, "{\"error\": {\"class\": \"GenericError\", \"desc\": \"no\"}}" },
 		{ FAKE_EXPECT, "qom-get" },
@@ -353,7 +362,7 @@ END_TEST
 START_TEST(fd_mode_bad_add_fd_reply)
 {
 	static const struct fake_step script[] = {
-		{ FAKE_HANDSHAKE },
+		FAKE_UP,
 		{ FAKE_EXPECT_FD, "add-fd" },
 		{ FAKE_REPLY, "{\"return\": {\"fd\": 3}}" },
 		{ FAKE_EXPECT, "query-fdsets" },
@@ -392,7 +401,7 @@ END_TEST
 START_TEST(remove_fd_refused)
 {
 	static const struct fake_step script[] = {
-		{ FAKE_HANDSHAKE },
+		FAKE_UP,
 		{ FAKE_EXPECT, "device_del" },
 		{ FAKE_REPLY, "{\"return\": {}}" },
 		{ FAKE_SEND, "{\"event\": \"DEVICE_DELETED\", \"data\": {\"device\": \"vmplug-a\", "
@@ -431,7 +440,7 @@ END_TEST
 START_TEST(pending_fail_before_gone)
 {
 	static const struct fake_step script[] = {
-		{ FAKE_HANDSHAKE },
+		FAKE_UP,
 		{ FAKE_EXPECT, "device_add" },
 		{ FAKE_EXPECT, "device_del" },
 		{ FAKE_REPLY, "{\"return\": {}}" },
@@ -462,7 +471,7 @@ END_TEST
 START_TEST(detach_times_out_without_device_deleted)
 {
 	static const struct fake_step script[] = {
-		{ FAKE_HANDSHAKE },
+		FAKE_UP,
 		{ FAKE_EXPECT, "device_del" },
 		{ FAKE_REPLY, "{\"return\": {}}" },
 		{ FAKE_PAUSE },
@@ -495,14 +504,14 @@ END_TEST
 START_TEST(destroy_from_callbacks)
 {
 	static const struct fake_step script[] = {
-		{ FAKE_HANDSHAKE },
+		FAKE_UP,
 		{ FAKE_EXPECT, "device_add" },
 		{ FAKE_EXPECT, "device_add" },
-		{ FAKE_SEND, "{\"return\": {}, \"id\": $2}{\"return\": {}, \"id\": $3}" },
+		{ FAKE_SEND, "{\"return\": {}, \"id\": $3}{\"return\": {}, \"id\": $4}" },
 		{ FAKE_END },
 	};
 	static const struct fake_step closing[] = {
-		{ FAKE_HANDSHAKE },
+		FAKE_UP,
 		{ FAKE_EXPECT, "device_add" },
 		{ FAKE_CLOSE },
 		{ FAKE_END },
@@ -529,6 +538,78 @@ START_TEST(destroy_from_callbacks)
 	run_for(loop, 20);
 	ck_assert_ptr_null(backend);
 	ck_assert_str_eq(rec.order, "up a:-107 gone ");
+}
+END_TEST
+
+/* QEMU is loading the VM (-incoming): the VM is up only once it has, and
+ * says meanwhile why it is not; a query-status QEMU refuses does not keep
+ * it down. */
+START_TEST(up_once_loaded)
+{
+	static const char *const inmigrate = "{\"return\": {\"status\": \"inmigrate\"}}";
+	static const struct fake_step script[] = {
+		{ FAKE_HANDSHAKE },
+		{ FAKE_EXPECT, "query-status" },
+		{ FAKE_REPLY, inmigrate },
+		{ FAKE_EXPECT, "query-status" },
+		{ FAKE_REPLY, inmigrate },
+		{ FAKE_EXPECT, "query-status" },
+		{ FAKE_REPLY, "{\"return\": {\"status\": \"prelaunch\"}}" },
+		{ FAKE_CLOSE },
+		{ FAKE_HANDSHAKE },
+		{ FAKE_EXPECT, "query-status" },
+		{ FAKE_REPLY, "{\"error\": {\"class\": \"CommandNotFound\", \"desc\": \"no\"}}" },
+		{ FAKE_END },
+	};
+
+	backend_qmp_set_loading_poll(10 * USEC_PER_MSEC);
+	start(script);
+	ck_assert_int_eq(rec.down, 1);
+	ck_assert_str_eq(rec.down_why, "QEMU is loading a saved or incoming VM");
+	ck_assert_uint_eq(log_captured_count_text("loading a saved or incoming VM"), 1);
+	ck_assert_ptr_nonnull(log_captured_find("vm t: QEMU has loaded the VM"));
+
+	/* the peer drops the connection and takes the next */
+	ck_assert(run_until(loop, peer_done, NULL, WAIT_MS));
+	ck_assert(run_until(loop, rec_noted, (char *)"gone up ", WAIT_MS));
+	ck_assert_str_eq(rec.order, "up gone up ");
+	ck_assert(ops->is_up(backend));
+	ck_assert_ptr_null(fake_peer_error(peer));
+}
+END_TEST
+
+/* While QEMU loads the VM, MIGRATION and RESUME ask again at once (with
+ * no poll within the test's time), one query-status at a time. */
+START_TEST(loaded_on_events)
+{
+	static const char *const inmigrate = "{\"return\": {\"status\": \"inmigrate\"}}";
+	static const struct fake_step script[] = {
+		{ FAKE_HANDSHAKE },
+		{ FAKE_EXPECT, "query-status" },
+		{ FAKE_REPLY, inmigrate },
+		{ FAKE_SEND, "{\"event\": \"MIGRATION\", \"data\": {\"status\": \"active\"}}"
+			     "{\"event\": \"MIGRATION\", \"data\": {\"status\": \"completed\"}}" },
+		{ FAKE_EXPECT, "query-status" },
+		{ FAKE_REPLY, inmigrate },
+		{ FAKE_SEND, "{\"event\": \"RESUME\"}" },
+		{ FAKE_EXPECT, "query-status" },
+		{ FAKE_REPLY, "{\"return\": {\"status\": \"running\", \"running\": true}}" },
+		/* the next command is the caller's: no query-status left over */
+		{ FAKE_EXPECT, "qom-list" },
+		{ FAKE_EXPECT, "qom-list" },
+		{ FAKE_SEND, "{\"return\": [], \"id\": $5}{\"return\": [], \"id\": $6}" },
+		{ FAKE_END },
+	};
+	struct rec_done *l = done("list");
+
+	backend_qmp_set_loading_poll(3600 * USEC_PER_SEC);
+	start(script);
+	ck_assert_str_eq(rec.down_why, "QEMU is loading a saved or incoming VM");
+	ck_assert_int_eq(ops->list(backend, rec_backend_list, l), 0);
+	ck_assert(run_until(loop, rec_noted, (char *)"list:", WAIT_MS));
+	ck_assert_int_eq(l->err, 0);
+	ck_assert_ptr_null(fake_peer_error(peer));
+	ck_assert_str_eq(rec.order, "event:RESUME up list:0 ");
 }
 END_TEST
 
@@ -565,6 +646,8 @@ static Suite *suite(void)
 	tcase_add_test(tc, pending_fail_before_gone);
 	tcase_add_test(tc, detach_times_out_without_device_deleted);
 	tcase_add_test(tc, destroy_from_callbacks);
+	tcase_add_test(tc, up_once_loaded);
+	tcase_add_test(tc, loaded_on_events);
 	tcase_add_test(tc, not_for_this_backend);
 	suite_add_tcase(s, tc);
 	return s;
