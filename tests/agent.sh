@@ -39,12 +39,14 @@ ctl() { "$VMPLUGCTL" -s "$conf/control.sock" "$@"; }
 # names, as the person at the menu would, and keeps what it was shown.
 # They run outside the umockdev preload: a listener for uevents there
 # (Xvfb's udev monitor) could take vmplugd's socket name (tests/lib/bed.sh).
-desktop() { env -u LD_PRELOAD "$@"; }
+# Started as `desktop PROGRAM ... &`: the background shell becomes PROGRAM,
+# so $! is its pid.
+desktop() { exec env -u LD_PRELOAD "$@"; }
 start_desktop() {
 	desktop Xvfb -displayfd 9 -screen 0 640x360x24 -nolisten tcp 9>"$SCRATCH/display" \
 		>"$SCRATCH/xvfb.log" 2>&1 &
 	XVFB_PID=$!
-	desktop dbus-daemon --session --nofork --print-address=9 9>"$SCRATCH/bus" 2>"$SCRATCH/bus.log" &
+	desktop dbus-daemon --session --nofork --print-address=9 9>"$SCRATCH/bus" >"$SCRATCH/bus.log" 2>&1 &
 	BUS_PID=$!
 	wait_for 100 test -s "$SCRATCH/display" || return 1
 	wait_for 100 test -s "$SCRATCH/bus" || return 1
