@@ -387,6 +387,8 @@ static int start_usb(struct daemon *d)
 		log_error("cannot watch udev for devices: %s", strerror(errno));
 		return -errno;
 	}
+	/* Without udevd no sink gets its link: none waits for one. */
+	input_manager_udevd(d->input, watch_uses_udevd(d->watch));
 	return 0;
 }
 

@@ -4,6 +4,8 @@
  * of writer-only sinks on socketpairs. */
 #pragma once
 
+#include <stdint.h>
+
 #include "input/input.h"
 #include "input/sink.h"
 
@@ -18,3 +20,6 @@ struct input_manager *input_manager_new_with(struct loop *loop, const struct con
  * sink, or it could not be created). */
 int input_manager_sink_write(struct input_manager *m, const char *source, const char *vm,
 			     const struct input_event *ev, size_t n);
+/* How long a new VM sink is held back for udev (see input_manager_udev);
+ * sinks held back now wait no longer than that from now. */
+void input_manager_set_udev_wait(struct input_manager *m, uint64_t usec);

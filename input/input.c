@@ -20,6 +20,11 @@
 
 #define SINK_PREFIX "vmplug-"
 #define NONE ((size_t)-1)
+/* Where udev's rules (60-vmplug.rules) link each sink by its name. */
+#define BY_ID "/dev/input/by-id"
+/* How long a new VM sink waits for udev to report it (and so to have
+ * made its link) before QEMU is given its event node instead. */
+#define UDEV_WAIT_USEC (5 * USEC_PER_SEC)
 
 struct msink {
 	char *vm; /* INPUT_ROUTER_HOST for the host's sink */
@@ -33,6 +38,10 @@ struct msink {
 	bool adopted;
 	bool stored;
 	bool told_let_go; /* QEMU let go of it: logged (input_manager_check_held) */
+	/* Not offered to QEMU before udev reported it, or until then
+	 * (CLOCK_MONOTONIC); 0: offered. */
+	uint64_t udev_wait_until;
+	bool by_node; /* offered by its node when udev was late: its link is news */
 };
 
 struct msource {
@@ -68,6 +77,9 @@ struct input_manager {
 	struct input_router *router;
 	struct msource **route; /* by the router's source number */
 	size_t n_route;
+	bool no_udevd;               /* nothing makes links: sinks are offered at once */
+	uint64_t udev_wait_usec;     /* UDEV_WAIT_USEC, or a test's */
+	struct loop_timer *udev_due; /* the first sink's udev_wait_until */
 };
 
 const char *input_caps_origin_name(enum input_caps_origin origin)
@@ -90,10 +102,24 @@ static bool is_host(const char *vm)
 	return streq(vm, INPUT_ROUTER_HOST);
 }
 
-/* Tell the daemon that vm's QEMU objects need adding again. */
+/* Is a sink of vm still waiting for udev? */
+static bool vm_waits(const struct input_manager *m, const char *vm)
+{
+	for (size_t i = 0; i < m->n_sources; i++)
+		for (size_t j = 0; j < m->sources[i]->n_sinks; j++) {
+			const struct msink *k = &m->sources[i]->sinks[j];
+
+			if (k->udev_wait_until && k->vm && streq(k->vm, vm))
+				return true;
+		}
+	return false;
+}
+
+/* Tell the daemon that vm's QEMU objects need adding again; while a
+ * sink of vm waits for udev, that sink's arrival tells it once for all. */
 static void notify(struct input_manager *m, const char *vm)
 {
-	if (m->hooks.vm_sinks_changed && !m->starting && !is_host(vm))
+	if (m->hooks.vm_sinks_changed && !m->starting && !is_host(vm) && !vm_waits(m, vm))
 		m->hooks.vm_sinks_changed(m->data, vm);
 }
 
@@ -186,6 +212,81 @@ static bool adopt(struct input_manager *m, struct msource *s, struct msink *k)
 
 static void on_sink_readable(struct loop_source *io, int fd, uint32_t revents, void *data);
 
+/* Arm the timer for the first sink still waiting for udev. */
+static void arm_udev_due(struct input_manager *m)
+{
+	uint64_t first = 0;
+
+	for (size_t i = 0; i < m->n_sources; i++)
+		for (size_t j = 0; j < m->sources[i]->n_sinks; j++) {
+			uint64_t t = m->sources[i]->sinks[j].udev_wait_until;
+
+			if (t && (!first || t < first))
+				first = t;
+		}
+	if (first)
+		loop_timer_arm(m->udev_due, first);
+	else
+		loop_timer_disarm(m->udev_due);
+}
+
+/* Does k's link lead to it (input_sink_is_node)? */
+static bool has_link(const struct msink *k)
+{
+	char *link = xasprintf(BY_ID "/%s", k->name);
+	bool r = input_sink_is_node(k->sink, link) == 1;
+
+	free(link);
+	return r;
+}
+
+/* QEMU is to open a VM's sink by its link, which a later boot or another
+ * device cannot take over as they can eventN: hold the new sink back
+ * until udev, which makes that link, has reported it (a vmplugd at
+ * real-time priority outruns udevd), at most UDEV_WAIT_USEC. */
+static void wait_for_udev(struct input_manager *m, struct msink *k)
+{
+	k->udev_wait_until = 0;
+	k->by_node = false;
+	if (m->no_udevd || is_host(k->vm) || !input_sink_devnode(k->sink) || has_link(k))
+		return;
+	k->udev_wait_until = now_usec() + m->udev_wait_usec;
+	arm_udev_due(m);
+}
+
+/* k may go to QEMU now: tell the daemon, once the last of its VM's is. */
+static void udev_settled(struct input_manager *m, struct msink *k)
+{
+	k->udev_wait_until = 0;
+	notify(m, k->vm);
+	arm_udev_due(m);
+}
+
+/* Sinks udev did not report in time go to QEMU by their node. */
+static void on_udev_due(struct loop_timer *t, void *data)
+{
+	struct input_manager *m = data;
+	uint64_t now = now_usec();
+
+	for (size_t i = 0; i < m->n_sources; i++)
+		for (size_t j = 0; j < m->sources[i]->n_sinks; j++) {
+			struct msink *k = &m->sources[i]->sinks[j];
+
+			if (!k->udev_wait_until || k->udev_wait_until > now)
+				continue;
+			log_warning("input %s: vm %s: udev did not report %s (%s) in time: QEMU "
+				    "gets %s, not " BY_ID "/%s, which may name another device "
+				    "after a restart (is udevd busy, or are vmplug's udev rules "
+				    "missing?)",
+				    m->sources[i]->name, k->vm, k->name,
+				    input_sink_devnode(k->sink), input_sink_devnode(k->sink),
+				    k->name);
+			k->by_node = true;
+			udev_settled(m, k);
+		}
+	arm_udev_due(m);
+}
+
 /* Make the sink (when missing); true if it exists afterwards. */
 static bool make_sink(struct input_manager *m, struct msource *s, struct msink *k)
 {
@@ -222,6 +323,7 @@ static bool make_sink(struct input_manager *m, struct msource *s, struct msink *
 			    s->name, k->vm, k->name, strerror(-r));
 	}
 made:
+	wait_for_udev(m, k);
 	set_owner(s, k);
 	k->io = loop_add_fd(m->loop, input_sink_fd(k->sink), EPOLLIN, on_sink_readable, m);
 	if (!k->io)
@@ -678,6 +780,8 @@ struct input_manager *input_manager_new_with(struct loop *loop, const struct con
 		m->hooks = *hooks;
 	m->data = data;
 	m->router = input_router_new(conf, &router_hooks, m);
+	m->udev_wait_usec = UDEV_WAIT_USEC;
+	m->udev_due = loop_timer_new(loop, on_udev_due, m);
 	m->cache_dir = xstrdup(conf->daemon.cache_dir);
 	m->n_stored = input_fdstore_take(SINK_PREFIX, &m->stored);
 	if (m->n_stored)
@@ -710,6 +814,7 @@ void input_manager_free(struct input_manager *m)
 	}
 	free(m->sources);
 	free(m->route);
+	loop_timer_free(m->udev_due);
 	drop_unclaimed(m);
 	free(m->cache_dir);
 	free(m);
@@ -780,12 +885,51 @@ void input_manager_udev(struct input_manager *m, const char *action, struct udev
 				if (k->sink && input_sink_devnode(k->sink) &&
 				    streq(input_sink_devnode(k->sink), devnode)) {
 					set_owner(m->sources[i], k);
+					/* udevd reports a device once its rules ran */
+					if (k->udev_wait_until &&
+					    udev_device_get_is_initialized(dev))
+						udev_settled(m, k);
+					/* late, but there: QEMU gets the link after all */
+					if (k->by_node && has_link(k)) {
+						log_info(
+						    "input %s: vm %s: udev made " BY_ID "/%s at "
+						    "last: QEMU gets it in place of %s",
+						    m->sources[i]->name, k->vm, k->name, devnode);
+						k->by_node = false;
+						notify(m, k->vm);
+					}
 					return;
 				}
 			}
 	}
 	for (size_t i = 0; i < m->n_sources; i++)
 		input_source_udev(m->sources[i]->src, action, dev);
+}
+
+void input_manager_udevd(struct input_manager *m, bool running)
+{
+	m->no_udevd = !running;
+	if (running)
+		return;
+	for (size_t i = 0; i < m->n_sources; i++)
+		for (size_t j = 0; j < m->sources[i]->n_sinks; j++)
+			if (m->sources[i]->sinks[j].udev_wait_until)
+				udev_settled(m, &m->sources[i]->sinks[j]);
+}
+
+void input_manager_set_udev_wait(struct input_manager *m, uint64_t usec)
+{
+	uint64_t until = now_usec() + usec;
+
+	m->udev_wait_usec = usec;
+	for (size_t i = 0; i < m->n_sources; i++)
+		for (size_t j = 0; j < m->sources[i]->n_sinks; j++) {
+			struct msink *k = &m->sources[i]->sinks[j];
+
+			if (k->udev_wait_until > until)
+				k->udev_wait_until = until;
+		}
+	arm_udev_due(m);
 }
 
 void input_manager_set_grab(struct input_manager *m, bool grab)
@@ -874,12 +1018,12 @@ size_t input_manager_vm_sinks(struct input_manager *m, const char *vm, struct in
 		struct msource *s = m->sources[i];
 		struct msink *k = find_sink(s, vm);
 
-		if (!k || !k->sink || !input_sink_devnode(k->sink))
+		if (!k || !k->sink || !input_sink_devnode(k->sink) || k->udev_wait_until)
 			continue;
 		v = xrealloc(v, (n + 1) * sizeof(*v));
 		v[n].id = xasprintf("vmplug-in-%s", s->name);
 		v[n].source = xstrdup(s->name);
-		v[n].evdev = input_sink_link(k->sink, "/dev/input/by-id");
+		v[n].evdev = input_sink_link(k->sink, BY_ID);
 		v[n].grab_all = s->grab_all;
 		v[n].repeat = s->repeat;
 		v[n].grab_toggle = k->grab_toggle;

@@ -50,8 +50,16 @@ struct input_manager *input_manager_new(struct loop *loop, const struct conf *co
  * the others are destroyed. NULL is a no-op. */
 void input_manager_free(struct input_manager *m);
 
-/* A udev event of the input subsystem (the watcher's `input` hook). */
+/* A udev event of the input subsystem (the watcher's `input` hook). A
+ * new VM sink is offered to QEMU (input_manager_vm_sinks) by its link
+ * /dev/input/by-id/vmplug-VM-SOURCE: it is held back until its link
+ * leads to it or udev reports it, at most a few seconds (then by its
+ * node, logged); vm_sinks_changed follows. */
 void input_manager_udev(struct input_manager *m, const char *action, struct udev_device *dev);
+/* Whether udevd runs (the watcher knows). Without it nothing makes the
+ * links: sinks held back for them are offered at once, and new ones are
+ * not held back. */
+void input_manager_udevd(struct input_manager *m, bool running);
 
 /* A new configuration (reload). Sources and sinks no longer configured
  * are removed (keys released first), new ones created; unchanged ones,
@@ -96,7 +104,8 @@ struct input_vm_sink {
  * objects again, which grab it anew. The number of such sinks. */
 size_t input_manager_check_held(struct input_manager *m, const char *vm);
 
-/* The sinks of vm that exist, in the order of its `inputs =`: the count,
+/* The sinks of vm that exist and are not held back for udev, in the
+ * order of its `inputs =`: the count,
  * and a new array in *out (NULL when 0; free with input_vm_sinks_free). */
 size_t input_manager_vm_sinks(struct input_manager *m, const char *vm, struct input_vm_sink **out);
 void input_vm_sinks_free(struct input_vm_sink *s, size_t n);

@@ -375,13 +375,22 @@ void input_sink_set_node(struct input_sink *s, const char *devnode, dev_t rdev)
 
 int input_sink_is_node(const struct input_sink *s, const char *path)
 {
+	char *cur, *next;
 	struct stat st;
+	int r;
 
 	if (!s->rdev)
 		return -ENODEV;
-	if (stat(path, &st) < 0)
-		return -errno;
-	return S_ISCHR(st.st_mode) && st.st_rdev == s->rdev;
+	/* Links followed as stat() would, but hop by hop: see path_link_target(). */
+	cur = path_normalize(path);
+	for (int hops = 0;
+	     hops < 16 && !streq_null(cur, s->devnode) && (next = path_link_target(cur)); hops++) {
+		free(cur);
+		cur = next;
+	}
+	r = stat(cur, &st) < 0 ? -errno : S_ISCHR(st.st_mode) && st.st_rdev == s->rdev;
+	free(cur);
+	return r;
 }
 
 char *input_sink_link(const struct input_sink *s, const char *by_id_dir)

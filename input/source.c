@@ -413,56 +413,18 @@ int input_source_open(struct input_source *src, const char *devnode)
 	return src->state == INPUT_SOURCE_FAILED ? -EIO : 0;
 }
 
-/* path with "." and ".." resolved lexically (a new string); path is absolute. */
-static char *normalize(const char *path)
-{
-	char **parts = strv_split(path, "/"), **out = NULL, *joined, *s;
-
-	for (size_t i = 0; parts && parts[i]; i++) {
-		size_t n = strv_len(out);
-
-		if (streq(parts[i], "."))
-			continue;
-		if (streq(parts[i], "..")) {
-			if (n > 0) {
-				free(out[n - 1]);
-				out[n - 1] = NULL;
-			}
-			continue;
-		}
-		strv_append(&out, parts[i]);
-	}
-	joined = out ? strv_join(out, "/") : xstrdup("");
-	s = xasprintf("/%s", joined);
-	free(joined);
-	strv_free(out);
-	strv_free(parts);
-	return s;
-}
-
 /* Whether the symlink chain at link reaches devnode. Followed with
  * readlink() and compared at every hop, rather than realpath(): udev's
  * links are short chains of relative links, and a test harness that
  * fakes /dev may have the node itself be a link (umockdev: to a pty). */
 static bool leads_to(const char *link, const char *devnode)
 {
-	char *cur = normalize(link);
+	char *cur = path_normalize(link), *next;
 	bool found = streq(cur, devnode);
 
-	for (int hops = 0; hops < 16 && !found; hops++) {
-		char target[4096], *dir, *next;
-		ssize_t n = readlink(cur, target, sizeof(target) - 1);
-
-		if (n < 0)
-			break;
-		target[n] = '\0';
-		dir = xstrdup(cur);
-		*strrchr(dir, '/') = '\0';
-		next = target[0] == '/' ? xstrdup(target) : xasprintf("%s/%s", dir, target);
-		free(dir);
+	for (int hops = 0; hops < 16 && !found && (next = path_link_target(cur)); hops++) {
 		free(cur);
-		cur = normalize(next);
-		free(next);
+		cur = next;
 		found = streq(cur, devnode);
 	}
 	free(cur);

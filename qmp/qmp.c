@@ -721,6 +721,10 @@ static bool handle_handshake(struct qmp *q, json_t *j, const struct qmp_msg *m)
 	uint64_t id;
 
 	if (q->state == ST_GREETING) {
+		/* QEMU 7.2 writes an event emitted while it accepts the
+		 * connection ahead of the greeting: one of no session's. */
+		if (m->type == QMP_MSG_EVENT)
+			return true;
 		if (m->type != QMP_MSG_GREETING)
 			return protocol_error(q, "the first message is not a greeting", NULL, 0);
 		q->greeting = json_incref(j);

@@ -488,3 +488,46 @@ int write_file_atomic(const char *path, const void *data, size_t len, unsigned m
 {
 	return write_file_atomic_at(AT_FDCWD, path, data, len, mode);
 }
+
+char *path_normalize(const char *path)
+{
+	char **parts = strv_split(path, "/"), **out = NULL, *joined, *s;
+
+	for (size_t i = 0; parts && parts[i]; i++) {
+		size_t n = strv_len(out);
+
+		if (streq(parts[i], "."))
+			continue;
+		if (streq(parts[i], "..")) {
+			if (n > 0) {
+				free(out[n - 1]);
+				out[n - 1] = NULL;
+			}
+			continue;
+		}
+		strv_append(&out, parts[i]);
+	}
+	joined = out ? strv_join(out, "/") : xstrdup("");
+	s = xasprintf("/%s", joined);
+	free(joined);
+	strv_free(out);
+	strv_free(parts);
+	return s;
+}
+
+char *path_link_target(const char *path)
+{
+	char target[4096], *dir, *next, *r;
+	ssize_t n = readlink(path, target, sizeof(target) - 1);
+
+	if (n < 0)
+		return NULL;
+	target[n] = '\0';
+	dir = xstrdup(path);
+	*strrchr(dir, '/') = '\0';
+	next = target[0] == '/' ? xstrdup(target) : xasprintf("%s/%s", dir, target);
+	r = path_normalize(next);
+	free(dir);
+	free(next);
+	return r;
+}

@@ -98,6 +98,15 @@ int write_file_atomic(const char *path, const void *data, size_t len, unsigned m
 /* The same for name in the directory dirfd (AT_FDCWD: path as above). */
 int write_file_atomic_at(int dirfd, const char *name, const void *data, size_t len, unsigned mode);
 
+/* path (absolute) with "." and ".." resolved lexically; a new string. */
+char *path_normalize(const char *path);
+/* Where the symlink at path (absolute) leads, one hop, normalized
+ * (path_normalize); NULL if path is no symlink. Link chains are followed
+ * hop by hop rather than with realpath() where a hop may be the answer:
+ * a harness that fakes /dev (umockdev) makes a device node a link too,
+ * and knows it only by its own name. */
+char *path_link_target(const char *path);
+
 /* Whether root may run the program at path, the way sshd judges an
  * AuthorizedKeysCommand: its real path, a regular file, and every
  * directory from there up to / are owned by root (or by `owner`) and not

@@ -9,7 +9,8 @@ out=$(mktemp /tmp/vmplug-e2e.XXXXXX)
 trap 'rm -f "$out"' EXIT
 
 status=0
-"$top_srcdir/tests/e2e/run" --build-dir "$top_builddir" >"$out" 2>&1 || status=$?
+# shellcheck disable=SC2086 # E2E_RUN_ARGS: options of run (check-systemd.sh)
+"$top_srcdir/tests/e2e/run" --build-dir "$top_builddir" ${E2E_RUN_ARGS:-} >"$out" 2>&1 || status=$?
 sed 's/^/# /' "$out"
 if [ "$status" = 77 ]; then
 	skip_all "$(sed -n 's/^e2e: SKIP: //p' "$out" | head -n 1)"

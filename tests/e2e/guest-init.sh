@@ -7,6 +7,7 @@
 # editing a scenario needs no new initramfs.  Kernel command line:
 #   e2e.only=A,B            run only scenarios whose name contains A or B
 #   e2e.scenario_timeout=S  default time limit of one scenario, in seconds
+#   e2e.mode=systemd        boot systemd instead (systemd-boot.sh)
 
 export PATH=/bin:/usr/bin:/usr/sbin
 export HOME=/root
@@ -70,6 +71,15 @@ opts=trans=virtio,version=9p2000.L,msize=512000,cache=loose
 mount -t 9p -o "$opts,ro" hostusr /usr || die "cannot mount the host's /usr"
 mount -t 9p -o "$opts,ro" vmplugsrc /mnt/src || die "cannot mount the source tree"
 mount -t 9p -o "$opts" vmplugbuild /mnt/build || die "cannot mount the build tree"
+
+# e2e.mode=systemd: Debian's systemd becomes PID 1 and runs the scenarios
+# of scenarios-systemd (systemd-boot.sh, from the source share).
+if [ "$(arg e2e.mode)" = systemd ]; then
+	E2E_ONLY=$(arg e2e.only)
+	E2E_SCENARIO_TIMEOUT=$(arg e2e.scenario_timeout)
+	export E2E_ONLY E2E_SCENARIO_TIMEOUT
+	exec sh /mnt/src/tests/e2e/systemd-boot.sh
+fi
 
 # systemd-udevd from Debian's udev package: libudev's "udev" monitor source,
 # the udev database (ID_INPUT_KEYBOARD ...) and libusb's hotplug in QEMU need it.

@@ -12,7 +12,9 @@ export VMPLUG_SRC=/mnt/src
 export VMPLUG_BUILD=/mnt/build
 export E2E_DIR="$VMPLUG_SRC/tests/e2e"
 export E2E_BIN="$VMPLUG_BUILD/tests/e2e/helpers"
-export E2E_LOGDIR="$VMPLUG_BUILD/tests/e2e/logs"
+export E2E_LOGDIR="${E2E_LOGDIR:-$VMPLUG_BUILD/tests/e2e/logs}"
+# The systemd mode runs scenarios-systemd instead (systemd-boot.sh).
+scenarios=${E2E_SCENARIOS:-$E2E_DIR/scenarios}
 export PATH="$E2E_BIN:$PATH"
 # A build with --enable-coverage writes its counts into the build share,
 # in a tree of their own that make coverage merges (the host's tests write
@@ -59,15 +61,16 @@ run_scenario() {
 	[ -n "$limit" ] || limit=$default_timeout
 	(cd "$T" && exec setsid sh "$file") &
 	pid=$!
-	setsid sh -c "sleep $limit; echo \$\$ >'$T/.timed-out'; kill -KILL -- -$pid" \
+	setsid sh -c "sleep $limit; echo \$\$ >'$T/.timed-out'; kill -KILL -$pid" \
 		>/dev/null 2>&1 &
 	dog=$!
 	wait "$pid" 2>/dev/null
 	status=$?
-	kill -KILL -- "-$dog" 2>/dev/null
+	kill -KILL "-$dog" 2>/dev/null
 	wait "$dog" 2>/dev/null
-	# Whatever the scenario left running in its group goes with it.
-	kill -KILL -- "-$pid" 2>/dev/null
+	# Whatever the scenario left running in its group goes with it. (kill
+	# -SIGNAL -PGID: dash, Debian's sh that the systemd mode runs, takes no "--".)
+	kill -KILL "-$pid" 2>/dev/null
 	if [ -f "$T/.timed-out" ]; then
 		fail "$name did not finish within $limit s"
 	fi
@@ -80,7 +83,7 @@ passed=0 failed=0 skipped=0
 echo "e2e: $(uname -r), udevd running, QEMU $NESTED_QEMU"
 
 # demo-*.sh (the narrated demo) runs only when a filter names it.
-for file in "$E2E_DIR"/scenarios/[0-9]*.sh "$E2E_DIR"/scenarios/demo-*.sh; do
+for file in "$scenarios"/[0-9]*.sh "$scenarios"/demo-*.sh; do
 	[ -f "$file" ] || continue
 	name=${file##*/}
 	name=${name%.sh}
@@ -105,6 +108,10 @@ for file in "$E2E_DIR"/scenarios/[0-9]*.sh "$E2E_DIR"/scenarios/demo-*.sh; do
 		status=$?
 	else
 		fail "$name: keyboard gadget could not be set up"
+	fi
+	# The emulated USB devices it had plugged in go; the next starts with none.
+	if usbhw_available && ! usbhw_reset; then
+		fail "$name: the emulated USB devices could not be unplugged"
 	fi
 	npass=$(count PASS "$E2E_RESULTS")
 	nfail=$(count FAIL "$E2E_RESULTS")
@@ -132,7 +139,7 @@ for file in "$E2E_DIR"/scenarios/[0-9]*.sh "$E2E_DIR"/scenarios/demo-*.sh; do
 		mkdir -p "$E2E_LOGDIR"
 		dmesg >"$T/dmesg.txt" 2>&1
 		cp -r "$T" "$E2E_LOGDIR/$name"
-		echo "   scratch files and dmesg kept in tests/e2e/logs/$name of the build tree"
+		echo "   scratch files and dmesg kept in ${E2E_LOGDIR#"$VMPLUG_BUILD"/}/$name of the build tree"
 	fi
 done
 

@@ -74,6 +74,8 @@ diagnose() {
 		esac
 	done
 	[ -f "$T/vmplugd.log" ] && tail -n 12 "$T/vmplugd.log" | sed 's/^/DIAG vmplugd: /'
+	# a scenario's own (lib-systemd.sh: the unit's state and its journal)
+	! command -v diagnose_more >/dev/null || diagnose_more
 	dmesg 2>/dev/null | tail -n 6 | sed 's/^/DIAG kernel: /'
 }
 
@@ -277,8 +279,14 @@ gadget_hidg() {
 # gadget_interface_driver: print the driver bound to the gadget's interface, or "none".
 gadget_interface_driver() {
 	local d
-	d=$(gadget_sysfs) || return 1
-	d=$(readlink "$d/${d##*/}:1.0/driver") || {
+	d=$(gadget_sysfs) && interface_driver "$d"
+}
+
+# interface_driver DIR: the driver of the first interface of the USB device
+# at sysfs DIR, or "none".
+interface_driver() {
+	local d
+	d=$(readlink "$1/${1##*/}:1.0/driver") || {
 		echo none
 		return 0
 	}
@@ -793,18 +801,26 @@ vm_conf() {
 	chmod go-w "$file"
 }
 
-# usb_vm_conf DIR NAME [LINE...]: DIR/vm.d/NAME.conf, the VM NAME on the
-# QMP socket $T/NAME.qmp with its USB devices on xhci.0 and one rule,
-# "keyboard-port", for the gadget's port; the LINEs are added to the rule.
-usb_vm_conf() {
+# usb_rules_conf DIR NAME [LINE...]: DIR/vm.d/NAME.conf, the VM NAME on the
+# QMP socket $T/NAME.qmp with its USB devices on xhci.0, then the LINEs (its
+# rules).
+usb_rules_conf() {
 	local file="$1/vm.d/$2.conf" name=$2
 	shift 2
 	{
 		printf '[vm]\nqmp-socket = %s\nusb-bus = xhci.0\n' "$(nested_qmp_socket "$name")"
-		printf '[usb "keyboard-port"]\nport = %s\n' "$(basename "$(gadget_sysfs)")"
 		[ $# -eq 0 ] || printf '%s\n' "$@"
 	} >"$file"
 	chmod go-w "$file"
+}
+
+# usb_vm_conf DIR NAME [LINE...]: usb_rules_conf with one rule,
+# "keyboard-port", for the gadget's port; the LINEs are added to the rule.
+usb_vm_conf() {
+	local dir=$1 name=$2
+	shift 2
+	usb_rules_conf "$dir" "$name" '[usb "keyboard-port"]' \
+		"port = $(basename "$(gadget_sysfs)")" "$@"
 }
 
 # usb_ids NAME: the ids of the host devices QEMU NAME has really opened
@@ -817,6 +833,215 @@ usb_ids() {
 # usb_ids_are NAME IDS: for waitfor.
 usb_ids_are() {
 	[ "$(usb_ids "$1" | tr '\n' ' ')" = "$2" ]
+}
+
+# ---- the emulated USB hardware ----------------------------------------------
+# The outer QEMU's xhci controller and the devices of tests/e2e/usb-devices,
+# which tests/e2e/run plugs in and unplugs over that QEMU's QMP when asked
+# through the virtio-serial port "vmplug-e2e.broker" (one request, one answer).
+
+USBHW_LIST=$E2E_DIR/usb-devices
+# The first line of the storage device's disk, as tests/e2e/run makes it.
+# shellcheck disable=SC2034 # for the scenarios
+USBHW_DISK_LABEL=vmplug-e2e-usb-disk
+
+# usbhw_broker_port: print the broker's /dev/vportNpM.
+usbhw_broker_port() {
+	local p
+	for p in /sys/class/virtio-ports/*; do
+		[ "$(cat "$p/name" 2>/dev/null)" = vmplug-e2e.broker ] || continue
+		echo "/dev/${p##*/}"
+		return 0
+	done
+	return 1
+}
+
+usbhw_available() {
+	usbhw_broker_port >/dev/null
+}
+
+# usbhw_request REQUEST...: send one request to the broker (see run); prints
+# what its "ok" carries; status 1 and a log line on "error".
+usbhw_request() {
+	local port reply
+	port=$(usbhw_broker_port) || {
+		log "no USB hardware broker (virtio-serial port vmplug-e2e.broker)"
+		return 1
+	}
+	exec 8<>"$port" || return 1
+	echo "$*" >&8
+	read -r reply <&8
+	exec 8>&-
+	case $reply in
+	ok) return 0 ;;
+	"ok "*) echo "${reply#ok }" ;;
+	*)
+		log "broker: $* -> ${reply:-no answer}" >&2
+		return 1
+		;;
+	esac
+}
+
+# usbhw_port NAME: NAME's port on QEMU's xhci.0 ("1.3").
+usbhw_port() {
+	awk -v n="$1" '!/^#/ && $1 == n { print $2; f = 1 } END { exit !f }' "$USBHW_LIST"
+}
+
+# usbhw_bus: the number of the xhci controller's USB 2 bus (its devices' BUS in BUS-PORT).
+usbhw_bus() {
+	local b
+	for b in /sys/bus/pci/drivers/xhci_hcd/*/usb*; do
+		[ "$(cat "$b/speed" 2>/dev/null)" = 480 ] || continue
+		echo "${b##*/usb}"
+		return 0
+	done
+	return 1
+}
+
+# usbhw_sysname NAME: the guest kernel's name of NAME's port ("3-1.3").
+usbhw_sysname() {
+	local bus port
+	bus=$(usbhw_bus) && port=$(usbhw_port "$1") && echo "$bus-$port"
+}
+
+# usbhw_sysfs NAME: NAME's /sys/bus/usb/devices directory (whether plugged in or not).
+usbhw_sysfs() {
+	local n
+	n=$(usbhw_sysname "$1") && echo "/sys/bus/usb/devices/$n"
+}
+
+usbhw_present() {
+	local d
+	d=$(usbhw_sysfs "$1") && [ -f "$d/devnum" ]
+}
+
+usbhw_absent() {
+	! usbhw_present "$1"
+}
+
+# usbhw_devnum NAME / usbhw_busnum NAME
+usbhw_devnum() {
+	local d
+	d=$(usbhw_sysfs "$1") && cat "$d/devnum"
+}
+
+usbhw_busnum() {
+	local d
+	d=$(usbhw_sysfs "$1") && cat "$d/busnum"
+}
+
+# usbhw_driver NAME: the driver of NAME's first interface in the guest kernel, or "none".
+usbhw_driver() {
+	local d
+	d=$(usbhw_sysfs "$1") && interface_driver "$d"
+}
+
+# usbhw_vmplug_id NAME: the id vmplugd gives NAME in a VM (vmplug-usb-BUS-DEV).
+usbhw_vmplug_id() {
+	local d
+	d=$(usbhw_sysfs "$1") && echo "vmplug-usb-$(cat "$d/busnum")-$(cat "$d/devnum")"
+}
+
+# usbhw_all NAME...: are all of them present (for waitfor)?
+usbhw_all() {
+	local n
+	for n; do
+		usbhw_present "$n" || return 1
+	done
+}
+
+usbhw_none() {
+	local n
+	for n; do
+		usbhw_absent "$n" || return 1
+	done
+}
+
+# usbhw_do REQUEST UNTIL WHY NAME...: send "REQUEST NAME...", then wait until
+# "UNTIL NAME..." holds and udev is done; logs WHY when it does not.
+usbhw_do() {
+	local request=$1 until=$2 why=$3
+	shift 3
+	usbhw_request "$request" "$@" >/dev/null || return 1
+	waitfor 30 "$until" "$@" || {
+		log "$why after 30 s: $*"
+		return 1
+	}
+	udev_settle
+}
+
+# usbhw_plug NAME...: have the outer QEMU plug them in (a device behind a hub
+# after the hub), then wait until the guest kernel has each and udev is done.
+usbhw_plug() {
+	usbhw_do plug usbhw_all "not enumerated" "$@"
+}
+
+# usbhw_unplug NAME...: have them unplugged (a hub with what is behind it)
+# and wait until the guest kernel has let them go.
+usbhw_unplug() {
+	usbhw_do unplug usbhw_none "still there" "$@"
+}
+
+# usbhw_replug NAME...: unplug them, then plug them in again in this order.
+usbhw_replug() {
+	usbhw_unplug "$@" && usbhw_plug "$@"
+}
+
+# usbhw_cycle N NAME...: N quick unplug/plug cycles, done by the host side
+# without waiting for the guest; they end plugged in.
+usbhw_cycle() {
+	usbhw_request cycle "$@" >/dev/null
+}
+
+# usbhw_reset: unplug whatever is plugged in (run after each scenario).
+usbhw_reset() {
+	local was
+	was=$(usbhw_request reset) || return 1
+	[ -z "$was" ] || udev_settle
+}
+
+# vm_usb VM: the USB devices nested QEMU VM has, "ID PRODUCT" a line
+# (x-query-usb: a usb-host device shows its product's own name once QEMU has
+# really opened the host device, "USB Host Device" before).
+vm_usb() {
+	qmp -H "$1" x-query-usb 2>/dev/null | tr -d '\r' |
+		sed -n 's/.*, Product \(.*\), ID: \(.*\)$/\2 \1/p'
+}
+
+# vm_has_usb VM [NAME...]: for waitfor: QEMU VM has the emulated devices NAME
+# (tests/e2e/usb-devices) as vmplugd attaches them, each opened, and nothing
+# else.  What it had and wanted is in $T/VM.usb and $T/VM.want.
+vm_has_usb() {
+	local vm=$1 n
+	shift
+	for n; do
+		usbhw_vmplug_id "$n" || echo "$n-unplugged"
+	done | sort >"$T/$vm.want"
+	vm_usb "$vm" | sort >"$T/$vm.usb"
+	! grep -q ' USB Host Device$' "$T/$vm.usb" &&
+		[ "$(cut -d' ' -f1 "$T/$vm.usb")" = "$(cat "$T/$vm.want")" ]
+}
+
+# vm_holds VM NAME: QEMU VM's usb-host device for NAME has NAME's bus and
+# address as its properties (what QEMU opened, not only vmplugd's name for it).
+vm_holds() {
+	local id path
+	id=$(usbhw_vmplug_id "$2") || return 1
+	path="{\"path\": \"/machine/peripheral/$id\", \"property\":"
+	[ "$(qmp -r "$1" qom-get "$path \"hostbus\"}")" = "$(usbhw_busnum "$2")" ] &&
+		[ "$(qmp -r "$1" qom-get "$path \"hostaddr\"}")" = "$(usbhw_devnum "$2")" ]
+}
+
+# check_vm_usb TEXT VM [NAME...]: check that QEMU VM comes to have exactly
+# the devices NAME (vm_has_usb) within $VM_USB_WAIT seconds (default 60);
+# logs what it has when not.
+check_vm_usb() {
+	local text=$1
+	shift
+	check "$text" waitfor "${VM_USB_WAIT:-60}" vm_has_usb "$@" && return 0
+	log "$1 has: $(tr '\n' ';' <"$T/$1.usb")"
+	log "$1 should have: $(tr '\n' ' ' <"$T/$1.want")"
+	return 1
 }
 
 # ---- cleanup --------------------------------------------------------------

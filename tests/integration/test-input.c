@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <unistd.h>
 #include <umockdev.h>
 
@@ -105,6 +106,16 @@ static const struct watch_hooks watch_hooks = {
 	.input = on_input,
 };
 
+/* The VMs whose sinks the manager said changed, in order. */
+static char **changed;
+
+static void on_changed(void *data, const char *vm)
+{
+	strv_append(&changed, vm);
+}
+
+static const struct input_manager_hooks manager_hooks = { .vm_sinks_changed = on_changed };
+
 struct world {
 	UMockdevTestbed *tb;
 	char cache[64];
@@ -112,16 +123,90 @@ struct world {
 	struct loop *loop;
 	struct input_manager *m;
 	struct watch *w;
+	input_sink_create_fn create; /* NULL: fixture_sink_pair */
 };
+
+/* ------------------------------------------------- sinks with a node */
+
+/* The testbed the next sink's device appears on (world_init sets it). */
+static UMockdevTestbed *sink_bed;
+
+#define SINK_NODE "/dev/input/event909"
+#define SINK_SYSPATH "/sys/devices/virtual/input/input909/event909"
+#define SINK_LINK "/dev/input/by-id/vmplug-pc-kbd"
+
+/* pc's sink as the kernel shows a new uinput device: its input909 and
+ * event909 appear in sysfs, its node in /dev; udevd has not seen it yet
+ * (no link, no database). Other sinks stay writer-only. The number is
+ * one no real host has: umockdev does not redirect chmod and chown, so
+ * giving the node to its owner reaches the real /dev. */
+static int sink_with_node(const char *name, const struct libevdev *caps, struct input_sink **out)
+{
+	GError *err = NULL;
+	struct stat st;
+
+	fixture_sink_pair(name, caps, out);
+	if (!streq(name, "vmplug-pc-kbd"))
+		return 0;
+	ck_assert_msg(umockdev_testbed_add_from_string(
+			  sink_bed,
+			  "P: /devices/virtual/input/input909/event909\nN: input/event909\n"
+			  "E: DEVNAME=/dev/input/event909\nE: SUBSYSTEM=input\nE: MAJOR=13\n"
+			  "E: MINOR=1005\nA: dev=13:1005\n\n"
+			  "P: /devices/virtual/input/input909\nE: SUBSYSTEM=input\n"
+			  "A: name=vmplug-pc-kbd\n",
+			  &err),
+		      "%s", err ? err->message : "");
+	ck_assert_int_eq(stat(SINK_NODE, &st), 0);
+	ck_assert(S_ISCHR(st.st_mode));
+	input_sink_set_node(*out, SINK_NODE, st.st_rdev);
+	return 0;
+}
+
+/* What QEMU would be told to open for pc's sink; NULL when it is not
+ * offered. A new string. */
+static char *pc_sink_evdev(struct world *w)
+{
+	struct input_vm_sink *vs;
+	size_t n = input_manager_vm_sinks(w->m, "pc", &vs);
+	char *evdev = n ? xstrdup(vs[0].evdev) : NULL;
+
+	ck_assert_uint_le(n, 1);
+	input_vm_sinks_free(vs, n);
+	return evdev;
+}
+
+/* Run the loop until the manager says pc's sinks changed (or 5 s). */
+static void wait_changed(struct world *w)
+{
+	for (int i = 0; i < 500 && !strv_contains(changed, "pc"); i++)
+		loop_dispatch(w->loop, 10);
+	ck_assert_msg(strv_contains(changed, "pc"), "pc's sinks were never said to change");
+}
+
+/* What udevd's rules would make: /dev/input/by-id/NAME -> target. */
+static void by_id_link(UMockdevTestbed *tb, const char *name, const char *target)
+{
+	char *root = umockdev_testbed_get_root_dir(tb);
+	char *dir = xasprintf("%s/dev/input/by-id", root), *link;
+
+	g_free(root);
+	ck_assert_int_eq(mkdir_p(dir, 0755), 0);
+	link = xasprintf("%s/%s", dir, name);
+	ck_assert_int_eq(symlink(target, link), 0);
+	free(link);
+	free(dir);
+}
 
 /* The testbed, the configuration and the manager, focused on pc; nothing
  * watches udev yet. */
 static void world_init(struct world *w, const char *device)
 {
 	GError *err = NULL;
-	char *global, *dir, *link, *root;
+	char *global;
 
 	w->tb = umockdev_testbed_new();
+	sink_bed = w->tb;
 	ck_assert_msg(umockdev_testbed_add_from_file(w->tb, DATA "/kbd.umockdev", &err), "%s",
 		      err ? err->message : "");
 	ck_assert_msg(umockdev_testbed_load_ioctl(w->tb, NODE, DATA "/kbd.ioctl", &err), "%s",
@@ -130,21 +215,15 @@ static void world_init(struct world *w, const char *device)
 		      "%s", err ? err->message : "");
 	/* Enumerated devices have no DEVLINKS without a udev database: the
 	 * source follows the link itself, as it does when udevd is absent. */
-	root = umockdev_testbed_get_root_dir(w->tb);
-	dir = xasprintf("%s/dev/input/by-id", root);
-	g_free(root);
-	ck_assert_int_eq(mkdir_p(dir, 0755), 0);
-	link = xasprintf("%s/usb-vmplug_test_keyboard-event-kbd", dir);
-	ck_assert_int_eq(symlink("../event5", link), 0);
-	free(link);
-	free(dir);
+	by_id_link(w->tb, "usb-vmplug_test_keyboard-event-kbd", "../event5");
 	global = xasprintf("[daemon]\ncache-dir = %s\n[input \"kbd\"]\ndevice = %s\n", w->cache,
 			   device);
 	w->conf = fixture_conf(global, "pc", "[vm]\nqmp-socket = /run/pc.qmp\ninputs = kbd\n",
 			       NULL);
 	free(global);
 	w->loop = loop_new();
-	w->m = input_manager_new_with(w->loop, w->conf, NULL, NULL, fixture_sink_pair);
+	w->m = input_manager_new_with(w->loop, w->conf, &manager_hooks, NULL,
+				      w->create ? w->create : fixture_sink_pair);
 	ck_assert_int_ge(fixture_sink_peer, 0);
 	/* the router sends the keyboard to pc once pc runs and has the focus */
 	input_manager_vm_up(w->m, "pc");
@@ -178,6 +257,8 @@ static void world_stop(struct world *w)
 	free(cmd);
 	strv_free(frames);
 	frames = NULL;
+	strv_free(changed);
+	changed = NULL;
 }
 
 /* Run the loop until the sink received n frames in all (or 5 s). */
@@ -394,6 +475,97 @@ START_TEST(other_devices_are_left_alone)
 }
 END_TEST
 
+/* udevd ran its rules for pc's sink (the link), then reported it: the
+ * manager says pc's sinks changed, and QEMU is to open the link. */
+static void udev_reports_sink(struct world *w)
+{
+	char *evdev;
+
+	by_id_link(w->tb, "vmplug-pc-kbd", "../event909");
+	umockdev_testbed_uevent(w->tb, SINK_SYSPATH, "add");
+	wait_changed(w);
+	evdev = pc_sink_evdev(w);
+	ck_assert_str_eq(evdev, SINK_LINK);
+	free(evdev);
+}
+
+/* A new sink goes to QEMU by its stable link, so QEMU is never handed
+ * an eventN that a later boot or hotplug may give to another device: the
+ * manager offers the sink only once udev has reported it (and so made
+ * its link). */
+START_TEST(a_sink_is_offered_by_its_link_once_udev_made_it)
+{
+	struct world w = { .cache = "/tmp/vmplug-input-XXXXXX", .create = sink_with_node };
+	char *evdev;
+
+	ck_assert_ptr_nonnull(mkdtemp(w.cache));
+	world_init(&w, LINK);
+	/* The coldplug finds event909 without udev's database: not yet. */
+	world_watch(&w);
+	for (int i = 0; i < 10; i++)
+		loop_dispatch(w.loop, 0);
+	evdev = pc_sink_evdev(&w);
+	ck_assert_msg(!evdev, "pc's sink was offered as %s before udev reported it", evdev);
+	ck_assert(!strv_contains(changed, "pc"));
+
+	udev_reports_sink(&w);
+	world_stop(&w);
+}
+END_TEST
+
+/* udevd is late to report the sink (busy, or its rules are missing):
+ * after a bounded wait QEMU gets the node itself, and the log says why;
+ * once the link is there QEMU gets that. */
+START_TEST(a_sink_udev_is_late_for_is_offered_by_its_node_until_then)
+{
+	struct world w = { .cache = "/tmp/vmplug-input-XXXXXX", .create = sink_with_node };
+	char *evdev;
+
+	ck_assert_ptr_nonnull(mkdtemp(w.cache));
+	logged = NULL;
+	log_set_handler(capture, NULL);
+	world_init(&w, LINK);
+	world_watch(&w);
+	ck_assert_ptr_null(pc_sink_evdev(&w));
+	input_manager_set_udev_wait(w.m, 1000);
+	wait_changed(&w);
+	evdev = pc_sink_evdev(&w);
+	ck_assert_str_eq(evdev, SINK_NODE);
+	free(evdev);
+	ck_assert(logged_has("input kbd: vm pc: udev did not report vmplug-pc-kbd (" SINK_NODE
+			     ") in time: QEMU gets " SINK_NODE ", not " SINK_LINK));
+
+	/* udevd catches up: QEMU's object is made anew on the link. */
+	strv_free(changed);
+	changed = NULL;
+	udev_reports_sink(&w);
+	ck_assert(logged_has("input kbd: vm pc: udev made " SINK_LINK " at last: QEMU gets it in "
+			     "place of " SINK_NODE));
+
+	log_set_handler(NULL, NULL);
+	world_stop(&w);
+	strv_free(logged);
+}
+END_TEST
+
+/* Without udevd there is no link to wait for: the node at once. */
+START_TEST(without_udevd_a_sink_is_offered_by_its_node_at_once)
+{
+	struct world w = { .cache = "/tmp/vmplug-input-XXXXXX", .create = sink_with_node };
+	char *evdev;
+
+	ck_assert_ptr_nonnull(mkdtemp(w.cache));
+	world_init(&w, LINK);
+	ck_assert_ptr_null(pc_sink_evdev(&w));
+	input_manager_udevd(w.m, false);
+	ck_assert(strv_contains(changed, "pc"));
+	evdev = pc_sink_evdev(&w);
+	ck_assert_str_eq(evdev, SINK_NODE);
+	free(evdev);
+	world_stop(&w);
+}
+END_TEST
+
 static Suite *input_suite(void)
 {
 	Suite *s = suite_create("input");
@@ -403,6 +575,9 @@ static Suite *input_suite(void)
 	tcase_add_test(tc, changed_device_updates_the_cache);
 	tcase_add_test(tc, frames_follow_the_focus_across_a_reload);
 	tcase_add_test(tc, other_devices_are_left_alone);
+	tcase_add_test(tc, a_sink_is_offered_by_its_link_once_udev_made_it);
+	tcase_add_test(tc, a_sink_udev_is_late_for_is_offered_by_its_node_until_then);
+	tcase_add_test(tc, without_udevd_a_sink_is_offered_by_its_node_at_once);
 	tcase_set_timeout(tc, 60);
 	suite_add_tcase(s, tc);
 	return s;

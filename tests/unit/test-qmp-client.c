@@ -506,6 +506,31 @@ START_TEST(not_a_greeting_first)
 }
 END_TEST
 
+START_TEST(event_before_greeting)
+{
+	/* QEMU 7.2 writes an event emitted while it accepts a connection
+	 * ahead of the greeting. */
+	static const struct fake_step script[] = {
+		{ FAKE_SEND, "{\"timestamp\": {\"seconds\": 1, \"microseconds\": 2}, "
+			     "\"event\": \"DEVICE_DELETED\", \"data\": {\"device\": \"u0\", "
+			     "\"path\": \"/machine/peripheral/u0\"}}" },
+		{ FAKE_GREET },
+		{ FAKE_EXPECT, "qmp_capabilities" },
+		{ FAKE_REPLY, "{\"return\": {}}" },
+		{ FAKE_END },
+	};
+
+	log_capture_start(LOG_LEVEL_INFO);
+	peer = fake_peer_new(loop, sock, script);
+	start_client(0, 1000, 1000);
+	ck_assert(run_until(loop, is_connected, NULL, WAIT_MS));
+	ck_assert_int_eq(fake_peer_connections(peer), 1);
+	ck_assert_ptr_null(log_captured_find("protocol error"));
+	ck_assert_int_eq(rec.up, 1);
+	ck_assert_int_eq(rec.gone, 0);
+}
+END_TEST
+
 START_TEST(fd_passing)
 {
 	static const struct fake_step script[] = {
@@ -972,6 +997,7 @@ static Suite *suite(void)
 	tcase_add_test(tc, peer_never_answers);
 	tcase_add_test(tc, finished_command_deadline_is_harmless);
 	tcase_add_test(tc, greeting_missing);
+	tcase_add_test(tc, event_before_greeting);
 	tcase_add_test(tc, not_a_greeting_first);
 	tcase_add_test(tc, fd_passing);
 	tcase_add_loop_test(tc, free_from_callbacks, 0, (int)ARRAY_SIZE(frees));

@@ -231,6 +231,15 @@ static int transact(struct conn *c, json_t *cmd, struct wait_event *w, int64_t d
 	return 0;
 }
 
+/* Tell on stderr what QEMU sent where it should not have. */
+static void say_unexpected(const char *where, json_t *msg)
+{
+	char *text = json_dumps(msg, JSON_COMPACT);
+
+	fprintf(stderr, "qmp-client: %s QEMU sent %s\n", where, text ? text : "?");
+	free(text);
+}
+
 /* Build the command from "NAME [ARGS-JSON]" or a whole JSON object; NULL on bad input. */
 static json_t *build_command(int argc, char **argv)
 {
@@ -384,14 +393,27 @@ int main(int argc, char **argv)
 		goto out;
 	}
 	r = read_json(&c, deadline, &msg);
-	if (r == 0 && !json_object_get(msg, "QMP"))
+	/* QEMU 7.2 goes back to negotiation mode only when the next client
+	 * connects, so an event emitted while it accepts this connection
+	 * (a late DEVICE_DELETED of the client before, say) comes ahead of
+	 * the greeting. */
+	while (r == 0 && json_object_get(msg, "event")) {
+		json_decref(msg);
+		msg = NULL;
+		r = read_json(&c, deadline, &msg);
+	}
+	if (r == 0 && !json_object_get(msg, "QMP")) {
+		say_unexpected("instead of the greeting", msg);
 		r = -EPROTO;
+	}
 	if (r == 0) {
 		caps = json_pack("{s:s}", "execute", "qmp_capabilities");
 		r = transact(&c, caps, NULL, deadline, &reply);
 	}
-	if (r == 0 && !json_object_get(reply, "return"))
+	if (r == 0 && !json_object_get(reply, "return")) {
+		say_unexpected("as the reply to qmp_capabilities", reply);
 		r = -EPROTO;
+	}
 	json_decref(reply);
 	reply = NULL;
 	if (r == 0)
