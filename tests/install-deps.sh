@@ -14,6 +14,9 @@ packages=(
 	check valgrind clang-format groff-base shellcheck procps jq socat
 	# tests/switch.sh: a private D-Bus system bus, dbus-send, dbus-monitor
 	dbus
+	# tests/agent.sh: a notification server under a virtual X server, and
+	# the screenshot of the notification (xwd, netpbm)
+	dunst xvfb x11-apps netpbm fonts-dejavu-core
 	# fuzzing: clang with libFuzzer's runtime (only recommended by clang)
 	clang libclang-rt-dev
 	# tests/install.sh: systemd-analyze verify, and the man pages it opens

@@ -1,6 +1,7 @@
 #!/bin/bash
 # `make install DESTDIR=...` puts every file where it belongs with the
-# right mode and nothing else, never anything under /etc; the sysusers.d
+# right mode and nothing else, never anything under /etc but the desktop
+# agent's XDG autostart entry (where the XDG spec wants it); the sysusers.d
 # file makes the group vmplug; the systemd unit
 # passes `systemd-analyze verify` (its ExecStart and its man pages are the
 # installed ones); the OpenRC and runit scripts parse and pass only
@@ -15,6 +16,7 @@ mk() { env -u MAKEFLAGS -u MFLAGS -u MAKELEVEL make -s -C "$top_builddir" "$@"; 
 
 bindir='' sbindir='' sysconfdir='' mandir='' docdir='' udevrulesdir=''
 systemdsystemunitdir='' dbuspolicydir='' bashcompletiondir='' sysusersdir='' pkglibdir=''
+systemduserunitdir='' xdgautostartdir=''
 eval "$(mk print-install-dirs)" || bail "cannot ask make for the installation directories"
 have_systemd=no have_libvirt=no
 grep -q '^#define HAVE_SYSTEMD 1' "$top_builddir/config.h" && have_systemd=yes
@@ -40,6 +42,11 @@ expected=$SCRATCH/expected
 	[ -z "$sysusersdir" ] || echo "$sysusersdir/vmplug.conf 644"
 	if [ "$have_systemd" = yes ]; then
 		echo "$systemdsystemunitdir/vmplugd.service 644"
+		# vmplug-agent (sd-bus), its manual, user unit and autostart entry
+		echo "$bindir/vmplug-agent 755"
+		echo "$mandir/man1/vmplug-agent.1 644"
+		echo "$systemduserunitdir/vmplug-agent.service 644"
+		echo "$xdgautostartdir/vmplug-agent.desktop 644"
 		# the D-Bus policies in data/
 		for f in "$top_srcdir"/data/*.conf; do
 			[ -f "$f" ] && grep -q '<busconfig' "$f" &&
@@ -67,8 +74,11 @@ done <"$expected"
 extra=$(comm -13 <(cut -d' ' -f1 "$expected") "$SCRATCH/installed")
 check "nothing else is installed" test -z "$extra"
 [ -z "$extra" ] || diag "unexpected:" "$extra"
-check "nothing is installed under /etc" test ! -e "$root/etc"
-check "nothing is installed under sysconfdir ($sysconfdir)" test ! -e "$root$sysconfdir"
+# under_etc DIR: the files under DIR in DESTDIR but the agent's autostart entry
+under_etc() { [ ! -e "$root$1" ] || (cd "$root$1" && find . -type f -o -type l | grep -v '^\./xdg/autostart/vmplug-agent\.desktop$'); }
+check "nothing is installed under /etc (but the XDG autostart entry)" test -z "$(under_etc /etc)"
+check "nothing is installed under sysconfdir ($sysconfdir, but the XDG autostart entry)" \
+	test -z "$(under_etc "$sysconfdir")"
 check "the installed vmplugd runs" "$root$sbindir/vmplugd" --version
 
 # --- the systemd unit
@@ -113,6 +123,19 @@ else
 	check "the unit gives no I2C bus (the ddcutil drop-in does)" \
 		sh -c '! grep -q "char-i2c" "$1" && grep -qx "DeviceAllow=char-i2c rw" "$2"' _ "$unit" \
 		"$root$docdir/examples/systemd/vmplugd.service.d/ddcutil.conf"
+fi
+
+# --- vmplug-agent: started by the user unit or the autostart entry
+if [ "$have_systemd" = yes ]; then
+	check "the user unit starts the installed vmplug-agent" \
+		grep -qx "ExecStart=$bindir/vmplug-agent" "$root$systemduserunitdir/vmplug-agent.service"
+	check "the user unit comes and goes with the graphical session" \
+		grep -qx "PartOf=graphical-session.target" "$root$systemduserunitdir/vmplug-agent.service"
+	check "the autostart entry starts the installed vmplug-agent" \
+		grep -qx "Exec=$bindir/vmplug-agent" "$root$xdgautostartdir/vmplug-agent.desktop"
+	check "systemd's generator skips the autostart entry (the user unit runs instead)" \
+		grep -qx "X-systemd-skip=true" "$root$xdgautostartdir/vmplug-agent.desktop"
+	check "the installed vmplug-agent runs" "$root$bindir/vmplug-agent" --version
 fi
 
 # --- the sysusers.d file: systemd-sysusers makes the group vmplug from it

@@ -8,7 +8,10 @@ man5=$top_builddir/man/vmplug.conf.5
 man8=$top_builddir/man/vmplugd.8
 man1=$top_builddir/man/vmplugctl.1
 
-for page in "$man5" "$man8" "$man1"; do
+agent1=$top_builddir/man/vmplug-agent.1 # built with libsystemd only
+[ -f "$agent1" ] || agent1=
+
+for page in "$man5" "$man8" "$man1" $agent1; do
 	# Every warning but "cannot adjust line": an installation path longer
 	# than a line (make distcheck's prefix in a deep directory) leaves a
 	# line of nothing but path, which groff cannot justify and leaves
@@ -96,4 +99,10 @@ man_cmds=$(sed -n '/^\.SH COMMANDS/,/^\.SH /{/^\.TP/{n;s/^\.B[IR]* "*\([a-z]*\).
 for cmd in $man_cmds; do
 	check "vmplugctl --help lists '$cmd' (named in vmplugctl(1))" grep -q "^  $cmd\b" <<<"$ctl_help"
 done
+# vmplug-agent(1) documents every option of vmplug-agent --help
+if [ -n "$agent1" ]; then
+	for o in $("$top_builddir/vmplug-agent" --help | grep -o -- '--[a-z-]*' | sort -u); do
+		check "vmplug-agent(1) documents $o" grep -q -- "${o//-/\\\\-}" "$agent1"
+	done
+fi
 done_testing

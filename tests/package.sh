@@ -118,7 +118,9 @@ expected=$SCRATCH/expected
 		/usr/share/bash-completion/completions/vmplugctl /usr/lib/sysusers.d/vmplug.conf \
 		/usr/share/doc/vmplug/copyright /usr/share/doc/vmplug/changelog.Debian.gz \
 		/usr/share/doc/vmplug/README.md.gz /usr/share/doc/vmplug/SECURITY.md.gz \
-		/usr/share/doc/vmplug/examples/vmplugd.openrc /usr/share/doc/vmplug/examples/vmplugd.confd
+		/usr/share/doc/vmplug/examples/vmplugd.openrc /usr/share/doc/vmplug/examples/vmplugd.confd \
+		/usr/bin/vmplug-agent /usr/share/man/man1/vmplug-agent.1.gz \
+		/usr/lib/systemd/user/vmplug-agent.service /etc/xdg/autostart/vmplug-agent.desktop
 	# the libvirt backend, a module in the package's private directory
 	echo "/usr/lib/$(inroot dpkg-architecture -qDEB_HOST_MULTIARCH)/vmplug/vmplug-libvirt.so"
 	(cd "$src/data/examples" && find . -type f | sed 's|^\./|/usr/share/doc/vmplug/examples/|; s|\.in$||')
@@ -132,8 +134,9 @@ done <"$expected"
 extra=$(comm -13 "$expected" "$SCRATCH/files")
 check "nothing else is installed" test -z "$extra"
 [ -z "$extra" ] || diag "unexpected:" "$extra"
-check "no configuration file (conffile): /etc/vmplug is the administrator's" \
-	test -z "$(inroot dpkg-query -W -f='${Conffiles}' vmplug)"
+check "no configuration file (conffile) but the agent's autostart entry: /etc/vmplug is the administrator's" \
+	test "$(inroot dpkg-query -W -f='${Conffiles}' vmplug | awk 'NF { print $1 }')" = \
+	/etc/xdg/autostart/vmplug-agent.desktop
 check "the installed vmplugd runs" inroot vmplugd --version
 check "the installed vmplugctl runs" inroot vmplugctl --help
 check "the bash completion completes vmplugctl" \

@@ -62,16 +62,18 @@ wait_output() {
 : "${top_builddir:=$top_srcdir}"
 : "${VMPLUGD:=$top_builddir/vmplugd}"
 
-# Run vmplugd under valgrind when the sanitizer pass asks for it.
-vmplugd_cmd() {
+# valgrind_cmd PROGRAM: how to run PROGRAM, under valgrind when the
+# sanitizer pass asks for it.
+valgrind_cmd() {
 	if [ "${VMPLUG_VALGRIND:-0}" = 1 ]; then
 		echo valgrind --quiet --error-exitcode=99 --leak-check=full \
 			--errors-for-leak-kinds=definite,indirect \
-			--show-leak-kinds=definite,indirect "$VMPLUGD"
+			--show-leak-kinds=definite,indirect "$1"
 	else
-		echo "$VMPLUGD"
+		echo "$1"
 	fi
 }
+vmplugd_cmd() { valgrind_cmd "$VMPLUGD"; }
 
 # A private scratch directory removed on exit.
 # VMPLUG_KEEP_SCRATCH=1 keeps it for a look after a failure.
