@@ -4,7 +4,6 @@
 
 #include <errno.h>
 #include <fcntl.h>
-#include <poll.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
@@ -17,12 +16,27 @@
 #include "util/log.h"
 #include "util/util.h"
 
+/* How often a child is asked after with waitpid where there is no
+ * pidfd_open (Linux before 5.3; valgrind 3.19 does not know it). */
+#define WATCH_POLL_USEC (100 * 1000)
+
+typedef void (*child_exit_fn)(void *data, int status);
+
+/* A child's end, seen on the loop: its pidfd, or else a timer asking
+ * waitpid. The callback gets the child reaped, with its wait status. */
+struct child_watch {
+	pid_t pid; /* 0: none */
+	int pidfd;
+	struct loop_source *src;
+	struct loop_timer *poll;
+	child_exit_fn fn;
+	void *data;
+};
+
 /* A child on its way out, no longer anyone's export. */
 struct stopping {
 	struct exporter *x;
-	pid_t pid;
-	int pidfd;
-	struct loop_source *src;
+	struct child_watch child;
 	struct loop_timer *kill_timer;
 };
 
@@ -31,9 +45,7 @@ struct export
 	struct exporter *x;
 	struct export_info info; /* its strings owned here */
 	char *syspath;
-	pid_t pid; /* 0: none running */
-	int pidfd;
-	struct loop_source *src;
+	struct child_watch child; /* pid 0: none running */
 	struct loop_timer *retry;
 	uint64_t started_usec;
 	uint64_t backoff_usec; /* the next wait */
@@ -80,9 +92,87 @@ static void child_exec(char *const argv[])
 	_exit(127);
 }
 
-static void on_child_exit(struct loop_source *src, int fd, uint32_t revents, void *data);
+/* Reap pid (it has exited); its wait status. */
+static int reap(pid_t pid)
+{
+	int st = 0;
 
-/* Start e's child and watch its pidfd. 0 or -errno (logged by the caller). */
+	while (waitpid(pid, &st, 0) < 0 && errno == EINTR)
+		;
+	return st;
+}
+
+/* Stop watching (the child is not reaped here). */
+static void watch_end(struct child_watch *w)
+{
+	loop_source_remove(w->src);
+	w->src = NULL;
+	loop_timer_free(w->poll);
+	w->poll = NULL;
+	if (w->pidfd >= 0)
+		close(w->pidfd);
+	w->pidfd = -1;
+	w->pid = 0;
+}
+
+static void watch_exited(struct child_watch *w, int status)
+{
+	child_exit_fn fn = w->fn;
+	void *data = w->data;
+
+	watch_end(w);
+	fn(data, status);
+}
+
+static void on_pidfd(struct loop_source *src, int fd, uint32_t revents, void *data)
+{
+	struct child_watch *w = data;
+
+	(void)src;
+	(void)fd;
+	(void)revents;
+	watch_exited(w, reap(w->pid));
+}
+
+static void on_watch_poll(struct loop_timer *t, void *data)
+{
+	struct child_watch *w = data;
+	int st = 0;
+	pid_t r = waitpid(w->pid, &st, WNOHANG);
+
+	(void)t;
+	if (r == w->pid || (r < 0 && errno == ECHILD))
+		watch_exited(w, st);
+	else
+		loop_timer_arm_in(w->poll, WATCH_POLL_USEC);
+}
+
+/* Watch pid: 0, or -errno with nothing watched. */
+static int watch_start(struct loop *loop, struct child_watch *w, pid_t pid, child_exit_fn fn,
+		       void *data)
+{
+	*w = (struct child_watch){ .pid = pid, .pidfd = -1, .fn = fn, .data = data };
+	w->pidfd = (int)syscall(SYS_pidfd_open, pid, 0); /* close-on-exec by the kernel */
+	if (w->pidfd >= 0) {
+		w->src = loop_add_fd(loop, w->pidfd, EPOLLIN, on_pidfd, w);
+		if (w->src)
+			return 0;
+	} else if (errno == ENOSYS) {
+		w->poll = loop_timer_new(loop, on_watch_poll, w);
+		loop_timer_arm_in(w->poll, WATCH_POLL_USEC);
+		return 0;
+	}
+	{
+		int r = -errno;
+
+		watch_end(w);
+		return r;
+	}
+}
+
+static void on_child_exit(void *data, int status);
+
+/* Start e's child and watch it. 0 or -errno (logged by the caller). */
 static int start_child(struct export *e)
 {
 	char *argv[] = { e->x->conf->daemon.usbredirect,
@@ -92,45 +182,22 @@ static int start_child(struct export *e)
 			 (char *)e->info.to,
 			 NULL };
 	pid_t pid;
-	int pidfd, r;
+	int r;
 
 	pid = fork();
 	if (pid < 0)
 		return -errno;
 	if (pid == 0)
 		child_exec(argv);
-	pidfd = (int)syscall(SYS_pidfd_open, pid, 0); /* close-on-exec by the kernel */
-	if (pidfd < 0) {
-		r = -errno;
+	r = watch_start(e->x->loop, &e->child, pid, on_child_exit, e);
+	if (r < 0) {
 		kill(pid, SIGKILL);
-		while (waitpid(pid, NULL, 0) < 0 && errno == EINTR)
-			;
+		reap(pid);
 		return r;
 	}
-	e->src = loop_add_fd(e->x->loop, pidfd, EPOLLIN, on_child_exit, e);
-	if (!e->src) {
-		r = -errno;
-		kill(pid, SIGKILL);
-		while (waitpid(pid, NULL, 0) < 0 && errno == EINTR)
-			;
-		close(pidfd);
-		return r;
-	}
-	e->pid = pid;
-	e->pidfd = pidfd;
 	e->started_usec = now_usec();
 	e->info.running = true;
 	return 0;
-}
-
-/* Reap pid (it has exited: its pidfd said so); its wait status. */
-static int reap(pid_t pid)
-{
-	int st = 0;
-
-	while (waitpid(pid, &st, 0) < 0 && errno == EINTR)
-		;
-	return st;
 }
 
 static char *describe_status(int st)
@@ -166,20 +233,11 @@ static void schedule_retry(struct export *e, const char *what)
 	loop_timer_arm_in(e->retry, delay);
 }
 
-static void on_child_exit(struct loop_source *src, int fd, uint32_t revents, void *data)
+static void on_child_exit(void *data, int status)
 {
 	struct export *e = data;
-	char *what;
+	char *what = describe_status(status);
 
-	(void)src;
-	(void)fd;
-	(void)revents;
-	what = describe_status(reap(e->pid));
-	loop_source_remove(e->src);
-	e->src = NULL;
-	close(e->pidfd);
-	e->pidfd = -1;
-	e->pid = 0;
 	schedule_retry(e, what);
 	free(what);
 	tell(e, EXPORT_EXITED);
@@ -201,7 +259,7 @@ static void on_retry(struct loop_timer *t, void *data)
 	}
 	e->info.since = time(NULL);
 	log_debug("usb-export %s: usbredirect for %s to %s started again (pid %d)", e->info.name,
-		  e->info.device, e->info.to, (int)e->pid);
+		  e->info.device, e->info.to, (int)e->child.pid);
 	tell(e, EXPORT_STARTED);
 }
 
@@ -227,21 +285,15 @@ static void stopping_free(struct stopping *s)
 			break;
 		}
 	}
-	loop_source_remove(s->src);
+	watch_end(&s->child);
 	loop_timer_free(s->kill_timer);
-	close(s->pidfd);
 	free(s);
 }
 
-static void on_stopped_exit(struct loop_source *src, int fd, uint32_t revents, void *data)
+static void on_stopped_exit(void *data, int status)
 {
-	struct stopping *s = data;
-
-	(void)src;
-	(void)fd;
-	(void)revents;
-	reap(s->pid);
-	stopping_free(s);
+	(void)status;
+	stopping_free(data);
 }
 
 static void on_kill_timer(struct loop_timer *t, void *data)
@@ -249,8 +301,8 @@ static void on_kill_timer(struct loop_timer *t, void *data)
 	struct stopping *s = data;
 
 	(void)t;
-	log_warning("usbredirect (pid %d) did not stop on SIGTERM: killed", (int)s->pid);
-	kill(s->pid, SIGKILL);
+	log_warning("usbredirect (pid %d) did not stop on SIGTERM: killed", (int)s->child.pid);
+	kill(s->child.pid, SIGKILL);
 }
 
 /* Stop e's child (if any), told and freed. */
@@ -258,27 +310,22 @@ static void export_stop(struct export *e, bool tell_it)
 {
 	struct exporter *x = e->x;
 
-	if (e->pid > 0) {
+	if (e->child.pid > 0) {
 		struct stopping *s = xzalloc(sizeof(*s));
+		pid_t pid = e->child.pid;
 
 		s->x = x;
-		s->pid = e->pid;
-		s->pidfd = e->pidfd;
-		loop_source_remove(e->src);
-		s->src = loop_add_fd(x->loop, s->pidfd, EPOLLIN, on_stopped_exit, s);
-		s->kill_timer = loop_timer_new(x->loop, on_kill_timer, s);
-		kill(s->pid, SIGTERM);
-		if (!s->src) {
-			kill(s->pid, SIGKILL);
-			reap(s->pid);
-			loop_timer_free(s->kill_timer);
-			close(s->pidfd);
+		watch_end(&e->child);
+		kill(pid, SIGTERM);
+		if (watch_start(x->loop, &s->child, pid, on_stopped_exit, s) < 0) {
+			kill(pid, SIGKILL);
+			reap(pid);
 			free(s);
 		} else {
+			s->kill_timer = loop_timer_new(x->loop, on_kill_timer, s);
 			loop_timer_arm_in(s->kill_timer, EXPORT_KILL_USEC);
 			*(struct stopping **)xappend(&x->stopping, &x->n_stopping, sizeof(s)) = s;
 		}
-		e->pid = 0;
 	}
 	log_info("usb-export %s: %s to %s stopped", e->info.name, e->info.device, e->info.to);
 	if (tell_it)
@@ -318,7 +365,7 @@ static void start_export(struct exporter *x, const struct usb_device *d,
 	int r;
 
 	e->x = x;
-	e->pidfd = -1;
+	e->child.pidfd = -1;
 	e->syspath = xstrdup(d->syspath);
 	e->info.name = xstrdup(c->name);
 	e->info.device = xstrdup(device);
@@ -337,7 +384,7 @@ static void start_export(struct exporter *x, const struct usb_device *d,
 	}
 	e->info.since = time(NULL);
 	log_info("usb-export %s: exporting %s (%s) to %s (usbredirect pid %d)", e->info.name,
-		 e->info.device, e->info.port, e->info.to, (int)e->pid);
+		 e->info.device, e->info.port, e->info.to, (int)e->child.pid);
 	tell(e, EXPORT_STARTED);
 }
 
@@ -437,12 +484,17 @@ void export_free(struct exporter *x)
 	deadline = now_usec() + 2000000;
 	while (x->n_stopping) {
 		struct stopping *s = x->stopping[x->n_stopping - 1];
-		uint64_t now = now_usec();
-		struct pollfd pfd = { .fd = s->pidfd, .events = POLLIN };
+		pid_t pid = s->child.pid;
 
-		if (now >= deadline || poll(&pfd, 1, (int)((deadline - now) / 1000)) == 0)
-			kill(s->pid, SIGKILL);
-		reap(s->pid);
+		/* they were sent SIGTERM: up to 2 s in all, then SIGKILL */
+		while (waitpid(pid, NULL, WNOHANG) == 0) {
+			if (now_usec() >= deadline) {
+				kill(pid, SIGKILL);
+				reap(pid);
+				break;
+			}
+			usleep(10000);
+		}
 		stopping_free(s);
 	}
 	for (size_t i = 0; i < x->n_devs; i++)
