@@ -362,6 +362,14 @@ static void attach_done(void *data, int err, const char *msg)
 	if (err == -ENOTCONN) {
 		/* The VM went away; vm_gone follows and clears everything. */
 		reconcile_item_free(it);
+	} else if (err == -EEXIST && it->redir) {
+		/* QEMU has a slot of that id after all (a late or stale
+		 * DEVICE_DELETED said it had gone): taken as found, where
+		 * it listens unknown, so the pass replaces it. */
+		it->state = RECONCILE_ITEM_ATTACHED;
+		free(it->address);
+		it->address = NULL;
+		reconcile_item_log(it, LOG_LEVEL_INFO, "already in QEMU, to be made again", msg);
 	} else if (err < 0) {
 		attach_failed(it, err, msg);
 	} else {
